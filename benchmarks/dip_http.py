@@ -12,6 +12,7 @@ baseline run side by side: the same SQLite store committing the same number of b
 
     .venv/bin/python benchmarks/dip_http.py
     .venv/bin/python benchmarks/dip_http.py --messages 20000 --batch 200 --senders 8 --unbatched-messages 3000
+    .venv/bin/python benchmarks/dip_http.py --store nats       # the same with NATS JetStream holding the message log
 """
 import argparse, json, multiprocessing as mp, sqlite3, sys, tempfile, threading, time
 from pathlib import Path
@@ -104,10 +105,16 @@ def main():
     ap.add_argument('--batch', type=int, default=200)
     ap.add_argument('--senders', type=int, default=8)
     ap.add_argument('--unbatched-messages', type=int, default=2000)
+    ap.add_argument('--store', choices=['sqlite', 'nats'], default='sqlite', help="the hub's message store")
     a = ap.parse_args()
     from conftest import Market, MPAN, free_port
     with tempfile.TemporaryDirectory() as d:
-        m = Market(Path(d), retry={'first_delay': 0.2, 'max_attempts': 30}, limits={'rate_per_s': 1e6, 'burst': 10**6, 'max_messages': 10**5, 'max_body_bytes': 10**9})
+        store, nats = {'kind': 'sqlite'}, None
+        if a.store == 'nats':
+            from mhhs_ref.dip.nats import NatsServer
+            nats = NatsServer(Path(d)/'nats').start(); store = {'kind': 'nats', 'url': nats.url}
+        m = Market(Path(d), retry={'first_delay': 0.2, 'max_attempts': 30}, limits={'rate_per_s': 1e6, 'burst': 10**6, 'max_messages': 10**5, 'max_body_bytes': 10**9},
+                   store=store)
         m.server.start()
         port = free_port()
         url = f'http://127.0.0.1:{port}'
@@ -120,6 +127,8 @@ def main():
         rows = [run(m, 'U', a.unbatched_messages, 1, a.senders, port, d), run(m, 'B', a.messages, a.batch, a.senders, port, d)]
         floors = {1: baseline_sqlite(a.unbatched_messages, 1, d), a.batch: baseline_sqlite(a.messages, a.batch, d)}
         m.server.stop()
+        if nats: nats.stop()
+    print(f"store: {a.store}")
     print(f"{'mode':<10}{'msgs':>7}{'batch':>6}{'acc/s':>8}{'msg/s':>8}{'dlv/s':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'<=3s %':>8}{'<=30s %':>9}")
     for r in rows:
         print(f"{r['mode']:<10}{r['messages']:>7}{r['batch']:>6}{r['accepted_per_s']:>8}{r['delivered_msgs_per_s']:>8}{r['deliveries_per_s']:>8}"

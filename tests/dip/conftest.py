@@ -40,7 +40,7 @@ class DipServer:
 
 class Market:
     "Reference participants with identities; a server; clients by role."
-    def __init__(self, tmp: Path, retry=None, limits=None):
+    def __init__(self, tmp: Path, retry=None, limits=None, store=None):
         self.isd = reference_isd()
         p = self.isd.participants
         self.SUP = p.query("role=='SUP'").dip_id.iloc[0]; self.SUP2 = p.query("role=='SUP'").dip_id.iloc[1]
@@ -48,7 +48,7 @@ class Market:
         self.MDS = p.query("role=='MDS'").dip_id.iloc[0]
         self.ids = {d: make_identity(d) for d in (self.SUP, self.SUP2, self.SDS, self.REGS, self.MDS)}
         self.dip = make_identity('0000000000')
-        cfg = write_config(tmp/'cfg', p, self.ids, self.dip, limits=limits, retry=retry or {'first_delay': 0.2, 'max_attempts': 6})
+        cfg = write_config(tmp/'cfg', p, self.ids, self.dip, limits=limits, retry=retry or {'first_delay': 0.2, 'max_attempts': 6}, store=store)
         self.server = DipServer(tmp, cfg)
     def client(self, dip_id, role):
         return DipClient(self.server.url, self.ids[dip_id], role, f'key-{dip_id}')
@@ -66,9 +66,24 @@ class Market:
             'B002': {'incomingSupplierDIPID': supplier, 'incomingSupplierMPID': self.isd.participant(supplier).mpid,
                      'supplierEffectiveFromDate': start}})
 
+@pytest.fixture(scope='session')
+def nats_url(tmp_path_factory):
+    "A JetStream nats-server for the session (sync_interval: always), started by the tests themselves."
+    from mhhs_ref.dip.nats import NatsServer
+    s = NatsServer(tmp_path_factory.mktemp('nats')).start()
+    yield s.url
+    s.stop()
+
+@pytest.fixture(params=['sqlite', 'nats'])
+def store(request):
+    "Each DIP test runs against both message stores: the embedded SQLite default and NATS JetStream."
+    if request.param == 'sqlite': return {'kind': 'sqlite'}
+    # a fresh stream per test keeps tests independent
+    return {'kind': 'nats', 'url': request.getfixturevalue('nats_url'), 'stream': f'DIP{abs(hash(request.node.nodeid)) % 10**8}'}
+
 @pytest.fixture
-def market(tmp_path):
-    m = Market(tmp_path)
+def market(tmp_path, store):
+    m = Market(tmp_path, store=store)
     m.server.start()
     yield m
     m.server.stop()

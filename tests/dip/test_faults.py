@@ -6,9 +6,9 @@ import httpx
 from mhhs_ref.design import verifies
 
 @verifies('DIP-TC003')
-def test_kill9_under_load_loses_nothing_accepted(tmp_path):
+def test_kill9_under_load_loses_nothing_accepted(tmp_path, store):
     from conftest import Market
-    m = Market(tmp_path, retry={'first_delay': 0.2, 'max_attempts': 30})
+    m = Market(tmp_path, retry={'first_delay': 0.2, 'max_attempts': 30}, store=store)
     m.server.start()
     rec = m.receiver()
     try:

@@ -41,9 +41,9 @@ def wait_journal(client, recipient, ref, pred, timeout=30):
     return False
 
 @verifies('DIP-P005', 'ASM-DIP-RETRY')
-def test_receiver_down_slow_or_failing_gets_retries_then_its_messages(tmp_path):
+def test_receiver_down_slow_or_failing_gets_retries_then_its_messages(tmp_path, store):
     from conftest import Market
-    m = Market(tmp_path, limits={'webhook_timeout_s': 0.5}, retry={'first_delay': 0.2, 'max_attempts': 12})
+    m = Market(tmp_path, limits={'webhook_timeout_s': 0.5}, retry={'first_delay': 0.2, 'max_attempts': 12}, store=store)
     m.server.start()
     try:
         rec = m.receiver(); sup = m.client(m.SUP, 'SUP'); supplier_for(m, sup, rec)
@@ -69,9 +69,9 @@ def test_receiver_down_slow_or_failing_gets_retries_then_its_messages(tmp_path):
     finally: m.server.stop()
 
 @verifies('DIP-P005')
-def test_retries_exhausted_reported_to_sender(tmp_path):
+def test_retries_exhausted_reported_to_sender(tmp_path, store):
     from conftest import Market
-    m = Market(tmp_path, retry={'first_delay': 0.1, 'max_attempts': 3})
+    m = Market(tmp_path, retry={'first_delay': 0.1, 'max_attempts': 3}, store=store)
     m.server.start()
     try:
         rec = m.receiver(); status = m.receiver()
