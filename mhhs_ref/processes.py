@@ -43,15 +43,17 @@ class SimClock:
         t = dt.datetime.combine(day, dt.time(hour), SETTLEMENT_TZ).astimezone(dt.timezone.utc)
         if t > self.t: self.t = t
 
-# %% ../nbs/22_process_runs.ipynb #60ac62c6
+# %% ../nbs/22_process_runs.ipynb #6af69352
 class Actor:
     "A DIP participant in a run: receives publications, returns the messages it sends next."
     def __init__(self, dip_id: str, role: str, mpid: str | None, market: 'Market'):
         self.dip_id, self.role, self.mpid, self.market = dip_id, role, mpid, market
         self.received: list[tuple[str, dict]] = []
-    def message(self, ch: str, event: str, mpan: str, blocks: dict, primary=None, correlation=None) -> Publication:
+    def message(self, ch: str, event: str, mpan: str, blocks: dict, primary=None, correlation=None, m0: dict | None = None) -> Publication:
+        "A message from this actor; `m0` (the MPAN block of the message answered) keeps its distributor and GSP group."
         return Publication(ch, build_message(ch, event, self.dip_id, self.role, mpan_core=mpan, blocks=blocks, primary=primary,
-                                             correlation_id=correlation, now=self.market.clock().astimezone(SETTLEMENT_TZ)))
+                                             correlation_id=correlation, now=self.market.clock().astimezone(SETTLEMENT_TZ),
+                                             distributor_dip_id=m0 and m0['distributorDIPID'], gsp_group=m0 and m0['GSPGroupID']))
     def on_message(self, ch: str, body: dict) -> list[Publication]: return []
     def __repr__(self): return f"{type(self).__name__}({self.role} {self.dip_id} {self.mpid})"
 
@@ -90,13 +92,13 @@ class Supplier(Actor):
             return [self.appointment(mpan, svc, self.provider_for(SEGMENT_ROLES[seg][svc]), day, 'COS', css_id, correlation=corr) for svc in ('MS', 'DS')]
         return []
 
-# %% ../nbs/22_process_runs.ipynb #a9d79aff
+# %% ../nbs/22_process_runs.ipynb #438a8045
 def standin_reading(mpan: str, day) -> str:
     "A deterministic cumulative register reading (kWh) of `mpan` at the start of `day` (ASM-READING-STANDIN)."
     d = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
     base = int(hashlib.sha256(mpan.encode()).hexdigest()[:6], 16) % 50_000
     daily = 5 + int(hashlib.sha256(mpan[::-1].encode()).hexdigest()[:2], 16) % 20
-    return f"{base + daily*(d - dt.date(2020, 1, 1)).days:.1f}"
+    return f"{base + daily*(d - dt.date(2020, 1, 1)).days:.3f}"
 
 def standin_meter(mpan: str) -> str: return f"S{mpan[-9:]}"
 
@@ -122,7 +124,7 @@ class ServiceProvider(Actor):
             blocks = {k: cu[k] for k in ('B012', 'B013', 'B070', 'B071') if k in cu}
             blocks['B007'] = {'responseCode': 'A' if code == 'SP000' else 'R', 'proposedAppointmentResponseCode': code}
             return [self.message('IF-034', ev.replace('SPRequest', 'SPResponse'), _mpan(body), blocks,
-                                 correlation=body['payload']['CommonBlock']['S1']['senderCorrelationID'])]
+                                 correlation=body['payload']['CommonBlock']['S1']['senderCorrelationID'], m0=body['payload']['CommonBlock']['M0'])]
         if ch == 'IF-036' and self.is_ds and (cu.get('B015') or {}).get('incomingDataServiceDIPID') == self.dip_id \
                 and cu['B015']['appointmentScenario'] == 'COS':
             return [self.reading(_mpan(body), settlement_date(cu['B015']['incomingDataServiceEffectiveFromDate']), 'ReadingCOS')]
@@ -216,7 +218,7 @@ class Market:
 
 mark_implements('TOM-DIP', __name__, 'Market')
 
-# %% ../nbs/22_process_runs.ipynb #6c000417
+# %% ../nbs/22_process_runs.ipynb #78edb986
 def _snapshot(self, mpans) -> dict:
     out = {}
     for m in sorted(mpans):
@@ -232,6 +234,20 @@ def _note(self, via, ch, event, sender, mpan, txn=None, body=None, note=None, re
     watched = self.watched or ({mpan} if mpan else set())
     self.steps.append(Step(len(self.steps), self.clock(), via, ch, event, sender, mpan, txn, body, self._snapshot(watched), note, receiver))
 
+def _submit_batched(self, who, pubs, size: int = 500) -> list[str]:
+    "Without recording: one DIP request per channel and up to `size` messages (the DIP's group commit)."
+    by_channel: dict[str, list] = {}
+    for p in pubs: by_channel.setdefault(p.channel, []).append(p.body)
+    txns = []
+    for ch, bodies in by_channel.items():
+        for k in range(0, len(bodies), size):
+            res = self.hub.submit(ch, bodies[k:k + size], who)
+            if res.status != 201:
+                bad = next(r for r in res.results if not r['message'].startswith('MSG0000'))
+                raise MhhsError(bad['message'][:7], f"the DIP refused {ch} from {who.dip_id}: {bad['message']}")
+            txns += [r['transactionID'] for r in res.results]
+    return txns
+
 def _drain_outside(self):
     "Record the calls Registration made outside the DIP (to CSS, to the DCC) since the last look."
     for frm, to, what, mpan in self.registration.outside:
@@ -242,7 +258,10 @@ def _drain_outside(self):
 def submit(self, sender: str, pubs: list[Publication]) -> list[str]:
     "Submit publications with `sender`'s credentials; returns transaction ids."
     who = Credentials(sender, self.role(sender) if sender != self.regs else 'REGS')
-    if sender == self.regs: self._drain_outside()
+    if sender == self.regs:
+        if self.record: self._drain_outside()
+        else: self.registration.outside.clear()
+    if not self.record: return self._submit_batched(who, pubs)
     txns = []
     for p in pubs:
         res = self.hub.submit(p.channel, [p.body], who)
@@ -261,11 +280,15 @@ def run(self, max_rounds: int = 1000) -> int:
         if not busy: return handled
         for d, q in busy:
             items, q[:] = list(q), []
+            outs = []
             for ch, body in items:
                 handled += 1
                 out = self.registration.handle(ch, body) if d == self.regs else self.actors[d].on_message(ch, body)
-                if d != self.regs: self.actors[d].received.append((ch, body))
-                if out: self.submit(d, out)
+                if d != self.regs and self.record: self.actors[d].received.append((ch, body))
+                if not out: continue
+                if self.record: self.submit(d, out)       # one by one: the steps keep their causal order
+                else: outs += out
+            if outs: self.submit(d, outs)
     raise RuntimeError('run did not settle')
 
 def advance_to(self, day) -> None:
@@ -286,16 +309,15 @@ def css_calls(self, pubs):
     self._css_seen = len(self.css.events)
     return pubs
 
-Market._drain_outside = _drain_outside
+Market._drain_outside, Market._submit_batched = _drain_outside, _submit_batched
 Market._snapshot, Market._note, Market.submit, Market.run, Market.advance_to, Market.css_calls = _snapshot, _note, submit, run, advance_to, css_calls
 
-# %% ../nbs/22_process_runs.ipynb #0d73f873
+# %% ../nbs/22_process_runs.ipynb #4167ee38
 def load(self, frame: pd.DataFrame) -> int:
     "Load MPANs into Registration and the DIP's routing table (a migration load)."
     n = self.registration.load_mpans(frame)
-    for r in frame.itertuples(index=False):
-        for role, d in (('SUP', r.supplier), (self.role(r.ms), r.ms), (self.role(r.ds), r.ds)):
-            self.hub.set_route(r.mpan, role, d, str(r.created_on)[:10])
+    self.hub.load_routes((m, role, d, str(c)[:10]) for m, c, s, ms, ds in zip(frame.mpan, frame.created_on, frame.supplier, frame.ms, frame.ds)
+                         for role, d in (('SUP', s), (self.role(ms), ms), (self.role(ds), ds)))
     return n
 
 @implements('BP001')

@@ -1,0 +1,149 @@
+"""Stateful property test of Registration over the DIP: random sequences of switches, objections, cancellations,
+appointment requests (good and bad), provider refusals, LDSO data changes and days passing, on a market of three MPANs.
+
+After every step:
+- no MPAN has two suppliers on one day (supplier periods never overlap);
+- a service's appointments never overlap, and each lies within a registration of the supplier that appointed it;
+- every rejection carries a code the catalogue (or mhhs_ref's own list) defines: refusals raised to CSS/LDSO, IF-032
+  `R` answers and IF-035 rejections alike;
+- history is never silently rewritten: every fact row ever seen is still there, unchanged, and once superseded stays so.
+
+CI runs a few dozen sequences; `MHHS_STATEFUL_EXAMPLES=10000` runs the benchmark size.
+"""
+import datetime as dt
+import json
+import os
+import re
+
+from hypothesis import HealthCheck, settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from mhhs_ref.core import REJECTION_CODES, MhhsError
+from mhhs_ref.design import verifies
+from mhhs_ref.processes import demo_market
+from mhhs_ref.registration import SEGMENT_ROLES, wire_midnight
+
+EXAMPLES = int(os.environ.get('MHHS_STATEFUL_EXAMPLES', '30'))
+SP_CODES = ['SP001', 'SP003', 'SP005', 'SP007', 'SP011']
+CODE = re.compile(r'^(REG|REF|SP|DS)\d{3,4}$')
+
+
+class Ownership(RuleBasedStateMachine):
+    @initialize()
+    def market(self):
+        self.m, self.mpans = demo_market(mpans=3, record=False)
+        self.sups = [d for d, r in self.m._roles.items() if r == 'SUP'][:5]
+        self.seen: dict[int, tuple] = {}            # fact id → the row as first seen
+        self.superseded: dict[int, float] = {}
+        self.msgs_checked = 0
+        self.raised: list[str] = []
+
+    def _day(self, lead: int) -> dt.date: return self.m.clock.today() + dt.timedelta(days=lead)
+
+    def _expect_coded(self, fn):
+        "Run an outside-the-DIP call; a refusal must carry a known code."
+        try: fn()
+        except MhhsError as e:
+            assert e.code in REJECTION_CODES, e
+            self.raised.append(e.code)
+
+    @rule(i=st.integers(0, 2), s=st.integers(0, 4), lead=st.integers(-1, 6))
+    def switch(self, i, s, lead):
+        self._expect_coded(lambda: self.m.switch(self.mpans[i], self.sups[s], self._day(lead)))
+
+    @rule(i=st.integers(0, 2), how=st.sampled_from(['cancel', 'object']))
+    def stop_switch(self, i, how):
+        open_ = self.m.css.requests().query("mpan == @self.mpans[@i] and state in ['Pending', 'Secured']")
+        if open_.empty: return
+        css_id = open_.css_id.iloc[-1]
+        def go():
+            pubs = self.m.css.cancel(css_id) if how == 'cancel' else self.m.css.object_to(css_id, by='x')
+            self.m.submit(self.m.regs, self.m.css_calls(pubs)); self.m.run()
+        self._expect_coded(go)
+
+    @rule(i=st.integers(0, 2), s=st.integers(0, 4), svc=st.sampled_from(['MS', 'DS']), k=st.integers(0, 3),
+          lead=st.integers(-8, 32), scenario=st.sampled_from(['CSP', 'USP']), wrong_role=st.booleans())
+    def appoint(self, i, s, svc, k, lead, scenario, wrong_role):
+        seg = self.m.registration.as_at(self.mpans[i])['market_segment']
+        role = SEGMENT_ROLES['A' if wrong_role else seg][svc]
+        self.m.appoint(self.sups[s], self.mpans[i], svc, self.m.first(role, k), self._day(lead), scenario=scenario,
+                       contract_ref=f'C{lead}')              # business refusals travel as messages: nothing raised
+
+    @rule(role=st.sampled_from(['MSS', 'SDS']), k=st.integers(0, 3), code=st.sampled_from([None] + SP_CODES))
+    def provider_policy(self, role, k, code):
+        self.m.actor(self.m.first(role, k)).decide = lambda body, c=code: c
+
+    @rule(i=st.integers(0, 2), event=st.sampled_from(['AddressChg', 'DUOSTariffIDChg', 'DomPremInd', 'EnergyDirection']),
+          lead=st.integers(-7, 2), good=st.booleans())
+    def ldso_change(self, i, event, lead, good):
+        value = {'AddressChg': {'addressLine1': f'{lead} Road'}, 'DUOSTariffIDChg': 'A1', 'DomPremInd': False, 'EnergyDirection': 'I'}[event]
+        if not good: value = 'XXXX'
+        self._expect_coded(lambda: self.m.ldso_change(self.mpans[i], event, value, self._day(lead)))
+
+    @rule(days=st.integers(1, 9))
+    def days_pass(self, days):
+        self.m.advance_to(self._day(days))
+
+    # -- invariants
+    def _periods(self, mpan, kind):
+        p = self.m.registration.periods(mpan, kind)
+        return [(v, f, t) for v, f, t in p.itertuples(index=False)]
+
+    @invariant()
+    def one_supplier_a_day(self):
+        if not hasattr(self, 'm'): return
+        for mpan in self.mpans:
+            ps = self._periods(mpan, 'supplier')
+            for (_, f1, t1), (_, f2, _) in zip(ps, ps[1:]):
+                assert t1 is not None and t1 < f2, (mpan, ps)
+
+    @invariant()
+    def appointments_within_supply(self):
+        if not hasattr(self, 'm'): return
+        far = str(self._day(400))
+        for mpan in self.mpans:
+            for svc in ('MS', 'DS'):
+                ps = self._periods(mpan, svc)
+                for (_, f1, t1), (_, f2, _) in zip(ps, ps[1:]):
+                    assert t1 is not None and t1 < f2, (mpan, svc, ps)
+                for v, f, t in ps:
+                    for day in (f, t or far):
+                        sup = self.m.registration.as_at(mpan, day)['supplier']
+                        assert sup and sup['dip_id'] == v['supplier'], (mpan, svc, v, f, t, day, sup)
+
+    @invariant()
+    def every_rejection_has_a_code(self):
+        if not hasattr(self, 'm'): return
+        for (code,) in self.m.registration.con.execute('SELECT code FROM rejections'):
+            assert code and CODE.match(code) and code in REJECTION_CODES, code
+        rows = self.m.hub._q("SELECT rowid, channel, body FROM messages WHERE channel IN ('IF-032','IF-035') AND rowid>?", (self.msgs_checked,))
+        for rowid, ch, body in rows:
+            b = json.loads(body)['payload']
+            ev = b['CommonBlock']['S0']['eventCode']
+            if ch == 'IF-032' and b['CommonBlock']['R0']['responseCode'] == 'R':
+                assert CODE.match(b['CommonBlock']['R0']['responseMessages'][0][:7]), b['CommonBlock']['R0']
+            if ch == 'IF-035' and 'Rejected' in ev:
+                assert b['CustomBlock']['B007']['proposedAppointmentResponseCode'] in REJECTION_CODES, b['CustomBlock']['B007']
+            self.msgs_checked = max(self.msgs_checked, rowid)
+
+    @invariant()
+    def history_never_rewritten(self):
+        if not hasattr(self, 'm'): return
+        rows = self.m.registration.con.execute('SELECT id, mpan, kind, value, effective_from, effective_to, recorded_at, superseded_at FROM facts').fetchall()
+        ids = {r[0] for r in rows}
+        assert set(self.seen) <= ids, 'a fact row disappeared'
+        for r in rows:
+            key = r[1:7]
+            if r[0] in self.seen: assert self.seen[r[0]] == key, ('a fact row changed', self.seen[r[0]], key)
+            else: self.seen[r[0]] = key
+            if r[0] in self.superseded: assert r[7] == self.superseded[r[0]], 'a supersession changed'
+            elif r[7] is not None: self.superseded[r[0]] = r[7]
+
+
+Ownership.TestCase.settings = settings(max_examples=EXAMPLES, stateful_step_count=25, deadline=None,
+                                       suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+def test_registration_properties():
+    with verifies('TOM-REGS', 'ASM-REG-HISTORY', 'BP001', 'BP002', 'BP003', 'BP010', 'REF-REJECTION-CODES'):
+        Ownership.TestCase('runTest').runTest()
