@@ -355,7 +355,7 @@ def _incumbents(self, mpan, day) -> dict:
 
 RegistrationService.on_css, RegistrationService._incumbents = on_css, _incumbents
 
-# %% ../nbs/20_registration.ipynb #a572b298
+# %% ../nbs/20_registration.ipynb #ec7983e4
 @implements('BP001', 'IF-001', 'IF-037')
 def _switch_active(self, ev: CssEvent, kind: str) -> list[Publication]:
     day, mpan = str(ev.effective_from), ev.mpan
@@ -368,6 +368,7 @@ def _switch_active(self, ev: CssEvent, kind: str) -> list[Publication]:
               'B002': {'incomingSupplierDIPID': ev.supplier, 'incomingSupplierMPID': self._mpid.get(ev.supplier), 'supplierEffectiveFromDate': wire_midnight(day)},
               **self._site_blocks(mpan, day, ('B004', 'B022', 'B023', 'B024', 'B025', 'B026', 'B029')), **self._incumbents(mpan, _day_before(day))}
     if old: blocks['B003'] = {'outgoingSupplierDIPID': old['dip_id'], 'outgoingSupplierMPID': old['mpid'], 'supplierEffectiveToDate': wire_midnight(_day_before(day))}
+    blocks.update(self._relationship_blocks(mpan, day))
     out.append(self._message('IF-001', kind, mpan, blocks, correlation=_corr(ev.css_id), on=day))
     out += self._lapse(ev.css_id, 'not answered before the switch became active', states=('requested', 'sp_requested'))
     accepted = self._q_requests("mpan=? AND css_id=? AND state='accepted'", (mpan, ev.css_id))
@@ -540,7 +541,7 @@ def _on_sp_response(self, body: dict) -> list[Publication]:
 
 RegistrationService._outcome, RegistrationService._on_sp_response = _outcome, _on_sp_response
 
-# %% ../nbs/20_registration.ipynb #335215e1
+# %% ../nbs/20_registration.ipynb #ab4e2726
 def _write_appointment(self, r: dict) -> dict | None:
     "Write request `r` as the appointment from its date; returns the appointment it replaces."
     mpan, svc, day = r['mpan'], r['service'], r['effective_from']
@@ -575,6 +576,7 @@ def _activate(self, r: dict, prev=_UNSET) -> list[Publication]:
     b['B012'] = {'serviceProviderAppointmentRequestingSupplierDIPID': r['supplier'], 'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(r['supplier'])}
     if r['css_id']: b['B013'] = {'CSSRegistrationID': r['css_id']}
     b['B005'] = self._incumbents(mpan, _day_before(day))['B005']          # who served the MPAN the day before
+    b.update(self._relationship_blocks(mpan, day))
     b.update(self._site_blocks(mpan, day, ('B022', 'B023', 'B024', 'B025', 'B026', 'B028', 'B029')))
     out = [self._message('IF-036', f"{svc}AppActive", mpan, b, primary=sorted({r['supplier'], r['sp']}), correlation=r['correlation'], on=day)]
     if prev and prev['dip_id'] != r['sp']:
@@ -740,7 +742,7 @@ def _on_direct_contract(self, body: dict) -> list[Publication]:
 
 RegistrationService._on_direct_contract = _on_direct_contract
 
-# %% ../nbs/20_registration.ipynb #7511a4e8
+# %% ../nbs/20_registration.ipynb #39668535
 REL_TYPES = {'LinkedImportExport': ('I', 'E'), 'Related': ('I', 'I')}   # (principal direction, subsidiary direction)
 
 def _relationship_check(self, event: str, principal: str, subs: list[str], sender: str, today: str):
@@ -800,7 +802,25 @@ def _on_relationship(self, body: dict) -> list[Publication]:
                          distributor_dip_id=cb['M1']['distributorDIPID'], gsp_group=cb['M1']['GSPGroupID'])
     return [Publication('IF-020', body)]
 
+def _relationship_blocks(self, mpan: str, day) -> dict:
+    "B035List (linked import/export MPANs) and B037List (related MPANs) for `mpan` on `day`, for IF-001 and IF-036."
+    day = str(day)
+    rel, owner = self._value_on(mpan, 'relationship', day), self._value_on(mpan, 'principal', day)
+    principal = mpan if rel else (owner or {}).get('principal')
+    if principal is None: return {}
+    rel = rel or self._value_on(principal, 'relationship', day)
+    if rel is None: return {}
+    if rel['type'] == 'Related':
+        return {'B037List': [{'primaryMPAN': principal, 'secondaryMPAN': s} for s in rel['subsidiaries']]}
+    def item(m, direction):
+        sup = self._value_on(m, 'supplier', day)
+        return {'linkedImportExportMPAN': m, 'linkedMPANEnergyDirection': direction, 'importExportMPANSupplierDIPID': sup and sup['dip_id'],
+                'importExportMPANSupplierMPID': sup and sup['mpid']}
+    others = [item(s, 'E') for s in rel['subsidiaries'] if s != mpan] + ([item(principal, 'I')] if principal != mpan else [])
+    return {'B035List': others}
+
 RegistrationService._relationship_check, RegistrationService._on_relationship = _relationship_check, _on_relationship
+RegistrationService._relationship_blocks = _relationship_blocks
 
 # %% ../nbs/20_registration.ipynb #9a55acb7
 LDSO_EVENTS = {'AddressChg': ('address', 'B022'), 'DUOSTariffIDChg': ('duos_tariff', 'B024'), 'DomPremInd': ('domestic_premise', 'B028'),
