@@ -25,10 +25,10 @@ from .registration import (RegistrationRules, RegistrationService, Publication, 
 from .time import SETTLEMENT_TZ, _aware_utc
 
 # %% auto #0
-__all__ = ['ROLE_ACTOR', 'SimClock', 'Actor', 'Observer', 'Supplier', 'standin_reading', 'standin_meter', 'ServiceProvider',
-           'Step', 'Market', 'submit', 'run', 'advance_to', 'css_calls', 'load', 'switch', 'appoint', 'create_mpan',
-           'ldso_change', 'journal', 'messages', 'received', 'appointments', 'Mermaid', 'sequence_diagram',
-           'demo_market']
+__all__ = ['ROLE_ACTOR', 'SimClock', 'Actor', 'Observer', 'Supplier', 'standin_reading', 'standin_meter', 'standin_meters',
+           'ServiceProvider', 'Step', 'Market', 'submit', 'run', 'advance_to', 'css_calls', 'load', 'switch', 'appoint',
+           'create_mpan', 'ldso_change', 'journal', 'messages', 'received', 'appointments', 'Mermaid',
+           'sequence_diagram', 'demo_market']
 
 # %% ../nbs/22_process_runs.ipynb #fcdd4ff0
 class SimClock:
@@ -92,7 +92,7 @@ class Supplier(Actor):
             return [self.appointment(mpan, svc, self.provider_for(SEGMENT_ROLES[seg][svc]), day, 'COS', css_id, correlation=corr) for svc in ('MS', 'DS')]
         return []
 
-# %% ../nbs/22_process_runs.ipynb #438a8045
+# %% ../nbs/22_process_runs.ipynb #bd2cac5f
 def standin_reading(mpan: str, day) -> str:
     "A deterministic cumulative register reading (kWh) of `mpan` at the start of `day` (ASM-READING-STANDIN)."
     d = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
@@ -101,6 +101,12 @@ def standin_reading(mpan: str, day) -> str:
     return f"{base + daily*(d - dt.date(2020, 1, 1)).days:.3f}"
 
 def standin_meter(mpan: str) -> str: return f"S{mpan[-9:]}"
+
+def standin_meters(mpan: str, installed) -> list[dict]:
+    "One smart meter for `mpan`, installed on `installed`, as Registration stores meters (B074 fields and a B075 MAP)."
+    return [{'meterID': standin_meter(mpan), 'meterType': 'S2ADE', 'manufacturersMakeAndType': 'Reference smart meter', 'ESMEGUID': None,
+             'meterLocation': 'A', 'numberOfDisplayedRegisterDigits': 6, 'meterInstallationDate': wire_midnight(installed),
+             'MAP': {'meterAssetProviderID': 'MAPX', 'meterAssetProviderEffectiveFromDate': wire_midnight(installed)}}]
 
 mark_implements('ASM-READING-STANDIN', __name__, 'standin_reading')
 
@@ -111,14 +117,19 @@ class ServiceProvider(Actor):
         self.decide = decide or (lambda body: None)
         self.readings: list[dict] = []
         self.gains: dict[str, dict] = {}      # MPANs this data service gained: from when, and from whom
+        self.meters: dict[str, list[str]] = {}  # meter ids Registration told it about (B905List)
+    def meter_of(self, mpan: str) -> str:
+        "The MPAN's meter as Registration described it, or the stand-in meter."
+        return (self.meters.get(mpan) or [standin_meter(mpan)])[0]
     @property
     def is_ds(self) -> bool: return self.role in ('SDS', 'ADS', 'UMSDS')
     def reading(self, mpan, day, event, primary=None, method='A') -> Publication:
-        b = {'meterID': standin_meter(mpan), 'cumulativeRegisterReading': standin_reading(mpan, day),
+        b = {'meterID': self.meter_of(mpan), 'cumulativeRegisterReading': standin_reading(mpan, day),
              'cumulativeRegisterReadingDateTime': wire_midnight(day), 'readingMethod': method, 'siteVisitCheckCode': None}
         return self.message('IF-041', event, mpan, {'B064': b}, primary=primary)
     def on_message(self, ch, body):
         ev, cu = _ev(body), _cu(body)
+        if cu.get('B905List'): self.meters[_mpan(body)] = [x['existingMeter']['meterID'] for x in cu['B905List'] if x.get('existingMeter')]
         if ch == 'IF-033':
             code = self.decide(body) or 'SP000'
             blocks = {k: cu[k] for k in ('B012', 'B013', 'B070', 'B071') if k in cu}
@@ -147,7 +158,7 @@ class ServiceProvider(Actor):
             gain = self.gains.get(mpan)
             if not gain or gain['previous'] != cb['S1']['senderDIPID']: code = 'REF0210'
             elif settlement_date(b['cumulativeRegisterReadingDateTime'], code='REF0211') != gain['from']: code = 'REF0211'
-            elif b['meterID'] != standin_meter(mpan): code = 'REF0212'
+            elif b['meterID'] != self.meter_of(mpan): code = 'REF0212'
         self.readings.append(b | {'mpan': mpan, 'event': _ev(body), 'from': cb['S1']['senderDIPID'], 'accepted': code is None, 'code': code})
         return code
 
@@ -440,14 +451,14 @@ def sequence_diagram(self, mpan: str | None = None, steps: range | None = None, 
 
 Market.sequence_diagram = sequence_diagram
 
-# %% ../nbs/22_process_runs.ipynb #8fd7d562
+# %% ../nbs/22_process_runs.ipynb #35497499
 def demo_market(start='2026-11-02T09:00:00+00:00', mpans: int = 1, **kw) -> tuple['Market', list[str]]:
     "A market with `mpans` smart MPANs in GSP group _H registered to supplier 1 with MSS 1 and SDS 1 since 2026-10-01."
     m = Market(start=start, **kw)
     cores = [complete_mpan_core(f"20{i:010d}") for i in range(1, mpans + 1)]
     m.load(pd.DataFrame([dict(mpan=c, created_on='2026-10-01', gsp_group='_H', connection_type='W', energy_direction='I', domestic_premise=True,
                               duos_tariff='1', market_segment='S', energisation='E', supplier=m.first('SUP'), ms=m.first('MSS'), ds=m.first('SDS'),
-                              address={'addressLine1': f'{i} Example Road', 'meteringPointPostcode': 'SO15 2AA'})
+                              address={'addressLine1': f'{i} Example Road', 'meteringPointPostcode': 'SO15 2AA'}, meters=standin_meters(c, '2026-10-01'))
                          for i, c in enumerate(cores, 1)]))
     for k, s in enumerate(p for p, r in m._roles.items() if r == 'SUP'):       # supplier k prefers providers k mod n
         m.actors[s].preferred = {role: m.first(role, k % 4) for role in ('MSS', 'SDS', 'MSA', 'ADS')}

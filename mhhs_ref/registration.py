@@ -23,10 +23,10 @@ from .isd import StandingData, reference_isd
 from .time import SETTLEMENT_TZ, _aware_utc, local_day_start
 
 # %% auto #0
-__all__ = ['SERVICE_OF_ROLE', 'SEGMENT_ROLES', 'MPID_CODES', 'SCHEMA', 'LDSO_ITEMS', 'STATE_ITEMS', 'FACT_KINDS', 'CDC_EVENTS',
-           'REL_TYPES', 'LDSO_EVENTS', 'RegistrationRules', 'settlement_date', 'wire_midnight', 'Publication',
-           'RegistrationService', 'as_at', 'history', 'periods', 'create_mpan', 'load_mpans', 'CssEvent', 'on_css',
-           'check_appointment', 'tick', 'handle', 'ldso_change']
+__all__ = ['SERVICE_OF_ROLE', 'SEGMENT_ROLES', 'MPID_CODES', 'SCHEMA', 'LDSO_ITEMS', 'STATE_ITEMS', 'FACT_KINDS', 'B074_KEYS',
+           'CDC_EVENTS', 'REL_TYPES', 'LDSO_EVENTS', 'RegistrationRules', 'settlement_date', 'wire_midnight',
+           'Publication', 'RegistrationService', 'as_at', 'history', 'periods', 'create_mpan', 'check_meter',
+           'load_mpans', 'CssEvent', 'on_css', 'check_appointment', 'tick', 'handle', 'ldso_change']
 
 # %% ../nbs/20_registration.ipynb #7112fe2f
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def wire_midnight(day) -> str:
     day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
     return wire_datetime(local_day_start(day).astimezone(SETTLEMENT_TZ))
 
-# %% ../nbs/20_registration.ipynb #a5159ee4
+# %% ../nbs/20_registration.ipynb #f28d1451
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS mpans (mpan TEXT PRIMARY KEY, distributor TEXT NOT NULL, created_on TEXT NOT NULL, recorded_at REAL NOT NULL, cause TEXT);
 CREATE TABLE IF NOT EXISTS facts (id INTEGER PRIMARY KEY, mpan TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS rejections (id INTEGER PRIMARY KEY, at REAL NOT NULL,
 
 LDSO_ITEMS = ('address', 'gsp_group', 'connection_type', 'energy_direction', 'domestic_premise', 'duos_tariff', 'metered')
 STATE_ITEMS = LDSO_ITEMS + ('market_segment', 'energisation', 'dcc_service_flag')
-FACT_KINDS = ('supplier', 'MS', 'DS', 'MDR', 'CDC-MS', 'CDC-DS', 'relationship', 'principal') + STATE_ITEMS
+FACT_KINDS = ('supplier', 'MS', 'DS', 'MDR', 'CDC-MS', 'CDC-DS', 'relationship', 'principal', 'meters') + STATE_ITEMS
 mark_implements('ASM-REG-HISTORY', __name__, 'SCHEMA')
 
 # %% ../nbs/20_registration.ipynb #4e993d5f
@@ -205,7 +205,7 @@ def periods(self, mpan: str, kind: str) -> pd.DataFrame:
 
 RegistrationService._value_on, RegistrationService.as_at, RegistrationService.history, RegistrationService.periods = _value_on, as_at, history, periods
 
-# %% ../nbs/20_registration.ipynb #14517156
+# %% ../nbs/20_registration.ipynb #d4cd643c
 def _reject(self, code: str, detail: str, path: str = '', mpan: str | None = None, source: str = 'api'):
     "Record a rejection (every one carries its code) and raise it."
     with self.lock:
@@ -228,8 +228,9 @@ def _message(self, ch, event, mpan, blocks, primary=None, correlation=None, resp
 @implements('BP006')
 def create_mpan(self, mpan: str, *, created_on, address: dict, connection_type: str, energy_direction: str = 'I',
                 domestic_premise: bool = True, duos_tariff: str = '1', market_segment: str = 'S', energisation: str = 'E',
-                metered: bool = True, dcc_service_flag: str | None = 'A', gsp_group: str | None = None) -> list[Publication]:
-    "Create an MPAN with its LDSO-maintained data (BP006); publishes IF-050 MPANCreation to the EES."
+                metered: bool = True, dcc_service_flag: str | None = 'A', gsp_group: str | None = None,
+                meters: list[dict] | None = None) -> list[Publication]:
+    "Create an MPAN with its LDSO-maintained data (BP006) and any meters already fitted; publishes IF-050 MPANCreation to the EES."
     if not is_valid_mpan_core(mpan): self._reject('REG0000', f"{mpan!r} is not a 13-digit MPAN core with a valid check digit", 'M0.MPANCore', mpan, 'css')
     if mpan[:2] not in self._dist: self._reject('REG0000', f"distributor id {mpan[:2]} is not in standing data", 'M0.MPANCore', mpan, 'css')
     day = str(created_on)[:10]
@@ -244,11 +245,15 @@ def create_mpan(self, mpan: str, *, created_on, address: dict, connection_type: 
             items = dict(address=address, gsp_group=gsp, connection_type=connection_type, energy_direction=energy_direction,
                          domestic_premise=bool(domestic_premise), duos_tariff=duos_tariff, metered=bool(metered), market_segment=market_segment,
                          energisation=energisation, dcc_service_flag=dcc_service_flag)
+            if meters: items['meters'] = [check_meter(x) for x in meters]
             for k, v in items.items(): self._set_from(cur, mpan, k, v, day, 'MPANCreation')
             cur.execute('COMMIT')
         except MhhsError: raise
         except BaseException: cur.execute('ROLLBACK'); raise
-    return [self._message('IF-050', 'MPANCreation', mpan, self._site_blocks(mpan, day, ('B001', 'B022', 'B023', 'B024', 'B025', 'B026')), on=day)]
+    blocks = self._site_blocks(mpan, day, ('B001', 'B022', 'B023', 'B024', 'B025', 'B026'))
+    # a new MPAN is created (RMP status C) and new to trading (MP status N) — DI-130, DI-131
+    blocks['B079'] = {'RMPStatus': 'C', 'RMPStatusEffectiveFromDate': wire_midnight(day), 'MPStatus': 'N', 'MPStatusEffectiveFromDate': wire_midnight(day)}
+    return [self._message('IF-050', 'MPANCreation', mpan, blocks, on=day)]
 
 RegistrationService._reject, RegistrationService._site, RegistrationService._message, RegistrationService.create_mpan = _reject, _site, _message, create_mpan
 
@@ -277,12 +282,32 @@ def _since(self, mpan, kind, on) -> str:
 
 RegistrationService._site_blocks, RegistrationService._since = _site_blocks, _since
 
-# %% ../nbs/20_registration.ipynb #f3abed52
+# %% ../nbs/20_registration.ipynb #d5b59f61
+B074_KEYS = ('meterID', 'meterType', 'manufacturersMakeAndType', 'ESMEGUID', 'meterLocation', 'numberOfDisplayedRegisterDigits', 'meterInstallationDate')
+
+def check_meter(meter: dict) -> dict:
+    "A meter as Registration stores it: the B074 fields (validated) and its MAP (B075)."
+    from mhhs_ref.interfaces import block_model
+    try:
+        block_model('B074')(**{k: meter.get(k) for k in B074_KEYS})
+        if meter.get('MAP') is not None: block_model('B075')(**meter['MAP'])
+    except Exception as e:
+        raise MhhsError('REG1107', f"meter {meter.get('meterID')!r} is not a valid B074/B075 meter: {str(e).splitlines()[0]}", 'B905List') from None
+    return {**{k: meter.get(k) for k in B074_KEYS}, 'MAP': meter.get('MAP')}
+
+def _meter_blocks(self, mpan: str, day) -> dict:
+    "B905List — the meters installed on `day` with their MAPs — or nothing when Registration holds no meters."
+    meters = self._value_on(mpan, 'meters', str(day)) or []
+    return {'B905List': [{'existingMeter': {k: m[k] for k in B074_KEYS}, 'existingMAP': m.get('MAP')} for m in meters]} if meters else {}
+
+RegistrationService._meter_blocks = _meter_blocks
+
+# %% ../nbs/20_registration.ipynb #a3c11813
 def load_mpans(self, frame: pd.DataFrame, cause: str = 'migration') -> int:
     """Bulk-load MPANs with their facts in one transaction (a migration load; no publications).
 
     `frame` columns: mpan, created_on, gsp_group, connection_type, energy_direction, domestic_premise, duos_tariff,
-    market_segment, energisation, supplier, ms, ds (DIP ids) and optionally address (dict), dcc_service_flag."""
+    market_segment, energisation, supplier, ms, ds (DIP ids) and optionally address (dict), dcc_service_flag, meters (list of dicts)."""
     now = self._now()
     cols = set(frame.columns)
     def facts():
@@ -294,6 +319,7 @@ def load_mpans(self, frame: pd.DataFrame, cause: str = 'migration') -> int:
             yield (m, 'metered', 'true', day, None, now, cause)
             yield (m, 'address', json.dumps(getattr(r, 'address', None) if 'address' in cols else None), day, None, now, cause)
             yield (m, 'dcc_service_flag', json.dumps(getattr(r, 'dcc_service_flag', 'A') if 'dcc_service_flag' in cols else 'A'), day, None, now, cause)
+            if 'meters' in cols and getattr(r, 'meters'): yield (m, 'meters', json.dumps(r.meters), day, None, now, cause)
             yield (m, 'supplier', json.dumps({'dip_id': r.supplier, 'mpid': self._mpid.get(r.supplier), 'css_id': None}), day, None, now, cause)
             for svc, d in (('MS', r.ms), ('DS', r.ds)):
                 yield (m, svc, json.dumps({'dip_id': d, 'mpid': self._mpid.get(d), 'role': self._role.get(d), 'supplier': r.supplier,
@@ -310,7 +336,7 @@ def load_mpans(self, frame: pd.DataFrame, cause: str = 'migration') -> int:
 
 RegistrationService.load_mpans = load_mpans
 
-# %% ../nbs/20_registration.ipynb #be097dca
+# %% ../nbs/20_registration.ipynb #df695b77
 @dataclass(frozen=True)
 class CssEvent:
     "A switch event from the Central Switching Service (outside the DIP)."
@@ -334,7 +360,8 @@ def on_css(self, ev: CssEvent) -> list[Publication]:
             kind = 'InitialRegistration' if current is None else 'ChangeOfSupplier'
             self.con.execute('INSERT INTO switches VALUES (?,?,?,?,?,?,?)', (ev.css_id, ev.mpan, ev.supplier, day, kind, 'Pending', self._now()))
             wanted = ('B005', 'B006', 'B022', 'B023', 'B024', 'B025', 'B026', 'B029', 'B032')
-            blocks = {'B013': {'CSSRegistrationID': ev.css_id}, **self._site_blocks(ev.mpan, self.today(), wanted), **self._incumbents(ev.mpan, day)}
+            blocks = {'B013': {'CSSRegistrationID': ev.css_id}, **self._site_blocks(ev.mpan, self.today(), wanted), **self._incumbents(ev.mpan, day),
+                      **self._meter_blocks(ev.mpan, self.today())}
             return [self._message('IF-002', 'GainMPANInfo', ev.mpan, blocks, primary=[ev.supplier], correlation=_corr(ev.css_id))]
         if sw is None: self._reject('REG0005', f"CSS registration id {ev.css_id} is not known to Registration", 'B013.CSSRegistrationID', ev.mpan, 'css')
         self.con.execute('UPDATE switches SET state=? WHERE css_id=?', (ev.state, ev.css_id))
@@ -450,7 +477,7 @@ def check_appointment(self, body: dict) -> dict:
 
 RegistrationService.check_appointment = check_appointment
 
-# %% ../nbs/20_registration.ipynb #c986e5e3
+# %% ../nbs/20_registration.ipynb #7ddecd7c
 def _proposal_blocks(self, r: dict) -> dict:
     key = 'B071' if r['service'] == 'DS' else 'B070'
     pre = 'DataService' if r['service'] == 'DS' else 'MeteringService'
@@ -493,7 +520,7 @@ def _on_appointment_request(self, body: dict) -> list[Publication]:
                              response={'responseCode': 'A', 'responseMessages': []}))
     today = self.today()
     b033 = {**blocks, 'B012': {'serviceProviderAppointmentRequestingSupplierDIPID': sender, 'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(sender)},
-            **self._site_blocks(mpan, today, ('B022', 'B023', 'B024', 'B025', 'B026', 'B029'))}
+            **self._site_blocks(mpan, today, ('B022', 'B023', 'B024', 'B025', 'B026', 'B029')), **self._meter_blocks(mpan, today)}
     ms = self._value_on(mpan, 'MS', r['effective_from']) or self._value_on(mpan, 'MS', today)
     if r['service'] == 'MS' and ms: b033['B072'] = {'incumbentMeteringServiceDIPID': ms['dip_id'], 'incumbentMeteringServiceMPID': ms['mpid']}
     out.append(self._message('IF-033', f"{event}SPRequest", mpan, b033, primary=[r['sp']], correlation=corr))
@@ -502,7 +529,7 @@ def _on_appointment_request(self, body: dict) -> list[Publication]:
 
 RegistrationService._proposal_blocks, RegistrationService._on_appointment_request = _proposal_blocks, _on_appointment_request
 
-# %% ../nbs/20_registration.ipynb #e3ef33f1
+# %% ../nbs/20_registration.ipynb #d6f9cd6b
 def _outcome(self, r: dict, outcome: str, code: str) -> Publication:
     "IF-035 for request `r`: Accepted / Rejected / Lapsed with its code, to the supplier and the provider."
     event = f"{r['service']}App{outcome}"
@@ -512,7 +539,7 @@ def _outcome(self, r: dict, outcome: str, code: str) -> Publication:
                        'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(r['supplier'])}}
     return self._message('IF-035', event, r['mpan'], blocks, primary=sorted({r['supplier'], r['sp']}), correlation=r['correlation'])
 
-@implements('IF-034', 'IF-035', 'REG1019')
+@implements('IF-034', 'IF-035', 'REG1019', 'REG1092')
 def _on_sp_response(self, body: dict) -> list[Publication]:
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     mpan, sp = cb['M0']['MPANCore'], cb['S1']['senderDIPID']
@@ -523,6 +550,12 @@ def _on_sp_response(self, body: dict) -> list[Publication]:
                                          (self._now(), mpan, 'IF-034', 'REG1019', f"{sp} answered no pending request"))
         return []
     r = pending[-1]
+    b12 = cu.get('B012') or {}
+    if b12 and self._mpid.get(b12.get('serviceProviderAppointmentRequestingSupplierDIPID')) != b12.get('serviceProviderAppointmentRequestingSupplierMPID'):
+        # an answer naming the supplier wrongly is not taken; the request waits for a correct one
+        with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                                         (self._now(), mpan, 'IF-034', 'REG1092', f"B012 MPID {b12.get('serviceProviderAppointmentRequestingSupplierMPID')} is not the supplier's"))
+        return []
     b7 = cu.get('B007') or {}
     code = b7.get('proposedAppointmentResponseCode') or ('SP000' if b7.get('responseCode') == 'A' else 'SP099')
     if b7.get('responseCode') != 'A':
@@ -541,7 +574,7 @@ def _on_sp_response(self, body: dict) -> list[Publication]:
 
 RegistrationService._outcome, RegistrationService._on_sp_response = _outcome, _on_sp_response
 
-# %% ../nbs/20_registration.ipynb #ab4e2726
+# %% ../nbs/20_registration.ipynb #da8babfc
 def _write_appointment(self, r: dict) -> dict | None:
     "Write request `r` as the appointment from its date; returns the appointment it replaces."
     mpan, svc, day = r['mpan'], r['service'], r['effective_from']
@@ -577,6 +610,7 @@ def _activate(self, r: dict, prev=_UNSET) -> list[Publication]:
     if r['css_id']: b['B013'] = {'CSSRegistrationID': r['css_id']}
     b['B005'] = self._incumbents(mpan, _day_before(day))['B005']          # who served the MPAN the day before
     b.update(self._relationship_blocks(mpan, day))
+    b.update(self._meter_blocks(mpan, day))
     b.update(self._site_blocks(mpan, day, ('B022', 'B023', 'B024', 'B025', 'B026', 'B028', 'B029')))
     out = [self._message('IF-036', f"{svc}AppActive", mpan, b, primary=sorted({r['supplier'], r['sp']}), correlation=r['correlation'], on=day)]
     if prev and prev['dip_id'] != r['sp']:
@@ -642,7 +676,7 @@ def _event(body) -> str: return body['payload']['CommonBlock']['S0']['eventCode'
 
 RegistrationService._lapse, RegistrationService.tick, RegistrationService.handle = _lapse, tick, handle
 
-# %% ../nbs/20_registration.ipynb #d23d4e87
+# %% ../nbs/20_registration.ipynb #5ff1be23
 def _default_mdr(self) -> str | None:
     mdrs = [d for d, r in self._role.items() if r == 'MDR']
     return mdrs[0] if mdrs else None
@@ -669,20 +703,22 @@ def _assign_mdr(self, mpan, day, mdr, supplier, sds, correlation) -> list[Public
                   'responseCode': 'A' if ok else 'R', 'responseMessage': message[:500]}}
     return [self._message('IF-035', 'DCC-MDROutcome', mpan, b, primary=sorted({supplier, sds}), correlation=correlation, on=day)]
 
-@implements('BP003A', 'REG1080', 'REG1081', 'REG1098', 'REG1100', 'ASM-B018-FIELDS')
+@implements('BP003A', 'REG1080', 'REG1081', 'REG1093', 'REG1098', 'REG1100')
 def _on_mdr_update(self, body: dict) -> list[Publication]:
     "IF-034 SDS-MDRUpdate: the current SDS nominates another MDR."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     mpan, sds = cb['M0']['MPANCore'], cb['S1']['senderDIPID']
     b18 = cu.get('B018') or {}
-    mdr = b18.get('nominatedMDRDIPID')
+    mdr = b18.get('SDSNominatedMDRDIPID')
     today = str(self.today())
     try:
-        day = str(settlement_date(b18.get('nominatedMDREffectiveFromDate') or wire_midnight(today), path='B018.nominatedMDREffectiveFromDate'))
+        day = str(settlement_date(b18.get('SDSNominatedMDRRequestedEffectiveFromDate') or wire_midnight(today), path='B018.SDSNominatedMDRRequestedEffectiveFromDate'))
         ds, cur_mdr = self._value_on(mpan, 'DS', day), self._value_on(mpan, 'MDR', day)
         if not ds or ds['dip_id'] != sds: raise MhhsError('REG1080', f"{sds} is not the data service of {mpan} on {day}", 'S1.senderDIPID')
-        if self._role.get(mdr) != 'MDR': raise MhhsError('REG1081', f"{mdr!r} is not an MDR in standing data", 'B018.nominatedMDRDIPID')
-        if cur_mdr and cur_mdr['dip_id'] == mdr: raise MhhsError('REG1098', f"{mdr} is already the MDR", 'B018.nominatedMDRDIPID')
+        if self._role.get(mdr) != 'MDR': raise MhhsError('REG1081', f"{mdr!r} is not an MDR in standing data", 'B018.SDSNominatedMDRDIPID')
+        if self._mpid.get(mdr) != b18.get('SDSNominatedMDRMPID'):
+            raise MhhsError('REG1093', f"MPID {b18.get('SDSNominatedMDRMPID')} is not the MPID of MDR {mdr}", 'B018.SDSNominatedMDRMPID')
+        if cur_mdr and cur_mdr['dip_id'] == mdr: raise MhhsError('REG1098', f"{mdr} is already the MDR", 'B018.SDSNominatedMDRDIPID')
         if self._value_on(mpan, 'dcc_service_flag', day) != 'A': raise MhhsError('REG1100', f"{mpan} is not live on the DCC", 'M0.MPANCore')
     except MhhsError as e:
         with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, 'IF-034', e.code, e.detail))
