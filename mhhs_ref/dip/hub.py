@@ -408,7 +408,7 @@ def _fill_bodies(self, pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 Hub.submit, Hub._fill_bodies = submit, _fill_bodies
 
-# %% ../../nbs/11_dip.ipynb #f0ed2be7
+# %% ../../nbs/11_dip.ipynb #a32248b9
 @implements('DIP-P005', 'ASM-DIP-RETRY', 'DIP-TC004')
 def pump(self, limit: int = 1000, batch: int = 100) -> int:
     "Deliver what is due now; returns the number of delivery attempts made."
@@ -460,12 +460,16 @@ def _record_outcome(self, part, status, err, t0):
     now = self._ts()
     with self.lock:
         cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        if status is not None and 200 <= status < 300:     # the common case: one statement each for the batch
+            ms = None if t0 is None else (time.perf_counter() - t0)*1000
+            cur.executemany("UPDATE deliveries SET state='delivered', attempts=attempts+1, last_status=?, delivered_at=? WHERE id=?",
+                            [(status, now, r[0]) for r in part])
+            cur.executemany('INSERT INTO journal (txn_id, sender_ref, channel, stage, status, at, duration_ms, recipient, http_status, detail) '
+                            'VALUES (?,?,?,?,?,?,?,?,?,?)', [(r[1], r[8], r[3], 'Outbound', 'Delivered', now, ms, r[2], status, None) for r in part])
+            part = []
         for (did, txn, recipient, ch, n, replay, body, sender, ref, callback) in part:
             n += 1
-            if status is not None and 200 <= status < 300:
-                cur.execute("UPDATE deliveries SET state='delivered', attempts=?, last_status=?, delivered_at=? WHERE id=?", (n, status, now, did))
-                self._journal(cur, txn, ref, ch, 'Outbound', 'Delivered', t0, recipient, status)
-            elif status is not None and 400 <= status < 500 and status not in (404, 408, 429):
+            if status is not None and 400 <= status < 500 and status not in (404, 408, 429):
                 cur.execute("UPDATE deliveries SET state='rejected', attempts=?, last_status=? WHERE id=?", (n, status, did))
                 self._journal(cur, txn, ref, ch, 'Outbound', 'RejectedByRecipient', t0, recipient, status)
             elif n >= self.retry.max_attempts:

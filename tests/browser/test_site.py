@@ -113,3 +113,18 @@ def test_api_links_resolve(site):
         for href in re.findall(r'href="([a-z_0-9]+\.html)(?:#[^"]*)?"', p.read_text()):
             if not (site/href).exists(): missing.add((p.name, href))
     assert not missing, sorted(missing)
+
+def test_stepper_steps_on_the_static_page(site, server, browser):
+    "A process page's stepper works without a kernel: 'next' shows the second card, 'last' the final one."
+    page = browser.new_page()
+    page.goto(f"{server}/bp001_change_of_supplier.html")
+    stepper = page.locator('.mhhs-stepper').first
+    visible = lambda: stepper.locator('.mhhs-card:visible').first.inner_text()
+    assert 'Step 0 ' in visible() and 'Pending' in visible()
+    stepper.get_by_role('button', name='next ▶').click()
+    assert 'Step 1 ' in visible() and 'IF-002 GainMPANInfo' in visible()
+    stepper.get_by_role('button', name='last »').click()
+    assert 'IF-041' in visible()
+    stepper.get_by_role('button', name='◀ previous').click()
+    assert 'Step 1 ' not in visible()
+    page.close()
