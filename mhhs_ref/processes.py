@@ -404,7 +404,7 @@ def appointments(self, mpan: str) -> pd.DataFrame:
 
 Market.messages, Market.received, Market.appointments = messages, received, appointments
 
-# %% ../nbs/22_process_runs.ipynb #ad1b948f
+# %% ../nbs/22_process_runs.ipynb #055ad334
 class Mermaid(str):
     "Mermaid source that renders as a diagram in Jupyter and in the docs."
     def _repr_markdown_(self): return f"```mermaid\n{self}\n```"
@@ -425,7 +425,8 @@ def sequence_diagram(self, mpan: str | None = None, steps: range | None = None, 
     def who(dip_id, role):
         a = role if role in ('CSS', 'DCC') and dip_id == role else 'CSS' if role == 'CSS' else ('LDSO' if role == 'LDSO' and dip_id == 'LDSO' else _alias(role, dip_id))
         if a not in seen:
-            name = 'CSS (outside the DIP)' if a == 'CSS' else 'DCC (outside the DIP)' if a == 'DCC' else f"{role} {self.mpid(dip_id) or ''} {labels.get(dip_id, '')}".strip()
+            mpid = self.mpid(dip_id) if self.mpid(dip_id) != role else ''
+            name = 'CSS (outside the DIP)' if a == 'CSS' else 'DCC (outside the DIP)' if a == 'DCC' else f"{role} {mpid or ''} {labels.get(dip_id, '')}".strip()
             seen[a] = f"    participant {a} as {name}"
         return a
     who(self.regs, 'REGS')
