@@ -19,9 +19,9 @@ from ..interfaces import MessageInvalid, channel, validate_message, wire_datetim
 from ..time import _aware_utc
 
 # %% auto #0
-__all__ = ['SCHEMA', 'CENTRAL_ROLES', 'DS_ROLES', 'MS_ROLES', 'connect', 'Credentials', 'RetryPolicy', 'Deliverer',
-           'InProcessDeliverer', 'BodyStore', 'SubmitResult', 'Hub', 'route_changes', 'routes_for', 'set_route',
-           'load_routes', 'resolve_recipients', 'submit', 'pump', 'submit_status', 'status_messages',
+__all__ = ['SCHEMA', 'CENTRAL_ROLES', 'JOURNAL_INSERT', 'DS_ROLES', 'MS_ROLES', 'connect', 'Credentials', 'RetryPolicy',
+           'Deliverer', 'InProcessDeliverer', 'BodyStore', 'SubmitResult', 'Hub', 'route_changes', 'routes_for',
+           'set_route', 'load_routes', 'resolve_recipients', 'submit', 'pump', 'submit_status', 'status_messages',
            'requeue_status_messages', 'run_until_idle', 'pause', 'resume', 'start', 'stop', 'delivery_status', 'replay',
            'requeue', 'requeue_status', 'archive', 'metrics', 'inbound_metrics']
 
@@ -111,7 +111,7 @@ class BodyStore(Protocol):
     def put(self, items: list[tuple[str, str, str]]) -> None: ...      # (txn_id, channel, body JSON); durable on return
     def get(self, txn_ids: list[str]) -> dict[str, str]: ...           # txn_id → body JSON
 
-# %% ../../nbs/11_dip.ipynb #2a66c539
+# %% ../../nbs/11_dip.ipynb #e3b1796f
 def _now_utc() -> dt.datetime: return dt.datetime.now(dt.timezone.utc)
 
 @dataclass
@@ -121,6 +121,9 @@ class SubmitResult:
     results: list[dict]
     timestamp: str
     def body(self) -> dict: return {'messageArray': self.results, 'timestamp': self.timestamp}
+
+JOURNAL_INSERT = ('INSERT INTO journal (txn_id, sender_ref, channel, stage, status, at, duration_ms, recipient, http_status, detail) '
+                  'VALUES (?,?,?,?,?,?,?,?,?,?)')
 
 class Hub:
     "The DIP: validates, stores, routes and delivers messages; durable in SQLite."
@@ -149,11 +152,14 @@ class Hub:
 
     def _ts(self) -> float: return self.clock().timestamp()
 
-    def _journal(self, cur, txn, ref, ch, stage, status, t0=None, recipient=None, http=None, detail=None):
-        at = self._ts()
-        cur.execute('INSERT INTO journal (txn_id, sender_ref, channel, stage, status, at, duration_ms, recipient, http_status, detail) '
-                    'VALUES (?,?,?,?,?,?,?,?,?,?)', (txn, ref, ch, stage, status, at,
-                    None if t0 is None else (time.perf_counter() - t0)*1000, recipient, http, detail))
+    def _journal_row(self, txn, ref, ch, stage, status, t0=None, recipient=None, http=None, detail=None) -> tuple:
+        return (txn, ref, ch, stage, status, self._ts(), None if t0 is None else (time.perf_counter() - t0)*1000, recipient, http, detail)
+
+    def _journal(self, cur, *args, **kw):
+        "Write one journal row (`cur` a cursor), or collect it (`cur` a list, written later with one statement)."
+        row = self._journal_row(*args, **kw)
+        if isinstance(cur, list): cur.append(row); return
+        cur.execute(JOURNAL_INSERT, row)
 
     # -- participants
     def add_participant(self, dip_id: str, role: str, mpid: str | None = None, name: str | None = None):
@@ -311,7 +317,7 @@ def resolve_recipients(self, channel_id: str, body: dict) -> tuple[dict[str, str
 
 Hub.resolve_recipients = resolve_recipients
 
-# %% ../../nbs/11_dip.ipynb #2fea5f7b
+# %% ../../nbs/11_dip.ipynb #97ad70b7
 def _result(txn, ref, corr, sender, recipient, message, ts):
     return {'transactionID': txn, 'senderUniqueReference': ref, 'correlationID': corr, 'sentTimestamp': ts, 'senderID': sender,
             'recipientID': recipient, 'DIPConnectionProviderID': None, 'message': message, 'help': None, 'serviceTicketURL': None}
@@ -352,7 +358,7 @@ def submit(self, channel_id: str, messages: list | dict, who: Credentials) -> Su
             if e.code == 'REF0101': raise
             results.append(_result(None, ref, corr, who.dip_id, None, f"{e.code} - Schema Failure: {e.path}: {e.detail}", ts))
     if accepted:
-        external = []
+        external, jrows = [], []
         with self.lock:
             cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
             try:
@@ -366,14 +372,14 @@ def submit(self, channel_id: str, messages: list | dict, who: Credentials) -> Su
                         results[i] = _result(dup[0], s1['senderUniqueReference'], s1['senderCorrelationID'], who.dip_id, None, 'MSG0000 - Success', ts)
                         continue
                     txn = _txn_id(ch.id, who.dip_id, who.role, now)
-                    self._journal(cur, txn, s1['senderUniqueReference'], ch.id, 'Inbound', 'GoodToGo', t0)
+                    self._journal(jrows, txn, s1['senderUniqueReference'], ch.id, 'Inbound', 'GoodToGo', t0)
                     changes = route_changes(ch.id, body, self.role_of)
                     if changes:
                         t1 = time.perf_counter(); self._apply_routes(cur, changes, txn)
                         # stage order is MPANUpdateQueue → Addressing: a Registration publication reaches the parties
                         # it has just appointed (IF-001 to the incoming supplier, IF-036 to the incoming services)
                         recipients = self.resolve_recipients(ch.id, body)[0]
-                        self._journal(cur, txn, s1['senderUniqueReference'], ch.id, 'MPANUpdateQueue', 'OK', t1, detail=json.dumps(changes))
+                        self._journal(jrows, txn, s1['senderUniqueReference'], ch.id, 'MPANUpdateQueue', 'OK', t1, detail=json.dumps(changes))
                     cb['A0'] = {'primaryRecipients': sorted(d for d, k in recipients.items() if k == 'primary'),
                                 'secondaryRecipients': sorted(d for d, k in recipients.items() if k == 'secondary'),
                                 'always': sorted(d for d, k in recipients.items() if k == 'always')}
@@ -385,10 +391,11 @@ def submit(self, channel_id: str, messages: list | dict, who: Credentials) -> Su
                     cur.execute('INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?)', (txn, ch.id, s0['eventCode'].strip('[]'), ch.publication_id,
                                 who.dip_id, who.role, s1['senderUniqueReference'], s1['senderCorrelationID'], mpan, now.timestamp(), text))
                     routing = ';'.join(f"{k.title()}:[{','.join(f'{self.role_of(d)}:{d}' for d, kk in recipients.items() if kk == k)}]" for k in ('primary', 'secondary', 'always'))
-                    self._journal(cur, txn, s1['senderUniqueReference'], ch.id, 'Addressing', 'SentToTopic', detail=routing)
+                    self._journal(jrows, txn, s1['senderUniqueReference'], ch.id, 'Addressing', 'SentToTopic', detail=routing)
                     cur.executemany('INSERT INTO deliveries (txn_id, recipient, kind, channel, state, next_at, created_at) VALUES (?,?,?,?,?,?,?)',
                                     [(txn, d, k, ch.id, 'pending', now.timestamp(), now.timestamp()) for d, k in recipients.items()])
                     results[i] = _result(txn, s1['senderUniqueReference'], s1['senderCorrelationID'], who.dip_id, None, 'MSG0000 - Success', ts)
+                cur.executemany(JOURNAL_INSERT, jrows)       # the request's journal rows, one statement
                 if external:
                     try: self.bodies.put(external)      # durable in the broker before SQLite commits and before we answer
                     except Exception as e: raise MhhsError('REF0107', f"{type(e).__name__}: {e}") from None
