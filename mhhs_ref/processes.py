@@ -27,7 +27,7 @@ from .time import SETTLEMENT_TZ, _aware_utc
 # %% auto #0
 __all__ = ['ROLE_ACTOR', 'SimClock', 'Actor', 'Observer', 'Supplier', 'standin_reading', 'standin_meter', 'standin_meters',
            'ServiceProvider', 'Step', 'Market', 'submit', 'run', 'advance_to', 'css_calls', 'load', 'switch', 'appoint',
-           'create_mpan', 'ldso_change', 'journal', 'messages', 'received', 'appointments', 'Mermaid',
+           'create_mpan', 'ldso_change', 'energisation', 'journal', 'messages', 'received', 'appointments', 'Mermaid',
            'sequence_diagram', 'demo_market']
 
 # %% ../nbs/22_process_runs.ipynb #fcdd4ff0
@@ -323,7 +323,7 @@ def css_calls(self, pubs):
 Market._drain_outside, Market._submit_batched = _drain_outside, _submit_batched
 Market._snapshot, Market._note, Market.submit, Market.run, Market.advance_to, Market.css_calls = _snapshot, _note, submit, run, advance_to, css_calls
 
-# %% ../nbs/22_process_runs.ipynb #4167ee38
+# %% ../nbs/22_process_runs.ipynb #211bfb64
 def load(self, frame: pd.DataFrame) -> int:
     "Load MPANs into Registration and the DIP's routing table (a migration load)."
     n = self.registration.load_mpans(frame)
@@ -358,7 +358,16 @@ def ldso_change(self, mpan: str, event: str, value, effective_from) -> None:
     self._note('LDSO', 'CSS', event, 'LDSO', mpan, note=f"{event} from {effective_from}")
     self.submit(self.regs, pubs); self.run()
 
+def energisation(self, ms: str, mpan: str, status: str, day, failure: dict | None = None) -> None:
+    "The metering service reports an energisation outcome (IF-007): `status` 'E' or 'D' from `day`, or a failed visit."
+    a = self.actors[ms]
+    sup = self.registration.as_at(mpan)['supplier']['dip_id']
+    if failure: pub = a.message('IF-007', 'EnergisationStatusFailure', mpan, {'B040': failure}, primary=[sup])
+    else: pub = a.message('IF-007', 'EnergisationStatusChange', mpan, {'B025': {'energisationStatus': status, 'energisationStatusEffectiveFromDate': wire_midnight(day)}})
+    self.submit(ms, [pub]); self.run()
+
 Market.load, Market.switch, Market.appoint, Market.create_mpan, Market.ldso_change = load, switch, appoint, create_mpan, ldso_change
+Market.energisation = energisation
 
 # %% ../nbs/22_process_runs.ipynb #d24d89ca
 def journal(self, mpan: str | None = None) -> pd.DataFrame:

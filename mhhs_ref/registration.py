@@ -642,7 +642,7 @@ def _deappoint(self, mpan, svc, prev: dict, last_day: str, reason: str, successo
 
 RegistrationService._write_appointment, RegistrationService._activate, RegistrationService._deappoint = _write_appointment, _activate, _deappoint
 
-# %% ../nbs/20_registration.ipynb #54ce64ea
+# %% ../nbs/20_registration.ipynb #61243d7e
 def _lapse(self, css_id: str, why: str, states=('requested', 'sp_requested', 'accepted')) -> list[Publication]:
     out = []
     for r in self._q_requests(f"css_id=? AND state IN ({','.join('?'*len(states))})", (css_id, *states)):
@@ -670,6 +670,7 @@ def handle(self, channel_id: str, body: dict) -> list[Publication]:
         if channel_id == 'IF-034': return self._on_sp_response(body)
         if channel_id == 'IF-038': return self._on_direct_contract(body)
         if channel_id == 'IF-019': return self._on_relationship(body)
+        if channel_id == 'IF-007': return self._on_energisation(body)
     return []
 
 def _event(body) -> str: return body['payload']['CommonBlock']['S0']['eventCode'].strip('[]')
@@ -857,6 +858,37 @@ def _relationship_blocks(self, mpan: str, day) -> dict:
 
 RegistrationService._relationship_check, RegistrationService._on_relationship = _relationship_check, _on_relationship
 RegistrationService._relationship_blocks = _relationship_blocks
+
+# %% ../nbs/20_registration.ipynb #ff0e06e0
+@implements('BP008', 'IF-007', 'IF-008', 'REG1019', 'REG1020', 'REG1024')
+def _on_energisation(self, body: dict) -> list[Publication]:
+    "IF-007 from the metering service: record the new energisation status and publish IF-008."
+    cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
+    event, mpan, ms = _event(body), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
+    if event == 'EnergisationStatusFailure': return []          # the supplier has it; Registration's state does not change
+    b25 = cu.get('B025') or {}
+    today = self.today()
+    try:
+        if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
+            raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
+        if not b25: raise MhhsError('REG1108', f"{event} needs block B025", 'CustomBlock.B025')
+        day = _aware_utc(b25['energisationStatusEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()
+        appointed = self._value_on(mpan, 'MS', str(day))
+        if not appointed or appointed['dip_id'] != ms: raise MhhsError('REG1019', f"{ms} is not the metering service of {mpan} on {day}", 'S1.senderDIPID')
+        if day > today: raise MhhsError('REG1020', f"energisation effective {day} is in the future (today is {today})", 'B025.energisationStatusEffectiveFromDate')
+        if (today - day).days > self.rules.max_retrospective_days:
+            raise MhhsError('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})", 'B025.energisationStatusEffectiveFromDate')
+    except MhhsError as e:
+        with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, 'IF-007', e.code, e.detail))
+        r0 = {'responseCode': 'R', 'responseMessages': [f"{e.code} - {rejection(e.code).meaning}: {e.detail}"]}
+        return [self._message('IF-008', 'EnergisationStatusChange', mpan, {'B025': b25} if b25 else {}, primary=[ms], response=r0, m0=cb['M0'])]
+    with self._tx() as cur: self._set_from(cur, mpan, 'energisation', b25['energisationStatus'], str(day), f'IF-007 from {ms}')
+    mdr = self._value_on(mpan, 'MDR', str(day))
+    b = {'B025': {'energisationStatus': b25['energisationStatus'], 'energisationStatusEffectiveFromDate': wire_midnight(day)}}
+    return [self._message('IF-008', 'EnergisationStatusChange', mpan, b, primary=sorted({ms} | ({mdr['dip_id']} if mdr else set())),
+                          response={'responseCode': 'A', 'responseMessages': []}, correlation=cb['S1']['senderCorrelationID'])]
+
+RegistrationService._on_energisation = _on_energisation
 
 # %% ../nbs/20_registration.ipynb #9a55acb7
 LDSO_EVENTS = {'AddressChg': ('address', 'B022'), 'DUOSTariffIDChg': ('duos_tariff', 'B024'), 'DomPremInd': ('domestic_premise', 'B028'),
