@@ -27,8 +27,8 @@ from .time import SETTLEMENT_TZ, _aware_utc
 # %% auto #0
 __all__ = ['ROLE_ACTOR', 'SimClock', 'Actor', 'Observer', 'Supplier', 'standin_reading', 'standin_meter', 'standin_meters',
            'ServiceProvider', 'Step', 'Market', 'submit', 'run', 'advance_to', 'css_calls', 'load', 'switch', 'appoint',
-           'create_mpan', 'ldso_change', 'energisation', 'journal', 'messages', 'received', 'appointments', 'Mermaid',
-           'sequence_diagram', 'demo_market']
+           'create_mpan', 'ldso_change', 'energisation', 'disconnection', 'journal', 'messages', 'received',
+           'appointments', 'Mermaid', 'sequence_diagram', 'demo_market']
 
 # %% ../nbs/22_process_runs.ipynb #fcdd4ff0
 class SimClock:
@@ -323,7 +323,7 @@ def css_calls(self, pubs):
 Market._drain_outside, Market._submit_batched = _drain_outside, _submit_batched
 Market._snapshot, Market._note, Market.submit, Market.run, Market.advance_to, Market.css_calls = _snapshot, _note, submit, run, advance_to, css_calls
 
-# %% ../nbs/22_process_runs.ipynb #211bfb64
+# %% ../nbs/22_process_runs.ipynb #4c37f49f
 def load(self, frame: pd.DataFrame) -> int:
     "Load MPANs into Registration and the DIP's routing table (a migration load)."
     n = self.registration.load_mpans(frame)
@@ -368,6 +368,14 @@ def energisation(self, ms: str, mpan: str, status: str, day, failure: dict | Non
 
 Market.load, Market.switch, Market.appoint, Market.create_mpan, Market.ldso_change = load, switch, appoint, create_mpan, ldso_change
 Market.energisation = energisation
+
+def disconnection(self, mpan: str, event: str, day, info: str | None = None) -> None:
+    "The LDSO disconnects or reconnects `mpan`, or CSS de-registers it (outside the DIP); Registration publishes what follows."
+    pubs = self.registration.disconnection(mpan, event, day, info)
+    self._note('LDSO' if event != 'CSSDeRegistration' else 'CSS', 'CSS', event, 'LDSO', mpan, note=f"{event} from {day}")
+    self.submit(self.regs, pubs); self.run()
+
+Market.disconnection = disconnection
 
 # %% ../nbs/22_process_runs.ipynb #d24d89ca
 def journal(self, mpan: str | None = None) -> pd.DataFrame:

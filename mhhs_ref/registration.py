@@ -26,7 +26,7 @@ from .time import SETTLEMENT_TZ, _aware_utc, local_day_start
 __all__ = ['SERVICE_OF_ROLE', 'SEGMENT_ROLES', 'MPID_CODES', 'SCHEMA', 'LDSO_ITEMS', 'STATE_ITEMS', 'FACT_KINDS', 'B074_KEYS',
            'CDC_EVENTS', 'REL_TYPES', 'LDSO_EVENTS', 'RegistrationRules', 'settlement_date', 'wire_midnight',
            'Publication', 'RegistrationService', 'as_at', 'history', 'periods', 'create_mpan', 'check_meter',
-           'load_mpans', 'CssEvent', 'on_css', 'check_appointment', 'tick', 'handle', 'ldso_change']
+           'load_mpans', 'CssEvent', 'on_css', 'check_appointment', 'tick', 'handle', 'disconnection', 'ldso_change']
 
 # %% ../nbs/20_registration.ipynb #7112fe2f
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def wire_midnight(day) -> str:
     day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
     return wire_datetime(local_day_start(day).astimezone(SETTLEMENT_TZ))
 
-# %% ../nbs/20_registration.ipynb #f28d1451
+# %% ../nbs/20_registration.ipynb #12fbf006
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS mpans (mpan TEXT PRIMARY KEY, distributor TEXT NOT NULL, created_on TEXT NOT NULL, recorded_at REAL NOT NULL, cause TEXT);
 CREATE TABLE IF NOT EXISTS facts (id INTEGER PRIMARY KEY, mpan TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
@@ -76,7 +76,7 @@ CREATE TABLE IF NOT EXISTS rejections (id INTEGER PRIMARY KEY, at REAL NOT NULL,
 
 LDSO_ITEMS = ('address', 'gsp_group', 'connection_type', 'energy_direction', 'domestic_premise', 'duos_tariff', 'metered')
 STATE_ITEMS = LDSO_ITEMS + ('market_segment', 'energisation', 'dcc_service_flag')
-FACT_KINDS = ('supplier', 'MS', 'DS', 'MDR', 'CDC-MS', 'CDC-DS', 'relationship', 'principal', 'meters') + STATE_ITEMS
+FACT_KINDS = ('supplier', 'MS', 'DS', 'MDR', 'CDC-MS', 'CDC-DS', 'relationship', 'principal', 'meters', 'mp_status', 'rmp_status') + STATE_ITEMS
 mark_implements('ASM-REG-HISTORY', __name__, 'SCHEMA')
 
 # %% ../nbs/20_registration.ipynb #4e993d5f
@@ -889,6 +889,47 @@ def _on_energisation(self, body: dict) -> list[Publication]:
                           response={'responseCode': 'A', 'responseMessages': []}, correlation=cb['S1']['senderCorrelationID'])]
 
 RegistrationService._on_energisation = _on_energisation
+
+# %% ../nbs/20_registration.ipynb #f7427ce3
+@implements('BP007', 'IF-009', 'REG1020', 'REG1024', 'REG1107')
+def disconnection(self, mpan: str, event: str, effective_from, info: str | None = None) -> list[Publication]:
+    "An LDSO disconnection or reconnection, or a CSS de-registration (outside the DIP); publishes IF-009 (and IF-050, IF-037)."
+    if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
+        self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
+    if event not in ('MPANDisconnection', 'MPANReconnection', 'CSSDeRegistration'):
+        self._reject('REG1104', f"{event} is not an IF-009 event", 'S0.eventCode', mpan, 'css')
+    day = dt.date.fromisoformat(str(effective_from)[:10]); today = self.today()
+    if day > today: self._reject('REG1020', f"{event} effective {day} is in the future (today is {today})", 'CustomBlock', mpan, 'css')
+    if (today - day).days > self.rules.max_retrospective_days:
+        self._reject('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})", 'CustomBlock', mpan, 'css')
+    status = self._value_on(mpan, 'mp_status', str(day)) or 'T'
+    if (event == 'MPANReconnection') != (status == 'X') and event != 'CSSDeRegistration':
+        self._reject('REG1107', f"{event} does not apply: the MPAN's trading status is {status}", 'S0.eventCode', mpan, 'css')
+    if self._value_on(mpan, 'rmp_status', str(day)) == 'T': self._reject('REG1107', f"{mpan} is terminated", 'S0.eventCode', mpan, 'css')
+    out, wd = [], wire_midnight(day)
+    with self._tx() as cur:
+        if event == 'CSSDeRegistration':
+            self._set_from(cur, mpan, 'rmp_status', 'T', str(day), 'CSS de-registration')
+            sup = self._value_on(mpan, 'supplier', _day_before(str(day)))
+            for svc in ('MS', 'DS'):
+                prev = self._value_on(mpan, svc, _day_before(str(day)))
+                if prev: out += self._deappoint(mpan, svc, prev, _day_before(str(day)), 'DEREG', None, sup and sup['dip_id'])
+            self._end(cur, mpan, 'supplier', _day_before(str(day)), 'CSS de-registration')
+            blocks = {'B042': {'CSSMPANDeRegistrationDate': wd}}
+        else:
+            new = 'X' if event == 'MPANDisconnection' else 'T'
+            self._set_from(cur, mpan, 'mp_status', new, str(day), f'LDSO {event}')
+            blocks = {'B041': {'disconnectionEffectiveFromDate': wd, 'additionalInformation': info}} if new == 'X' else \
+                     {'B098': {'reconnectionEffectiveFromDate': wd}}
+    # on de-registration the DIP closes the MPAN's routes as it reads this IF-009, so the supplier is addressed directly
+    last_sup = self._value_on(mpan, 'supplier', _day_before(str(day))) if event == 'CSSDeRegistration' else None
+    out.insert(0, self._message('IF-009', event, mpan, blocks, on=day, primary=[last_sup['dip_id']] if last_sup else None))
+    rmp, mp = self._value_on(mpan, 'rmp_status', str(day)) or 'O', self._value_on(mpan, 'mp_status', str(day)) or 'T'
+    out.append(self._message('IF-050', 'MPStatusChange', mpan, {'B079': {'RMPStatus': rmp, 'RMPStatusEffectiveFromDate': wire_midnight(self._since(mpan, 'rmp_status', str(day))),
+                                                                          'MPStatus': mp, 'MPStatusEffectiveFromDate': wire_midnight(self._since(mpan, 'mp_status', str(day)))}}, on=day))
+    return out
+
+RegistrationService.disconnection = disconnection
 
 # %% ../nbs/20_registration.ipynb #9a55acb7
 LDSO_EVENTS = {'AddressChg': ('address', 'B022'), 'DUOSTariffIDChg': ('duos_tariff', 'B024'), 'DomPremInd': ('domestic_premise', 'B028'),

@@ -207,7 +207,7 @@ class Hub:
 
 mark_implements('TOM-DIP', __name__, 'Hub')
 
-# %% ../../nbs/11_dip.ipynb #1f1f27ed
+# %% ../../nbs/11_dip.ipynb #a7cbe351
 DS_ROLES, MS_ROLES = ('SDS', 'ADS', 'UMSDS'), ('MSS', 'MSA', 'UMSO')
 
 def _day(s: str) -> str: return _aware_utc(s).date().isoformat()
@@ -233,6 +233,8 @@ def route_changes(channel_id: str, body: dict, role_of: Callable[[str], str | No
                                  ('B017', 'incomingDataServiceDIPID', 'incomingDataServiceEffectiveFromDate')):
             b = cu.get(key)
             if b and role_of(b[dipk]): out.append((mpan, role_of(b[dipk]), b[dipk], _day(b[fromk]), None))
+    if channel_id == 'IF-009' and cu.get('B042'):     # CSS de-registration: every route of the MPAN ends the day before
+        out.append((mpan, '*', None, None, (dt.date.fromisoformat(_day(cu['B042']['CSSMPANDeRegistrationDate'])) - dt.timedelta(days=1)).isoformat()))
     if channel_id in ('IF-037', 'IF-003'):
         for key, dipk, tok in (('B008', 'deAppointedMeteringServiceDIPID', 'meteringServiceEffectiveToDate'),
                                ('B009', 'deAppointedDataServiceDIPID', 'dataServiceEffectiveToDate')):
@@ -240,9 +242,9 @@ def route_changes(channel_id: str, body: dict, role_of: Callable[[str], str | No
             if b and role_of(b[dipk]): out.append((mpan, role_of(b[dipk]), b[dipk], None, _day(b[tok])))
     return out
 
-mark_implements(['DIP-P002', 'IF-036', 'IF-037'], __name__, 'route_changes')
+mark_implements(['DIP-P002', 'IF-036', 'IF-037', 'IF-009'], __name__, 'route_changes')
 
-# %% ../../nbs/11_dip.ipynb #5ef2a78a
+# %% ../../nbs/11_dip.ipynb #7c1abf63
 @implements('DIP-P002')
 def _apply_routes(self, cur, changes, txn):
     for mpan, role, dip_id, start, end in changes:
@@ -251,6 +253,8 @@ def _apply_routes(self, cur, changes, txn):
             cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND role=? AND effective_to IS NULL AND effective_from<?',
                         (prev, mpan, role, start))
             cur.execute('INSERT OR REPLACE INTO mpan_routes VALUES (?,?,?,?,?,?)', (mpan, role, dip_id, start, None, txn))
+        elif role == '*':
+            cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND effective_to IS NULL', (end, mpan))
         else:
             cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND role=? AND dip_id=? AND effective_to IS NULL',
                         (end, mpan, role, dip_id))
