@@ -27,8 +27,8 @@ from .time import SETTLEMENT_TZ, _aware_utc
 # %% auto #0
 __all__ = ['ROLE_ACTOR', 'SimClock', 'Actor', 'Observer', 'Supplier', 'standin_reading', 'standin_meter', 'standin_meters',
            'ServiceProvider', 'Step', 'Market', 'submit', 'run', 'advance_to', 'css_calls', 'load', 'switch', 'appoint',
-           'create_mpan', 'ldso_change', 'energisation', 'disconnection', 'journal', 'messages', 'received',
-           'appointments', 'Mermaid', 'sequence_diagram', 'demo_market']
+           'create_mpan', 'ldso_change', 'energisation', 'disconnection', 'connection_type_change', 'journal',
+           'messages', 'received', 'appointments', 'Mermaid', 'sequence_diagram', 'demo_market']
 
 # %% ../nbs/22_process_runs.ipynb #fcdd4ff0
 class SimClock:
@@ -92,7 +92,7 @@ class Supplier(Actor):
             return [self.appointment(mpan, svc, self.provider_for(SEGMENT_ROLES[seg][svc]), day, 'COS', css_id, correlation=corr) for svc in ('MS', 'DS')]
         return []
 
-# %% ../nbs/22_process_runs.ipynb #bd2cac5f
+# %% ../nbs/22_process_runs.ipynb #22bdf081
 def standin_reading(mpan: str, day) -> str:
     "A deterministic cumulative register reading (kWh) of `mpan` at the start of `day` (ASM-READING-STANDIN)."
     d = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
@@ -136,6 +136,13 @@ class ServiceProvider(Actor):
             blocks['B007'] = {'responseCode': 'A' if code == 'SP000' else 'R', 'proposedAppointmentResponseCode': code}
             return [self.message('IF-034', ev.replace('SPRequest', 'SPResponse'), _mpan(body), blocks,
                                  correlation=body['payload']['CommonBlock']['S1']['senderCorrelationID'], m0=body['payload']['CommonBlock']['M0'])]
+        if ch == 'IF-036' and not self.is_ds and (cu.get('B014') or {}).get('incomingMeteringServiceDIPID') == self.dip_id \
+                and cu['B014']['appointmentScenario'] == 'SEG':      # change of segment: the install read after
+            return [self.reading(_mpan(body), settlement_date(cu['B014']['incomingMeteringServiceEffectiveFromDate']), 'ReadingInstl')]
+        if ch == 'IF-037' and not self.is_ds and (cu.get('B008') or {}).get('deAppointedMeteringServiceDIPID') == self.dip_id \
+                and cu['B008']['deAppointmentReasonCode'] == 'CSEGM':   # and the removal read before
+            last = _aware_utc(cu['B008']['meteringServiceEffectiveToDate']).astimezone(SETTLEMENT_TZ).date()
+            return [self.reading(_mpan(body), last + dt.timedelta(days=1), 'ReadingRemv')]      # at the end of its last day
         if ch == 'IF-036' and self.is_ds and (cu.get('B015') or {}).get('incomingDataServiceDIPID') == self.dip_id \
                 and cu['B015']['appointmentScenario'] == 'COS':
             return [self.reading(_mpan(body), settlement_date(cu['B015']['incomingDataServiceEffectiveFromDate']), 'ReadingCOS')]
@@ -323,7 +330,7 @@ def css_calls(self, pubs):
 Market._drain_outside, Market._submit_batched = _drain_outside, _submit_batched
 Market._snapshot, Market._note, Market.submit, Market.run, Market.advance_to, Market.css_calls = _snapshot, _note, submit, run, advance_to, css_calls
 
-# %% ../nbs/22_process_runs.ipynb #4c37f49f
+# %% ../nbs/22_process_runs.ipynb #097085ea
 def load(self, frame: pd.DataFrame) -> int:
     "Load MPANs into Registration and the DIP's routing table (a migration load)."
     n = self.registration.load_mpans(frame)
@@ -361,8 +368,9 @@ def ldso_change(self, mpan: str, event: str, value, effective_from) -> None:
 def energisation(self, ms: str, mpan: str, status: str, day, failure: dict | None = None) -> None:
     "The metering service reports an energisation outcome (IF-007): `status` 'E' or 'D' from `day`, or a failed visit."
     a = self.actors[ms]
-    sup = self.registration.as_at(mpan)['supplier']['dip_id']
-    if failure: pub = a.message('IF-007', 'EnergisationStatusFailure', mpan, {'B040': failure}, primary=[sup])
+    if failure:
+        sup = self.registration.as_at(mpan)['supplier']
+        pub = a.message('IF-007', 'EnergisationStatusFailure', mpan, {'B040': failure}, primary=[sup['dip_id']] if sup else None)
     else: pub = a.message('IF-007', 'EnergisationStatusChange', mpan, {'B025': {'energisationStatus': status, 'energisationStatusEffectiveFromDate': wire_midnight(day)}})
     self.submit(ms, [pub]); self.run()
 
@@ -376,6 +384,14 @@ def disconnection(self, mpan: str, event: str, day, info: str | None = None) -> 
     self.submit(self.regs, pubs); self.run()
 
 Market.disconnection = disconnection
+
+def connection_type_change(self, mpan: str, connection_type: str, day) -> None:
+    "The LDSO changes the connection type (through CSS); Registration publishes IF-043 and IF-044."
+    pubs = self.registration.connection_type_change(mpan, connection_type, day)
+    self._note('LDSO', 'CSS', 'ConnectionTypeChange', 'LDSO', mpan, note=f"connection type {connection_type} from {day}")
+    self.submit(self.regs, pubs); self.run()
+
+Market.connection_type_change = connection_type_change
 
 # %% ../nbs/22_process_runs.ipynb #d24d89ca
 def journal(self, mpan: str | None = None) -> pd.DataFrame:

@@ -26,7 +26,8 @@ from .time import SETTLEMENT_TZ, _aware_utc, local_day_start
 __all__ = ['SERVICE_OF_ROLE', 'SEGMENT_ROLES', 'MPID_CODES', 'SCHEMA', 'LDSO_ITEMS', 'STATE_ITEMS', 'FACT_KINDS', 'B074_KEYS',
            'CDC_EVENTS', 'REL_TYPES', 'LDSO_EVENTS', 'RegistrationRules', 'settlement_date', 'wire_midnight',
            'Publication', 'RegistrationService', 'as_at', 'history', 'periods', 'create_mpan', 'check_meter',
-           'load_mpans', 'CssEvent', 'on_css', 'check_appointment', 'tick', 'handle', 'disconnection', 'ldso_change']
+           'load_mpans', 'CssEvent', 'on_css', 'check_appointment', 'tick', 'handle', 'disconnection',
+           'connection_type_change', 'ldso_change']
 
 # %% ../nbs/20_registration.ipynb #7112fe2f
 @dataclass(frozen=True)
@@ -427,7 +428,7 @@ def _request_state(self, rid: int, state: str, code: str | None = None, detail: 
 
 RegistrationService._q_requests, RegistrationService._request_state = _q_requests, _request_state
 
-# %% ../nbs/20_registration.ipynb #e68cf8b9
+# %% ../nbs/20_registration.ipynb #ef746dd3
 @implements('IF-031', 'IF-032', 'REG0000', 'REG1038', 'REG1039', 'REG1104', 'REG1108', 'REG1031', 'REG1032', 'REG1024', 'REG1099', 'REG0005', 'REG0006', 'REG1034',
             'REG1033', 'REG1026', 'REG1025', 'REG1090', 'REG1091')
 def check_appointment(self, body: dict) -> dict:
@@ -444,7 +445,7 @@ def check_appointment(self, body: dict) -> dict:
     if owner: raise MhhsError('REG1038' if owner['type'] == 'LinkedImportExport' else 'REG1039',
                               f"{mpan} is a subsidiary of {owner['principal']}: appoint on the principal", 'M0.MPANCore')
     scenario = b['appointmentScenario']
-    if scenario not in ('COS', 'CSP', 'USP'): raise MhhsError('REG1104', f"scenario {scenario} is not valid for {event} here", f'{key}.appointmentScenario')
+    if scenario not in ('COS', 'CSP', 'USP', 'SEG'): raise MhhsError('REG1104', f"scenario {scenario} is not valid for {event} here", f'{key}.appointmentScenario')
     sp, sp_mpid = b[dk], b[mk]
     if self._mpid.get(sp) != sp_mpid: raise MhhsError(MPID_CODES[svc], f"MPID {sp_mpid} is not the MPID of DIP id {sp}", f'{key}.{mk}')
     day = settlement_date(b[fk], path=f'{key}.{fk}')
@@ -454,7 +455,11 @@ def check_appointment(self, body: dict) -> dict:
     if (day - today).days > self.rules.max_prospective_days:
         raise MhhsError('REG1099', f"{day} is more than {self.rules.max_prospective_days} days after today ({today})", f'{key}.{fk}')
     segment = self._value_on(mpan, 'market_segment', day) or self._value_on(mpan, 'market_segment', today)
-    if self._role.get(sp) != SEGMENT_ROLES[segment][svc]:
+    if scenario == 'SEG':       # a change of segment: the proposed provider's role says which segment the MPAN moves to
+        target = next((s for s, roles in SEGMENT_ROLES.items() if roles[svc] == self._role.get(sp)), None)
+        if target is None: raise MhhsError('REG1031', f"{sp} ({self._role.get(sp)}) serves no market segment as a {svc}", f'{key}.{dk}')
+        if target == segment: raise MhhsError('REG1104', f"scenario SEG needs a provider of another segment than {segment}", f'{key}.appointmentScenario')
+    elif self._role.get(sp) != SEGMENT_ROLES[segment][svc]:
         raise MhhsError('REG1031', f"{sp} is a {self._role.get(sp)}; segment {segment} needs a {SEGMENT_ROLES[segment][svc]}", f'{key}.{dk}')
     css_id = (cu.get('B013') or {}).get('CSSRegistrationID')
     current_sup = self._value_on(mpan, 'supplier', day)
@@ -574,7 +579,7 @@ def _on_sp_response(self, body: dict) -> list[Publication]:
 
 RegistrationService._outcome, RegistrationService._on_sp_response = _outcome, _on_sp_response
 
-# %% ../nbs/20_registration.ipynb #da8babfc
+# %% ../nbs/20_registration.ipynb #a119bac3
 def _write_appointment(self, r: dict) -> dict | None:
     "Write request `r` as the appointment from its date; returns the appointment it replaces."
     mpan, svc, day = r['mpan'], r['service'], r['effective_from']
@@ -614,7 +619,8 @@ def _activate(self, r: dict, prev=_UNSET) -> list[Publication]:
     b.update(self._site_blocks(mpan, day, ('B022', 'B023', 'B024', 'B025', 'B026', 'B028', 'B029')))
     out = [self._message('IF-036', f"{svc}AppActive", mpan, b, primary=sorted({r['supplier'], r['sp']}), correlation=r['correlation'], on=day)]
     if prev and prev['dip_id'] != r['sp']:
-        out += self._deappoint(mpan, svc, prev, _day_before(day), 'CSUPP' if r['scenario'] == 'COS' else 'CSERV', r, r['supplier'])
+        out += self._deappoint(mpan, svc, prev, _day_before(day), {'COS': 'CSUPP', 'SEG': 'CSEGM'}.get(r['scenario'], 'CSERV'), r, r['supplier'])
+    if r['scenario'] == 'SEG': out += self._segment_change(r)
     if prev is None or prev['dip_id'] != r['sp']: out += self._update_css_dcc(mpan, day, r)
     return out
 
@@ -638,7 +644,10 @@ def _deappoint(self, mpan, svc, prev: dict, last_day: str, reason: str, successo
     if reason == 'CSUPP':
         b['B002'] = {'incomingSupplierDIPID': supplier, 'incomingSupplierMPID': self._mpid.get(supplier), 'supplierEffectiveFromDate': wire_midnight(_day_after(last_day))}
     # the provider and the supplier it served; the DIP adds the current supplier, LDSO and central services
-    return [self._message('IF-037', f"{svc}DeApp", mpan, b, primary=sorted({prev['dip_id'], prev.get('supplier') or supplier}), on=last_day)]
+    out = [self._message('IF-037', f"{svc}DeApp", mpan, b, primary=sorted({prev['dip_id'], prev.get('supplier') or supplier}), on=last_day)]
+    if successor is None and reason != 'DEREG' and supplier:
+        out.append(self._reminder(mpan, f"No{svc}Appointed", supplier, f"no {svc} is appointed from {_day_after(last_day)}", _day_after(last_day)))
+    return out
 
 RegistrationService._write_appointment, RegistrationService._activate, RegistrationService._deappoint = _write_appointment, _activate, _deappoint
 
@@ -930,6 +939,45 @@ def disconnection(self, mpan: str, event: str, effective_from, info: str | None 
     return out
 
 RegistrationService.disconnection = disconnection
+
+# %% ../nbs/20_registration.ipynb #4f82f88b
+@implements('BP011', 'IF-044', 'IF-045', 'ASM-B060-TEXT')
+def _segment_change(self, r: dict) -> list[Publication]:
+    "After a SEG appointment is written: the new segment, IF-044, and a reminder if the other service no longer fits."
+    mpan, day, svc = r['mpan'], r['effective_from'], r['service']
+    target = next(s for s, roles in SEGMENT_ROLES.items() if roles[svc] == r['sp_role'])
+    out = []
+    if self._value_on(mpan, 'market_segment', day) != target:
+        with self._tx() as cur: self._set_from(cur, mpan, 'market_segment', target, day, f"SEG request {r['id']}")
+        out.append(self._message('IF-044', 'MarketSegmentChange', mpan, self._site_blocks(mpan, day, ('B026', 'B023')), on=day))
+    other = 'DS' if svc == 'MS' else 'MS'
+    cur_other = self._value_on(mpan, other, day)
+    due = self._q_requests("mpan=? AND service=? AND scenario='SEG' AND state='accepted' AND effective_from=?", (mpan, other, day))
+    if cur_other and cur_other.get('role') != SEGMENT_ROLES[target][other] and not due:
+        out.append(self._reminder(mpan, 'InvalidMarketSegment', r['supplier'], f"the {other} ({cur_other['dip_id']}) does not serve segment {target}", day))
+    return out
+
+def _reminder(self, mpan, event, supplier, why, day) -> Publication:
+    "IF-045 to the supplier."
+    return self._message('IF-045', event, mpan, {'B060': {'additionalInformation': why}}, primary=[supplier], on=day)
+
+@implements('BP011', 'IF-043', 'IF-044')
+def connection_type_change(self, mpan: str, connection_type: str, effective_from) -> list[Publication]:
+    "The LDSO changes the connection type (through CSS): IF-043 to the DCC and IF-044 to the parties."
+    if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
+        self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
+    if connection_type not in ('W', 'L', 'H', 'E', 'U'):
+        self._reject('REG1107', f"{connection_type!r} is not a connection type", 'B023.connectionTypeIndicator', mpan, 'css')
+    day = dt.date.fromisoformat(str(effective_from)[:10]); today = self.today()
+    if day > today: self._reject('REG1020', f"connection type change effective {day} is in the future (today is {today})", 'B023', mpan, 'css')
+    if (today - day).days > self.rules.max_retrospective_days:
+        self._reject('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})", 'B023', mpan, 'css')
+    with self._tx() as cur: self._set_from(cur, mpan, 'connection_type', connection_type, str(day), 'LDSO connection type change')
+    b023 = self._site_blocks(mpan, day, ('B023',))
+    return [self._message('IF-043', 'ConnectionTypeChange', mpan, b023, on=day),
+            self._message('IF-044', 'MarketSegmentChange', mpan, self._site_blocks(mpan, day, ('B026', 'B023')), on=day)]
+
+RegistrationService._segment_change, RegistrationService._reminder, RegistrationService.connection_type_change = _segment_change, _reminder, connection_type_change
 
 # %% ../nbs/20_registration.ipynb #9a55acb7
 LDSO_EVENTS = {'AddressChg': ('address', 'B022'), 'DUOSTariffIDChg': ('duos_tariff', 'B024'), 'DomPremInd': ('domestic_premise', 'B028'),

@@ -1,5 +1,6 @@
 """Stateful property test of Registration over the DIP: random sequences of switches, objections, cancellations,
-appointment requests (good and bad), provider refusals, LDSO data changes and days passing, on a market of three MPANs.
+appointment requests (CSP, USP, SEG; good and bad), provider refusals, LDSO data changes, energisation outcomes,
+disconnections and CSS de-registrations, and days passing, on a market of three MPANs.
 
 After every step:
 - no MPAN has two suppliers on one day (supplier periods never overlap);
@@ -62,7 +63,7 @@ class Ownership(RuleBasedStateMachine):
         self._expect_coded(go)
 
     @rule(i=st.integers(0, 2), s=st.integers(0, 4), svc=st.sampled_from(['MS', 'DS']), k=st.integers(0, 3),
-          lead=st.integers(-8, 32), scenario=st.sampled_from(['CSP', 'USP']), wrong_role=st.booleans())
+          lead=st.integers(-8, 32), scenario=st.sampled_from(['CSP', 'USP', 'SEG']), wrong_role=st.booleans())
     def appoint(self, i, s, svc, k, lead, scenario, wrong_role):
         seg = self.m.registration.as_at(self.mpans[i])['market_segment']
         role = SEGMENT_ROLES['A' if wrong_role else seg][svc]
@@ -79,6 +80,14 @@ class Ownership(RuleBasedStateMachine):
         value = {'AddressChg': {'addressLine1': f'{lead} Road'}, 'DUOSTariffIDChg': 'A1', 'DomPremInd': False, 'EnergyDirection': 'I'}[event]
         if not good: value = 'XXXX'
         self._expect_coded(lambda: self.m.ldso_change(self.mpans[i], event, value, self._day(lead)))
+
+    @rule(i=st.integers(0, 2), event=st.sampled_from(['MPANDisconnection', 'MPANReconnection', 'CSSDeRegistration']), lead=st.integers(-7, 1))
+    def disconnection(self, i, event, lead):
+        self._expect_coded(lambda: self.m.disconnection(self.mpans[i], event, self._day(lead)))
+
+    @rule(i=st.integers(0, 2), status=st.sampled_from(['E', 'D']), k=st.integers(0, 1), lead=st.integers(-7, 1))
+    def energisation(self, i, status, k, lead):
+        self.m.energisation(self.m.first('MSS', k), self.mpans[i], status, self._day(lead))   # refusals travel as IF-008
 
     @rule(days=st.integers(1, 9))
     def days_pass(self, days):
@@ -145,5 +154,5 @@ Ownership.TestCase.settings = settings(max_examples=EXAMPLES, stateful_step_coun
 
 
 def test_registration_properties():
-    with verifies('TOM-REGS', 'ASM-REG-HISTORY', 'BP001', 'BP002', 'BP003', 'BP010', 'REF-REJECTION-CODES'):
+    with verifies('TOM-REGS', 'ASM-REG-HISTORY', 'BP001', 'BP002', 'BP003', 'BP007', 'BP008', 'BP010', 'BP011', 'REF-REJECTION-CODES'):
         Ownership.TestCase('runTest').runTest()
