@@ -579,16 +579,18 @@ def _on_sp_response(self, body: dict) -> list[Publication]:
 
 RegistrationService._outcome, RegistrationService._on_sp_response = _outcome, _on_sp_response
 
-# %% ../nbs/20_registration.ipynb #a119bac3
+# %% ../nbs/20_registration.ipynb #cfca846f
 def _write_appointment(self, r: dict) -> dict | None:
     "Write request `r` as the appointment from its date; returns the appointment it replaces."
     mpan, svc, day = r['mpan'], r['service'], r['effective_from']
     prev = self._value_on(mpan, svc, _day_before(day))
     value = {'dip_id': r['sp'], 'mpid': r['sp_mpid'], 'role': r['sp_role'], 'supplier': r['supplier'], 'scenario': r['scenario'],
              'contract_ref': r['contract_ref']}
+    # an appointment never outlives the registration of the supplier that made it (e.g. a de-registered MPAN)
+    supply_end = next((t for _, v, f, t in _rows(self.con, mpan, 'supplier') if f <= day and (t is None or t >= day)), None)
     with self.lock:
         with self._tx() as cur:
-            self._set_from(cur, mpan, svc, value, day, f"request {r['id']} {r['scenario']}")
+            self._set_from(cur, mpan, svc, value, day, f"request {r['id']} {r['scenario']}", end=supply_end)
     self._request_state(r['id'], 'active')
     return prev
 
