@@ -170,7 +170,7 @@ class _OpenBlock(BaseModel):
 _BLOCK_MODELS: dict[str, type[BaseModel]] = {}
 mark_implements(['ASM-CATALOGUE-FIELDS'], __name__, 'block_model')
 
-# %% ../nbs/10_interfaces.ipynb #8337b849
+# %% ../nbs/10_interfaces.ipynb #d14e6573
 class Channel(BaseModel):
     "One DIP channel of the catalogue."
     id: str
@@ -184,6 +184,7 @@ class Channel(BaseModel):
     response: Optional[str] = None
     report: bool = False
     unpublished: bool = False
+    requires: dict[str, list[str]] = {}   # event → blocks (or block.field) its DIP API schema makes mandatory
 
     @property
     def publication_id(self) -> str:
@@ -233,7 +234,7 @@ def _mark_channels():
         if not ch.unpublished: mark_implements(cid, __name__, f'message_model({cid!r})')
 _mark_channels()
 
-# %% ../nbs/10_interfaces.ipynb #c10b72be
+# %% ../nbs/10_interfaces.ipynb #55a5228d
 class MessageInvalid(MhhsError):
     "A message that fails DIP header or schema validation (MSG1001), with every offending path."
     def __init__(self, errors: list[tuple[str, str]]):
@@ -264,6 +265,11 @@ def validate_message(channel_id: str, message: dict | str | bytes) -> BaseModel:
     if s0.interfaceID != ch.id: errs.append(('payload.CommonBlock.S0.interfaceID', f"{s0.interfaceID!r} sent on channel {ch.id}"))
     if ch.events and s0.eventCode.strip('[]') not in ch.events:
         errs.append(('payload.CommonBlock.S0.eventCode', f"{s0.eventCode} is not an event of {ch.id} ({', '.join(ch.events)})"))
+    cu = message.get('payload', {}).get('CustomBlock') or {}
+    for need in ch.requires.get(s0.eventCode.strip('[]'), []):
+        block, _, fld = need.partition('.')
+        if cu.get(block) is None or (fld and (cu[block] or {}).get(fld) is None):
+            errs.append((f'payload.CustomBlock.{need}', f"{s0.eventCode} requires {need}"))
     if errs: raise MessageInvalid(errs)
     return m
 
@@ -324,11 +330,21 @@ def catalogue_frame() -> pd.DataFrame:
                                           else 'all' if not open_blocks else f"all but {' '.join(open_blocks)}")))
     return pd.DataFrame(rows)
 
-# %% ../nbs/10_interfaces.ipynb #c07428d0
+# %% ../nbs/10_interfaces.ipynb #e5950a92
 def channel_schema(channel_id: str) -> dict:
     "JSON Schema (draft 2020-12, as pydantic writes it) of a message on `channel_id`."
     s = message_model(channel_id).model_json_schema(mode='validation')
     s['$id'] = f'https://mhhs-ref.github.io/mhhs_ref/schemas/{channel_id}.json'
+    for event, needs in channel(channel_id).requires.items():     # per-event composition, as JSON Schema if/then
+        req: dict = {}
+        for need in needs:
+            block, _, fld = need.partition('.')
+            req.setdefault(block, [])
+            if fld: req[block].append(fld)
+        then = {'required': sorted(req), 'properties': {b: {'type': 'object', 'required': f} for b, f in req.items() if f}}
+        s.setdefault('allOf', []).append({
+            'if': {'properties': {'payload': {'properties': {'CommonBlock': {'properties': {'S0': {'properties': {'eventCode': {'const': f'[{event}]'}}}}}}}}},
+            'then': {'properties': {'payload': {'properties': {'CustomBlock': then}}}}})
     s['title'] = f'{channel_id} {channel(channel_id).name}'
     return s
 

@@ -28,7 +28,7 @@ from .time import SETTLEMENT_TZ, _aware_utc
 # %% auto #0
 __all__ = ['ROLE_ACTOR', 'SimClock', 'Actor', 'Observer', 'Supplier', 'standin_reading', 'standin_meter', 'standin_meters',
            'ServiceProvider', 'Step', 'Market', 'submit', 'run', 'advance_to', 'css_calls', 'load', 'switch', 'appoint',
-           'create_mpan', 'ldso_change', 'energisation', 'disconnection', 'connection_type_change', 'journal',
+           'create_mpan', 'ldso_change', 'energisation', 'disconnection', 'mtd', 'connection_type_change', 'journal',
            'messages', 'received', 'appointments', 'Mermaid', 'sequence_diagram', 'demo_market']
 
 # %% ../nbs/22_process_runs.ipynb #fcdd4ff0
@@ -93,7 +93,7 @@ class Supplier(Actor):
             return [self.appointment(mpan, svc, self.provider_for(SEGMENT_ROLES[seg][svc]), day, 'COS', css_id, correlation=corr) for svc in ('MS', 'DS')]
         return []
 
-# %% ../nbs/22_process_runs.ipynb #22bdf081
+# %% ../nbs/22_process_runs.ipynb #7e20ff63
 def standin_reading(mpan: str, day) -> str:
     "A deterministic cumulative register reading (kWh) of `mpan` at the start of `day` (ASM-READING-STANDIN)."
     d = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
@@ -105,9 +105,11 @@ def standin_meter(mpan: str) -> str: return f"S{mpan[-9:]}"
 
 def standin_meters(mpan: str, installed) -> list[dict]:
     "One smart meter for `mpan`, installed on `installed`, as Registration stores meters (B074 fields and a B075 MAP)."
-    return [{'meterID': standin_meter(mpan), 'meterType': 'S2ADE', 'manufacturersMakeAndType': 'Reference smart meter', 'ESMEGUID': None,
+    m = standin_meter(mpan)
+    guid = '-'.join(f"{int(h, 16):02X}" for h in (hashlib.sha256(m.encode()).hexdigest()[i:i + 2] for i in range(0, 16, 2)))
+    return [{'meterID': m, 'meterType': 'S2ADE', 'manufacturersMakeAndType': 'Reference smart meter', 'ESMEGUID': guid,
              'meterLocation': 'A', 'numberOfDisplayedRegisterDigits': 6, 'meterInstallationDate': wire_midnight(installed),
-             'MAP': {'meterAssetProviderID': 'MAPX', 'meterAssetProviderEffectiveFromDate': wire_midnight(installed)}}]
+             'MAP': {'meterAssetProviderID': 'MAPA', 'meterAssetProviderEffectiveFromDate': wire_midnight(installed)}}]
 
 mark_implements('ASM-READING-STANDIN', __name__, 'standin_reading')
 
@@ -118,19 +120,26 @@ class ServiceProvider(Actor):
         self.decide = decide or (lambda body: None)
         self.readings: list[dict] = []
         self.gains: dict[str, dict] = {}      # MPANs this data service gained: from when, and from whom
-        self.meters: dict[str, list[str]] = {}  # meter ids Registration told it about (B905List)
+        self.meters: dict[str, list[str]] = {}  # meter ids Registration told it about (B905List), in installation order
+        self.mtd_sent: dict[str, dict] = {}     # IF-005 sent, by correlation id, until Registration answers (IF-006)
     def meter_of(self, mpan: str) -> str:
-        "The MPAN's meter as Registration described it, or the stand-in meter."
-        return (self.meters.get(mpan) or [standin_meter(mpan)])[0]
+        "The MPAN's latest-installed meter as Registration described it, or the stand-in meter."
+        return (self.meters.get(mpan) or [standin_meter(mpan)])[-1]
     @property
     def is_ds(self) -> bool: return self.role in ('SDS', 'ADS', 'UMSDS')
-    def reading(self, mpan, day, event, primary=None, method='A') -> Publication:
-        b = {'meterID': self.meter_of(mpan), 'cumulativeRegisterReading': standin_reading(mpan, day),
+    def reading(self, mpan, day, event, primary=None, method='A', meter: str | None = None) -> Publication:
+        b = {'meterID': meter or self.meter_of(mpan), 'cumulativeRegisterReading': standin_reading(mpan, day),
              'cumulativeRegisterReadingDateTime': wire_midnight(day), 'readingMethod': method, 'siteVisitCheckCode': None}
         return self.message('IF-041', event, mpan, {'B064': b}, primary=primary)
     def on_message(self, ch, body):
         ev, cu = _ev(body), _cu(body)
-        if cu.get('B905List'): self.meters[_mpan(body)] = [x['existingMeter']['meterID'] for x in cu['B905List'] if x.get('existingMeter')]
+        if cu.get('B905List'):
+            ms = sorted((x['existingMeter'] for x in cu['B905List'] if x.get('existingMeter')), key=lambda x: x['meterInstallationDate'])
+            self.meters[_mpan(body)] = [x['meterID'] for x in ms]
+        if ch == 'IF-006':
+            sent = self.mtd_sent.pop(body['payload']['CommonBlock']['S1']['senderCorrelationID'] or '', None)
+            if sent and body['payload']['CommonBlock']['R0']['responseCode'] == 'A':
+                return self.meter_reads(_mpan(body), _ev(body), cu)
         if ch == 'IF-033':
             code = self.decide(body) or 'SP000'
             blocks = {k: cu[k] for k in ('B012', 'B013', 'B070', 'B071') if k in cu}
@@ -156,6 +165,17 @@ class ServiceProvider(Actor):
                                        'previous': (cu.get('B005') or {}).get('currentDataServiceDIPID')}
         if ch == 'IF-041' and self.is_ds: self.take_reading(body)
         return []
+
+    @implements('BP009', 'IF-041')
+    def meter_reads(self, mpan: str, event: str, cu: dict) -> list[Publication]:
+        "After Registration accepts a meter change: the removal read of the old meter and the install read of the new (IF-041)."
+        out = []
+        if event in ('MeterRemoval', 'MeterExchange') and (cu.get('B039') or {}).get('meterRemovalDate'):
+            out.append(self.reading(mpan, settlement_date(cu['B039']['meterRemovalDate']), 'ReadingRemv', meter=cu['B039']['meterIDRemoved']))
+        if event in ('MeterInstall', 'MeterExchange'):
+            new = cu['B906']['existingMeter']
+            out.append(self.reading(mpan, settlement_date(new['meterInstallationDate']), 'ReadingInstl', meter=new['meterID']))
+        return out
 
     @implements('BP003C', 'ASM-READ-TRANSFER-CHECKS')
     def take_reading(self, body: dict) -> str | None:
@@ -333,7 +353,7 @@ def css_calls(self, pubs):
 Market._drain_outside, Market._submit_batched = _drain_outside, _submit_batched
 Market._snapshot, Market._note, Market.submit, Market.run, Market.advance_to, Market.css_calls = _snapshot, _note, submit, run, advance_to, css_calls
 
-# %% ../nbs/22_process_runs.ipynb #097085ea
+# %% ../nbs/22_process_runs.ipynb #dc55ed9f
 def load(self, frame: pd.DataFrame) -> int:
     "Load MPANs into Registration and the DIP's routing table (a migration load)."
     n = self.registration.load_mpans(frame)
@@ -387,6 +407,31 @@ def disconnection(self, mpan: str, event: str, day, info: str | None = None) -> 
     self.submit(self.regs, pubs); self.run()
 
 Market.disconnection = disconnection
+
+@implements('BP009')
+def mtd(self, ms: str, mpan: str, event: str, *, meter: dict | None = None, history_map: list[dict] | None = None,
+        removed: str | None = None, removed_on=None, ihd: dict | None = None) -> str:
+    """The metering service `ms` sends metering technical details (IF-005 `event`) for `mpan`; returns the correlation id.
+
+    `meter` is the installed (or updated) meter as B033 fields, `history_map` its MAP history (B034 list), `removed` and
+    `removed_on` the meter taken out (B039), `ihd` an IHD status (B030). Registration answers with IF-006 to everyone;
+    on acceptance the metering service sends its removal and install reads (IF-041)."""
+    blocks = {}
+    if meter is not None:
+        blocks['B906'] = {'existingMeter': {'modifiedMeterID': None, 'manufacturersMakeAndType': None, 'ESMEGUID': None,
+                                            'numberOfDisplayedRegisterDigits': None, **meter}}
+        if history_map is not None: blocks['B906']['historyMAP'] = history_map
+    if removed is not None: blocks['B039'] = {'meterIDRemoved': removed, 'meterRemovalDate': None if removed_on is None else wire_midnight(removed_on)}
+    if ihd is not None: blocks['B030'] = ihd
+    a = self.actors[ms]
+    self._mtd_n = getattr(self, '_mtd_n', 0) + 1
+    corr = f"MTD-{mpan}-{self._mtd_n}"
+    a.mtd_sent[corr] = {'event': event, 'mpan': mpan}
+    self.submit(ms, [a.message('IF-005', event, mpan, blocks, correlation=corr)])
+    self.run()
+    return corr
+
+Market.mtd = mtd
 
 def connection_type_change(self, mpan: str, connection_type: str, day) -> None:
     "The LDSO changes the connection type (through CSS); Registration publishes IF-043 and IF-044."

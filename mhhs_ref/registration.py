@@ -26,15 +26,16 @@ from .time import SETTLEMENT_TZ, _aware_utc, local_day_start
 __all__ = ['SERVICE_OF_ROLE', 'SEGMENT_ROLES', 'MPID_CODES', 'SCHEMA', 'LDSO_ITEMS', 'STATE_ITEMS', 'FACT_KINDS', 'B074_KEYS',
            'CDC_EVENTS', 'REL_TYPES', 'LDSO_EVENTS', 'RegistrationRules', 'settlement_date', 'wire_midnight',
            'Publication', 'RegistrationService', 'as_at', 'history', 'periods', 'create_mpan', 'check_meter',
-           'load_mpans', 'CssEvent', 'on_css', 'check_appointment', 'tick', 'handle', 'disconnection',
-           'connection_type_change', 'ldso_change']
+           'meter_day', 'map_on', 'load_mpans', 'CssEvent', 'on_css', 'check_appointment', 'tick', 'handle',
+           'disconnection', 'connection_type_change', 'ldso_change']
 
-# %% ../nbs/20_registration.ipynb #7112fe2f
+# %% ../nbs/20_registration.ipynb #0d0b019e
 @dataclass(frozen=True)
 class RegistrationRules:
     "The numbers behind the REG rules (ASM-REG-WINDOWS): change them to test another reading of the codes."
     max_retrospective_days: int = 5      # REG1024
     max_prospective_days: int = 28       # REG1099
+    previous_ms_amend_working_days: int = 10   # REG1003: how long a previous metering service may still amend the meter location
 
 mark_implements('ASM-REG-WINDOWS', __name__, 'RegistrationRules')
 
@@ -173,7 +174,7 @@ def _end(self, cur, mpan: str, kind: str, last_day, cause: str):
 
 RegistrationService._set_from, RegistrationService._end = _set_from, _end
 
-# %% ../nbs/20_registration.ipynb #e5b1a4c1
+# %% ../nbs/20_registration.ipynb #5442c80a
 def _value_on(self, mpan, kind, on, known_at=None, cur=None):
     on = str(on)
     for rid, v, f, t in _rows(cur or self.con, mpan, kind, known_at):
@@ -189,7 +190,7 @@ def as_at(self, mpan: str, on=None, known_at: dt.datetime | None = None) -> dict
         row = self.con.execute('SELECT distributor, created_on FROM mpans WHERE mpan=?', (mpan,)).fetchone()
         if row is None: raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", path='M0.MPANCore')
         out = {'mpan': mpan, 'on': on, 'distributor': row[0], 'created_on': row[1]}
-        for kind in FACT_KINDS: out[kind] = self._value_on(mpan, kind, on, k)
+        for kind in FACT_KINDS: out[kind] = self._meters_on(mpan, on, k) if kind == 'meters' else self._value_on(mpan, kind, on, k)
     return out
 
 def history(self, mpan: str) -> pd.DataFrame:
@@ -206,7 +207,7 @@ def periods(self, mpan: str, kind: str) -> pd.DataFrame:
 
 RegistrationService._value_on, RegistrationService.as_at, RegistrationService.history, RegistrationService.periods = _value_on, as_at, history, periods
 
-# %% ../nbs/20_registration.ipynb #bc8e6a20
+# %% ../nbs/20_registration.ipynb #7d57e78c
 def _reject(self, code: str, detail: str, path: str = '', mpan: str | None = None, source: str = 'api'):
     "Record a rejection (every one carries its code) and raise it."
     with self.lock:
@@ -248,8 +249,8 @@ def create_mpan(self, mpan: str, *, created_on, address: dict, connection_type: 
             items = dict(address=address, gsp_group=gsp, connection_type=connection_type, energy_direction=energy_direction,
                          domestic_premise=bool(domestic_premise), duos_tariff=duos_tariff, metered=bool(metered), market_segment=market_segment,
                          energisation=energisation, dcc_service_flag=dcc_service_flag)
-            if meters: items['meters'] = meters
             for k, v in items.items(): self._set_from(cur, mpan, k, v, day, 'MPANCreation')
+            for x in meters or []: self._set_from(cur, mpan, f"meter:{x['meterID']}", x, meter_day(x), 'MPANCreation')
             cur.execute('COMMIT')
         except MhhsError: raise
         except BaseException: cur.execute('ROLLBACK'); raise
@@ -285,7 +286,7 @@ def _since(self, mpan, kind, on) -> str:
 
 RegistrationService._site_blocks, RegistrationService._since = _site_blocks, _since
 
-# %% ../nbs/20_registration.ipynb #2247fa88
+# %% ../nbs/20_registration.ipynb #f1b4f29d
 B074_KEYS = ('meterID', 'meterType', 'manufacturersMakeAndType', 'ESMEGUID', 'meterLocation', 'numberOfDisplayedRegisterDigits', 'meterInstallationDate')
 
 def check_meter(meter: dict) -> dict:
@@ -295,16 +296,38 @@ def check_meter(meter: dict) -> dict:
         if meter.get('MAP') is not None: block_model('B075')(**meter['MAP'])
     except Exception as e:
         raise MhhsError('REG1107', f"meter {meter.get('meterID')!r} is not a valid B074/B075 meter: {str(e).splitlines()[0]}", 'B905List') from None
-    return {**{k: meter.get(k) for k in B074_KEYS}, 'MAP': meter.get('MAP')}
+    out = {**{k: meter.get(k) for k in B074_KEYS}, 'MAP': meter.get('MAP')}
+    out['MAPHistory'] = meter.get('MAPHistory') or ([meter['MAP']] if meter.get('MAP') else [])
+    out['meterRemovalDate'] = meter.get('meterRemovalDate')
+    return out
+
+def meter_day(meter: dict) -> str:
+    "The settlement day a meter was installed (its fact starts then)."
+    return str(_aware_utc(meter['meterInstallationDate']).astimezone(SETTLEMENT_TZ).date())
+
+def map_on(meter: dict, day) -> dict | None:
+    "The meter's asset provider (B075) on `day`: the latest MAP effective by then, else the first."
+    hist = meter.get('MAPHistory') or ([meter['MAP']] if meter.get('MAP') else [])
+    due = [m for m in hist if str(_aware_utc(m['meterAssetProviderEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()) <= str(day)]
+    return (due or hist or [None])[-1]
+
+def _meters_on(self, mpan: str, on, known_at=None, cur=None) -> list[dict]:
+    "The meters installed on `on` (as known now, or at `known_at`), in installation order."
+    on = str(on)
+    q = ("SELECT value FROM facts WHERE mpan=? AND kind LIKE 'meter:%' AND effective_from<=? AND (effective_to IS NULL OR effective_to>=?) AND "
+         + ("superseded_at IS NULL" if known_at is None else "recorded_at<=? AND (superseded_at IS NULL OR superseded_at>?)"))
+    args = (mpan, on, on) + (() if known_at is None else (known_at, known_at))
+    ms = [json.loads(v) for (v,) in (cur or self.con).execute(q, args)]
+    return sorted(ms, key=lambda m: (m['meterInstallationDate'], m['meterID'])) or None
 
 def _meter_blocks(self, mpan: str, day) -> dict:
     "B905List — the meters installed on `day` with their MAPs — or nothing when Registration holds no meters."
-    meters = self._value_on(mpan, 'meters', str(day)) or []
-    return {'B905List': [{'existingMeter': {k: m[k] for k in B074_KEYS}, 'existingMAP': m.get('MAP')} for m in meters]} if meters else {}
+    meters = self._meters_on(mpan, day) or []
+    return {'B905List': [{'existingMeter': {k: m[k] for k in B074_KEYS}, 'existingMAP': map_on(m, day)} for m in meters]} if meters else {}
 
-RegistrationService._meter_blocks = _meter_blocks
+RegistrationService._meter_blocks, RegistrationService._meters_on = _meter_blocks, _meters_on
 
-# %% ../nbs/20_registration.ipynb #a3c11813
+# %% ../nbs/20_registration.ipynb #109e562a
 def load_mpans(self, frame: pd.DataFrame, cause: str = 'migration') -> int:
     """Bulk-load MPANs with their facts in one transaction (a migration load; no publications).
 
@@ -321,7 +344,9 @@ def load_mpans(self, frame: pd.DataFrame, cause: str = 'migration') -> int:
             yield (m, 'metered', 'true', day, None, now, cause)
             yield (m, 'address', json.dumps(getattr(r, 'address', None) if 'address' in cols else None), day, None, now, cause)
             yield (m, 'dcc_service_flag', json.dumps(getattr(r, 'dcc_service_flag', 'A') if 'dcc_service_flag' in cols else 'A'), day, None, now, cause)
-            if 'meters' in cols and getattr(r, 'meters'): yield (m, 'meters', json.dumps(r.meters), day, None, now, cause)
+            for x in (getattr(r, 'meters') or []) if 'meters' in cols else []:
+                x = check_meter(x)
+                yield (m, f"meter:{x['meterID']}", json.dumps(x), meter_day(x), None, now, cause)
             yield (m, 'supplier', json.dumps({'dip_id': r.supplier, 'mpid': self._mpid.get(r.supplier), 'css_id': None}), day, None, now, cause)
             for svc, d in (('MS', r.ms), ('DS', r.ds)):
                 yield (m, svc, json.dumps({'dip_id': d, 'mpid': self._mpid.get(d), 'role': self._role.get(d), 'supplier': r.supplier,
@@ -654,7 +679,7 @@ def _deappoint(self, mpan, svc, prev: dict, last_day: str, reason: str, successo
 
 RegistrationService._write_appointment, RegistrationService._activate, RegistrationService._deappoint = _write_appointment, _activate, _deappoint
 
-# %% ../nbs/20_registration.ipynb #61243d7e
+# %% ../nbs/20_registration.ipynb #b595ba6d
 def _lapse(self, css_id: str, why: str, states=('requested', 'sp_requested', 'accepted')) -> list[Publication]:
     out = []
     for r in self._q_requests(f"css_id=? AND state IN ({','.join('?'*len(states))})", (css_id, *states)):
@@ -683,6 +708,9 @@ def handle(self, channel_id: str, body: dict) -> list[Publication]:
         if channel_id == 'IF-038': return self._on_direct_contract(body)
         if channel_id == 'IF-019': return self._on_relationship(body)
         if channel_id == 'IF-007': return self._on_energisation(body)
+        if channel_id == 'IF-005':
+            from mhhs_ref.metering import on_mtd           # BP009 lives in its own notebook
+            return on_mtd(self, body)
     return []
 
 def _event(body) -> str: return body['payload']['CommonBlock']['S0']['eventCode'].strip('[]')

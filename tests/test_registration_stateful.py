@@ -1,13 +1,17 @@
 """Stateful property test of Registration over the DIP: random sequences of switches, objections, cancellations,
 appointment requests (CSP, USP, SEG; good and bad), provider refusals, LDSO data changes, energisation outcomes,
-disconnections and CSS de-registrations, and days passing, on a market of three MPANs.
+disconnections and CSS de-registrations, meter installs, removals, exchanges and corrections (good and bad), and days
+passing, on a market of three MPANs.
 
 After every step:
 - no MPAN has two suppliers on one day (supplier periods never overlap);
 - a service's appointments never overlap, and each lies within a registration of the supplier that appointed it;
 - every rejection carries a code the catalogue (or mhhs_ref's own list) defines: refusals raised to CSS/LDSO, IF-032
   `R` answers and IF-035 rejections alike;
-- history is never silently rewritten: every fact row ever seen is still there, unchanged, and once superseded stays so.
+- history is never silently rewritten: every fact row ever seen is still there, unchanged, and once superseded stays so;
+- meters: an id is held once per MPAN; no meter is removed before it was installed; no meter was installed on a day
+  the MPAN was disconnected, as Registration knew it when it recorded the install; in every accepted exchange the new
+  meter is installed no earlier than the old one is removed.
 
 CI runs a few dozen sequences; `MHHS_STATEFUL_EXAMPLES=10000` runs the benchmark size.
 """
@@ -21,8 +25,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from mhhs_ref.core import REJECTION_CODES, MhhsError
 from mhhs_ref.design import verifies
+from mhhs_ref.metering import _meter_rows
 from mhhs_ref.processes import demo_market
-from mhhs_ref.registration import SEGMENT_ROLES, wire_midnight
+from mhhs_ref.registration import B074_KEYS, SEGMENT_ROLES, wire_midnight
 
 EXAMPLES = int(os.environ.get('MHHS_STATEFUL_EXAMPLES', '30'))
 SP_CODES = ['SP001', 'SP003', 'SP005', 'SP007', 'SP011']
@@ -89,6 +94,54 @@ class Ownership(RuleBasedStateMachine):
     def energisation(self, i, status, k, lead):
         self.m.energisation(self.m.first('MSS', k), self.mpans[i], status, self._day(lead))   # refusals travel as IF-008
 
+    # -- meters (BP009): a small pool of ids so duplicates happen; the current metering service sends most of them
+    def _ms(self, i, own, k):
+        cur = self.m.registration.as_at(self.mpans[i])['MS']
+        return cur['dip_id'] if own and cur else self.m.first('MSS', k)
+
+    def _meter(self, n, day, smart_ok=True, **kw):
+        return {'meterID': f'T{n}', 'meterType': 'S2ADE', 'ESMEGUID': '00-11-22-33-44-55-66-77' if smart_ok else None, 'meterLocation': 'A',
+                'numberOfDisplayedRegisterDigits': 6, 'meterInstallationDate': wire_midnight(day), **kw}
+
+    def _id(self, i, n):
+        "A meter id to act on: n = 0, 1 one installed now; 2, 3 one of the pool; 4 one already removed (each if there is one)."
+        rows = _meter_rows(self.m.registration, self.mpans[i])
+        installed = sorted(k for k, r in rows.items() if r['to'] is None)
+        removed = sorted(k for k, r in rows.items() if r['to'] is not None)
+        if n < 2 and installed: return installed[n % len(installed)]
+        if n == 4 and removed: return removed[0]
+        return f'T{n}'
+
+    @rule(i=st.integers(0, 2), n=st.integers(0, 3), own=st.booleans(), k=st.integers(0, 1), lead=st.integers(-7, 1),
+          map_lead=st.integers(-1, 1), smart_ok=st.booleans())
+    def meter_install(self, i, n, own, k, lead, map_lead, smart_ok):
+        day = self._day(lead)
+        self.m.mtd(self._ms(i, own, k), self.mpans[i], 'MeterInstall', meter=self._meter(n, day, smart_ok),
+                   history_map=[{'meterAssetProviderID': 'MAPA', 'meterAssetProviderEffectiveFromDate': wire_midnight(day + dt.timedelta(days=map_lead))}])
+
+    @rule(i=st.integers(0, 2), n=st.integers(0, 4), own=st.booleans(), k=st.integers(0, 1), lead=st.integers(-7, 1))
+    def meter_removal(self, i, n, own, k, lead):
+        self.m.mtd(self._ms(i, own, k), self.mpans[i], 'MeterRemoval', removed=self._id(i, n), removed_on=self._day(lead))
+
+    @rule(i=st.integers(0, 2), old=st.integers(0, 4), new=st.integers(0, 3), own=st.booleans(), lead=st.integers(-7, 1), gap=st.integers(-1, 1))
+    def meter_exchange(self, i, old, new, own, lead, gap):
+        day = self._day(lead)
+        self.m.mtd(self._ms(i, own, 0), self.mpans[i], 'MeterExchange', meter=self._meter(new, day + dt.timedelta(days=gap)),
+                   history_map=[{'meterAssetProviderID': 'MAPB', 'meterAssetProviderEffectiveFromDate': wire_midnight(day + dt.timedelta(days=gap))}],
+                   removed=self._id(i, old), removed_on=day)
+
+    @rule(i=st.integers(0, 2), n=st.integers(0, 4), own=st.booleans(), what=st.sampled_from(['location', 'id', 'date', 'id+date', 'history']),
+          lead=st.integers(-3, 0))
+    def meter_update(self, i, n, own, what, lead):
+        mid = self._id(i, n)
+        held = _meter_rows(self.m.registration, self.mpans[i]).get(mid)
+        meter = {k: held['value'][k] for k in B074_KEYS} if held else self._meter(n, self._day(lead))
+        if 'location' == what: meter['meterLocation'] = 'D'
+        if 'id' in what: meter['modifiedMeterID'] = f'U{n}'
+        if 'date' in what: meter['meterInstallationDate'] = wire_midnight(self._day(lead))
+        event = 'MeterHistoryUpdate' if what == 'history' else 'MeterUpdate'
+        self.m.mtd(self._ms(i, own, 1), self.mpans[i], event, meter=meter)
+
     @rule(days=st.integers(1, 9))
     def days_pass(self, days):
         self.m.advance_to(self._day(days))
@@ -136,6 +189,34 @@ class Ownership(RuleBasedStateMachine):
             self.msgs_checked = max(self.msgs_checked, rowid)
 
     @invariant()
+    def meters_hold_together(self):
+        if not hasattr(self, 'm'): return
+        con = self.m.registration.con
+        for mpan in self.mpans:
+            rows = con.execute("SELECT id, kind, value, effective_from, effective_to, superseded_at FROM facts WHERE mpan=? AND kind LIKE 'meter:%' ORDER BY id",
+                               (mpan,)).fetchall()
+            current = [r for r in rows if r[5] is None]
+            assert len({r[1] for r in current}) == len(current), ('a meter id held twice', mpan, current)
+            for rid, kind, value, f, t, _ in current:
+                v = json.loads(value)
+                assert kind == f"meter:{v['meterID']}", (kind, v)
+                assert t is None or t >= f, ('removed before installed', mpan, kind, f, t)
+            first_from = {}
+            for rid, kind, value, f, t, _ in rows:       # each install day as first recorded: not disconnected then (as known then)
+                if first_from.get(kind) == f: continue
+                first_from[kind] = f
+                status = con.execute("SELECT value FROM facts WHERE mpan=? AND kind='mp_status' AND id<? AND (superseded_by IS NULL OR superseded_by>?) "
+                                     "AND effective_from<=? AND (effective_to IS NULL OR effective_to>=?)", (mpan, rid, rid, f, f)).fetchall()
+                assert all(json.loads(s) != 'X' for (s,) in status), ('installed while disconnected', mpan, kind, f)
+        for (body,) in self.m.hub._q("SELECT body FROM messages WHERE channel='IF-006' AND event='MeterExchange'"):
+            b = json.loads(body)['payload']
+            if b['CommonBlock']['R0']['responseCode'] != 'A':
+                assert CODE.match(b['CommonBlock']['R0']['responseMessages'][0][:7]), b['CommonBlock']['R0']
+                continue
+            cu = b['CustomBlock']
+            assert cu['B906']['existingMeter']['meterInstallationDate'][:10] >= cu['B039']['meterRemovalDate'][:10], cu
+
+    @invariant()
     def history_never_rewritten(self):
         if not hasattr(self, 'm'): return
         rows = self.m.registration.con.execute('SELECT id, mpan, kind, value, effective_from, effective_to, recorded_at, superseded_at FROM facts').fetchall()
@@ -155,4 +236,5 @@ Ownership.TestCase.settings = settings(max_examples=EXAMPLES, stateful_step_coun
 
 def test_registration_properties():
     with verifies('TOM-REGS', 'ASM-REG-HISTORY', 'BP001', 'BP002', 'BP003', 'BP007', 'BP008', 'BP010', 'BP011', 'REF-REJECTION-CODES'):
-        Ownership.TestCase('runTest').runTest()
+        with verifies('BP009', 'REG1002', 'REG1004', 'REG1005', 'REG1006', 'REG1012', 'REG1013'):
+            Ownership.TestCase('runTest').runTest()
