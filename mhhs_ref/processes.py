@@ -98,7 +98,7 @@ class Supplier(Actor):
             return [self.appointment(mpan, svc, self.provider_for(SEGMENT_ROLES[seg][svc]), day, 'COS', css_id, correlation=corr) for svc in ('MS', 'DS')]
         return []
 
-# %% ../nbs/22_process_runs.ipynb #16acf175
+# %% ../nbs/22_process_runs.ipynb #14d3b1e3
 def standin_reading(mpan: str, day) -> str:
     "A deterministic cumulative register reading (kWh) of `mpan` at the start of `day` (ASM-READING-STANDIN)."
     d = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
@@ -139,9 +139,6 @@ class ServiceProvider(Actor):
         return self.message('IF-041', event, mpan, {'B064': b}, primary=primary)
     def on_message(self, ch, body):
         ev, cu = _ev(body), _cu(body)
-        if self.is_ds:
-            out = self._ds_message(ch, body)
-            if out is not None: return out
         if cu.get('B905List'):
             ms = sorted((x['existingMeter'] for x in cu['B905List'] if x.get('existingMeter')), key=lambda x: x['meterInstallationDate'])
             self.meters[_mpan(body)] = [x['meterID'] for x in ms]
@@ -221,7 +218,7 @@ class Step:
 ROLE_ACTOR = {'SUP': Supplier, 'SDS': ServiceProvider, 'ADS': ServiceProvider, 'UMSDS': ServiceProvider,
               'MSS': ServiceProvider, 'MSA': ServiceProvider, 'UMSO': ServiceProvider}
 
-# %% ../nbs/22_process_runs.ipynb #a9026a0b
+# %% ../nbs/22_process_runs.ipynb #12cd3267
 class Market:
     "A market of actors over one DIP hub: Registration, CSS, suppliers, services and observers."
     def __init__(self, isd: StandingData | None = None, start='2026-11-02T09:00:00+00:00', rules: RegistrationRules | None = None,
@@ -247,6 +244,7 @@ class Market:
             self._subscribe(d, recv[role])
         self.regs = self.registration.dip_id
         self._subscribe(self.regs, recv['REGS'])
+        self.services: dict[str, Any] = {self.regs: self.registration}
         self.steps: list[Step] = []
         self.watched: set[str] = set()
         self.record = record
@@ -256,6 +254,10 @@ class Market:
         cb = self.deliverer.register(dip_id, lambda ch, msgs, d=dip_id: self.inbox[d].extend((ch, m) for m in msgs))
         for ch in chans: self.hub.subscribe(ch, dip_id, cb)
 
+    def attach(self, dip_id: str, service) -> None:
+        "Let a central service (anything with `handle(channel, body) -> publications`) answer for `dip_id` instead of an observer."
+        self.services[dip_id] = service
+        self.actors.pop(dip_id, None)
     def mpid(self, dip_id: str) -> str | None: return self._mpids.get(dip_id)
     def role(self, dip_id: str) -> str | None: return self._roles.get(dip_id)
     def first(self, role: str, k: int = 0) -> str:
@@ -266,7 +268,7 @@ class Market:
 
 mark_implements('TOM-DIP', __name__, 'Market')
 
-# %% ../nbs/22_process_runs.ipynb #7692fe6a
+# %% ../nbs/22_process_runs.ipynb #104ea696
 def _snapshot(self, mpans) -> dict:
     out = {}
     for m in sorted(mpans):
@@ -332,8 +334,8 @@ def run(self, max_rounds: int = 1000) -> int:
                 while q:
                     ch, body = q.popleft()
                     handled += 1
-                    out = self.registration.handle(ch, body) if d == self.regs else self.actors[d].on_message(ch, body)
-                    if d != self.regs and self.record: self.actors[d].received.append((ch, body))
+                    out = self.services[d].handle(ch, body) if d in self.services else self.actors[d].on_message(ch, body)
+                    if d in self.actors and self.record: self.actors[d].received.append((ch, body))
                     if not out: continue
                     if self.record: self.submit(d, out)       # one by one: the steps keep their causal order
                     else: outs += out
@@ -542,7 +544,7 @@ def sequence_diagram(self, mpan: str | None = None, steps: range | None = None, 
 
 Market.sequence_diagram = sequence_diagram
 
-# %% ../nbs/22_process_runs.ipynb #95cf22fe
+# %% ../nbs/22_process_runs.ipynb #dbd3aecb
 def standin_consumption(mpan: str, day) -> np.ndarray:
     "A meter's 48 UTC half-hours (int32 Wh) for `day`: the stand-in register advance shaped by the fallback load shape."
     d = _dp.as_date(day)
@@ -563,11 +565,13 @@ class MeterDataRetriever(Actor):
             return [self.message('IF-062', 'MDRStartResponse', _mpan(body), cu, primary=[cb['S1']['senderDIPID']],
                                  correlation=cb['S1']['senderCorrelationID'], response={'responseCode': 'A', 'responseMessages': []}, m0=cb['M0'])]
         if ch == 'IF-063': self.started.pop(_mpan(body), None)
+        if ch == 'IF-065' and _cu(body).get('B077') and not _cu(body).get('B076List'): return self.read(body)
         return []
-    def provide(self, day) -> list[Publication]:
-        "IF-064 for every MPAN it retrieves: the periods the meter recorded (none if the meter did not communicate)."
+    def provide(self, day, skip=()) -> list[Publication]:
+        "IF-064 for every MPAN it retrieves (but those in `skip`): the periods the meter recorded (none if it did not communicate)."
         out = []
         for mpan, sds in self.started.items():
+            if mpan in skip: continue
             wh = self.market.meter_source(mpan, day)
             ends = utc_period_ends(day)
             periods = [{'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'} for e, v in zip(ends, wh) if v != _dp.MISSING]
@@ -580,7 +584,7 @@ class MeterDataRetriever(Actor):
 ROLE_ACTOR['MDR'] = MeterDataRetriever
 mark_implements(['TOM-SDS-MDR', 'IF-061', 'IF-062', 'IF-063', 'IF-064'], __name__, 'MeterDataRetriever')
 
-# %% ../nbs/22_process_runs.ipynb #05222562
+# %% ../nbs/22_process_runs.ipynb #e973e57c
 _dp.QUALITY_FOR.update({('smart', 'amend'): 'E3', ('advanced', 'amend'): 'EA3'})
 
 def _ds_init(self):
@@ -589,6 +593,8 @@ def _ds_init(self):
     self.mdr_of: dict[str, str] = {}
     self.refs: set[str] = set()
     self.amendment_threshold_wh = 0
+    self.replayed: dict[tuple[str, dt.date], pd.DataFrame] = {}
+    self._reads_init()
 
 def _ds_message(self, ch, body) -> list[Publication] | None:
     "The data-service messages of BP004 and BP016; None when the message is not one of them."
@@ -602,20 +608,48 @@ def _ds_message(self, ch, body) -> list[Publication] | None:
             self.collected[(_mpan(body), day)] = wh
         return []
     if ch == 'IF-062': return []
+    if ch == 'IF-065':
+        out = []
+        for r in cu.get('B076List') or []:
+            out += self.take_register(_mpan(body), _aware_utc(r['cumulativeRegisterReadingDateTime']).date(), r['cumulativeRegisterReading'])
+        return out
     if ch == 'IF-037' and (cu.get('B009') or {}).get('deAppointedDataServiceDIPID') == self.dip_id and _mpan(body) in self.mdr_of:
         mdr = self.mdr_of.pop(_mpan(body))
         last = cu['B009']['dataServiceEffectiveToDate']
         return [self.message('IF-063', 'MDRStop', _mpan(body), {'B083': {'assignedMDRDIPID': mdr, 'assignedMDRMPID': self.market.mpid(mdr),
                                                                          'assignedMDREffectiveToDate': last}}, primary=[mdr], m0=cb['M0'])]
     if ch == 'IF-027': return self.amend(body)
+    if ch == 'IF-016':
+        for b in (cu.get('B900') or {}).get('settlementDayConsumptionPeriods') or []:
+            day = _aware_utc(b['settlementDay']['settlementDayDate']).date()
+            self.replayed[(_mpan(body), day)] = pd.DataFrame(b['consumptionPeriods'])
+        return []
     return None
 
-ServiceProvider._ds_init, ServiceProvider._ds_message = _ds_init, _ds_message
+def _ds_after(self, ch, body) -> list[Publication]:
+    "What a data service adds to the ownership behaviour: an advanced data service gaining an MPAN asks the MDS for its history (IF-015)."
+    cu = _cu(body)
+    if ch == 'IF-036' and self.role == 'ADS' and (cu.get('B015') or {}).get('incomingDataServiceDIPID') == self.dip_id:
+        return [self.message('IF-015', 'ConsumptionReplay', _mpan(body), {}, m0=body['payload']['CommonBlock']['M0'])]
+    return []
 
-# %% ../nbs/22_process_runs.ipynb #cff06b52
+_base_on_message = ServiceProvider.on_message
+def _sp_on_message(self, ch, body):
+    "A service provider's answer to a message: the data-service steps first, then the ownership ones."
+    if self.is_ds:
+        out = self._ds_message(ch, body)
+        if out is not None: return out
+    out = _base_on_message(self, ch, body)
+    return out + self._ds_after(ch, body) if self.is_ds else out
+
+ServiceProvider._ds_init, ServiceProvider._ds_message, ServiceProvider._ds_after = _ds_init, _ds_message, _ds_after
+ServiceProvider.on_message = _sp_on_message
+
+# %% ../nbs/22_process_runs.ipynb #65783b6f
 @implements('BP004', 'BP005', 'IF-021')
-def submit_days(self, days, mpans: list[str]) -> list[Publication]:
-    "Process and submit IF-021 for `mpans` (its MPANs) on each UTC day in `days`."
+def submit_days(self, days, mpans: list[str], quantities: dict | None = None) -> list[Publication]:
+    """Process and submit IF-021 for `mpans` (its MPANs) on each UTC day in `days`; a day's quantity (Wh) is taken from
+    `quantities` or from the register reads either side of it."""
     out = []
     for day in days:
         day = _dp.as_date(day)
@@ -624,10 +658,15 @@ def submit_days(self, days, mpans: list[str]) -> list[Publication]:
             s = self.market.registration.as_at(m, day)
             rows.append({'mpan': m, 'gsp_group': s['gsp_group'], 'connection_type': s['connection_type'], 'market_segment': s['market_segment'],
                          'domestic_premise': bool(s['domestic_premise']), 'energisation': s['energisation'], 'energy_direction': s['energy_direction'],
-                         'metering': 'advanced' if s['market_segment'] == 'A' else 'smart', 'consent': 'H', 'annual_kwh': 3650.0})
+                         'metering': 'advanced' if s['market_segment'] == 'A' else self.metering.get(m, 'smart'),
+                         'consent': self.consent.get(m, 'H'), 'annual_kwh': 3650.0})
         mp = pd.DataFrame(rows)
         wh = np.stack([self.collected.get((m, day), np.full(48, _dp.MISSING, np.int32)) for m in mpans])
-        res = _dp.process(_dp.DayData(day, mp, wh))
+        def qty(m):
+            if quantities and (m, day) in quantities: return quantities[(m, day)]
+            r = self.reads.get(m, {})
+            return r[day + dt.timedelta(days=1)] - r[day] if day in r and day + dt.timedelta(days=1) in r else -1
+        res = _dp.process(_dp.DayData(day, mp, wh), day_quantity_wh=np.array([qty(m) for m in mpans], dtype=np.int64))
         frame = _dp.to_frame(res)
         for m, g in frame.groupby('mpan', sort=False): self.submitted[(m, day)] = g.reset_index(drop=True)
         out += [Publication('IF-021', b) for b in _dp.to_if021(frame, self.dip_id, self.role, now=self.market.clock().astimezone(SETTLEMENT_TZ),
@@ -693,7 +732,48 @@ def amend(self, body) -> list[Publication]:
 ServiceProvider.submit_days, ServiceProvider.check_amendment, ServiceProvider.amend = submit_days, check_amendment, amend
 mark_implements('TOM-SDS', __name__, 'submit_days')
 
-# %% ../nbs/22_process_runs.ipynb #9438e24f
+# %% ../nbs/22_process_runs.ipynb #d513dbe3
+def _reads_init(self):
+    self.consent: dict[str, str] = {}                          # mpan → H, D, M, N (default H)
+    self.metering: dict[str, str] = {}                         # mpan → 'traditional' for a meter without half-hourly data
+    self.site_read_days: dict[str, set] = {}                   # mpan → days its meter reading service reads it (at the day's start)
+    self.reads: dict[str, dict[dt.date, int]] = {}              # mpan → {day: register Wh at the day's start}
+
+def _read_request(self, mpan: str, day, mdr: str) -> Publication:
+    "IF-065 to the MDR: the register at the start of `day`."
+    at = wire_datetime(dt.datetime.combine(_dp.as_date(day), dt.time(), dt.timezone.utc))
+    return self.message('IF-065', 'ReadingRemote', mpan, {'B077': {'MDRReferenceDateTime': at}}, primary=[mdr])
+
+def _mdr_read(self, body) -> list[Publication]:
+    "The MDR's answer to IF-065: the register reading at the reference time (B076)."
+    cb, cu = body['payload']['CommonBlock'], _cu(body)
+    at = cu['B077']['MDRReferenceDateTime']
+    mpan = _mpan(body)
+    meter = standin_meter(mpan)
+    b076 = {'meterID': meter, 'cumulativeRegisterReading': standin_reading(mpan, _aware_utc(at).date()), 'cumulativeRegisterReadingDateTime': at}
+    return [self.message('IF-065', 'ReadingRemote', mpan, {'B076List': [b076], 'B077': cu['B077']}, primary=[cb['S1']['senderDIPID']],
+                         correlation=cb['S1']['senderCorrelationID'], m0=cb['M0'])]
+
+def _take_register(self, mpan: str, day: dt.date, kwh: str) -> list[Publication]:
+    "Record a register read at the start of `day`; re-estimate and resubmit the days since the previous read."
+    held = self.reads.setdefault(mpan, {})
+    before = [d for d in held if d < day]
+    held[day] = _dp._wh(kwh)
+    if not before: return []
+    d0 = max(before)
+    days = [d0 + dt.timedelta(days=k) for k in range((day - d0).days)]
+    days = [d for d in days if _dp.open_for_submission([d], self.market.clock.today())[0]]
+    if not days: return []
+    keys = pd.DataFrame({'gsp_group': ['_H'], 'connection_type': ['W'], 'market_segment': ['S'], 'domestic_premise': [True]})
+    weights = np.array([_dp.load_shapes(d, keys)[1].day_total.iloc[0] for d in days])
+    split = _dp.shape_period(held[day] - held[d0], weights)
+    return self.submit_days(days, [mpan], quantities={(mpan, d): int(q) for d, q in zip(days, split)})
+
+ServiceProvider._reads_init, ServiceProvider.read_request, ServiceProvider.take_register = _reads_init, _read_request, _take_register
+MeterDataRetriever.read = _mdr_read
+mark_implements(['IF-065', 'TOM-SDS-MRS', 'BP004'], __name__, '_take_register')
+
+# %% ../nbs/22_process_runs.ipynb #5568f0b8
 def start_collection(self, ds: str, mpan: str, mdr: str | None = None, day=None) -> None:
     "The smart data service `ds` asks an MDR (by default Registration's, else the first) to start retrieving `mpan` (IF-061)."
     day = _dp.as_date(day or self.clock.today())
@@ -710,22 +790,44 @@ def start_collection(self, ds: str, mpan: str, mdr: str | None = None, day=None)
               'B068': {'consentGranularity': 'H', 'consentGranularityEffectiveFromDate': wire_midnight(day)},
               'B031': {'SMSOID': None, 'SMSOEffectiveFromDate': None},
               'B074List': [{k: x[k] for k in B074_KEYS} for x in meters]}
-    self.submit(ds, [a.message('IF-061', 'MDRStart', mpan, blocks, primary=[mdr])]); self.run()
+    first = [a.read_request(mpan, day, mdr)] if a.consent.get(mpan, 'H') in ('D', 'M') else []     # the opening read
+    self.submit(ds, [a.message('IF-061', 'MDRStart', mpan, blocks, primary=[mdr])] + first); self.run()
 
 def collect(self, day) -> None:
-    "Every MDR provides `day`'s half-hours to its data services (IF-064)."
+    """`day`'s collection: every MDR provides the half-hours of MPANs with half-hourly consent (IF-064); data services ask for
+    the next midnight's register of daily-consent MPANs (and of monthly ones at a month's start: IF-065), and read
+    traditional meters on their read day (IF-041 ReadingOnSite to the supplier)."""
+    day = _dp.as_date(day)
+    nxt = day + dt.timedelta(days=1)
+    for a in list(self.actors.values()):
+        if isinstance(a, ServiceProvider) and a.is_ds:
+            asks = [a.read_request(mp, nxt, mdr) for mp, mdr in a.mdr_of.items()
+                    if a.consent.get(mp, 'H') == 'D' or (a.consent.get(mp, 'H') == 'M' and nxt.day == 1)]
+            if asks: self.submit(a.dip_id, asks)
     for a in self.actors.values():
         if isinstance(a, MeterDataRetriever):
-            pubs = a.provide(day)
+            pubs = a.provide(day, skip={mp for d in self.actors.values() if isinstance(d, ServiceProvider) and d.is_ds
+                                        for mp, c in d.consent.items() if c != 'H'})
             if pubs: self.submit(a.dip_id, pubs)
+    self.run()
+    for a in list(self.actors.values()):
+        if isinstance(a, ServiceProvider) and a.is_ds:
+            for mp, kind in a.metering.items():
+                if kind == 'traditional' and mp in a.site_read_days and nxt in a.site_read_days[mp]:
+                    sup = self.registration.as_at(mp, day)['supplier']['dip_id']
+                    kwh = standin_reading(mp, nxt)
+                    b = {'meterID': standin_meter(mp), 'cumulativeRegisterReading': kwh, 'cumulativeRegisterReadingDateTime': wire_midnight_utc(nxt),
+                         'readingMethod': 'A', 'siteVisitCheckCode': None}
+                    self.submit(a.dip_id, [a.message('IF-041', 'ReadingOnSite', mp, {'B064': b}, primary=[sup])] + a.take_register(mp, nxt, kwh))
     self.run()
 
 def submit_consumption(self, day, ds: str | None = None) -> None:
     "Each data service (or `ds`) submits IF-021 for `day` for the MPANs Registration has it appointed to."
     for d, a in self.actors.items():
         if not isinstance(a, ServiceProvider) or not a.is_ds or (ds and d != ds): continue
-        mine = sorted({m for (m, _) in a.collected} | set(a.mdr_of))
-        mine = [m for m in mine if (self.registration.as_at(m, day)['DS'] or {}).get('dip_id') == d]
+        mine = sorted({m for (m, _) in a.collected} | set(a.mdr_of) | set(a.metering))
+        mine = [m for m in mine if (self.registration.as_at(m, day)['DS'] or {}).get('dip_id') == d
+                and (m, _dp.as_date(day)) not in a.submitted]          # a read may already have brought the day in
         if mine: self.submit(d, a.submit_days([day], mine))
     self.run()
 
