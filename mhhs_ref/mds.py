@@ -24,7 +24,7 @@ from .time import UTC, _aware_utc, as_date, utc_period_ends
 
 # %% auto #0
 __all__ = ['ACTUAL_Q', 'SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame',
-           'versions', 'refusals', 'replay', 'handle']
+           'versions', 'refusals', 'replay', 'handle', 'default_missing', 'uncorrected_volumes', 'load_day']
 
 # %% ../nbs/33_bp019_mds.ipynb #9442dc1f
 ACTUAL_Q = {'A', 'A1', 'A2', 'A3'}
@@ -200,3 +200,90 @@ def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Pub
     return []
 
 MarketWideDataService.replay, MarketWideDataService.handle = replay, handle
+
+# %% ../nbs/33_bp019_mds.ipynb #989d78ae
+from .data_services.processing import load_shapes as _load_shapes, shape_exactly as _shape_exactly
+
+@implements('BP019', 'ASM-MDS-DEFAULTING')
+def default_missing(day, mpans: pd.DataFrame, wh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Fill MISSING periods from the load shape × annual consumption (zero when de-energised); returns (int64 Wh, defaulted mask)."
+    miss = wh == MISSING
+    out = np.where(miss, 0, wh).astype(np.int64)
+    rows = miss.any(axis=1)
+    if rows.any():
+        shapes, totals = _load_shapes(day, mpans[rows].reset_index(drop=True))
+        m = miss[rows]
+        per = mpans.annual_kwh.to_numpy(dtype=np.float64)[rows] * 1000 / totals.annual_total.to_numpy()
+        per = np.where(mpans.energisation.astype(str).to_numpy()[rows] == 'D', 0.0, per)
+        total = np.rint(per * np.where(m, shapes, 0).sum(axis=1)).astype(np.int64)
+        sub = out[rows]; est = _shape_exactly(total, shapes, m); sub[m] = est[m]; out[rows] = sub
+    return out, miss
+
+@implements('BP019', 'ASM-LLF', 'ASM-CCC-TABLE', 'REP-006')
+def uncorrected_volumes(day, mpans: pd.DataFrame, wh: np.ndarray, isd) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REP-006's content for one GSP group's day: rows (gsp_group, supplier, bmu, ccc_id, component, period) with consumption or
+    losses (int64 Wh) and MPAN counts; and per MPAN what was defaulted (for IF-013 and REP-007)."""
+    filled, defaulted = default_missing(day, mpans, wh)
+    llf = isd.llf_classes.set_index(['distributor_id', 'connection_type']).line_loss_factor
+    dist = mpans.mpan.astype(str).str[:2].to_numpy()
+    ct = mpans.connection_type.astype(str).to_numpy()
+    factor = llf.reindex(pd.MultiIndex.from_arrays([dist, ct])).to_numpy()
+    if np.isnan(factor).any(): raise MhhsError('REF0320', 'MPANs without a line loss factor class in ISD')
+    losses = np.rint(filled * (factor - 1)[:, None]).astype(np.int64)
+    seg = mpans.market_segment.astype(str).to_numpy()
+    dpi = np.where((seg == 'S') & mpans.domestic_premise.astype(bool).to_numpy(), 'T', 'F')
+    mq = np.where(mpans.get('energy_direction', pd.Series('I', index=mpans.index)).astype(str).to_numpy() == 'E', 'AE', 'AI')
+    cc = isd.ccc.set_index(['connection_type', 'measurement_quantity', 'market_segment', 'domestic_premise_indicator', 'consumption_component']).ccc_id
+    def ccc(component):
+        ids = cc.reindex(pd.MultiIndex.from_arrays([ct, mq, seg, dpi, np.full(len(ct), component)])).to_numpy()
+        if np.isnan(ids).any(): raise MhhsError('ECS1002', 'no Consumption Component Class for some MPANs')
+        return ids.astype(np.int64)
+    key = pd.DataFrame({'gsp_group': mpans.gsp_group.astype(str).to_numpy(), 'supplier': mpans.supplier.astype(str).to_numpy(),
+                        'bmu': mpans.bmu.astype(str).to_numpy()})
+    frames = []
+    for component, arr in (('C', filled), ('L', losses)):
+        k = key.assign(ccc_id=ccc(component))
+        codes, uniq = pd.MultiIndex.from_frame(k).factorize()
+        sums = np.zeros((len(uniq), 48), np.int64)
+        np.add.at(sums, codes, arr)
+        f = uniq.set_names(list(k.columns)).to_frame(index=False).assign(component=component, mpans=np.bincount(codes))
+        f = f.loc[f.index.repeat(48)].reset_index(drop=True)
+        f['period'] = np.tile(np.arange(1, 49), len(uniq))
+        f['wh'] = sums.ravel()
+        frames.append(f)
+    per_mpan = pd.DataFrame({'mpan': mpans.mpan.astype(str).to_numpy(), 'supplier': key.supplier, 'bmu': key.bmu,
+                             'defaulted_periods': defaulted.sum(axis=1), 'defaulted_wh': np.where(defaulted, filled, 0).sum(axis=1)})
+    return pd.concat(frames, ignore_index=True), per_mpan
+
+# %% ../nbs/33_bp019_mds.ipynb #c3295f2d
+@implements('BP019', 'ECS1003')
+def load_day(self: MarketWideDataService, day, mpans, wh: np.ndarray, quality: np.ndarray, reason: np.ndarray, ds: str = 'bulk',
+             received_at: dt.datetime | None = None, mq: str = 'AI') -> int:
+    "Store a day's processed data for `mpans` as new versions received at `received_at`; returns the rows stored (0 after RF)."
+    from mhhs_ref.data_services.processing import QUALITY, REASONS, _kwh
+    from mhhs_ref.interfaces import wire_datetime
+    day = as_date(day)
+    at = received_at or self.clock()
+    if not open_for_submission([day], at.date())[0]:
+        with self.lock: self.con.execute('INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)', (at.timestamp(), None, ds, 'ECS1003', f"{len(mpans)} MPANs for {day} after RF"))
+        return 0
+    ends = [wire_datetime(e) for e in utc_period_ends(day)]
+    head = {'settlementDayDate': wire_datetime(dt.datetime.combine(day, dt.time(), UTC)), 'periodDuration': 30}
+    qs, rs = np.array(QUALITY, dtype=object), np.array(REASONS, dtype=object)
+    rows = []
+    for m, w, q, r in zip(mpans.mpan.astype(str), wh, quality, reason):
+        periods = [{'sp': e, 'v': _kwh(int(v)), 'q': qq, 'e': rr, 'arc': None} for e, v, qq, rr in zip(ends, w, qs[q], rs[r]) if v != MISSING]
+        rows.append((m, mq, str(day), ds, None, at.timestamp(), json.dumps({'settlementDay': head, 'consumptionPeriods': periods}), 0))
+    with self.lock:
+        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        try:
+            first = cur.execute('SELECT COALESCE(MAX(id), 0) FROM submissions').fetchone()[0]
+            cur.executemany('INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned) VALUES (?,?,?,?,?,?,?,?)', rows)
+            cur.execute('UPDATE submissions SET superseded_by=(SELECT MAX(t.id) FROM submissions t WHERE t.mpan=submissions.mpan AND t.mq=submissions.mq '
+                        'AND t.day=submissions.day) WHERE day=? AND mq=? AND superseded_by IS NULL AND id<=? AND EXISTS (SELECT 1 FROM submissions t '
+                        'WHERE t.mpan=submissions.mpan AND t.mq=submissions.mq AND t.day=submissions.day AND t.id>?)', (str(day), mq, first, first))
+            cur.execute('COMMIT')
+        except BaseException: cur.execute('ROLLBACK'); raise
+    return len(rows)
+
+MarketWideDataService.load_day = load_day
