@@ -24,7 +24,8 @@ from .time import UTC, _aware_utc, as_date, utc_period_ends
 
 # %% auto #0
 __all__ = ['ACTUAL_Q', 'SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame',
-           'versions', 'refusals', 'replay', 'handle', 'default_missing', 'uncorrected_volumes', 'load_day']
+           'versions', 'refusals', 'replay', 'handle', 'default_missing', 'uncorrected_volumes', 'load_day', 'if013',
+           'annual_consumption', 'if040', 'duos_volumes']
 
 # %% ../nbs/33_bp019_mds.ipynb #9442dc1f
 ACTUAL_Q = {'A', 'A1', 'A2', 'A3'}
@@ -287,3 +288,92 @@ def load_day(self: MarketWideDataService, day, mpans, wh: np.ndarray, quality: n
     return len(rows)
 
 MarketWideDataService.load_day = load_day
+
+# %% ../nbs/33_bp019_mds.ipynb #d12d295d
+@implements('IF-013', 'BP019', 'DI-154')
+def if013(self: MarketWideDataService, day, mpans: pd.DataFrame, filled: np.ndarray, defaulted: np.ndarray, isd, run: tuple[str, int, dt.date],
+          flags: np.ndarray | None = None) -> list[Publication]:
+    "IF-013 for every MPAN with defaulted periods: the values, the load shape flag (default `E`: back-stop) and the run (code, number, date)."
+    from mhhs_ref.data_services.processing import _kwh
+    from mhhs_ref.interfaces import wire_datetime
+    code, number, run_date = run
+    ends = [wire_datetime(e) for e in utc_period_ends(day)]
+    cc = isd.ccc.set_index(['connection_type', 'measurement_quantity', 'market_segment', 'domestic_premise_indicator', 'consumption_component']).ccc_id
+    out = []
+    for i in np.flatnonzero(defaulted.any(axis=1)):
+        r = mpans.iloc[i]
+        mq = 'AE' if str(r.get('energy_direction', 'I')) == 'E' else 'AI'
+        dpi = 'T' if (str(r.market_segment) == 'S' and bool(r.domestic_premise)) else 'F'
+        b050 = {'measurementQuantityID': mq, 'marketSegmentIndicator': str(r.market_segment), 'domesticPremiseIndicator': dpi == 'T',
+                'consumptionComponentClassID': int(cc[(str(r.connection_type), mq, str(r.market_segment), dpi, 'C')]), 'consumptionComponentIndicator': 'C'}
+        periods = [{'settlementPeriodEffectiveToDateTime': ends[k], 'defaultedSPConsumption': _kwh(int(filled[i, k])),
+                    'defaultLoadShapeFlag': 'E' if flags is None else str(flags[i])} for k in np.flatnonzero(defaulted[i])]
+        blocks = {'B043': {'settlementImpactedDataServiceDIPID': str(r.ds), 'settlementImpactedSupplierDIPID': str(r.supplier)},
+                  'B049': {'settlementRunExecutionDate': wire_datetime(dt.datetime.combine(as_date(run_date), dt.time(), UTC)), 'settlementCode': code, 'runNumber': number},
+                  'B067': {'connectionTypeIndicator': str(r.connection_type), 'connectionTypeEffectiveFromDate': '2000-01-01T00:00:00+00:00'},
+                  'B920': {'MQID': b050, 'settlementDayConsumptionPeriods': [{'settlementDay': {'settlementDayDate': wire_datetime(dt.datetime.combine(as_date(day), dt.time(), UTC)),
+                                                                                                'periodDuration': 30}, 'defaultedConsumptionPeriods': periods}]}}
+        out.append(Publication('IF-013', build_message('IF-013', 'ActivePowerDefaulted', self.dip_id, 'MDS', mpan_core=str(r.mpan), blocks=blocks,
+                                                       environment=self.environment, now=self.clock())))
+    return out
+
+MarketWideDataService.if013 = if013
+
+# %% ../nbs/33_bp019_mds.ipynb #5e8969fd
+@implements('IF-040', 'ASM-MDS-AC', 'DI-150', 'BP019')
+def annual_consumption(self: MarketWideDataService, mpans: pd.DataFrame, month_start, previous_kwh: pd.Series | None = None) -> pd.DataFrame:
+    "Each MPAN's annual consumption as at `month_start` from the 365 days before it: mpan, annual_kwh, quality (DI-150), days held, actual share."
+    end = as_date(month_start); start = end - dt.timedelta(days=365)
+    with self.lock:
+        rows = self.con.execute("SELECT mpan, day, day_block FROM submissions WHERE mq='AI' AND superseded_by IS NULL AND day>=? AND day<?",
+                                (str(start), str(end))).fetchall()
+    acc: dict[str, list] = {}
+    for mpan, day, blk in rows:
+        ps = json.loads(blk)['consumptionPeriods']
+        a = acc.setdefault(mpan, [0, 0, 0, 0])            # Wh, days, actual periods, periods
+        a[0] += sum(_wh(c['v']) for c in ps); a[1] += 1; a[2] += sum(c['q'] in ACTUAL_Q for c in ps); a[3] += len(ps)
+    out = []
+    for m in mpans.mpan.astype(str):
+        wh, days, act, per = acc.get(m, (0, 0, 0, 0))
+        if days == 0:
+            prev = None if previous_kwh is None else previous_kwh.get(m)
+            out.append((m, prev, 'D', 0, 0.0)); continue
+        share = act / per if per else 0.0
+        q = '4' if days < 365 / 2 else '5' if days < 365 else 'A' if share == 1 else '1' if share > 0.75 else '3' if share == 0 else '2'
+        out.append((m, round(wh / days * 365 / 1000, 3), q, days, round(share, 4)))
+    return pd.DataFrame(out, columns=['mpan', 'annual_kwh', 'quality', 'days_held', 'actual_share'])
+
+def if040(self: MarketWideDataService, ac: pd.DataFrame, month_start) -> list[Publication]:
+    "IF-040 for every MPAN with an annual consumption."
+    from mhhs_ref.data_services.processing import _kwh
+    from mhhs_ref.interfaces import wire_datetime
+    eff = wire_datetime(dt.datetime.combine(as_date(month_start), dt.time(), UTC))
+    return [Publication('IF-040', build_message('IF-040', 'AnnualConsumption', self.dip_id, 'MDS', mpan_core=m, environment=self.environment, now=self.clock(),
+                                                blocks={'B059': {'annualConsumption': _kwh(round(a * 1000)), 'annualConsumptionEffectiveFromDate': eff,
+                                                                 'annualConsumptionQualityIndicator': q}}))
+            for m, a, q in zip(ac.mpan, ac.annual_kwh, ac.quality) if a is not None and not pd.isna(a)]
+
+MarketWideDataService.annual_consumption, MarketWideDataService.if040 = annual_consumption, if040
+
+# %% ../nbs/33_bp019_mds.ipynb #8dc0ce5c
+@implements('REP-002', 'BP019')
+def duos_volumes(day, mpans: pd.DataFrame, filled: np.ndarray, estimated: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REP-002's content for a GSP group's day: per (distributor, GSP group, DUoS tariff, import/export, domestic) and period the
+    total volume (Wh) and energised / de-energised MPAN counts; and per key the day's volume split actual / estimated."""
+    key = pd.DataFrame({'distributor_id': mpans.mpan.astype(str).str[:2].to_numpy(), 'gsp_group': mpans.gsp_group.astype(str).to_numpy(),
+                        'duos_tariff': mpans.duos_tariff.astype(str).to_numpy(),
+                        'direction': np.where(mpans.get('energy_direction', pd.Series('I', index=mpans.index)).astype(str).to_numpy() == 'E', 'export', 'import'),
+                        'domestic': mpans.domestic_premise.astype(bool).to_numpy()})
+    codes, uniq = pd.MultiIndex.from_frame(key).factorize()
+    k = len(uniq)
+    vol = np.zeros((k, 48), np.int64); np.add.at(vol, codes, filled)
+    en = (mpans.energisation.astype(str) == 'E').to_numpy()
+    head = uniq.set_names(list(key.columns)).to_frame(index=False)
+    per = head.loc[head.index.repeat(48)].reset_index(drop=True)
+    per['period'] = np.tile(np.arange(1, 49), k)
+    per['volume_wh'] = vol.ravel()
+    per['energised'] = np.repeat(np.bincount(codes, weights=en, minlength=k).astype(int), 48)
+    per['deenergised'] = np.repeat(np.bincount(codes, weights=~en, minlength=k).astype(int), 48)
+    daily = head.assign(actual_wh=np.bincount(codes, weights=np.where(estimated, 0, filled).sum(axis=1), minlength=k).astype(np.int64),
+                        estimated_wh=np.bincount(codes, weights=np.where(estimated, filled, 0).sum(axis=1), minlength=k).astype(np.int64))
+    return per, daily
