@@ -28,9 +28,9 @@ from .time import UTC, as_date, run_schedule
 from .vas import allocate, correct, gsp_group_take
 
 # %% auto #0
-__all__ = ['SimConfig', 'simulate_partition', 'simulate_processes', 'simulate']
+__all__ = ['SimConfig', 'simulate_partition', 'simulate_processes', 'simulate', 'mpan_stepper']
 
-# %% ../nbs/41_simulation.ipynb #8c8738f6
+# %% ../nbs/41_simulation.ipynb #86f7ea4e
 @dataclass
 class SimConfig:
     "A simulation: market size, period, seed, engine, and the rates of change (ASM-SIM-RATES)."
@@ -45,6 +45,7 @@ class SimConfig:
     late_share: float = 0.15           # of MPAN-days reaching the MDS after II
     late_after_days: int = 10
     process_mpans: int = 2_000         # MPANs loaded into Registration and the DIP for the process stage
+    record_processes: bool = False     # keep every step (for the stepper) — slower; the command does not
 
     def check(self):
         "Refuse a configuration that cannot run, naming the argument."
@@ -96,14 +97,14 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
     res['mds_refusals'] = mds.refusals().assign(gsp_group=gsp)
     return res
 
-# %% ../nbs/41_simulation.ipynb #6ee4a229
+# %% ../nbs/41_simulation.ipynb #024b565d
 @implements('BP001', 'BP002', 'BP009', 'ASM-SIM-RATES')
 def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     "Changes of supplier, of metering service and meter exchanges over the DIP for the period; the DIP journal and rejections."
     from mhhs_ref.processes import Market
     smart = frame[(frame.market_segment == 'S') & (frame.energy_direction == 'I') & (frame.energisation == 'E')].head(cfg.process_mpans)
     start = as_date(cfg.start)
-    m = Market(start=f'{start}T09:00:00+00:00', record=False)
+    m = Market(start=f'{start}T09:00:00+00:00', record=cfg.record_processes)
     loaded = smart.assign(created_on=np.minimum(smart.created_on.values, np.datetime64(start - dt.timedelta(days=30))))
     m.load(loaded)
     rng = np.random.default_rng(cfg.seed)
@@ -137,9 +138,9 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
                            columns=['txn', 'channel', 'event', 'sender_role', 'stage', 'status', 'recipient', 'at', 'duration_ms'])
     rej = pd.read_sql_query('SELECT code, source, COUNT(*) n FROM rejections GROUP BY code, source', m.registration.con).assign(service='Registration')
     return {'journal': journal, 'registration_rejections': rej, 'counts': pd.Series(counts).rename('count').rename_axis('change').reset_index(),
-            'loaded': pd.DataFrame({'mpans_in_registration': [len(smart)]})}
+            'loaded': pd.DataFrame({'mpans_in_registration': [len(smart)]}), 'market': m}
 
-# %% ../nbs/41_simulation.ipynb #2cb15e1b
+# %% ../nbs/41_simulation.ipynb #cd7054c8
 def _engine_map(cfg: SimConfig, groups: list[str], progress=None) -> list[dict]:
     if cfg.engine == 'local':
         out = []
@@ -176,7 +177,8 @@ def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False,
         frame.to_parquet(tmp / 'market.parquet', index=False)
         say('processes', None)
         proc = simulate_processes(cfg, frame)
-        for k, v in proc.items(): v.to_parquet(tmp / f'dip_{k}.parquet' if k == 'journal' else tmp / f'{k}.parquet', index=False)
+        for k, v in proc.items():
+            if isinstance(v, pd.DataFrame): v.to_parquet(tmp / f'dip_{k}.parquet' if k == 'journal' else tmp / f'{k}.parquet', index=False)
         parts = _engine_map(cfg, spec.gsp_groups, progress=lambda g: say('meter to bank', g))
         res = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]}
         for k, v in res.items(): v.to_parquet(tmp / f'{"load_shapes" if k == "shapes" else k}.parquet', index=False)
@@ -191,7 +193,7 @@ def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-# %% ../nbs/41_simulation.ipynb #044610e2
+# %% ../nbs/41_simulation.ipynb #fa42e839
 def _summary(cfg, frame, proc, res, seconds) -> dict:
     v = res['volumes']
     last = v.groupby('code').mwh.sum()
@@ -216,10 +218,12 @@ def _report(cfg, proc, res, s) -> str:
     sh = res['shapes']
     sh = sh[(sh.mq == 'AI') & sh.gsp_group.notna()]
     top = sh.groupby(['connection_type', 'market_segment', 'domestic_premise']).n.sum().sort_values(ascending=False).index[:4]
-    rows = [(f"{c}/{m}/{d}", (k + 1) / 2, v / 1000) for (c, m, d) in top
-            for k, v in enumerate(np.mean(np.stack(sh[(sh.connection_type == c) & (sh.market_segment == m) & (sh.domestic_premise == d)]['values'].map(np.array)), axis=0))]
-    c1 = alt.Chart(pd.DataFrame(rows, columns=['category', 'utc_hour', 'kWh']), title='Load shapes (mean over GSP groups, first day)').mark_line().encode(
-        x='utc_hour:Q', y='kWh:Q', color='category:N').properties(width=560, height=220)
+    rows = []
+    for (c, m, d) in top:
+        mean = np.mean(np.stack(sh[(sh.connection_type == c) & (sh.market_segment == m) & (sh.domestic_premise == d)]['values'].map(np.array)), axis=0)
+        rows += [(f"{c}/{m}/{d}", (k + 1) / 2, 100 * v / max(mean.sum(), 1)) for k, v in enumerate(mean)]
+    c1 = alt.Chart(pd.DataFrame(rows, columns=['category', 'utc_hour', 'share']), title='Load shapes: % of the day per period (mean over GSP groups)').mark_line().encode(
+        x='utc_hour:Q', y=alt.Y('share:Q', title='% of day'), color='category:N').properties(width=560, height=220)
     f = res['factors'].query("code == 'SF'")
     c2 = alt.Chart(f, title='GSP Group Correction factors (import, SF)').mark_line().encode(
         x='period:Q', y=alt.Y('import_ggcf:Q', scale=alt.Scale(zero=False)), color='gsp_group:N').properties(width=560, height=220)
@@ -242,3 +246,17 @@ def _report(cfg, proc, res, s) -> str:
             f"<h2>Load shapes</h2>{_svg(c1)}<h2>GSP Group Correction</h2>{_svg(c2)}<h2>Supplier volumes across runs</h2>{_svg(c3)}"
             f"<h2>The DIP</h2>{_svg(c4)}<h2>Exceptions: MPANs defaulted by run</h2>{exc.to_html()}"
             f"<h2>Rejections by code</h2>{rej[['service', 'source', 'code', 'n']].to_html(index=False)}</body></html>")
+
+# %% ../nbs/41_simulation.ipynb #eb8865c0
+def mpan_stepper(market, mpan: str | None = None):
+    "In JupyterLab: pick an MPAN of the run and step through what happened to it. With `mpan`, that MPAN's stepper alone."
+    from mhhs_ref.widgets import Stepper
+    if mpan is not None: return Stepper.from_market(market, mpan=mpan)
+    import ipywidgets as W
+    mpans = sorted({s.mpan for s in market.steps if s.mpan})
+    if not mpans: raise MhhsError('REF0402', 'the run kept no steps: simulate with record_processes=True')
+    box = W.VBox()
+    pick = W.Dropdown(options=mpans, description='MPAN')
+    def show(_=None): box.children = [pick, Stepper.from_market(market, mpan=pick.value).widget()]
+    pick.observe(show, names='value'); show()
+    return box
