@@ -29,13 +29,14 @@ def main(argv=None):
     ap.add_argument('--gsp', default='_A')
     ap.add_argument('--day', default='2026-01-14')
     ap.add_argument('--sample', type=int, default=5_000, help='MPANs whose IF-021 is built to time the message edge')
+    ap.add_argument('--chunk', type=int, default=250_000, help='MPANs processed at a time (0: the whole partition at once)')
     a = ap.parse_args(argv)
     spec = MarketSpec(a.mpans, seed=0)
     t = {}
     t0 = time.perf_counter(); part = spec.day(a.gsp, a.day); t['generate (baseline)'] = time.perf_counter() - t0
     n = len(part.mpans)
     t0 = time.perf_counter(); col = collect_day(part.mpans, part.metered_wh, part.true_wh, part.day, Registers(part.mpans)); t['collect (BP004)'] = time.perf_counter() - t0
-    t0 = time.perf_counter(); res = process(col.hh, day_quantity_wh=col.day_quantity_wh); t['process (BP005)'] = time.perf_counter() - t0
+    t0 = time.perf_counter(); res = process(col.hh, day_quantity_wh=col.day_quantity_wh, chunk=a.chunk); t['process (BP005)'] = time.perf_counter() - t0
     t0 = time.perf_counter(); shapes = day_shapes(part.day, part.mpans, res.wh, res.quality); t['LSS day shapes (BP018)'] = time.perf_counter() - t0
     idx = np.random.default_rng(0).choice(n, size=min(a.sample, n), replace=False)
     from mhhs_ref.data_services.processing import DayData

@@ -217,17 +217,29 @@ def annual_consumption_wh(mpans: pd.DataFrame, day, max_age_days: int = 365) -> 
     ok = np.isfinite(snac) & (snac > 0) & (age >= 0) & (age < max_age_days)
     return np.where(ok, snac, ac)
 
-# %% ../../nbs/31_bp005_data_processing.ipynb #15948611
+# %% ../../nbs/31_bp005_data_processing.ipynb #f726b766
 QUALITY_FOR = {('smart', 'zero'): 'ZE1', ('smart', 'interpolate'): 'E1', ('smart', 'shape'): 'E2', ('smart', 'annual'): 'E5', ('smart', 'seven_day'): 'E4',
                ('advanced', 'zero'): 'ZE1', ('advanced', 'interpolate'): 'EA1', ('advanced', 'shape'): 'EA2', ('advanced', 'annual'): 'EA12',
                ('advanced', 'seven_day'): 'EA11'}
 mark_implements('ASM-DS-QUALITY-CODES', __name__, 'QUALITY_FOR')
 
 @implements('BP005', 'ASM-DS-ESTIMATION-HIERARCHY', 'ASM-DS-QUALITY-CODES', 'DI-083', 'DI-076')
-def process(d: DayData, day_quantity_wh: np.ndarray | None = None, basis: str = 'annual', max_wh: dict | None = None) -> DayData:
+def process(d: DayData, day_quantity_wh: np.ndarray | None = None, basis: str = 'annual', max_wh: dict | None = None,
+            chunk: int | None = None) -> DayData:
     """Validate and estimate one day: every cell ends with a value, a quality code and (if not actual) a reason.
 
-    `day_quantity_wh`: per MPAN the day's measured quantity (Wh) where known — a daily register advance — else −1."""
+    `day_quantity_wh`: per MPAN the day's measured quantity (Wh) where known — a daily register advance — else −1.
+    `chunk`: work on at most this many MPANs at a time (every rule is per MPAN, so the result is the same; memory is
+    bounded by the chunk instead of the partition)."""
+    if chunk and len(d.mpans) > chunk:
+        parts = []
+        for lo in range(0, len(d.mpans), chunk):
+            sl = slice(lo, lo + chunk)
+            sub = DayData(d.day, d.mpans.iloc[sl].reset_index(drop=True), d.wh[sl].copy(), d.quality[sl].copy(), d.reason[sl].copy(),
+                          {k: v[sl] for k, v in d.flags.items()})
+            parts.append(process(sub, None if day_quantity_wh is None else np.asarray(day_quantity_wh)[sl], basis, max_wh))
+        return DayData(d.day, d.mpans, np.concatenate([x.wh for x in parts]), np.concatenate([x.quality for x in parts]),
+                       np.concatenate([x.reason for x in parts]), {k: np.concatenate([x.flags[k] for x in parts]) for k in parts[0].flags})
     d = validate(d, max_wh)
     n = len(d.mpans)
     bad = d.flags['negative'] | d.flags['above_max'] | d.flags.get('conflict', np.zeros_like(d.flags['missing']))
