@@ -286,11 +286,11 @@ def open_for_submission(days, today) -> np.ndarray:
     rf = sched[sched.run == 'RF'].set_index('settlement_date').run_date
     return np.array([rf[as_date(x)] > as_date(today) for x in days])
 
-# %% ../../nbs/31_bp005_data_processing.ipynb #8a8e7faa
-def to_frame(d: DayData, arc: np.ndarray | None = None) -> pd.DataFrame:
-    "The long form of a processed day: one row per MPAN × period."
+# %% ../../nbs/31_bp005_data_processing.ipynb #06f692fe
+def to_frame(d: DayData, arc: np.ndarray | None = None, mq: str | None = None) -> pd.DataFrame:
+    "The long form of a processed day: one row per MPAN × period (measurement quantity AI/AE by direction, or `mq`)."
     n = len(d.mpans)
-    mq = np.where(d.mpans.get('energy_direction', pd.Series('I', index=d.mpans.index)).astype(str).to_numpy() == 'E', 'AE', 'AI')
+    mq = np.full(n, mq) if mq else np.where(d.mpans.get('energy_direction', pd.Series('I', index=d.mpans.index)).astype(str).to_numpy() == 'E', 'AE', 'AI')
     reasons = np.array(REASONS, dtype=object)
     return pd.DataFrame({'mpan': np.repeat(d.mpans.mpan.astype(str).to_numpy(), 48), 'mq': np.repeat(mq, 48),
                          'sp': np.tile(pd.DatetimeIndex(utc_period_ends(d.day)), n), 'wh': d.wh.ravel().astype(np.int64),
