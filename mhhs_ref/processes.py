@@ -29,12 +29,12 @@ from .data_services.collection import reactive_wh
 from .time import SETTLEMENT_TZ, _aware_utc, utc_period_ends
 
 # %% auto #0
-__all__ = ['ROLE_ACTOR', 'SimClock', 'Actor', 'Observer', 'Supplier', 'standin_reading', 'standin_meter', 'standin_meters',
-           'ServiceProvider', 'Step', 'Market', 'submit', 'run', 'advance_to', 'css_calls', 'load', 'switch', 'appoint',
-           'create_mpan', 'ldso_change', 'energisation', 'disconnection', 'mtd', 'connection_type_change', 'journal',
-           'messages', 'received', 'appointments', 'Mermaid', 'sequence_diagram', 'standin_consumption',
-           'MeterDataRetriever', 'submit_days', 'check_amendment', 'amend', 'start_collection', 'collect',
-           'submit_consumption', 'amend_consumption', 'wire_midnight_utc', 'demo_market']
+__all__ = ['ROLE_ACTOR', 'STANDIN_ANNUAL_KWH', 'SimClock', 'Actor', 'Observer', 'Supplier', 'standin_reading', 'standin_meter',
+           'standin_meters', 'ServiceProvider', 'Step', 'Market', 'submit', 'run', 'advance_to', 'css_calls', 'load',
+           'switch', 'appoint', 'create_mpan', 'ldso_change', 'energisation', 'disconnection', 'mtd',
+           'connection_type_change', 'journal', 'messages', 'received', 'appointments', 'Mermaid', 'sequence_diagram',
+           'standin_consumption', 'MeterDataRetriever', 'submit_days', 'check_amendment', 'amend', 'start_collection',
+           'collect', 'submit_consumption', 'amend_consumption', 'wire_midnight_utc', 'demo_market']
 
 # %% ../nbs/22_process_runs.ipynb #fcdd4ff0
 class SimClock:
@@ -585,8 +585,9 @@ class MeterDataRetriever(Actor):
 ROLE_ACTOR['MDR'] = MeterDataRetriever
 mark_implements(['TOM-SDS-MDR', 'IF-061', 'IF-062', 'IF-063', 'IF-064'], __name__, 'MeterDataRetriever')
 
-# %% ../nbs/22_process_runs.ipynb #211a2ebc
+# %% ../nbs/22_process_runs.ipynb #538fd1eb
 _dp.QUALITY_FOR.update({('smart', 'amend'): 'E3', ('advanced', 'amend'): 'EA3'})
+STANDIN_ANNUAL_KWH = 3650.0     # what a data service estimates with before the MDS has sent an MPAN's annual consumption (IF-040)
 
 def _ds_init(self):
     self.collected: dict[tuple[str, dt.date], np.ndarray] = {}
@@ -595,6 +596,7 @@ def _ds_init(self):
     self.refs: set[str] = set()
     self.amendment_threshold_wh = 0
     self.replayed: dict[tuple[str, dt.date], pd.DataFrame] = {}
+    self.annual_kwh: dict[str, float] = {}      # the MDS's annual consumption of each MPAN, from IF-040
     self._reads_init()
 
 def _ds_message(self, ch, body) -> list[Publication] | None:
@@ -609,6 +611,9 @@ def _ds_message(self, ch, body) -> list[Publication] | None:
             self.collected[(_mpan(body), day)] = wh
         return []
     if ch == 'IF-062': return []
+    if ch == 'IF-040':
+        self.annual_kwh[_mpan(body)] = _dp._wh(cu['B059']['annualConsumption']) / 1000
+        return []
     if ch == 'IF-065':
         out = []
         for r in cu.get('B076List') or []:
@@ -646,7 +651,7 @@ def _sp_on_message(self, ch, body):
 ServiceProvider._ds_init, ServiceProvider._ds_message, ServiceProvider._ds_after = _ds_init, _ds_message, _ds_after
 ServiceProvider.on_message = _sp_on_message
 
-# %% ../nbs/22_process_runs.ipynb #fe1a41cf
+# %% ../nbs/22_process_runs.ipynb #e014717c
 @implements('BP004', 'BP005', 'IF-021')
 def submit_days(self, days, mpans: list[str], quantities: dict | None = None) -> list[Publication]:
     """Process and submit IF-021 for `mpans` (its MPANs) on each UTC day in `days`; a day's quantity (Wh) is taken from
@@ -660,7 +665,7 @@ def submit_days(self, days, mpans: list[str], quantities: dict | None = None) ->
             rows.append({'mpan': m, 'gsp_group': s['gsp_group'], 'connection_type': s['connection_type'], 'market_segment': s['market_segment'],
                          'domestic_premise': bool(s['domestic_premise']), 'energisation': s['energisation'], 'energy_direction': s['energy_direction'],
                          'metering': 'advanced' if s['market_segment'] == 'A' else self.metering.get(m, 'smart'),
-                         'consent': self.consent.get(m, 'H'), 'annual_kwh': 3650.0})
+                         'consent': self.consent.get(m, 'H'), 'annual_kwh': self.annual_kwh.get(m, STANDIN_ANNUAL_KWH)})
         mp = pd.DataFrame(rows)
         wh = np.stack([self.collected.get((m, day), np.full(48, _dp.MISSING, np.int32)) for m in mpans])
         def qty(m):
@@ -738,7 +743,7 @@ def amend(self, body) -> list[Publication]:
 ServiceProvider.submit_days, ServiceProvider.check_amendment, ServiceProvider.amend = submit_days, check_amendment, amend
 mark_implements('TOM-SDS', __name__, 'submit_days')
 
-# %% ../nbs/22_process_runs.ipynb #d513dbe3
+# %% ../nbs/22_process_runs.ipynb #620aa6bc
 def _reads_init(self):
     self.consent: dict[str, str] = {}                          # mpan → H, D, M, N (default H)
     self.metering: dict[str, str] = {}                         # mpan → 'traditional' for a meter without half-hourly data
@@ -770,7 +775,9 @@ def _take_register(self, mpan: str, day: dt.date, kwh: str) -> list[Publication]
     days = [d0 + dt.timedelta(days=k) for k in range((day - d0).days)]
     days = [d for d in days if _dp.open_for_submission([d], self.market.clock.today())[0]]
     if not days: return []
-    keys = pd.DataFrame({'gsp_group': ['_H'], 'connection_type': ['W'], 'market_segment': ['S'], 'domestic_premise': [True]})
+    s = self.market.registration.as_at(mpan, d0)
+    keys = pd.DataFrame({'gsp_group': [s['gsp_group']], 'connection_type': [s['connection_type']], 'market_segment': [s['market_segment']],
+                         'domestic_premise': [bool(s['domestic_premise'])]})                 # the MPAN's own load-shape category
     weights = np.array([_dp.load_shapes(d, keys)[1].day_total.iloc[0] for d in days])
     split = _dp.shape_period(held[day] - held[d0], weights)
     return self.submit_days(days, [mpan], quantities={(mpan, d): int(q) for d, q in zip(days, split)})

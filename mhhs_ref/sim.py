@@ -97,7 +97,7 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
     res['mds_refusals'] = mds.refusals().assign(gsp_group=gsp)
     return res
 
-# %% ../nbs/41_simulation.ipynb #024b565d
+# %% ../nbs/41_simulation.ipynb #854af1a4
 @implements('BP001', 'BP002', 'BP009', 'ASM-SIM-RATES')
 def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     "Changes of supplier, of metering service and meter exchanges over the DIP for the period; the DIP journal and rejections."
@@ -112,17 +112,17 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
     picks = rng.permutation(len(smart))
     sups = [d for d, r in m._roles.items() if r == 'SUP']
     counts = {'changes of supplier': n(cfg.switch_rate), 'metering service changes': n(cfg.ms_change_rate), 'meter exchanges': n(cfg.meter_exchange_rate)}
-    i = 0
+    i, refused = 0, []
     for _ in range(counts['changes of supplier']):
         r = smart.iloc[picks[i % len(picks)]]; i += 1
         new = [s for s in sups if s != str(r.supplier)][int(rng.integers(0, len(sups) - 1))]
         try: m.switch(str(r.mpan), new, start + dt.timedelta(days=int(rng.integers(2, 8))))
-        except MhhsError: pass
+        except MhhsError as e: refused.append(e.code)          # CSS or Registration said no: counted and reported, not hidden
+    counts['changes of supplier refused'] = len(refused)
     mss = [d for d, ro in m._roles.items() if ro == 'MSS']
     for _ in range(counts['metering service changes']):
         r = smart.iloc[picks[i % len(picks)]]; i += 1
         m.appoint(str(r.supplier), str(r.mpan), 'MS', [x for x in mss if x != str(r.ms)][0], start + dt.timedelta(days=3))
-    from mhhs_ref.processes import standin_meter
     for k in range(counts['meter exchanges']):
         r = smart.iloc[picks[i % len(picks)]]; i += 1
         meters = m.registration.as_at(str(r.mpan))['meters'] or []
@@ -137,6 +137,9 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
                                     "FROM journal j JOIN messages m ON m.txn_id=j.txn_id"),
                            columns=['txn', 'channel', 'event', 'sender_role', 'stage', 'status', 'recipient', 'at', 'duration_ms'])
     rej = pd.read_sql_query('SELECT code, source, COUNT(*) n FROM rejections GROUP BY code, source', m.registration.con).assign(service='Registration')
+    if refused:
+        rej = pd.concat([rej, pd.Series(refused).value_counts().rename('n').rename_axis('code').reset_index().assign(source='switch', service='CSS')],
+                        ignore_index=True)
     return {'journal': journal, 'registration_rejections': rej, 'counts': pd.Series(counts).rename('count').rename_axis('change').reset_index(),
             'loaded': pd.DataFrame({'mpans_in_registration': [len(smart)]}), 'market': m}
 
