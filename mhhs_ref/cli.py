@@ -25,7 +25,7 @@ def main(version: bool = typer.Option(False, '--version', callback=_version, is_
     "mhhs_ref command line."
 
 # %% auto #0
-__all__ = ['app', 'dip_app', 'main', 'trace', 'register', 'docs', 'schemas', 'dip_serve', 'simulate']
+__all__ = ['app', 'dip_app', 'main', 'trace', 'register', 'docs', 'schemas', 'dip_serve', 'simulate', 'sandbox']
 
 # %% ../nbs/90_cli.ipynb #7b68ff56
 @app.command()
@@ -135,3 +135,38 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
     for k, v in s.items():
         if k != 'config': t.add_row(k.replace('_', ' '), str(v))
     Console().print(t)
+
+# %% ../nbs/90_cli.ipynb #24b8d4b7
+@app.command()
+def sandbox(out: Path = typer.Option(..., '--out', help="Folder for the connection file, keys, databases and the report (must not exist or be empty)."),
+            role: str = typer.Option('SUP', help="The participant's role: SUP or SDS."),
+            dip_id: str = typer.Option('2399000001', '--dip-id', help="The participant's DIP id (10 digits)."),
+            mpid: str = typer.Option('PRTA', help="The participant's MPID (4 characters)."),
+            scenario: Optional[list[str]] = typer.Option(None, help="Scenario to play (repeat for more); default every scenario of the role."),
+            cert: Optional[Path] = typer.Option(None, help="The participant's signing certificate (PEM); default: one is made and written to --out."),
+            host: str = typer.Option('127.0.0.1', help="Address to serve the DIP API on."),
+            port: int = typer.Option(0, help="Port (0: a free one; see sandbox.json)."),
+            wait: float = typer.Option(120.0, help="Seconds to wait for the participant's webhooks before each scenario."),
+            reply_timeout: float = typer.Option(10.0, '--reply-timeout', help="Seconds the participant has to answer each message.")):
+    "Run the participant sandbox: play scenarios against your own system and write a conformance report."
+    from mhhs_ref.core import MhhsError
+    from mhhs_ref.sandbox import SCENARIOS, Sandbox
+    if out.exists() and any(out.iterdir()): _fail(f"output folder {out} exists and is not empty")
+    if cert is not None and not cert.exists(): _fail(f"certificate {cert} does not exist")
+    try:
+        sb = Sandbox(out, dip_id=dip_id, role=role, mpid=mpid, cert_pem=cert.read_bytes() if cert else None, host=host, port=port,
+                     reply_timeout_s=reply_timeout)
+        info = sb.start()
+        ids = scenario or [k for k, s in SCENARIOS.items() if s.role == role]
+        typer.echo(f"sandbox DIP at {info['base_url']} for {dip_id} ({role}); connection file {out/'sandbox.json'}", err=True)
+        typer.echo(f"configure a webhook on each of {', '.join(info['channels'])}; scenarios: {', '.join(ids)}", err=True)
+        rep = sb.play(*ids, wait_s=wait)
+    except MhhsError as e: _fail(str(e))
+    except KeyboardInterrupt:
+        typer.echo("mhhs-ref: interrupted", err=True); raise typer.Exit(130)
+    finally:
+        if 'sb' in locals(): sb.stop()
+    page = rep.write(out)
+    typer.echo(rep.summary().to_string(index=False))
+    typer.echo(f"{'PASS' if rep.passed else 'FAIL'}: {int(rep.checks.passed.sum())}/{len(rep.checks)} checks; report {page}")
+    if not rep.passed: raise typer.Exit(1)

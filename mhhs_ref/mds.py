@@ -27,7 +27,7 @@ __all__ = ['ACTUAL_Q', 'SCHEMA', 'registration_view', 'check_submission', 'Marke
            'versions', 'refusals', 'replay', 'handle', 'default_missing', 'uncorrected_volumes', 'load_day', 'if013',
            'annual_consumption', 'if040', 'duos_volumes']
 
-# %% ../nbs/33_bp019_mds.ipynb #9442dc1f
+# %% ../nbs/33_bp019_mds.ipynb #89be5066
 ACTUAL_Q = {'A', 'A1', 'A2', 'A3'}
 
 def registration_view(reg) -> Callable[[str, dt.date], dict]:
@@ -48,6 +48,8 @@ def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
     p = body['payload']; cb, cu = p['CommonBlock'], p['CustomBlock']
     mpan, event = cb['M0']['MPANCore'], cb['S0']['eventCode'].strip('[]')
     b900 = cu.get('B900') or {}
+    if not b900.get('settlementDayConsumptionPeriods'):     # the DIP lets an optional block through (ASM-CATALOGUE-OPTIONALITY); the MDS cannot
+        return 'MSG1001', "IF-021 without consumption: B900 with at least one settlement day is needed", False
     mq = b900['MQID']['measurementQuantityID']
     ds = (cu.get('B044') or {}).get('issuingDataServiceDIPID') or cb['S1']['senderDIPID']
     if (event == 'ActivePower') != (mq in ('AI', 'AE')): return 'ECS1002', f"{mq} is not a quantity of {event}", False
