@@ -21,8 +21,8 @@ from .design import implements, mark_implements
 __all__ = ['UTC', 'SETTLEMENT_TZ', 'PERIOD', 'UTC_PERIODS_PER_DAY', 'GB_LATITUDE', 'GB_LONGITUDE', 'WORKING_DAY_YEARS',
            'RUN_OFFSETS_WD', 'RUN_PRECEDENCE', 'as_date', 'utc_settlement_date', 'utc_period_ends', 'utc_period',
            'utc_sp', 'local_day_start', 'local_periods_in_day', 'local_period_end', 'local_period', 'local_period_ends',
-           'local_periods_frame', 'local_to_utc_frame', 'daylight', 'is_working_day', 'add_working_days',
-           'working_days_between', 'run_schedule', 'runs_due', 'latest_run']
+           'local_periods_frame', 'local_to_utc_frame', 'local_day_cells', 'to_local_day', 'daylight', 'is_working_day',
+           'add_working_days', 'working_days_between', 'run_schedule', 'runs_due', 'latest_run']
 
 # %% ../nbs/01_time.ipynb #7603cf39
 UTC = dt.timezone.utc
@@ -134,6 +134,23 @@ def local_to_utc_frame(local_date, local_period) -> pd.Series:
         raise MhhsError('REF0001', f"{as_date(pd.Series(local_date).iloc[i])} has {size[i]} local periods, not {n[i]}", path='settlementPeriod')
     return (days + pd.to_timedelta(n*30, unit='min')).dt.tz_convert('UTC').rename('sp')
 
+# %% ../nbs/01_time.ipynb #7f7307d7
+@implements('DI-496')
+def local_day_cells(day) -> list[tuple[dt.date, int]]:
+    "For each local settlement period of `day` in order: the UTC day and the column (0–47) of its half-hour."
+    return [(d, p - 1) for d, p in (utc_period(e) for e in local_period_ends(day))]
+
+@implements('DI-496')
+def to_local_day(day, by_utc_day: dict) -> np.ndarray:
+    "The `[n, 46|48|50]` array of local settlement day `day` from `{UTC date: [n, 48] array}` (REF0004 if one it needs is absent)."
+    cells = local_day_cells(day)
+    parts = []
+    for d in sorted({d for d, _ in cells}):
+        if d not in by_utc_day: raise MhhsError('REF0004', f"local day {as_date(day)} needs UTC day {d}, which was not given")
+        cols = [c for dd, c in cells if dd == d]
+        parts.append(by_utc_day[d][:, cols[0]:cols[-1] + 1])
+    return np.concatenate(parts, axis=1)
+
 # %% ../nbs/01_time.ipynb #ae3d6805
 GB_LATITUDE, GB_LONGITUDE = 53.5, -1.5
 
@@ -148,7 +165,7 @@ def daylight(day, latitude: float = GB_LATITUDE, longitude: float = GB_LONGITUDE
     noon = 12 - longitude / 15
     return noon - half, noon + half
 
-# %% ../nbs/01_time.ipynb #4bd5594d
+# %% ../nbs/01_time.ipynb #94aaac95
 WORKING_DAY_YEARS = range(2015, 2061)
 
 @lru_cache(maxsize=4)
@@ -159,7 +176,7 @@ def _busday_calendar(subdiv: str = 'ENG') -> np.busdaycalendar:
 def _check_years(d):
     ds = pd.to_datetime(pd.Series(np.atleast_1d(d)))
     if len(ds) and (ds.dt.year.min() < WORKING_DAY_YEARS.start or ds.dt.year.max() >= WORKING_DAY_YEARS.stop):
-        raise MhhsError('REF0002', f"working days are known for {WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only")
+        raise MhhsError('REF0004', f"working days are known for {WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only")
 
 @implements('REF-WORKING-DAY', 'ASM-WORKING-DAYS')
 def is_working_day(day) -> bool:
@@ -180,7 +197,7 @@ def working_days_between(start, end) -> int:
     "Working days in the half-open interval (start, end]."
     return int(np.busday_count(np.datetime64(as_date(start)) + 1, np.datetime64(as_date(end)) + 1, busdaycal=_busday_calendar()))
 
-# %% ../nbs/01_time.ipynb #fd645141
+# %% ../nbs/01_time.ipynb #154f9693
 RUN_OFFSETS_WD: dict[str, int] = {'II': 5, 'SF': 16, 'R1': 39, 'R2': 55, 'R3': 70, 'RF': 84, 'DF': 420}
 mark_implements(['REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS'], __name__, 'RUN_OFFSETS_WD')
 
@@ -214,5 +231,5 @@ def runs_due(run_date, offsets: dict[str, int] | None = None, transition: bool =
 def latest_run(runs) -> str:
     "The run that wins among `runs` by precedence."
     runs = [str(SettlementCode(r).value) for r in runs]
-    if not runs: raise MhhsError('REF0003', "no runs to choose from")
+    if not runs: raise MhhsError('REF0004', "no runs to choose from")
     return max(runs, key=RUN_PRECEDENCE.index)
