@@ -25,7 +25,7 @@ from .time import UTC, _aware_utc, as_date, utc_period_ends
 # %% auto #0
 __all__ = ['ACTUAL_Q', 'SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame',
            'versions', 'refusals', 'replay', 'handle', 'spread_cumulative', 'default_missing', 'uncorrected_volumes',
-           'load_day', 'check_frame', 'if013', 'annual_consumption', 'if040', 'duos_volumes']
+           'local_volumes', 'load_day', 'check_frame', 'if013', 'annual_consumption', 'if040', 'duos_volumes']
 
 # %% ../nbs/33_bp019_mds.ipynb #89be5066
 ACTUAL_Q = {'A', 'A1', 'A2', 'A3'}
@@ -204,9 +204,10 @@ def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Pub
 
 MarketWideDataService.replay, MarketWideDataService.handle = replay, handle
 
-# %% ../nbs/33_bp019_mds.ipynb #389f1ad6
+# %% ../nbs/33_bp019_mds.ipynb #86bb6efb
 from .columnar import grouped_row_sums, key_codes
 from .data_services.processing import LS_KEY, load_shapes as _load_shapes
+from .time import local_day_cells
 
 def spread_cumulative(total_wh: np.ndarray, weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Spread integer `total_wh[i]` over the cells of row i where `mask` holds, in proportion to `weights` (evenly if they
@@ -257,7 +258,7 @@ def default_missing(day, mpans: pd.DataFrame, wh: np.ndarray) -> tuple[np.ndarra
     filled, miss, _, _ = _Defaults(day, mpans).fill(wh)
     return filled.astype(np.int64), miss
 
-# %% ../nbs/33_bp019_mds.ipynb #d78e074e
+# %% ../nbs/33_bp019_mds.ipynb #59940401
 def _per_combination(lookup: pd.Series, cols: list[pd.Series], code: str, what: str) -> np.ndarray:
     "`lookup` (indexed by the columns' values as strings) for each row, looked up once per distinct combination."
     codes, first = key_codes(*cols)
@@ -267,9 +268,9 @@ def _per_combination(lookup: pd.Series, cols: list[pd.Series], code: str, what: 
     return vals[codes]
 
 @implements('BP019', 'ASM-LLF', 'ASM-CCC-TABLE', 'REP-006', 'ASM-COLUMNAR-SUMS')
-def uncorrected_volumes(day, mpans: pd.DataFrame, wh: np.ndarray, isd, block: int = 65_536) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """REP-006's content for one GSP group's day: rows (gsp_group, supplier, bmu, ccc_id, component, period) with consumption or
-    losses (int64 Wh) and MPAN counts; and per MPAN what was defaulted (for IF-013 and REP-007)."""
+def _volumes(mpans: pd.DataFrame, isd, width: int, fill_rows: Callable, block: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REP-006 rows for `width` periods: `fill_rows(a, b)` gives rows a…b defaulted (int32 [b-a, width]) with each row's
+    defaulted periods and Wh; returns (rows gsp_group, supplier, bmu, ccc_id, component, period, mpans, wh; per MPAN defaults)."""
     n = len(mpans)
     dist = mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
     llf = isd.llf_classes.set_index(['distributor_id', 'connection_type']).line_loss_factor
@@ -285,12 +286,10 @@ def uncorrected_volumes(day, mpans: pd.DataFrame, wh: np.ndarray, isd, block: in
     lcode, lfirst = key_codes(dist, mpans.connection_type)              # the LLF class
     codes, first = key_codes(mpans.gsp_group, mpans.supplier, mpans.bmu, pd.Series(ccc['C'], index=mpans.index), pd.Series(lcode, index=mpans.index))
     d_periods, d_wh = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    dflt = _Defaults(day, mpans)
     def rows(a, b):
-        filled, miss, r, total = dflt.fill(wh[a:b], a)
-        d_periods[a + r], d_wh[a + r] = miss[r].sum(axis=1), total.astype(np.int64)       # a row's defaults sum to its total exactly
+        filled, d_periods[a:b], d_wh[a:b] = fill_rows(a, b)
         return filled
-    sums = grouped_row_sums(codes, len(first), rows, n, 48, block=block)          # per key and LLF class, exact
+    sums = grouped_row_sums(codes, len(first), rows, n, width, block=block)      # per key and LLF class, exact
     losses = np.rint(sums * (factor[first] - 1)[:, None]).astype(np.int64)
     count = np.bincount(codes, minlength=len(first))
     head = pd.DataFrame({'gsp_group': mpans.gsp_group.iloc[first].astype(str).to_numpy(), 'supplier': mpans.supplier.iloc[first].astype(str).to_numpy(),
@@ -300,15 +299,48 @@ def uncorrected_volumes(day, mpans: pd.DataFrame, wh: np.ndarray, isd, block: in
         f = head.assign(ccc_id=ccc[component][first], component=component)
         k = ['gsp_group', 'supplier', 'bmu', 'ccc_id']
         g, gfirst = key_codes(*(f[c] for c in k))                            # LLF classes folded into REP-006's key
-        tot = np.zeros((len(gfirst), 48), np.int64); np.add.at(tot, g, vals)
+        tot = np.zeros((len(gfirst), width), np.int64); np.add.at(tot, g, vals)
         f = f.iloc[gfirst][k].reset_index(drop=True).assign(component=component, mpans=np.bincount(g, weights=count, minlength=len(gfirst)).astype(np.int64))
-        f = f.loc[f.index.repeat(48)].reset_index(drop=True)
-        f['period'] = np.tile(np.arange(1, 49), len(gfirst))
+        f = f.loc[f.index.repeat(width)].reset_index(drop=True)
+        f['period'] = np.tile(np.arange(1, width + 1), len(gfirst))
         f['wh'] = tot.ravel()
         frames.append(f)
     per_mpan = pd.DataFrame({'mpan': mpans.mpan.array, 'supplier': mpans.supplier.array, 'bmu': mpans.bmu.array,     # no conversion per MPAN
                              'defaulted_periods': d_periods, 'defaulted_wh': d_wh})
     return pd.concat(frames, ignore_index=True), per_mpan
+
+@implements('BP019', 'REP-006')
+def uncorrected_volumes(day, mpans: pd.DataFrame, wh: np.ndarray, isd, block: int = 65_536) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REP-006's content for one GSP group's UTC day (periods 1–48 of the UTC day): rows (gsp_group, supplier, bmu, ccc_id,
+    component, period) with consumption or losses (int64 Wh) and MPAN counts; and per MPAN what was defaulted (for IF-013
+    and REP-007). Settlement reports by local settlement period: `local_volumes`."""
+    dflt = _Defaults(day, mpans)
+    def fill_rows(a, b):
+        filled, miss, r, total = dflt.fill(wh[a:b], a)
+        dp, dw = np.zeros(b - a, np.int64), np.zeros(b - a, np.int64)
+        dp[r], dw[r] = miss[r].sum(axis=1), total          # a row's defaults sum to its total exactly
+        return filled, dp, dw
+    return _volumes(mpans, isd, 48, fill_rows, block)
+
+@implements('BP019', 'REP-006', 'DI-496')
+def local_volumes(day, mpans: pd.DataFrame, by_utc_day: dict, isd, block: int = 65_536) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REP-006's content for local settlement day `day`, by local settlement period (1–46, 48 or 50): from `{UTC date: [n, 48]
+    submitted Wh}` for the UTC days the local day spans, each defaulted with its own day's load shapes."""
+    cells = local_day_cells(day)
+    days = sorted({d for d, _ in cells})
+    for d in days:
+        if d not in by_utc_day: raise MhhsError('REF0004', f"local day {as_date(day)} needs UTC day {d}, which was not given")
+    dflt = {d: _Defaults(d, mpans) for d in days}
+    span = {d: slice(min(c for dd, c in cells if dd == d), max(c for dd, c in cells if dd == d) + 1) for d in days}
+    def fill_rows(a, b):
+        parts, dp, dw = [], np.zeros(b - a, np.int64), np.zeros(b - a, np.int64)
+        for d in days:
+            filled, miss, r, _ = dflt[d].fill(by_utc_day[d][a:b], a)
+            f, m = filled[:, span[d]], miss[:, span[d]]
+            dp[r] += m[r].sum(axis=1); dw[r] += np.where(m[r], f[r], 0).sum(axis=1)
+            parts.append(f)
+        return (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)), dp, dw
+    return _volumes(mpans, isd, len(cells), fill_rows, block)
 
 # %% ../nbs/33_bp019_mds.ipynb #c3295f2d
 @implements('BP019', 'ECS1003')

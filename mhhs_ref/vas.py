@@ -18,13 +18,13 @@ from .design import implements, mark_implements
 # %% auto #0
 __all__ = ['gsp_group_take', 'correct', 'allocate', 'DemandDisconnectionEvent', 'disconnection_volumes', 'with_disconnections']
 
-# %% ../nbs/34_bp020_vas.ipynb #4564e307
+# %% ../nbs/34_bp020_vas.ipynb #7ce8bdf4
 @implements('ASM-GSP-TAKE')
 def gsp_group_take(true_wh: np.ndarray, mpans: pd.DataFrame, isd, noise: float = 0.01, seed: int = 0) -> dict[str, np.ndarray]:
-    "Per period (48) the import and export energy entering the GSP group (Wh, float64): true energy with losses, times 1 + noise."
+    "Per period (a column of `true_wh`: 48 for a UTC day, 46–50 for a local day) the import and export energy entering the GSP group (Wh, float64): true energy with losses, times 1 + noise."
     dist = mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
     codes, first = key_codes(dist, mpans.connection_type, mpans.energy_direction)      # per LLF class and direction: exact sums first
-    sums = grouped_row_sums(codes, len(first), lambda a, b: true_wh[a:b], len(mpans), 48)
+    sums = grouped_row_sums(codes, len(first), lambda a, b: true_wh[a:b], len(mpans), true_wh.shape[1])
     llf = isd.llf_classes.set_index(['distributor_id', 'connection_type']).line_loss_factor
     factor = llf.reindex(pd.MultiIndex.from_arrays([dist.iloc[first].astype(str).to_numpy(), mpans.connection_type.iloc[first].astype(str).to_numpy()])).to_numpy()
     exp = (mpans.energy_direction.iloc[first] == 'E').to_numpy()
@@ -32,10 +32,10 @@ def gsp_group_take(true_wh: np.ndarray, mpans: pd.DataFrame, isd, noise: float =
     out = {}
     for name, on in (('import', ~exp), ('export', exp)):
         gross = (sums[on] * factor[on, None]).sum(axis=0)
-        out[name] = gross * (1 + noise * rng.standard_normal(48))
+        out[name] = gross * (1 + noise * rng.standard_normal(true_wh.shape[1]))
     return out
 
-# %% ../nbs/34_bp020_vas.ipynb #a893994c
+# %% ../nbs/34_bp020_vas.ipynb #2a4ad94f
 @implements('BP020', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS', 'ASM-VAS-ROUNDING')
 def correct(rep6: pd.DataFrame, take: dict[str, np.ndarray], isd) -> tuple[pd.DataFrame, pd.DataFrame]:
     """GSP Group Correction of one GSP group's day. `rep6`: uncorrected volumes (rows gsp_group, supplier, bmu, ccc_id,
@@ -45,18 +45,20 @@ def correct(rep6: pd.DataFrame, take: dict[str, np.ndarray], isd) -> tuple[pd.Da
                      direction=np.where(c.measurement_quantity.reindex(rep6.ccc_id).to_numpy() == 'AE', 'export', 'import'))
     if df.weight.isna().any(): raise MhhsError('REF0330', 'CCCs without a scaling weight in ISD')
     factors = {}
+    width = len(take['import'])                 # 48 for a UTC day; 46, 48 or 50 for a local settlement day
+    if len(rep6) and int(rep6.period.max()) > width: raise MhhsError('REF0332', f"volumes for period {int(rep6.period.max())} but a take for {width}")
     df['corrected_wh'] = df.wh.astype(np.float64)
     for d in ('import', 'export'):
         on = (df.direction == d).to_numpy()
-        if not on.any(): factors[d] = np.ones(48); continue
+        if not on.any(): factors[d] = np.ones(width); continue
         g = df[on]
-        total = np.bincount(g.period - 1, weights=g.wh.astype(np.float64), minlength=48)
-        weighted = np.bincount(g.period - 1, weights=g.wh.astype(np.float64) * g.weight, minlength=48)
+        total = np.bincount(g.period - 1, weights=g.wh.astype(np.float64), minlength=width)
+        weighted = np.bincount(g.period - 1, weights=g.wh.astype(np.float64) * g.weight, minlength=width)
         with np.errstate(divide='ignore', invalid='ignore'):
             f = np.where(weighted > 0, 1 + (take[d] - total) / weighted, 1.0)
         factors[d] = f
         df.loc[on, 'corrected_wh'] = g.wh.to_numpy(dtype=np.float64) * (1 + (f[g.period.to_numpy() - 1] - 1) * g.weight.to_numpy())
-    return df, pd.DataFrame({'period': np.arange(1, 49), 'import_ggcf': np.round(factors['import'], 9), 'export_ggcf': np.round(factors['export'], 9)})
+    return df, pd.DataFrame({'period': np.arange(1, width + 1), 'import_ggcf': np.round(factors['import'], 9), 'export_ggcf': np.round(factors['export'], 9)})
 
 # %% ../nbs/34_bp020_vas.ipynb #c6738c4d
 @implements('BP020', 'REP-003', 'REP-004', 'REP-007', 'TOM-VAS')
