@@ -23,13 +23,14 @@ from .vas import DemandDisconnectionEvent, allocate, correct, disconnection_volu
 # %% auto #0
 __all__ = ['SCHEMA', 'SettlementService', 'run', 'runs', 'supplier_volumes', 'settled']
 
-# %% ../nbs/35_settlement_runs.ipynb #e2f04167
+# %% ../nbs/35_settlement_runs.ipynb #6795d130
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, day TEXT, gsp_group TEXT, code TEXT, run_date TEXT, run_number INTEGER, executed REAL,
     mpans_held INTEGER, mpans_defaulted INTEGER);
 CREATE TABLE IF NOT EXISTS deemed_take (run_id INTEGER, supplier TEXT, period INTEGER, mwh REAL);   -- import
 CREATE TABLE IF NOT EXISTS factors (run_id INTEGER, period INTEGER, import_ggcf REAL, export_ggcf REAL);
 CREATE TABLE IF NOT EXISTS dde (run_id INTEGER, supplier TEXT, bmu TEXT, period INTEGER, mwh REAL);   -- BP013 volumes, in the deemed take
+CREATE TABLE IF NOT EXISTS bmu_allocation (run_id INTEGER, supplier TEXT, bmu TEXT, period INTEGER, mwh REAL);   -- REP-003, import
 """
 
 class SettlementService:
@@ -43,7 +44,7 @@ class SettlementService:
 
 mark_implements('REF-RUN-CALENDAR', __name__, 'SettlementService')
 
-# %% ../nbs/35_settlement_runs.ipynb #0b37a7b6
+# %% ../nbs/35_settlement_runs.ipynb #43cbf583
 def _held(mds, day, mpans: pd.DataFrame, known_at: float) -> np.ndarray:
     "Both quantities' latest versions as known at `known_at`, aligned to `mpans` rows (MISSING where nothing was held)."
     wh = np.full((len(mpans), 48), MISSING, np.int32)
@@ -87,6 +88,8 @@ def run(self: SettlementService, day, code: str, mpans: pd.DataFrame, take: dict
                                int((dflt.defaulted_periods > 0).sum()))).lastrowid
             dt4 = rep['REP-004'].query("direction == 'import'")
             cur.executemany('INSERT INTO deemed_take VALUES (?,?,?,?)', [(rid, s, int(p), float(v)) for s, p, v in zip(dt4.supplier, dt4.period, dt4.deemed_take_mwh)])
+            r3 = rep['REP-003'].query("direction == 'import'")
+            cur.executemany('INSERT INTO bmu_allocation VALUES (?,?,?,?,?)', [(rid, s, b, int(p), float(v)) for s, b, p, v in zip(r3.supplier, r3.bmu, r3.period, r3.allocated_mwh)])
             if dde is not None and len(dde):
                 cur.executemany('INSERT INTO dde VALUES (?,?,?,?,?)', [(rid, s, b, int(p), float(w) / 1e6) for s, b, p, w in zip(dde.supplier, dde.bmu, dde.period, dde.dde_wh)])
             cur.executemany('INSERT INTO factors VALUES (?,?,?,?)', [(rid, int(p), float(i), float(e)) for p, i, e in zip(factors.period, factors.import_ggcf, factors.export_ggcf)])

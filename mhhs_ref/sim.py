@@ -60,7 +60,7 @@ class SimConfig:
 
 mark_implements('ASM-SIM-RATES', __name__, 'SimConfig')
 
-# %% ../nbs/41_simulation.ipynb #ab9ad1db
+# %% ../nbs/41_simulation.ipynb #96f35f66
 @implements('BP004', 'BP005', 'BP018', 'BP019', 'BP020', 'REF-RUN-CALENDAR', 'ASM-SIM-RATES')
 def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
     "Meter to bank for one GSP group over the period: volumes per run, factors, load shapes, exceptions, MDS refusals."
@@ -69,7 +69,7 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
     mds = MarketWideDataService()
     st = SettlementService(mds, spec.isd)
     rng = np.random.default_rng([cfg.seed, spec.gsp_groups.index(gsp)])
-    regs, out = None, {'volumes': [], 'factors': [], 'shapes': [], 'exceptions': [], 'summary': [], 'dde': []}
+    regs, out = None, {'volumes': [], 'bmu_volumes': [], 'factors': [], 'shapes': [], 'exceptions': [], 'summary': [], 'dde': []}
     local_days = [as_date(cfg.start) + dt.timedelta(days=k) for k in range(cfg.days)]
     need = {ld: {d for d, _ in local_day_cells(ld)} for ld in local_days}      # a local day in BST starts on the UTC day before
     true: dict[dt.date, np.ndarray] = {}
@@ -105,7 +105,10 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
                                       st.con, params=(str(ld),))
                 e = pd.read_sql_query('SELECT r.day, r.code, e.supplier, e.bmu, e.period, e.mwh FROM dde e JOIN runs r ON r.id=e.run_id WHERE r.day=?',
                                       st.con, params=(str(ld),))
+                bm = pd.read_sql_query('SELECT r.day, r.code, b.supplier, b.bmu, b.period, b.mwh FROM bmu_allocation b JOIN runs r ON r.id=b.run_id WHERE r.day=?',
+                                       st.con, params=(str(ld),))
             out['volumes'].append(v.assign(gsp_group=gsp)); out['factors'].append(f.assign(gsp_group=gsp)); out['dde'].append(e.assign(gsp_group=gsp))
+            out['bmu_volumes'].append(bm.assign(gsp_group=gsp))
             out['exceptions'].append(runs[runs.day == str(ld)][['day', 'code', 'mpans_held', 'mpans_defaulted']].assign(gsp_group=gsp))
         for d in [d for d in true if d < day]: del true[d]     # a local day needs at most the UTC day before
     res = {k: pd.concat(v, ignore_index=True) for k, v in out.items()}
