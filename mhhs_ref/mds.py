@@ -24,8 +24,9 @@ from .time import UTC, _aware_utc, as_date, utc_period_ends
 
 # %% auto #0
 __all__ = ['ACTUAL_Q', 'SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame',
-           'versions', 'refusals', 'replay', 'handle', 'spread_cumulative', 'default_missing', 'uncorrected_volumes',
-           'local_volumes', 'load_day', 'check_frame', 'if013', 'annual_consumption', 'if040', 'duos_volumes']
+           'versions', 'refusals', 'replay', 'handle', 'spread_cumulative', 'default_missing', 'llf_factors',
+           'llf_default_report', 'emr_report', 'uncorrected_volumes', 'local_volumes', 'load_day', 'check_frame',
+           'if013', 'annual_consumption', 'if040', 'duos_volumes']
 
 # %% ../nbs/33_bp019_mds.ipynb #89be5066
 ACTUAL_Q = {'A', 'A1', 'A2', 'A3'}
@@ -204,10 +205,11 @@ def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Pub
 
 MarketWideDataService.replay, MarketWideDataService.handle = replay, handle
 
-# %% ../nbs/33_bp019_mds.ipynb #86bb6efb
+# %% ../nbs/33_bp019_mds.ipynb #c684bc09
 from .columnar import grouped_row_sums, key_codes
 from .data_services.processing import LS_KEY, load_shapes as _load_shapes
 from .time import local_day_cells
+from .isd import LLF_BY_CONNECTION
 
 def spread_cumulative(total_wh: np.ndarray, weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Spread integer `total_wh[i]` over the cells of row i where `mask` holds, in proportion to `weights` (evenly if they
@@ -258,7 +260,7 @@ def default_missing(day, mpans: pd.DataFrame, wh: np.ndarray) -> tuple[np.ndarra
     filled, miss, _, _ = _Defaults(day, mpans).fill(wh)
     return filled.astype(np.int64), miss
 
-# %% ../nbs/33_bp019_mds.ipynb #59940401
+# %% ../nbs/33_bp019_mds.ipynb #ebd0dc4d
 def _per_combination(lookup: pd.Series, cols: list[pd.Series], code: str, what: str) -> np.ndarray:
     "`lookup` (indexed by the columns' values as strings) for each row, looked up once per distinct combination."
     codes, first = key_codes(*cols)
@@ -267,6 +269,39 @@ def _per_combination(lookup: pd.Series, cols: list[pd.Series], code: str, what: 
     if pd.isna(vals).any(): raise MhhsError(code, what)
     return vals[codes]
 
+@implements('ASM-LLF', 'ASM-LLF-DEFAULT', 'REP-008')
+def llf_factors(mpans: pd.DataFrame, isd) -> tuple[np.ndarray, np.ndarray]:
+    """Each MPAN's line loss factor from its distributor's LLF class in ISD, and whether it was defaulted: an MPAN whose
+    class ISD lacks takes the default for its connection type (`LLF_BY_CONNECTION`, ASM-LLF-DEFAULT) and goes in REP-008."""
+    dist = mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
+    llf = isd.llf_classes.set_index(['distributor_id', 'connection_type']).line_loss_factor
+    codes, first = key_codes(dist, mpans.connection_type)
+    idx = pd.MultiIndex.from_arrays([dist.iloc[first].astype(str).to_numpy(), mpans.connection_type.iloc[first].astype(str).to_numpy()])
+    f = np.array(llf.reindex(idx).to_numpy(dtype=np.float64))      # a copy: pandas hands out read-only arrays
+    missing = np.isnan(f)
+    f[missing] = [LLF_BY_CONNECTION.get(ct, 1.0) for ct in mpans.connection_type.iloc[first].astype(str).to_numpy()[missing]]
+    return f[codes], missing[codes]
+
+@implements('REP-008', 'BP019')
+def llf_default_report(mpans: pd.DataFrame, isd) -> pd.DataFrame:
+    "REP-008's content: per distributor, GSP group and connection type, the MPANs settled with a default line loss factor, and the factor."
+    f, defaulted = llf_factors(mpans, isd)
+    d = mpans[defaulted]
+    dist = d['distributor_id'] if 'distributor_id' in d else d.mpan.astype(str).str[:2]
+    out = pd.DataFrame({'distributor_id': dist.astype(str).to_numpy(), 'gsp_group': d.gsp_group.astype(str).to_numpy(),
+                        'connection_type': d.connection_type.astype(str).to_numpy(), 'default_llf': f[defaulted]})
+    return out.groupby(['distributor_id', 'gsp_group', 'connection_type', 'default_llf'], as_index=False).size().rename(columns={'size': 'mpans'})
+
+@implements('REP-009', 'BP019')
+def emr_report(day, mpans: pd.DataFrame, filled: np.ndarray, suppliers=None) -> pd.DataFrame:
+    """REP-009's content for a day: each MPAN's half-hourly settled volume (Wh) by supplier and GSP group — what EMR
+    settlement (CfD, Capacity Market) needs — for `suppliers` (default all), long: supplier, gsp_group, mpan, period, wh."""
+    sel = np.ones(len(mpans), bool) if suppliers is None else mpans.supplier.astype(str).isin(list(suppliers)).to_numpy()
+    m = mpans[sel]
+    w = filled[sel]
+    return pd.DataFrame({'supplier': np.repeat(m.supplier.astype(str).to_numpy(), w.shape[1]), 'gsp_group': np.repeat(m.gsp_group.astype(str).to_numpy(), w.shape[1]),
+                         'mpan': np.repeat(m.mpan.astype(str).to_numpy(), w.shape[1]), 'period': np.tile(np.arange(1, w.shape[1] + 1), len(m)), 'wh': w.ravel()})
+
 @implements('BP019', 'ASM-LLF', 'ASM-CCC-TABLE', 'REP-006', 'ASM-COLUMNAR-SUMS')
 def _volumes(mpans: pd.DataFrame, isd, width: int, fill_rows: Callable, block: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """REP-006 rows for `width` periods: `fill_rows(a, b)` gives rows a…b defaulted (int32 [b-a, width]) with each row's
@@ -274,7 +309,7 @@ def _volumes(mpans: pd.DataFrame, isd, width: int, fill_rows: Callable, block: i
     n = len(mpans)
     dist = mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
     llf = isd.llf_classes.set_index(['distributor_id', 'connection_type']).line_loss_factor
-    factor = _per_combination(llf, [dist, mpans.connection_type], 'REF0320', 'MPANs without a line loss factor class in ISD').astype(np.float64)
+    factor = llf_factors(mpans, isd)[0]
     cat = lambda codes, names: pd.Series(pd.Categorical.from_codes(codes.astype(np.int8), names), index=mpans.index)   # no string per MPAN
     seg = mpans.market_segment
     dpi = cat((seg == 'S').to_numpy() & mpans.domestic_premise.astype(bool).to_numpy(), ['F', 'T'])
@@ -475,15 +510,17 @@ def if040(self: MarketWideDataService, ac: pd.DataFrame, month_start) -> list[Pu
 
 MarketWideDataService.annual_consumption, MarketWideDataService.if040 = annual_consumption, if040
 
-# %% ../nbs/33_bp019_mds.ipynb #8dc0ce5c
-@implements('REP-002', 'BP019')
-def duos_volumes(day, mpans: pd.DataFrame, filled: np.ndarray, estimated: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
+# %% ../nbs/33_bp019_mds.ipynb #4a4106cb
+@implements('REP-002', 'REP-002B', 'BP019')
+def duos_volumes(day, mpans: pd.DataFrame, filled: np.ndarray, estimated: np.ndarray, by_supplier: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """REP-002's content for a GSP group's day: per (distributor, GSP group, DUoS tariff, import/export, domestic) and period the
-    total volume (Wh) and energised / de-energised MPAN counts; and per key the day's volume split actual / estimated."""
+    total volume (Wh) and energised / de-energised MPAN counts; and per key the day's volume split actual / estimated.
+    `by_supplier`: the same per supplier too (REP-002B)."""
     key = pd.DataFrame({'distributor_id': mpans.mpan.astype(str).str[:2].to_numpy(), 'gsp_group': mpans.gsp_group.astype(str).to_numpy(),
                         'duos_tariff': mpans.duos_tariff.astype(str).to_numpy(),
                         'direction': np.where(mpans.get('energy_direction', pd.Series('I', index=mpans.index)).astype(str).to_numpy() == 'E', 'export', 'import'),
                         'domestic': mpans.domestic_premise.astype(bool).to_numpy()})
+    if by_supplier: key.insert(2, 'supplier', mpans.supplier.astype(str).to_numpy())      # REP-002B: the LDSO's view by supplier
     codes, uniq = pd.MultiIndex.from_frame(key).factorize()
     k = len(uniq)
     vol = np.zeros((k, 48), np.int64); np.add.at(vol, codes, filled)

@@ -60,16 +60,18 @@ def correct(rep6: pd.DataFrame, take: dict[str, np.ndarray], isd) -> tuple[pd.Da
         df.loc[on, 'corrected_wh'] = g.wh.to_numpy(dtype=np.float64) * (1 + (f[g.period.to_numpy() - 1] - 1) * g.weight.to_numpy())
     return df, pd.DataFrame({'period': np.arange(1, width + 1), 'import_ggcf': np.round(factors['import'], 9), 'export_ggcf': np.round(factors['export'], 9)})
 
-# %% ../nbs/34_bp020_vas.ipynb #c6738c4d
-@implements('BP020', 'REP-003', 'REP-004', 'REP-007', 'TOM-VAS')
+# %% ../nbs/34_bp020_vas.ipynb #83a256c6
+@implements('BP020', 'REP-003', 'REP-003A', 'REP-004', 'REP-007', 'TOM-VAS')
 def allocate(corrected: pd.DataFrame, defaults: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    "REP-003 (BM Unit allocated volumes), REP-004 (supplier deemed take) and REP-007 (defaults used) as frames, in MWh (6 dp)."
+    "REP-003 (BM Unit allocated volumes), REP-003A (per BM Unit, summed over GSP groups and suppliers), REP-004 (supplier deemed take) and REP-007 (defaults used) as frames, in MWh (6 dp)."
     c = corrected.assign(mwh=corrected.corrected_wh / 1e6, uncorrected_mwh=corrected.wh / 1e6)
     rep3 = c.groupby(['gsp_group', 'supplier', 'bmu', 'direction', 'period'], as_index=False).agg(uncorrected_mwh=('uncorrected_mwh', 'sum'), allocated_mwh=('mwh', 'sum'))
     counts = c[c.component == 'C'].drop_duplicates(['supplier', 'bmu', 'ccc_id']).groupby(['supplier', 'bmu']).mpans.sum().rename('mpans')
     rep3 = rep3.merge(counts.reset_index(), on=['supplier', 'bmu'], how='left')
     rep4 = rep3.groupby(['gsp_group', 'supplier', 'direction', 'period'], as_index=False).allocated_mwh.sum().rename(columns={'allocated_mwh': 'deemed_take_mwh'})
-    out = {'REP-003': rep3.round({'uncorrected_mwh': 6, 'allocated_mwh': 6}), 'REP-004': rep4.round({'deemed_take_mwh': 6})}
+    rep3a = rep3.groupby(['bmu', 'direction', 'period'], as_index=False).agg(allocated_mwh=('allocated_mwh', 'sum'), mpans=('mpans', 'sum'))
+    out = {'REP-003': rep3.round({'uncorrected_mwh': 6, 'allocated_mwh': 6}), 'REP-003A': rep3a.round({'allocated_mwh': 6}),
+           'REP-004': rep4.round({'deemed_take_mwh': 6})}
     if defaults is not None:
         d = defaults[defaults.defaulted_periods > 0]
         out['REP-007'] = d.groupby(['supplier', 'bmu'], as_index=False).agg(mpans_defaulted=('mpan', 'count'), defaulted_mwh=('defaulted_wh', lambda s: s.sum() / 1e6))
