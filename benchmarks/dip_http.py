@@ -31,8 +31,16 @@ def receiver_main(cert_pem, port, out, expected, timeout, ready):
     rec.start(); ready.set()
     end = time.time() + timeout
     while time.time() < end and len(arrivals) < expected.value: time.sleep(0.05)
-    Path(out).write_text(json.dumps({'arrivals': arrivals, 'bad_signatures': rec.rejected_signatures}))
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    Path(out).write_text(json.dumps({'arrivals': arrivals, 'bad_signatures': rec.rejected_signatures, 'cpu_s': ru.ru_utime + ru.ru_stime}))
     rec.stop()
+
+def proc_cpu_s(pid: int) -> float:
+    "User + system CPU seconds of a process so far (Linux /proc)."
+    import os
+    f = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf('SC_CLK_TCK')
 
 def pct(xs, p): return sorted(xs)[min(len(xs) - 1, int(p/100*len(xs)))] if xs else float('nan')
 
@@ -58,6 +66,8 @@ def run(m, label, n, batch, senders, recv_port, folder):
     p = mp.Process(target=receiver_main, args=(m.dip.cert_pem, recv_port, str(out), expected, 600, ready)); p.start(); ready.wait(30)
     time.sleep(0.3)
     sent_at, accepted, lock = {}, [0], threading.Lock()
+    import resource
+    server_cpu0, me0 = proc_cpu_s(m.server.proc.pid), resource.getrusage(resource.RUSAGE_SELF)
     def work(k):
         with httpx.Client(timeout=120) as http:
             for i in range(k, len(reqs), senders):
@@ -72,7 +82,9 @@ def run(m, label, n, batch, senders, recv_port, folder):
     for t in ts: t.start()
     for t in ts: t.join()
     t_acc = time.time() - t0
+    me1 = resource.getrusage(resource.RUSAGE_SELF)
     p.join(900)
+    server_cpu = proc_cpu_s(m.server.proc.pid) - server_cpu0
     data = json.loads(out.read_text())
     arr = data['arrivals']
     lat = [a - sent_at[r] for a, r in arr if r in sent_at]
@@ -85,7 +97,9 @@ def run(m, label, n, batch, senders, recv_port, folder):
                 deliveries=len(lat), deliveries_per_s=round(len(lat)/(last - t0)), bad_signatures=data['bad_signatures'],
                 p50_ms=round(1000*pct(lat, 50), 1), p90_ms=round(1000*pct(lat, 90), 1), p99_ms=round(1000*pct(lat, 99), 1),
                 max_ms=round(1000*max(lat), 1) if lat else None,
-                within_3s=round(100*sum(x <= 3 for x in lat)/max(1, len(lat)), 2), within_30s=round(100*sum(x <= 30 for x in lat)/max(1, len(lat)), 2))
+                within_3s=round(100*sum(x <= 3 for x in lat)/max(1, len(lat)), 2), within_30s=round(100*sum(x <= 30 for x in lat)/max(1, len(lat)), 2),
+                server_cpu_s=round(server_cpu, 2), sender_cpu_s=round((me1.ru_utime + me1.ru_stime) - (me0.ru_utime + me0.ru_stime), 2),
+                receiver_cpu_s=round(data.get('cpu_s', float('nan')), 2), server_msgs_per_cpu_s=round(accepted[0] / max(server_cpu, 1e-9)))
 
 def baseline_sqlite(n, batch, folder):
     "The floor of the durable write path: the same number of 2.6 KB bodies committed to WAL/FULL SQLite in groups of `batch`."
@@ -106,6 +120,8 @@ def main():
     ap.add_argument('--senders', type=int, default=8)
     ap.add_argument('--unbatched-messages', type=int, default=2000)
     ap.add_argument('--store', choices=['sqlite', 'nats'], default='sqlite', help="the hub's message store")
+    ap.add_argument('--linger', type=float, default=None, help="seconds the server waits after a wake-up before delivering (serve default 0.01)")
+    ap.add_argument('--skip-batched', action='store_true', help="run the unbatched mode only")
     a = ap.parse_args()
     from conftest import Market, MPAN, free_port
     with tempfile.TemporaryDirectory() as d:
@@ -115,6 +131,8 @@ def main():
             nats = NatsServer(Path(d)/'nats').start(); store = {'kind': 'nats', 'url': nats.url}
         m = Market(Path(d), retry={'first_delay': 0.2, 'max_attempts': 30}, limits={'rate_per_s': 1e6, 'burst': 10**6, 'max_messages': 10**5, 'max_body_bytes': 10**9},
                    store=store)
+        if a.linger is not None:
+            cfg = json.loads(Path(m.server.config).read_text()); cfg['delivery_linger_s'] = a.linger; Path(m.server.config).write_text(json.dumps(cfg))
         m.server.start()
         port = free_port()
         url = f'http://127.0.0.1:{port}'
@@ -124,7 +142,7 @@ def main():
         con = sqlite3.connect(m.server.db); con.execute('INSERT OR REPLACE INTO subscriptions VALUES (?,?,?)', ('IF-021', ldso, url + '/LDSO')); con.commit(); con.close()
         m.server.stop(); m.server.start()      # the distributor's webhook was written to the database directly: restart to pick it up
         assert m.client(m.REGS, 'REGS').send('IF-001', [m.if001(m.SUP, '2025-01-01T00:00:00+00:00', 'S-IF-001-1000000001-REGS-20241220-b')]).status_code == 201
-        rows = [run(m, 'U', a.unbatched_messages, 1, a.senders, port, d), run(m, 'B', a.messages, a.batch, a.senders, port, d)]
+        rows = [run(m, 'U', a.unbatched_messages, 1, a.senders, port, d)] + ([] if a.skip_batched else [run(m, 'B', a.messages, a.batch, a.senders, port, d)])
         floors = {1: baseline_sqlite(a.unbatched_messages, 1, d), a.batch: baseline_sqlite(a.messages, a.batch, d)}
         m.server.stop()
         if nats: nats.stop()
@@ -134,6 +152,9 @@ def main():
         print(f"{r['mode']:<10}{r['messages']:>7}{r['batch']:>6}{r['accepted_per_s']:>8}{r['delivered_msgs_per_s']:>8}{r['deliveries_per_s']:>8}"
               f"{r['p50_ms']:>9}{r['p90_ms']:>9}{r['p99_ms']:>9}{r['max_ms']:>9}{r['within_3s']:>8}{r['within_30s']:>9}")
     print("(acc/s: accepted by the DIP; msg/s: messages with all three webhooks delivered; dlv/s: webhook deliveries)")
+    for r in rows:
+        print(f"{r['mode']}: CPU seconds — DIP server {r['server_cpu_s']}, senders {r['sender_cpu_s']}, webhook receiver {r['receiver_cpu_s']}; "
+              f"the DIP alone handles {r['server_msgs_per_cpu_s']:,} messages (each to 3 webhooks) per second of one core")
     for r in rows:
         f = floors[r['batch']]
         print(f"baseline SQLite WAL/FULL, {r['batch']} per commit: {f} msg/s; {r['mode']} accepted/floor = {r['accepted_per_s']/f:.3f}")
