@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from mhhs_ref.data_services.processing import MISSING
-from mhhs_ref.lss import CATEGORY, categories, contributions, day_shapes
+from mhhs_ref.lss import CATEGORY, contributions, day_shapes
 from mhhs_ref.market import MarketSpec
 from mhhs_ref.mds import check_frame, local_volumes
 from mhhs_ref.vas import allocate, correct, gsp_group_take

@@ -260,35 +260,40 @@ def default_missing(day, mpans: pd.DataFrame, wh: np.ndarray) -> tuple[np.ndarra
     filled, miss, _, _ = _Defaults(day, mpans).fill(wh)
     return filled.astype(np.int64), miss
 
-# %% ../nbs/33_bp019_mds.ipynb #ebd0dc4d
-def _per_combination(lookup: pd.Series, cols: list[pd.Series], code: str, what: str) -> np.ndarray:
-    "`lookup` (indexed by the columns' values as strings) for each row, looked up once per distinct combination."
+# %% ../nbs/33_bp019_mds.ipynb #eb359c5a
+def _distributor(mpans: pd.DataFrame) -> pd.Series:
+    "Each MPAN's distributor id: the frame's column, or the MPAN's first two digits."
+    return mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
+
+def _per_combination(lookup: pd.Series, cols: list[pd.Series], code: str | None = None, what: str = '',
+                     fill: Callable | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`lookup` (indexed by the columns' values as strings) for each row, looked up once per distinct combination:
+    (values, whether the combination was missing, the combination's code) per row. A combination `lookup` lacks takes
+    `fill(*its values)`, or without `fill` raises `code`."""
     codes, first = key_codes(*cols)
-    idx = pd.MultiIndex.from_arrays([c.iloc[first].astype(str).to_numpy() for c in cols])
-    vals = lookup.reindex(idx).to_numpy()
-    if pd.isna(vals).any(): raise MhhsError(code, what)
-    return vals[codes]
+    keys = [c.iloc[first].astype(str).to_numpy() for c in cols]
+    vals = np.array(lookup.reindex(pd.MultiIndex.from_arrays(keys)).to_numpy(), dtype=object)      # a copy we may fill
+    missing = pd.isna(vals).astype(bool)
+    if missing.any():
+        if fill is None: raise MhhsError(code, what)
+        vals[missing] = [fill(*k) for k in zip(*(x[missing] for x in keys))]
+    return vals[codes], missing[codes], codes
 
 @implements('ASM-LLF', 'ASM-LLF-DEFAULT', 'REP-008')
-def llf_factors(mpans: pd.DataFrame, isd) -> tuple[np.ndarray, np.ndarray]:
-    """Each MPAN's line loss factor from its distributor's LLF class in ISD, and whether it was defaulted: an MPAN whose
-    class ISD lacks takes the default for its connection type (`LLF_BY_CONNECTION`, ASM-LLF-DEFAULT) and goes in REP-008."""
-    dist = mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
+def llf_factors(mpans: pd.DataFrame, isd) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each MPAN's line loss factor from its distributor's LLF class in ISD, whether it was defaulted, and its LLF class
+    code: an MPAN whose class ISD lacks takes the default for its connection type (`LLF_BY_CONNECTION`, ASM-LLF-DEFAULT)
+    and goes in REP-008."""
     llf = isd.llf_classes.set_index(['distributor_id', 'connection_type']).line_loss_factor
-    codes, first = key_codes(dist, mpans.connection_type)
-    idx = pd.MultiIndex.from_arrays([dist.iloc[first].astype(str).to_numpy(), mpans.connection_type.iloc[first].astype(str).to_numpy()])
-    f = np.array(llf.reindex(idx).to_numpy(dtype=np.float64))      # a copy: pandas hands out read-only arrays
-    missing = np.isnan(f)
-    f[missing] = [LLF_BY_CONNECTION.get(ct, 1.0) for ct in mpans.connection_type.iloc[first].astype(str).to_numpy()[missing]]
-    return f[codes], missing[codes]
+    f, defaulted, cls = _per_combination(llf, [_distributor(mpans), mpans.connection_type], fill=lambda d, ct: LLF_BY_CONNECTION.get(ct, 1.0))
+    return f.astype(np.float64), defaulted, cls
 
 @implements('REP-008', 'BP019')
 def llf_default_report(mpans: pd.DataFrame, isd) -> pd.DataFrame:
     "REP-008's content: per distributor, GSP group and connection type, the MPANs settled with a default line loss factor, and the factor."
-    f, defaulted = llf_factors(mpans, isd)
+    f, defaulted, _ = llf_factors(mpans, isd)
     d = mpans[defaulted]
-    dist = d['distributor_id'] if 'distributor_id' in d else d.mpan.astype(str).str[:2]
-    out = pd.DataFrame({'distributor_id': dist.astype(str).to_numpy(), 'gsp_group': d.gsp_group.astype(str).to_numpy(),
+    out = pd.DataFrame({'distributor_id': _distributor(d).astype(str).to_numpy(), 'gsp_group': d.gsp_group.astype(str).to_numpy(),
                         'connection_type': d.connection_type.astype(str).to_numpy(), 'default_llf': f[defaulted]})
     return out.groupby(['distributor_id', 'gsp_group', 'connection_type', 'default_llf'], as_index=False).size().rename(columns={'size': 'mpans'})
 
@@ -307,9 +312,7 @@ def _volumes(mpans: pd.DataFrame, isd, width: int, fill_rows: Callable, block: i
     """REP-006 rows for `width` periods: `fill_rows(a, b)` gives rows a…b defaulted (int32 [b-a, width]) with each row's
     defaulted periods and Wh; returns (rows gsp_group, supplier, bmu, ccc_id, component, period, mpans, wh; per MPAN defaults)."""
     n = len(mpans)
-    dist = mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
-    llf = isd.llf_classes.set_index(['distributor_id', 'connection_type']).line_loss_factor
-    factor = llf_factors(mpans, isd)[0]
+    factor, _, lcode = llf_factors(mpans, isd)                         # and the LLF class, part of the key below
     cat = lambda codes, names: pd.Series(pd.Categorical.from_codes(codes.astype(np.int8), names), index=mpans.index)   # no string per MPAN
     seg = mpans.market_segment
     dpi = cat((seg == 'S').to_numpy() & mpans.domestic_premise.astype(bool).to_numpy(), ['F', 'T'])
@@ -317,8 +320,7 @@ def _volumes(mpans: pd.DataFrame, isd, width: int, fill_rows: Callable, block: i
     mq = cat((ed == 'E').to_numpy(), ['AI', 'AE'])
     cc = isd.ccc.set_index(['connection_type', 'measurement_quantity', 'market_segment', 'domestic_premise_indicator', 'consumption_component']).ccc_id
     ccc = {c: _per_combination(cc, [mpans.connection_type, mq, seg, dpi, cat(np.zeros(n), [c])], 'ECS1002',
-                               'no Consumption Component Class for some MPANs').astype(np.int64) for c in ('C', 'L')}
-    lcode, lfirst = key_codes(dist, mpans.connection_type)              # the LLF class
+                               'no Consumption Component Class for some MPANs')[0].astype(np.int64) for c in ('C', 'L')}
     codes, first = key_codes(mpans.gsp_group, mpans.supplier, mpans.bmu, pd.Series(ccc['C'], index=mpans.index), pd.Series(lcode, index=mpans.index))
     d_periods, d_wh = np.zeros(n, np.int64), np.zeros(n, np.int64)
     def rows(a, b):
@@ -510,27 +512,28 @@ def if040(self: MarketWideDataService, ac: pd.DataFrame, month_start) -> list[Pu
 
 MarketWideDataService.annual_consumption, MarketWideDataService.if040 = annual_consumption, if040
 
-# %% ../nbs/33_bp019_mds.ipynb #4a4106cb
+# %% ../nbs/33_bp019_mds.ipynb #897abdff
 @implements('REP-002', 'REP-002B', 'BP019')
 def duos_volumes(day, mpans: pd.DataFrame, filled: np.ndarray, estimated: np.ndarray, by_supplier: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """REP-002's content for a GSP group's day: per (distributor, GSP group, DUoS tariff, import/export, domestic) and period the
     total volume (Wh) and energised / de-energised MPAN counts; and per key the day's volume split actual / estimated.
     `by_supplier`: the same per supplier too (REP-002B)."""
-    key = pd.DataFrame({'distributor_id': mpans.mpan.astype(str).str[:2].to_numpy(), 'gsp_group': mpans.gsp_group.astype(str).to_numpy(),
-                        'duos_tariff': mpans.duos_tariff.astype(str).to_numpy(),
-                        'direction': np.where(mpans.get('energy_direction', pd.Series('I', index=mpans.index)).astype(str).to_numpy() == 'E', 'export', 'import'),
-                        'domestic': mpans.domestic_premise.astype(bool).to_numpy()})
-    if by_supplier: key.insert(2, 'supplier', mpans.supplier.astype(str).to_numpy())      # REP-002B: the LDSO's view by supplier
-    codes, uniq = pd.MultiIndex.from_frame(key).factorize()
-    k = len(uniq)
-    vol = np.zeros((k, 48), np.int64); np.add.at(vol, codes, filled)
-    en = (mpans.energisation.astype(str) == 'E').to_numpy()
-    head = uniq.set_names(list(key.columns)).to_frame(index=False)
-    per = head.loc[head.index.repeat(48)].reset_index(drop=True)
-    per['period'] = np.tile(np.arange(1, 49), k)
+    ed = mpans['energy_direction'] if 'energy_direction' in mpans else pd.Series('I', index=mpans.index)
+    cols = {'distributor_id': _distributor(mpans), 'gsp_group': mpans.gsp_group}
+    if by_supplier: cols['supplier'] = mpans.supplier             # REP-002B: the LDSO's view by supplier
+    cols |= {'duos_tariff': mpans.duos_tariff, 'direction': ed, 'domestic': mpans.domestic_premise.astype(bool)}
+    codes, first = key_codes(*cols.values())
+    k, width = len(first), filled.shape[1]
+    vol = grouped_row_sums(codes, k, lambda a, b: filled[a:b], len(mpans), width)
+    head = pd.DataFrame({c: v.iloc[first].astype(str).to_numpy() for c, v in cols.items() if c not in ('direction', 'domestic')})
+    head.insert(len(head.columns), 'direction', np.where((ed.iloc[first] == 'E').to_numpy(), 'export', 'import'))
+    head['domestic'] = cols['domestic'].iloc[first].to_numpy()
+    en = (mpans.energisation == 'E').to_numpy()
+    per = head.loc[head.index.repeat(width)].reset_index(drop=True)
+    per['period'] = np.tile(np.arange(1, width + 1), k)
     per['volume_wh'] = vol.ravel()
-    per['energised'] = np.repeat(np.bincount(codes, weights=en, minlength=k).astype(int), 48)
-    per['deenergised'] = np.repeat(np.bincount(codes, weights=~en, minlength=k).astype(int), 48)
+    per['energised'] = np.repeat(np.bincount(codes, weights=en, minlength=k).astype(int), width)
+    per['deenergised'] = np.repeat(np.bincount(codes, weights=~en, minlength=k).astype(int), width)
     daily = head.assign(actual_wh=np.bincount(codes, weights=np.where(estimated, 0, filled).sum(axis=1), minlength=k).astype(np.int64),
                         estimated_wh=np.bincount(codes, weights=np.where(estimated, filled, 0).sum(axis=1), minlength=k).astype(np.int64))
     return per, daily

@@ -2,7 +2,6 @@
 
 Everything runs over real HTTP on loopback: the sandbox's DIP (uvicorn), the participants' webhook receivers, signed requests."""
 import json
-import os
 import subprocess
 import sys
 import time
@@ -10,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from mhhs_ref.data_services import processing as dp
 from mhhs_ref.design import verifies
