@@ -419,7 +419,7 @@ def _fill_bodies(self, pairs: list[tuple[str, str]]) -> dict[str, str]:
 
 Hub.submit, Hub._fill_bodies = submit, _fill_bodies
 
-# %% ../../nbs/11_dip.ipynb #a32248b9
+# %% ../../nbs/11_dip.ipynb #8f4f1315
 @implements('DIP-P005', 'ASM-DIP-RETRY', 'DIP-TC004')
 def pump(self, limit: int = 1000, batch: int = 100) -> int:
     "Deliver what is due now; returns the number of delivery attempts made."
@@ -469,31 +469,43 @@ def _hold(self, part):
 
 def _record_outcome(self, part, status, err, t0):
     now = self._ts()
+    delivered = status is not None and 200 <= status < 300
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
-        if status is not None and 200 <= status < 300:     # the common case: one statement each for the batch
-            ms = None if t0 is None else (time.perf_counter() - t0)*1000
-            cur.executemany("UPDATE deliveries SET state='delivered', attempts=attempts+1, last_status=?, delivered_at=? WHERE id=?",
-                            [(status, now, r[0]) for r in part])
-            cur.executemany('INSERT INTO journal (txn_id, sender_ref, channel, stage, status, at, duration_ms, recipient, http_status, detail) '
-                            'VALUES (?,?,?,?,?,?,?,?,?,?)', [(r[1], r[8], r[3], 'Outbound', 'Delivered', now, ms, r[2], status, None) for r in part])
-            part = []
-        for (did, txn, recipient, ch, n, replay, body, sender, ref, callback) in part:
-            n += 1
-            if status is not None and 400 <= status < 500 and status not in (404, 408, 429):
-                cur.execute("UPDATE deliveries SET state='rejected', attempts=?, last_status=? WHERE id=?", (n, status, did))
-                self._journal(cur, txn, ref, ch, 'Outbound', 'RejectedByRecipient', t0, recipient, status)
-            elif n >= self.retry.max_attempts:
-                cur.execute("UPDATE deliveries SET state='exhausted', attempts=?, last_status=?, last_error=? WHERE id=?", (n, status, err, did))
-                self._journal(cur, txn, ref, ch, 'Outbound', 'RetriesExhausted', t0, recipient, status, err)
-                cur.execute("INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at) VALUES (?,?,?,?,?,?,?)",
-                            (sender, txn, 'REF0106', f"REF0106 - Delivery retries exhausted: {ch} {txn} to {recipient} after {n} attempts ({err or status})",
-                             now, 'pending', now))
-            else:
-                cur.execute("UPDATE deliveries SET state='retrying', attempts=?, last_status=?, last_error=?, next_at=? WHERE id=?",
-                            (n, status, err, now + self.retry.delay(n, self.rng), did))
-                self._journal(cur, txn, ref, ch, 'Outbound', 'Retrying', t0, recipient, status, err)
-        cur.execute('COMMIT')
+        # a delivery's success is committed without waiting for the disk; the next acceptance's commit makes it durable
+        # (ASM-DIP-OUTCOME-SYNC). Losing it to a power cut means one more delivery, never a lost message.
+        if delivered: self.con.execute('PRAGMA synchronous=NORMAL')
+        try: self._write_outcome(part, status, err, t0, now)
+        finally:
+            if delivered: self.con.execute('PRAGMA synchronous=FULL')
+
+mark_implements('ASM-DIP-OUTCOME-SYNC', __name__, '_record_outcome')
+
+def _write_outcome(self, part, status, err, t0, now):
+    "One transaction recording what became of a delivery attempt (the caller holds the lock)."
+    cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+    if status is not None and 200 <= status < 300:     # the common case: one statement each for the batch
+        ms = None if t0 is None else (time.perf_counter() - t0)*1000
+        cur.executemany("UPDATE deliveries SET state='delivered', attempts=attempts+1, last_status=?, delivered_at=? WHERE id=?",
+                        [(status, now, r[0]) for r in part])
+        cur.executemany('INSERT INTO journal (txn_id, sender_ref, channel, stage, status, at, duration_ms, recipient, http_status, detail) '
+                        'VALUES (?,?,?,?,?,?,?,?,?,?)', [(r[1], r[8], r[3], 'Outbound', 'Delivered', now, ms, r[2], status, None) for r in part])
+        part = []
+    for (did, txn, recipient, ch, n, replay, body, sender, ref, callback) in part:
+        n += 1
+        if status is not None and 400 <= status < 500 and status not in (404, 408, 429):
+            cur.execute("UPDATE deliveries SET state='rejected', attempts=?, last_status=? WHERE id=?", (n, status, did))
+            self._journal(cur, txn, ref, ch, 'Outbound', 'RejectedByRecipient', t0, recipient, status)
+        elif n >= self.retry.max_attempts:
+            cur.execute("UPDATE deliveries SET state='exhausted', attempts=?, last_status=?, last_error=? WHERE id=?", (n, status, err, did))
+            self._journal(cur, txn, ref, ch, 'Outbound', 'RetriesExhausted', t0, recipient, status, err)
+            cur.execute("INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at) VALUES (?,?,?,?,?,?,?)",
+                        (sender, txn, 'REF0106', f"REF0106 - Delivery retries exhausted: {ch} {txn} to {recipient} after {n} attempts ({err or status})",
+                         now, 'pending', now))
+        else:
+            cur.execute("UPDATE deliveries SET state='retrying', attempts=?, last_status=?, last_error=?, next_at=? WHERE id=?",
+                        (n, status, err, now + self.retry.delay(n, self.rng), did))
+            self._journal(cur, txn, ref, ch, 'Outbound', 'Retrying', t0, recipient, status, err)
+    cur.execute('COMMIT')
 
 def _pump_status(self):
     "Deliver pending status messages to the configured status callbacks (retried like publications)."
@@ -584,7 +596,7 @@ def stop(self):
     self._stop.set(); self.wake.set()
     if self._worker: self._worker.join(timeout=10)
 
-Hub.pump, Hub._hold, Hub._record_outcome, Hub._pump_status, Hub.run_until_idle = pump, _hold, _record_outcome, _pump_status, run_until_idle
+Hub.pump, Hub._hold, Hub._record_outcome, Hub._write_outcome, Hub._pump_status, Hub.run_until_idle = pump, _hold, _record_outcome, _write_outcome, _pump_status, run_until_idle
 Hub.pause, Hub.resume, Hub.start, Hub.stop = pause, resume, start, stop
 
 # %% ../../nbs/11_dip.ipynb #bafc1540
