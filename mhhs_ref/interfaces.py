@@ -24,9 +24,9 @@ from .design import DATA_DIR, implements, mark_implements
 # %% auto #0
 __all__ = ['DATETIME_RE', 'KWH_RE', 'VOL6_RE', 'DateTimeStr', 'DateStr', 'KWh', 'Vol6', 'MPANCoreStr', 'DIPId', 'MPIDStr',
            'EventCodeStr', 'COMMON_BLOCKS', 'SCHEMA_VERSION', 'wire_datetime', 'wire_kwh', 'S0', 'S1', 'A0', 'D0', 'M0',
-           'M1', 'R0', 'R1', 'P0', 'catalogue_data', 'block_model', 'Channel', 'channels', 'channel', 'message_model',
-           'MessageInvalid', 'validate_message', 'sender_unique_reference', 'build_message', 'catalogue_frame',
-           'channel_schema', 'export_schemas']
+           'M1', 'R0', 'R1', 'P0', 'P03', 'catalogue_data', 'block_model', 'Channel', 'channels', 'channel',
+           'message_model', 'MessageInvalid', 'validate_message', 'sender_unique_reference', 'build_message',
+           'catalogue_frame', 'channel_schema', 'export_schemas']
 
 # %% ../nbs/10_interfaces.ipynb #9941949f
 DATETIME_RE = r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$'
@@ -54,7 +54,7 @@ def wire_kwh(value: float | int | str) -> str:
     if not re.match(KWH_RE, s): raise MhhsError('MSG1001', f"{value!r} does not fit kWh 9,3")
     return s
 
-# %% ../nbs/10_interfaces.ipynb #650524f8
+# %% ../nbs/10_interfaces.ipynb #121d6217
 class _Block(BaseModel):
     model_config = ConfigDict(extra='forbid', use_enum_values=True, populate_by_name=True)
 
@@ -85,7 +85,7 @@ class D0(_Block):
     "D0, stamped by the DIP on acceptance."
     transactionID: Annotated[str, Field(max_length=65)]
     transactionTimestamp: DateTimeStr
-    publicationID: Annotated[str, Field(pattern=r'^PUB-\d{3}[A-B]?$')]
+    publicationID: Annotated[str, Field(pattern=r'^(PUB|REP)-\d{3}[A-B]?$')]   # a report keeps its REP id as its publication id
     initialCorrelationID: Optional[Annotated[str, Field(max_length=60)]]
     replayIndicator: bool
     serviceTicketURL: Optional[str]
@@ -117,6 +117,10 @@ class P0(_Block):
     partNumber: Annotated[int, Field(ge=1, le=999)]
     partitionBlock: str
     partitionBlockCount: Annotated[int, Field(ge=0)]
+
+class P03(_Block):
+    "P03 an ECS report, compressed and base64-encoded (the report channels' one custom block)."
+    compressedReport: Annotated[str, Field(min_length=4, pattern=r'^[A-Za-z0-9+/]+={0,2}$')]
 
 COMMON_BLOCKS = {'S0': S0, 'S1': S1, 'A0': A0, 'D0': D0, 'M0': M0, 'M1': M1, 'R0': R0, 'R1': R1, 'P0': P0}
 
@@ -205,7 +209,7 @@ def channel(channel_id: str) -> Channel:
     try: return channels()[channel_id]
     except KeyError: raise MhhsError('REF0100', f"{channel_id!r} is not a channel of the catalogue", path='id') from None
 
-# %% ../nbs/10_interfaces.ipynb #3d048c43
+# %% ../nbs/10_interfaces.ipynb #ed0a7508
 _MESSAGE_MODELS: dict[str, type[BaseModel]] = {}
 
 @implements('DIP-P006', 'DIP-P007', 'ASM-CATALOGUE-OPTIONALITY')
@@ -221,7 +225,8 @@ def message_model(channel_id: str) -> type[BaseModel]:
     if ch.report: common['P0'] = (Optional[P0], None)
     CB = create_model(f'{tag}CommonBlock', __base__=_Block, **common)
     custom = {b: (Optional[list[block_model(b[:-4])]] if b.endswith('List') else Optional[block_model(b)], None) for b in ch.blocks}
-    Cu = create_model(f'{tag}CustomBlock', __base__=_OpenBlock if ch.report else _Block, **custom)
+    if ch.report and ch.events: custom = {'P03': (P03, ...), 'report_schema': (Optional[dict], Field(None, alias='schema'))}   # the report rides compressed in P03
+    Cu = create_model(f'{tag}CustomBlock', __base__=_OpenBlock if ch.report and not ch.events else _Block, **custom)
     Pl = create_model(f'{tag}Payload', __base__=_Block, CommonBlock=(CB, ...), CustomBlock=(Cu, ...))
     M = create_model(f'{tag}Message', __base__=_Block, payload=(Pl, ...))
     M.__doc__ = f"A message on {ch.id} {ch.name}; events {', '.join(ch.events) or '(none published)'}."
@@ -273,7 +278,7 @@ def validate_message(channel_id: str, message: dict | str | bytes) -> BaseModel:
     if errs: raise MessageInvalid(errs)
     return m
 
-# %% ../nbs/10_interfaces.ipynb #ab77eac9
+# %% ../nbs/10_interfaces.ipynb #7f105ea4
 SCHEMA_VERSION = '011'
 
 def sender_unique_reference(channel_id: str, sender_dip_id: str, role: str, when: dt.date | None = None, suffix: str | None = None) -> str:
@@ -300,8 +305,9 @@ def _mpan_block(kind, mpan_core, distributor_dip_id=None, gsp_group=None):
 def build_message(channel_id: str, event: str, sender_dip_id: str, sender_role: str, *, mpan_core: str | None = None,
                   blocks: dict[str, Any] | None = None, primary: list[str] | None = None, environment: str = 'DEV',
                   correlation_id: str | None = None, response: dict | None = None, now: dt.datetime | None = None,
-                  reference: str | None = None, distributor_dip_id: str | None = None, gsp_group: str | None = None) -> dict:
-    "Build and validate a message for `channel_id`; returns the JSON-ready dict."
+                  reference: str | None = None, distributor_dip_id: str | None = None, gsp_group: str | None = None,
+                  partition: dict | None = None) -> dict:
+    "Build and validate a message for `channel_id` (`partition`: a report's P0); returns the JSON-ready dict."
     ch = channel(channel_id)
     now = now or dt.datetime.now(dt.timezone.utc).astimezone()
     common = {'S0': {'interfaceID': ch.id, 'schemaVersion': SCHEMA_VERSION, 'eventCode': f'[{event.strip("[]")}]'},
@@ -314,10 +320,11 @@ def build_message(channel_id: str, event: str, sender_dip_id: str, sender_role: 
         if mpan_core is None: raise MhhsError('MSG1001', f"{ch.id} is an MPAN channel: give mpan_core", path=f'payload.CommonBlock.{ch.mpan}')
         common[ch.mpan] = _mpan_block(ch.mpan, mpan_core, distributor_dip_id, gsp_group)
     if response is not None: common[ch.response or 'R0'] = response
+    if partition is not None: common['P0'] = partition
     msg = {'payload': {'CommonBlock': common, 'CustomBlock': dict(blocks or {})}}
     return validate_message(ch.id, msg).model_dump(mode='json', exclude_none=False, exclude_unset=True)
 
-# %% ../nbs/10_interfaces.ipynb #b045e768
+# %% ../nbs/10_interfaces.ipynb #7c50a132
 def catalogue_frame() -> pd.DataFrame:
     "One row per channel: id, name, events, senders, recipients, routing, blocks and whether fields are captured."
     blocks = catalogue_data()['blocks']
@@ -326,7 +333,7 @@ def catalogue_frame() -> pd.DataFrame:
         open_blocks = [b for b in ch.blocks if blocks[b.removesuffix('List')]['fields'] is None]
         rows.append(dict(channel=ch.id, name=ch.name, events=', '.join(ch.events), senders=', '.join(ch.senders),
                          recipients=', '.join(ch.recipients), routing=', '.join(ch.routing), blocks=' '.join(ch.blocks),
-                         fields_captured=('report body not captured' if ch.report else 'no schema' if ch.unpublished
+                         fields_captured=(('report in P03' if ch.events else 'report body not captured') if ch.report else 'no schema' if ch.unpublished
                                           else 'all' if not open_blocks else f"all but {' '.join(open_blocks)}")))
     return pd.DataFrame(rows)
 

@@ -25,8 +25,8 @@ from .time import UTC, _aware_utc, as_date, utc_period_ends
 # %% auto #0
 __all__ = ['ACTUAL_Q', 'SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame',
            'versions', 'refusals', 'replay', 'handle', 'spread_cumulative', 'default_missing', 'llf_factors',
-           'llf_default_report', 'emr_report', 'uncorrected_volumes', 'local_volumes', 'load_day', 'check_frame',
-           'if013', 'annual_consumption', 'if040', 'duos_volumes']
+           'llf_default_report', 'emr_report', 'ccc_ids', 'uncorrected_volumes', 'local_volumes', 'load_day',
+           'check_frame', 'if013', 'annual_consumption', 'if040', 'duos_volumes']
 
 # %% ../nbs/33_bp019_mds.ipynb #89be5066
 ACTUAL_Q = {'A', 'A1', 'A2', 'A3'}
@@ -256,7 +256,7 @@ def default_missing(day, mpans: pd.DataFrame, wh: np.ndarray) -> tuple[np.ndarra
     filled, miss, _, _ = _Defaults(day, mpans).fill(wh)
     return filled.astype(np.int64), miss
 
-# %% ../nbs/33_bp019_mds.ipynb #eb359c5a
+# %% ../nbs/33_bp019_mds.ipynb #d0ffec47
 def _distributor(mpans: pd.DataFrame) -> pd.Series:
     "Each MPAN's distributor id: the frame's column, or the MPAN's first two digits."
     return mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
@@ -303,20 +303,26 @@ def emr_report(day, mpans: pd.DataFrame, filled: np.ndarray, suppliers=None) -> 
     return pd.DataFrame({'supplier': np.repeat(m.supplier.astype(str).to_numpy(), w.shape[1]), 'gsp_group': np.repeat(m.gsp_group.astype(str).to_numpy(), w.shape[1]),
                          'mpan': np.repeat(m.mpan.astype(str).to_numpy(), w.shape[1]), 'period': np.tile(np.arange(1, w.shape[1] + 1), len(m)), 'wh': w.ravel()})
 
-@implements('BP019', 'ASM-LLF', 'ASM-CCC-TABLE', 'REP-006', 'ASM-COLUMNAR-SUMS')
-def _volumes(mpans: pd.DataFrame, isd, width: int, fill_rows: Callable, block: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """REP-006 rows for `width` periods: `fill_rows(a, b)` gives rows a…b defaulted (int32 [b-a, width]) with each row's
-    defaulted periods and Wh; returns (rows gsp_group, supplier, bmu, ccc_id, component, period, mpans, wh; per MPAN defaults)."""
+@implements('ASM-CCC-TABLE', 'BP019')
+def ccc_ids(mpans: pd.DataFrame, isd) -> dict[str, np.ndarray]:
+    "Each MPAN's Consumption Component Classes from the ISD: {'C': consumption CCC id, 'L': losses CCC id} (ECS1002 if none)."
     n = len(mpans)
-    factor, _, lcode = llf_factors(mpans, isd)                         # and the LLF class, part of the key below
     cat = lambda codes, names: pd.Series(pd.Categorical.from_codes(codes.astype(np.int8), names), index=mpans.index)   # no string per MPAN
     seg = mpans.market_segment
     dpi = cat((seg == 'S').to_numpy() & mpans.domestic_premise.astype(bool).to_numpy(), ['F', 'T'])
     ed = mpans['energy_direction'] if 'energy_direction' in mpans else pd.Series('I', index=mpans.index)
     mq = cat((ed == 'E').to_numpy(), ['AI', 'AE'])
     cc = isd.ccc.set_index(['connection_type', 'measurement_quantity', 'market_segment', 'domestic_premise_indicator', 'consumption_component']).ccc_id
-    ccc = {c: _per_combination(cc, [mpans.connection_type, mq, seg, dpi, cat(np.zeros(n), [c])], 'ECS1002',
-                               'no Consumption Component Class for some MPANs')[0].astype(np.int64) for c in ('C', 'L')}
+    return {c: _per_combination(cc, [mpans.connection_type, mq, seg, dpi, cat(np.zeros(n), [c])], 'ECS1002',
+                                'no Consumption Component Class for some MPANs')[0].astype(np.int64) for c in ('C', 'L')}
+
+@implements('BP019', 'ASM-LLF', 'ASM-CCC-TABLE', 'REP-006', 'ASM-COLUMNAR-SUMS')
+def _volumes(mpans: pd.DataFrame, isd, width: int, fill_rows: Callable, block: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REP-006 rows for `width` periods: `fill_rows(a, b)` gives rows a…b defaulted (int32 [b-a, width]) with each row's
+    defaulted periods and Wh; returns (rows gsp_group, supplier, bmu, ccc_id, component, period, mpans, wh; per MPAN defaults)."""
+    n = len(mpans)
+    factor, _, lcode = llf_factors(mpans, isd)                         # and the LLF class, part of the key below
+    ccc = ccc_ids(mpans, isd)
     codes, first = key_codes(mpans.gsp_group, mpans.supplier, mpans.bmu, pd.Series(ccc['C'], index=mpans.index), pd.Series(lcode, index=mpans.index))
     d_periods, d_wh = np.zeros(n, np.int64), np.zeros(n, np.int64)
     def rows(a, b):
