@@ -25,9 +25,13 @@ from .time import PERIOD, as_date, utc_sp
 from .vas import DemandDisconnectionEvent, disconnection_volumes
 
 # %% auto #0
-__all__ = ['Dec96', 'PosDec96', 'LocalPeriod', 'REPORT_MODELS', 'SPLIT', 'R002', 'R007', 'R013', 'R015', 'R032', 'R003', 'R033',
-           'R034', 'R051', 'R106', 'R107', 'Rep006CCC', 'Rep006DDE', 'Rep006BMU', 'Rep006Supplier', 'Rep006', 'mwh6',
-           'wh_of', 'dde_by_ccc', 'event_id', 'rep006_report', 'rep006_frame', 'pack_report', 'unpack_report']
+__all__ = ['Dec96', 'PosDec96', 'LocalPeriod', 'REPORT_MODELS', 'SPLIT', 'WHOLE', 'R002', 'R007', 'R013', 'R015', 'R032', 'R003',
+           'R033', 'R034', 'R051', 'R106', 'R107', 'Rep006CCC', 'Rep006DDE', 'Rep006BMU', 'Rep006Supplier', 'Rep006',
+           'R009', 'R026', 'R025', 'Rep004Supplier', 'Rep004', 'R036', 'Rep007GSP', 'Rep007', 'R027', 'R039', 'Rep008',
+           'R103', 'R016', 'R017', 'R019', 'R018', 'R021', 'R022', 'R023', 'R024', 'Rep003CCC', 'Rep003DDE',
+           'Rep003BMU', 'Rep003Supplier', 'Rep003', 'mwh6', 'wh_of', 'dde_by_ccc', 'event_id', 'rep006_report',
+           'rep006_frame', 'pack_report', 'unpack_report', 'mwh6f', 'rep004_report', 'rep007_report', 'rep008_report',
+           'rep003_report']
 
 # %% ../nbs/37_reports.ipynb #6eb98c0a
 Dec96 = Annotated[str, Field(pattern=r'^-?\d{1,9}\.\d{6}$')]
@@ -101,7 +105,16 @@ class R107(_R):
     dailyBMUnitDemandDisconnectionVolume: Dec96
     dailyBMUnitDemandDisconnectionVolumeLosses: Dec96
 
-# %% ../nbs/37_reports.ipynb #d3340cd8
+# %% ../nbs/37_reports.ipynb #a58db8ba
+class _RunHeader(_R):
+    "The run records every report starts with."
+    execution: Optional[R007] = Field(None, alias='R007')
+    run: Optional[R002] = Field(None, alias='R002')
+
+class _GspRunHeader(_RunHeader):
+    "The run records and the GSP group."
+    gsp: Optional[R013] = Field(None, alias='R013')
+
 class Rep006CCC(_R):
     "REP006-R003: one CCC of a BM Unit with its periods and day totals."
     R003: R003
@@ -126,14 +139,152 @@ class Rep006Supplier(_R):
     bmus: Optional[list[Rep006BMU]] = Field(None, alias='REP006-R032')
 
 @implements('REP-006')
-class Rep006(_R):
+class Rep006(_GspRunHeader):
     "REP-006-CustomBlock: aggregated uncorrected volumes by CCC, as the report inside P03."
-    gsp: Optional[R013] = Field(None, alias='R013')
-    execution: Optional[R007] = Field(None, alias='R007')
-    run: Optional[R002] = Field(None, alias='R002')
     suppliers: Optional[list[Rep006Supplier]] = Field(None, alias='REP006-R015')
 
-REPORT_MODELS: dict[str, type[BaseModel]] = {'REP-006': Rep006}
+class R009(R015):
+    "Supplier MPID (the DIP API's R009, the same field as R015)."
+
+class R026(_R):
+    "Supplier deemed take of one settlement period."
+    SettlementPeriod: LocalPeriod
+    supplierDeemedTake: Dec96
+
+class R025(_R):
+    "Daily supplier deemed take."
+    dailySupplierDeemedTakeforSettlementDay: Dec96
+
+class Rep004Supplier(_R):
+    "REP004-R009: the supplier with its periods and day."
+    R009: R009
+    periods: Optional[list[R026]] = Field(None, alias='REP004-R026')
+    daily: Optional[list[R025]] = Field(None, alias='REP004-R025')
+
+@implements('REP-004')
+class Rep004(_GspRunHeader):
+    "REP-004-CustomBlock: supplier deemed take."
+    supplier: Optional[Rep004Supplier] = Field(None, alias='REP004-R009')
+
+class R036(_R):
+    "BM Unit default data detail."
+    BMUnitID: Annotated[str, Field(max_length=11)]
+    detailsOfDefaultDataUsed: Annotated[str, Field(max_length=200)]
+
+class Rep007GSP(_R):
+    "REP007-R013: a GSP group's BM Units with defaults."
+    R013: R013
+    bmus: Optional[list[R036]] = Field(None, alias='REP007-R036')
+
+@implements('REP-007')
+class Rep007(_RunHeader):
+    "REP-007-CustomBlock: VAS exception report (defaults used) to a supplier."
+    gsps: Optional[list[Rep007GSP]] = Field(None, alias='REP007-R013')
+
+class R027(_R):
+    "Distributor id."
+    distributorID: Annotated[str, Field(max_length=4)]
+
+class R039(_R):
+    "LLF default data detail."
+    detailsofDefaultLLFDataUsed: Annotated[str, Field(max_length=200)]
+
+@implements('REP-008')
+class Rep008(_R):
+    "REP-008-CustomBlock: MDS exception report (default line loss factors) to a distributor (no execution date)."
+    run: Optional[R002] = Field(None, alias='R002')
+    gsp: Optional[R013] = Field(None, alias='R013')
+    distributor: Optional[R027] = Field(None, alias='R027')
+    detail: Optional[R039] = Field(None, alias='R039')
+
+class R103(_R):
+    "Settlement period duration (minutes)."
+    settlementPeriodDuration: Literal[30]
+
+class R016(_R):
+    "BM Unit standing data."
+    BMUnitID: Annotated[str, Field(max_length=11)]
+    defaultBMUnitFlag: bool
+
+class R017(_R):
+    "CCC of a BM Unit's half-hourly energy."
+    consumptionComponentClassID: Annotated[int, Field(ge=1, le=999)]
+    GSPGroupCorrectionScalingWeight: Annotated[str, Field(pattern=r'^\d{1,2}\.\d{2}$')]
+    connectionTypeIndicator: Annotated[str, Field(max_length=1)]
+    marketSegmentIndicator: Annotated[str, Field(max_length=1)]
+    consumptionComponentIndicator: Literal['C', 'L']
+
+class R019(_R):
+    "Daily totals of a BM Unit's CCC."
+    dailyBMUnitPeriodLevelConsumption: Dec96
+    dailyBMUnitPeriodLevelConsumptionLosses: Optional[Dec96]
+    dailyCorrectedComponent: Dec96
+    dailyCorrectedComponentLosses: Dec96
+
+class R018(_R):
+    "Corrected and uncorrected components of one period."
+    settlementDate: Annotated[str, Field(pattern=r'^\d{4}-\d{2}-\d{2}$')]
+    settlementPeriod: LocalPeriod
+    uncorrectedBMUnitPeriodLevelConsumption: Optional[PosDec96]
+    uncorrectedBMUnitPeriodLevelConsumptionLosses: Optional[PosDec96]
+    correctedComponentConsumption: Optional[PosDec96]
+    correctedComponentLosses: Optional[Dec96]
+
+class R021(_R):
+    "Daily totals of a BM Unit."
+    dailyUncorrectedPeriodBMUnitTotalAllocatedVolume: Dec96
+    dailyPeriodBMUnitTotalAllocatedVolume: Dec96
+    dailyBMUnitMSIDCount: Annotated[int, Field(ge=0, le=9_999_999_999)]
+
+class R022(_R):
+    "BM Unit allocated demand disconnection volume of one period."
+    SettlementPeriod: LocalPeriod
+    BMUnitAllocatedDemandDisconnectionVolume: Optional[Dec96]
+    BMUnitAllocatedDemandDisconnectionVolumeLosses: Optional[Dec96]
+
+class R023(_R):
+    "Daily demand disconnection totals."
+    dailyBMUnitAllocatedDemandDisconnectionVolume: Dec96
+    dailyBMUnitAllocatedDemandDisconnectionVolumeLosses: Dec96
+
+class R024(_R):
+    "GSP Group Correction factors of one period."
+    settlementPeriodID: LocalPeriod
+    groupCorrectionFactorImport: Annotated[str, Field(pattern=r'^\d{1,9}\.\d{9}$')]
+    groupCorrectionFactorExport: Annotated[str, Field(pattern=r'^\d{1,9}\.\d{9}$')]
+
+class Rep003CCC(_R):
+    "REP003-R017: one CCC of a BM Unit."
+    R017: R017
+    daily: Optional[R019] = Field(None, alias='R019')
+    periods: Optional[list[R018]] = Field(None, alias='REP003-R018')
+
+class Rep003DDE(_R):
+    "REP003-R051: one demand disconnection event of a BM Unit."
+    R051: R051
+    periods: Optional[list[R022]] = Field(None, alias='REP003-R022')
+    daily: Optional[R023] = Field(None, alias='R023')
+
+class Rep003BMU(_R):
+    "REP003-R016: one BM Unit."
+    R016: R016
+    cccs: Optional[list[Rep003CCC]] = Field(None, alias='REP003-R017')
+    daily: Optional[R021] = Field(None, alias='R021')
+    events: Optional[list[Rep003DDE]] = Field(None, alias='REP003-R051')
+
+class Rep003Supplier(_R):
+    "REP003-R015: one supplier."
+    R015: R015
+    bmus: Optional[list[Rep003BMU]] = Field(None, alias='REP003-R016')
+
+@implements('REP-003')
+class Rep003(_GspRunHeader):
+    "REP-003-CustomBlock: BM Unit allocated demand volumes."
+    duration: Optional[R103] = Field(None, alias='R103')
+    suppliers: Optional[list[Rep003Supplier]] = Field(None, alias='REP003-R015')
+    factors: Optional[list[R024]] = Field(None, alias='REP003-R024')
+
+REPORT_MODELS: dict[str, type[BaseModel]] = {'REP-003': Rep003, 'REP-004': Rep004, 'REP-006': Rep006, 'REP-007': Rep007, 'REP-008': Rep008}
 
 # %% ../nbs/37_reports.ipynb #39081679
 def mwh6(wh) -> str:
@@ -229,7 +380,7 @@ def rep006_frame(report: dict, isd=None) -> pd.DataFrame:
                                 x.settlementPeriod, x.MSIDCount, wh_of(v)))
     return pd.DataFrame(out, columns=['gsp_group', 'supplier', 'bmu', 'ccc_id', 'component', 'period', 'mpans', 'wh'])
 
-# %% ../nbs/37_reports.ipynb #b1245484
+# %% ../nbs/37_reports.ipynb #26bd2364
 def _compress(report: dict) -> str:
     return base64.b64encode(gzip.compress(json.dumps(report, separators=(',', ':')).encode(), mtime=0)).decode()
 
@@ -237,7 +388,10 @@ def _decompress(text: str) -> dict:
     try: return json.loads(gzip.decompress(base64.b64decode(text, validate=True)))
     except Exception as e: raise MhhsError('MSG1001', f"compressedReport is not base64 gzip JSON: {type(e).__name__}", path='payload.CustomBlock.P03.compressedReport') from None
 
-SPLIT = {'REP-006': (['REP006-R015', 'REP006-R032', 'REP006-R003'], 'R003')}   # where a report is split, and the record P0 names
+SPLIT = {'REP-006': (['REP006-R015', 'REP006-R032', 'REP006-R003'], 'R003'),     # where a report is split, and the record P0 names;
+         'REP-007': (['REP007-R013', 'REP007-R036'], 'R036'),
+         'REP-003': (['REP003-R015', 'REP003-R016', 'REP003-R017'], 'R017')}
+WHOLE = {'REP-004': 'R009', 'REP-008': 'R039'}          # reports sent in one part: the record P0 names
 
 def _leaves(report: dict, path: list[str]) -> list[tuple[tuple, dict]]:
     "The repeating records at the end of `path`, each with the indices of its ancestors."
@@ -286,6 +440,11 @@ def pack_report(channel_id: str, report: dict, sender: str, role: str, recipient
     from mhhs_ref.interfaces import channel
     ch = channel(channel_id)
     report = REPORT_MODELS[channel_id].model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    if channel_id in WHOLE:
+        return [build_message(channel_id, ch.events[0], sender, role, primary=recipients, now=now, environment=environment,
+                              blocks={'P03': {'compressedReport': _compress(report)}},
+                              partition={'batchId': str(uuid.uuid4()), 'totalParts': 1, 'partNumber': 1, 'partitionBlock': WHOLE[channel_id],
+                                         'partitionBlockCount': 1})]
     path, block = SPLIT[channel_id]
     leaves = _leaves(report, path)
     size_of = lambda x: len(json.dumps(x, separators=(',', ':'))) + 1
@@ -331,7 +490,8 @@ def unpack_report(channel_id: str, messages: list[dict]) -> dict:
     total = p0s[0]['totalParts']
     missing = sorted(set(range(1, total + 1)) - {p['partNumber'] for p in p0s})
     if missing: raise MhhsError('REF0351', f"batch {p0s[0]['batchId']}: part(s) {', '.join(map(str, missing))} of {total} missing")
-    path, block = SPLIT[channel_id]
+    path, block = SPLIT.get(channel_id, ([], WHOLE.get(channel_id)))
+    if not path and total != 1: raise MhhsError('REF0351', f"{channel_id} is sent in one part, not {total}")
     model = REPORT_MODELS[channel_id]
     whole = None
     for k in range(1, total + 1):
@@ -342,7 +502,104 @@ def unpack_report(channel_id: str, messages: list[dict]) -> dict:
             raise MhhsError('MSG1001', f"part {k}: {x['msg']}", path='report.' + '.'.join(map(str, x['loc']))) from None
         if whole is None: whole = body
         else: _merge(whole.setdefault(path[0], []), body.get(path[0]) or [], path, 0)
-    n = len(_leaves(whole, path))
+    n = len(_leaves(whole, path)) if path else 1
     if n != p0s[0]['partitionBlockCount']:
         raise MhhsError('REF0351', f"P0 announced {p0s[0]['partitionBlockCount']} {block} records; the parts hold {n}")
     return whole
+
+# %% ../nbs/37_reports.ipynb #d6d39ee0
+def mwh6f(x: float) -> str:
+    "An MWh float (already rounded to 6 dp by the VAS) as a 9,6 string."
+    out = f"{float(x):.6f}"
+    return '0.000000' if out == '-0.000000' else out
+
+def _run_records(day, code, run_number, executed) -> dict:
+    return {'R007': {'settlementRunExecutionDate': wire_datetime(executed)},
+            'R002': {'settlementDate': str(as_date(day)), 'settlementCode': code, 'runNumber': int(run_number)}}
+
+def _mpid(isd, dip_id) -> str:
+    m = isd.participants.set_index('dip_id').mpid.get(str(dip_id))
+    if m is None: raise MhhsError('REF0352', f"{dip_id} is not a participant of the standing data")
+    return m
+
+@implements('REP-004', 'BP020', 'ASM-REP004-IMPORT')
+def rep004_report(rep4: pd.DataFrame, supplier: str, *, day, code: str, run_number: int, executed: dt.datetime, isd, direction: str = 'import') -> dict:
+    "One supplier's REP-004 from the VAS's REP-004 frame of one GSP group's day (import deemed take unless `direction`)."
+    d = rep4[(rep4.supplier.astype(str) == str(supplier)) & (rep4.direction == direction)].sort_values('period')
+    if d.empty: raise MhhsError('REF0352', f"no REP-004 rows for supplier {supplier} ({direction})")
+    report = {'R013': {'GSPGroupID': str(d.gsp_group.iloc[0])}, **_run_records(day, code, run_number, executed),
+              'REP004-R009': {'R009': {'supplierMPID': _mpid(isd, supplier)},
+                              'REP004-R026': [{'SettlementPeriod': int(p), 'supplierDeemedTake': mwh6f(v)} for p, v in zip(d.period, d.deemed_take_mwh)],
+                              'REP004-R025': [{'dailySupplierDeemedTakeforSettlementDay': mwh6f(round(float(d.deemed_take_mwh.sum()), 6))}]}}
+    return Rep004.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+
+@implements('REP-007', 'BP020')
+def rep007_report(rep7: pd.DataFrame, supplier: str, gsp_group: str, *, day, code: str, run_number: int, executed: dt.datetime) -> dict:
+    "One supplier's REP-007 for a GSP group from the VAS's REP-007 frame (supplier, bmu, mpans_defaulted, defaulted_mwh)."
+    d = rep7[rep7.supplier.astype(str) == str(supplier)].sort_values('bmu')
+    report = {**_run_records(day, code, run_number, executed),
+              'REP007-R013': [{'R013': {'GSPGroupID': str(gsp_group)},
+                               'REP007-R036': [{'BMUnitID': str(b), 'detailsOfDefaultDataUsed': f"{int(n)} MPANs with defaulted periods; {mwh6f(m)} MWh defaulted"}
+                                               for b, n, m in zip(d.bmu, d.mpans_defaulted, d.defaulted_mwh)]}]}
+    return Rep007.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+
+@implements('REP-008', 'BP019')
+def rep008_report(llf: pd.DataFrame, distributor_id: str, gsp_group: str, *, day, code: str, run_number: int) -> dict:
+    "A distributor's REP-008 for a GSP group from `mds.llf_default_report`'s frame."
+    d = llf[(llf.distributor_id.astype(str) == str(distributor_id)) & (llf.gsp_group.astype(str) == str(gsp_group))].sort_values('connection_type')
+    text = '; '.join(f"connection type {c}: {int(n)} MPANs at default LLF {f:.3f}" for c, f, n in zip(d.connection_type, d.default_llf, d.mpans)) or 'no default line loss factors used'
+    if len(text) > 200: text = text[:199] + '…'
+    report = {'R002': _run_records(day, code, run_number, dt.datetime.now(dt.timezone.utc))['R002'], 'R013': {'GSPGroupID': str(gsp_group)},
+              'R027': {'distributorID': str(distributor_id)}, 'R039': {'detailsofDefaultLLFDataUsed': text}}
+    return Rep008.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+
+# %% ../nbs/37_reports.ipynb #578015dd
+@implements('REP-003', 'BP020', 'ASM-MARKET-BMU')
+def rep003_report(corrected: pd.DataFrame, factors: pd.DataFrame, supplier: str, *, day, code: str, run_number: int, executed: dt.datetime,
+                  isd, dde: pd.DataFrame | None = None, events: tuple = (), default_bmu=lambda b: str(b).endswith('000')) -> dict:
+    """One supplier's REP-003 for a GSP group's local day from `vas.correct`'s rows and factors; `dde` (supplier, bmu, period,
+    dde_wh) with its `events` adds the disconnection records; `default_bmu(id)` says which BM Unit is the supplier's default."""
+    mine = corrected[corrected.supplier.astype(str) == str(supplier)]
+    if mine.empty: raise MhhsError('REF0352', f"no REP-003 rows for supplier {supplier}")
+    det = isd.ccc.set_index('ccc_id')
+    date = str(as_date(day))
+    bmus = []
+    for bmu, b in mine.groupby('bmu', sort=True):
+        cccs = []
+        for ccc, g in b.groupby('ccc_id', sort=True):
+            c, g = det.loc[int(ccc)], g.sort_values('period')
+            loss = c.consumption_component == 'L'
+            unc, cor = [mwh6(w) for w in g.wh], [mwh6f(round(x / 1e6, 6)) for x in g.corrected_wh]
+            cccs.append({'R017': {'consumptionComponentClassID': int(ccc), 'GSPGroupCorrectionScalingWeight': f"{float(c.scaling_weight):.2f}",
+                                  'connectionTypeIndicator': c.connection_type, 'marketSegmentIndicator': c.market_segment,
+                                  'consumptionComponentIndicator': c.consumption_component},
+                         'R019': {'dailyBMUnitPeriodLevelConsumption': mwh6(0 if loss else g.wh.sum()),
+                                  'dailyBMUnitPeriodLevelConsumptionLosses': mwh6(g.wh.sum()) if loss else None,
+                                  'dailyCorrectedComponent': mwh6f(0 if loss else round(g.corrected_wh.sum() / 1e6, 6)),
+                                  'dailyCorrectedComponentLosses': mwh6f(round(g.corrected_wh.sum() / 1e6, 6) if loss else 0)},
+                         'REP003-R018': [{'settlementDate': date, 'settlementPeriod': int(p),
+                                          'uncorrectedBMUnitPeriodLevelConsumption': None if loss else u, 'uncorrectedBMUnitPeriodLevelConsumptionLosses': u if loss else None,
+                                          'correctedComponentConsumption': None if loss else k, 'correctedComponentLosses': k if loss else None}
+                                         for p, u, k in zip(g.period, unc, cor)]})
+        msids = int(b[b.component == 'C'].drop_duplicates('ccc_id').mpans.sum())
+        rec = {'R016': {'BMUnitID': str(bmu), 'defaultBMUnitFlag': bool(default_bmu(bmu))}, 'REP003-R017': cccs,
+               'R021': {'dailyUncorrectedPeriodBMUnitTotalAllocatedVolume': mwh6(b.wh.sum()),
+                        'dailyPeriodBMUnitTotalAllocatedVolume': mwh6f(round(b.corrected_wh.sum() / 1e6, 6)), 'dailyBMUnitMSIDCount': msids}}
+        if dde is not None and len(events):
+            d = dde[(dde.supplier.astype(str) == str(supplier)) & (dde.bmu.astype(str) == str(bmu))]
+            evs = []
+            for e in events:
+                de = d[d.period.between(e.first_period, e.last_period)].groupby('period', as_index=False).dde_wh.sum()
+                if de.empty: continue
+                evs.append({'R051': {'demandDisconnectionEventID': event_id(e), 'DDEStartDate': wire_datetime(utc_sp(e.day, e.first_period) - PERIOD),
+                                     'DDEEndDate': wire_datetime(utc_sp(e.day, e.last_period))},
+                            'REP003-R022': [{'SettlementPeriod': int(p), 'BMUnitAllocatedDemandDisconnectionVolume': mwh6(w),
+                                             'BMUnitAllocatedDemandDisconnectionVolumeLosses': None} for p, w in zip(de.period, de.dde_wh)],
+                            'R023': {'dailyBMUnitAllocatedDemandDisconnectionVolume': mwh6(de.dde_wh.sum()), 'dailyBMUnitAllocatedDemandDisconnectionVolumeLosses': mwh6(0)}})
+            if evs: rec['REP003-R051'] = evs
+        bmus.append(rec)
+    report = {'R013': {'GSPGroupID': str(mine.gsp_group.iloc[0])}, **_run_records(day, code, run_number, executed), 'R103': {'settlementPeriodDuration': 30},
+              'REP003-R015': [{'R015': {'supplierMPID': _mpid(isd, supplier)}, 'REP003-R016': bmus}],
+              'REP003-R024': [{'settlementPeriodID': int(p), 'groupCorrectionFactorImport': f"{float(i):.9f}", 'groupCorrectionFactorExport': f"{float(x):.9f}"}
+                              for p, i, x in zip(factors.period, factors.import_ggcf, factors.export_ggcf)]}
+    return Rep003.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
