@@ -159,7 +159,12 @@ class _PublishFastPath:
                     'headers': [(b'content-type', b'application/json'), (b'content-length', str(len(raw)).encode())]})
         await send({'type': 'http.response.body', 'body': raw})
 
-# %% ../../nbs/12_dip_http.ipynb #9809ec69
+# %% ../../nbs/12_dip_http.ipynb #44e1f4f6
+@functools.lru_cache(maxsize=1)
+def _submit_pool() -> ThreadPoolExecutor:
+    "The threads that run validation and durable commits off the event loop: one pool per process, shared by every app."
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix='dip-submit')
+
 _HTTP = {'MSG1001': 400, 'REF0100': 404, 'REF0101': 403, 'REF0102': 403, 'REF0103': 413, 'REF0104': 429, 'REF0105': 401, 'REF0107': 503}
 
 @implements('DIP-P008', 'DIP-P009')
@@ -170,7 +175,6 @@ def create_app(hub: Hub, api_keys: dict[str, Credentials], verifier: SignatureVe
     app = FastAPI(title='mhhs_ref DIP', version='2.2.1-mhhs_ref', description='The DIP API v2.2.1 surface of the mhhs_ref reference hub.')
     buckets: dict[str, _Bucket] = {}
 
-    submit_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix='dip-submit')   # validation and durable commits, off the event loop
 
     def refusal(code: str, detail: str, status: int | None = None, path: str | None = None) -> tuple[int, dict]:
         from mhhs_ref.core import rejection
@@ -220,7 +224,7 @@ def create_app(hub: Hub, api_keys: dict[str, Credentials], verifier: SignatureVe
         msgs = parse(body)
         if not isinstance(msgs, list) or not msgs: raise MhhsError('MSG1001', "the body must be a non-empty array of messages", path='')
         if len(msgs) > limits.max_messages: raise MhhsError('REF0103', f"{len(msgs)} messages > {limits.max_messages} in one request")
-        res = await asyncio.get_running_loop().run_in_executor(submit_pool, hub.submit, channel_id, msgs, who)
+        res = await asyncio.get_running_loop().run_in_executor(_submit_pool(), hub.submit, channel_id, msgs, who)
         return res.status, res.body()
 
     @app.post('/dip-channel/{channel_id}', status_code=201)
