@@ -54,7 +54,7 @@ def wire_kwh(value: float | int | str) -> str:
     if not re.match(KWH_RE, s): raise MhhsError('MSG1001', f"{value!r} does not fit kWh 9,3")
     return s
 
-# %% ../nbs/10_interfaces.ipynb #121d6217
+# %% ../nbs/10_interfaces.ipynb #43ab49ea
 class _Block(BaseModel):
     model_config = ConfigDict(extra='forbid', use_enum_values=True, populate_by_name=True)
 
@@ -116,7 +116,7 @@ class P0(_Block):
     totalParts: Annotated[int, Field(ge=1, le=999)]
     partNumber: Annotated[int, Field(ge=1, le=999)]
     partitionBlock: str
-    partitionBlockCount: Annotated[int, Field(ge=0)]
+    partitionBlockCount: Annotated[int, Field(ge=1, le=999_999_999)]
 
 class P03(_Block):
     "P03 an ECS report, compressed and base64-encoded (the report channels' one custom block)."

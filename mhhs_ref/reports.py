@@ -364,7 +364,7 @@ class Rep009(_R):
 
 REPORT_MODELS: dict[str, type[BaseModel]] = {'REP-009': Rep009, 'REP-002': Rep002, 'REP-002B': Rep002B, 'REP-003': Rep003, 'REP-003A': Rep003A, 'REP-004': Rep004, 'REP-006': Rep006, 'REP-007': Rep007, 'REP-008': Rep008}
 
-# %% ../nbs/37_reports.ipynb #39081679
+# %% ../nbs/37_reports.ipynb #15fd9ee8
 def mwh6(wh) -> str:
     "Integer Wh as MWh with six decimals, exactly (ASM-REP006-UNITS)."
     wh = int(wh)
@@ -392,7 +392,31 @@ def event_id(event: DemandDisconnectionEvent) -> str:
     "Our id of an event (the design's DI-332 format is not public): DDE-<day>-<first period>-<last period>."
     return f"DDE-{as_date(event.day)}-{event.first_period}-{event.last_period}"
 
-# %% ../nbs/37_reports.ipynb #96a270bf
+def _r051(event: DemandDisconnectionEvent) -> dict:
+    "An event's R051: its id, and the start and end instants of its periods."
+    return {'demandDisconnectionEventID': event_id(event), 'DDEStartDate': wire_datetime(utc_sp(event.day, event.first_period) - PERIOD),
+            'DDEEndDate': wire_datetime(utc_sp(event.day, event.last_period))}
+
+def _r002(day, code, run_number) -> dict:
+    return {'settlementDate': str(as_date(day)), 'settlementCode': code, 'runNumber': int(run_number)}
+
+def _run_records(day, code, run_number, executed) -> dict:
+    "R007 and R002: when the run executed, and which run of which settlement day it was."
+    return {'R007': {'settlementRunExecutionDate': wire_datetime(executed)}, 'R002': _r002(day, code, run_number)}
+
+def _mpid(isd, dip_id) -> str:
+    "A participant's MPID from its DIP id (REF0352 if the standing data lacks it)."
+    m = isd.participants.set_index('dip_id').mpid.get(str(dip_id))
+    if m is None: raise MhhsError('REF0352', f"{dip_id} is not a participant of the standing data")
+    return m
+
+def _distributor_mpid(isd, distributor_id) -> str:
+    "A distributor's MPID (DI-029, as `EELC`) from its id in the MPAN (`10`)."
+    m = isd.distributors.set_index('distributor_id').mpid.get(str(distributor_id))
+    if m is None: raise MhhsError('REF0352', f"distributor {distributor_id} is not in the standing data")
+    return m
+
+# %% ../nbs/37_reports.ipynb #4ceaf223
 @implements('REP-006', 'BP019', 'ASM-REP006-UNITS', 'ASM-REP006-DDE')
 def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_number: int, executed: dt.datetime, isd,
                   dde: pd.DataFrame | None = None, events: tuple = ()) -> dict:
@@ -402,8 +426,7 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
     if mine.empty: raise MhhsError('REF0352', f"no REP-006 rows for supplier {supplier}")
     gsps = mine.gsp_group.astype(str).unique()
     if len(gsps) != 1: raise MhhsError('REF0352', f"REP-006 is per GSP group; rows hold {', '.join(gsps)}")
-    mpid = isd.participants.set_index('dip_id').mpid.get(str(supplier))
-    if mpid is None: raise MhhsError('REF0352', f"{supplier} is not a participant of the standing data")
+    mpid = _mpid(isd, supplier)
     det = isd.ccc.set_index('ccc_id')
     bmus = []
     for bmu, b in mine.groupby('bmu', sort=True):
@@ -429,8 +452,7 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
                 de = d[d.period.between(e.first_period, e.last_period)].sort_values(['ccc_id', 'period'])
                 if de.empty: continue
                 zero = mwh6(0)
-                evs.append({'R051': {'demandDisconnectionEventID': event_id(e),
-                                     'DDEStartDate': wire_datetime(utc_sp(e.day, e.first_period) - PERIOD), 'DDEEndDate': wire_datetime(utc_sp(e.day, e.last_period))},
+                evs.append({'R051': _r051(e),
                             'REP006-R106': [{'consumptionComponentClassID': int(c_), 'settlementPeriodID': int(p), 'supplierAdvancedDemandDisconnectionVolume': mwh6(w),
                                              'supplierAdvancedDemandDisconnectionVolumeLosses': zero, 'BMUnitDemandDisconnectionVolume': mwh6(w),
                                              'BMUnitDemandDisconnectionVolumeLosses': None} for c_, p, w in zip(de.ccc_id, de.period, de.dde_wh)],
@@ -438,8 +460,7 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
                                      'dailyBMUnitDemandDisconnectionVolume': mwh6(de.dde_wh.sum()), 'dailyBMUnitDemandDisconnectionVolumeLosses': zero}})
             if evs: rec['REP006-R051'] = evs
         bmus.append(rec)
-    report = {'R013': {'GSPGroupID': gsps[0]}, 'R007': {'settlementRunExecutionDate': wire_datetime(executed)},
-              'R002': {'settlementDate': str(as_date(day)), 'settlementCode': code, 'runNumber': int(run_number)},
+    report = {'R013': {'GSPGroupID': gsps[0]}, **_run_records(day, code, run_number, executed),
               'REP006-R015': [{'R015': {'supplierMPID': mpid}, 'REP006-R032': bmus}]}
     return Rep006.model_validate(report).model_dump(mode='json', by_alias=True, exclude_none=False, exclude_unset=True)
 
@@ -458,7 +479,7 @@ def rep006_frame(report: dict, isd=None) -> pd.DataFrame:
                                 x.settlementPeriod, x.MSIDCount, wh_of(v)))
     return pd.DataFrame(out, columns=['gsp_group', 'supplier', 'bmu', 'ccc_id', 'component', 'period', 'mpans', 'wh'])
 
-# %% ../nbs/37_reports.ipynb #a957a136
+# %% ../nbs/37_reports.ipynb #8e2e3166
 def _compress(report: dict) -> str:
     return base64.b64encode(gzip.compress(json.dumps(report, separators=(',', ':')).encode(), mtime=0)).decode()
 
@@ -498,7 +519,8 @@ def _head(rec: dict, key: str, full: bool) -> dict:
 
 def _part(report: dict, path: list[str], leaves: list, emitted: set) -> dict:
     "The report cut down to `leaves`, every ancestor repeated; lists beside the path go with an ancestor's first appearance."
-    out, seen = _head(report, path[0], True), {}
+    out, seen = _head(report, path[0], () not in emitted), {}
+    emitted.add(())
     for idx, item in leaves:
         node, src = out, report
         for d in range(len(path) - 1):
@@ -598,26 +620,11 @@ def unpack_report(channel_id: str, messages: list[dict]) -> dict:
         raise MhhsError('REF0351', f"P0 announced {p0s[0]['partitionBlockCount']} {block} records; the parts hold {n}")
     return _unwrap(whole, path)
 
-# %% ../nbs/37_reports.ipynb #79a79b9a
+# %% ../nbs/37_reports.ipynb #72e2f2cc
 def mwh6f(x: float) -> str:
     "An MWh float (already rounded to 6 dp by the VAS) as a 9,6 string."
     out = f"{float(x):.6f}"
     return '0.000000' if out == '-0.000000' else out
-
-def _run_records(day, code, run_number, executed) -> dict:
-    return {'R007': {'settlementRunExecutionDate': wire_datetime(executed)},
-            'R002': {'settlementDate': str(as_date(day)), 'settlementCode': code, 'runNumber': int(run_number)}}
-
-def _distributor_mpid(isd, distributor_id) -> str:
-    "A distributor's MPID (DI-029, as `EELC`) from its id in the MPAN (`10`)."
-    m = isd.distributors.set_index('distributor_id').mpid.get(str(distributor_id))
-    if m is None: raise MhhsError('REF0352', f"distributor {distributor_id} is not in the standing data")
-    return m
-
-def _mpid(isd, dip_id) -> str:
-    m = isd.participants.set_index('dip_id').mpid.get(str(dip_id))
-    if m is None: raise MhhsError('REF0352', f"{dip_id} is not a participant of the standing data")
-    return m
 
 @implements('REP-004', 'BP020', 'ASM-REP004-IMPORT')
 def rep004_report(rep4: pd.DataFrame, supplier: str, *, day, code: str, run_number: int, executed: dt.datetime, isd, direction: str = 'import') -> dict:
@@ -634,6 +641,7 @@ def rep004_report(rep4: pd.DataFrame, supplier: str, *, day, code: str, run_numb
 def rep007_report(rep7: pd.DataFrame, supplier: str, gsp_group: str, *, day, code: str, run_number: int, executed: dt.datetime) -> dict:
     "One supplier's REP-007 for a GSP group from the VAS's REP-007 frame (supplier, bmu, mpans_defaulted, defaulted_mwh)."
     d = rep7[rep7.supplier.astype(str) == str(supplier)].sort_values('bmu')
+    if d.empty: raise MhhsError('REF0352', f"no defaults to report for supplier {supplier}")
     report = {**_run_records(day, code, run_number, executed),
               'REP007-R013': [{'R013': {'GSPGroupID': str(gsp_group)},
                                'REP007-R036': [{'BMUnitID': str(b), 'detailsOfDefaultDataUsed': f"{int(n)} MPANs with defaulted periods; {mwh6f(m)} MWh defaulted"}
@@ -646,11 +654,11 @@ def rep008_report(llf: pd.DataFrame, distributor_id: str, gsp_group: str, *, day
     d = llf[(llf.distributor_id.astype(str) == str(distributor_id)) & (llf.gsp_group.astype(str) == str(gsp_group))].sort_values('connection_type')
     text = '; '.join(f"connection type {c}: {int(n)} MPANs at default LLF {f:.3f}" for c, f, n in zip(d.connection_type, d.default_llf, d.mpans)) or 'no default line loss factors used'
     if len(text) > 200: text = text[:199] + '…'
-    report = {'R002': _run_records(day, code, run_number, dt.datetime.now(dt.timezone.utc))['R002'], 'R013': {'GSPGroupID': str(gsp_group)},
+    report = {'R002': _r002(day, code, run_number), 'R013': {'GSPGroupID': str(gsp_group)},
               'R027': {'distributorID': _distributor_mpid(isd, distributor_id)}, 'R039': {'detailsofDefaultLLFDataUsed': text}}
     return Rep008.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
 
-# %% ../nbs/37_reports.ipynb #578015dd
+# %% ../nbs/37_reports.ipynb #57fc781b
 @implements('REP-003', 'BP020', 'ASM-MARKET-BMU')
 def rep003_report(corrected: pd.DataFrame, factors: pd.DataFrame, supplier: str, *, day, code: str, run_number: int, executed: dt.datetime,
                   isd, dde: pd.DataFrame | None = None, events: tuple = (), default_bmu=lambda b: str(b).endswith('000')) -> dict:
@@ -688,8 +696,7 @@ def rep003_report(corrected: pd.DataFrame, factors: pd.DataFrame, supplier: str,
             for e in events:
                 de = d[d.period.between(e.first_period, e.last_period)].groupby('period', as_index=False).dde_wh.sum()
                 if de.empty: continue
-                evs.append({'R051': {'demandDisconnectionEventID': event_id(e), 'DDEStartDate': wire_datetime(utc_sp(e.day, e.first_period) - PERIOD),
-                                     'DDEEndDate': wire_datetime(utc_sp(e.day, e.last_period))},
+                evs.append({'R051': _r051(e),
                             'REP003-R022': [{'SettlementPeriod': int(p), 'BMUnitAllocatedDemandDisconnectionVolume': mwh6(w),
                                              'BMUnitAllocatedDemandDisconnectionVolumeLosses': None} for p, w in zip(de.period, de.dde_wh)],
                             'R023': {'dailyBMUnitAllocatedDemandDisconnectionVolume': mwh6(de.dde_wh.sum()), 'dailyBMUnitAllocatedDemandDisconnectionVolumeLosses': mwh6(0)}})
@@ -757,7 +764,7 @@ def rep002b_report(per: pd.DataFrame, daily: pd.DataFrame, distributor_id: str, 
               **_run_records(day, code, run_number, executed), 'REP002B-R009': sups}
     return Rep002B.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
 
-# %% ../nbs/37_reports.ipynb #fabd3702
+# %% ../nbs/37_reports.ipynb #a0e84511
 @implements('REP-009', 'BP019', 'ASM-REP009-FORMAT')
 def rep009_report(mpans: pd.DataFrame, filled: np.ndarray, quality: np.ndarray, supplier: str, *, day, code: str, run_number: int, isd) -> dict:
     """One supplier's REP-009 for a day: `filled` Wh [n, periods] after defaulting, `quality` the held quality codes
@@ -775,6 +782,6 @@ def rep009_report(mpans: pd.DataFrame, filled: np.ndarray, quality: np.ndarray, 
                  'settlementPeriodQualityIndicator': qual[qq]}
                 for mp, mq_, row, qrow in zip(m.mpan[on], mq[on], w[on], q[on]) for k, (v, qq) in enumerate(zip(row, qrow))]
         gsps.append({'R013': {'GSPGroupID': gsp}, 'REP009-R068': data})
-    report = {'R002': _run_records(day, code, run_number, dt.datetime.now(dt.timezone.utc))['R002'],
+    report = {'R002': _r002(day, code, run_number),
               'REP009-R015': {'R015': {'supplierMPID': _mpid(isd, supplier)}, 'REP009-R013': gsps}}
     return Rep009.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
