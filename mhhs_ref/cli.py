@@ -7,6 +7,7 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/cli.html.md"""
 # %% ../nbs/90_cli.ipynb #4dcb871a
 from __future__ import annotations
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -25,7 +26,8 @@ def main(version: bool = typer.Option(False, '--version', callback=_version, is_
     "mhhs_ref command line."
 
 # %% auto #0
-__all__ = ['app', 'dip_app', 'main', 'trace', 'register', 'docs', 'schemas', 'dip_serve', 'simulate', 'sandbox']
+__all__ = ['app', 'dip_app', 'OUT_MARKER', 'catalogue_app', 'main', 'trace', 'register', 'docs', 'schemas', 'dip_serve',
+           'catalogue_diff', 'catalogue_derive', 'simulate', 'sandbox']
 
 # %% ../nbs/90_cli.ipynb #7b68ff56
 @app.command()
@@ -35,9 +37,14 @@ def trace(csv: Optional[str] = typer.Option(None, help="Write the whole matrix a
     "Show the traceability matrix: design items, the code that implements them and the tests that verify them."
     from mhhs_ref import trace as tr
     res = results or _default_results()
-    mx = tr.matrix(res if res and Path(res).exists() else None)
+    if results is not None and not Path(results).is_file(): _fail_code("REF0404", f"--results {results} is not a file")
+    try: mx = tr.matrix(res if res and Path(res).exists() else None)
+    except (ValueError, KeyError, TypeError) as e: _fail_code("REF0404", f"--results {res} is not a test results file (JSON lines): {str(e)[:120]}")
     if csv == '-': sys.stdout.write(tr.to_csv(mx)); return
-    if csv: tr.to_csv(mx, csv); typer.echo(f"wrote {len(mx)} items to {csv}")
+    if csv:
+        try: tr.to_csv(mx, csv)
+        except OSError as e: _fail_code("REF0403", f"cannot write {csv}: {e.strerror or e}")
+        typer.echo(f"wrote {len(mx)} items to {csv}")
     else:
         typer.echo(tr.summary(mx).to_string())
         typer.echo(f"\n{len(mx)} items; results from {res if res and Path(res).exists() else 'this process only (run pytest first)'}")
@@ -69,7 +76,10 @@ def docs(out: Path = typer.Option(Path('_site'), help="Output folder."),
     "Build the documentation site offline (no Quarto, no network once mermaid is cached)."
     from mhhs_ref.docs import build_site
     res = results or _default_results()
-    try: where = build_site(out=out, results=res if res.exists() else None)
+    _writable(out)
+    try:
+        with _term_as_interrupt(): where = build_site(out=out, results=res if res.exists() else None)
+    except KeyboardInterrupt: _fail("interrupted; the previous site, if any, is left as it was")
     except Exception as e: _fail(f"docs build failed: {e}")
     typer.echo(f"site written to {where} ({sum(1 for _ in where.glob('*.html'))} pages)")
 
@@ -77,7 +87,9 @@ def docs(out: Path = typer.Option(Path('_site'), help="Output folder."),
 def schemas(out: Path = typer.Option(Path('schemas'), help="Folder to write one JSON Schema per channel into.")):
     "Write the JSON Schema of every DIP channel, for participants who do not use Python."
     from mhhs_ref.interfaces import export_schemas
-    files = export_schemas(out)
+    _writable(out)
+    try: files = export_schemas(out)
+    except OSError as e: _fail_code("REF0403", f"cannot write schemas into {out}: {e.strerror or e}")
     typer.echo(f"wrote {len(files)} files to {out}")
 
 dip_app = typer.Typer(help="The reference DIP.", no_args_is_help=True)
@@ -85,7 +97,7 @@ app.add_typer(dip_app, name='dip')
 
 @dip_app.command('serve')
 def dip_serve(host: str = typer.Option('127.0.0.1', help="Interface to listen on."),
-              port: int = typer.Option(8000, help="Port."),
+              port: int = typer.Option(8000, min=1, max=65535, help="Port (1-65535)."),
               db: Path = typer.Option(Path('dip.db'), help="SQLite database of the hub (created if missing)."),
               config: Optional[Path] = typer.Option(None, help="JSON file: participants with api_key and cert_pem_file, and the DIP's own key."),
               insecure_dev: bool = typer.Option(False, '--insecure-dev', help="Accept unsigned requests (API key only). Never outside a laptop.")):
@@ -100,6 +112,74 @@ def _fail(msg: str):
     typer.echo(f"mhhs-ref: {msg}", err=True)
     raise typer.Exit(2)
 
+def _fail_code(code: str, detail: str):
+    "One line that starts with the code and its meaning, then what was wrong; exit status 2."
+    from mhhs_ref.core import MhhsError
+    _fail(str(MhhsError(code, detail)))
+
+OUT_MARKER = '.mhhs-ref-output'      # written into every folder a command makes; --force replaces only such a folder
+
+def _writable(out: Path):
+    "One line (REF0403) for an output path no command should write: not UTF-8, a file, a system folder, or no write access."
+    import os
+    try: str(out).encode('utf-8')
+    except UnicodeEncodeError: _fail_code("REF0403", f"the output path {str(out)!r} is not valid UTF-8")
+    if out.exists() and not out.is_dir(): _fail_code("REF0403", f"{out} is a file, not a folder")
+    full = out.resolve()
+    if full.parts[:2] in (('/', 'proc'), ('/', 'sys'), ('/', 'dev')): _fail_code("REF0403", f"{full} is a system folder")
+    near = next(p for p in (full, *full.parents) if p.exists())
+    if not os.access(near, os.W_OK | os.X_OK): _fail_code("REF0403", f"cannot write to {near}")
+
+def _guard_out(out: Path, command: str, force: bool = False):
+    "Check an output folder before `command` writes it: a non-empty folder is replaced only with --force and only if `command` wrote it."
+    _writable(out)
+    if out.is_dir() and any(out.iterdir()):
+        if not force: _fail_code("REF0401", f"{out} exists and is not empty: choose another --out" + (" or pass --force" if command == 'simulate' else ''))
+        marker = out/OUT_MARKER
+        if not marker.is_file() or marker.read_text().strip() != command:
+            _fail_code("REF0401", f"{out} was not written by mhhs-ref {command}: --force replaces only a folder it wrote; nothing was deleted")
+
+@contextmanager
+def _term_as_interrupt():
+    "SIGTERM handled like Ctrl-C inside the block, so a command cleans up what it half-wrote either way."
+    import signal
+    def on_term(signum, frame): raise KeyboardInterrupt
+    try: old = signal.signal(signal.SIGTERM, on_term)
+    except ValueError: old = None                # not the main thread (tests through typer's runner)
+    try: yield
+    finally:
+        if old is not None: signal.signal(signal.SIGTERM, old)
+
+# %% ../nbs/90_cli.ipynb #catalogue-cli
+catalogue_app = typer.Typer(help="The catalogue derived from Elexon's DIP API specification.", no_args_is_help=True)
+app.add_typer(catalogue_app, name='catalogue')
+
+def _derived(path: Path) -> dict:
+    from mhhs_ref.spec import derive_catalogue
+    try: return derive_catalogue(path)
+    except FileNotFoundError as e: _fail(str(e))
+    except Exception as e: _fail(f"cannot derive a catalogue from {path}: {e}")
+
+@catalogue_app.command('diff')
+def catalogue_diff(path: Path = typer.Argument(..., help="A local clone of elexon-data/dip-api-documentation.")):
+    "List what differs between the committed catalogue and the specification at PATH (exit 1 when anything does)."
+    from mhhs_ref.spec import load_catalogue, diff_catalogues
+    lines = diff_catalogues(load_catalogue(), _derived(path))
+    for line in lines: typer.echo(line)
+    typer.echo(f"{len(lines)} difference(s)" if lines else "no differences")
+    if lines: raise typer.Exit(1)
+
+@catalogue_app.command('derive')
+def catalogue_derive(path: Path = typer.Argument(..., help="A local clone of elexon-data/dip-api-documentation."),
+                     out: Optional[Path] = typer.Option(None, help="Write here instead of the package's dip_api.json.")):
+    "Derive the catalogue from the specification at PATH and write it."
+    from mhhs_ref.spec import write_catalogue
+    if out is not None and (out.is_dir() or not out.parent.is_dir()): _fail(f"--out {out} must be a file in an existing folder")
+    cat = _derived(path)
+    dest = write_catalogue(cat, out)
+    typer.echo(f"wrote {dest}: DIP API {cat['source']['version']} ({(cat['source']['commit'] or 'commit unknown')[:7]}), "
+               f"{len(cat['channels'])} channels, {sum(len(c['events']) for c in cat['channels'].values())} events, {len(cat['codes'])} codes")
+
 # %% ../nbs/90_cli.ipynb #714af973
 @app.command()
 def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must not exist or be empty, unless --force)."),
@@ -107,7 +187,7 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
              start: str = typer.Option('2026-01-12', '--from', help="First UTC settlement day (YYYY-MM-DD)."),
              days: int = typer.Option(1, help="Number of settlement days (1-31)."),
              engine: str = typer.Option('local', help="Where the per-GSP-group work runs: local or dask (a local Dask cluster)."),
-             seed: int = typer.Option(0, help="Seed: the same seed gives the same market and results."),
+             seed: int = typer.Option(0, min=0, help="Seed (0 or more): the same seed gives the same market and results."),
              force: bool = typer.Option(False, help="Replace an existing output folder.")):
     "Simulate settlement for a synthetic market and write parquet outputs, an HTML report and a summary."
     from rich.console import Console
@@ -115,10 +195,17 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
     from rich.table import Table
     from mhhs_ref.core import MhhsError
     from mhhs_ref.sim import SimConfig, simulate as run
+    from mhhs_ref.time import WORKING_DAY_YEARS
+    import datetime as dt
+    try: first = dt.date.fromisoformat(start)
+    except ValueError: _fail_code("REF0400", f"--from {start!r} is not a date (YYYY-MM-DD)")
+    if not (WORKING_DAY_YEARS.start <= first.year and (first + dt.timedelta(days=max(days, 1))).year < WORKING_DAY_YEARS.stop):
+        _fail_code("REF0002", f"--from {start}: mhhs_ref knows the settlement calendar for {WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only")
+    _guard_out(out, 'simulate', force)
     cfg = SimConfig(mpans=mpans, start=start, days=days, engine=engine, seed=seed)
     console = Console(stderr=True)
     try:
-        with Progress(TextColumn('{task.description}'), BarColumn(), TextColumn('{task.completed}/{task.total}'), TimeElapsedColumn(), console=console) as bar:
+        with _term_as_interrupt(), Progress(TextColumn('{task.description}'), BarColumn(), TextColumn('{task.completed}/{task.total}'), TimeElapsedColumn(), console=console) as bar:
             tasks = {'market': bar.add_task('market', total=1), 'processes': bar.add_task('processes over the DIP', total=1),
                      'meter to bank': bar.add_task('meter to bank (GSP groups)', total=14), 'report': bar.add_task('outputs and report', total=1)}
             def progress(stage, detail=None):
@@ -128,9 +215,11 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
             s = run(out, cfg, force=force, progress=progress)
             for t in tasks.values(): bar.update(t, completed=bar.tasks[t].total)
     except MhhsError as e: _fail(str(e))
+    except OSError as e: _fail_code("REF0403", f"cannot write {out}: {e.strerror or e}")
     except KeyboardInterrupt:
         typer.echo("mhhs-ref: interrupted; no output written", err=True)
         raise typer.Exit(130)
+    (out/OUT_MARKER).write_text('simulate\n')
     t = Table(title=f"mhhs_ref simulation -> {out}", show_header=False)
     for k, v in s.items():
         if k != 'config': t.add_row(k.replace('_', ' '), str(v))
@@ -145,13 +234,13 @@ def sandbox(out: Path = typer.Option(..., '--out', help="Folder for the connecti
             scenario: Optional[list[str]] = typer.Option(None, help="Scenario to play (repeat for more); default every scenario of the role."),
             cert: Optional[Path] = typer.Option(None, help="The participant's signing certificate (PEM); default: one is made and written to --out."),
             host: str = typer.Option('127.0.0.1', help="Address to serve the DIP API on."),
-            port: int = typer.Option(0, help="Port (0: a free one; see sandbox.json)."),
+            port: int = typer.Option(0, min=0, max=65535, help="Port (0: a free one; see sandbox.json)."),
             wait: float = typer.Option(120.0, help="Seconds to wait for the participant's webhooks before each scenario."),
             reply_timeout: float = typer.Option(10.0, '--reply-timeout', help="Seconds the participant has to answer each message.")):
     "Run the participant sandbox: play scenarios against your own system and write a conformance report."
     from mhhs_ref.core import MhhsError
     from mhhs_ref.sandbox import SCENARIOS, Sandbox
-    if out.exists() and any(out.iterdir()): _fail(f"output folder {out} exists and is not empty")
+    _guard_out(out, 'sandbox')
     if cert is not None and not cert.exists(): _fail(f"certificate {cert} does not exist")
     try:
         sb = Sandbox(out, dip_id=dip_id, role=role, mpid=mpid, cert_pem=cert.read_bytes() if cert else None, host=host, port=port,
@@ -160,13 +249,15 @@ def sandbox(out: Path = typer.Option(..., '--out', help="Folder for the connecti
         ids = scenario or [k for k, s in SCENARIOS.items() if s.role == role]
         typer.echo(f"sandbox DIP at {info['base_url']} for {dip_id} ({role}); connection file {out/'sandbox.json'}", err=True)
         typer.echo(f"configure a webhook on each of {', '.join(info['channels'])}; scenarios: {', '.join(ids)}", err=True)
-        rep = sb.play(*ids, wait_s=wait)
+        with _term_as_interrupt(): rep = sb.play(*ids, wait_s=wait)
     except MhhsError as e: _fail(str(e))
+    except OSError as e: _fail_code("REF0403", f"cannot write {out}: {e.strerror or e}")
     except KeyboardInterrupt:
         typer.echo("mhhs-ref: interrupted", err=True); raise typer.Exit(130)
     finally:
         if 'sb' in locals(): sb.stop()
     page = rep.write(out)
+    (out/OUT_MARKER).write_text('sandbox\n')
     typer.echo(rep.summary().to_string(index=False))
     typer.echo(f"{'PASS' if rep.passed else 'FAIL'}: {int(rep.checks.passed.sum())}/{len(rep.checks)} checks; report {page}")
     if not rep.passed: raise typer.Exit(1)

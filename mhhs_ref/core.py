@@ -32,6 +32,7 @@ class RejectionCode:
     family: str
     meaning: str
     source: str
+    note: str = ''          # for an own code: why no official code has this meaning
     def __str__(self): return f"{self.code} - {self.meaning}"
 
 def _load_codes():

@@ -22,7 +22,7 @@ REGISTER_PATH = DATA_DIR/'design_register.csv'
 KINDS = ('principle', 'nfr', 'decision', 'business-process', 'service', 'interface', 'data-item', 'rule', 'assumption')
 STATUSES = ('implemented', 'partial', 'planned', 'assumption', 'out-of-scope')
 ID_PREFIXES = ('HLDP-', 'DIP-P', 'DIP-TC', 'DAG-DEC-', 'BP', 'TOM-', 'IF-', 'REP-', 'DI-', 'DT-', 'REF-', 'ASM-',
-               'REG', 'ECS', 'SP', 'DS', 'DSCA', 'MSG')
+               'REG', 'ECS', 'SP', 'DS', 'DSCA', 'MSG', 'RCP')
 
 # %% ../nbs/02_design.ipynb #7e576909
 class RegisterError(ValueError):

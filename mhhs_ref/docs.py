@@ -10,10 +10,12 @@ import json, os, re, shutil, subprocess, tarfile, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from .core import MhhsError
+
 MERMAID_VERSION = '11.4.1'
 
 # %% auto #0
-__all__ = ['MERMAID_VERSION', 'cache_dir', 'mermaid_bundle', 'stage', 'strip_remote_imports', 'build_site']
+__all__ = ['MERMAID_VERSION', 'SITE_MARKER', 'cache_dir', 'mermaid_bundle', 'stage', 'strip_remote_imports', 'build_site']
 
 # %% ../nbs/91_docs.ipynb #4277d6e4
 def cache_dir() -> Path:
@@ -94,13 +96,22 @@ def _cwd(path):
     try: yield
     finally: os.chdir(old)
 
+SITE_MARKER = '.mhhs-ref-site'
+
+def _check_out(out: Path):
+    "Refuse an output folder this builder did not write (REF0401): the build replaces `out` whole."
+    if out.exists() and not out.is_dir(): raise MhhsError('REF0401', f"{out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out/SITE_MARKER).is_file():
+        raise MhhsError('REF0401', f"{out} is not empty and was not written by mhhs-ref docs: choose another --out (nothing was deleted)")
+
 def build_site(root: str | Path | None = None, out: str | Path | None = None, results: str | Path | None = None,
                quiet: bool = True) -> Path:
-    "Build the documentation site offline into `out` (default `_site/`); returns the output folder."
+    "Build the documentation site offline into `out` (default `_site/`); returns the output folder. Replaces only a site it built."
     from nbdev.config import get_config
     cfg = get_config(root)
     root = Path(cfg.config_path)
     out = Path(out or root/'_site').resolve()
+    _check_out(out)
     with _cwd(root):
         from nbdev.doclinks import _build_modidx
         from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
@@ -127,6 +138,7 @@ def build_site(root: str | Path | None = None, out: str | Path | None = None, re
         strip_remote_imports(built)
         from mhhs_ref.dip.http import openapi_document
         (built/'dip-openapi.json').write_text(json.dumps(openapi_document(), indent=1))
+        (built/SITE_MARKER).write_text('written by mhhs-ref docs; replaced whole by the next build\n')
         if built.resolve() != out:
             shutil.rmtree(out, ignore_errors=True)
             shutil.move(str(built), out)

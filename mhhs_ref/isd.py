@@ -140,7 +140,7 @@ class StandingData:
         c = self.ccc
         hit = c[(c.connection_type == key[0]) & (c.measurement_quantity == key[1]) & (c.market_segment == key[2])
                 & (c.domestic_premise_indicator == key[3]) & (c.consumption_component == key[4])]
-        if hit.empty: raise MhhsError('ECS1002', f"no Consumption Component Class for {key} in {self.version}")
+        if hit.empty: raise MhhsError('REF0321', f"no Consumption Component Class for {key} in {self.version}")
         return int(hit.ccc_id.iloc[0])
 
 @implements('BP021', 'TOM-ISD', 'ASM-ISD-PARTICIPANTS')

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .core import MhhsError
+from .core import REJECTION_CODES, MhhsError
 from .data_services.processing import LS_KEY, MISSING, QUALITY, day_arrays, fallback_load_shapes, _kwh as _wh_to_kwh
 from .columnar import grouped_row_sums, key_codes
 from .design import implements, mark_implements
@@ -256,8 +256,8 @@ def messages(self: LoadShapingService, day, now: dt.datetime | None = None) -> l
                'LSTTotals': [{'loadShapeDayTotal': _kwh(r.day_wh), 'loadShapeDayPeakTotal': _kwh(r.peak_wh), 'loadShapeDayOffPeakTotal': _kwh(r.offpeak_wh),
                               'loadShape7DayRollingTotal': _kwh(r.day_wh_7), 'loadShape7DayRollingPeakTotal': _kwh(r.peak_wh_7),
                               'loadShape7DayRollingOffPeakTotal': _kwh(r.offpeak_wh_7)}]} for r in s.itertuples(index=False)]
-    return [('IF-022', build_message('IF-022', 'LSSPeriodData', self.dip_id, 'LSS', now=now, blocks={'B903': {'settlementDay': d0, 'LSGSettlementPeriods': groups}})),
-            ('IF-023', build_message('IF-023', 'LSSTotalsData', self.dip_id, 'LSS', now=now, blocks={'B912': {'settlementDay': d0, 'LSGTotals': totals}}))]
+    return [('IF-022', build_message('IF-022', 'LSSPeriodData', self.dip_id, 'LSS', now=now, blocks={'B903List': [{'settlementDay': d0, 'LSGSettlementPeriods': groups}]})),
+            ('IF-023', build_message('IF-023', 'LSSTotalsData', self.dip_id, 'LSS', now=now, blocks={'B912List': [{'settlementDay': d0, 'LSGTotals': totals}]}))]
 
 LoadShapingService.messages = messages
 
@@ -271,14 +271,18 @@ def lss_view(reg):
 
 mark_implements('ASM-LSS-REGISTRATION-VIEW', __name__, 'lss_view')
 
+def _recipient_code(code: str) -> str:
+    "The recipient's code for a check the DIP would answer with `code`: DI-999 numbers the RCP codes as the MSG ones (MSG1001 → RCP1001 Schema Failure)."
+    rcp = 'RCP' + code[3:]
+    return rcp if code.startswith('MSG') and rcp in REJECTION_CODES else code
+
 @implements('IF-021', 'BP018')
 def receive(self: LoadShapingService, body: dict, txn: str | None = None) -> list:
     "One IF-021 in: each day it carries held as the latest version for its MPAN, MQ and day. Nothing is sent back."
     now = self.clock().timestamp()
     try:
-        validate_message('IF-021', body)                     # the catalogue's checks, not ours (MSG1001 with the path)
+        validate_message('IF-021', body)                     # the catalogue's checks, not ours (kept with the path)
         cb, cu = body['payload']['CommonBlock'], body['payload']['CustomBlock']
-        if cu.get('B900') is None: raise MhhsError('MSG1001', "an IF-021 without B900 carries nothing to hold", path='payload.CustomBlock.B900')
         mpan, gsp, sender = cb['M0']['MPANCore'], cb['M0']['GSPGroupID'], cb['S1']['senderDIPID']
         ct = (cu.get('B067') or {}).get('connectionTypeIndicator')
         mq, days = cu['B900']['MQID']['measurementQuantityID'], cu['B900']['settlementDayConsumptionPeriods']
@@ -286,7 +290,8 @@ def receive(self: LoadShapingService, body: dict, txn: str | None = None) -> lis
     except MhhsError as e:
         try: who = body['payload']['CommonBlock']['M0']['MPANCore'], body['payload']['CommonBlock']['S1']['senderDIPID']
         except (KeyError, TypeError): who = (None, None)
-        with self.lock: self.con.execute('INSERT INTO held_refusals VALUES (?,?,?,?,?)', (now, *who, e.code, f"{e.path}: {e.detail}"))
+        code = _recipient_code(e.code)
+        with self.lock: self.con.execute('INSERT INTO held_refusals VALUES (?,?,?,?,?)', (now, *who, code, f"{e.path}: {e.detail}"))
         return []
     with self.lock:
         cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')

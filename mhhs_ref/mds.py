@@ -18,7 +18,7 @@ import pandas as pd
 from .core import MhhsError, rejection
 from .data_services.processing import MAX_WH_PER_PERIOD, MISSING, Q, QUALITY, _wh, day_arrays, open_for_submission
 from .design import implements, mark_implements
-from .interfaces import build_message
+from .interfaces import build_message, sender_unique_reference, wire_datetime
 from .registration import Publication
 from .time import UTC, _aware_utc, as_date, utc_period_ends
 
@@ -42,15 +42,15 @@ def registration_view(reg) -> Callable[[str, dt.date], dict]:
 
 mark_implements('ASM-MDS-REGISTRATION-VIEW', __name__, 'registration_view')
 
-@implements('BP019', 'ECS1001', 'ECS1002', 'ECS1003', 'ECS1004', 'ECS1005', 'ECS1006', 'ECS1007', 'ECS1008', 'ECS1009', 'ECS1010',
+@implements('BP019', 'RCP1009', 'ECS1002', 'ECS1003', 'ECS1004', 'ECS1005', 'ECS1006', 'ECS1007', 'ECS1008', 'ECS1009', 'ECS1010',
             'ECS1011', 'ECS1012', 'ECS1013', 'ECS1014', 'ECS1015', 'ECS1016', 'ASM-MDS-WHOLE-MESSAGE')
 def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
     "(code or None, detail, warn) for one IF-021: the first ECS rule it breaks, and whether it carries consumption on a de-energised MPAN."
     p = body['payload']; cb, cu = p['CommonBlock'], p['CustomBlock']
     mpan, event = cb['M0']['MPANCore'], cb['S0']['eventCode'].strip('[]')
     b900 = cu.get('B900') or {}
-    if not b900.get('settlementDayConsumptionPeriods'):     # the DIP lets an optional block through (ASM-CATALOGUE-OPTIONALITY); the MDS cannot
-        return 'MSG1001', "IF-021 without consumption: B900 with at least one settlement day is needed", False
+    if not b900.get('settlementDayConsumptionPeriods'):     # B900 is mandatory in v2.1.0, so only a message that skipped the DIP's check lacks it
+        return 'RCP1021', "IF-021 without consumption: B900 with at least one settlement day is needed", False
     mq = b900['MQID']['measurementQuantityID']
     ds = (cu.get('B044') or {}).get('issuingDataServiceDIPID') or cb['S1']['senderDIPID']
     if (event == 'ActivePower') != (mq in ('AI', 'AE')): return 'ECS1002', f"{mq} is not a quantity of {event}", False
@@ -62,7 +62,7 @@ def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
         day = sd.date()
         if not open_for_submission([day], today)[0]: return 'ECS1003', f"{day} is past its RF run", False
         v = view(mpan, day)
-        if v['ds'] != ds: return 'ECS1001', f"{ds} is not the data service of {mpan} on {day}", False
+        if v['ds'] != ds: return 'RCP1009', f"{ds} is not the data service of {mpan} on {day}", False
         grid = set(utc_period_ends(day))
         for c in day_block['consumptionPeriods']:
             sp = _aware_utc(c['sp'])
@@ -85,7 +85,7 @@ def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
 # %% ../nbs/33_bp019_mds.ipynb #0ae9b3fc
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS submissions (id INTEGER PRIMARY KEY, mpan TEXT, mq TEXT, day TEXT, ds TEXT, txn TEXT, received_at REAL,
-    day_block TEXT, warned INTEGER, superseded_by INTEGER);
+    day_block TEXT, warned INTEGER, superseded_by INTEGER, s1 TEXT);
 CREATE INDEX IF NOT EXISTS sub_key ON submissions (mpan, mq, day, superseded_by);
 CREATE INDEX IF NOT EXISTS sub_day ON submissions (day, mq, superseded_by);
 CREATE TABLE IF NOT EXISTS refusals (id INTEGER PRIMARY KEY, at REAL, mpan TEXT, ds TEXT, code TEXT, detail TEXT);
@@ -107,11 +107,12 @@ class MarketWideDataService:
 mark_implements('TOM-MDS', __name__, 'MarketWideDataService')
 
 # %% ../nbs/33_bp019_mds.ipynb #3ad8f142
-def _reply(self, ch, event, body, blocks, r0, primary):
+def _reply(self, ch, event, body, blocks, r0, primary, common: dict | None = None):
+    "A reply about `body`'s MPAN; `common` adds further common blocks (IF-016's `R1` and `S2`)."
     cb = body['payload']['CommonBlock']
     return Publication(ch, build_message(ch, event, self.dip_id, 'MDS', mpan_core=cb['M0']['MPANCore'], blocks=blocks, primary=primary,
                                          environment=self.environment, correlation_id=cb['S1']['senderCorrelationID'], response=r0, now=self.clock(),
-                                         distributor_dip_id=cb['M0']['distributorDIPID'], gsp_group=cb['M0']['GSPGroupID']))
+                                         distributor_dip_id=cb['M0']['distributorDIPID'], gsp_group=cb['M0']['GSPGroupID'], common=common))
 
 @implements('BP019', 'IF-014', 'IF-021', 'TOM-MDS')
 def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> list[Publication]:
@@ -130,13 +131,13 @@ def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> 
         try:
             for day_block in cu['B900']['settlementDayConsumptionPeriods']:
                 day = str(_aware_utc(day_block['settlementDay']['settlementDayDate']).date())
-                new = cur.execute('INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned) VALUES (?,?,?,?,?,?,?,?)',
-                                  (mpan, mq, day, sender, txn, now, json.dumps(day_block), int(warn))).lastrowid
+                new = cur.execute('INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned, s1) VALUES (?,?,?,?,?,?,?,?,?)',
+                                  (mpan, mq, day, sender, txn, now, json.dumps(day_block), int(warn), json.dumps(cb['S1']))).lastrowid
                 cur.execute('UPDATE submissions SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND superseded_by IS NULL AND id<>?', (new, mpan, mq, day, new))
             cur.execute('COMMIT')
         except BaseException: cur.execute('ROLLBACK'); raise
     if warn:
-        return [self._reply('IF-014', 'ConsumptionOnDeEnergisedMPAN', body, echo, {'responseCode': 'W', 'responseMessages': ['ECS1008 - consumption recorded on a de-energised MPAN: accepted']}, [sender])]
+        return [self._reply('IF-014', 'ConsumptionOnDeEnergisedMPAN', body, echo, {'responseCode': 'W', 'responseMessages': [f"ECS1008 - {rejection('ECS1008').meaning}: not so here, the consumption is actual and accepted"[:200]]}, [sender])]
     return []
 
 MarketWideDataService._reply, MarketWideDataService.receive = _reply, receive
@@ -173,14 +174,14 @@ MarketWideDataService.day_frame, MarketWideDataService.versions, MarketWideDataS
 # %% ../nbs/33_bp019_mds.ipynb #8188c0a2
 @implements('IF-015', 'IF-016', 'ASM-REPLAY-MDS', 'ASM-REPLAY-SCOPE', 'BP004')
 def replay(self: MarketWideDataService, body: dict) -> list[Publication]:
-    "IF-015 from an advanced data service: its MPAN's history as IF-016 (one per quantity, ≤ 200 days each), or ReplayRequestRejected."
+    "IF-015 from an advanced data service: its MPAN's history as IF-016 (one per quantity, ≤ 200 days each), or ConsumptionRequestRejected."
     cb = body['payload']['CommonBlock']
     mpan, sender, today = cb['M0']['MPANCore'], cb['S1']['senderDIPID'], self.today()
     if self.view(mpan, today)['ds'] != sender:
-        r0 = {'responseCode': 'R', 'responseMessages': [f"ECS1001 - {rejection('ECS1001').meaning}: {sender} is not the data service of {mpan} today"]}
-        return [self._reply('IF-016', 'ReplayRequestRejected', body, {}, r0, [sender])]
+        r1 = {'responseCode': 'R', 'responseMessages': [f"RCP1009 - {rejection('RCP1009').meaning}: {sender} is not the data service of {mpan} today"[:200]]}
+        return [self._reply('IF-016', 'ConsumptionRequestRejected', body, {}, None, [sender], common={'R1': r1})]
     with self.lock:
-        rows = self.con.execute('SELECT mq, day, ds, day_block FROM submissions WHERE mpan=? AND superseded_by IS NULL AND day<? ORDER BY mq, day',
+        rows = self.con.execute('SELECT mq, day, ds, day_block, s1 FROM submissions WHERE mpan=? AND superseded_by IS NULL AND day<? ORDER BY mq, day',
                                 (mpan, str(today))).fetchall()
     rows = [r for r in rows if open_for_submission([r[1]], today)[0]]
     out = []
@@ -190,8 +191,18 @@ def replay(self: MarketWideDataService, body: dict) -> list[Publication]:
         blocks = {'B044': {'issuingDataServiceDIPID': mine[-1][2]},
                   'B067': {'connectionTypeIndicator': ct, 'connectionTypeEffectiveFromDate': '2000-01-01T00:00:00+00:00'},
                   'B900': {'MQID': {'measurementQuantityID': mq}, 'settlementDayConsumptionPeriods': [json.loads(r[3]) for r in mine]}}
-        out.append(self._reply('IF-016', 'ActivePower' if mq in ('AI', 'AE') else 'ReactivePower', body, blocks, {'responseCode': 'A', 'responseMessages': []}, [sender]))
+        s2 = json.loads(mine[-1][4]) if mine[-1][4] else _bulk_s1(self, mine[-1][2])    # the replayed IF-021's own header (ASM-REPLAY-S2)
+        out.append(self._reply('IF-016', 'ActivePower' if mq in ('AI', 'AE') else 'ReactivePower', body, blocks, None, [sender],
+                               common={'S2': s2, 'R1': {'responseCode': 'A', 'responseMessages': []}}))
     return out
+
+def _bulk_s1(self, ds: str) -> dict:
+    "An S1 for versions loaded in bulk (`load_day`), which came with no message: the data service as sender, the MDS's environment."
+    return {'environmentTag': self.environment, 'subText': None, 'senderUniqueReference': sender_unique_reference('IF-021', ds if len(ds) == 10 else self.dip_id, 'SDS'),
+            'senderTimestamp': wire_datetime(self.clock()), 'senderDIPID': ds if len(ds) == 10 else self.dip_id, 'senderRoleID': 'SDS',
+            'senderCorrelationID': None, 'DIPConnectionProviderID': None}
+
+mark_implements('ASM-REPLAY-S2', __name__, '_bulk_s1')
 
 def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Publication]:
     "The MDS's side of the DIP: IF-021 and IF-015 in; everything else it receives (IF-001, IF-036 …) it does not act on here."
@@ -305,7 +316,7 @@ def emr_report(day, mpans: pd.DataFrame, filled: np.ndarray, suppliers=None) -> 
 
 @implements('ASM-CCC-TABLE', 'BP019')
 def ccc_ids(mpans: pd.DataFrame, isd) -> dict[str, np.ndarray]:
-    "Each MPAN's Consumption Component Classes from the ISD: {'C': consumption CCC id, 'L': losses CCC id} (ECS1002 if none)."
+    "Each MPAN's Consumption Component Classes from the ISD: {'C': consumption CCC id, 'L': losses CCC id} (REF0321 if none)."
     n = len(mpans)
     cat = lambda codes, names: pd.Series(pd.Categorical.from_codes(codes.astype(np.int8), names), index=mpans.index)   # no string per MPAN
     seg = mpans.market_segment
@@ -313,7 +324,7 @@ def ccc_ids(mpans: pd.DataFrame, isd) -> dict[str, np.ndarray]:
     ed = mpans['energy_direction'] if 'energy_direction' in mpans else pd.Series('I', index=mpans.index)
     mq = cat((ed == 'E').to_numpy(), ['AI', 'AE'])
     cc = isd.ccc.set_index(['connection_type', 'measurement_quantity', 'market_segment', 'domestic_premise_indicator', 'consumption_component']).ccc_id
-    return {c: _per_combination(cc, [mpans.connection_type, mq, seg, dpi, cat(np.zeros(n), [c])], 'ECS1002',
+    return {c: _per_combination(cc, [mpans.connection_type, mq, seg, dpi, cat(np.zeros(n), [c])], 'REF0321',
                                 'no Consumption Component Class for some MPANs')[0].astype(np.int64) for c in ('C', 'L')}
 
 @implements('BP019', 'ASM-LLF', 'ASM-CCC-TABLE', 'REP-006', 'ASM-COLUMNAR-SUMS')
@@ -470,8 +481,8 @@ def if013(self: MarketWideDataService, day, mpans: pd.DataFrame, filled: np.ndar
         blocks = {'B043': {'settlementImpactedDataServiceDIPID': str(r.ds), 'settlementImpactedSupplierDIPID': str(r.supplier)},
                   'B049': {'settlementRunExecutionDate': wire_datetime(dt.datetime.combine(as_date(run_date), dt.time(), UTC)), 'settlementCode': code, 'runNumber': number},
                   'B067': {'connectionTypeIndicator': str(r.connection_type), 'connectionTypeEffectiveFromDate': '2000-01-01T00:00:00+00:00'},
-                  'B920': {'MQID': b050, 'settlementDayConsumptionPeriods': [{'settlementDay': {'settlementDayDate': wire_datetime(dt.datetime.combine(as_date(day), dt.time(), UTC)),
-                                                                                                'periodDuration': 30}, 'defaultedConsumptionPeriods': periods}]}}
+                  'B920List': [{'MQID': b050, 'settlementDayConsumptionPeriods': [{'settlementDay': {'settlementDayDate': wire_datetime(dt.datetime.combine(as_date(day), dt.time(), UTC)),
+                                                                                                    'periodDuration': 30}, 'defaultedConsumptionPeriods': periods}]}]}
         out.append(Publication('IF-013', build_message('IF-013', 'ActivePowerDefaulted', self.dip_id, 'MDS', mpan_core=str(r.mpan), blocks=blocks,
                                                        environment=self.environment, now=self.clock())))
     return out

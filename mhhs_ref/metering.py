@@ -20,14 +20,15 @@ __all__ = ['METER_RULE_CODES', 'on_mtd']
 
 # %% ../nbs/29_bp009_change_of_meter.ipynb #132cbd4e
 METER_RULE_CODES = {
-    'ms_appointed_on_install': 'REG1002', 'previous_ms_window': 'REG1003', 'duplicate_id': 'REG1004',
-    'removal_before_install': 'REG1005', 'install_after_disconnection': 'REG1006', 'map_unknown': 'REG1007',
-    'map_before_install': 'REG1008', 'install_before_creation': 'REG1009', 'history_update_not_removed': 'REG1010',
-    'id_and_dates_together': 'REG1011', 'meter_not_installed': 'REG1012', 'exchange_order': 'REG1013',
-    'map_not_ascending': 'REG1014', 'smart_needs_guid': 'REG1046', 'smart_needs_digits': 'REG1047',
-    'not_responsible': 'REG1019', 'future': 'REG1020', 'too_far_back': 'REG1024', 'not_applicable': 'REG1107',
-    'composition': 'REG1108', 'unknown_mpan': 'REG0000'}
-mark_implements('ASM-REG-METER-CODES', __name__, 'METER_RULE_CODES')
+    'unknown_mpan': 'REG0000', 'ms_appointed_on_install': 'REG1002', 'previous_ms_window': 'REG1003',
+    'previous_ms_not_location': 'REG0008', 'removed_meter_not_installed': 'REG1004', 'removal_before_install': 'REG1005',
+    'duplicate_id': 'REG1006', 'install_after_disconnection': 'REG1007', 'exchange_order': 'REG1008', 'map_unknown': 'REG1009',
+    'map_before_install': 'REG1010', 'install_before_creation': 'REG1011', 'update_not_appointed': 'REG1012',
+    'modified_id_taken': 'REG1013', 'map_not_ascending': 'REG1014', 'meter_unknown': 'REG1015', 'history_ids_differ': 'REG1016',
+    'id_and_dates_together': 'REG1017', 'history_update_not_removed': 'REG1018', 'not_responsible': 'REG1019',
+    'future': 'REG1020', 'too_far_back': 'REG1024', 'modified_id_not_null': 'REG1029', 'smart_needs_guid': 'REG1046',
+    'smart_needs_digits': 'REG1047', 'removal_block_on_update': 'RCP1023', 'composition': 'RCP1021'}
+mark_implements(sorted(set(METER_RULE_CODES.values())), __name__, 'METER_RULE_CODES')
 
 def _refuse(rule: str, detail: str, path: str = ''):
     raise MhhsError(METER_RULE_CODES[rule], detail, path=path)
@@ -89,7 +90,7 @@ def _removal_checks(reg, mpan, sender, b039):
     _window(reg, day, 'B039.meterRemovalDate')
     row = _meter_rows(reg, mpan).get(b039['meterIDRemoved'])
     if row is None or row['to'] is not None:
-        _refuse('meter_not_installed', f"meter {b039['meterIDRemoved']} is not installed on {mpan}", 'B039.meterIDRemoved')
+        _refuse('removed_meter_not_installed', f"meter {b039['meterIDRemoved']} is not installed on {mpan}", 'B039.meterIDRemoved')
     if str(day) < row['from']: _refuse('removal_before_install', f"removal on {day} is before the installation on {row['from']}", 'B039.meterRemovalDate')
     _ms_on(reg, mpan, day, sender, 'not_responsible')
     return day, row
@@ -101,14 +102,14 @@ def _updater(reg, mpan, sender, old: dict, new: dict, extra: bool) -> str:
     ms = reg._value_on(mpan, 'MS', str(today))
     if ms and ms['dip_id'] == sender: return 'current'
     ends = [t for v, f, t in reg.periods(mpan, 'MS').itertuples(index=False) if v['dip_id'] == sender and t is not None and t < str(today)]
-    if not ends: _refuse('not_responsible', f"{sender} is not, and never was, the metering service of {mpan}", 'S1.senderDIPID')
+    if not ends: _refuse('update_not_appointed', f"{sender} is not, and never was, the metering service of {mpan}", 'S1.senderDIPID')
     last = max(ends)
     until = add_working_days(last, reg.rules.previous_ms_amend_working_days)
     changed = [k for k in B074_KEYS if k != 'meterLocation' and old.get(k) != new.get(k)]
     if today > until:
         _refuse('previous_ms_window', f"{sender}'s appointment ended on {last}; it could amend the meter location until {until}", 'S1.senderDIPID')
     if changed or extra or new.get('modifiedMeterID'):
-        _refuse('previous_ms_window', f"a previous metering service may amend only the meter location (not {', '.join(changed) or 'ids or MAPs'})", 'B906.existingMeter')
+        _refuse('previous_ms_not_location', f"a previous metering service may amend only the meter location (not {', '.join(changed) or 'ids or MAPs'})", 'B906.existingMeter')
     return 'previous'
 
 # %% ../nbs/29_bp009_change_of_meter.ipynb #96c2589b
@@ -131,7 +132,7 @@ def _stored(meter33: dict, history: list[dict] | None, removal=None) -> dict:
     return m
 
 # %% ../nbs/29_bp009_change_of_meter.ipynb #d4d2769c
-@implements('BP009', 'IF-005', 'IF-006', 'REG1002', 'REG1003', 'REG1014', 'REG1019', 'REG1020', 'REG1024', 'REG1046', 'REG1047',
+@implements('BP009', 'IF-005', 'IF-006', 'REG0008', 'REG1002', 'REG1003', 'REG1014', 'REG1019', 'REG1020', 'REG1024', 'REG1046', 'REG1047',
             'ASM-METER-DAYS', 'ASM-METER-WINDOWS', 'ASM-METER-IDS', 'ASM-METER-UPDATE-SENDER')
 def on_mtd(reg: RegistrationService, body: dict) -> list[Publication]:
     "Registration's answer to IF-005: check, record, and publish IF-006 (accepted with the meters now installed, or refused with the code)."
@@ -157,7 +158,7 @@ def _plan(reg, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str |
     b906, b039 = cu.get('B906') or {}, cu.get('B039') or {}
     new, hist = b906.get('existingMeter'), b906.get('historyMAP')
     if event in ('MeterInstall', 'MeterExchange'):
-        if new.get('modifiedMeterID'): _refuse('not_applicable', f"modifiedMeterID does not apply to {event}", 'B906.existingMeter.modifiedMeterID')
+        if new.get('modifiedMeterID'): _refuse('modified_id_not_null', f"modifiedMeterID does not apply to {event}", 'B906.existingMeter.modifiedMeterID')
         writes, on = [], None
         if event == 'MeterExchange':
             rday, old = _removal_checks(reg, mpan, sender, b039)
@@ -173,25 +174,25 @@ def _plan(reg, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str |
     # MeterUpdate / MeterHistoryUpdate: corrections to a meter Registration holds
     rows = _meter_rows(reg, mpan)
     row = rows.get(new['meterID'])
-    if row is None: _refuse('meter_not_installed', f"meter {new['meterID']} is not known on {mpan}", 'B906.existingMeter.meterID')
+    if row is None: _refuse('meter_unknown', f"meter {new['meterID']} is not known on {mpan}", 'B906.existingMeter.meterID')
     removed = row['to'] is not None
     if event == 'MeterUpdate' and removed:
-        _refuse('meter_not_installed', f"meter {new['meterID']} was removed on {row['to']}: correct it with MeterHistoryUpdate", 'B906.existingMeter.meterID')
+        _refuse('removed_meter_not_installed', f"meter {new['meterID']} was removed on {row['to']}: correct it with MeterHistoryUpdate", 'B906.existingMeter.meterID')
     if event == 'MeterHistoryUpdate' and not removed:
         _refuse('history_update_not_removed', f"meter {new['meterID']} is still installed: correct it with MeterUpdate", 'B906.existingMeter.meterID')
-    if event == 'MeterUpdate' and b039: _refuse('not_applicable', "B039 does not apply to a MeterUpdate of an installed meter", 'B039')
+    if event == 'MeterUpdate' and b039: _refuse('removal_block_on_update', "B039 does not apply to a MeterUpdate of an installed meter", 'B039')
     old = row['value']
     who = _updater(reg, mpan, sender, old, new, extra=hist is not None) if event == 'MeterUpdate' else None
-    if event == 'MeterHistoryUpdate': _ms_on(reg, mpan, reg.today(), sender, 'not_responsible')
+    if event == 'MeterHistoryUpdate': _ms_on(reg, mpan, reg.today(), sender, 'update_not_appointed')
     removal = old.get('meterRemovalDate')
     if b039:
-        if b039['meterIDRemoved'] != new['meterID']: _refuse('meter_not_installed', f"B039 names {b039['meterIDRemoved']}, B906 {new['meterID']}", 'B039.meterIDRemoved')
+        if b039['meterIDRemoved'] != new['meterID']: _refuse('history_ids_differ', f"B039 names {b039['meterIDRemoved']}, B906 {new['meterID']}", 'B039.meterIDRemoved')
         removal = b039.get('meterRemovalDate') or removal
     new_id = new.get('modifiedMeterID')
     dates_changed = _day(new['meterInstallationDate']) != _day(old['meterInstallationDate']) or \
         (removal and old.get('meterRemovalDate') and _day(removal) != _day(old['meterRemovalDate']))
     if new_id and dates_changed: _refuse('id_and_dates_together', f"meter {new['meterID']}: a new id and new dates cannot come in one update", 'B906.existingMeter.modifiedMeterID')
-    if new_id and new_id in rows: _refuse('duplicate_id', f"meter {new_id} is already known on {mpan}", 'B906.existingMeter.modifiedMeterID')
+    if new_id and new_id in rows: _refuse('modified_id_taken', f"meter {new_id} is already known on {mpan}", 'B906.existingMeter.modifiedMeterID')
     iday = _day(new['meterInstallationDate'])
     if dates_changed:
         if str(iday) < created: _refuse('install_before_creation', f"{mpan} was created on {created}; a meter cannot be installed on {iday}", 'B906.existingMeter.meterInstallationDate')
@@ -205,5 +206,5 @@ def _plan(reg, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str |
     if who == 'previous': stored = {**old, 'meterLocation': new['meterLocation']}
     return [(stored, new['meterID'] if new_id else None)], reg.today()
 
-mark_implements(['REG1004', 'REG1005', 'REG1006', 'REG1007', 'REG1008', 'REG1009', 'REG1010', 'REG1011', 'REG1012', 'REG1013',
-                 'REG0000', 'REG1107', 'REG1108'], __name__, '_plan')
+mark_implements(['REG0000', 'REG1004', 'REG1005', 'REG1006', 'REG1007', 'REG1008', 'REG1009', 'REG1010', 'REG1011', 'REG1012', 'REG1013',
+                 'REG1015', 'REG1016', 'REG1017', 'REG1018', 'REG1029', 'RCP1021', 'RCP1023'], __name__, '_plan')

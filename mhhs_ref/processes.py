@@ -22,7 +22,7 @@ from .design import implements, mark_implements
 from .dip.hub import Credentials, Hub, InProcessDeliverer, RetryPolicy
 from .interfaces import build_message, channels, wire_datetime
 from .isd import StandingData, reference_isd
-from .registration import (B074_KEYS, RegistrationRules, RegistrationService, Publication, SEGMENT_ROLES, _APP, settlement_date,
+from .registration import (B074_KEYS, RegistrationRules, RegistrationService, Publication, SEGMENT_ROLES, appointment_block, settlement_date,
                                    wire_midnight)
 from .data_services import processing as _dp
 from .data_services.collection import reactive_wh
@@ -83,10 +83,11 @@ class Supplier(Actor):
         return self.preferred.get(role) or self.market.first(role)
     def appointment(self, mpan: str, service: str, sp: str, day, scenario: str, css_id: str | None = None, contract_ref: str | None = None,
                     correlation: str | None = None) -> Publication:
-        "An IF-031 request (DSApp or MSApp)."
+        "An IF-031 request (DSApp or MSApp); a DSApp proposes its customer's domestic premise indicator (`ASM-B071-SUPPLIER-ITEMS`)."
         event = 'DSApp' if service == 'DS' else 'MSApp'
-        _, key, dk, mk, fk, ck = _APP[event]
-        blocks = {key: {dk: sp, mk: self.market.mpid(sp), fk: wire_midnight(day), ck: contract_ref, 'appointmentScenario': scenario}}
+        try: domestic = self.market.registration.as_at(mpan, day)['domestic_premise']
+        except MhhsError: domestic = True
+        blocks = appointment_block(event, sp, self.market.mpid(sp), day, scenario, contract_ref, domestic=bool(domestic))
         if css_id: blocks['B013'] = {'CSSRegistrationID': css_id}
         return self.message('IF-031', event, mpan, blocks, correlation=correlation)
     def on_message(self, ch, body):
@@ -137,7 +138,7 @@ class ServiceProvider(Actor):
     def reading(self, mpan, day, event, primary=None, method='A', meter: str | None = None) -> Publication:
         b = {'meterID': meter or self.meter_of(mpan), 'cumulativeRegisterReading': standin_reading(mpan, day),
              'cumulativeRegisterReadingDateTime': wire_midnight(day), 'readingMethod': method, 'siteVisitCheckCode': None}
-        return self.message('IF-041', event, mpan, {'B064': b}, primary=primary)
+        return self.message('IF-041', event, mpan, {'B064List': [b]}, primary=primary)
     def on_message(self, ch, body):
         ev, cu = _ev(body), _cu(body)
         if cu.get('B905List'):
@@ -148,7 +149,7 @@ class ServiceProvider(Actor):
             if sent and body['payload']['CommonBlock']['R0']['responseCode'] == 'A':
                 return self.meter_reads(_mpan(body), _ev(body), cu)
         if ch == 'IF-033':
-            code = self.decide(body) or 'SP000'
+            code = self.decide(body) or 'SP000'        # SP000: accepted; a refusal is the code decide() gives
             blocks = {k: cu[k] for k in ('B012', 'B013', 'B070', 'B071') if k in cu}
             blocks['B007'] = {'responseCode': 'A' if code == 'SP000' else 'R', 'proposedAppointmentResponseCode': code}
             return [self.message('IF-034', ev.replace('SPRequest', 'SPResponse'), _mpan(body), blocks,
@@ -187,7 +188,9 @@ class ServiceProvider(Actor):
     @implements('BP003C', 'ASM-READ-TRANSFER-CHECKS')
     def take_reading(self, body: dict) -> str | None:
         "Keep a reading sent to this data service; one from another data service is checked first. Returns the refusal code."
-        cb, b, mpan = body['payload']['CommonBlock'], _cu(body)['B064'], _mpan(body)
+        cb, mpan = body['payload']['CommonBlock'], _mpan(body)
+        [b] = (_cu(body).get('B064List') or [None])[:1]
+        if b is None: return None
         code = None
         if cb['S1']['senderRoleID'] in ('SDS', 'ADS', 'UMSDS'):        # a transfer of reads on change of data service
             gain = self.gains.get(mpan)
@@ -197,7 +200,7 @@ class ServiceProvider(Actor):
         self.readings.append(b | {'mpan': mpan, 'event': _ev(body), 'from': cb['S1']['senderDIPID'], 'accepted': code is None, 'code': code})
         return code
 
-mark_implements(['TOM-SDS', 'TOM-MS'], __name__, 'ServiceProvider')
+mark_implements(['TOM-SDS', 'TOM-MS', 'SP000'], __name__, 'ServiceProvider')
 
 # %% ../nbs/22_process_runs.ipynb #b2043e72
 @dataclass
@@ -294,7 +297,8 @@ def _submit_batched(self, who, pubs, size: int = 500) -> list[str]:
         for k in range(0, len(bodies), size):
             res = self.hub.submit(ch, bodies[k:k + size], who)
             if res.status != 201:
-                bad = next(r for r in res.results if not r['message'].startswith('MSG0000'))
+                refused = [r for r in res.results if not r['message'].startswith('MSG0000')]
+                bad = next((r for r in refused if not r['message'].startswith('MSG1000')), refused[0])   # the cause, not the bystanders
                 raise MhhsError(bad['message'][:7], f"the DIP refused {ch} from {who.dip_id}: {bad['message']}")
             txns += [r['transactionID'] for r in res.results]
     return txns
@@ -468,9 +472,12 @@ Market.journal = journal
 # %% ../nbs/22_process_runs.ipynb #f4cb6f8e
 def _code(body) -> str | None:
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
-    if cb.get('R0'):
-        return cb['R0']['responseMessages'][0][:7] if cb['R0']['responseCode'] != 'A' and cb['R0']['responseMessages'] else None
+    if (r := cb.get('R0') or cb.get('R1')):      # IF-016 carries its answer in R1
+        return r['responseMessages'][0].split(' - ')[0] if r['responseCode'] != 'A' and r['responseMessages'] else None
     if cu.get('B007'): return cu['B007'].get('proposedAppointmentResponseCode')
+    if cu.get('B099'):       # SDS-MDROutcome: the code of a refusal, else the response code
+        b = cu['B099']
+        return b['responseMessages'][0].split(' - ')[0] if b['responseCode'] != 'A' and b['responseMessages'] else b['responseCode']
     if cu.get('B066'): return cu['B066']['responseCode']
     return None
 
@@ -751,9 +758,9 @@ def _reads_init(self):
     self.reads: dict[str, dict[dt.date, int]] = {}              # mpan → {day: register Wh at the day's start}
 
 def _read_request(self, mpan: str, day, mdr: str) -> Publication:
-    "IF-065 to the MDR: the register at the start of `day`."
+    "IF-065 `MDRConsumption` to the MDR: the register at the start of `day` (B077, its reference time; `ASM-IF065-EVENTS`)."
     at = wire_datetime(dt.datetime.combine(_dp.as_date(day), dt.time(), dt.timezone.utc))
-    return self.message('IF-065', 'ReadingRemote', mpan, {'B077': {'MDRReferenceDateTime': at}}, primary=[mdr])
+    return self.message('IF-065', 'MDRConsumption', mpan, {'B077': {'MDRReferenceDateTime': at}}, primary=[mdr])
 
 def _mdr_read(self, body) -> list[Publication]:
     "The MDR's answer to IF-065: the register reading at the reference time (B076)."
@@ -762,7 +769,7 @@ def _mdr_read(self, body) -> list[Publication]:
     mpan = _mpan(body)
     meter = standin_meter(mpan)
     b076 = {'meterID': meter, 'cumulativeRegisterReading': standin_reading(mpan, _aware_utc(at).date()), 'cumulativeRegisterReadingDateTime': at}
-    return [self.message('IF-065', 'ReadingRemote', mpan, {'B076List': [b076], 'B077': cu['B077']}, primary=[cb['S1']['senderDIPID']],
+    return [self.message('IF-065', 'ReadingRemote', mpan, {'B076List': [b076]}, primary=[cb['S1']['senderDIPID']],
                          correlation=cb['S1']['senderCorrelationID'], m0=cb['M0'])]
 
 def _take_register(self, mpan: str, day: dt.date, kwh: str) -> list[Publication]:
@@ -785,6 +792,7 @@ def _take_register(self, mpan: str, day: dt.date, kwh: str) -> list[Publication]
 ServiceProvider._reads_init, ServiceProvider.read_request, ServiceProvider.take_register = _reads_init, _read_request, _take_register
 MeterDataRetriever.read = _mdr_read
 mark_implements(['IF-065', 'TOM-SDS-MRS', 'BP004'], __name__, '_take_register')
+mark_implements('ASM-IF065-EVENTS', __name__, '_read_request')
 
 # %% ../nbs/22_process_runs.ipynb #5568f0b8
 def start_collection(self, ds: str, mpan: str, mdr: str | None = None, day=None) -> None:
@@ -801,7 +809,6 @@ def start_collection(self, ds: str, mpan: str, mdr: str | None = None, day=None)
               'B078': {'energyDirection': s['energy_direction']},
               'B025': {'energisationStatus': s['energisation'], 'energisationStatusEffectiveFromDate': wire_midnight(self.registration._since(mpan, 'energisation', day))},
               'B068': {'consentGranularity': 'H', 'consentGranularityEffectiveFromDate': wire_midnight(day)},
-              'B031': {'SMSOID': None, 'SMSOEffectiveFromDate': None},
               'B074List': [{k: x[k] for k in B074_KEYS} for x in meters]}
     first = [a.read_request(mpan, day, mdr)] if a.consent.get(mpan, 'H') in ('D', 'M') else []     # the opening read
     self.submit(ds, [a.message('IF-061', 'MDRStart', mpan, blocks, primary=[mdr])] + first); self.run()
@@ -831,7 +838,7 @@ def collect(self, day) -> None:
                     kwh = standin_reading(mp, nxt)
                     b = {'meterID': standin_meter(mp), 'cumulativeRegisterReading': kwh, 'cumulativeRegisterReadingDateTime': wire_midnight_utc(nxt),
                          'readingMethod': 'A', 'siteVisitCheckCode': None}
-                    self.submit(a.dip_id, [a.message('IF-041', 'ReadingOnSite', mp, {'B064': b}, primary=[sup])] + a.take_register(mp, nxt, kwh))
+                    self.submit(a.dip_id, [a.message('IF-041', 'ReadingOnSite', mp, {'B064List': [b]}, primary=[sup])] + a.take_register(mp, nxt, kwh))
     self.run()
 
 def submit_consumption(self, day, ds: str | None = None) -> None:

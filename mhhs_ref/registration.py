@@ -18,16 +18,16 @@ import pandas as pd
 
 from .core import MhhsError, Role, gsp_group_for_mpan, is_valid_mpan_core, rejection
 from .design import implements, mark_implements
-from .interfaces import block_model, build_message, wire_datetime
+from .interfaces import build_message, validate_block, wire_datetime
 from .isd import StandingData, reference_isd
 from .time import SETTLEMENT_TZ, _aware_utc, local_day_start
 
 # %% auto #0
 __all__ = ['SERVICE_OF_ROLE', 'SEGMENT_ROLES', 'MPID_CODES', 'SCHEMA', 'LDSO_ITEMS', 'STATE_ITEMS', 'FACT_KINDS', 'B074_KEYS',
-           'CDC_EVENTS', 'REL_TYPES', 'LDSO_EVENTS', 'RegistrationRules', 'settlement_date', 'wire_midnight',
-           'Publication', 'RegistrationService', 'as_at', 'history', 'periods', 'create_mpan', 'check_meter',
-           'meter_day', 'map_on', 'load_mpans', 'CssEvent', 'on_css', 'check_appointment', 'tick', 'handle',
-           'disconnection', 'connection_type_change', 'ldso_change']
+           'CDC_EVENTS', 'REL_TYPES', 'REL_CODES', 'LDSO_EVENTS', 'LDSO_BLOCKS', 'RegistrationRules', 'settlement_date',
+           'wire_midnight', 'Publication', 'RegistrationService', 'as_at', 'history', 'periods', 'create_mpan',
+           'check_meter', 'meter_day', 'map_on', 'load_mpans', 'CssEvent', 'on_css', 'appointment_block',
+           'check_appointment', 'tick', 'handle', 'disconnection', 'connection_type_change', 'ldso_change']
 
 # %% ../nbs/20_registration.ipynb #0d0b019e
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ mark_implements('ASM-REG-WINDOWS', __name__, 'RegistrationRules')
 
 SERVICE_OF_ROLE = {'MSS': 'MS', 'MSA': 'MS', 'UMSO': 'MS', 'SDS': 'DS', 'ADS': 'DS', 'UMSDS': 'DS', 'MDR': 'MDR'}
 SEGMENT_ROLES = {'S': {'MS': 'MSS', 'DS': 'SDS'}, 'A': {'MS': 'MSA', 'DS': 'ADS'}, 'U': {'MS': 'UMSO', 'DS': 'UMSDS'}}
-MPID_CODES = {'MS': 'REG1090', 'DS': 'REG1091', 'SUP': 'REG1092', 'MDR': 'REG1093'}
+MPID_CODES = {'MS': 'REG1090', 'DS': 'REG1091', 'MDR-SUP': 'REG1092', 'MDR-SDS': 'REG1093'}
 mark_implements('ASM-REG-SEGMENT-ROLES', __name__, 'SEGMENT_ROLES')
 mark_implements('ASM-REG-MPID-SPLIT', __name__, 'MPID_CODES')
 
@@ -66,7 +66,7 @@ CREATE TABLE IF NOT EXISTS facts (id INTEGER PRIMARY KEY, mpan TEXT NOT NULL, ki
 CREATE INDEX IF NOT EXISTS facts_now ON facts(mpan, kind, effective_from) WHERE superseded_at IS NULL;
 CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, mpan TEXT NOT NULL, service TEXT NOT NULL, scenario TEXT NOT NULL,
     supplier TEXT NOT NULL, sp TEXT NOT NULL, sp_mpid TEXT, sp_role TEXT, effective_from TEXT NOT NULL, css_id TEXT,
-    contract_ref TEXT, correlation TEXT, state TEXT NOT NULL, code TEXT, recorded_at REAL NOT NULL);
+    contract_ref TEXT, correlation TEXT, state TEXT NOT NULL, code TEXT, recorded_at REAL NOT NULL, proposal TEXT);
 CREATE INDEX IF NOT EXISTS requests_mpan ON requests(mpan, service, state);
 CREATE INDEX IF NOT EXISTS requests_css ON requests(css_id) WHERE css_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS requests_due ON requests(state, effective_from);
@@ -292,10 +292,10 @@ B074_KEYS = ('meterID', 'meterType', 'manufacturersMakeAndType', 'ESMEGUID', 'me
 def check_meter(meter: dict) -> dict:
     "A meter as Registration stores it: the B074 fields (validated) and its MAP (B075)."
     try:
-        block_model('B074')(**{k: meter.get(k) for k in B074_KEYS})
-        if meter.get('MAP') is not None: block_model('B075')(**meter['MAP'])
+        validate_block('B074', {k: meter.get(k) for k in B074_KEYS})
+        if meter.get('MAP') is not None: validate_block('B075', meter['MAP'])
     except Exception as e:
-        raise MhhsError('REG1107', f"meter {meter.get('meterID')!r} is not a valid B074/B075 meter: {str(e).splitlines()[0]}", 'B905List') from None
+        raise MhhsError('REG1022', f"meter {meter.get('meterID')!r} is not a valid B074/B075 meter: {str(e).splitlines()[0]}", 'B905List') from None
     out = {**{k: meter.get(k) for k in B074_KEYS}, 'MAP': meter.get('MAP')}
     out['MAPHistory'] = meter.get('MAPHistory') or ([meter['MAP']] if meter.get('MAP') else [])
     out['meterRemovalDate'] = meter.get('meterRemovalDate')
@@ -421,6 +421,8 @@ def _switch_active(self, ev: CssEvent, kind: str) -> list[Publication]:
     blocks = {'B013': {'CSSRegistrationID': ev.css_id},
               'B002': {'incomingSupplierDIPID': ev.supplier, 'incomingSupplierMPID': self._mpid.get(ev.supplier), 'supplierEffectiveFromDate': wire_midnight(day)},
               **self._site_blocks(mpan, day, ('B004', 'B022', 'B023', 'B024', 'B025', 'B026', 'B029')), **self._incumbents(mpan, _day_before(day))}
+    kind = 'ChangeOfSupplier' if old else 'InitialRegistration'     # as it stands on the day (B003 only when there was a supplier)
+    if kind == 'InitialRegistration': del blocks['B005']          # DIP API v2.1.0: a first registration names no incumbent services
     if old: blocks['B003'] = {'outgoingSupplierDIPID': old['dip_id'], 'outgoingSupplierMPID': old['mpid'], 'supplierEffectiveToDate': wire_midnight(_day_before(day))}
     blocks.update(self._relationship_blocks(mpan, day))
     out.append(self._message('IF-001', kind, mpan, blocks, correlation=_corr(ev.css_id), on=day))
@@ -438,8 +440,29 @@ def _switch_active(self, ev: CssEvent, kind: str) -> list[Publication]:
 RegistrationService._switch_active = _switch_active
 
 # %% ../nbs/20_registration.ipynb #f6f1cb4f
-_APP = {'DSApp': ('DS', 'B071', 'proposedDataServiceDIPID', 'proposedDataServiceMPID', 'dataServiceEffectiveFromDate', 'contractReferenceDS'),
-        'MSApp': ('MS', 'B070', 'proposedMeteringServiceDIPID', 'proposedMeteringServiceMPID', 'meteringServiceEffectiveFromDate', 'contractReferenceMS')}
+_APP = {'DSApp': ('DS', 'B071', 'proposedDataServiceDIPID', 'proposedDataServiceMPID', 'proposedDataServiceDIPEffectiveFromDate', 'contractReferenceDataService'),
+        'MSApp': ('MS', 'B070', 'proposedMeteringServiceDIPID', 'proposedMeteringServiceMPID', 'proposedMeteringServiceDIPEffectiveFromDate', 'contractReferenceMeteringService')}
+
+@implements('ASM-B071-SUPPLIER-ITEMS')
+def appointment_block(event: str, sp: str, sp_mpid: str, effective_from, scenario: str, contract_ref: str | None = None, *,
+                      domestic: bool = True, consent: str = 'H', mdr: str | None = None, mdr_mpid: str | None = None, mdr_from=None,
+                      read_frequency: str | None = None) -> dict:
+    """B070 (MSApp) or B071 (DSApp) as a supplier proposes it, keyed by block id (DIP API v2.1.0). A data service proposal also
+    carries the supplier's MDR nomination (none by default), proposed consent granularity, domestic indicator and the
+    traditional fall-back read frequency (`ASM-B071-SUPPLIER-ITEMS`)."""
+    svc, key, dk, mk, fk, ck = _APP[event]
+    day = effective_from if isinstance(effective_from, str) and 'T' in effective_from else wire_midnight(effective_from)
+    b = {dk: sp, mk: sp_mpid, fk: day, ck: contract_ref, 'appointmentScenario': scenario}
+    if svc == 'DS':
+        b |= {'supplierNominatedMDRDIPID': mdr, 'supplierNominatedMDRMPID': mdr_mpid,
+              'supplierNominatedMDREffectiveFromDate': None if mdr is None else wire_midnight(mdr_from or settlement_date(day, path=fk)),
+              'supplierProposedConsentGranularity': consent, 'supplierProposedDomesticIndicator': bool(domestic),
+              'traditionalFallBackReadFrequency': read_frequency}
+    return {key: b}
+
+def _r0(code: str, detail: str) -> dict:
+    "A refusal as an R0 block: `code - official meaning: detail`, cut to DI-980's 200 characters."
+    return {'responseCode': 'R', 'responseMessages': [f"{code} - {rejection(code).meaning}: {detail}"[:200]]}
 
 def _q_requests(self, where: str, args=()) -> list[dict]:
     with self.lock:
@@ -455,25 +478,28 @@ def _request_state(self, rid: int, state: str, code: str | None = None, detail: 
 RegistrationService._q_requests, RegistrationService._request_state = _q_requests, _request_state
 
 # %% ../nbs/20_registration.ipynb #ef746dd3
-@implements('IF-031', 'IF-032', 'REG0000', 'REG1038', 'REG1039', 'REG1104', 'REG1108', 'REG1031', 'REG1032', 'REG1024', 'REG1099', 'REG0005', 'REG0006', 'REG1034',
-            'REG1033', 'REG1026', 'REG1025', 'REG1090', 'REG1091')
+@implements('IF-031', 'IF-032', 'REG0000', 'REG1038', 'REG1039', 'REG1033', 'RCP1003', 'RCP1021', 'REG1031', 'REG1032', 'REG1024', 'REG1099', 'REG0005', 'REG0006',
+            'REG1034', 'REG1021', 'REG1026', 'REG1025', 'REG1090', 'REG1091', 'REG1092')
 def check_appointment(self, body: dict) -> dict:
     "Check an IF-031 request against the REG rules; returns the request or raises the first rule it breaks."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     event, mpan, sender = cb['S0']['eventCode'].strip('[]'), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
-    if event not in _APP: raise MhhsError('REG1104', f"event {event} is not an appointment request", 'S0.eventCode')
+    if event not in _APP: raise MhhsError('RCP1003', f"event {event} is not an appointment request", 'S0.eventCode')
     svc, key, dk, mk, fk, ck = _APP[event]
     if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
         raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
     b = cu.get(key)
-    if not b: raise MhhsError('REG1108', f"{event} needs block {key}", f'CustomBlock.{key}')
+    if not b: raise MhhsError('RCP1021', f"{event} needs block {key}", f'CustomBlock.{key}')
     owner = self._value_on(mpan, 'principal', self.today())
     if owner: raise MhhsError('REG1038' if owner['type'] == 'LinkedImportExport' else 'REG1039',
                               f"{mpan} is a subsidiary of {owner['principal']}: appoint on the principal", 'M0.MPANCore')
     scenario = b['appointmentScenario']
-    if scenario not in ('COS', 'CSP', 'USP', 'SEG'): raise MhhsError('REG1104', f"scenario {scenario} is not valid for {event} here", f'{key}.appointmentScenario')
+    if scenario not in ('COS', 'CSP', 'USP', 'SEG'): raise MhhsError('REG1033', f"scenario {scenario} is not valid for {event} here", f'{key}.appointmentScenario')
     sp, sp_mpid = b[dk], b[mk]
     if self._mpid.get(sp) != sp_mpid: raise MhhsError(MPID_CODES[svc], f"MPID {sp_mpid} is not the MPID of DIP id {sp}", f'{key}.{mk}')
+    mdr = b.get('supplierNominatedMDRDIPID')
+    if mdr is not None and self._mpid.get(mdr) != b.get('supplierNominatedMDRMPID'):
+        raise MhhsError(MPID_CODES['MDR-SUP'], f"MPID {b.get('supplierNominatedMDRMPID')} is not the MPID of DIP id {mdr}", f'{key}.supplierNominatedMDRMPID')
     day = settlement_date(b[fk], path=f'{key}.{fk}')
     today = self.today()
     if (today - day).days > self.rules.max_retrospective_days:
@@ -484,7 +510,7 @@ def check_appointment(self, body: dict) -> dict:
     if scenario == 'SEG':       # a change of segment: the proposed provider's role says which segment the MPAN moves to
         target = next((s for s, roles in SEGMENT_ROLES.items() if roles[svc] == self._role.get(sp)), None)
         if target is None: raise MhhsError('REG1031', f"{sp} ({self._role.get(sp)}) serves no market segment as a {svc}", f'{key}.{dk}')
-        if target == segment: raise MhhsError('REG1104', f"scenario SEG needs a provider of another segment than {segment}", f'{key}.appointmentScenario')
+        if target == segment: raise MhhsError('REG1033', f"scenario SEG needs a provider of another segment than {segment}", f'{key}.appointmentScenario')
     elif self._role.get(sp) != SEGMENT_ROLES[segment][svc]:
         raise MhhsError('REG1031', f"{sp} is a {self._role.get(sp)}; segment {segment} needs a {SEGMENT_ROLES[segment][svc]}", f'{key}.{dk}')
     css_id = (cu.get('B013') or {}).get('CSSRegistrationID')
@@ -498,25 +524,21 @@ def check_appointment(self, body: dict) -> dict:
         if str(day) != sw[1]: raise MhhsError('REG1032', f"the appointment must start on the switch date {sw[1]}, not {day}", f'{key}.{fk}')
     else:
         if not current_sup or current_sup['dip_id'] != sender:
-            raise MhhsError('REG1033', f"scenario {scenario} is reserved to the current supplier on {day}", f'{key}.appointmentScenario')
+            raise MhhsError('REG1021', f"scenario {scenario} is reserved to the current supplier on {day}", f'{key}.appointmentScenario')
         if scenario == 'CSP' and current_sp and current_sp['dip_id'] == sp:
             raise MhhsError('REG1026', f"{sp} is already the {svc}; CSP must propose a different one", f'{key}.{dk}')
         if scenario == 'USP' and (not current_sp or current_sp['dip_id'] != sp):
             raise MhhsError('REG1025', f"USP must name the current {svc} ({current_sp and current_sp['dip_id']})", f'{key}.{dk}')
     return dict(mpan=mpan, service=svc, scenario=scenario, supplier=sender, sp=sp, sp_mpid=sp_mpid, sp_role=self._role.get(sp),
-                effective_from=str(day), css_id=css_id, contract_ref=b.get(ck), correlation=cb['S1']['senderCorrelationID'])
+                effective_from=str(day), css_id=css_id, contract_ref=b.get(ck), correlation=cb['S1']['senderCorrelationID'], proposal=json.dumps(b))
 
 RegistrationService.check_appointment = check_appointment
 
 # %% ../nbs/20_registration.ipynb #7ddecd7c
 def _proposal_blocks(self, r: dict) -> dict:
+    "B070/B071 as the supplier proposed it (echoed on IF-032, IF-033 and IF-035), and B013 for a change of supplier."
     key = 'B071' if r['service'] == 'DS' else 'B070'
-    pre = 'DataService' if r['service'] == 'DS' else 'MeteringService'
-    short = 'DS' if r['service'] == 'DS' else 'MS'
-    role = 'data' if r['service'] == 'DS' else 'metering'
-    b = {f'proposed{pre}DIPID': r['sp'], f'proposed{pre}MPID': r['sp_mpid'], f'{role}ServiceEffectiveFromDate': wire_midnight(r['effective_from']),
-         f'contractReference{short}': r['contract_ref'], 'appointmentScenario': r['scenario']}
-    out = {key: b}
+    out = {key: json.loads(r['proposal'])}
     if r['css_id']: out['B013'] = {'CSSRegistrationID': r['css_id']}
     return out
 
@@ -532,8 +554,8 @@ def _on_appointment_request(self, body: dict) -> list[Publication]:
         with self.lock:
             self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, 'IF-031', e.code, e.detail))
         cu = body['payload'].get('CustomBlock') or {}
-        return [self._message('IF-032', resp_event, mpan, {k: cu[k] for k in ('B013', 'B070', 'B071') if k in cu}, primary=[sender], m0=cb['M0'],
-                              correlation=corr, response={'responseCode': 'R', 'responseMessages': [f"{e.code} - {rejection(e.code).meaning}: {e.detail}"]})]
+        return [self._message('IF-032', resp_event, mpan, {k: cu[k] for k in ('B013', _APP.get(event, ('', ''))[1]) if k in cu}, primary=[sender], m0=cb['M0'],
+                              correlation=corr, response=_r0(e.code, e.detail))]
     out = []
     for old in self._q_requests("mpan=? AND service=? AND supplier=? AND state IN ('requested','sp_requested','accepted')",
                                 (r['mpan'], r['service'], r['supplier'])):
@@ -541,9 +563,9 @@ def _on_appointment_request(self, body: dict) -> list[Publication]:
         out.append(self._outcome(old, 'Rejected', 'REG1089'))
     with self.lock:
         rid = self.con.execute('INSERT INTO requests (mpan, service, scenario, supplier, sp, sp_mpid, sp_role, effective_from, css_id, contract_ref, '
-                               'correlation, state, recorded_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)',
+                               'correlation, state, recorded_at, proposal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
                                (r['mpan'], r['service'], r['scenario'], r['supplier'], r['sp'], r['sp_mpid'], r['sp_role'], r['effective_from'],
-                                r['css_id'], r['contract_ref'], r['correlation'], 'requested', self._now())).lastrowid
+                                r['css_id'], r['contract_ref'], r['correlation'], 'requested', self._now(), r['proposal'])).lastrowid
         self.con.execute('INSERT INTO request_log VALUES (?,?,?,?,?)', (rid, 'requested', None, self._now(), None))
     r['id'] = rid
     blocks = self._proposal_blocks(r)
@@ -565,12 +587,14 @@ def _outcome(self, r: dict, outcome: str, code: str) -> Publication:
     "IF-035 for request `r`: Accepted / Rejected / Lapsed with its code, to the supplier and the provider."
     event = f"{r['service']}App{outcome}"
     blocks = {**self._proposal_blocks(r), 'B007': {'responseCode': {'Accepted': 'A', 'Rejected': 'R', 'Lapsed': 'L'}[outcome],
-                                                     'proposedAppointmentResponseCode': code},
-              'B012': {'serviceProviderAppointmentRequestingSupplierDIPID': r['supplier'],
-                       'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(r['supplier'])}}
+                                                     'proposedAppointmentResponseCode': code[:200]}, **self._b012(r['supplier'])}
     return self._message('IF-035', event, r['mpan'], blocks, primary=sorted({r['supplier'], r['sp']}), correlation=r['correlation'])
 
-@implements('IF-034', 'IF-035', 'REG1019', 'REG1092')
+def _b012(self, supplier: str) -> dict:
+    "B012: the supplier that asked for the appointment."
+    return {'B012': {'serviceProviderAppointmentRequestingSupplierDIPID': supplier, 'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(supplier)}}
+
+@implements('IF-034', 'IF-035', 'RCP1062', 'RCP1063', 'SP000', 'SP099')
 def _on_sp_response(self, body: dict) -> list[Publication]:
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     mpan, sp = cb['M0']['MPANCore'], cb['S1']['senderDIPID']
@@ -578,17 +602,17 @@ def _on_sp_response(self, body: dict) -> list[Publication]:
     pending = self._q_requests("mpan=? AND service=? AND sp=? AND state='sp_requested'", (mpan, svc, sp))
     if not pending:
         with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                                         (self._now(), mpan, 'IF-034', 'REG1019', f"{sp} answered no pending request"))
+                                         (self._now(), mpan, 'IF-034', 'RCP1062', f"{sp} answered no pending request"))
         return []
     r = pending[-1]
     b12 = cu.get('B012') or {}
     if b12 and self._mpid.get(b12.get('serviceProviderAppointmentRequestingSupplierDIPID')) != b12.get('serviceProviderAppointmentRequestingSupplierMPID'):
         # an answer naming the supplier wrongly is not taken; the request waits for a correct one
         with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                                         (self._now(), mpan, 'IF-034', 'REG1092', f"B012 MPID {b12.get('serviceProviderAppointmentRequestingSupplierMPID')} is not the supplier's"))
+                                         (self._now(), mpan, 'IF-034', 'RCP1063', f"B012 MPID {b12.get('serviceProviderAppointmentRequestingSupplierMPID')} is not the supplier's"))
         return []
     b7 = cu.get('B007') or {}
-    code = b7.get('proposedAppointmentResponseCode') or ('SP000' if b7.get('responseCode') == 'A' else 'SP099')
+    code = b7.get('proposedAppointmentResponseCode') or ('SP000' if b7.get('responseCode') == 'A' else 'SP099')   # SP099: a refusal without its code
     if b7.get('responseCode') != 'A':
         self._request_state(r['id'], 'rejected', code)
         return [self._outcome(r, 'Rejected', code)]
@@ -598,12 +622,13 @@ def _on_sp_response(self, body: dict) -> list[Publication]:
     if r['scenario'] == 'COS' and svc == 'MS':
         ims = self._value_on(mpan, 'MS', _day_before(r['effective_from']))
         if ims and ims['dip_id'] != sp:
-            out.append(self._message('IF-035', 'IMS-SendMTD', mpan, {**self._proposal_blocks(r), 'B007': {'responseCode': 'A', 'proposedAppointmentResponseCode': code}},
+            out.append(self._message('IF-035', 'IMS-SendMTD', mpan, {**self._proposal_blocks(r), 'B007': {'responseCode': 'A', 'proposedAppointmentResponseCode': code},
+                                                                     **self._b012(r['supplier'])},
                                      primary=[ims['dip_id']], correlation=r['correlation']))
     if r['scenario'] != 'COS' and r['effective_from'] <= str(self.today()): out += self._activate(r)
     return out
 
-RegistrationService._outcome, RegistrationService._on_sp_response = _outcome, _on_sp_response
+RegistrationService._outcome, RegistrationService._on_sp_response, RegistrationService._b012 = _outcome, _on_sp_response, _b012
 
 # %% ../nbs/20_registration.ipynb #cfca846f
 def _write_appointment(self, r: dict) -> dict | None:
@@ -730,7 +755,8 @@ def _update_css_dcc(self, mpan: str, day: str, r: dict) -> list[Publication]:
         self.css.update_agents(mpan, ms and ms['dip_id'], ds and ds['dip_id'], day)
         self.outside.append(('REGS', 'CSS', 'agent update', mpan))
     if r['service'] != 'DS' or r['sp_role'] != 'SDS' or self.dcc is None: return []
-    return self._assign_mdr(mpan, day, self._default_mdr(), r['supplier'], r['sp'], r['correlation'])
+    nominated = json.loads(r.get('proposal') or '{}').get('supplierNominatedMDRDIPID')       # the supplier's nomination (B071), else the default
+    return self._assign_mdr(mpan, day, nominated or self._default_mdr(), r['supplier'], r['sp'], r['correlation'])
 
 def _assign_mdr(self, mpan, day, mdr, supplier, sds, correlation) -> list[Publication]:
     ok, message = self.dcc.assign_mdr(mpan, mdr, day)
@@ -741,10 +767,10 @@ def _assign_mdr(self, mpan, day, mdr, supplier, sds, correlation) -> list[Public
             with self._tx() as cur:
                 self._set_from(cur, mpan, 'MDR', {'dip_id': mdr, 'mpid': self._mpid.get(mdr), 'role': 'MDR', 'supplier': supplier}, day, 'DCC MDR assignment')
     b = {'B066': {'assignedMDRDIPID': mdr, 'assignedMDRMPID': self._mpid.get(mdr), 'assignedMDREffectiveFromDate': wire_midnight(day),
-                  'responseCode': 'A' if ok else 'R', 'responseMessage': message[:500]}}
+                  'responseCode': 'A' if ok else 'R', 'responseMessage': message[:200] or None}, **self._b012(supplier)}
     return [self._message('IF-035', 'DCC-MDROutcome', mpan, b, primary=sorted({supplier, sds}), correlation=correlation, on=day)]
 
-@implements('BP003A', 'REG1080', 'REG1081', 'REG1093', 'REG1098', 'REG1100')
+@implements('BP003A', 'REG1080', 'REG1081', 'REG1083', 'REG1093', 'REG1098', 'SP009', 'ASM-SDS-MDR-OUTCOME')
 def _on_mdr_update(self, body: dict) -> list[Publication]:
     "IF-034 SDS-MDRUpdate: the current SDS nominates another MDR."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
@@ -753,21 +779,27 @@ def _on_mdr_update(self, body: dict) -> list[Publication]:
     mdr = b18.get('SDSNominatedMDRDIPID')
     today = str(self.today())
     try:
-        day = str(settlement_date(b18.get('SDSNominatedMDRRequestedEffectiveFromDate') or wire_midnight(today), path='B018.SDSNominatedMDRRequestedEffectiveFromDate'))
+        day = str(settlement_date(b18.get('SDSNominatedMDRRequestedEffectiveFromDate') or wire_midnight(today), 'REG1083', 'B018.SDSNominatedMDRRequestedEffectiveFromDate'))
         ds, cur_mdr = self._value_on(mpan, 'DS', day), self._value_on(mpan, 'MDR', day)
         if not ds or ds['dip_id'] != sds: raise MhhsError('REG1080', f"{sds} is not the data service of {mpan} on {day}", 'S1.senderDIPID')
         if self._role.get(mdr) != 'MDR': raise MhhsError('REG1081', f"{mdr!r} is not an MDR in standing data", 'B018.SDSNominatedMDRDIPID')
         if self._mpid.get(mdr) != b18.get('SDSNominatedMDRMPID'):
-            raise MhhsError('REG1093', f"MPID {b18.get('SDSNominatedMDRMPID')} is not the MPID of MDR {mdr}", 'B018.SDSNominatedMDRMPID')
+            raise MhhsError(MPID_CODES['MDR-SDS'], f"MPID {b18.get('SDSNominatedMDRMPID')} is not the MPID of MDR {mdr}", 'B018.SDSNominatedMDRMPID')
         if cur_mdr and cur_mdr['dip_id'] == mdr: raise MhhsError('REG1098', f"{mdr} is already the MDR", 'B018.SDSNominatedMDRDIPID')
-        if self._value_on(mpan, 'dcc_service_flag', day) != 'A': raise MhhsError('REG1100', f"{mpan} is not live on the DCC", 'M0.MPANCore')
+        if self._value_on(mpan, 'dcc_service_flag', day) != 'A': raise MhhsError('SP009', f"{mpan} is not live on the DCC", 'M0.MPANCore')
     except MhhsError as e:
         with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, 'IF-034', e.code, e.detail))
-        b = {'B007': {'responseCode': 'R', 'proposedAppointmentResponseCode': e.code}}
+        # refused: B092 names the MDR that stays assigned (the nominated one as sent when there is none), B099 the code
+        kept = self._value_on(mpan, 'MDR', today)
+        b092 = ({'assignedMDRDIPID': kept['dip_id'], 'assignedMDRMPID': kept['mpid'], 'assignedMDREffectiveFromDate': wire_midnight(self._since(mpan, 'MDR', today))}
+                if kept else {'assignedMDRDIPID': mdr, 'assignedMDRMPID': b18.get('SDSNominatedMDRMPID'),
+                              'assignedMDREffectiveFromDate': b18.get('SDSNominatedMDRRequestedEffectiveFromDate') or wire_midnight(today)})
+        sup = self._value_on(mpan, 'supplier', today)
+        b = {'B092': b092, 'B099': _r0(e.code, e.detail), **(self._b012(sup['dip_id']) if sup else {'B012': cu.get('B012')})}
         return [self._message('IF-035', 'SDS-MDROutcome', mpan, b, primary=[sds], correlation=cb['S1']['senderCorrelationID'], m0=cb['M0'])]
     sup = self._value_on(mpan, 'supplier', day)['dip_id']
-    b = {'B007': {'responseCode': 'A', 'proposedAppointmentResponseCode': 'SP000'},
-         'B019': {'assignedMDRDIPID': mdr, 'assignedMDRMPID': self._mpid.get(mdr), 'assignedMDREffectiveFromDate': wire_midnight(day)}}
+    b = {'B092': {'assignedMDRDIPID': mdr, 'assignedMDRMPID': self._mpid.get(mdr), 'assignedMDREffectiveFromDate': wire_midnight(day)},
+         'B099': {'responseCode': 'A', 'responseMessages': []}, **self._b012(sup)}
     out = [self._message('IF-035', 'SDS-MDROutcome', mpan, b, primary=sorted({sds, sup}), correlation=cb['S1']['senderCorrelationID'])]
     return out + self._assign_mdr(mpan, day, mdr, sup, sds, cb['S1']['senderCorrelationID'])
 
@@ -813,7 +845,7 @@ def _on_direct_contract(self, body: dict) -> list[Publication]:
         r0 = {'responseCode': 'A', 'responseMessages': []}
     except MhhsError as e:
         with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, 'IF-038', e.code, e.detail))
-        r0 = {'responseCode': 'R', 'responseMessages': [f"{e.code} - {rejection(e.code).meaning}: {e.detail}"]}
+        r0 = _r0(e.code, e.detail)
     blocks = {key: cu[key]} if key in cu else {}
     return [self._message('IF-039', event, mpan, blocks, primary=[sender], correlation=cb['S1']['senderCorrelationID'], response=r0, m0=cb['M0'])]
 
@@ -822,37 +854,55 @@ RegistrationService._on_direct_contract = _on_direct_contract
 # %% ../nbs/20_registration.ipynb #39668535
 REL_TYPES = {'LinkedImportExport': ('I', 'E'), 'Related': ('I', 'I')}   # (principal direction, subsidiary direction)
 
+# DI-999's relationship codes by relationship type: (linked import/export, related)
+REL_CODES = {'owner': ('REG1050', 'REG1060'), 'principal_direction': ('REG1053', 'REG1067'), 'subsidiary_direction': ('REG1054', 'REG1067'),
+             'principal_taken': ('REG1052', 'REG1061'), 'subsidiary_elsewhere': ('REG1056', 'REG1064'), 'subsidiary_already_here': ('REG1057', 'REG1063'),
+             'principal_not_principal': ('REG1055', 'REG1062'), 'subsidiary_not_here': ('REG1058', 'REG1065')}
+
 def _relationship_check(self, event: str, principal: str, subs: list[str], sender: str, today: str):
     kind = event.removesuffix('Create').removesuffix('Add').removesuffix('Remove')
     op = event[len(kind):]
+    code = lambda rule: REL_CODES[rule][kind == 'Related']
     allm = [principal, *subs]
     for m in allm:
         if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (m,)).fetchone():
             raise MhhsError('REG0000', f"MPAN {m} is not known to Registration", 'B090List')
-    if len(set(allm)) != len(allm): raise MhhsError('REF0224', "an MPAN appears twice in the message", 'B090List')
+    if len(set(allm)) != len(allm): raise MhhsError('REG1059', "an MPAN appears twice in the message", 'B090List')
+    owned = [m for m in allm if (self._value_on(m, 'supplier', today) or {}).get('dip_id') == sender]
+    if kind == 'Related' and len(owned) < len(allm):          # REG1060: a related group needs the supplier of every MPAN
+        raise MhhsError(code('owner'), f"{sender} does not supply {', '.join(m for m in allm if m not in owned)}", 'S1.senderDIPID')
+    if not owned:                                             # REG1050: a linked import/export pair needs the supplier of either
+        raise MhhsError(code('owner'), f"{sender} supplies none of {', '.join(allm)}", 'S1.senderDIPID')
     for m in allm:
-        sup = self._value_on(m, 'supplier', today)
-        if not sup or sup['dip_id'] != sender: raise MhhsError('REF0220', f"{sender} does not supply {m}", 'S1.senderDIPID')
         if self.con.execute("SELECT 1 FROM switches WHERE mpan=? AND state IN ('Pending','Secured')", (m,)).fetchone():
             raise MhhsError('REG0007', f"a switch of {m} is in progress", 'M1.principalMPAN')
         if not self._value_on(m, 'metered', today) or self._value_on(m, 'market_segment', today) == 'U':
-            raise MhhsError('REF0221', f"{m} is unmetered", 'B090List')
+            raise MhhsError('REG1051', f"{m} is unmetered", 'B090List')
     pdir, sdir = REL_TYPES[kind]
-    if self._value_on(principal, 'energy_direction', today) != pdir: raise MhhsError('REF0222', f"the principal of a {kind} relationship must be {pdir}", 'M1.principalMPAN')
+    if self._value_on(principal, 'energy_direction', today) != pdir:
+        raise MhhsError(code('principal_direction'), f"the principal of a {kind} relationship must be {pdir}", 'M1.principalMPAN')
     for m in subs:
-        if self._value_on(m, 'energy_direction', today) != sdir: raise MhhsError('REF0222', f"{m}: subsidiaries of a {kind} relationship must be {sdir}", 'B090List')
+        if self._value_on(m, 'energy_direction', today) != sdir:
+            raise MhhsError(code('subsidiary_direction'), f"{m}: subsidiaries of a {kind} relationship must be {sdir}", 'B090List')
     current = self._value_on(principal, 'relationship', today)
     if op == 'Create':
-        if current or self._value_on(principal, 'principal', today): raise MhhsError('REF0223', f"{principal} is already in a relationship", 'M1.principalMPAN')
-    elif not current or current['type'] != kind: raise MhhsError('REF0225', f"{principal} is not the principal of a {kind} relationship", 'M1.principalMPAN')
+        if current or self._value_on(principal, 'principal', today): raise MhhsError(code('principal_taken'), f"{principal} is already in a relationship", 'M1.principalMPAN')
+    elif not current or current['type'] != kind:
+        raise MhhsError(code('principal_not_principal'), f"{principal} is not the principal of a {kind} relationship", 'M1.principalMPAN')
     for m in subs:
         owner = self._value_on(m, 'principal', today)
         if op == 'Remove':
-            if not owner or owner['principal'] != principal: raise MhhsError('REF0225', f"{m} is not in {principal}'s relationship", 'B090List')
-        elif owner or self._value_on(m, 'relationship', today): raise MhhsError('REF0223', f"{m} is already in a relationship", 'B090List')
+            if not owner or owner['principal'] != principal: raise MhhsError(code('subsidiary_not_here'), f"{m} is not in {principal}'s relationship", 'B090List')
+            continue
+        if kind == 'Related' and self._value_on(m, 'relationship', today) and self._value_on(m, 'relationship', today)['type'] == 'LinkedImportExport':
+            raise MhhsError('REG1066', f"{m} is the import of a linked import/export relationship", 'B090List')
+        if kind == 'Related' and owner and owner['type'] == 'LinkedImportExport':
+            raise MhhsError('REG1068', f"{m} is in a linked import/export relationship", 'B090List')
+        if owner and owner['principal'] == principal: raise MhhsError(code('subsidiary_already_here'), f"{m} is already in {principal}'s relationship", 'B090List')
+        if owner or self._value_on(m, 'relationship', today): raise MhhsError(code('subsidiary_elsewhere'), f"{m} is already in another relationship", 'B090List')
     return kind, op, current
 
-@implements('IF-019', 'IF-020', 'REG0007', 'ASM-REG-RELATIONSHIP-CODES')
+@implements('IF-019', 'IF-020', 'REG0007', *sorted({c for pair in REL_CODES.values() for c in pair}), 'REG1051', 'REG1059', 'REG1066', 'REG1068')
 def _on_relationship(self, body: dict) -> list[Publication]:
     "IF-019: a supplier creates, extends or trims an MPAN relationship; answered with IF-020."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
@@ -872,7 +922,7 @@ def _on_relationship(self, body: dict) -> list[Publication]:
         r0 = {'responseCode': 'A', 'responseMessages': []}
     except MhhsError as e:
         with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), principal, 'IF-019', e.code, e.detail))
-        r0 = {'responseCode': 'R', 'responseMessages': [f"{e.code} - {rejection(e.code).meaning}: {e.detail}"]}
+        r0 = _r0(e.code, e.detail)
     blocks = {k: cu[k] for k in ('B090List', 'B091') if k in cu}
     body = build_message('IF-020', event, self.dip_id, 'REGS', mpan_core=principal, blocks=blocks, primary=[sender], environment=self.environment,
                          correlation_id=cb['S1']['senderCorrelationID'], response=r0, now=self.clock().astimezone(SETTLEMENT_TZ),
@@ -911,7 +961,7 @@ def _on_energisation(self, body: dict) -> list[Publication]:
     try:
         if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
             raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
-        if not b25: raise MhhsError('REG1108', f"{event} needs block B025", 'CustomBlock.B025')
+        if not b25: raise MhhsError('RCP1021', f"{event} needs block B025", 'CustomBlock.B025')
         day = _aware_utc(b25['energisationStatusEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()
         appointed = self._value_on(mpan, 'MS', str(day))
         if not appointed or appointed['dip_id'] != ms: raise MhhsError('REG1019', f"{ms} is not the metering service of {mpan} on {day}", 'S1.senderDIPID')
@@ -920,7 +970,7 @@ def _on_energisation(self, body: dict) -> list[Publication]:
             raise MhhsError('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})", 'B025.energisationStatusEffectiveFromDate')
     except MhhsError as e:
         with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, 'IF-007', e.code, e.detail))
-        r0 = {'responseCode': 'R', 'responseMessages': [f"{e.code} - {rejection(e.code).meaning}: {e.detail}"]}
+        r0 = _r0(e.code, e.detail)
         return [self._message('IF-008', 'EnergisationStatusChange', mpan, {'B025': b25} if b25 else {}, primary=[ms], response=r0, m0=cb['M0'])]
     with self._tx() as cur: self._set_from(cur, mpan, 'energisation', b25['energisationStatus'], str(day), f'IF-007 from {ms}')
     mdr = self._value_on(mpan, 'MDR', str(day))
@@ -931,21 +981,21 @@ def _on_energisation(self, body: dict) -> list[Publication]:
 RegistrationService._on_energisation = _on_energisation
 
 # %% ../nbs/20_registration.ipynb #f7427ce3
-@implements('BP007', 'IF-009', 'REG1020', 'REG1024', 'REG1107')
+@implements('BP007', 'IF-009', 'REG1020', 'REG1024', 'RCP1003', 'RCP1062')
 def disconnection(self, mpan: str, event: str, effective_from, info: str | None = None) -> list[Publication]:
     "An LDSO disconnection or reconnection, or a CSS de-registration (outside the DIP); publishes IF-009 (and IF-050, IF-037)."
     if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
         self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
     if event not in ('MPANDisconnection', 'MPANReconnection', 'CSSDeRegistration'):
-        self._reject('REG1104', f"{event} is not an IF-009 event", 'S0.eventCode', mpan, 'css')
+        self._reject('RCP1003', f"{event} is not an IF-009 event", 'S0.eventCode', mpan, 'css')
     day = dt.date.fromisoformat(str(effective_from)[:10]); today = self.today()
     if day > today: self._reject('REG1020', f"{event} effective {day} is in the future (today is {today})", 'CustomBlock', mpan, 'css')
     if (today - day).days > self.rules.max_retrospective_days:
         self._reject('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})", 'CustomBlock', mpan, 'css')
     status = self._value_on(mpan, 'mp_status', str(day)) or 'T'
     if (event == 'MPANReconnection') != (status == 'X') and event != 'CSSDeRegistration':
-        self._reject('REG1107', f"{event} does not apply: the MPAN's trading status is {status}", 'S0.eventCode', mpan, 'css')
-    if self._value_on(mpan, 'rmp_status', str(day)) == 'T': self._reject('REG1107', f"{mpan} is terminated", 'S0.eventCode', mpan, 'css')
+        self._reject('RCP1062', f"{event} does not apply: the MPAN's trading status is {status}", 'S0.eventCode', mpan, 'css')
+    if self._value_on(mpan, 'rmp_status', str(day)) == 'T': self._reject('RCP1062', f"{mpan} is terminated", 'S0.eventCode', mpan, 'css')
     out, wd = [], wire_midnight(day)
     with self._tx() as cur:
         if event == 'CSSDeRegistration':
@@ -992,13 +1042,13 @@ def _reminder(self, mpan, event, supplier, why, day) -> Publication:
     "IF-045 to the supplier."
     return self._message('IF-045', event, mpan, {'B060': {'additionalInformation': why}}, primary=[supplier], on=day)
 
-@implements('BP011', 'IF-043', 'IF-044')
+@implements('BP011', 'IF-043', 'IF-044', 'REG1022')
 def connection_type_change(self, mpan: str, connection_type: str, effective_from) -> list[Publication]:
     "The LDSO changes the connection type (through CSS): IF-043 to the DCC and IF-044 to the parties."
     if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
         self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
     if connection_type not in ('W', 'L', 'H', 'E', 'U'):
-        self._reject('REG1107', f"{connection_type!r} is not a connection type", 'B023.connectionTypeIndicator', mpan, 'css')
+        self._reject('REG1022', f"{connection_type!r} is not a connection type", 'B023.connectionTypeIndicator', mpan, 'css')
     day = dt.date.fromisoformat(str(effective_from)[:10]); today = self.today()
     if day > today: self._reject('REG1020', f"connection type change effective {day} is in the future (today is {today})", 'B023', mpan, 'css')
     if (today - day).days > self.rules.max_retrospective_days:
@@ -1013,18 +1063,23 @@ RegistrationService._segment_change, RegistrationService._reminder, Registration
 # %% ../nbs/20_registration.ipynb #9a55acb7
 LDSO_EVENTS = {'AddressChg': ('address', 'B022'), 'DUOSTariffIDChg': ('duos_tariff', 'B024'), 'DomPremInd': ('domestic_premise', 'B028'),
                'EnergyDirection': ('energy_direction', 'B023'), 'GSPChg': ('gsp_group', 'B001')}
+# the blocks each IF-018 event carries (DIP API v2.1.0): an address or GSP group change carries both B001 and B022
+LDSO_BLOCKS = {'AddressChg': ('B001', 'B022'), 'GSPChg': ('B001', 'B022'), 'DUOSTariffIDChg': ('B024',), 'DomPremInd': ('B028',),
+               'EnergyDirection': ('B023',)}
 
-@implements('BP010', 'IF-018', 'REG1107', 'REG1020', 'ASM-REG-LDSO-DATES')
+@implements('BP010', 'IF-018', 'RCP1003', 'REG1022', 'REG1049', 'REG1020', 'ASM-REG-LDSO-DATES')
 def ldso_change(self, mpan: str, event: str, value, effective_from) -> list[Publication]:
     "Record an LDSO-maintained data change (via CSS) and publish IF-018."
     if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
         self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
-    if event not in LDSO_EVENTS: self._reject('REG1104', f"{event} is not an LDSO data change event", 'S0.eventCode', mpan, 'css')
+    if event not in LDSO_EVENTS: self._reject('RCP1003', f"{event} is not an LDSO data change event", 'S0.eventCode', mpan, 'css')
     item, block = LDSO_EVENTS[event]
     ok = {'address': lambda v: isinstance(v, dict) and set(v) <= {'meteringPointPostcode', *(f'addressLine{i}' for i in range(1, 10))},
           'duos_tariff': lambda v: isinstance(v, str) and 1 <= len(v) <= 3, 'domestic_premise': lambda v: isinstance(v, bool),
-          'energy_direction': lambda v: v in ('I', 'E'), 'gsp_group': lambda v: v in set(self.isd.gsp_groups.gsp_group)}[item]
-    if not ok(value): self._reject('REG1107', f"{value!r} is not a {item} value, so it does not apply to {event}", f'CustomBlock.{block}', mpan, 'css')
+          'energy_direction': lambda v: v in ('I', 'E'), 'gsp_group': lambda v: isinstance(v, str) and len(v) == 2}[item]
+    if not ok(value): self._reject('REG1022', f"{value!r} is not a {item} value, so it does not apply to {event}", f'CustomBlock.{block}', mpan, 'css')
+    if item == 'gsp_group' and value not in set(self.isd.gsp_groups.gsp_group):
+        self._reject('REG1049', f"GSP group {value!r} is not in standing data {self.isd.version}", f'CustomBlock.{block}', mpan, 'css')
     day = dt.date.fromisoformat(str(effective_from)[:10]); today = self.today()
     if day > today: self._reject('REG1020', f"{event} effective {day} is in the future (today is {today})", f'CustomBlock.{block}', mpan, 'css')
     if (today - day).days > self.rules.max_retrospective_days:
@@ -1032,7 +1087,7 @@ def ldso_change(self, mpan: str, event: str, value, effective_from) -> list[Publ
     with self.lock:
         with self._tx() as cur:
             self._set_from(cur, mpan, item, value, str(day), f'LDSO {event}')
-    blocks = self._site_blocks(mpan, day, ('B001', 'B022', 'B023', 'B024', 'B028', 'B029'))
+    blocks = self._site_blocks(mpan, day, LDSO_BLOCKS[event])
     return [self._message('IF-018', event, mpan, blocks, on=day)]
 
 RegistrationService.ldso_change = ldso_change

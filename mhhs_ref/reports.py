@@ -1,4 +1,4 @@
-"""REP-006 built from the MDS's aggregation, carried the way the DIP API carries every central-services report: the report compressed inside `P03`, split into parts described by `P0`, read back and checked on arrival.
+"""REP-006 built from the MDS's aggregation, carried the way the DIP API carries every central-services report: each report compressed whole inside `P03`, one message per report, read back and checked on arrival against the DIP API v2.1.0's record trees.
 
 Docs: https://mhhs-ref.github.io/mhhs_ref/reports.html.md"""
 
@@ -10,7 +10,6 @@ import base64
 import datetime as dt
 import gzip
 import json
-import uuid
 from typing import Annotated, Literal, Optional
 
 import numpy as np
@@ -19,26 +18,31 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from .core import MhhsError, QualityIndicator, SettlementCode
 from .design import implements, mark_implements
-from .interfaces import DIPId, build_message, validate_message, wire_datetime
+from .interfaces import DIPId, build_message, validate_block, validate_message, wire_datetime
 from .mds import ccc_ids
 from .time import PERIOD, as_date, utc_sp
 from .vas import DemandDisconnectionEvent, disconnection_volumes
 
 # %% auto #0
-__all__ = ['Dec96', 'PosDec96', 'LocalPeriod', 'Rep003', 'Rep003A', 'Rep002Tariff', 'Rep002BTariff', 'REPORT_MODELS', 'SPLIT',
-           'ONE_RECORD', 'WHOLE', 'R002', 'R007', 'R013', 'R015', 'R032', 'R003', 'R033', 'R034', 'R051', 'R106',
-           'R107', 'Rep006CCC', 'Rep006DDE', 'Rep006BMU', 'Rep006Supplier', 'Rep006', 'R009', 'R026', 'R025',
-           'Rep004Supplier', 'Rep004', 'R036', 'Rep007GSP', 'Rep007', 'R027', 'R039', 'Rep008', 'R103', 'R016', 'R017',
-           'R019', 'R018', 'R021', 'R022', 'R023', 'R024', 'Rep003DDE', 'R020', 'R010', 'R011', 'R0105', 'Rep002GSP',
-           'Rep002Distributor', 'Rep002', 'Rep002BSupplier', 'Rep002B', 'R068', 'Rep009GSP', 'Rep009Supplier', 'Rep009',
-           'mwh6', 'wh_of', 'dde_by_ccc', 'event_id', 'rep006_report', 'rep006_frame', 'pack_report', 'unpack_report',
-           'mwh6f', 'rep004_report', 'rep007_report', 'rep008_report', 'rep003_report', 'rep003a_report',
-           'rep002_report', 'rep002b_report', 'rep009_report']
+__all__ = ['Dec96', 'PosDec96', 'LocalPeriod', 'GSPGroup', 'DateTime25', 'CCCId', 'ConnectionType', 'MarketSegment', 'Rep003',
+           'Rep003A', 'Rep002Tariff', 'Rep002BTariff', 'REPORT_MODELS', 'R002', 'R007', 'R013', 'R015', 'R032', 'R003',
+           'R033', 'R034', 'R051', 'R106', 'R107', 'Rep006CCC', 'Rep006DDE', 'Rep006BMU', 'Rep006Supplier', 'Rep006',
+           'R009', 'R026', 'R025', 'Rep004Supplier', 'Rep004', 'R036', 'Rep007GSP', 'Rep007', 'R027', 'R039', 'Rep008',
+           'R103', 'R016', 'R017', 'R019', 'R018', 'R021', 'R022', 'R023', 'R024', 'Rep003DDE', 'R020', 'R010', 'R011',
+           'R0105', 'Rep002GSP', 'Rep002Distributor', 'Rep002', 'Rep002BSupplier', 'Rep002B', 'R068', 'Rep009GSP',
+           'Rep009Supplier', 'Rep009', 'mwh6', 'wh_of', 'dde_by_ccc', 'event_id', 'check_report', 'rep006_report',
+           'rep006_frame', 'pack_report', 'unpack_report', 'mwh6f', 'rep004_report', 'rep007_report', 'rep008_report',
+           'rep003_report', 'rep003a_report', 'rep002_report', 'rep002b_report', 'rep009_report']
 
 # %% ../nbs/37_reports.ipynb #6eb98c0a
 Dec96 = Annotated[str, Field(pattern=r'^-?\d{1,9}\.\d{6}$')]
 PosDec96 = Annotated[str, Field(pattern=r'^\d{1,9}\.\d{6}$')]
 LocalPeriod = Annotated[int, Field(ge=1, le=50)]
+GSPGroup = Literal['_A', '_B', '_C', '_D', '_E', '_F', '_G', '_H', '_J', '_K', '_L', '_M', '_N', '_P']     # DI-037
+DateTime25 = Annotated[str, Field(pattern=r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$')]   # DT-003: 25 characters
+CCCId = Annotated[int, Field(ge=100, le=999)]                                                        # DI-300
+ConnectionType = Literal['W', 'L', 'H', 'E', 'U']                                                   # DI-015
+MarketSegment = Literal['U', 'S', 'A']                                                              # DI-050
 
 class _R(BaseModel):
     model_config = ConfigDict(extra='forbid', populate_by_name=True)
@@ -51,11 +55,11 @@ class R002(_R):
 
 class R007(_R):
     "Settlement run execution."
-    settlementRunExecutionDate: Annotated[str, Field(pattern=r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$')]
+    settlementRunExecutionDate: DateTime25
 
 class R013(_R):
     "GSP group."
-    GSPGroupID: Annotated[str, Field(pattern=r'^_[A-P]$')]
+    GSPGroupID: GSPGroup
 
 class R015(_R):
     "Supplier."
@@ -67,10 +71,10 @@ class R032(_R):
 
 class R003(_R):
     "CCC determination data."
-    connectionTypeIndicator: Annotated[str, Field(max_length=1)]
+    connectionTypeIndicator: ConnectionType
     measurementQuantityID: Literal['AI', 'AE', 'RI', 'RE']
-    marketSegmentIndicator: Annotated[str, Field(max_length=1)]
-    consumptionComponentClassID: Annotated[int, Field(ge=1, le=999)]
+    marketSegmentIndicator: MarketSegment
+    consumptionComponentClassID: CCCId
     consumptionComponentIndicator: Literal['C', 'L']
 
 class R033(_R):
@@ -88,12 +92,12 @@ class R034(_R):
 class R051(_R):
     "Demand disconnection event details."
     demandDisconnectionEventID: Annotated[str, Field(max_length=30)]
-    DDEStartDate: str
-    DDEEndDate: str
+    DDEStartDate: DateTime25
+    DDEEndDate: DateTime25
 
 class R106(_R):
     "Uncorrected demand disconnection volumes of one CCC and period."
-    consumptionComponentClassID: Annotated[int, Field(ge=1, le=999)]
+    consumptionComponentClassID: CCCId
     settlementPeriodID: LocalPeriod
     supplierAdvancedDemandDisconnectionVolume: Dec96
     supplierAdvancedDemandDisconnectionVolumeLosses: Dec96
@@ -210,10 +214,10 @@ class R016(_R):
 
 class R017(_R):
     "CCC of a BM Unit's half-hourly energy."
-    consumptionComponentClassID: Annotated[int, Field(ge=1, le=999)]
+    consumptionComponentClassID: CCCId
     GSPGroupCorrectionScalingWeight: Annotated[str, Field(pattern=r'^\d{1,2}\.\d{2}$')]
-    connectionTypeIndicator: Annotated[str, Field(max_length=1)]
-    marketSegmentIndicator: Annotated[str, Field(max_length=1)]
+    connectionTypeIndicator: ConnectionType
+    marketSegmentIndicator: MarketSegment
     consumptionComponentIndicator: Literal['C', 'L']
 
 class R019(_R):
@@ -416,6 +420,21 @@ def _distributor_mpid(isd, distributor_id) -> str:
     if m is None: raise MhhsError('REF0352', f"distributor {distributor_id} is not in the standing data")
     return m
 
+def _report_error(channel_id: str, path: str, what: str):
+    return MhhsError('RCP1001', f"{channel_id} report: {what}", path=f"report.{path}" if path else 'report')
+
+def check_report(channel_id: str, report: dict) -> dict:
+    """`report` checked against our model of `channel_id`'s record tree and against the DIP API's own
+    `{channel_id}-CustomBlock` definition; returns it under the API's names. RCP1001 (a recipient's *Schema Failure*) with the path if not."""
+    try: out = REPORT_MODELS[channel_id].model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    except ValidationError as e:
+        x = e.errors(include_url=False)[0]
+        raise _report_error(channel_id, '.'.join(map(str, x['loc'])), x['msg']) from None
+    try: validate_block(f'{channel_id}-CustomBlock', out)
+    except MhhsError as e:
+        raise _report_error(channel_id, (e.path or '').removeprefix(f'{channel_id}-CustomBlock').lstrip('.'), e.detail) from None
+    return out
+
 # %% ../nbs/37_reports.ipynb #4ceaf223
 @implements('REP-006', 'BP019', 'ASM-REP006-UNITS', 'ASM-REP006-DDE')
 def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_number: int, executed: dt.datetime, isd,
@@ -462,7 +481,7 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
         bmus.append(rec)
     report = {'R013': {'GSPGroupID': gsps[0]}, **_run_records(day, code, run_number, executed),
               'REP006-R015': [{'R015': {'supplierMPID': mpid}, 'REP006-R032': bmus}]}
-    return Rep006.model_validate(report).model_dump(mode='json', by_alias=True, exclude_none=False, exclude_unset=True)
+    return check_report('REP-006', report)
 
 def rep006_frame(report: dict, isd=None) -> pd.DataFrame:
     "A REP-006 report back as rows (gsp_group, supplier, bmu, ccc_id, component, period, mpans, wh); supplier as DIP id if `isd`."
@@ -485,140 +504,24 @@ def _compress(report: dict) -> str:
 
 def _decompress(text: str) -> dict:
     try: return json.loads(gzip.decompress(base64.b64decode(text, validate=True)))
-    except Exception as e: raise MhhsError('MSG1001', f"compressedReport is not base64 gzip JSON: {type(e).__name__}", path='payload.CustomBlock.P03.compressedReport') from None
+    except Exception as e: raise MhhsError('RCP1001', f"compressedReport is not base64 gzip JSON: {type(e).__name__}", path='payload.CustomBlock.P03.compressedReport') from None
 
-SPLIT = {'REP-006': (['REP006-R015', 'REP006-R032', 'REP006-R003'], 'R003'),     # where a report is split, and the record P0 names;
-         'REP-007': (['REP007-R013', 'REP007-R036'], 'R036'),
-         'REP-003': (['REP003-R015', 'REP003-R016', 'REP003-R017'], 'R017'),
-         'REP-003A': (['REP003A-R015', 'REP003A-R016', 'REP003A-R020'], 'R020'),
-         'REP-002': (['REP002-R027', 'REP002-R013', 'REP002-R010'], 'R010'),
-         'REP-002B': (['REP002B-R009', 'REP002B-R010'], 'R010'),
-         'REP-009': (['REP009-R015', 'REP009-R013', 'REP009-R068'], 'R068')}
-ONE_RECORD = {'REP009-R015'}       # a path step that is one object, not an array (REP-009's supplier)
-
-def _wrap(report: dict, path: list[str]) -> dict:
-    return {**report, path[0]: [report[path[0]]]} if path and path[0] in ONE_RECORD and isinstance(report.get(path[0]), dict) else report
-
-def _unwrap(report: dict, path: list[str]) -> dict:
-    return {**report, path[0]: report[path[0]][0]} if path and path[0] in ONE_RECORD and isinstance(report.get(path[0]), list) else report
-WHOLE = {'REP-004': 'R009', 'REP-008': 'R039'}          # reports sent in one part: the record P0 names
-
-def _leaves(report: dict, path: list[str]) -> list[tuple[tuple, dict]]:
-    "The repeating records at the end of `path`, each with the indices of its ancestors."
-    out = []
-    def walk(node, depth, idx):
-        for i, rec in enumerate(node.get(path[depth]) or []):
-            if depth == len(path) - 1: out.append((idx, rec))
-            else: walk(rec, depth + 1, idx + (i,))
-    walk(report, 0, ())
-    return out
-
-def _head(rec: dict, key: str, full: bool) -> dict:
-    "A record without its `key` list; without any list at all unless `full` (its first appearance carries them)."
-    return {k: v for k, v in rec.items() if k != key and (full or not isinstance(v, list))} | {key: []}
-
-def _part(report: dict, path: list[str], leaves: list, emitted: set) -> dict:
-    "The report cut down to `leaves`, every ancestor repeated; lists beside the path go with an ancestor's first appearance."
-    out, seen = _head(report, path[0], () not in emitted), {}
-    emitted.add(())
-    for idx, item in leaves:
-        node, src = out, report
-        for d in range(len(path) - 1):
-            src = src[path[d]][idx[d]]
-            key = idx[:d + 1]
-            if key not in seen:
-                seen[key] = _head(src, path[d + 1], key not in emitted); emitted.add(key)
-                node[path[d]].append(seen[key])
-            node = seen[key]
-        node[path[-1]].append(item)
-    return out
-
-def _merge(dst: list, src: list, path: list[str], depth: int):
-    "Join the records of part `src` into `dst`: the same ancestor (equal non-list fields) is one record."
-    for rec in src:
-        ident = {k: v for k, v in rec.items() if not isinstance(v, list)}
-        same = next((r for r in dst if {k: v for k, v in r.items() if not isinstance(v, list)} == ident), None)
-        if same is None: dst.append(json.loads(json.dumps(rec))); continue
-        for k, v in rec.items():
-            if not isinstance(v, list): continue
-            if k == path[depth + 1] and depth + 1 < len(path) - 1: _merge(same.setdefault(k, []), v, path, depth + 1)
-            else: same.setdefault(k, []).extend(v)
-
-@implements('ASM-REP-COMPRESSION', 'REP-006')
-def pack_report(channel_id: str, report: dict, sender: str, role: str, recipients: list[str], *, max_part_bytes: int = 4_000_000,
-                now: dt.datetime | None = None, environment: str = 'DEV') -> list[dict]:
-    "The report as DIP messages: compressed into P03, split on its repeating record into parts of at most `max_part_bytes` of JSON."
+@implements('ASM-REP-COMPRESSION', 'REP-006', 'DIP-P003')
+def pack_report(channel_id: str, report: dict, sender: str, role: str, recipients: list[str], *, now: dt.datetime | None = None,
+                environment: str = 'DEV') -> dict:
+    "The report as its one DIP message: checked, compressed into P03, addressed to `recipients`."
     from mhhs_ref.interfaces import channel
     ch = channel(channel_id)
-    report = REPORT_MODELS[channel_id].model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
-    if channel_id in WHOLE:
-        return [build_message(channel_id, ch.events[0], sender, role, primary=recipients, now=now, environment=environment,
-                              blocks={'P03': {'compressedReport': _compress(report)}},
-                              partition={'batchId': str(uuid.uuid4()), 'totalParts': 1, 'partNumber': 1, 'partitionBlock': WHOLE[channel_id],
-                                         'partitionBlockCount': 1})]
-    path, block = SPLIT[channel_id]
-    report = _wrap(report, path)
-    leaves = _leaves(report, path)
-    size_of = lambda x: len(json.dumps(x, separators=(',', ':'))) + 1
-    base = size_of(_head(report, path[0], True))
-    def cost(idx, item, in_part, first_seen):
-        "Bytes a leaf adds to a part: itself and the headers of ancestors the part does not have yet."
-        n, src, new = size_of(item), report, []
-        for d in range(len(path) - 1):
-            src = src[path[d]][idx[d]]
-            if idx[:d + 1] not in in_part: n += size_of(_head(src, path[d + 1], idx[:d + 1] not in first_seen)); new.append(idx[:d + 1])
-        return n, new
-    groups, cur, size, in_part, first_seen = [], [], base, set(), set()
-    for idx, item in leaves:
-        n, new = cost(idx, item, in_part, first_seen)
-        if cur and size + n > max_part_bytes:
-            groups.append(cur); cur, size, in_part = [], base, set()
-            n, new = cost(idx, item, in_part, first_seen)
-        cur.append((idx, item)); size += n; in_part.update(new); first_seen.update(new)
-    groups.append(cur)
-    batch, emitted, out = str(uuid.uuid4()), set(), []
-    for k, g in enumerate(groups, 1):
-        out.append(build_message(channel_id, ch.events[0], sender, role, primary=recipients, now=now, environment=environment,
-                                 blocks={'P03': {'compressedReport': _compress(_unwrap(_part(report, path, g, emitted), path))}},
-                                 partition={'batchId': batch, 'totalParts': len(groups), 'partNumber': k, 'partitionBlock': block,
-                                            'partitionBlockCount': len(leaves)}))
-    return out
+    return build_message(channel_id, ch.events[0], sender, role, primary=recipients, now=now, environment=environment,
+                         blocks={'P03': {'compressedReport': _compress(check_report(channel_id, report))}})
 
 mark_implements('ASM-REP-COMPRESSION', __name__, '_compress')
 
 @implements('ASM-REP-COMPRESSION', 'REP-006')
-def unpack_report(channel_id: str, messages: list[dict]) -> dict:
-    "The whole report from the parts of one batch (in any order), each validated; REF0351 if the batch is incomplete."
-    if not messages: raise MhhsError('REF0351', "no parts")
-    parts = {}
-    for m in messages:
-        validate_message(channel_id, m)
-        p0 = m['payload']['CommonBlock'].get('P0')
-        if p0 is None: raise MhhsError('REF0351', "a report part without P0", path='payload.CommonBlock.P0')
-        parts[(p0['batchId'], p0['partNumber'])] = (p0, m['payload']['CustomBlock']['P03']['compressedReport'])
-    batches = {b for b, _ in parts}
-    if len(batches) != 1: raise MhhsError('REF0351', f"parts of {len(batches)} batches")
-    p0s = [p for p, _ in parts.values()]
-    total = p0s[0]['totalParts']
-    missing = sorted(set(range(1, total + 1)) - {p['partNumber'] for p in p0s})
-    if missing: raise MhhsError('REF0351', f"batch {p0s[0]['batchId']}: part(s) {', '.join(map(str, missing))} of {total} missing")
-    path, block = SPLIT.get(channel_id, ([], WHOLE.get(channel_id)))
-    if not path and total != 1: raise MhhsError('REF0351', f"{channel_id} is sent in one part, not {total}")
-    model = REPORT_MODELS[channel_id]
-    whole = None
-    for k in range(1, total + 1):
-        raw = _decompress(parts[(p0s[0]['batchId'], k)][1])
-        try: body = model.model_validate(raw).model_dump(mode='json', by_alias=True, exclude_unset=True)
-        except ValidationError as e:
-            x = e.errors(include_url=False)[0]
-            raise MhhsError('MSG1001', f"part {k}: {x['msg']}", path='report.' + '.'.join(map(str, x['loc']))) from None
-        body = _wrap(body, path)
-        if whole is None: whole = body
-        else: _merge(whole.setdefault(path[0], []), body.get(path[0]) or [], path, 0)
-    n = len(_leaves(whole, path)) if path else 1
-    if n != p0s[0]['partitionBlockCount']:
-        raise MhhsError('REF0351', f"P0 announced {p0s[0]['partitionBlockCount']} {block} records; the parts hold {n}")
-    return _unwrap(whole, path)
+def unpack_report(channel_id: str, message: dict) -> dict:
+    "The report a message carries, the message validated and the report checked (RCP1001 with the path if it is not a valid report)."
+    validate_message(channel_id, message)
+    return check_report(channel_id, _decompress(message['payload']['CustomBlock']['P03']['compressedReport']))
 
 # %% ../nbs/37_reports.ipynb #72e2f2cc
 def mwh6f(x: float) -> str:
@@ -635,7 +538,7 @@ def rep004_report(rep4: pd.DataFrame, supplier: str, *, day, code: str, run_numb
               'REP004-R009': {'R009': {'supplierMPID': _mpid(isd, supplier)},
                               'REP004-R026': [{'SettlementPeriod': int(p), 'supplierDeemedTake': mwh6f(v)} for p, v in zip(d.period, d.deemed_take_mwh)],
                               'REP004-R025': [{'dailySupplierDeemedTakeforSettlementDay': mwh6f(round(float(d.deemed_take_mwh.sum()), 6))}]}}
-    return Rep004.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    return check_report('REP-004', report)
 
 @implements('REP-007', 'BP020')
 def rep007_report(rep7: pd.DataFrame, supplier: str, gsp_group: str, *, day, code: str, run_number: int, executed: dt.datetime) -> dict:
@@ -646,7 +549,7 @@ def rep007_report(rep7: pd.DataFrame, supplier: str, gsp_group: str, *, day, cod
               'REP007-R013': [{'R013': {'GSPGroupID': str(gsp_group)},
                                'REP007-R036': [{'BMUnitID': str(b), 'detailsOfDefaultDataUsed': f"{int(n)} MPANs with defaulted periods; {mwh6f(m)} MWh defaulted"}
                                                for b, n, m in zip(d.bmu, d.mpans_defaulted, d.defaulted_mwh)]}]}
-    return Rep007.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    return check_report('REP-007', report)
 
 @implements('REP-008', 'BP019')
 def rep008_report(llf: pd.DataFrame, distributor_id: str, gsp_group: str, *, day, code: str, run_number: int, isd) -> dict:
@@ -656,7 +559,7 @@ def rep008_report(llf: pd.DataFrame, distributor_id: str, gsp_group: str, *, day
     if len(text) > 200: text = text[:199] + '…'
     report = {'R002': _r002(day, code, run_number), 'R013': {'GSPGroupID': str(gsp_group)},
               'R027': {'distributorID': _distributor_mpid(isd, distributor_id)}, 'R039': {'detailsofDefaultLLFDataUsed': text}}
-    return Rep008.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    return check_report('REP-008', report)
 
 # %% ../nbs/37_reports.ipynb #57fc781b
 @implements('REP-003', 'BP020', 'ASM-MARKET-BMU')
@@ -706,7 +609,7 @@ def rep003_report(corrected: pd.DataFrame, factors: pd.DataFrame, supplier: str,
               'REP003-R015': [{'R015': {'supplierMPID': _mpid(isd, supplier)}, 'REP003-R016': bmus}],
               'REP003-R024': [{'settlementPeriodID': int(p), 'groupCorrectionFactorImport': f"{float(i):.9f}", 'groupCorrectionFactorExport': f"{float(x):.9f}"}
                               for p, i, x in zip(factors.period, factors.import_ggcf, factors.export_ggcf)]}
-    return Rep003.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    return check_report('REP-003', report)
 
 # %% ../nbs/37_reports.ipynb #c2e7a056
 @implements('REP-003A', 'BP020', 'ASM-REP003A-READING')
@@ -723,7 +626,7 @@ def rep003a_report(corrected: pd.DataFrame, factors: pd.DataFrame, supplier: str
     report = {k: r3[k] for k in ('R013', 'R007', 'R002', 'R103')} | {
         'REP003A-R015': [{'R015': s_['R015'], 'REP003A-R016': [bmu(b) for b in s_['REP003-R016']]} for s_ in r3['REP003-R015']],
         'REP003A-R024': r3['REP003-R024']}
-    return Rep003A.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    return check_report('REP-003A', report)
 
 # %% ../nbs/37_reports.ipynb #645fa75b
 def _tariffs(per: pd.DataFrame, daily: pd.DataFrame, key: str) -> list[dict]:
@@ -749,7 +652,7 @@ def rep002_report(per: pd.DataFrame, daily: pd.DataFrame, supplier: str, *, day,
                               for gsp, g2 in g.groupby('gsp_group', sort=True)]}
              for did, g in p.groupby('distributor_id', sort=True)]
     report = {**_run_records(day, code, run_number, executed), 'R009': {'supplierMPID': _mpid(isd, supplier)}, 'REP002-R027': dists}
-    return Rep002.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    return check_report('REP-002', report)
 
 @implements('REP-002B', 'BP019')
 def rep002b_report(per: pd.DataFrame, daily: pd.DataFrame, distributor_id: str, gsp_group: str, *, day, code: str, run_number: int,
@@ -762,7 +665,7 @@ def rep002b_report(per: pd.DataFrame, daily: pd.DataFrame, distributor_id: str, 
             for sup, g in p.groupby('supplier', sort=True)]
     report = {'R027': {'distributorID': _distributor_mpid(isd, distributor_id)}, 'R013': {'GSPGroupID': str(gsp_group)},
               **_run_records(day, code, run_number, executed), 'REP002B-R009': sups}
-    return Rep002B.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    return check_report('REP-002B', report)
 
 # %% ../nbs/37_reports.ipynb #a0e84511
 @implements('REP-009', 'BP019', 'ASM-REP009-FORMAT')
@@ -784,4 +687,4 @@ def rep009_report(mpans: pd.DataFrame, filled: np.ndarray, quality: np.ndarray, 
         gsps.append({'R013': {'GSPGroupID': gsp}, 'REP009-R068': data})
     report = {'R002': _r002(day, code, run_number),
               'REP009-R015': {'R015': {'supplierMPID': _mpid(isd, supplier)}, 'REP009-R013': gsps}}
-    return Rep009.model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    return check_report('REP-009', report)

@@ -23,7 +23,8 @@ from .core import MhhsError, complete_mpan_core
 from .data_services import processing as _dp
 from .design import implements
 from .dip.hub import Credentials
-from .dip.http import DipClient, Identity, Limits, SignatureVerifier, WebhookDeliverer, WebhookReceiver, create_app, make_identity
+from .dip.http import (DipClient, Identity, Limits, SignatureVerifier, WebhookDeliverer, WebhookReceiver, answer_code, create_app,
+                               make_identity)
 from .interfaces import build_message, channels, wire_datetime
 from .isd import reference_isd
 from .mds import ACTUAL_Q, MarketWideDataService, registration_view
@@ -310,7 +311,7 @@ def _sup_gain(sb: Sandbox) -> None:
         cu = _cu(got[-1].body)
         blk = cu.get('B071' if svc == 'DS' else 'B070') or {}
         sp = blk.get('proposedDataServiceDIPID' if svc == 'DS' else 'proposedMeteringServiceDIPID')
-        frm = blk.get('dataServiceEffectiveFromDate' if svc == 'DS' else 'meteringServiceEffectiveFromDate')
+        frm = blk.get('proposedDataServiceDIPEffectiveFromDate' if svc == 'DS' else 'proposedMeteringServiceDIPEffectiveFromDate')
         sb.check(S, f"IF-031 {event}", 'content', blk.get('appointmentScenario') == 'COS', 'appointmentScenario COS', blk.get('appointmentScenario'))
         sb.check(S, f"IF-031 {event}", 'content', (cu.get('B013') or {}).get('CSSRegistrationID') == css_id, f"B013 CSSRegistrationID {css_id}",
                  (cu.get('B013') or {}).get('CSSRegistrationID'))
@@ -359,8 +360,10 @@ def _sup_loss(sb: Sandbox) -> None:
     sb.expect_acknowledged(S, mpans=[mpan])
 
 # %% ../nbs/42_sandbox.ipynb #d028fa95
+@implements('SP002')     # the check that a data service refuses an unknown contract with SP002
 @scenario('ds-appointment', 'SDS', 'Change of data service: an appointment request (BP003)', ('IF-033', 'IF-035', 'IF-036'))
 def _ds_appointment(sb: Sandbox) -> None:
+    "A data service must accept under a contract it holds (SP000) and refuse an unknown contract with SP002."
     S, mk = 'ds-appointment', sb.market
     sup = mk.first('SUP')
     ok, unknown = sb.new_mpans(2, supplier=sup)
@@ -382,7 +385,7 @@ def _ds_appointment(sb: Sandbox) -> None:
         b7 = _cu(body).get('B007') or {}
         seen = (b7.get('responseCode'), b7.get('proposedAppointmentResponseCode'))
         sb.check(S, step, 'codes', seen == want[mpan], f"B007 {want[mpan][0]} {want[mpan][1]}", f"B007 {seen[0]} {seen[1]}", seen[1])
-        sb.check(S, step, 'content', (_cu(body).get('B012') or {}) == b033.get('B012'), f"B012 as sent: {b033.get('B012')}", _cu(body).get('B012'), 'REG1092')
+        sb.check(S, step, 'content', (_cu(body).get('B012') or {}) == b033.get('B012'), f"B012 as sent: {b033.get('B012')}", _cu(body).get('B012'), 'RCP1063')
     sb.settle()
     mk.advance_to(day); sb.settle()
     for mpan, mine in ((ok, True), (unknown, False)):
@@ -504,7 +507,7 @@ class ParticipantHarness:
         self.info, ident, dip_cert = participant_identity(folder)
         self.folder = Path(folder)
         self.client = DipClient(self.info['base_url'], ident, self.info['role'], self.info['api_key'])
-        self.receiver = WebhookReceiver(dip_cert, dip_id=self.info['dip_dip_id'])
+        self.receiver = WebhookReceiver(dip_cert, dip_id=self.info['dip_dip_id'], participant_id=self.info['dip_id'])
         self.react, self.idle, self.idle_s = react, idle, idle_s
         self.responses: list = []
         self.errors: list[Exception] = []
@@ -528,7 +531,7 @@ class ParticipantHarness:
         url = self.receiver.start()
         for ch in self.info['channels']:
             r = self.client.configure(ch, f"{url}/{ch}")
-            if r.status_code != 201: raise MhhsError(r.json().get('code', 'REF0412'), f"pubconfig {ch}: {r.text}")
+            if r.status_code != 201: raise MhhsError(answer_code(r) or 'REF0412', f"pubconfig {ch}: {r.text}")
         threading.Thread(target=self._loop, name=f"participant-{self.dip_id}", daemon=True).start()
         return self
 

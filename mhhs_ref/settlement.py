@@ -120,9 +120,10 @@ def _run_reports(self, day, code, n, executed, rep6, corr, factors, rep, dde, dd
 SENDER = {'REP-006': 'MDS', 'REP-003': 'VAS', 'REP-004': 'VAS', 'REP-007': 'VAS'}
 
 @implements('REP-003', 'REP-004', 'REP-006', 'REP-007', 'BP020', 'BP019')
-def report_messages(self: SettlementService, run_id: int, senders: dict[str, str] | None = None, **pack) -> list[tuple[str, str, list[dict]]]:
-    """The ECS report messages of a run, ready for the DIP: (channel, sender role, messages) per report and supplier,
-    sent by `senders` (role → DIP id; default the standing data's MDS and VAS), each supplier its primary recipient."""
+def report_messages(self: SettlementService, run_id: int, senders: dict[str, str] | None = None, **pack) -> list[tuple[str, str, dict]]:
+    """The ECS report messages of a run, ready for the DIP: (channel, sender role, message) per report and supplier — one
+    message per report (DIP API v2.1.0) — sent by `senders` (role → DIP id; default the standing data's MDS and VAS), each
+    supplier its primary recipient."""
     senders = senders or {r: self.isd.participants.query("role == @r").dip_id.iloc[0] for r in ('MDS', 'VAS')}
     with self.lock: rows = self.con.execute('SELECT channel, recipient, body FROM reports WHERE run_id=? ORDER BY rowid', (run_id,)).fetchall()
     if not rows: raise MhhsError('REF0352', f"run {run_id} kept no reports (run it with reports=True)")

@@ -176,7 +176,7 @@ def _busday_calendar(subdiv: str = 'ENG') -> np.busdaycalendar:
 def _check_years(d):
     ds = pd.to_datetime(pd.Series(np.atleast_1d(d)))
     if len(ds) and (ds.dt.year.min() < WORKING_DAY_YEARS.start or ds.dt.year.max() >= WORKING_DAY_YEARS.stop):
-        raise MhhsError('REF0004', f"working days are known for {WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only")
+        raise MhhsError('REF0002', f"working days are known for {WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only")
 
 @implements('REF-WORKING-DAY', 'ASM-WORKING-DAYS')
 def is_working_day(day) -> bool:
@@ -231,5 +231,5 @@ def runs_due(run_date, offsets: dict[str, int] | None = None, transition: bool =
 def latest_run(runs) -> str:
     "The run that wins among `runs` by precedence."
     runs = [str(SettlementCode(r).value) for r in runs]
-    if not runs: raise MhhsError('REF0004', "no runs to choose from")
+    if not runs: raise MhhsError('REF0003', "no runs to choose from")
     return max(runs, key=RUN_PRECEDENCE.index)

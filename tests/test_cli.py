@@ -7,8 +7,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXE = Path(sys.executable).parent/'mhhs-ref'
 
-def run(*args, timeout=120, **kw):
-    return subprocess.run([str(EXE), *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout, **kw)
+def run(*args, timeout=120, cwd=ROOT, **kw):
+    return subprocess.run([str(EXE), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, **kw)
 
 def test_help_lists_subcommands():
     r = run('--help')
@@ -60,3 +60,50 @@ def test_simulate_is_the_main_job_and_never_leaves_half_outputs(tmp_path):
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err[-2000:]
     assert not other.exists() and not any(x.name.startswith('.run2.partial') for x in tmp_path.iterdir())
+
+def test_bad_arguments_never_end_in_a_traceback_and_delete_nothing(tmp_path):
+    "Each bad argument is one line with its code and exit status 2; nothing the command did not write is touched."
+    afile = tmp_path/'a-file.txt'; afile.write_text('keep')
+    theirs = tmp_path/'theirs'; theirs.mkdir(); (theirs/'precious.txt').write_text('keep')
+    bad_utf8 = os.fsdecode(bytes(tmp_path) + b'/out-\xff')
+    cases = [   # (arguments, what the one line must name)
+        (['simulate', '--out', str(afile)], 'REF0403'),
+        (['simulate', '--out', '/proc/mhhs-ref-out'], 'REF0403'),
+        (['simulate', '--out', bad_utf8], 'REF0403'),
+        (['simulate', '--out', str(tmp_path/'x'), '--seed', '-1'], '--seed'),
+        (['simulate', '--out', str(tmp_path/'x'), '--from', '1990-01-01'], 'REF0002'),
+        (['simulate', '--out', str(tmp_path/'x'), '--from', 'yesterday'], 'REF0400'),
+        (['simulate', '--out', str(theirs), '--force'], 'REF0401'),
+        (['simulate', '--out', '.', '--force'], 'REF0401'),
+        (['schemas', '--out', str(afile)], 'REF0403'),
+        (['trace', '--csv', str(tmp_path/'missing'/'m.csv')], 'REF0403'),
+        (['trace', '--results', str(afile)], 'REF0404'),
+        (['sandbox', '--out', str(afile)], 'REF0403'),
+        (['sandbox', '--out', str(theirs)], 'REF0401'),
+        (['dip', 'serve', '--port', '70000'], '--port'),
+        (['docs', '--out', str(theirs)], 'REF0401'),
+    ]
+    for args, want in cases:
+        r = run(*args, timeout=180, **({'cwd': theirs} if '.' in args else {}))
+        assert r.returncode == 2, (args, r.returncode, r.stderr[-800:])
+        assert 'Traceback' not in r.stderr and want in r.stderr, (args, r.stderr[-800:])
+    assert afile.read_text() == 'keep' and (theirs/'precious.txt').read_text() == 'keep'
+    assert sorted(p.name for p in theirs.iterdir()) == ['precious.txt']
+
+def test_simulate_sigterm_leaves_nothing(tmp_path):
+    import signal, time
+    other = tmp_path/'run3'
+    p = subprocess.Popen([str(EXE), 'simulate', '--out', str(other)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err[-2000:]
+    assert not other.exists() and not any(x.name.startswith('.run3.partial') for x in tmp_path.iterdir())
+
+def test_simulate_force_replaces_only_its_own_output(tmp_path):
+    out = tmp_path/'run'
+    r = run('simulate', '--out', str(out), '--mpans', '300', timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out/'.mhhs-ref-output').read_text().strip() == 'simulate'
+    r = run('simulate', '--out', str(out), '--mpans', '300', '--force', timeout=300)
+    assert r.returncode == 0 and (out/'report.html').exists(), r.stderr[-2000:]

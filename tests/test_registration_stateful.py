@@ -31,7 +31,7 @@ from mhhs_ref.registration import B074_KEYS, SEGMENT_ROLES, wire_midnight
 
 EXAMPLES = int(os.environ.get('MHHS_STATEFUL_EXAMPLES', '30'))
 SP_CODES = ['SP001', 'SP003', 'SP005', 'SP007', 'SP011']
-CODE = re.compile(r'^(REG|REF|SP|DS)\d{3,4}$')
+CODE = re.compile(r'^(REG|REF|SP|DS|RCP)\d{3,4}$')
 
 
 class Ownership(RuleBasedStateMachine):
@@ -236,5 +236,5 @@ Ownership.TestCase.settings = settings(max_examples=EXAMPLES, stateful_step_coun
 
 def test_registration_properties():
     with verifies('TOM-REGS', 'ASM-REG-HISTORY', 'BP001', 'BP002', 'BP003', 'BP007', 'BP008', 'BP010', 'BP011', 'REF-REJECTION-CODES'):
-        with verifies('BP009', 'REG1002', 'REG1004', 'REG1005', 'REG1006', 'REG1012', 'REG1013'):
+        with verifies('BP009', 'REG1002', 'REG1004', 'REG1005', 'REG1006', 'REG1007', 'REG1008', 'REG1012', 'REG1015'):
             Ownership.TestCase('runTest').runTest()

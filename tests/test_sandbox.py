@@ -21,8 +21,11 @@ REPLY_S = 3.0
 def cb(body): return body['payload']['CommonBlock']
 def cu(body): return body['payload'].get('CustomBlock') or {}
 
-_APP = {'DSApp': ('B071', 'proposedDataServiceDIPID', 'proposedDataServiceMPID', 'dataServiceEffectiveFromDate', 'contractReferenceDS', 'SDS'),
-        'MSApp': ('B070', 'proposedMeteringServiceDIPID', 'proposedMeteringServiceMPID', 'meteringServiceEffectiveFromDate', 'contractReferenceMS', 'MSS')}
+_APP = {'DSApp': ('B071', 'proposedDataServiceDIPID', 'proposedDataServiceMPID', 'proposedDataServiceDIPEffectiveFromDate', 'contractReferenceDataService', 'SDS'),
+        'MSApp': ('B070', 'proposedMeteringServiceDIPID', 'proposedMeteringServiceMPID', 'proposedMeteringServiceDIPEffectiveFromDate', 'contractReferenceMeteringService', 'MSS')}
+# what a DSApp's B071 carries besides the service (DIP API v2.1.0): no nominated MDR, half-hourly consent, domestic, no fall-back read frequency
+_B071_REST = {'supplierNominatedMDRDIPID': None, 'supplierNominatedMDRMPID': None, 'supplierNominatedMDREffectiveFromDate': None,
+              'supplierProposedConsentGranularity': 'H', 'supplierProposedDomesticIndicator': True, 'traditionalFallBackReadFrequency': None}
 
 class Supplier:
     "A supplier's system. `faults`: a set of the mistakes it makes."
@@ -30,7 +33,7 @@ class Supplier:
     def brief(self, sid): return json.loads((self.h.folder/f'scenario-{sid}.json').read_text())
     def appointment(self, event, mpan, sp, mpid, day, scenario, css, answering):
         key, dk, mk, fk, ck, _ = _APP[event]
-        blocks = {key: {dk: sp, mk: mpid, fk: wire_midnight(day), ck: None, 'appointmentScenario': scenario}}
+        blocks = {key: {dk: sp, mk: mpid, fk: wire_midnight(day), ck: None, 'appointmentScenario': scenario} | (_B071_REST if key == 'B071' else {})}
         if css: blocks['B013'] = {'CSSRegistrationID': css}
         ch, msg = self.h.message('IF-031', event, mpan, blocks, answering=answering)
         if 'no-correlation' in self.faults: cb(msg)['S1']['senderCorrelationID'] = None
@@ -57,7 +60,7 @@ class DataService:
     def react(self, channel, body):
         if channel == 'IF-033':
             c = cu(body)
-            ok = (c.get('B071') or {}).get('contractReferenceDS') == 'SANDBOX-OK' or 'accept-all' in self.faults
+            ok = (c.get('B071') or {}).get('contractReferenceDataService') == 'SANDBOX-OK' or 'accept-all' in self.faults
             if 'ignore-unknown' in self.faults and not ok: return []
             blocks = {k: c[k] for k in ('B012', 'B013', 'B070', 'B071') if k in c} | {
                 'B007': {'responseCode': 'A' if ok else 'R', 'proposedAppointmentResponseCode': 'SP000' if ok else 'SP002'}}

@@ -44,7 +44,7 @@ class DayData:
 
     def __post_init__(self):
         self.day = as_date(self.day)
-        if self.wh.shape != (len(self.mpans), 48): raise MhhsError('ECS1004', f"expected {len(self.mpans)} × 48 values, got {self.wh.shape}")
+        if self.wh.shape != (len(self.mpans), 48): raise MhhsError('REF0303', f"expected {len(self.mpans)} × 48 values, got {self.wh.shape}")
         if self.quality is None: self.quality = np.where(self.wh == MISSING, -1, Q['A']).astype(np.int8)
         if self.reason is None: self.reason = np.zeros(self.wh.shape, np.int8)
 
@@ -81,7 +81,7 @@ def validate(d: DayData, max_wh: dict[str, int] | None = None) -> DayData:
     return d
 
 # %% ../../nbs/31_bp005_data_processing.ipynb #8dbd280f
-@implements('ECS1005', 'ECS1006', 'ECS1007')
+@implements('ECS1005', 'ECS1006', 'ECS1007', 'RCP1009')
 def from_long(day, mpans: pd.DataFrame, rows: pd.DataFrame) -> tuple[DayData, pd.DataFrame]:
     "Long rows (mpan, sp, wh) → (DayData, refused rows with their code)."
     day = as_date(day)
@@ -91,7 +91,7 @@ def from_long(day, mpans: pd.DataFrame, rows: pd.DataFrame) -> tuple[DayData, pd
     refused = [rows[off].assign(code='ECS1005')]
     rows = rows[~off]
     unknown = ~rows.mpan.isin(set(mpans.mpan))
-    refused.append(rows[unknown].assign(code='ECS1001')); rows = rows[~unknown]
+    refused.append(rows[unknown].assign(code='RCP1009')); rows = rows[~unknown]       # not this data service's MPAN: what the MDS would answer
     exact = rows.duplicated(['mpan', 'sp', 'wh'])
     refused.append(rows[exact].assign(code='ECS1006')); rows = rows[~exact]
     clash = rows.duplicated(['mpan', 'sp'], keep=False)

@@ -1,4 +1,4 @@
-"""The DIP API v2.2.1 surface on FastAPI: signed requests in, signed webhooks out, a participant client and a webhook receiver, and `mhhs-ref dip serve`.
+"""The DIP API v2.1.0 on FastAPI: signed requests in, signed webhooks out, StandardResponse answers with DI-999 codes, the specification's OpenAPI document, a participant client and a webhook receiver, and `mhhs-ref dip serve`.
 
 Docs: https://mhhs-ref.github.io/mhhs_ref/dip_http.html.md"""
 
@@ -6,16 +6,18 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/dip_http.html.md"""
 
 # %% ../../nbs/12_dip_http.ipynb #61ac7b21
 from __future__ import annotations
-import base64, datetime as dt, functools, hashlib, json, threading, time
+import base64, datetime as dt, functools, hashlib, json, logging, secrets, sqlite3, threading, time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Optional
+from urllib.parse import urlsplit
 
 import httpx
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -23,11 +25,13 @@ from cryptography.x509.oid import NameOID
 
 from ..core import MhhsError
 from ..design import implements, mark_implements
-from .hub import Credentials, Hub, JsonArray
-from ..interfaces import validate_message
+from .hub import (DIP_PARTICIPANT_ID, RETRIED, Credentials, Hub, JsonArray, block_at, coded, leading_code, recipient_answer,
+                              refused, spec_errors, storage_trouble, standard_entry, standard_response)
+from ..interfaces import spec_catalogue, validate_message, wire_datetime
 
 # %% auto #0
-__all__ = ['Identity', 'make_identity', 'content_hash', 'sign_request', 'SignatureVerifier', 'Limits', 'create_app',
+__all__ = ['EXTENSION_TAG', 'SIGNATURE_HEADERS', 'Identity', 'make_identity', 'content_hash', 'sign_request', 'SignatureMemory',
+           'SqliteSignatureMemory', 'SignatureVerifier', 'Limits', 'http_status', 'answer_code', 'create_app',
            'WebhookDeliverer', 'WebhookReceiver', 'DipClient', 'load_config', 'write_config', 'build_server', 'serve',
            'openapi_document']
 
@@ -71,14 +75,48 @@ def sign_request(identity: Identity, method: str, url: str, body: bytes, when: d
             'X-DIP-Signature-Certificate': base64.b64encode(identity.cert_pem.replace(b'\r\n', b'\n')).decode()}
 
 # %% ../../nbs/12_dip_http.ipynb #4fbe6129
+class SignatureMemory:
+    "The signatures a verifier has accepted, each kept until it could no longer pass the date check — in this process only."
+    def __init__(self): self.seen, self.lock, self._prune_at = {}, threading.Lock(), 1024
+    def first_use(self, digest: bytes, until: float, now: float) -> bool:
+        "Remember `digest` until `until`; False if it is remembered already (a replay)."
+        with self.lock:
+            if len(self.seen) >= self._prune_at:           # amortised: prune when the memory has doubled
+                self.seen = {k: u for k, u in self.seen.items() if u >= now}; self._prune_at = max(1024, 2*len(self.seen))
+            if self.seen.get(digest, -1.0) >= now: return False
+            self.seen[digest] = until
+            return True
+
+@implements('ASM-DIP-REPLAY-MEMORY')
+class SqliteSignatureMemory:
+    "Accepted signatures kept in a SQLite file (the hub's database, table seen_signatures): a restart remembers them."
+    def __init__(self, path):
+        self.con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
+        self.con.execute('PRAGMA journal_mode=WAL')
+        self.con.execute('PRAGMA synchronous=NORMAL')     # survives a killed process; a power cut may lose the last few (ASM-DIP-REPLAY-MEMORY)
+        self.con.execute('CREATE TABLE IF NOT EXISTS seen_signatures (digest BLOB PRIMARY KEY, until REAL NOT NULL)')
+        self.lock, self.n = threading.Lock(), 0
+    def first_use(self, digest: bytes, until: float, now: float) -> bool:
+        with self.lock:
+            self.n += 1
+            if self.n % 1000 == 0: self.con.execute('DELETE FROM seen_signatures WHERE until<?', (now,))
+            return self.con.execute('INSERT INTO seen_signatures VALUES (?,?) ON CONFLICT (digest) DO UPDATE SET until=excluded.until '
+                                    'WHERE seen_signatures.until<?', (digest, until, now)).rowcount == 1
+
+def _strict_b64(text: str, what: str) -> bytes:
+    "Bytes of a base64 header, refused unless it is the one canonical encoding of them (REF0105)."
+    try: raw = base64.b64decode(text, validate=True)
+    except (ValueError, TypeError): raise MhhsError('REF0105', f"{what} header is not base64") from None
+    if base64.b64encode(raw).decode() != text: raise MhhsError('REF0105', f"{what} header is not canonical base64")
+    return raw
+
 class SignatureVerifier:
     "Checks X-DIP signature headers against registered certificates; refuses stale and replayed signatures (REF0105)."
-    def __init__(self, certificates: dict[str, bytes] | None = None, window_s: float = 300.0, clock=None):
+    def __init__(self, certificates: dict[str, bytes] | None = None, window_s: float = 300.0, clock=None, memory=None):
         self.certs = {k: v.replace(b'\r\n', b'\n') for k, v in (certificates or {}).items()}
         self.window = window_s
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
-        self.seen: OrderedDict[str, float] = OrderedDict()
-        self.lock = threading.Lock()
+        self.memory = memory or SignatureMemory()            # SignatureMemory (this process) or SqliteSignatureMemory (durable)
         self._parsed: dict[bytes, x509.Certificate] = {}   # registered PEM → parsed certificate, filled on first use
 
     def register(self, dip_id: str, cert_pem: bytes): self.certs[dip_id] = cert_pem.replace(b'\r\n', b'\n')
@@ -91,8 +129,8 @@ class SignatureVerifier:
         missing = [n for n in need if not h.get(n)]
         if missing: bad(f"missing header(s) {', '.join(missing)}")
         if content_hash(body) != h['x-dip-content-hash']: bad("content hash does not match the body")
-        try: cert_pem = base64.b64decode(h['x-dip-signature-certificate'], validate=True).replace(b'\r\n', b'\n')
-        except Exception: bad("certificate header is not base64")
+        cert_pem = _strict_b64(h['x-dip-signature-certificate'], 'certificate').replace(b'\r\n', b'\n')
+        signature = _strict_b64(h['x-dip-signature'], 'signature')     # a re-encoding of the same bytes is the same signature
         cert = self._parsed.get(cert_pem)    # only a registered certificate is ever cached, so the cache stays small
         if cert is None:
             try: cert = x509.load_pem_x509_certificate(cert_pem)
@@ -106,14 +144,12 @@ class SignatureVerifier:
         except ValueError: bad("signature date is not an ISO timestamp")
         now = self.clock()
         if stamp.tzinfo is None or abs((now - stamp).total_seconds()) > self.window: bad("signature date outside the allowed window")
-        try: cert.public_key().verify(base64.b64decode(h['x-dip-signature']), _signing_string(method, url, h['x-dip-signature-date'], h['x-dip-content-hash']),
+        try: cert.public_key().verify(signature, _signing_string(method, url, h['x-dip-signature-date'], h['x-dip-content-hash']),
                                       padding.PKCS1v15(), hashes.SHA256())
         except Exception: bad("signature does not verify")
-        with self.lock:
-            cutoff = now.timestamp() - self.window
-            while self.seen and next(iter(self.seen.values())) < cutoff: self.seen.popitem(last=False)
-            if h['x-dip-signature'] in self.seen: bad("signature already used (replayed request)")
-            self.seen[h['x-dip-signature']] = now.timestamp()
+        # remembered until its date leaves the window (a request dated ahead stays valid longer than one dated now)
+        if not self.memory.first_use(hashlib.sha256(signature).digest(), stamp.timestamp() + self.window, now.timestamp()):
+            bad("signature already used (replayed request)")
         return signer
 
 mark_implements('DIP-P008', __name__, 'SignatureVerifier')
@@ -128,6 +164,7 @@ class Limits:
     burst: int = 4000
     signature_window_s: float = 300.0
     webhook_timeout_s: float = 15.0
+    max_replay: int = 10_000          # publications in one replay answer; more are paged (206 and a continuation token)
 
 mark_implements('ASM-DIP-HTTP-LIMITS', __name__, 'Limits')
 
@@ -155,8 +192,9 @@ class _PublishFastPath:
             if size > self.max_body: break
         status, out = await self.handler(scope, b''.join(chunks))
         raw = json.dumps(out).encode()
-        await send({'type': 'http.response.start', 'status': status,
-                    'headers': [(b'content-type', b'application/json'), (b'content-length', str(len(raw)).encode())]})
+        headers = [(b'content-type', b'application/json'), (b'content-length', str(len(raw)).encode())]
+        if more: headers.append((b'connection', b'close'))     # the rest of an oversized body is never read: this connection ends
+        await send({'type': 'http.response.start', 'status': status, 'headers': headers})
         await send({'type': 'http.response.body', 'body': raw})
 
 # %% ../../nbs/12_dip_http.ipynb #44e1f4f6
@@ -165,185 +203,325 @@ def _submit_pool() -> ThreadPoolExecutor:
     "The threads that run validation and durable commits off the event loop: one pool per process, shared by every app."
     return ThreadPoolExecutor(max_workers=8, thread_name_prefix='dip-submit')
 
-_HTTP = {'MSG1001': 400, 'REF0100': 404, 'REF0101': 403, 'REF0102': 403, 'REF0103': 413, 'REF0104': 429, 'REF0105': 401, 'REF0107': 503}
+@functools.lru_cache(maxsize=1)
+def _read_pool() -> ThreadPoolExecutor:
+    "The threads that answer replay, monitoring and journal reads: apart from the submit threads, so readers never hold up senders."
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix='dip-read')
 
-@implements('DIP-P008', 'DIP-P009')
-def create_app(hub: Hub, api_keys: dict[str, Credentials], verifier: SignatureVerifier | None, limits: Limits | None = None,
-               base_url: str | None = None, fast_path: bool = True):
-    "The DIP API as a FastAPI app over `hub`. `verifier=None` turns signature checks off (local notebooks only)."
-    limits = limits or Limits()
-    app = FastAPI(title='mhhs_ref DIP', version='2.2.1-mhhs_ref', description='The DIP API v2.2.1 surface of the mhhs_ref reference hub.')
-    buckets: dict[str, _Bucket] = {}
+_log = logging.getLogger('mhhs_ref.dip')
+_HTTP = {'MSG1000': 500, 'REF0100': 404, 'REF0101': 403, 'REF0102': 403, 'REF0103': 413, 'REF0104': 429, 'REF0105': 401, 'REF0107': 503}
 
+def http_status(code: str) -> int:
+    "The HTTP status a refusal naming `code` is answered with (400 for the message codes)."
+    return _HTTP.get(code, 400)
 
-    def refusal(code: str, detail: str, status: int | None = None, path: str | None = None) -> tuple[int, dict]:
-        from mhhs_ref.core import rejection
-        return status or _HTTP.get(code, 400), {'code': code, 'message': f"{rejection(code)}", 'detail': detail, 'path': path,
-                                                'timestamp': dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}
+def answer_code(response) -> str | None:
+    "The code the first entry of a StandardResponse (an httpx response, or its JSON) starts with."
+    body = response.json() if hasattr(response, 'json') else response
+    entries = body.get('messageArray') if isinstance(body, dict) else None
+    return leading_code(entries[0].get('message')) if entries else None
 
-    def error(code: str, detail: str, status: int | None = None, path: str | None = None):
-        status, body = refusal(code, detail, status, path)
-        return JSONResponse(body, status_code=status)
+# %% ../../nbs/12_dip_http.ipynb #api
+def _check_callback(url):
+    "A webhook or status callback URL: http or https, with a host and a valid port, no spaces (MSG1001 naming callbackURL)."
+    bad = lambda why: MhhsError('MSG1001', f"callbackURL {str(url)[:100]!r} {why}", path='callbackURL')
+    if not isinstance(url, str) or any(c.isspace() or ord(c) < 32 for c in url): raise bad("is not a URL")
+    try: parts = urlsplit(url); parts.port
+    except ValueError as e: raise bad(f"is not a URL ({e})") from None
+    if parts.scheme not in ('http', 'https'): raise bad("must be an http or https URL")
+    if not parts.hostname: raise bad("names no host")
+    if parts.username or parts.password: raise bad("must not carry credentials")
 
-    @app.exception_handler(MhhsError)
-    async def _mhhs(request, e: MhhsError): return error(e.code, e.detail, path=e.path)
+class _Api:
+    "What every route needs: the hub, the limits, who is calling, and how a refusal is answered."
+    def __init__(self, hub: Hub, api_keys: dict[str, Credentials], verifier, limits: Limits, base_url: str | None):
+        self.hub, self.api_keys, self.verifier, self.limits, self.base_url = hub, api_keys, verifier, limits, base_url
+        self.buckets: dict[str, _Bucket] = {}
 
-    @app.exception_handler(Exception)
-    async def _any(request, e: Exception): return error('MSG1001', f"{type(e).__name__}: {e}", 400)
+    def refusal(self, code: str, detail: str, status: int | None = None, path: str | None = None, who=None, errors=None) -> tuple[int, dict]:
+        "(HTTP status, StandardResponse) for a refused request: one entry naming `code`; `help` lists every problem."
+        ts = wire_datetime(dt.datetime.now(dt.timezone.utc))
+        help_text = '; '.join(f"{p}: {d}" if p else d for p, d in errors) if errors else detail
+        entry = standard_entry(coded(code, f"{path}: {detail}" if path else detail), sent=ts, sender=self.hub.dip_id,
+                               recipient=getattr(who, 'dip_id', None), help_text=help_text)
+        return status or http_status(code), standard_response([entry], ts)
 
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request, e):   # unknown paths and methods answer in the same shape, naming a code
-        return error('REF0100' if e.status_code in (404, 405) else 'MSG1001', str(e.detail), e.status_code)
+    def refuse(self, e: MhhsError, who=None, status=None) -> tuple[int, dict]:
+        return self.refusal(e.code, e.detail, status, e.path, who, getattr(e, 'errors', None))
 
-    app.router.redirect_slashes = False
+    def fault(self, e: Exception, who=None) -> tuple[int, dict]:
+        "A fault of the DIP itself, logged under an incident id: the store failing is 503 REF0107 (send again later), anything else 500 MSG1000."
+        incident = secrets.token_hex(6)
+        _log.error("incident %s: %s", incident, e, exc_info=e)
+        if storage_trouble(e):
+            self.hub.storage_fault = f"{type(e).__name__}: {e}"        # the health check reports it until a write succeeds
+            return self.refusal('REF0107', f"the DIP's store failed (incident {incident}): nothing was accepted, send again later", 503, who=who)
+        return self.refusal('MSG1000', f"the DIP failed (incident {incident} in its log); send again later", 500, who=who)
 
-    def authenticate(method: str, raw_path: str, origin: str, headers, body: bytes) -> Credentials:
-        "The caller's credentials: body size, API key, rate and signature checked (REF0103, REF0105, REF0104)."
-        if len(body) > limits.max_body_bytes: raise MhhsError('REF0103', f"{len(body)} bytes > {limits.max_body_bytes}")
+    async def off(self, fn, *args, pool=None):
+        "Run blocking work (SQLite, pandas, JSON of a large body, a signature's memory) in a thread, never on the event loop."
+        return await asyncio.get_running_loop().run_in_executor(pool or _submit_pool(), functools.partial(fn, *args))
+
+    async def body(self, request: Request) -> bytes:
+        "The request body, read chunk by chunk and refused (REF0103) as soon as it passes the limit: a hostile body is never held whole."
+        limit = self.limits.max_body_bytes
+        declared = request.headers.get('content-length', '')
+        if declared.isdigit() and int(declared) > limit: raise MhhsError('REF0103', f"{declared} bytes > {limit}")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit: raise MhhsError('REF0103', f"more than {limit} bytes")
+            chunks.append(chunk)
+        return b''.join(chunks)
+
+    def authenticate(self, method: str, raw_path: str, origin: str, headers, body: bytes, signed: bool = True) -> Credentials:
+        "The caller's credentials: body size, API key, rate and (if `signed`) signature checked (REF0103, REF0105, REF0104)."
+        if len(body) > self.limits.max_body_bytes: raise MhhsError('REF0103', f"{len(body)} bytes > {self.limits.max_body_bytes}")
         key = headers.get('x-api-key')
-        who = api_keys.get(key or '')
+        who = self.api_keys.get(key or '')
         if who is None: raise MhhsError('REF0105', "missing or unknown X-API-Key")
-        b = buckets.setdefault(key, _Bucket(limits.rate_per_s, limits.burst))
-        if not b.take(): raise MhhsError('REF0104', f"more than {limits.rate_per_s:g} requests/s")
-        if verifier is not None:
-            url = (base_url.rstrip('/') if base_url else origin) + raw_path     # the path as sent, before decoding
-            verifier.verify(method, url, body, headers, expect_dip_id=who.dip_id)
+        b = self.buckets.setdefault(key, _Bucket(self.limits.rate_per_s, self.limits.burst))
+        if not b.take(): raise MhhsError('REF0104', f"more than {self.limits.rate_per_s:g} requests/s")
+        if signed and self.verifier is not None:
+            url = (self.base_url.rstrip('/') if self.base_url else origin) + raw_path     # the path as sent, before decoding
+            self.verifier.verify(method, url, body, headers, expect_dip_id=who.dip_id)
         return who
 
-    async def caller(request: Request) -> tuple[Credentials, bytes]:
-        body = await request.body()
+    async def caller(self, request: Request, signed: bool = True) -> tuple[Credentials, bytes]:
+        body = await self.body(request)
         raw = request.scope.get('raw_path', request.url.path.encode()).decode('latin-1')
-        return authenticate(request.method, raw, f"{request.url.scheme}://{request.url.netloc}", request.headers, body), body
+        who = await self.off(self.authenticate, request.method, raw, f"{request.url.scheme}://{request.url.netloc}", request.headers, body, signed)
+        request.state.who = who
+        return who, body
 
-    def parse(body: bytes):
-        try: return json.loads(body or b'null')
+    def parse(self, body: bytes, definition: str | None = None):
+        "The JSON body, checked against a definition of the specification if one is named (MSG1001)."
+        try: value = json.loads(body or b'null')
         except ValueError as e: raise MhhsError('MSG1001', f"body is not JSON: {e}", path='') from None
+        return self.check(definition, value) if definition else value
 
-    async def publish(channel_id: str, who: Credentials, body: bytes) -> tuple[int, dict]:
-        msgs = parse(body)
-        if not isinstance(msgs, list) or not msgs: raise MhhsError('MSG1001', "the body must be a non-empty array of messages", path='')
-        if len(msgs) > limits.max_messages: raise MhhsError('REF0103', f"{len(msgs)} messages > {limits.max_messages} in one request")
-        res = await asyncio.get_running_loop().run_in_executor(_submit_pool(), hub.submit, channel_id, msgs, who)
+    def check(self, definition: str, value):
+        "`value` if it conforms to the specification's `definition`, else MSG1001 naming every failing path."
+        if errs := spec_errors(definition, value): raise refused('MSG1001', [(p or definition, d) for p, d in errs])
+        return value
+
+    def webhook_config(self, body: bytes) -> dict:
+        "A WebhookConfig body (also wrapped in `config`, as the callback expression has it) with an http(s) callbackURL."
+        cfg = self.parse(body)
+        if isinstance(cfg, dict) and isinstance(cfg.get('config'), dict): cfg = cfg['config']
+        cfg = self.check('WebhookConfig', cfg)
+        _check_callback(cfg.get('callbackURL'))
+        for k in ('maxMessageCount', 'maxPayloadSize'):
+            if cfg.get(k) is not None and cfg[k] <= 0: raise MhhsError('MSG1001', f"{k} must be positive", path=k)
+        return cfg
+
+    def own(self, who: Credentials, dip_id: str, what: str):
+        if who.dip_id != dip_id: raise MhhsError('REF0102', f"{who.dip_id} may not {what} of {dip_id}")
+
+    def publish(self, channel_id: str, who: Credentials, body: bytes) -> tuple[int, dict]:
+        "Parse and submit a DIPMessageArray (blocking: run it in a thread)."
+        msgs = self.parse(body)
+        if not isinstance(msgs, list) or not msgs: raise MhhsError('MSG1001', "the body must be a non-empty array of messages (DIPMessageArray)", path='')
+        if len(msgs) > self.limits.max_messages: raise MhhsError('REF0103', f"{len(msgs)} messages > {self.limits.max_messages} in one request")
+        res = self.hub.submit(channel_id, msgs, who)
         return res.status, res.body()
 
-    @app.post('/dip-channel/{channel_id}', status_code=201)
-    async def send(channel_id: str, request: Request):
-        who, body = await caller(request)
-        status, out = await publish(channel_id, who, body)
-        return JSONResponse(out, status_code=status)
-
-    async def publish_scope(scope, body: bytes) -> tuple[int, dict]:
-        "`send` for the fast path below: the same checks, codes and answer, from the ASGI scope."
+    def _publish_scope(self, scope, body: bytes) -> tuple[int, dict]:
+        who = None
         try:
             headers = {k.decode('latin-1'): v.decode('latin-1') for k, v in scope['headers']}
             host = headers.get('host') or '%s:%s' % tuple(scope.get('server') or ('127.0.0.1', 80))
             raw = (scope.get('raw_path') or scope['path'].encode()).decode('latin-1')
-            who = authenticate('POST', raw, f"{scope.get('scheme', 'http')}://{host}", headers, body)
-            return await publish(scope['path'][len('/dip-channel/'):], who, body)
-        except MhhsError as e: return refusal(e.code, e.detail, path=e.path)
-        except Exception as e: return refusal('MSG1001', f"{type(e).__name__}: {e}", 400)
+            who = self.authenticate('POST', raw, f"{scope.get('scheme', 'http')}://{host}", headers, body)
+            return self.publish(scope['path'][len('/dip-channel/'):], who, body)
+        except MhhsError as e: return self.refuse(e, who)
+        except Exception as e: return self.fault(e, who)
 
-    if fast_path: app.add_middleware(_PublishFastPath, handler=publish_scope, max_body_bytes=limits.max_body_bytes)
+    async def publish_scope(self, scope, body: bytes) -> tuple[int, dict]:
+        "`sendMessage` for the fast path: the same checks, codes and answer, from the ASGI scope — all of it in a submit thread."
+        return await self.off(self._publish_scope, scope, body)
+
+# %% ../../nbs/12_dip_http.ipynb #create
+@implements('DIP-P008', 'DIP-P009')
+def create_app(hub: Hub, api_keys: dict[str, Credentials], verifier: SignatureVerifier | None, limits: Limits | None = None,
+               base_url: str | None = None, fast_path: bool = True):
+    "The DIP API as a FastAPI app over `hub`. `verifier=None` turns signature checks off (local notebooks only)."
+    api = _Api(hub, api_keys, verifier, limits or Limits(), base_url)
+    src = spec_catalogue()['source']
+    app = FastAPI(title='mhhs_ref DIP', version=f"{src['version']}+mhhs-ref", description=f"The DIP API {src['version']} on the mhhs_ref hub.")
+    app.openapi = lambda: openapi_document()    # the specification's operations, not FastAPI's reading of our handlers
+    app.router.redirect_slashes = False
+    respond = lambda status, body: JSONResponse(body, status_code=status)
+
+    @app.exception_handler(MhhsError)
+    async def _mhhs(request, e: MhhsError):
+        r = respond(*api.refuse(e, getattr(request.state, 'who', None)))
+        if e.code == 'REF0103': r.headers['connection'] = 'close'    # the rest of the body is not read
+        return r
+
+    @app.exception_handler(Exception)
+    async def _any(request, e: Exception): return respond(*api.fault(e, getattr(request.state, 'who', None)))
+
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request, e):   # unknown paths and methods answer in the same shape, naming a code
+        return respond(*api.refusal('REF0100' if e.status_code in (404, 405) else 'MSG1001', str(e.detail), e.status_code))
+
+    _channel_routes(app, api); _status_routes(app, api); _extension_routes(app, api)
+    if fast_path: app.add_middleware(_PublishFastPath, handler=api.publish_scope, max_body_bytes=api.limits.max_body_bytes)
+    return app
+
+# %% ../../nbs/12_dip_http.ipynb #channelroutes
+def _channel_routes(app: FastAPI, api: _Api):
+    "sendMessage, configurePublication (and its DELETE), replayPublication, requeuePublication and the validation endpoints."
+    hub = api.hub
+
+    @app.post('/dip-channel/{channel_id}', status_code=201)
+    async def send(channel_id: str, request: Request):
+        who, body = await api.caller(request)
+        status, out = await api.off(api.publish, channel_id, who, body)
+        return JSONResponse(out, status_code=status)
 
     @app.post('/dip-channel/{channel_id}/pubconfig/{recipient}')
     async def pubconfig(channel_id: str, recipient: str, request: Request):
-        who, body = await caller(request)
-        cfg = parse(body)
-        url = (cfg.get('config') or cfg).get('callbackURL') if isinstance(cfg, dict) else None
-        if not url or not str(url).startswith(('http://', 'https://')): raise MhhsError('MSG1001', "callbackURL must be an http(s) URL", path='callbackURL')
-        hub.subscribe(channel_id, recipient, url, who)
-        return JSONResponse({'channel': channel_id, 'recipient': recipient, 'callbackURL': url}, status_code=201)
+        who, body = await api.caller(request)
+        cfg = api.webhook_config(body)
+        await api.off(functools.partial(hub.subscribe, channel_id, recipient, cfg['callbackURL'], who, max_count=cfg.get('maxMessageCount'),
+                                        max_kb=cfg.get('maxPayloadSize')))
+        return JSONResponse({'channel': channel_id, 'recipient': recipient, **cfg}, status_code=201)
 
     @app.delete('/dip-channel/{channel_id}/pubconfig/{recipient}')
     async def pubconfig_delete(channel_id: str, recipient: str, request: Request):
-        who, _ = await caller(request)
-        hub.unsubscribe(channel_id, recipient, who)
-        return JSONResponse({}, status_code=200)
+        who, _ = await api.caller(request)
+        await api.off(hub.unsubscribe, channel_id, recipient, who)
+        return Response(status_code=204)
 
     @app.post('/dip-channel/{channel_id}/replay/{recipient}')
     async def replay(channel_id: str, recipient: str, request: Request):
-        who, body = await caller(request)
-        q = parse(body) or {}
-        msgs, token = hub.replay(channel_id, recipient, who, q.get('datetimeFrom'), q.get('datetimeTo'), q.get('eventCode'), q.get('MPAN'),
-                                 q.get('transactionIDs'), page_size=int(q.get('pageSize', 100)), continuation=request.headers.get('x-continuation-token'))
-        return JSONResponse(msgs, status_code=206 if token else 200, headers={'X-Continuation-Token': token} if token else {})
+        who, body = await api.caller(request)
+        api.own(who, recipient, 'replay the publications')
+        def page():          # in a read thread: the query, the bodies and their JSON are all blocking work
+            q = api.parse(body, 'MessageRequest')
+            size = q.get('pageSize', api.limits.max_replay)
+            if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= api.limits.max_replay:
+                raise MhhsError('MSG1001', f"pageSize must be a whole number from 1 to {api.limits.max_replay}", path='pageSize')
+            msgs, token = hub.replay(channel_id, recipient, who, q['datetimeFrom'], q['datetimeTo'], q['eventCode'], q['MPAN'], q.get('transactionIDs'),
+                                     page_size=size, continuation=request.headers.get('x-continuation-token'))
+            return json.dumps(msgs).encode(), token
+        raw, token = await api.off(page, pool=_read_pool())
+        return Response(raw, status_code=206 if token else 200, media_type='application/json', headers={'X-Continuation-Token': token} if token else {})
 
     @app.post('/dip-channel/{channel_id}/requeue/{recipient}')
     async def requeue(channel_id: str, recipient: str, request: Request):
-        who, body = await caller(request)
-        q = parse(body) or {}
-        rid = hub.requeue(channel_id, recipient, who, datetime_from=q.get('datetimeFrom'), datetime_to=q.get('datetimeTo'),
-                          event=q.get('eventCode'), mpan=q.get('MPAN'), transaction_ids=q.get('transactionIDs'))
-        return JSONResponse({'requeueId': rid}, status_code=202)
-
-    @app.get('/dip-channel/{channel_id}/requeueStatus/{recipient}')
-    async def requeue_status(channel_id: str, recipient: str, request: Request):
-        who, _ = await caller(request)
-        if who.dip_id != recipient: raise MhhsError('REF0102', f"{who.dip_id} may not read requeues of {recipient}")
-        rid = hub._q('SELECT id FROM requeues WHERE channel=? AND recipient=? ORDER BY created_at DESC LIMIT 1', (channel_id, recipient))
-        if not rid: raise MhhsError('REF0102', f"no requeue for {recipient} on {channel_id}")
-        return hub.requeue_status(rid[0][0])
-
-    @app.get('/dip-channel/{channel_id}/deliveryStatus/{recipient}/{message_id}')
-    async def delivery_status(channel_id: str, recipient: str, message_id: str, request: Request):
-        who, _ = await caller(request)
-        if who.dip_id != recipient: raise MhhsError('REF0102', f"{who.dip_id} may not read the journal of {recipient}")
-        df = hub.delivery_status(recipient, message_id)
-        df['at'] = df['at'].astype(str)
-        return {'senderUniqueReference': message_id, 'journal': json.loads(df.to_json(orient='records'))}
-
-    @app.post('/statusmessage/config/{recipient}')
-    async def status_config(recipient: str, request: Request):
-        who, body = await caller(request)
-        if who.dip_id != recipient: raise MhhsError('REF0102', f"{who.dip_id} may not configure status messages of {recipient}")
-        cfg = parse(body) or {}
-        url = (cfg.get('config') or cfg).get('callbackURL')
-        if not url: raise MhhsError('MSG1001', "callbackURL is required", path='callbackURL')
-        hub.subscribe_status(recipient, url)
-        return JSONResponse({'recipient': recipient, 'callbackURL': url}, status_code=201)
-
-    @app.post('/statusmessage')
-    async def status_submit(request: Request):
-        who, body = await caller(request)
-        items = parse(body)
-        if not isinstance(items, list) or not items: raise MhhsError('MSG1001', "the body must be a non-empty array of status messages", path='')
-        return JSONResponse({'messageArray': hub.submit_status(who, items)}, status_code=201)
-
-    @app.post('/statusmessage/replay/{recipient}')
-    async def status_replay(recipient: str, request: Request):
-        who, _ = await caller(request)
-        if who.dip_id != recipient: raise MhhsError('REF0102', f"{who.dip_id} may not read status messages of {recipient}")
-        return hub.status_messages(recipient)
-
-    @app.post('/statusmessage/requeue/{recipient}')
-    async def status_requeue(recipient: str, request: Request):
-        who, body = await caller(request)
-        if who.dip_id != recipient: raise MhhsError('REF0102', f"{who.dip_id} may not requeue status messages of {recipient}")
-        q = parse(body) or {}
-        n = hub.requeue_status_messages(recipient, q.get('datetimeFrom') if isinstance(q, dict) else None)
-        return JSONResponse({'requeued': n}, status_code=202)
+        who, body = await api.caller(request)
+        api.own(who, recipient, 'requeue the publications')
+        q = api.parse(body, 'MessageRequest')
+        rid = await api.off(functools.partial(hub.requeue, channel_id, recipient, who, datetime_from=q['datetimeFrom'], datetime_to=q['datetimeTo'],
+                                              event=q['eventCode'], mpan=q['MPAN'], transaction_ids=q.get('transactionIDs')))
+        return JSONResponse({'requeueId': rid}, status_code=200)
 
     @app.post('/validate/{channel_id}/{event_code}')
     async def validate(channel_id: str, event_code: str, request: Request):
-        who, body = await caller(request)
-        m = validate_message(channel_id, body)
-        got = m.payload.CommonBlock.S0.eventCode.strip('[]')
-        if got != event_code.strip('[]'): raise MhhsError('MSG1001', f"event {got} sent to the {event_code} validator", path='payload.CommonBlock.S0.eventCode')
-        return JSONResponse({'message': 'Message OK'}, status_code=201)
+        who, body = await api.caller(request, signed=False)
+        items = await api.off(api.parse, body)
+        try:
+            for i, item in enumerate(items if isinstance(items, list) and items else [items]):
+                got = validate_message(channel_id, item)['payload']['CommonBlock']['S0']['eventCode'].strip('[]')
+                if got != event_code.strip('[]'):
+                    raise MhhsError('MSG1001', f"event {got} sent to the {event_code} validator", path=f'[{i}].payload.CommonBlock.S0.eventCode')
+        except MhhsError as e:
+            return JSONResponse(coded(e.code, f"{e.path}: {e.detail}" if e.path else e.detail), status_code=400)
+        return JSONResponse('Message OK', status_code=201)
+
+# %% ../../nbs/12_dip_http.ipynb #statusroutes
+def _status_routes(app: FastAPI, api: _Api):
+    "submitStatusMessage and postStatusMsgWebhook (and its DELETE)."
+    hub = api.hub
+
+    @app.post('/statusmessage')
+    async def status_submit(request: Request):
+        who, body = await api.caller(request)
+        items = await api.off(api.parse, body, 'StandardResponseArray')
+        return JSONResponse(standard_response(await api.off(hub.submit_status, who, items), wire_datetime(dt.datetime.now(dt.timezone.utc))), status_code=201)
+
+    @app.post('/statusmessage/config/{recipient}')
+    async def status_config(recipient: str, request: Request):
+        who, body = await api.caller(request)
+        api.own(who, recipient, 'configure status messages')
+        cfg = api.webhook_config(body)
+        await api.off(hub.subscribe_status, recipient, cfg['callbackURL'])
+        return JSONResponse({'recipient': recipient, **cfg}, status_code=201)
+
+    @app.delete('/statusmessage/config/{recipient}')
+    async def status_config_delete(recipient: str, request: Request):
+        who, _ = await api.caller(request)
+        api.own(who, recipient, 'configure status messages')
+        await api.off(hub.unsubscribe_status, recipient)
+        return Response(status_code=204)
+
+# %% ../../nbs/12_dip_http.ipynb #extensionroutes
+def _extension_routes(app: FastAPI, api: _Api):
+    "What mhhs_ref serves beyond DIP API v2.1.0: requeue progress, a message's journal, status-message pull and push, metrics, health."
+    hub = api.hub
+
+    @app.get('/dip-channel/{channel_id}/requeueStatus/{recipient}')
+    async def requeue_status(channel_id: str, recipient: str, request: Request):
+        who, _ = await api.caller(request)
+        api.own(who, recipient, 'read the requeues')
+        def status():
+            rid = hub._read('SELECT id FROM requeues WHERE channel=? AND recipient=? ORDER BY created_at DESC LIMIT 1', (channel_id, recipient))
+            if not rid: raise MhhsError('REF0102', f"no requeue for {recipient} on {channel_id}")
+            return hub.requeue_status(rid[0][0])
+        return await api.off(status, pool=_read_pool())
+
+    @app.get('/dip-channel/{channel_id}/deliveryStatus/{recipient}/{message_id}')
+    async def delivery_status(channel_id: str, recipient: str, message_id: str, request: Request):
+        who, _ = await api.caller(request)
+        api.own(who, recipient, 'read the journal')
+        def journal():
+            df = hub.delivery_status(recipient, message_id)
+            df['at'] = df['at'].astype(str)
+            return {'senderUniqueReference': message_id, 'journal': json.loads(df.to_json(orient='records'))}
+        return await api.off(journal, pool=_read_pool())
+
+    @app.post('/statusmessage/replay/{recipient}')
+    async def status_replay(recipient: str, request: Request):
+        who, _ = await api.caller(request)
+        api.own(who, recipient, 'read the status messages')
+        return await api.off(hub.status_messages, recipient, pool=_read_pool())
+
+    @app.post('/statusmessage/requeue/{recipient}')
+    async def status_requeue(recipient: str, request: Request):
+        who, body = await api.caller(request)
+        api.own(who, recipient, 'requeue the status messages')
+        q = api.parse(body) or {}
+        n = await api.off(hub.requeue_status_messages, recipient, q.get('datetimeFrom') if isinstance(q, dict) else None)
+        return JSONResponse({'requeued': n}, status_code=202)
+
+    cache = {'at': -1e9, 'raw': b''}
+    def figures() -> bytes:          # at most once a second, whoever asks: concurrent callers share one computation
+        with cache.setdefault('lock', threading.Lock()):
+            if time.monotonic() - cache['at'] >= 1.0:
+                cache['raw'] = json.dumps({'deliveries': json.loads(hub.metrics().to_json(orient='records')),
+                                           'stages': json.loads(hub.inbound_metrics().to_json(orient='records')),
+                                           'recipient_answers': json.loads(hub.recipient_answers().to_json(orient='records'))}).encode()
+                cache['at'] = time.monotonic()
+            return cache['raw']
 
     @app.get('/metrics')
-    async def metrics():
-        return {'deliveries': json.loads(hub.metrics().to_json(orient='records')), 'stages': json.loads(hub.inbound_metrics().to_json(orient='records'))}
+    async def metrics(request: Request):
+        await api.caller(request, signed=False)          # a participant's API key: monitoring is not anonymous
+        return Response(await api.off(figures, pool=_read_pool()), media_type='application/json')
 
     @app.get('/healthz')
-    async def healthz(): return {'status': 'ok'}
-
-    return app
+    async def healthz():
+        "Answered on the loop when all is well (nothing to wait for); after a storage fault, a probe write in a thread decides."
+        h = {'status': 'ok'} if hub.storage_fault is None else await api.off(hub.health)
+        return JSONResponse(h, status_code=200 if h['status'] == 'ok' else 503)
 
 # %% ../../nbs/12_dip_http.ipynb #b8b6732c
 class WebhookDeliverer:
-    "Signed webhook delivery (httpx) for the hub; in-process callbacks (`inproc:`) still go to Python receivers."
+    "Signed webhook delivery (httpx) for the hub: (status, the recipient's StandardResponse); `inproc:` callbacks still go to Python receivers."
     def __init__(self, dip_identity: Identity, timeout_s: float = 15.0, inprocess=None):
         from mhhs_ref.dip.hub import InProcessDeliverer
         self.identity, self.inprocess = dip_identity, inprocess or InProcessDeliverer()
@@ -355,21 +533,41 @@ class WebhookDeliverer:
             return self.inprocess(callback, channel, recipient, messages.messages() if isinstance(messages, JsonArray) else messages)
         body = messages.encode() if isinstance(messages, JsonArray) else json.dumps(messages).encode()
         headers = {'content-type': 'application/json', **sign_request(self.identity, 'POST', callback, body)}
-        return self.client.post(callback, content=body, headers=headers).status_code
+        r = self.client.post(callback, content=body, headers=headers)
+        try: answer = r.json() if r.content else None
+        except ValueError: answer = None           # a recipient that answers no JSON names no code
+        return r.status_code, answer
 
 # %% ../../nbs/12_dip_http.ipynb #189303f4
 class WebhookReceiver:
-    "A participant's webhook endpoint on loopback: verifies the DIP's signature and collects publications."
-    def __init__(self, dip_cert_pem: bytes | None, dip_id: str = '0000000000', host: str = '127.0.0.1', port: int = 0):
-        self.verifier = SignatureVerifier({dip_id: dip_cert_pem}) if dip_cert_pem else None
+    "A participant's webhook endpoint on loopback: verifies the DIP's signature, collects publications, answers with RCP codes."
+    def __init__(self, dip_cert_pem: bytes | None, dip_id: str = DIP_PARTICIPANT_ID, host: str = '127.0.0.1', port: int = 0,
+                 participant_id: str | None = None, validate: bool = False, memory_path=None):
+        # memory_path: a SQLite file remembering the signatures taken, so a restarted receiver refuses a replayed webhook too
+        memory = SqliteSignatureMemory(memory_path) if memory_path else None
+        self.verifier = SignatureVerifier({dip_id: dip_cert_pem}, memory=memory) if dip_cert_pem else None
+        self.participant_id, self.validate = participant_id, validate     # who answers; check each publication's schema (RCP1001)
         self.received: list[dict] = []
+        self.answers: deque = deque(maxlen=100_000)            # (HTTP status, the codes answered)
         self.calls: deque = deque(maxlen=100_000)
-        self.mode, self.delay = 'ok', 0.0       # mode: ok | fail (503) | refuse (400)
+        self.mode, self.delay = 'ok', 0.0       # mode: ok | fail (503) | refuse (400, RCP1001)
         self.rejected_signatures = 0
         self.host, self.port = host, port
         self._server = None
         self.lock = threading.Lock()
         self.event = threading.Event()
+
+    def answer(self, msgs: list) -> tuple[int, dict]:
+        "What this recipient answers a delivery: RCP0000 for each publication taken, RCP1001 for one that fails its schema."
+        me = self.participant_id or DIP_PARTICIPANT_ID
+        if self.mode == 'refuse': return recipient_answer(me, msgs, 'RCP1001', 'refused by the test receiver')
+        if self.mode == 'fail': return 503, recipient_answer(me, msgs, 'RCP1000', 'the test receiver is failing')[1]
+        codes, why = {}, None
+        for m in msgs if self.validate else []:
+            try: validate_message(m['payload']['CommonBlock']['S0']['interfaceID'], m)
+            except (MhhsError, KeyError, TypeError) as e:
+                codes[block_at(m, 'payload', 'CommonBlock', 'D0').get('transactionID')], why = 'RCP1001', why or str(e)
+        return recipient_answer(me, msgs, codes, why)
 
     def app(self):
         app = FastAPI()
@@ -377,18 +575,24 @@ class WebhookReceiver:
         async def hook(path: str, request: Request):
             body = await request.body()
             if self.verifier is not None:
-                try: self.verifier.verify('POST', str(request.url), body, request.headers)
+                try: await asyncio.get_running_loop().run_in_executor(None, self.verifier.verify, 'POST', str(request.url), body, request.headers)
                 except MhhsError as e:
                     self.rejected_signatures += 1
-                    return JSONResponse({'code': e.code, 'detail': e.detail}, status_code=401)
+                    ts = wire_datetime(dt.datetime.now(dt.timezone.utc))
+                    entry = standard_entry(coded('RCP9999', e.detail), sent=ts, sender=self.participant_id or DIP_PARTICIPANT_ID)
+                    return JSONResponse(standard_response([entry], ts), status_code=401)
             if self.delay: time.sleep(self.delay)
             self.calls.append((time.time(), self.mode))
-            if self.mode == 'fail': return JSONResponse({'detail': 'unavailable'}, status_code=503)
-            if self.mode == 'refuse': return JSONResponse({'detail': 'refused'}, status_code=400)
-            msgs = json.loads(body)
-            with self.lock: self.received.extend(msgs)
-            self.event.set()
-            return JSONResponse({'messageArray': [], 'timestamp': dt.datetime.now(dt.timezone.utc).isoformat()}, status_code=201)
+            try: msgs = json.loads(body)
+            except ValueError: msgs = None
+            if not isinstance(msgs, list): return JSONResponse(recipient_answer(self.participant_id or DIP_PARTICIPANT_ID, [], 'RCP1001')[1], status_code=400)
+            status, answer = self.answer(msgs)
+            taken = [m for m, e in zip(msgs, answer['messageArray']) if e['message'].startswith('RCP0000')] if status < 300 else []
+            self.answers.append((status, [e['message'][:7] for e in answer['messageArray']]))
+            if taken:
+                with self.lock: self.received.extend(taken)
+                self.event.set()
+            return JSONResponse(answer, status_code=status)
         return app
 
     def start(self) -> str:
@@ -444,20 +648,26 @@ class DipClient:
     def send(self, channel_id: str, messages: list[dict]) -> httpx.Response:
         return self.request('POST', f'/dip-channel/{channel_id}', messages)
 
-    def configure(self, channel_id: str, callback_url: str) -> httpx.Response:
-        return self.request('POST', f'/dip-channel/{channel_id}/pubconfig/{self.dip_id}', {'callbackURL': callback_url, 'maxMessageCount': None, 'maxPayloadSize': None})
+    def configure(self, channel_id: str, callback_url: str, max_messages: int | None = None, max_kb: float | None = None) -> httpx.Response:
+        "Put a webhook on a channel (configurePublication, a WebhookConfig)."
+        cfg = {'callbackURL': callback_url, 'maxMessageCount': max_messages, 'maxPayloadSize': max_kb}
+        return self.request('POST', f'/dip-channel/{channel_id}/pubconfig/{self.dip_id}', {k: v for k, v in cfg.items() if v is not None})
 
     def configure_status(self, callback_url: str) -> httpx.Response:
         return self.request('POST', f'/statusmessage/config/{self.dip_id}', {'callbackURL': callback_url})
 
     def replay(self, channel_id: str, **query) -> list[dict]:
-        "Every page of a replay, following continuation tokens."
-        out, token = [], None
+        "Every page of a replay (a MessageRequest: fields not given are sent as null), following continuation tokens."
+        body = {'datetimeFrom': None, 'datetimeTo': None, 'eventCode': None, 'MPAN': None, 'version': None, **query}
+        out, token, seen = [], None, set()
         while True:
-            r = self.request('POST', f'/dip-channel/{channel_id}/replay/{self.dip_id}', query, headers={'X-Continuation-Token': token} if token else None)
-            if r.status_code not in (200, 206): raise MhhsError(r.json().get('code', 'MSG1001'), r.text)
-            out += r.json(); token = r.headers.get('x-continuation-token')
+            r = self.request('POST', f'/dip-channel/{channel_id}/replay/{self.dip_id}', body, headers={'X-Continuation-Token': token} if token else None)
+            if r.status_code not in (200, 206): raise MhhsError(answer_code(r) or 'MSG1000', r.text[:500])
+            page = r.json(); out += page; token = r.headers.get('x-continuation-token')
             if not token: return out
+            if token in seen or not page:       # a DIP that does not move on would keep us here for ever
+                raise MhhsError('MSG1000', f"the DIP answered continuation token {token!r} again (or an empty page with one): replay stopped")
+            seen.add(token)
 
     def delivery_status(self, channel_id: str, sender_ref: str) -> list[dict]:
         return self.request('GET', f'/dip-channel/{channel_id}/deliveryStatus/{self.dip_id}/{sender_ref}').json()['journal']
@@ -506,8 +716,9 @@ def build_server(db: str, config: dict, insecure_dev: bool = False, limits: Limi
         bodies = NatsBodyStore(store['url'], store.get('stream', 'DIPBODIES'))
     elif store.get('kind') != 'sqlite': raise MhhsError('REF0107', f"unknown store kind {store.get('kind')!r}: sqlite or nats")
     hub = Hub(db, deliverer=WebhookDeliverer(ident, timeout_s=limits.webhook_timeout_s), retry=RetryPolicy(**config.get('retry', {})),
-              delivery_workers=int(config.get('delivery_workers', 8)), bodies=bodies)
-    keys, verifier = {}, (None if insecure_dev else SignatureVerifier(window_s=limits.signature_window_s))
+              delivery_workers=int(config.get('delivery_workers', 8)), bodies=bodies, dip_id=ident.dip_id)
+    memory = SqliteSignatureMemory(db) if str(db) != ':memory:' else None      # a restart remembers the signatures taken
+    keys, verifier = {}, (None if insecure_dev else SignatureVerifier(window_s=limits.signature_window_s, memory=memory))
     for p in config.get('participants', []):
         hub.add_participant(p['dip_id'], p['role'], p.get('mpid'), p.get('name'))
         keys[p['api_key']] = Credentials(p['dip_id'], p['role'])
@@ -522,10 +733,100 @@ def serve(host: str = '127.0.0.1', port: int = 8000, db: str = 'dip.db', config:
     app, hub = build_server(db, cfg, insecure_dev, base_url=f"http://{host}:{port}")
     hub.start(interval=0.2, linger=float(cfg.get('delivery_linger_s', 0.01)))
     import gc; gc.freeze()      # what start-up built stays: keep it out of every later full collection (pauses of ~50 ms)
-    try: uvicorn.run(app, host=host, port=port, log_level='warning', access_log=False, timeout_keep_alive=60)
+    # an idle kept-alive connection is closed after 5 s; past 1,000 open connections new requests get 503 at once rather than
+    # exhausting the process's file descriptors (slow senders holding connections open, issue 16)
+    try: uvicorn.run(app, host=host, port=port, log_level='warning', access_log=False, timeout_keep_alive=5, limit_concurrency=1000,
+                     h11_max_incomplete_event_size=64*1024)
     finally: hub.stop()
 
 # %% ../../nbs/12_dip_http.ipynb #a39c8f6f
+EXTENSION_TAG = 'mhhs_ref extension'
+SIGNATURE_HEADERS = ('X-DIP-Signature', 'X-DIP-Signature-Date', 'X-DIP-Content-Hash', 'X-DIP-Signature-Certificate')
+
+def _oas(schema):
+    "A schema of the derived specification with its references into `components.schemas`."
+    return json.loads(json.dumps(schema).replace('"#/definitions/', '"#/components/schemas/'))
+
+def _content(name_or_schema) -> dict:
+    schema = {'$ref': f'#/definitions/{name_or_schema}'} if isinstance(name_or_schema, str) else name_or_schema
+    return {'application/json': {'schema': _oas(schema)}}
+
+def _answer(status: str, schema=None, **extra) -> dict:
+    out = {'description': HTTPStatus(int(status)).phrase, **extra}
+    if schema: out['content'] = _content(schema)
+    return out
+
+def _header(name: str, required: bool = True, **extra) -> dict:
+    return {'name': name, 'in': 'header', 'required': required, 'schema': {'type': 'string'}, **extra}
+
+_EXT = {'x-mhhs-ref-extension': True}
+
+def _callback(body: str) -> dict:
+    "What the DIP posts to a configured webhook, and how it treats each answer (the specification's callback, with our retry rule)."
+    answers = {s: _answer(s, 'StandardResponse' if s in ('201', '207', '400') else None, **{'x-mhhs-ref-retried': int(s) in RETRIED})
+               for s in ('201', '207', '400', '401', '403', '404', '405', '406', '408', '413', '429', '500', '502', '503', '504', '505')}
+    return {'outEvent': {'{$request.body#/callbackURL}': {'post': {
+        'parameters': [_header(h) for h in SIGNATURE_HEADERS] + [_header('X-DIP-MPO', False)],
+        'requestBody': {'required': True, 'content': _content(body)}, 'responses': answers}}}}
+
+# %% ../../nbs/12_dip_http.ipynb #official
+_CALLBACK_BODY = {'configurePublication': 'DIPMessageEgressArray', 'postStatusMsgWebhook': 'StandardResponseArray'}
+
+def _official(op: dict) -> dict:
+    "One operation of the specification as an OpenAPI operation, with our extensions marked."
+    params, seen = [], set()
+    for p in op['parameters']:
+        if (p['name'], p['in']) in seen: continue       # the status webhook's DELETE lists its parameters twice
+        seen.add((p['name'], p['in'])); params.append({'name': p['name'], 'in': p['in'], 'required': p['required'], 'schema': _oas(p['schema'])})
+    answers = {s: _answer(s, schema) for s, schema in op['responses'].items()}
+    validation = op['path'].startswith('/validate/')
+    for s in (('401', '413', '429') if validation else ('401', '403', '413', '429', '500', '503')):   # what we may answer beyond the list
+        answers.setdefault(s, _answer(s, 'StandardResponse', **_EXT))
+    out = {'tags': op['tags'], 'summary': op['summary'], 'parameters': params, 'responses': answers}
+    if op['operationId']: out['operationId'] = op['operationId']
+    if op['requestBody']: out['requestBody'] = {'required': op['requestBody']['required'], 'content': _content(op['requestBody']['schema'])}
+    if op['operationId'] in _CALLBACK_BODY: out['callbacks'] = _callback(_CALLBACK_BODY[op['operationId']])
+    if op['operationId'] == 'replayPublication':          # our paging
+        out['parameters'].append(_header('X-Continuation-Token', False, **_EXT))
+        out['responses']['206'] = _answer('206', {'$ref': '#/definitions/DIPMessageEgressArray'}, headers={'X-Continuation-Token': {'schema': {'type': 'string'}}}, **_EXT)
+    return out
+
+# %% ../../nbs/12_dip_http.ipynb #extensions
+def _path(name: str) -> dict: return {'name': name, 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
+
+_EXTENSIONS = [   # (method, path, operationId, summary, parameters, request body, answer body, signed)
+    ('get', '/dip-channel/{id}/requeueStatus/{recipient-id}', 'requeueStatus', "Progress of the recipient's latest requeue on a channel",
+     ['id', 'recipient-id'], None, 'RequeueStatus', True),
+    ('get', '/dip-channel/{id}/deliveryStatus/{recipient-id}/{message-id}', 'deliveryStatus', "The journal of one of the caller's messages, by sender unique reference",
+     ['id', 'recipient-id', 'message-id'], None, {'type': 'object'}, True),
+    ('post', '/statusmessage/replay/{recipient-id}', 'replayStatusMessages', "The status messages addressed to the caller",
+     ['recipient-id'], None, 'StandardResponseArray', True),
+    ('post', '/statusmessage/requeue/{recipient-id}', 'requeueStatusMessages', "Push the caller's status messages to its status webhook again",
+     ['recipient-id'], {'type': 'object', 'properties': {'datetimeFrom': {'$ref': '#/definitions/DT-003N-DateTime'}}}, {'type': 'object'}, True),
+    ('get', '/metrics', 'metrics', "Deliveries, journal stages and recipients' answers (DIP principle 009)", [], None, {'type': 'object'}, 'key'),
+    ('get', '/healthz', 'healthz', "Whether the DIP is serving", [], None, {'type': 'object'}, False)]
+
+def _extension(path, op_id, summary, params, body, answer, signed) -> dict:
+    out = {'tags': [EXTENSION_TAG], 'summary': summary, 'operationId': op_id, **_EXT,
+           'parameters': [_path(p) for p in params] + ([_header(h) for h in SIGNATURE_HEADERS] if signed is True else []),
+           'responses': {'200': _answer('200', answer), **({s: _answer(s, 'StandardResponse') for s in ('401', '403', '429')} if signed else {})}}
+    if body: out['requestBody'] = {'required': False, 'content': _content(body)}
+    if signed is False: out['security'] = []           # the health check alone: 'key' is an API key without a signature
+    return out
+
+@functools.lru_cache(maxsize=1)
+@implements('DIP-P008', 'ASM-DIP-API-EXTENSIONS')
 def openapi_document() -> dict:
-    "The OpenAPI document of the DIP API as served by mhhs_ref."
-    return create_app(Hub(), {}, None).openapi()
+    "The OpenAPI document mhhs_ref serves: the specification's operations, built from the derived catalogue, and our extensions, marked."
+    cat = spec_catalogue()
+    api, src = cat['api'], cat['source']
+    paths: dict[str, dict] = {}
+    for op in api['operations']: paths.setdefault(op['path'], {})[op['method'].lower()] = _official(op)
+    for method, path, *rest in _EXTENSIONS: paths.setdefault(path, {})[method] = _extension(path, *rest)
+    return {'openapi': '3.1.0',
+            'info': {'title': 'DIP API (mhhs_ref reference hub)', 'version': f"{src['version']}+mhhs-ref",
+                     'description': f"Elexon's DIP API {src['version']} ({src['repository']} at {(src['commit'] or '')[:7]}) as the mhhs_ref hub serves it; "
+                                    f"operations tagged '{EXTENSION_TAG}' (x-mhhs-ref-extension) are not part of the specification."},
+            'security': api['security'], 'paths': paths,
+            'tags': [{'name': t} for t in sorted({t for item in paths.values() for o in item.values() for t in o['tags']})],
+            'components': {'schemas': _oas(cat['definitions']), 'securitySchemes': api['securitySchemes']}}

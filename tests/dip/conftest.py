@@ -1,5 +1,5 @@
 """Fixtures for DIP tests over real HTTP: a hub server process on loopback, signed participants, webhook receivers."""
-import os, signal, socket, subprocess, sys, time
+import datetime as dt, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 
 import httpx
@@ -10,7 +10,7 @@ from mhhs_ref.interfaces import build_message
 from mhhs_ref.isd import reference_isd
 
 EXE = Path(sys.executable).parent/'mhhs-ref'
-MPAN = '2000056535971'
+MPAN, SINCE = '2000056535971', '2020-01-01T00:00:00+00:00'
 
 def free_port():
     s = socket.socket(); s.bind(('127.0.0.1', 0)); p = s.getsockname()[1]; s.close(); return p
@@ -20,11 +20,12 @@ class DipServer:
     def __init__(self, folder: Path, config: Path):
         self.folder, self.config, self.port, self.proc = folder, config, free_port(), None
         self.db = folder/'dip.db'
+        self.preexec = None          # run in the server process before it starts (a resource limit, say)
     @property
     def url(self): return f'http://127.0.0.1:{self.port}'
     def start(self):
         self.proc = subprocess.Popen([str(EXE), 'dip', 'serve', '--port', str(self.port), '--db', str(self.db), '--config', str(self.config)],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.folder/'server.log', 'ab'))
+                                     stdout=subprocess.DEVNULL, stderr=open(self.folder/'server.log', 'ab'), preexec_fn=self.preexec)
         end = time.time() + 30
         while time.time() < end:
             try:
@@ -52,8 +53,8 @@ class Market:
         self.server = DipServer(tmp, cfg)
     def client(self, dip_id, role):
         return DipClient(self.server.url, self.ids[dip_id], role, f'key-{dip_id}')
-    def receiver(self):
-        r = WebhookReceiver(self.dip.cert_pem, dip_id='0000000000'); r.start(); return r
+    def receiver(self, participant_id=None, validate=False):
+        r = WebhookReceiver(self.dip.cert_pem, dip_id='0000000000', participant_id=participant_id, validate=validate); r.start(); return r
     def if021(self, day, ref, v='0.215'):
         return build_message('IF-021', 'ActivePower', self.SDS, 'SDS', mpan_core=MPAN, reference=ref, blocks={
             'B044': {'issuingDataServiceDIPID': self.SDS},
@@ -62,9 +63,20 @@ class Market:
                 {'settlementDay': {'settlementDayDate': f'{day}T00:00:00+00:00', 'periodDuration': 30},
                  'consumptionPeriods': [{'sp': f'{day}T00:30:00+00:00', 'v': v, 'q': 'A', 'e': None, 'arc': None}]}]}})
     def if001(self, supplier, start, ref):
+        "Registration's IF-001 ChangeOfSupplier: `supplier` takes the MPAN over on `start` (every block the event requires, plain values)."
+        out = self.SUP2 if supplier != self.SUP2 else self.SUP
         return build_message('IF-001', 'ChangeOfSupplier', self.REGS, 'REGS', mpan_core=MPAN, reference=ref, blocks={
+            'B013': {'CSSRegistrationID': f'css-{ref[-8:]}'},
             'B002': {'incomingSupplierDIPID': supplier, 'incomingSupplierMPID': self.isd.participant(supplier).mpid,
-                     'supplierEffectiveFromDate': start}})
+                     'supplierEffectiveFromDate': start},
+            'B003': {'outgoingSupplierDIPID': out, 'outgoingSupplierMPID': self.isd.participant(out).mpid,
+                     'supplierEffectiveToDate': (dt.datetime.fromisoformat(start) - dt.timedelta(days=1)).isoformat()},
+            'B004': {'domesticPremiseIndicator': True, 'domesticPremiseIndicatorEffectiveFromDate': SINCE},
+            'B022': {'meteringPointPostcode': 'AB1 2CD', **{f'addressLine{k}': None for k in range(1, 10)}},
+            'B023': {'connectionTypeIndicator': 'W', 'connectionTypeEffectiveFromDate': SINCE, 'energyDirection': 'I', 'meteredIndicator': True},
+            'B024': {'DUOSTariffID': '001', 'DUOSTariffIDEffectiveFromDate': SINCE},
+            'B025': {'energisationStatus': 'E', 'energisationStatusEffectiveFromDate': SINCE},
+            'B026': {'marketSegmentIndicator': 'S', 'marketSegmentIndicatorEffectiveFromDate': SINCE}})
 
 @pytest.fixture(scope='session')
 def nats_url(tmp_path_factory):

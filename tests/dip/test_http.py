@@ -5,9 +5,13 @@ import httpx
 import pytest
 
 from mhhs_ref.design import verifies
-from mhhs_ref.dip.http import sign_request
+from mhhs_ref.dip.hub import spec_errors
+from mhhs_ref.dip.http import answer_code, sign_request
 
-def code(r): return r.status_code, r.json().get('code')
+def code(r):
+    "(HTTP status, the code of the answer's first entry), the answer checked against the specification's StandardResponse."
+    assert spec_errors('StandardResponse', r.json()) == [], r.text[:500]
+    return r.status_code, answer_code(r)
 
 def supplier_for(market, sup_client, receiver, channel='IF-021'):
     assert sup_client.configure(channel, receiver.url + '/hook').status_code == 201
@@ -102,8 +106,50 @@ def test_security(market):
     assert code(httpx.post(url, content=body, headers={**base, **good})) == (401, 'REF0105')                          # replayed signature
     tampered = {**good, 'X-DIP-Signature': good['X-DIP-Signature'][:-4] + 'AAA='}
     assert code(httpx.post(url, content=body, headers={**base, **tampered})) == (401, 'REF0105')
-    assert code(sup.send('IF-021', [msg])) == (403, 'REF0101')                                                        # SUP may not send IF-021
-    other = dict(msg); other = json.loads(json.dumps(msg)); other['payload']['CommonBlock']['S1']['senderDIPID'] = market.MDS
-    r = sds.send('IF-021', [other]); assert code(r) == (403, 'REF0101')                                               # S1 names another DIP id
+    assert code(sup.send('IF-021', [msg])) == (400, 'MSG1010')                                                        # SUP does not send IF-021
+    other = json.loads(json.dumps(msg)); other['payload']['CommonBlock']['S1']['senderDIPID'] = market.MDS
+    r = sds.send('IF-021', [other]); assert code(r) == (400, 'MSG1009')                                               # S1 names another DIP id
     assert code(sup.request('POST', f'/dip-channel/IF-021/replay/{market.SDS}', {})) == (403, 'REF0102')               # someone else's publications
     assert code(sup.request('POST', f'/dip-channel/IF-021/pubconfig/{market.SDS}', {'callbackURL': 'http://127.0.0.1:9/x'})) == (403, 'REF0102')
+
+
+@verifies('ASM-DIP-IDEMPOTENT', 'DIP-TC003')
+def test_a_reference_reused_concurrently_makes_one_transaction(market):
+    "The same message sent eight times at once is one transaction; the reference on another message is MSG1006, nothing stored."
+    from concurrent.futures import ThreadPoolExecutor
+    sds = [market.client(market.SDS, 'SDS') for _ in range(8)]
+    rec = market.receiver(market.SUP); sup = market.client(market.SUP, 'SUP'); supplier_for(market, sup, rec)
+    msg = market.if021('2025-01-02', 'S-IF-021-1400000001-SDS-20250110-c')
+    url, body, t0 = market.server.url + '/dip-channel/IF-021', json.dumps([msg]).encode(), dt.datetime.now(dt.timezone.utc)
+    def send(k):      # dated a millisecond apart: two byte-identical signed requests would be refused as a replay
+        h = {'content-type': 'application/json', 'X-API-Key': f'key-{market.SDS}',
+             **sign_request(market.ids[market.SDS], 'POST', url, body, when=t0 + dt.timedelta(milliseconds=k))}
+        return sds[k].http.post(url, content=body, headers=h)
+    with ThreadPoolExecutor(8) as pool: answers = list(pool.map(send, range(8)))
+    assert {code(a) for a in answers} == {(201, 'MSG0000')}, [a.text[:400] for a in answers if a.status_code != 201]
+    assert len({a.json()['messageArray'][0]['transactionID'] for a in answers}) == 1
+    other = market.if021('2025-01-03', 'S-IF-021-1400000001-SDS-20250110-c')
+    assert code(sds[0].send('IF-021', [other])) == (400, 'MSG1006')
+    time.sleep(1.0)
+    assert len([m for m in rec.received if m['payload']['CommonBlock']['S1']['senderUniqueReference'].endswith('-c')]) == 1
+    rec.stop()
+
+@verifies('DIP-P004', 'DIP-P005', 'ASM-DIP-RCP-FORWARD')
+def test_recipient_rcp_codes_are_kept_and_passed_to_the_sender(market):
+    "A recipient that takes a publication answers RCP0000, one that refuses it RCP1001: the DIP keeps each code and tells the sender of a refusal."
+    rec = market.receiver(market.SUP); status = market.receiver(market.SDS)
+    sup = market.client(market.SUP, 'SUP'); supplier_for(market, sup, rec)
+    sds = market.client(market.SDS, 'SDS')
+    assert sds.configure_status(status.url + '/status').status_code == 201
+    assert code(sds.send('IF-021', [market.if021('2025-01-02', 'S-IF-021-1400000001-SDS-20250110-ok')])) == (201, 'MSG0000')
+    assert wait_journal(sds, market.SUP, 'S-IF-021-1400000001-SDS-20250110-ok', lambda j: j['code'] == 'RCP0000')
+    rec.mode = 'refuse'
+    assert code(sds.send('IF-021', [market.if021('2025-01-03', 'S-IF-021-1400000001-SDS-20250110-no')])) == (201, 'MSG0000')
+    assert wait_journal(sds, market.SUP, 'S-IF-021-1400000001-SDS-20250110-no', lambda j: (j['status'], j['http_status'], j['code']) == ('RejectedByRecipient', 400, 'RCP1001'))
+    assert status.wait_for(1, timeout=20)
+    told = status.received[-1]
+    assert told['message'].startswith('RCP1001 - Schema Failure') and told['senderID'] == market.SUP and told['recipientID'] == market.SDS
+    assert spec_errors('StandardResponseBodyType', told) == []
+    answers = httpx.get(market.server.url + '/metrics', headers={'X-API-Key': f'key-{market.SDS}'}).json()['recipient_answers']
+    assert {(a['recipient'], a['code'], a['state']) for a in answers if a['channel'] == 'IF-021'} >= {(market.SUP, 'RCP0000', 'delivered'), (market.SUP, 'RCP1001', 'rejected')}
+    rec.stop(); status.stop()
