@@ -15,6 +15,9 @@ side: the same SQLite store committing the same number of bodies with no HTTP an
     .venv/bin/python benchmarks/dip_http.py
     .venv/bin/python benchmarks/dip_http.py --messages 20000 --batch 200 --senders 8 --unbatched-messages 3000 --rate 600
     .venv/bin/python benchmarks/dip_http.py --store nats       # the same with NATS JetStream holding the message log
+    .venv/bin/python benchmarks/dip_http.py --kills 10 --skip-batched --rate 0 --unbatched-messages 0
+        # kill -9 the DIP ten times under load: messages lost and delivered twice per kill (at-least-once: duplicates
+        # carry the same transaction id, so a recipient recognises them)
 """
 import argparse, json, multiprocessing as mp, sqlite3, sys, tempfile, threading, time
 from pathlib import Path
@@ -142,6 +145,48 @@ def run(m, label, n, batch, senders, recv_port, folder, rate=None):
                 server_cpu_s=round(server_cpu, 2), sender_cpu_s=round((me1.ru_utime + me1.ru_stime) - (me0.ru_utime + me0.ru_stime), 2),
                 receiver_cpu_s=round(data.get('cpu_s', float('nan')), 2), server_msgs_per_cpu_s=round(accepted[0] / max(server_cpu, 1e-9)))
 
+def kill_run(m, kills: int, recv_port: int, every_s: float = 2.0, settle_s: float = 90.0) -> dict:
+    "kill -9 the DIP `kills` times under batched load (20 per request); then count what each recipient got: lost, duplicated, reordered."
+    import httpx
+    from mhhs_ref.dip.http import WebhookReceiver
+    rec = WebhookReceiver(m.dip.cert_pem, dip_id='0000000000', port=recv_port)
+    arrivals, lock = [], threading.Lock()
+    class Recorder(list):
+        def extend(self, msgs):
+            with lock: arrivals.extend(x['payload']['CommonBlock']['S1']['senderUniqueReference'] for x in msgs)
+    rec.received = Recorder(); rec.start()
+    accepted, order, stop = set(), [], threading.Event()
+    def load():
+        sds, k = m.client(m.SDS, 'SDS'), 0
+        while not stop.is_set():
+            refs = [f'S-IF-021-1400000001-SDS-20250110-K{k}x{j}' for j in range(20)]
+            while not stop.is_set():      # a sender retries the same messages until the DIP answers (idempotent by reference)
+                try: r = sds.send('IF-021', [m.if021('2025-01-05', ref) for ref in refs])
+                except httpx.HTTPError: time.sleep(0.05); continue
+                if r.status_code == 201: accepted.update(refs); order.extend(refs)
+                if r.status_code in (201, 400): break
+                time.sleep(0.05)
+            k += 1
+    t = threading.Thread(target=load); t.start()
+    for _ in range(kills):
+        time.sleep(every_s); m.server.kill9(); time.sleep(0.3); m.server.start()
+    time.sleep(every_s); stop.set(); t.join(60)
+    end = time.time() + settle_s
+    while time.time() < end:
+        with lock: got = set(arrivals)
+        if accepted <= got and len(arrivals) >= 3*len(accepted): break
+        time.sleep(0.5)
+    time.sleep(2.0)
+    rec.stop()
+    counts: dict[str, int] = {}
+    for r in arrivals: counts[r] = counts.get(r, 0) + 1
+    rank = {r: i for i, r in enumerate(order)}
+    seen = [rank[r] for r in dict.fromkeys(arrivals) if r in rank]      # first arrivals, in accepted order?
+    return {'kills': kills, 'accepted': len(accepted), 'deliveries': len(arrivals),
+            'lost': sum(1 for r in accepted if counts.get(r, 0) < 3),
+            'duplicated': sum(max(0, c - 3) for c in counts.values()),
+            'out_of_order': sum(1 for a, b in zip(seen, seen[1:]) if b < a)}
+
 def baseline_sqlite(n, batch, folder):
     "The floor of the durable write path: the same number of 2.6 KB bodies committed to WAL/FULL SQLite in groups of `batch`."
     from mhhs_ref.dip.hub import connect
@@ -164,6 +209,7 @@ def main():
     ap.add_argument('--linger', type=float, default=None, help="seconds the server waits after a wake-up before delivering (serve default 0.01)")
     ap.add_argument('--skip-batched', action='store_true', help="run the unbatched mode only")
     ap.add_argument('--rate', type=float, default=500, help="offered load of the paced unbatched run, messages/s (0: skip it)")
+    ap.add_argument('--kills', type=int, default=0, help="first kill -9 the DIP this many times under load; report lost and duplicated per kill")
     a = ap.parse_args()
     from conftest import Market, MPAN, free_port
     with tempfile.TemporaryDirectory() as d:
@@ -181,16 +227,23 @@ def main():
         for who, role in ((m.SUP, 'SUP'), (m.MDS, 'MDS')):
             assert m.client(who, role).configure('IF-021', url + f'/{role}').status_code == 201
         ldso = m.isd.distributors.set_index('distributor_id').loc[MPAN[:2]].dip_id
-        con = sqlite3.connect(m.server.db); con.execute('INSERT OR REPLACE INTO subscriptions VALUES (?,?,?)', ('IF-021', ldso, url + '/LDSO')); con.commit(); con.close()
+        con = sqlite3.connect(m.server.db)
+        con.execute('INSERT OR REPLACE INTO subscriptions (channel, dip_id, callback) VALUES (?,?,?)', ('IF-021', ldso, url + '/LDSO')); con.commit(); con.close()
         m.server.stop(); m.server.start()      # the distributor's webhook was written to the database directly: restart to pick it up
         assert m.client(m.REGS, 'REGS').send('IF-001', [m.if001(m.SUP, '2025-01-01T00:00:00+00:00', 'S-IF-001-1000000001-REGS-20241220-b')]).status_code == 201
-        rows = [run(m, 'U', a.unbatched_messages, 1, a.senders, port, d)]
+        if a.kills: kills = kill_run(m, a.kills, port)
+        rows = [run(m, 'U', a.unbatched_messages, 1, a.senders, port, d)] if a.unbatched_messages else []
         if a.rate: rows.append(run(m, 'R', a.unbatched_messages, 1, a.senders, port, d, rate=a.rate))
         if not a.skip_batched: rows.append(run(m, 'B', a.messages, a.batch, a.senders, port, d))
         floors = {1: baseline_sqlite(a.unbatched_messages, 1, d), a.batch: baseline_sqlite(a.messages, a.batch, d)}
         m.server.stop()
         if nats: nats.stop()
     print(f"store: {a.store}")
+    if a.kills:
+        print(f"kill -9 x{kills['kills']}: {kills['accepted']} messages accepted, {kills['deliveries']} webhook deliveries; "
+              f"lost {kills['lost']} ({kills['lost']/kills['kills']:.1f} per kill), delivered more than once {kills['duplicated']} "
+              f"({kills['duplicated']/kills['kills']:.1f} per kill), out of order {kills['out_of_order']}")
+        print(json.dumps(kills))
     print(f"{'mode':<16}{'msgs':>7}{'batch':>6}{'acc/s':>8}{'msg/s':>8}{'dlv/s':>8}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}{'max ms':>9}{'<=3s %':>8}{'<=30s %':>9}")
     for r in rows:
         print(f"{r['mode']:<16}{r['messages']:>7}{r['batch']:>6}{r['accepted_per_s']:>8}{r['delivered_msgs_per_s']:>8}{r['deliveries_per_s']:>8}"

@@ -423,6 +423,7 @@ def _distributor_mpid(isd, distributor_id) -> str:
 def _report_error(channel_id: str, path: str, what: str):
     return MhhsError('RCP1001', f"{channel_id} report: {what}", path=f"report.{path}" if path else 'report')
 
+@implements('ASM-REP-RECORDS-STRICTER')
 def check_report(channel_id: str, report: dict) -> dict:
     """`report` checked against our model of `channel_id`'s record tree and against the DIP API's own
     `{channel_id}-CustomBlock` definition; returns it under the API's names. RCP1001 (a recipient's *Schema Failure*) with the path if not."""

@@ -53,13 +53,7 @@ def test_simulate_is_the_main_job_and_never_leaves_half_outputs(tmp_path):
     assert (out/'report.html').exists() and (out/'volumes.parquet').exists() and 'allocated mwh by run' in r.stdout
     again = run('simulate', '--out', str(out))
     assert again.returncode == 2 and 'exists and is not empty' in again.stderr and 'Traceback' not in again.stderr
-    other = tmp_path/'run2'
-    p = subprocess.Popen([str(EXE), 'simulate', '--out', str(other)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=60)
-    assert p.returncode == 130, err[-2000:]
-    assert not other.exists() and not any(x.name.startswith('.run2.partial') for x in tmp_path.iterdir())
+    _interrupted_run_leaves_nothing(tmp_path/'run2', signal.SIGINT)
 
 def test_bad_arguments_never_end_in_a_traceback_and_delete_nothing(tmp_path):
     "Each bad argument is one line with its code and exit status 2; nothing the command did not write is touched."
@@ -90,15 +84,19 @@ def test_bad_arguments_never_end_in_a_traceback_and_delete_nothing(tmp_path):
     assert afile.read_text() == 'keep' and (theirs/'precious.txt').read_text() == 'keep'
     assert sorted(p.name for p in theirs.iterdir()) == ['precious.txt']
 
-def test_simulate_sigterm_leaves_nothing(tmp_path):
-    import signal, time
-    other = tmp_path/'run3'
-    p = subprocess.Popen([str(EXE), 'simulate', '--out', str(other)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _interrupted_run_leaves_nothing(out, sig):
+    "A simulation stopped by `sig` six seconds in exits 130 and leaves neither its folder nor a partial one."
+    import time
+    p = subprocess.Popen([str(EXE), 'simulate', '--out', str(out)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(6)
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err[-2000:]
-    assert not other.exists() and not any(x.name.startswith('.run3.partial') for x in tmp_path.iterdir())
+    assert not out.exists() and not any(x.name.startswith(f'.{out.name}.partial') for x in out.parent.iterdir())
+
+def test_simulate_sigterm_leaves_nothing(tmp_path):
+    import signal
+    _interrupted_run_leaves_nothing(tmp_path/'run3', signal.SIGTERM)
 
 def test_simulate_force_replaces_only_its_own_output(tmp_path):
     out = tmp_path/'run'

@@ -62,6 +62,12 @@ def content_hash(body: bytes) -> str:
     "base64(SHA-256(body)), the X-DIP-Content-Hash header."
     return base64.b64encode(hashlib.sha256(body).digest()).decode()
 
+@implements('ASM-DIP-SIGNED-URL')
+def _query(scope) -> str:
+    "The query string of an ASGI request as sent, with its `?`, or nothing: it is part of what is signed."
+    q = scope.get('query_string') or b''
+    return '?' + q.decode('latin-1') if q else ''
+
 def _signing_string(method: str, url: str, stamp: str, chash: str) -> bytes:
     return f"{method.upper()};{url.lower()};{stamp};{chash}".encode()
 
@@ -89,19 +95,27 @@ class SignatureMemory:
 
 @implements('ASM-DIP-REPLAY-MEMORY')
 class SqliteSignatureMemory:
-    "Accepted signatures kept in a SQLite file (the hub's database, table seen_signatures): a restart remembers them."
-    def __init__(self, path):
-        self.con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
-        self.con.execute('PRAGMA journal_mode=WAL')
-        self.con.execute('PRAGMA synchronous=NORMAL')     # survives a killed process; a power cut may lose the last few (ASM-DIP-REPLAY-MEMORY)
+    """Accepted signatures kept in SQLite (table seen_signatures): a restart remembers them. Given a file, it opens its own
+    connection (a participant's receiver); given the hub's connection and lock, it shares them — a second connection
+    to the hub's file would wait on SQLite's busy handler, in sleeps of milliseconds, behind every acceptance."""
+    def __init__(self, path_or_connection, lock=None):
+        if isinstance(path_or_connection, sqlite3.Connection): self.con = path_or_connection
+        else:
+            self.con = sqlite3.connect(str(path_or_connection), check_same_thread=False, isolation_level=None, timeout=10)
+            self.con.execute('PRAGMA journal_mode=WAL')
         self.con.execute('CREATE TABLE IF NOT EXISTS seen_signatures (digest BLOB PRIMARY KEY, until REAL NOT NULL)')
-        self.lock, self.n = threading.Lock(), 0
+        self.lock, self.n = lock or threading.Lock(), 0
     def first_use(self, digest: bytes, until: float, now: float) -> bool:
         with self.lock:
             self.n += 1
-            if self.n % 1000 == 0: self.con.execute('DELETE FROM seen_signatures WHERE until<?', (now,))
-            return self.con.execute('INSERT INTO seen_signatures VALUES (?,?) ON CONFLICT (digest) DO UPDATE SET until=excluded.until '
-                                    'WHERE seen_signatures.until<?', (digest, until, now)).rowcount == 1
+            full = self.con.execute('PRAGMA synchronous').fetchone()[0]
+            # no fsync of its own: a killed process loses nothing, a power cut may lose the last few (ASM-DIP-REPLAY-MEMORY)
+            self.con.execute('PRAGMA synchronous=NORMAL')
+            try:
+                if self.n % 1000 == 0: self.con.execute('DELETE FROM seen_signatures WHERE until<?', (now,))
+                return self.con.execute('INSERT INTO seen_signatures VALUES (?,?) ON CONFLICT (digest) DO UPDATE SET until=excluded.until '
+                                        'WHERE seen_signatures.until<?', (digest, until, now)).rowcount == 1
+            finally: self.con.execute(f'PRAGMA synchronous={full}')
 
 def _strict_b64(text: str, what: str) -> bytes:
     "Bytes of a base64 header, refused unless it is the one canonical encoding of them (REF0105)."
@@ -117,12 +131,24 @@ class SignatureVerifier:
         self.window = window_s
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.memory = memory or SignatureMemory()            # SignatureMemory (this process) or SqliteSignatureMemory (durable)
+        self.recent = SignatureMemory()                      # in this process too: a replay is refused before any store is asked
         self._parsed: dict[bytes, x509.Certificate] = {}   # registered PEM → parsed certificate, filled on first use
 
     def register(self, dip_id: str, cert_pem: bytes): self.certs[dip_id] = cert_pem.replace(b'\r\n', b'\n')
 
     def verify(self, method: str, url: str, body: bytes, headers, expect_dip_id: str | None = None) -> str:
-        "The verified signer's DIP id, or MhhsError REF0105 saying why not."
+        "The verified signer's DIP id, or MhhsError REF0105 saying why not; the signature remembered (refused if it was used before)."
+        signer, digest, until, now = self.check(method, url, body, headers, expect_dip_id)
+        self.remember(digest, until, now)
+        return signer
+
+    def remember(self, digest: bytes, until: float, now: float):
+        "Keep a checked signature in `memory`; REF0105 if it is there already."
+        if not self.memory.first_use(digest, until, now): raise MhhsError('REF0105', "signature already used (replayed request)")
+
+    def check(self, method: str, url: str, body: bytes, headers, expect_dip_id: str | None = None) -> tuple[str, bytes, float, float]:
+        """(signer, digest, until, now) of a request whose signature verifies and was not seen in this process; the caller
+        remembers it durably — `verify` in `memory`, the DIP's publish path in the acceptance's own transaction."""
         def bad(why): raise MhhsError('REF0105', why)
         h = {k.lower(): v for k, v in dict(headers).items()}
         need = ['x-dip-signature', 'x-dip-signature-date', 'x-dip-content-hash', 'x-dip-signature-certificate']
@@ -148,9 +174,9 @@ class SignatureVerifier:
                                       padding.PKCS1v15(), hashes.SHA256())
         except Exception: bad("signature does not verify")
         # remembered until its date leaves the window (a request dated ahead stays valid longer than one dated now)
-        if not self.memory.first_use(hashlib.sha256(signature).digest(), stamp.timestamp() + self.window, now.timestamp()):
-            bad("signature already used (replayed request)")
-        return signer
+        digest, until = hashlib.sha256(signature).digest(), stamp.timestamp() + self.window
+        if not self.recent.first_use(digest, until, now.timestamp()): bad("signature already used (replayed request)")
+        return signer, digest, until, now.timestamp()
 
 mark_implements('DIP-P008', __name__, 'SignatureVerifier')
 
@@ -165,6 +191,8 @@ class Limits:
     signature_window_s: float = 300.0
     webhook_timeout_s: float = 15.0
     max_replay: int = 10_000          # publications in one replay answer; more are paged (206 and a continuation token)
+    header_timeout_s: float = 10.0    # a request's headers must be in within this of its first byte (or of the connection)
+    body_timeout_s: float = 60.0      # and its body within this of its headers: slower senders are disconnected
 
 mark_implements('ASM-DIP-HTTP-LIMITS', __name__, 'Limits')
 
@@ -222,6 +250,12 @@ def answer_code(response) -> str | None:
     return leading_code(entries[0].get('message')) if entries else None
 
 # %% ../../nbs/12_dip_http.ipynb #api
+def _takes_signature(submit) -> bool:
+    "Whether a hub's `submit` remembers a request's signature itself (Hub.submit does; a wrapper around it may not)."
+    import inspect
+    try: return 'signature' in inspect.signature(submit).parameters
+    except (TypeError, ValueError): return False
+
 def _check_callback(url):
     "A webhook or status callback URL: http or https, with a host and a valid port, no spaces (MSG1001 naming callbackURL)."
     bad = lambda why: MhhsError('MSG1001', f"callbackURL {str(url)[:100]!r} {why}", path='callbackURL')
@@ -274,8 +308,10 @@ class _Api:
             chunks.append(chunk)
         return b''.join(chunks)
 
-    def authenticate(self, method: str, raw_path: str, origin: str, headers, body: bytes, signed: bool = True) -> Credentials:
-        "The caller's credentials: body size, API key, rate and (if `signed`) signature checked (REF0103, REF0105, REF0104)."
+    def authenticate(self, method: str, raw_path: str, origin: str, headers, body: bytes, signed: bool = True, defer: bool = False):
+        """The caller's credentials: body size, API key, rate and (if `signed`) signature checked (REF0103, REF0105, REF0104).
+
+        With `defer`, (credentials, signature) — the signature for the hub to remember in the acceptance's transaction."""
         if len(body) > self.limits.max_body_bytes: raise MhhsError('REF0103', f"{len(body)} bytes > {self.limits.max_body_bytes}")
         key = headers.get('x-api-key')
         who = self.api_keys.get(key or '')
@@ -284,15 +320,18 @@ class _Api:
         if not b.take(): raise MhhsError('REF0104', f"more than {self.limits.rate_per_s:g} requests/s")
         if signed and self.verifier is not None:
             url = (self.base_url.rstrip('/') if self.base_url else origin) + raw_path     # the path as sent, before decoding
-            self.verifier.verify(method, url, body, headers, expect_dip_id=who.dip_id)
-        return who
+            if not defer: self.verifier.verify(method, url, body, headers, expect_dip_id=who.dip_id)
+            else: return who, self.verifier.check(method, url, body, headers, expect_dip_id=who.dip_id)[1:]
+        return (who, None) if defer else who
 
-    async def caller(self, request: Request, signed: bool = True) -> tuple[Credentials, bytes]:
+    async def caller(self, request: Request, signed: bool = True, defer: bool = False):
+        "(credentials, body) of a request — (credentials, body, signature) with `defer`, for the hub to remember as it stores."
         body = await self.body(request)
-        raw = request.scope.get('raw_path', request.url.path.encode()).decode('latin-1')
-        who = await self.off(self.authenticate, request.method, raw, f"{request.url.scheme}://{request.url.netloc}", request.headers, body, signed)
+        raw = request.scope.get('raw_path', request.url.path.encode()).decode('latin-1') + _query(request.scope)
+        got = await self.off(self.authenticate, request.method, raw, f"{request.url.scheme}://{request.url.netloc}", request.headers, body, signed, defer)
+        who, signature = got if defer else (got, None)
         request.state.who = who
-        return who, body
+        return (who, body, signature) if defer else (who, body)
 
     def parse(self, body: bytes, definition: str | None = None):
         "The JSON body, checked against a definition of the specification if one is named (MSG1001)."
@@ -318,12 +357,14 @@ class _Api:
     def own(self, who: Credentials, dip_id: str, what: str):
         if who.dip_id != dip_id: raise MhhsError('REF0102', f"{who.dip_id} may not {what} of {dip_id}")
 
-    def publish(self, channel_id: str, who: Credentials, body: bytes) -> tuple[int, dict]:
-        "Parse and submit a DIPMessageArray (blocking: run it in a thread)."
+    def publish(self, channel_id: str, who: Credentials, body: bytes, signature=None) -> tuple[int, dict]:
+        "Parse and submit a DIPMessageArray (blocking: run it in a thread); the hub remembers `signature` as it stores the messages."
         msgs = self.parse(body)
         if not isinstance(msgs, list) or not msgs: raise MhhsError('MSG1001', "the body must be a non-empty array of messages (DIPMessageArray)", path='')
         if len(msgs) > self.limits.max_messages: raise MhhsError('REF0103', f"{len(msgs)} messages > {self.limits.max_messages} in one request")
-        res = self.hub.submit(channel_id, msgs, who)
+        if signature is not None and not _takes_signature(self.hub.submit):     # a wrapped submit (the sandbox's): a commit of its own
+            self.verifier.remember(*signature); signature = None
+        res = self.hub.submit(channel_id, msgs, who, signature) if signature is not None else self.hub.submit(channel_id, msgs, who)
         return res.status, res.body()
 
     def _publish_scope(self, scope, body: bytes) -> tuple[int, dict]:
@@ -331,9 +372,9 @@ class _Api:
         try:
             headers = {k.decode('latin-1'): v.decode('latin-1') for k, v in scope['headers']}
             host = headers.get('host') or '%s:%s' % tuple(scope.get('server') or ('127.0.0.1', 80))
-            raw = (scope.get('raw_path') or scope['path'].encode()).decode('latin-1')
-            who = self.authenticate('POST', raw, f"{scope.get('scheme', 'http')}://{host}", headers, body)
-            return self.publish(scope['path'][len('/dip-channel/'):], who, body)
+            raw = (scope.get('raw_path') or scope['path'].encode()).decode('latin-1') + _query(scope)
+            who, signature = self.authenticate('POST', raw, f"{scope.get('scheme', 'http')}://{host}", headers, body, defer=True)
+            return self.publish(scope['path'][len('/dip-channel/'):], who, body, signature)
         except MhhsError as e: return self.refuse(e, who)
         except Exception as e: return self.fault(e, who)
 
@@ -360,9 +401,12 @@ def create_app(hub: Hub, api_keys: dict[str, Credentials], verifier: SignatureVe
         return r
 
     @app.exception_handler(Exception)
-    async def _any(request, e: Exception): return respond(*api.fault(e, getattr(request.state, 'who', None)))
+    async def _any(request, e: Exception):
+        if isinstance(e, ClientDisconnect): return Response(status_code=400)   # the sender left (or was cut off): no one to answer, no incident
+        return respond(*api.fault(e, getattr(request.state, 'who', None)))
 
     from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import ClientDisconnect
     @app.exception_handler(StarletteHTTPException)
     async def _http(request, e):   # unknown paths and methods answer in the same shape, naming a code
         return respond(*api.refusal('REF0100' if e.status_code in (404, 405) else 'MSG1001', str(e.detail), e.status_code))
@@ -378,8 +422,8 @@ def _channel_routes(app: FastAPI, api: _Api):
 
     @app.post('/dip-channel/{channel_id}', status_code=201)
     async def send(channel_id: str, request: Request):
-        who, body = await api.caller(request)
-        status, out = await api.off(api.publish, channel_id, who, body)
+        who, body, signature = await api.caller(request, defer=True)
+        status, out = await api.off(api.publish, channel_id, who, body, signature)
         return JSONResponse(out, status_code=status)
 
     @app.post('/dip-channel/{channel_id}/pubconfig/{recipient}')
@@ -717,13 +761,39 @@ def build_server(db: str, config: dict, insecure_dev: bool = False, limits: Limi
     elif store.get('kind') != 'sqlite': raise MhhsError('REF0107', f"unknown store kind {store.get('kind')!r}: sqlite or nats")
     hub = Hub(db, deliverer=WebhookDeliverer(ident, timeout_s=limits.webhook_timeout_s), retry=RetryPolicy(**config.get('retry', {})),
               delivery_workers=int(config.get('delivery_workers', 8)), bodies=bodies, dip_id=ident.dip_id)
-    memory = SqliteSignatureMemory(db) if str(db) != ':memory:' else None      # a restart remembers the signatures taken
+    memory = SqliteSignatureMemory(hub.con, hub.lock) if str(db) != ':memory:' else None      # a restart remembers the signatures taken
     keys, verifier = {}, (None if insecure_dev else SignatureVerifier(window_s=limits.signature_window_s, memory=memory))
     for p in config.get('participants', []):
         hub.add_participant(p['dip_id'], p['role'], p.get('mpid'), p.get('name'))
         keys[p['api_key']] = Credentials(p['dip_id'], p['role'])
         if verifier is not None and p.get('cert_pem'): verifier.register(p['dip_id'], p['cert_pem'])
     return create_app(hub, keys, verifier, limits, base_url=base_url), hub
+
+def _deadline_protocol(header_timeout_s: float, body_timeout_s: float):
+    "uvicorn's httptools protocol, closing a connection whose request headers or body do not arrive in time."
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    class DeadlineProtocol(HttpToolsProtocol):
+        _deadline = None
+        def _arm(self, seconds):
+            self._disarm(); self._deadline = self.loop.call_later(seconds, self._too_slow)
+        def _disarm(self):
+            if self._deadline is not None: self._deadline.cancel(); self._deadline = None
+        def _too_slow(self):
+            self._deadline = None
+            if not self.transport.is_closing(): self.transport.close()
+        def connection_made(self, transport):
+            super().connection_made(transport); self._arm(header_timeout_s)      # a connection that never sends is a slow one
+        def on_message_begin(self):
+            super().on_message_begin(); self._arm(header_timeout_s)
+        def on_headers_complete(self):
+            self._arm(body_timeout_s); super().on_headers_complete()
+        def on_message_complete(self):
+            self._disarm(); super().on_message_complete()
+        def connection_lost(self, exc):
+            self._disarm(); super().connection_lost(exc)
+    return DeadlineProtocol
+
+mark_implements('ASM-DIP-HTTP-LIMITS', __name__, '_deadline_protocol')
 
 def serve(host: str = '127.0.0.1', port: int = 8000, db: str = 'dip.db', config: str | None = None, insecure_dev: bool = False):
     "Run the DIP over HTTP until interrupted."
@@ -735,8 +805,9 @@ def serve(host: str = '127.0.0.1', port: int = 8000, db: str = 'dip.db', config:
     import gc; gc.freeze()      # what start-up built stays: keep it out of every later full collection (pauses of ~50 ms)
     # an idle kept-alive connection is closed after 5 s; past 1,000 open connections new requests get 503 at once rather than
     # exhausting the process's file descriptors (slow senders holding connections open, issue 16)
+    limits = Limits(**cfg.get('limits', {}))
     try: uvicorn.run(app, host=host, port=port, log_level='warning', access_log=False, timeout_keep_alive=5, limit_concurrency=1000,
-                     h11_max_incomplete_event_size=64*1024)
+                     http=_deadline_protocol(limits.header_timeout_s, limits.body_timeout_s))
     finally: hub.stop()
 
 # %% ../../nbs/12_dip_http.ipynb #a39c8f6f
@@ -830,3 +901,6 @@ def openapi_document() -> dict:
             'security': api['security'], 'paths': paths,
             'tags': [{'name': t} for t in sorted({t for item in paths.values() for o in item.values() for t in o['tags']})],
             'components': {'schemas': _oas(cat['definitions']), 'securitySchemes': api['securitySchemes']}}
+
+# %% ../../nbs/12_dip_http.ipynb #http-code-marks
+mark_implements(['RCP0000', 'RCP1000', 'RCP1001', 'RCP9999'], __name__, 'WebhookReceiver')

@@ -64,6 +64,7 @@ ADDED_COLUMNS = [('deliveries', 'recipient_code', 'TEXT'), ('subscriptions', 'ma
                  ('status_messages', 'help', 'TEXT')]
 
 def _damaged(path, why: str) -> MhhsError:
+    why = ' '.join(why.split())[:300]          # one line, whatever SQLite's report holds
     return MhhsError('REF0107', f"{path} {why}: the DIP does not start on it — restore it from a backup, or remove it to start an empty hub")
 
 def storage_trouble(e: BaseException) -> bool:
@@ -515,8 +516,10 @@ Hub.check_message = check_message
 
 # %% ../../nbs/11_dip.ipynb #97ad70b7
 @implements('DIP-P001', 'DIP-P003', 'DIP-P005', 'DIP-TC003', 'ASM-DIP-ALL-OR-NOTHING')
-def submit(self, channel_id: str, messages: list | dict, who: Credentials) -> SubmitResult:
-    "Accept an array of messages on `channel_id` from the authenticated caller `who`: all of them (201) or none (400)."
+def submit(self, channel_id: str, messages: list | dict, who: Credentials, signature: tuple | None = None) -> SubmitResult:
+    """Accept an array of messages on `channel_id` from the authenticated caller `who`: all of them (201) or none (400).
+
+    `signature` — (digest, until, now) of the request's signature — is remembered in the same transaction (the HTTP notebook)."""
     now = self.clock()
     ts = wire_datetime(now)
     ch = channel(channel_id)                    # MSG1002: an id that is no channel
@@ -531,15 +534,24 @@ def submit(self, channel_id: str, messages: list | dict, who: Credentials) -> Su
         t0 = time.perf_counter()
         try: checked.append((i, *self.check_message(ch, raw, who), t0))
         except MhhsError as e: refused[i] = e
-    results = {} if refused else self._accept(ch, checked, who, now, ts, refused)
-    if refused: return self._refuse(ch, messages, refused, who, ts)
+    results = {} if refused else self._accept(ch, checked, who, now, ts, refused, signature)
+    if refused: return self._refuse(ch, messages, refused, who, ts, signature)
     return SubmitResult(201, [results[i] for i in range(len(messages))], ts)
 
 Hub.submit = submit
 
 # %% ../../nbs/11_dip.ipynb #accept
 @implements('ASM-DIP-IDEMPOTENT', 'DIP-TC003')
-def _accept(self, ch, checked, who, now, ts, refused: dict) -> dict[int, dict]:
+@implements('ASM-DIP-REPLAY-MEMORY')
+def _remember_signature(self, cur, signature) -> None:
+    "Keep a request's signature in the acceptance's own transaction (no commit of its own); REF0105 if it was used already."
+    if signature is None: return
+    digest, until, now = signature
+    if cur.execute('INSERT INTO seen_signatures VALUES (?,?) ON CONFLICT (digest) DO UPDATE SET until=excluded.until WHERE seen_signatures.until<?',
+                   (digest, until, now)).rowcount != 1:
+        raise MhhsError('REF0105', "signature already used (replayed request)")
+
+def _accept(self, ch, checked, who, now, ts, refused: dict, signature=None) -> dict[int, dict]:
     "Store the checked messages in one transaction → {index: entry}; any refusal found here (MSG1006, MSG103x) rolls all back."
     results, external, jrows, texts = {}, [], [], {}
     ok = lambda txn, ref, corr, help_text=None: standard_entry(coded('MSG0000'), sent=ts, sender=self.dip_id, recipient=who.dip_id,
@@ -547,6 +559,7 @@ def _accept(self, ch, checked, who, now, ts, refused: dict) -> dict[int, dict]:
     with self.lock:
         cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
         try:
+            self._remember_signature(cur, signature)
             for i, body, recipients, changes, t0 in checked:
                 cb = body['payload']['CommonBlock']
                 s1, s0 = cb['S1'], cb['S0']
@@ -600,7 +613,7 @@ def _accept(self, ch, checked, who, now, ts, refused: dict) -> dict[int, dict]:
     self.wake.set()
     return results
 
-def _refuse(self, ch, messages, refused: dict, who, ts) -> SubmitResult:
+def _refuse(self, ch, messages, refused: dict, who, ts, signature=None) -> SubmitResult:
     "The 400 answer to a request with a refused message: every message's entry, and one journal row each (Inbound, Rejected)."
     first = min(refused)
     entries, rows = [], []
@@ -614,7 +627,10 @@ def _refuse(self, ch, messages, refused: dict, who, ts) -> SubmitResult:
                                       correlation=s1.get('senderCorrelationID'), help_text='; '.join(f"{p}: {d}" if p else d for p, d in errors)))
         rows.append(self._journal_row(None, entries[-1]['senderUniqueReference'], ch.id, 'Inbound', 'Rejected', detail=entries[-1]['message'], code=e.code))
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE'); cur.executemany(JOURNAL_INSERT, rows); cur.execute('COMMIT')
+        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        try: self._remember_signature(cur, signature)
+        except MhhsError: cur.execute('ROLLBACK'); raise
+        cur.executemany(JOURNAL_INSERT, rows); cur.execute('COMMIT')
     return SubmitResult(400, entries, ts)
 
 def _fill_bodies(self, pairs: list[tuple[str, str]]) -> dict[str, str]:
@@ -624,7 +640,7 @@ def _fill_bodies(self, pairs: list[tuple[str, str]]) -> dict[str, str]:
     if missing and self.bodies is not None: out.update(self.bodies.get(missing))
     return out
 
-Hub._accept, Hub._refuse, Hub._fill_bodies = _accept, _refuse, _fill_bodies
+Hub._remember_signature, Hub._accept, Hub._refuse, Hub._fill_bodies = _remember_signature, _accept, _refuse, _fill_bodies
 
 # %% ../../nbs/11_dip.ipynb #15991ff5
 def _status_of(answer) -> tuple[int, dict | None]:
@@ -643,7 +659,7 @@ def _parts(rows, texts, batch: int, max_count, max_kb):
         part.append(r); size += k
     if part: yield part
 
-@implements('DIP-P005', 'ASM-DIP-RETRY', 'DIP-TC004')
+@implements('DIP-P005', 'ASM-DIP-RETRY', 'DIP-TC004', 'ASM-DIP-ORDER')
 def pump(self, limit: int = 1000, batch: int = 100) -> int:
     "Deliver what is due now; returns the number of delivery attempts made."
     now = self._ts()
@@ -1039,3 +1055,10 @@ def recipient_answers(self) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=['channel', 'recipient', 'code', 'state', 'deliveries'])
 
 Hub.metrics, Hub.inbound_metrics, Hub.recipient_answers = metrics, inbound_metrics, recipient_answers
+
+# %% ../../nbs/11_dip.ipynb #dip-code-marks
+mark_implements(['MSG1031', 'MSG1032', 'MSG1033', 'MSG1034', 'MSG1035', 'MSG1036'], __name__, 'resolve_recipients')
+mark_implements(['MSG1009', 'MSG1010', 'MSG1011', 'ASM-DIP-CONNECTION-PROVIDER'], __name__, 'check_message')
+mark_implements(['MSG0000', 'MSG1006', 'MSG1030', 'MSG1037', 'MSG1038', 'ASM-DIP-NO-RECIPIENT'], __name__, '_accept')
+mark_implements(['MSG1000'], __name__, 'submit')
+mark_implements(['RCP0000'], __name__, 'recipient_answer')

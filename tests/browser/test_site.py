@@ -103,7 +103,7 @@ def test_openapi_published(site):
     "The DIP's OpenAPI document is published beside the pages."
     import json
     spec = json.loads((site/'dip-openapi.json').read_text())
-    assert '/dip-channel/{channel_id}' in spec['paths'] and '/statusmessage' in spec['paths']
+    assert '/dip-channel/{id}' in spec['paths'] and '/statusmessage' in spec['paths']
 
 def test_api_links_resolve(site):
     "nbdev's API doc links (core.html#…) point at pages that exist."

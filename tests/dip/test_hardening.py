@@ -53,6 +53,15 @@ def test_replayed_signatures_are_refused_reencoded_and_after_a_restart(sqlite_ma
     assert code(httpx.delete(url2, headers=h2)) == (401, 'REF0105')
     m.server.kill9(); m.server.start()                                                   # and after an unclean stop
     assert code(httpx.delete(url2, headers=h2)) == (401, 'REF0105')
+    # a publication's signature is remembered with the messages it carried: replayed after a restart, refused (not a 201 repeat)
+    route_to_sup(m)
+    body = json.dumps([m.if021('2025-01-02', 'S-IF-021-1400000001-SDS-20250110-r')]).encode()
+    url4, h4 = signed(m, m.SDS, 'POST', '/dip-channel/IF-021')
+    h4.update(sign_request(m.ids[m.SDS], 'POST', url4, body))
+    assert httpx.post(url4, content=body, headers=h4).status_code == 201
+    assert code(httpx.post(url4, content=body, headers=h4)) == (401, 'REF0105')
+    m.server.kill9(); m.server.start()
+    assert code(httpx.post(url4, content=body, headers=h4)) == (401, 'REF0105')
     # dated 290 s ahead: remembered until its date leaves the window, not one window after it was seen
     url3, h3 = signed(m, m.SUP, 'DELETE', f'/dip-channel/IF-021/pubconfig/{m.SUP}', when=dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=290))
     assert httpx.delete(url3, headers=h3).status_code == 204
@@ -216,3 +225,61 @@ def test_callbacks_replay_probing_page_sizes_and_requeue_caps(sqlite_market):
                                                                     'version': None, 'transactionIDs': [txn]*101})
     assert code(r) == (400, 'MSG1001')
     assert len(sup.replay('IF-021', pageSize=1)) == 1
+
+@verifies('ASM-DIP-HTTP-LIMITS')
+def test_slow_senders_are_cut_off_and_the_dip_keeps_serving(tmp_path):
+    from conftest import Market
+    m = Market(tmp_path, limits={'header_timeout_s': 1.0, 'body_timeout_s': 2.0})
+    m.server.start()
+    try:
+        idle, slow_head, slow_body = [], [], []
+        for _ in range(30):
+            idle.append(socket.create_connection(('127.0.0.1', m.server.port), timeout=10))                     # sends nothing
+            s = socket.create_connection(('127.0.0.1', m.server.port), timeout=10); s.sendall(b'POST /statusmessage HTTP/1.1\r\nhost: x\r\n')
+            slow_head.append(s)                                                                                   # headers never end
+            s = socket.create_connection(('127.0.0.1', m.server.port), timeout=10)
+            s.sendall(b'POST /statusmessage HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n[')
+            slow_body.append(s)                                                                                   # body never ends
+        assert httpx.get(m.server.url + '/healthz', timeout=5).status_code == 200                                # serving meanwhile
+        time.sleep(3.5)
+        def closed(s):
+            try: return s.recv(4096) == b''
+            except ConnectionResetError: return True
+        assert all(closed(s) for s in idle + slow_head + slow_body)
+        for s in idle + slow_head + slow_body: s.close()
+        assert httpx.get(m.server.url + '/healthz', timeout=5).status_code == 200
+        assert m.client(m.SUP, 'SUP').configure('IF-021', 'http://127.0.0.1:9/hook').status_code == 201
+        assert 'incident' not in (m.server.folder/'server.log').read_text()                                       # a sender leaving is no fault of ours
+    finally: m.server.stop()
+
+@verifies('DIP-TC003')
+def test_an_internal_error_is_500_with_an_incident_and_the_connection_survives(tmp_path):
+    "Python errors inside the DIP (AttributeError, TypeError, ValueError, sqlite3.ProgrammingError) answer 500 MSG1000 naming a logged incident."
+    import re, uvicorn
+    from conftest import Market, free_port
+    from mhhs_ref.dip.hub import Credentials, Hub
+    from mhhs_ref.dip.http import create_app
+    m = Market(tmp_path)
+    hub = Hub(tmp_path/'faulty.db'); hub.add_participants(m.isd.participants)
+    errors = [AttributeError("'NoneType' object has no attribute 'get'"), TypeError('unhashable type'), ValueError('bad value'),
+              sqlite3.ProgrammingError('Incorrect number of bindings')]
+    real = hub.check_message
+    def faulty(*a):
+        if errors: raise errors.pop(0)
+        return real(*a)
+    hub.check_message = faulty
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(hub, {f'key-{m.SDS}': Credentials(m.SDS, 'SDS')}, None), host='127.0.0.1', port=port, log_level='critical'))
+    threading.Thread(target=server.run, daemon=True).start()
+    end = time.time() + 10
+    while not server.started and time.time() < end: time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f'http://127.0.0.1:{port}', headers={'X-API-Key': f'key-{m.SDS}'}, timeout=10) as c:
+            body = json.dumps([m.if021('2025-01-02', 'S-IF-021-1400000001-SDS-20250110-i')]).encode()
+            answers = [c.post('/dip-channel/IF-021', content=body) for _ in range(4)]
+            assert [code(a) for a in answers] == [(500, 'MSG1000')]*4
+            assert all(re.search(r'incident [0-9a-f]{12}', a.json()['messageArray'][0]['help']) for a in answers)
+            assert c.get('/healthz').status_code == 200
+            assert c.post('/dip-channel/IF-021', content=body).status_code in (201, 400)       # the same connection answers on
+            assert len(c._transport._pool.connections) == 1
+    finally: server.should_exit = True

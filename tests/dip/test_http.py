@@ -113,6 +113,22 @@ def test_security(market):
     assert code(sup.request('POST', f'/dip-channel/IF-021/pubconfig/{market.SDS}', {'callbackURL': 'http://127.0.0.1:9/x'})) == (403, 'REF0102')
 
 
+@verifies('ASM-DIP-SIGNED-URL')
+def test_path_and_query_are_signed(market):
+    "A request whose query or path is changed after signing fails; the same request as signed passes; case does not matter."
+    base = {'content-type': 'application/json', 'X-API-Key': f'key-{market.SDS}'}
+    path = f'/dip-channel/IF-021/replay/{market.SDS}'
+    body = json.dumps({'datetimeFrom': None, 'datetimeTo': None, 'eventCode': None, 'MPAN': None, 'version': None}).encode()
+    signed = sign_request(market.ids[market.SDS], 'POST', market.server.url + path + '?trace=1', body)
+    h = {**base, **signed}
+    assert code(httpx.post(market.server.url + path + '?trace=2', content=body, headers=h)) == (401, 'REF0105')     # query changed
+    assert code(httpx.post(market.server.url + path, content=body, headers=h)) == (401, 'REF0105')                  # query dropped
+    other = f'/dip-channel/IF-022/replay/{market.SDS}?trace=1'
+    assert code(httpx.post(market.server.url + other, content=body, headers=h)) == (401, 'REF0105')                 # path changed
+    assert httpx.post(market.server.url + path + '?trace=1', content=body, headers=h).status_code == 200            # as signed
+    upper = sign_request(market.ids[market.SDS], 'POST', market.server.url + path.upper().replace('/DIP-CHANNEL', '/dip-channel'), body)
+    assert httpx.post(market.server.url + path, content=body, headers={**base, **upper}).status_code == 200         # URLs are case-insensitive
+
 @verifies('ASM-DIP-IDEMPOTENT', 'DIP-TC003')
 def test_a_reference_reused_concurrently_makes_one_transaction(market):
     "The same message sent eight times at once is one transaction; the reference on another message is MSG1006, nothing stored."
