@@ -20,15 +20,21 @@ Side by side, on the same partitions in the same run:
 - a straightforward pandas implementation of the same aggregations (`--baseline`, on by default): the day as a frame,
   `groupby(...).sum()` / `.mean()` for REP-006 and the load-shape means — no defaulting, so it does less work.
 
-Partitions run on `--workers` processes (default 2, the machine's cores); compute is reported as the sum over workers
-(CPU seconds) and as the critical path (the busiest worker: what the day takes with this many cores). Peak memory is
-the largest worker's resident set plus the parent's, times the workers running at once (an upper bound).
+Partitions run on `--workers` processes (default 2, the machine's cores), one BLAS thread each (set
+`OPENBLAS_NUM_THREADS` to override); compute is reported as the sum over workers (CPU seconds) and as the critical
+path (the busiest worker: what the day takes with this many cores). Peak memory is the largest worker's resident set
+plus the parent's, times the workers running at once (an upper bound).
 
     .venv/bin/python benchmarks/settlement_day.py
     .venv/bin/python benchmarks/settlement_day.py --sizes 1000000 --workers 1
 """
-import argparse, resource, sys, time
+import argparse, os, resource, sys, time
 from pathlib import Path
+
+# One BLAS thread per worker: partitions are already spread over `--workers` processes, one per core. With the default
+# (a thread per core in every worker) the LSS's matrix-vector products spin a second thread that takes the other
+# worker's core and is counted in the stage's wall time; results are the same either way. Set it to override.
+for _v in ('OPENBLAS_NUM_THREADS', 'OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ.setdefault(_v, '1')
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
@@ -76,11 +82,12 @@ def one_partition(args) -> dict:
     wh = part.metered_wh
     quality = np.where(wh == MISSING, -1, 0).astype(np.int8)
     reason = np.zeros(wh.shape, np.int8)
+    codes_in = np.where(quality < 0, 0, quality)   # the codes as a data service submits them: input, like `quality`, not a stage
     gen_peak = peak_mb()
     reset_hwm()
     t = {}
     t0 = time.perf_counter(); day_shapes(part.day, part.mpans, wh, quality); t['LSS'] = time.perf_counter() - t0
-    t0 = time.perf_counter(); codes = check_frame(part.mpans, wh, np.where(quality < 0, 0, quality), reason); t['MDS validate'] = time.perf_counter() - t0
+    t0 = time.perf_counter(); codes = check_frame(part.mpans, wh, codes_in, reason); t['MDS validate'] = time.perf_counter() - t0
     t0 = time.perf_counter(); rep6, per_mpan = local_volumes(part.day, part.mpans, {part.day: wh}, spec.isd); t['MDS default+aggregate'] = time.perf_counter() - t0
     t0 = time.perf_counter(); take = gsp_group_take(part.true_wh, part.mpans, spec.isd, seed=seed); t['VAS take'] = time.perf_counter() - t0
     t0 = time.perf_counter(); corr, factors = correct(rep6, take, spec.isd); allocate(corr, per_mpan); t['VAS correct+allocate'] = time.perf_counter() - t0

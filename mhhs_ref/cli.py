@@ -188,6 +188,11 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
              days: int = typer.Option(1, help="Number of settlement days (1-31)."),
              engine: str = typer.Option('local', help="Where the per-GSP-group work runs: local or dask (a local Dask cluster)."),
              seed: int = typer.Option(0, min=0, help="Seed (0 or more): the same seed gives the same market and results."),
+             take_noise: float = typer.Option(0.003, help="The GSP Group Take stand-in's random error per period (0.003: 0.3 %)."),
+             ds_fault: Optional[str] = typer.Option(None, help="Fault: this data service (DIP id, or 'largest') drops a share of its MPAN-days."),
+             ds_fault_share: float = typer.Option(0.25, help="Fault: the share of the faulty data service's MPAN-days it drops."),
+             ds_fault_mode: str = typer.Option('missing', help="Fault: 'missing' (never submitted; the MDS defaults them) or 'zero' (zeros submitted)."),
+             gsp_meter_error: float = typer.Option(0.0, help="Fault: the GSP group import metering reads this much high (0.02: +2 %)."),
              force: bool = typer.Option(False, help="Replace an existing output folder.")):
     "Simulate settlement for a synthetic market and write parquet outputs, an HTML report and a summary."
     from rich.console import Console
@@ -202,7 +207,8 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
     if not (WORKING_DAY_YEARS.start <= first.year and (first + dt.timedelta(days=max(days, 1))).year < WORKING_DAY_YEARS.stop):
         _fail_code("REF0002", f"--from {start}: mhhs_ref knows the settlement calendar for {WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only")
     _guard_out(out, 'simulate', force)
-    cfg = SimConfig(mpans=mpans, start=start, days=days, engine=engine, seed=seed)
+    cfg = SimConfig(mpans=mpans, start=start, days=days, engine=engine, seed=seed, take_noise=take_noise, ds_fault=ds_fault,
+                    ds_fault_share=ds_fault_share, ds_fault_mode=ds_fault_mode, gsp_meter_error=gsp_meter_error)
     console = Console(stderr=True)
     try:
         with _term_as_interrupt(), Progress(TextColumn('{task.description}'), BarColumn(), TextColumn('{task.completed}/{task.total}'), TimeElapsedColumn(), console=console) as bar:

@@ -15,9 +15,9 @@ from .data_services.collection import Registers, collect_day
 from .data_services.processing import process
 from .design import implements
 from .market import MarketSpec
-from .mds import local_volumes
+from .calc import settle_gsp_day
 from .time import as_date, local_day_cells, to_local_day
-from .vas import allocate, correct, gsp_group_take
+from .vas import gsp_group_take
 
 # %% auto #0
 __all__ = ['settle_partition', 'settle_day']
@@ -26,17 +26,16 @@ __all__ = ['settle_partition', 'settle_day']
 @implements('HLDP-10', 'ASM-ENGINE-DASK', 'BP020', 'BP019', 'BP005', 'BP004')
 def settle_partition(n_mpans: int, seed: int, gsp: str, day) -> dict[str, pd.DataFrame]:
     """One GSP group's local settlement day end to end (market → collection → processing of the UTC days it spans → MDS
-    volumes by local period → correction → allocation); small frames out."""
+    volumes by local period → correction → allocation, composed once in `calc.settle_gsp_day`); small frames out."""
     spec = MarketSpec(n_mpans, seed=seed)
     subs, true = {}, {}
     for d in sorted({d for d, _ in local_day_cells(day)}):
         part = spec.day(gsp, d)
         col = collect_day(part.mpans, part.metered_wh, part.true_wh, part.day, Registers(part.mpans))
         subs[d], true[d] = process(col.hh, day_quantity_wh=col.day_quantity_wh), part.true_wh
-    rep6, dflt = local_volumes(day, part.mpans, {d: s.wh for d, s in subs.items()}, spec.isd)
     local_true = to_local_day(day, true)
-    corr, factors = correct(rep6, gsp_group_take(local_true, part.mpans, spec.isd, seed=seed), spec.isd)
-    rep = allocate(corr, dflt)
+    res = settle_gsp_day(day, part.mpans, {d: s.wh for d, s in subs.items()}, gsp_group_take(local_true, part.mpans, spec.isd, seed=seed), spec.isd)
+    rep, factors = res.reports, res.factors
     summary = pd.DataFrame({'gsp_group': [gsp], 'mpans': [len(part.mpans)], 'true_wh': [int(local_true.sum(dtype=np.int64))],
                             'submitted_wh': [int(sum(s.totals_wh().sum() for s in subs.values()))],
                             'estimated_cells': [int(sum((s.quality != 0).sum() for s in subs.values()))]})

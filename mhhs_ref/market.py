@@ -23,8 +23,8 @@ from .time import SETTLEMENT_TZ, as_date, daylight, utc_period_ends
 
 # %% auto #0
 __all__ = ['GSP_SHARES', 'NO_FAULTS', 'MISSING', 'SEGMENTS', 'METERING', 'CATEGORIES', 'CONNECTIONS', 'SP_COLUMNS', 'MarketMix',
-           'FaultRates', 'mpan_cores', 'mpan_strings', 'MarketSpec', 'mpans', 'category_shapes', 'DayPartition', 'day',
-           'market_frame', 'consumption_frame', 'write_day', 'read_day']
+           'FaultRates', 'mpan_cores', 'mpan_strings', 'MarketSpec', 'mpans', 'DayPartition', 'day', 'market_frame',
+           'consumption_frame', 'write_day', 'read_day']
 
 # %% ../nbs/40_market.ipynb #f269a33c
 GSP_SHARES = {'_A': 3.6, '_B': 2.6, '_C': 2.4, '_D': 1.5, '_E': 2.5, '_F': 1.6, '_G': 2.4, '_H': 3.0, '_J': 2.3,
@@ -196,34 +196,7 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
 MarketSpec.mpans = mpans
 
 # %% ../nbs/40_market.ipynb #e57b3326
-def _g(h, mu, sd): return np.exp(-0.5 * ((h - mu) / sd) ** 2)
-
-def _local_hours(day: dt.date) -> np.ndarray:
-    "Local clock hour at the middle of each of the 48 UTC periods of `day`."
-    mids = [e - dt.timedelta(minutes=15) for e in utc_period_ends(day)]
-    return np.array([(m.astimezone(SETTLEMENT_TZ).hour + m.astimezone(SETTLEMENT_TZ).minute / 60) for m in mids])
-
-@implements('ASM-MARKET-SHAPES')
-def category_shapes(day) -> dict[str, np.ndarray]:
-    "Per category, the 48 UTC-period weights of `day` — each averaging 1 over the day for an average day of the year."
-    day = as_date(day)
-    h = _local_hours(day)
-    utc_h = np.arange(48) / 2 + 0.25
-    weekend = day.weekday() >= 5
-    season = math.cos(2 * math.pi * (day.timetuple().tm_yday - 15) / 365)      # +1 mid-January, -1 mid-July
-    def dom(wk): return 0.42 + (0.45 if wk else 0.6) * _g(h, 8.5 if wk else 7.5, 1.1) + 1.25 * _g(h, 18.5, 1.7) + (0.45 if wk else 0.25) * _g(h, 12.5, 2.5)
-    work, adv = 0.25 + _g(h, 12.5, 3.2), 0.75 + 0.35 * _g(h, 12.5, 4.0)
-    week = lambda f: (f if weekend else 1.0) * 7 / (5 + 2 * f)          # weekend level f, the week averaging 1
-    rise, sset = daylight(day)
-    dark = ((utc_h < rise - 0.25) | (utc_h > sset + 0.25)).astype(float)
-    sun = np.clip(np.cos(np.pi * (utc_h - (rise + sset) / 2) / (sset - rise)), 0, None) * ((utc_h > rise) & (utc_h < sset))
-    return {'dom': dom(weekend) / dom(False).mean() * (1 + 0.25 * season),
-            'nondom': work / work.mean() * (1 + 0.10 * season) * week(0.45),
-            'adv': adv / adv.mean() * (1 + 0.05 * season) * week(0.7),
-            'ums': dark * 2.0,                                       # 12 hours of dark (24 periods) average 1
-            'exp': sun / 0.318 * ((sset - rise) / 12) ** 1.5}        # 0.318: the mean of a 12-hour day's bell
-
-mark_implements('ASM-MARKET-SHAPES', __name__, 'category_shapes')
+from .profiles import CLOUDINESS, category_shapes, shifts      # the typical days (and market.category_shapes, as before)
 
 # %% ../nbs/40_market.ipynb #69c20b36
 @dataclass
@@ -247,13 +220,13 @@ _NOISE = {'dom': 0.5, 'nondom': 0.35, 'adv': 0.15, 'ums': 0.0, 'exp': 0.2}
 
 # %% ../nbs/40_market.ipynb #fc709410
 def _true(self: MarketSpec, part: pd.DataFrame, day: dt.date, rng) -> np.ndarray:
-    """True half-hourly Wh: category shape (shifted −2…+2 periods per MPAN) × daily mean × lognormal noise.
-    Each cell is computed in float32 and rounded to whole Wh; nothing is summed in float32."""
+    """True half-hourly Wh: category shape (shifted −2…+2 periods per MPAN) × daily mean × lognormal noise; unmetered
+    MPANs draw what their inventory does. Each cell is computed in float32 and rounded to whole Wh; nothing is summed in float32."""
     shapes = category_shapes(day)
     names = list(part.category.cat.categories)
     cats = part.category.cat.codes.to_numpy().astype(np.intp)
     n = len(part)
-    shifted = np.stack([np.roll(shapes[c], k) for c in names for k in range(-2, 3)]).astype(np.float32)   # [5 categories × 5 shifts, 48]
+    shifted = np.stack([np.roll(shapes[c], k if k in shifts(c) else 0) for c in names for k in range(-2, 3)]).astype(np.float32)   # [5 categories × 5 shifts, 48]
     out = shifted[cats * 5 + rng.integers(0, 5, n)]                                                # row gather: [n, 48]
     sigma = np.array([_NOISE[c] for c in names], dtype=np.float32)[cats][:, None]
     z = rng.standard_normal((n, 48), dtype=np.float32)
@@ -262,12 +235,18 @@ def _true(self: MarketSpec, part: pd.DataFrame, day: dt.date, rng) -> np.ndarray
     out *= z
     scale = part.annual_kwh.to_numpy() * (1000 / 365 / 48)
     if 'exp' in names and (cats == names.index('exp')).any():                                      # cloudiness: one draw per GSP group and day
-        scale = np.where(cats == names.index('exp'), scale * self.rng(str(part.gsp_group.iloc[0]), 2, day.toordinal()).uniform(0.15, 1.0), scale)
+        scale = np.where(cats == names.index('exp'), scale * self.rng(str(part.gsp_group.iloc[0]), 2, day.toordinal()).uniform(*CLOUDINESS), scale)
     scale = np.where(part.energisation.to_numpy() == 'D', 0.0, scale)
     out *= scale.astype(np.float32)[:, None]
     np.rint(out, out=out)
     np.clip(out, 0, 2**31 - 128, out=out)
-    return out.astype(np.int32)
+    out = out.astype(np.int32)
+    ums = (cats == names.index('ums')) & (part.energisation.to_numpy() != 'D') if 'ums' in names else np.zeros(n, bool)
+    if ums.any():                                    # street lights: what their inventory draws (ASM-UMS-INVENTORY)
+        from mhhs_ref.data_services.collection import ums_consumption, ums_inventory
+        lit = part[ums].reset_index(drop=True)
+        out[ums] = ums_consumption(ums_inventory(lit), lit, day)
+    return out
 
 @implements('ASM-MARKET-FAULTS')
 def _metered(self: MarketSpec, part: pd.DataFrame, true: np.ndarray, rng) -> np.ndarray:

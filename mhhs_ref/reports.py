@@ -21,7 +21,7 @@ from .design import implements, mark_implements
 from .interfaces import DIPId, build_message, validate_block, validate_message, wire_datetime
 from .mds import ccc_ids
 from .time import PERIOD, as_date, utc_sp
-from .vas import DemandDisconnectionEvent, disconnection_volumes
+from .dde import DemandDisconnectionEvent, dde_by_ccc, disconnection_volumes
 
 # %% auto #0
 __all__ = ['Dec96', 'PosDec96', 'LocalPeriod', 'GSPGroup', 'DateTime25', 'CCCId', 'ConnectionType', 'MarketSegment', 'Rep003',
@@ -30,9 +30,9 @@ __all__ = ['Dec96', 'PosDec96', 'LocalPeriod', 'GSPGroup', 'DateTime25', 'CCCId'
            'R009', 'R026', 'R025', 'Rep004Supplier', 'Rep004', 'R036', 'Rep007GSP', 'Rep007', 'R027', 'R039', 'Rep008',
            'R103', 'R016', 'R017', 'R019', 'R018', 'R021', 'R022', 'R023', 'R024', 'Rep003DDE', 'R020', 'R010', 'R011',
            'R0105', 'Rep002GSP', 'Rep002Distributor', 'Rep002', 'Rep002BSupplier', 'Rep002B', 'R068', 'Rep009GSP',
-           'Rep009Supplier', 'Rep009', 'mwh6', 'wh_of', 'dde_by_ccc', 'event_id', 'check_report', 'rep006_report',
-           'rep006_frame', 'pack_report', 'unpack_report', 'mwh6f', 'rep004_report', 'rep007_report', 'rep008_report',
-           'rep003_report', 'rep003a_report', 'rep002_report', 'rep002b_report', 'rep009_report']
+           'Rep009Supplier', 'Rep009', 'mwh6', 'wh_of', 'event_id', 'check_report', 'rep006_report', 'rep006_frame',
+           'pack_report', 'unpack_report', 'mwh6f', 'rep004_report', 'rep007_report', 'rep008_report', 'rep003_report',
+           'rep003a_report', 'rep002_report', 'rep002b_report', 'rep009_report']
 
 # %% ../nbs/37_reports.ipynb #6eb98c0a
 Dec96 = Annotated[str, Field(pattern=r'^-?\d{1,9}\.\d{6}$')]
@@ -381,16 +381,6 @@ def wh_of(mwh: str | None) -> int | None:
     return (-1 if neg else 1) * (int(whole) * 1_000_000 + int(frac))
 
 mark_implements('ASM-REP006-UNITS', __name__, 'mwh6')
-
-@implements('BP013', 'ASM-REP006-DDE')
-def dde_by_ccc(event: DemandDisconnectionEvent, mpans: pd.DataFrame, isd) -> pd.DataFrame:
-    "An event's volumes per supplier, BM Unit, consumption CCC and period (Wh): `disconnection_volumes` per CCC of its MPANs."
-    sel = mpans[mpans.mpan.astype(str).isin(set(map(str, event.mpans)))].reset_index(drop=True)
-    if sel.empty: raise MhhsError('REF0331', 'none of the event MPANs is in the frame')
-    ccc = ccc_ids(sel, isd)['C']
-    parts = [disconnection_volumes(DemandDisconnectionEvent(event.day, event.first_period, event.last_period, sel.mpan[ccc == c].tolist()), sel).assign(ccc_id=int(c))
-             for c in np.unique(ccc)]
-    return pd.concat(parts, ignore_index=True)[['supplier', 'bmu', 'ccc_id', 'period', 'dde_wh']]
 
 def event_id(event: DemandDisconnectionEvent) -> str:
     "Our id of an event (the design's DI-332 format is not public): DDE-<day>-<first period>-<last period>."

@@ -27,7 +27,8 @@ from .dip.http import (DipClient, Identity, Limits, SignatureVerifier, WebhookDe
                                make_identity)
 from .interfaces import build_message, channels, wire_datetime
 from .isd import reference_isd
-from .mds import ACTUAL_Q, MarketWideDataService, registration_view
+from .mds import ACTUAL_Q, MarketWideDataService
+from .mds_feed import RegistrationFeed, WithFeed
 from .processes import Market, standin_consumption, standin_meters, wire_midnight_utc
 from .registration import settlement_date
 from .time import SETTLEMENT_TZ, utc_period_ends
@@ -94,8 +95,10 @@ class Sandbox:
         self.market = mk = Market(isd=isd, start=start, hub_db=str(self.folder/'dip.db'), registration_db=str(self.folder/'registration.db'))
         mk.actors.pop(dip_id, None)                       # the participant answers for itself, by webhook
         for ch in channels(): mk.hub.unsubscribe(ch, dip_id)
-        self.mds = MarketWideDataService(str(self.folder/'mds.db'), view=registration_view(mk.registration), clock=mk.clock, dip_id=mk.first('MDS'))
-        mk.attach(mk.first('MDS'), self.mds)
+        # the MDS knows MPANs only from the Registration publications the DIP delivers to it (its feed, ASM-MDS-FEED)
+        self.feed = RegistrationFeed(str(self.folder/'mds-registration.db'), clock=mk.clock)
+        self.mds = MarketWideDataService(str(self.folder/'mds.db'), view=self.feed, clock=mk.clock, dip_id=mk.first('MDS'))
+        mk.attach(mk.first('MDS'), WithFeed(self.mds, self.feed))
         self.dip_identity = make_identity('0000000000')
         self.identity = None if cert_pem else make_identity(dip_id)
         verifier = SignatureVerifier(window_s=300.0)
@@ -243,10 +246,12 @@ def new_mpans(self: Sandbox, n: int, supplier: str, ds: str | None = None, ms: s
     since = mk.clock.today() - dt.timedelta(days=since_days)
     cores = [complete_mpan_core(f"20{9_000_000_000 + self._k + i:010d}") for i in range(1, n + 1)]
     self._k += n
-    mk.load(pd.DataFrame([dict(mpan=c, created_on=str(since), gsp_group='_H', connection_type='W', energy_direction='I', domestic_premise=True,
-                                duos_tariff='1', market_segment='S', energisation='E', supplier=supplier, ms=ms or mk.first('MSS'), ds=ds or mk.first('SDS'),
-                                address={'addressLine1': f'{i} Sandbox Road', 'meteringPointPostcode': 'SO15 2AA'}, meters=standin_meters(c, since))
-                           for i, c in enumerate(cores, 1)]))
+    frame = pd.DataFrame([dict(mpan=c, created_on=str(since), gsp_group='_H', connection_type='W', energy_direction='I', domestic_premise=True,
+                               duos_tariff='1', market_segment='S', energisation='E', supplier=supplier, ms=ms or mk.first('MSS'), ds=ds or mk.first('SDS'),
+                               address={'addressLine1': f'{i} Sandbox Road', 'meteringPointPostcode': 'SO15 2AA'}, meters=standin_meters(c, since))
+                          for i, c in enumerate(cores, 1)])
+    mk.load(frame)
+    self.feed.load_mpans(frame)          # migrated MPANs: no publication introduces them to the MDS (ASM-MDS-FEED-MIGRATION)
     return cores
 
 def brief(self: Sandbox, scenario: str, **facts) -> dict:

@@ -17,10 +17,10 @@ import pandas as pd
 from .core import MhhsError
 from .data_services.processing import MISSING
 from .design import implements, mark_implements
-from .mds import MarketWideDataService, local_volumes
-from .time import RUN_PRECEDENCE, UTC, as_date, latest_run, local_day_cells, local_period, run_schedule, utc_sp
-from .vas import DemandDisconnectionEvent, allocate, correct, with_disconnections
-from .reports import dde_by_ccc, pack_report, rep003_report, rep004_report, rep006_report, rep007_report
+from .mds import MarketWideDataService
+from .time import RUN_PRECEDENCE, UTC, as_date, latest_run, local_day_cells, run_schedule
+from .calc import align_rows, settle_gsp_day
+from .reports import pack_report, rep003_report, rep004_report, rep006_report, rep007_report
 
 # %% auto #0
 __all__ = ['SCHEMA', 'SENDER', 'SettlementService', 'run', 'report_messages', 'runs', 'supplier_volumes', 'settled']
@@ -34,12 +34,15 @@ CREATE TABLE IF NOT EXISTS factors (run_id INTEGER, period INTEGER, import_ggcf 
 CREATE TABLE IF NOT EXISTS dde (run_id INTEGER, supplier TEXT, bmu TEXT, period INTEGER, mwh REAL);   -- BP013 volumes, in the deemed take
 CREATE TABLE IF NOT EXISTS reports (run_id INTEGER, channel TEXT, recipient TEXT, body TEXT);            -- the run's ECS reports, per recipient
 CREATE TABLE IF NOT EXISTS bmu_allocation (run_id INTEGER, supplier TEXT, bmu TEXT, period INTEGER, mwh REAL);   -- REP-003, import
+CREATE TABLE IF NOT EXISTS exceptions (run_id INTEGER, code TEXT, period INTEGER, direction TEXT, unallocated_wh REAL);   -- REF0334
 """
 
 class SettlementService:
     "Settlement runs of GSP group days: each run reads the MDS as known at its run date, corrects, allocates and keeps the results."
-    def __init__(self, mds: MarketWideDataService, isd, db: str = ':memory:'):
-        self.mds, self.isd = mds, isd
+    def __init__(self, mds: MarketWideDataService, isd, db: str = ':memory:', clock=None, shapes=None):
+        "`clock`: gives the time a run is stamped with (default: the MDS's clock); `shapes`: the load-shape source for defaults."
+        self.mds, self.isd, self.shapes = mds, isd, shapes
+        self.clock = clock or getattr(mds, 'clock', None) or (lambda: dt.datetime.now(UTC))
         self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
         if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA synchronous=FULL')
         self.con.executescript(SCHEMA)
@@ -49,28 +52,20 @@ mark_implements('REF-RUN-CALENDAR', __name__, 'SettlementService')
 
 # %% ../nbs/35_settlement_runs.ipynb #4fafe9af
 def _held(mds, day, mpans: pd.DataFrame, known_at: float) -> np.ndarray:
-    "Both quantities' latest versions as known at `known_at`, aligned to `mpans` rows (MISSING where nothing was held)."
+    "Both quantities' latest versions as known at `known_at`, by MPAN into `mpans` order (MISSING where nothing was held)."
     wh = np.full((len(mpans), 48), MISSING, np.int32)
-    pos = pd.Index(mpans.mpan.astype(str))
     for mq in ('AI', 'AE'):
         ids, vals, _ = mds.day_frame(day, mq, known_at=known_at)
-        if ids: wh[pos.get_indexer(ids)] = vals
+        align_rows(ids, vals, mpans, out=wh)                      # the MDS may hold other groups' MPANs: dropped, never misplaced
     return wh
 
-def _dde_on(event: DemandDisconnectionEvent, mpans: pd.DataFrame, day: dt.date, isd) -> pd.DataFrame:
-    """An event's volumes (per supplier, BM Unit, consumption CCC and UTC period of its day) on local settlement day `day`,
-    by local period — once, for the allocation (summed over CCCs) and for REP-006 (by CCC)."""
-    v = dde_by_ccc(event, mpans, isd)
-    where = {p: local_period(utc_sp(event.day, int(p))) for p in v.period.unique()}
-    keep = np.array([where[p][0] == day for p in v.period], dtype=bool)
-    return v[keep].assign(period=[where[p][1] for p in v.period[keep]])
-
 @implements('REF-RUN-CALENDAR', 'REF-RUN-PRECEDENCE', 'BP020', 'BP019', 'BP013')
-def run(self: SettlementService, day, code: str, mpans: pd.DataFrame, take: dict, run_date=None, events: tuple = (), reports: bool = False) -> int:
+def run(self: SettlementService, day, code: str, mpans: pd.DataFrame, take, run_date=None, events: tuple = (), reports: bool = False) -> int:
     """Settle one GSP group's local settlement day `day` as run `code` on `run_date` (default: the calendar's date for that
-    code) with the GSP Group Take `take` (one value per local settlement period); returns the run id. Demand disconnection
-    `events` (BP013) add their volumes to the suppliers' allocations. A run before its calendar date is refused (REF0340).
-    `reports`: also build and keep each supplier's REP-003, REP-004, REP-006 and REP-007 (`report_messages` sends them)."""
+    code) with the GSP Group Take `take` (one value per local settlement period, `{'import', 'export'}` or net); returns
+    the run id. The calculation is `calc.settle_gsp_day`; the run keeps its result, stamped with the service's clock.
+    Demand disconnection `events` (BP013) add their volumes to the suppliers' allocations. A run before its calendar
+    date is refused (REF0340). `reports`: also build and keep each supplier's REP-003, REP-004, REP-006 and REP-007."""
     day = as_date(day)
     sched = run_schedule(day, transition=code in ('R2', 'R3')).set_index('run').run_date
     if code not in sched.index: raise MhhsError('REF0340', f"{code} is not a scheduled run of {day}")
@@ -78,20 +73,15 @@ def run(self: SettlementService, day, code: str, mpans: pd.DataFrame, take: dict
     if run_date < sched[code]: raise MhhsError('REF0340', f"{code} of {day} is due on {sched[code]}, not {run_date}")
     known_at = dt.datetime.combine(run_date, dt.time(23, 59), UTC).timestamp()
     held = {d: _held(self.mds, d, mpans, known_at) for d in sorted({d for d, _ in local_day_cells(day)})}   # the UTC days the local day spans
-    rep6, dflt = local_volumes(day, mpans, held, self.isd)
-    corr, factors = correct(rep6, take, self.isd)
-    rep = allocate(corr, dflt)
-    dde_c = pd.concat([_dde_on(e, mpans, day, self.isd) for e in events], ignore_index=True) if events else None
-    dde = None if dde_c is None else dde_c.groupby(['supplier', 'bmu', 'period'], as_index=False).dde_wh.sum()
-    if dde is not None and len(dde): rep = with_disconnections(rep, dde)
-    gsp, executed = str(mpans.gsp_group.iloc[0]), dt.datetime.now(UTC)
+    res = settle_gsp_day(day, mpans, held, take, self.isd, shapes=self.shapes, events=tuple(events))
+    rep, dde, factors = res.reports, res.dde, res.factors
+    gsp, executed = res.gsp_group, self.clock()
     with self.lock:
         cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
         try:
             n = (cur.execute('SELECT COUNT(*) FROM runs WHERE day=? AND gsp_group=? AND code=?', (str(day), gsp, code)).fetchone()[0]) + 1
             rid = cur.execute('INSERT INTO runs (day, gsp_group, code, run_date, run_number, executed, mpans_held, mpans_defaulted) VALUES (?,?,?,?,?,?,?,?)',
-                              (str(day), gsp, code, str(run_date), n, executed.timestamp(), int(np.any([(w != MISSING).any(axis=1) for w in held.values()], axis=0).sum()),
-                               int((dflt.defaulted_periods > 0).sum()))).lastrowid
+                              (str(day), gsp, code, str(run_date), n, executed.timestamp(), res.mpans_held, res.mpans_defaulted)).lastrowid
             dt4 = rep['REP-004'].query("direction == 'import'")
             cur.executemany('INSERT INTO deemed_take VALUES (?,?,?,?)', [(rid, s, int(p), float(v)) for s, p, v in zip(dt4.supplier, dt4.period, dt4.deemed_take_mwh)])
             r3 = rep['REP-003'].query("direction == 'import'")
@@ -99,9 +89,10 @@ def run(self: SettlementService, day, code: str, mpans: pd.DataFrame, take: dict
             if dde is not None and len(dde):
                 cur.executemany('INSERT INTO dde VALUES (?,?,?,?,?)', [(rid, s, b, int(p), float(w) / 1e6) for s, b, p, w in zip(dde.supplier, dde.bmu, dde.period, dde.dde_wh)])
             cur.executemany('INSERT INTO factors VALUES (?,?,?,?)', [(rid, int(p), float(i), float(e)) for p, i, e in zip(factors.period, factors.import_ggcf, factors.export_ggcf)])
+            cur.executemany('INSERT INTO exceptions VALUES (?,?,?,?,?)', [(rid, *r) for r in res.exceptions().itertuples(index=False)])
             if reports:
                 cur.executemany('INSERT INTO reports VALUES (?,?,?,?)', [(rid, ch, sup, json.dumps(body)) for ch, sup, body in
-                                                                         _run_reports(self, day, code, n, executed, rep6, corr, factors, rep, dde, dde_c, events)])
+                                                                         _run_reports(self, day, code, n, executed, res.rep6, res.corrected, factors, rep, dde, res.dde_ccc, events)])
             cur.execute('COMMIT')
         except BaseException: cur.execute('ROLLBACK'); raise
     return rid
@@ -123,7 +114,9 @@ SENDER = {'REP-006': 'MDS', 'REP-003': 'VAS', 'REP-004': 'VAS', 'REP-007': 'VAS'
 def report_messages(self: SettlementService, run_id: int, senders: dict[str, str] | None = None, **pack) -> list[tuple[str, str, dict]]:
     """The ECS report messages of a run, ready for the DIP: (channel, sender role, message) per report and supplier — one
     message per report (DIP API v2.1.0) — sent by `senders` (role → DIP id; default the standing data's MDS and VAS), each
-    supplier its primary recipient."""
+    supplier its primary recipient; stamped with the service's clock unless `now` is given (each message still gets its own
+    unique reference: the envelope identifies one sending, the report inside is the run's)."""
+    pack.setdefault('now', self.clock())
     senders = senders or {r: self.isd.participants.query("role == @r").dip_id.iloc[0] for r in ('MDS', 'VAS')}
     with self.lock: rows = self.con.execute('SELECT channel, recipient, body FROM reports WHERE run_id=? ORDER BY rowid', (run_id,)).fetchall()
     if not rows: raise MhhsError('REF0352', f"run {run_id} kept no reports (run it with reports=True)")

@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,22 +18,24 @@ import pandas as pd
 
 from .core import MhhsError
 from .data_services.collection import Registers, collect_day
-from .data_services.processing import process
+from .data_services.processing import MISSING, Q, process
 from .design import implements, mark_implements
 from .lss import day_shapes
-from .market import MarketSpec, market_frame
-from .mds import MarketWideDataService
+from .market import GSP_SHARES, MarketSpec, market_frame
+from .mds import MarketWideDataService, default_missing, llf_factors
 from .settlement import SettlementService
 from .time import UTC, as_date, local_day_cells, run_schedule, to_local_day
-from .vas import DemandDisconnectionEvent, gsp_group_take
+from .dde import DemandDisconnectionEvent
+from .vas import gsp_group_take
 
 # %% auto #0
-__all__ = ['SimConfig', 'simulate_partition', 'simulate_processes', 'simulate', 'mpan_stepper']
+__all__ = ['CAUSES', 'SimConfig', 'fault_rows', 'factor_causes', 'simulate_partition', 'simulate_processes', 'simulate',
+           'explain_factors', 'mpan_stepper']
 
 # %% ../nbs/41_simulation.ipynb #6011e173
 @dataclass
 class SimConfig:
-    "A simulation: market size, period, seed, engine, and the rates of change (ASM-SIM-RATES)."
+    "A simulation: market size, period, seed, engine, the rates of change (ASM-SIM-RATES), the take's noise and any injected faults (ASM-SIM-FAULTS)."
     mpans: int = 20_000
     start: str = '2026-01-12'
     days: int = 1
@@ -48,6 +50,11 @@ class SimConfig:
     record_processes: bool = False     # keep every step (for the stepper) — slower; the command does not
     dde_share: float = 0.0             # BP013: share of each GSP group's smart MPANs a distributor disconnects on the first day
     dde_periods: tuple = (35, 38)      # … from and to these UTC periods of that day (17:00–19:00 UTC)
+    take_noise: float = 0.003          # the GSP Group Take stand-in's random error per period (ASM-SIM-TAKE-NOISE)
+    ds_fault: str | None = None        # a fault (ASM-SIM-FAULTS): this data service (DIP id, or 'largest' smart one) drops MPAN-days …
+    ds_fault_share: float = 0.25       # … this share of its MPAN-days, every day …
+    ds_fault_mode: str = 'missing'     # … 'missing': never submitted (the MDS defaults them); 'zero': submitted as zeros
+    gsp_meter_error: float = 0.0       # a fault: the GSP group metering reads the import take this much high (0.02: +2 %)
 
     def check(self):
         "Refuse a configuration that cannot run, naming the argument."
@@ -55,48 +62,120 @@ class SimConfig:
         if not 1 <= self.days <= 31: raise MhhsError('REF0400', f"--days must be between 1 and 31 (got {self.days})")
         if self.engine not in ('local', 'dask'): raise MhhsError('REF0400', f"--engine must be local or dask (got {self.engine!r})")
         if not 0 <= self.dde_share <= 1: raise MhhsError('REF0400', f"dde_share must be between 0 and 1 (got {self.dde_share})")
+        if not 0 <= self.take_noise <= 0.1: raise MhhsError('REF0400', f"--take-noise must be between 0 and 0.1 (got {self.take_noise})")
+        if not 0 <= self.ds_fault_share <= 1: raise MhhsError('REF0400', f"--ds-fault-share must be between 0 and 1 (got {self.ds_fault_share})")
+        if self.ds_fault_mode not in ('missing', 'zero'): raise MhhsError('REF0400', f"--ds-fault-mode must be missing or zero (got {self.ds_fault_mode!r})")
+        if not -0.2 <= self.gsp_meter_error <= 0.2: raise MhhsError('REF0400', f"--gsp-meter-error must be between -0.2 and 0.2 (got {self.gsp_meter_error})")
         try: as_date(self.start)
         except MhhsError: raise MhhsError('REF0400', f"--from must be a date YYYY-MM-DD (got {self.start!r})") from None
 
 mark_implements('ASM-SIM-RATES', __name__, 'SimConfig')
 
+# %% ../nbs/41_simulation.ipynb #4f835c2b
+CAUSES = {'MDS defaults': "MPAN-days the MDS did not hold when the run read it (late submissions), defaulted from load shape × annual consumption (REP-007)",
+          'fault': "the injected data service fault",
+          'DS estimates': "the data services' own estimates: gaps, comms failures, daily and non-half-hourly reads shaped",
+          'GSP meter error': "the injected GSP metering error",
+          'take noise': "the take stand-in's random error per period, which mostly cancels over a day",
+          'other': "actual data passed through with its faults, losses on them, rounding"}
+
+def _fault_ds(cfg: SimConfig, mpans: pd.DataFrame) -> str | None:
+    "The faulty data service's DIP id: `ds_fault`, or for 'largest' the smart data service with most of `mpans`."
+    if not cfg.ds_fault or cfg.ds_fault_share <= 0: return None
+    if cfg.ds_fault != 'largest': return cfg.ds_fault
+    return str(mpans[mpans.market_segment == 'S'].ds.astype(str).value_counts().index[0])
+
+@implements('ASM-SIM-FAULTS')
+def fault_rows(cfg: SimConfig, mpans: pd.DataFrame, gsp: str, day) -> np.ndarray:
+    "The MPAN-days of `day` the faulty data service drops: each of its MPANs with chance `ds_fault_share` (a random stream of its own)."
+    ds = _fault_ds(cfg, mpans)
+    if ds is None: return np.zeros(len(mpans), bool)
+    rng = np.random.default_rng([cfg.seed, list(GSP_SHARES).index(gsp), as_date(day).toordinal(), 17])
+    return (mpans.ds.astype(str).to_numpy() == ds) & (rng.random(len(mpans)) < cfg.ds_fault_share)
+
+@implements('ASM-SIM-FAULTS', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS')
+def factor_causes(ld, mpans: pd.DataFrame, isd, true: dict, sent: dict, sched: pd.DataFrame, measured: dict, take: dict, clean: dict) -> pd.DataFrame:
+    """Per run of local day `ld`: the import take, uncorrected and weighted volume (MWh at the GSP) and the gap split by
+    cause (`CAUSES`, MWh). `true`/`sent`: per UTC day the truth and what reached the MDS (values, quality, the ordinal
+    day received, the fault's rows); `measured`, `take`, `clean`: the take with the meter error, without it, and
+    without noise either."""
+    imp = (mpans.energy_direction.astype(str) == 'I').to_numpy()
+    llf = llf_factors(mpans, isd)[0][imp, None]
+    wt = isd.ccc[isd.ccc.measurement_quantity == 'AI'].groupby('market_segment').scaling_weight.first()
+    w = wt.reindex(mpans.market_segment.astype(str)).fillna(1.0).to_numpy()[imp, None]
+    tr = to_local_day(ld, true)[imp].astype(np.float64)
+    days = sorted({d for d, _ in local_day_cells(ld)})
+    T, noisy, flat = (float(np.sum(x['import'])) for x in (measured, take, clean))
+    rows = []
+    for code, run_date in zip(sched.run, sched.run_date):
+        settled, kind = {}, {}
+        for d in days:
+            s = sent[d]
+            held = (s['received'] <= as_date(run_date).toordinal())[:, None]
+            filled, dflt = default_missing(d, mpans, np.where(held, s['wh'], MISSING).astype(np.int32))
+            settled[d] = filled
+            kind[d] = np.where(s['fault'][:, None], 1, np.where(dflt, 0, np.where(s['quality'] != Q['A'], 2, 3)))
+        v = to_local_day(ld, settled)[imp].astype(np.float64) * llf
+        k = to_local_day(ld, kind)[imp]
+        err = tr * llf - v
+        U, W = v.sum(), (v * w).sum()
+        part = {'MDS defaults': err[k == 0].sum(), 'fault': err[k == 1].sum(), 'DS estimates': err[k == 2].sum(),
+                'GSP meter error': T - noisy, 'take noise': noisy - flat}
+        part['other'] = (T - U) - sum(part.values())
+        rows.append({'day': str(ld), 'code': code, 'take_mwh': T / 1e6, 'uncorrected_mwh': U / 1e6, 'weighted_mwh': W / 1e6,
+                     **{c: x / 1e6 for c, x in part.items()}, 'fault_volume_mwh': (tr * llf)[k == 1].sum() / 1e6})
+    return pd.DataFrame(rows)
+
 # %% ../nbs/41_simulation.ipynb #96f35f66
-@implements('BP004', 'BP005', 'BP018', 'BP019', 'BP020', 'REF-RUN-CALENDAR', 'ASM-SIM-RATES')
+@implements('BP004', 'BP005', 'BP018', 'BP019', 'BP020', 'REF-RUN-CALENDAR', 'ASM-SIM-RATES', 'ASM-SIM-FAULTS', 'ASM-SIM-TAKE-NOISE')
 def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
-    "Meter to bank for one GSP group over the period: volumes per run, factors, load shapes, exceptions, MDS refusals."
+    "Meter to bank for one GSP group over the period: volumes per run, factors and their causes, load shapes, exceptions, MDS refusals."
     cfg = SimConfig(**cfg)
     spec = MarketSpec(cfg.mpans, seed=cfg.seed)
     mds = MarketWideDataService()
     st = SettlementService(mds, spec.isd)
     rng = np.random.default_rng([cfg.seed, spec.gsp_groups.index(gsp)])
-    regs, out = None, {'volumes': [], 'bmu_volumes': [], 'factors': [], 'shapes': [], 'exceptions': [], 'summary': [], 'dde': []}
+    regs, out = None, {'volumes': [], 'bmu_volumes': [], 'factors': [], 'factor_causes': [], 'shapes': [], 'exceptions': [], 'summary': [], 'dde': []}
     local_days = [as_date(cfg.start) + dt.timedelta(days=k) for k in range(cfg.days)]
     need = {ld: {d for d, _ in local_day_cells(ld)} for ld in local_days}      # a local day in BST starts on the UTC day before
     true: dict[dt.date, np.ndarray] = {}
+    sent: dict[dt.date, dict] = {}                                             # what reached the MDS, and when: to explain the factors
     for day in sorted(set().union(*need.values())):
         part = spec.day(gsp, day)
         regs = regs or Registers(part.mpans)
         col = collect_day(part.mpans, part.metered_wh, part.true_wh, day, regs)
         sub = process(col.hh, day_quantity_wh=col.day_quantity_wh)
+        hit = fault_rows(cfg, part.mpans, gsp, day)
+        if cfg.ds_fault_mode == 'zero':                     # the faulty service submits zeros as if actual
+            sub.wh[hit] = 0; sub.quality[hit] = Q['A']; sub.reason[hit] = 0
         sh = day_shapes(day, part.mpans, sub.wh, sub.quality)
         out['shapes'].append(sh.assign(day=str(day), values=sh['values'].map(lambda v: v.tolist())))
         late = rng.random(len(part.mpans)) < cfg.late_share
+        received = np.where(late, day.toordinal() + cfg.late_after_days, day.toordinal() + 1)
+        if cfg.ds_fault_mode == 'missing': received = np.where(hit, np.iinfo(np.int64).max, received)   # never submitted
         for rows, when in ((~late, day + dt.timedelta(days=1)), (late, day + dt.timedelta(days=cfg.late_after_days))):
+            rows = rows & ~hit if cfg.ds_fault_mode == 'missing' else rows
             mds.load_day(day, part.mpans[rows].reset_index(drop=True), sub.wh[rows], sub.quality[rows], sub.reason[rows],
                          received_at=dt.datetime.combine(when, dt.time(6), UTC))
         true[day] = part.true_wh
+        sent[day] = {'wh': sub.wh, 'quality': sub.quality, 'received': received, 'fault': hit}
+        submitted = np.where(hit[:, None], 0, sub.wh) if cfg.ds_fault_mode == 'missing' else sub.wh
         out['summary'].append(pd.DataFrame({'gsp_group': [gsp], 'day': [str(day)], 'mpans': [len(part.mpans)],
-                                            'true_mwh': [part.true_wh.sum(dtype=np.int64) / 1e6], 'submitted_mwh': [sub.totals_wh().sum() / 1e6],
-                                            'estimated_share': [float((sub.quality != 0).mean())]}))
+                                            'true_mwh': [part.true_wh.sum(dtype=np.int64) / 1e6], 'submitted_mwh': [submitted.sum(dtype=np.int64) / 1e6],
+                                            'estimated_share': [float((sub.quality != 0).mean())], 'fault_mpan_days': [int(hit.sum())]}))
         for k, ld in enumerate(local_days):                     # settle each local day once the UTC days it spans are in
             if max(need[ld]) != day: continue
-            take = gsp_group_take(to_local_day(ld, true), part.mpans, spec.isd, seed=cfg.seed + k)
+            clean = gsp_group_take(to_local_day(ld, true), part.mpans, spec.isd, noise=0.0)
+            take = gsp_group_take(to_local_day(ld, true), part.mpans, spec.isd, noise=cfg.take_noise, seed=cfg.seed + k)
+            measured = {'import': take['import'] * (1 + cfg.gsp_meter_error), 'export': take['export']}
             events = ()
             if k == 0 and cfg.dde_share > 0:           # a demand control event on the first day (BP013)
                 smart = part.mpans[(part.mpans.market_segment == 'S') & (part.mpans.energy_direction == 'I')].mpan
-                hit = smart[rng.random(len(smart)) < cfg.dde_share]
-                if len(hit): events = (DemandDisconnectionEvent(str(ld), cfg.dde_periods[0], cfg.dde_periods[1], list(hit)),)
-            for code in run_schedule(ld).run: st.run(ld, code, part.mpans, take, events=events)
+                hit_dde = smart[rng.random(len(smart)) < cfg.dde_share]
+                if len(hit_dde): events = (DemandDisconnectionEvent(str(ld), cfg.dde_periods[0], cfg.dde_periods[1], list(hit_dde)),)
+            sched = run_schedule(ld)
+            for code in sched.run: st.run(ld, code, part.mpans, measured, events=events)
+            out['factor_causes'].append(factor_causes(ld, part.mpans, spec.isd, true, sent, sched, measured, take, clean).assign(gsp_group=gsp))
             runs = st.runs()
             with st.lock:
                 v = pd.read_sql_query('SELECT r.day, r.code, d.supplier, d.period, d.mwh FROM deemed_take d JOIN runs r ON r.id=d.run_id WHERE r.day=?',
@@ -110,7 +189,7 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
             out['volumes'].append(v.assign(gsp_group=gsp)); out['factors'].append(f.assign(gsp_group=gsp)); out['dde'].append(e.assign(gsp_group=gsp))
             out['bmu_volumes'].append(bm.assign(gsp_group=gsp))
             out['exceptions'].append(runs[runs.day == str(ld)][['day', 'code', 'mpans_held', 'mpans_defaulted']].assign(gsp_group=gsp))
-        for d in [d for d in true if d < day]: del true[d]     # a local day needs at most the UTC day before
+        for d in [d for d in true if d < day]: del true[d]; del sent[d]     # a local day needs at most the UTC day before
     res = {k: pd.concat(v, ignore_index=True) for k, v in out.items()}
     res['mds_refusals'] = mds.refusals().assign(gsp_group=gsp)
     return res
@@ -197,6 +276,11 @@ def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False,
         say('market', None)
         frame = market_frame(spec)
         frame.to_parquet(tmp / 'market.parquet', index=False)
+        if cfg.ds_fault and cfg.ds_fault_share > 0:                  # the faulty data service, named for every partition
+            ds = _fault_ds(cfg, frame)
+            if ds not in set(frame.ds.astype(str)):
+                raise MhhsError('REF0400', f"--ds-fault {cfg.ds_fault!r} is not a data service of this market (one of {', '.join(sorted(set(frame.ds.astype(str)))[:5])}, …, or 'largest')")
+            cfg = replace(cfg, ds_fault=ds)
         say('processes', None)
         proc = simulate_processes(cfg, frame)
         for k, v in proc.items():
@@ -228,6 +312,8 @@ def _summary(cfg, frame, proc, res, seconds) -> dict:
             'estimated_share': round(float((res['summary'].estimated_share * res['summary'].mpans).sum() / res['summary'].mpans.sum()), 4),
             'allocated_mwh_by_run': {k: round(float(x), 3) for k, x in last.items()},
             'ggcf_import_range': [round(float(res['factors'].import_ggcf.min()), 4), round(float(res['factors'].import_ggcf.max()), 4)],
+            'ggcf_import_mean_by_run': {k: round(float(x), 4) for k, x in res['factors'].groupby('code').import_ggcf.mean().items()},
+            'correction': explain_factors(res, cfg)['SF']['verdict'],
             'defaulted_at_II': int(res['exceptions'].query("code == 'II'").mpans_defaulted.sum()),
             'registration_rejections': int(proc['registration_rejections'].n.sum()), 'mds_refusals': int(len(res['mds_refusals'])),
             'dde_mwh_sf': round(float(res['dde'].query("code == 'SF'").mwh.sum()), 6) if len(res.get('dde', [])) else 0.0,
@@ -274,13 +360,81 @@ def _report(cfg, proc, res, s) -> str:
     exc = res['exceptions'].groupby('code')[['mpans_held', 'mpans_defaulted']].sum().reindex(['II', 'SF', 'R1', 'RF', 'DF'])
     rej = pd.concat([proc['registration_rejections'], res['mds_refusals'].groupby('code').size().rename('n').reset_index().assign(service='MDS', source='IF-021')])
     head = ''.join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in s.items() if k != 'config')
+    ex = explain_factors(res, cfg)
+    per_group = res['factors'][res['factors'].code.isin(['II', 'SF'])].groupby(['gsp_group', 'code']).import_ggcf.agg(['mean', 'min', 'max']).unstack('code')
+    per_group.columns = [f"{c} {m}" for m, c in per_group.columns]
+    per_group = per_group[[f"{c} {m}" for c in ('II', 'SF') for m in ('mean', 'min', 'max')]].round(3)
+    why = ''.join(f"<h3>{code}</h3><p>{ex[code]['text']}</p>{ex[code]['table'].round({'MWh': 3, '% of take': 2, 'factor points': 2}).to_html()}"
+                  for code in ('II', 'SF') if code in ex)
+    faults = ', '.join(x for x in [f"data service {cfg.ds_fault} drops {cfg.ds_fault_share:.0%} of its MPAN-days ({cfg.ds_fault_mode})" if cfg.ds_fault and cfg.ds_fault_share > 0 else '',
+                                   f"GSP import metering error {cfg.gsp_meter_error:+.1%}" if cfg.gsp_meter_error else ''] if x) or 'none'
     style = "body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222} table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>mhhs_ref simulation</title><style>{style}</style></head><body>"
             f"<h1>mhhs_ref simulation</h1><p>{cfg.mpans:,} MPANs from {cfg.start} for {cfg.days} day(s), seed {cfg.seed}, engine {cfg.engine}.</p>"
             f"<h2>Summary</h2><table>{head}</table>"
-            f"<h2>Load shapes</h2>{_svg(c1)}<h2>GSP Group Correction</h2>{_svg(c2)}<h2>Supplier volumes across runs</h2>{_svg(c3)}"
+            f"<h2>Load shapes</h2>{_svg(c1)}<h2>GSP Group Correction</h2><p><b>{ex['SF']['verdict'] if 'SF' in ex else ''}</b></p>"
+            f"<p>Faults injected: {faults}. Take noise {cfg.take_noise:.1%} per period.</p>{_svg(c2)}"
+            f"<h3>Import factors by GSP group (II and SF)</h3>{per_group.to_html()}<h3>Why the factors are where they are</h3>{why}<h2>Supplier volumes across runs</h2>{_svg(c3)}"
             f"<h2>The DIP</h2>{_svg(c4)}{_svg(c5)}{lat.pivot(index='stage', columns='percentile', values='ms').round(2).to_html()}<h2>Exceptions: MPANs defaulted by run</h2>{exc.to_html()}"
             f"<h2>Rejections by code</h2>{rej[['service', 'source', 'code', 'n']].to_html(index=False)}</body></html>")
+
+def _pts(x: float) -> str: return f"{x:+.1f}"
+
+@implements('ASM-SIM-FAULTS', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS')
+def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, dict]:
+    """Per run code, market-wide: the import factors (mean, min, max), the gap split by cause in MWh, % of the take and
+    factor points (100 × MWh ÷ weighted volume), and the same in plain words: `verdict` (one sentence) and `text`."""
+    fc, f = res['factor_causes'], res['factors']
+    out = {}
+    for code, g in fc.groupby('code', sort=False):
+        ff = f[f.code == code].import_ggcf
+        T, U, W = g.take_mwh.sum(), g.uncorrected_mwh.sum(), g.weighted_mwh.sum()
+        tab = pd.DataFrame({'MWh': [g[c].sum() for c in CAUSES]}, index=list(CAUSES))
+        tab['% of take'] = 100 * tab.MWh / T
+        tab['factor points'] = 100 * tab.MWh / W
+        tab['what it is'] = [_cause_words(c, cfg) for c in CAUSES]
+        mean, lo, hi = float(ff.mean()), float(ff.min()), float(ff.max())
+        top = tab['factor points'].abs().sort_values(ascending=False)
+        top = [c for c in top.index if abs(tab.loc[c, 'factor points']) >= 0.5][:3]
+        causes = '; '.join(f"{c} {_pts(tab.loc[c, 'factor points'])} points" for c in top) or 'no cause moves them by as much as half a point'
+        injected = []
+        if cfg.ds_fault and cfg.ds_fault_share > 0:
+            how = ('never submitted, so the MDS defaulted them from the typical day' if cfg.ds_fault_mode == 'missing'
+                   else 'submitted as zeros, so their volume is lost to the suppliers')
+            injected.append(f"the data service fault ({cfg.ds_fault} dropped MPAN-days with {g.fault_volume_mwh.sum():,.1f} MWh of import: "
+                            f"{how}) moves them {_pts(tab.loc['fault', 'factor points'])} points")
+        if cfg.gsp_meter_error:
+            injected.append(f"the GSP meter error ({cfg.gsp_meter_error:+.1%}) moves them {_pts(tab.loc['GSP meter error', 'factor points'])} points")
+        injected = (' Injected: ' + '; '.join(injected) + '.') if injected else ''
+        if abs(mean - 1) <= band:
+            verdict = (f"{code}: healthy — import factors average {mean:.3f} (periods and groups {lo:.3f}–{hi:.3f}), within "
+                       f"{band:.2f} of 1; largest causes: {causes}.{injected}")
+        else:
+            verdict = (f"{code}: not healthy — import factors average {mean:.3f} (periods and groups {lo:.3f}–{hi:.3f}), "
+                       f"{100 * (mean - 1):+.1f} points from 1; the causes: {causes}.{injected}")
+        text = (f"{verdict} A factor is 1 + (take − uncorrected volume) ÷ the volume that takes the correction. The import take "
+                f"was {T:,.1f} MWh and the suppliers' uncorrected import volume {U:,.1f} MWh, a gap of {T - U:+,.2f} MWh "
+                f"({100 * (T - U) / T:+.2f} % of the take). Only volume with scaling weight 1 takes the correction — "
+                f"{100 * W / U:.0f} % of it here (the advanced segment's weight is 0) — so each 1 % of the take "
+                f"missing from the volumes moves the factors by about {U / W:.1f} points. By cause: " +
+                '; '.join(f"{c} {tab.loc[c, 'MWh']:+,.2f} MWh ({_pts(tab.loc[c, 'factor points'])} points: {tab.loc[c, 'what it is']})"
+                          for c in CAUSES if abs(tab.loc[c, 'MWh']) > 0.0005) + '.')
+        out[code] = {'mean': mean, 'min': lo, 'max': hi, 'take_mwh': T, 'uncorrected_mwh': U, 'weighted_mwh': W,
+                     'table': tab, 'verdict': verdict, 'text': text}
+    return out
+
+def _cause_words(c: str, cfg: SimConfig) -> str:
+    "A cause in plain words, with the fault's settings where it is one."
+    if c == 'fault':
+        if not cfg.ds_fault or cfg.ds_fault_share <= 0: return 'no data service fault injected'
+        how = ('never submitted them, so the MDS defaulted them' if cfg.ds_fault_mode == 'missing'
+               else 'submitted zeros for them as if read, so their volume was lost to the suppliers')
+        return f"the injected fault: data service {cfg.ds_fault} dropped {cfg.ds_fault_share:.0%} of its MPAN-days and {how}"
+    if c == 'GSP meter error':
+        return (f"the injected fault: the GSP group import metering read {cfg.gsp_meter_error:+.1%} of what flowed"
+                if cfg.gsp_meter_error else 'no GSP meter error injected')
+    if c == 'take noise': return f"{CAUSES[c]} ({cfg.take_noise:.1%} per period)"
+    return CAUSES[c]
 
 # %% ../nbs/41_simulation.ipynb #eb8865c0
 def mpan_stepper(market, mpan: str | None = None):

@@ -6,7 +6,9 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/time.html.md"""
 
 # %% ../nbs/01_time.ipynb #8405241a
 from __future__ import annotations
+import dataclasses
 import datetime as dt
+from dataclasses import dataclass, field
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -18,11 +20,13 @@ from .core import MhhsError, SettlementCode
 from .design import implements, mark_implements
 
 # %% auto #0
-__all__ = ['UTC', 'SETTLEMENT_TZ', 'PERIOD', 'UTC_PERIODS_PER_DAY', 'GB_LATITUDE', 'GB_LONGITUDE', 'WORKING_DAY_YEARS',
-           'RUN_OFFSETS_WD', 'RUN_PRECEDENCE', 'as_date', 'utc_settlement_date', 'utc_period_ends', 'utc_period',
-           'utc_sp', 'local_day_start', 'local_periods_in_day', 'local_period_end', 'local_period', 'local_period_ends',
-           'local_periods_frame', 'local_to_utc_frame', 'local_day_cells', 'to_local_day', 'daylight', 'is_working_day',
-           'add_working_days', 'working_days_between', 'run_schedule', 'runs_due', 'latest_run']
+__all__ = ['UTC', 'SETTLEMENT_TZ', 'PERIOD', 'UTC_PERIODS_PER_DAY', 'GB_LATITUDE', 'GB_LONGITUDE', 'WORKING_DAY_YEARS', 'II_WD',
+           'SF_WD', 'R1_WD', 'R2_WD', 'R3_WD', 'RF_WD', 'DF_WD', 'NEW_TIMETABLE_FROM', 'RUN_OFFSETS_WD', 'RUN_SOURCES',
+           'RUN_ASSUMPTIONS', 'RUN_TIMETABLE', 'RUN_PRECEDENCE', 'as_date', 'utc_settlement_date', 'utc_period_ends',
+           'utc_period', 'utc_sp', 'local_day_start', 'local_periods_in_day', 'local_period_end', 'local_period',
+           'local_period_ends', 'local_periods_frame', 'local_to_utc_frame', 'local_day_cells', 'to_local_day',
+           'daylight', 'is_working_day', 'add_working_days', 'working_days_between', 'RunTimetable',
+           'run_calendar_notes', 'run_schedule', 'runs_due', 'latest_run']
 
 # %% ../nbs/01_time.ipynb #7603cf39
 UTC = dt.timezone.utc
@@ -198,8 +202,54 @@ def working_days_between(start, end) -> int:
     return int(np.busday_count(np.datetime64(as_date(start)) + 1, np.datetime64(as_date(end)) + 1, busdaycal=_busday_calendar()))
 
 # %% ../nbs/01_time.ipynb #154f9693
-RUN_OFFSETS_WD: dict[str, int] = {'II': 5, 'SF': 16, 'R1': 39, 'R2': 55, 'R3': 70, 'RF': 84, 'DF': 420}
-mark_implements(['REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS'], __name__, 'RUN_OFFSETS_WD')
+II_WD = 4        # sourced: the TOM keeps II at 4 working days (Cornwall Insight explainer of the DWG TOM)
+SF_WD = 16       # assumption: the pre-MHHS figure; no final MHHS figure found
+R1_WD = 39       # assumption
+R2_WD = 55       # assumption, transition only
+R3_WD = 70       # assumption, transition only
+RF_WD = 84       # sourced as "about four months" (Elexon); the count of working days is ours
+DF_WD = 420      # assumption
+NEW_TIMETABLE_FROM: dt.date | None = None   # assumption: first settlement date on the new timetable is not published where we looked
+
+RUN_OFFSETS_WD: dict[str, int] = {'II': II_WD, 'SF': SF_WD, 'R1': R1_WD, 'R2': R2_WD, 'R3': R3_WD, 'RF': RF_WD, 'DF': DF_WD}
+RUN_SOURCES: dict[str, str] = {
+    'II': "4 WD: the Design Working Group's TOM keeps II at four working days (Cornwall Insight, 'Explainer: the new Target Operating Model', 2019)",
+    'RF': "about 4 months: Elexon, 'Overview of the MHHS programme'; the DWG TOM moves RF from 14 to 4 months (Cornwall Insight); 84 WD is our conversion",
+}
+RUN_ASSUMPTIONS: dict[str, str] = {'SF': 'SF_WD', 'R1': 'R1_WD', 'R2': 'R2_WD', 'R3': 'R3_WD', 'DF': 'DF_WD'}
+for _n in ('II_WD', 'SF_WD', 'R1_WD', 'R2_WD', 'R3_WD', 'RF_WD', 'DF_WD', 'NEW_TIMETABLE_FROM', 'RUN_OFFSETS_WD', 'RUN_SOURCES', 'RUN_ASSUMPTIONS'):
+    mark_implements(['REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS'], __name__, _n)
+
+@implements('REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS')
+@dataclass(frozen=True)
+class RunTimetable:
+    "Working-day offsets of the scheduled runs, the source of each (or the parameter that assumes it), and the first settlement date they apply to."
+    offsets: dict[str, int]
+    sources: dict[str, str] = field(default_factory=dict)      # run -> citation; a run without one is an assumption
+    assumed: dict[str, str] = field(default_factory=dict)      # run -> name of the parameter that holds the assumed offset
+    new_from: dt.date | None = None                            # NEW_TIMETABLE_FROM: None applies the timetable to every date
+
+    def basis(self, run: str) -> str:
+        "Where `run`'s offset comes from: its source, or `assumption: <parameter>`."
+        return self.sources.get(run) or f"assumption: {self.assumed.get(run, f'offsets[{run!r}]')}"
+
+    def check(self, settlement_dates) -> None:
+        "Refuse (REF0002) settlement dates before `new_from`: their runs follow the old timetable, which is not modelled."
+        if self.new_from is None: return
+        early = [d for d in settlement_dates if as_date(d) < self.new_from]
+        if early: raise MhhsError('REF0002', f"{as_date(early[0])} is before the new settlement timetable ({self.new_from}); its runs follow the old timetable")
+
+    def describe(self, transition: bool = True) -> str:
+        "The calendar as text: each run's offset and basis, then the start date of the timetable and its basis."
+        rows = [f"{r:<3} {k:>4} WD  {self.basis(r)}" for r, k in sorted(_runs(self.offsets, transition).items(), key=lambda rk: rk[1])]
+        start = (f"from settlement date {self.new_from}" if self.new_from else
+                 "every settlement date (start date not known; assumption: NEW_TIMETABLE_FROM)")
+        return "\n".join(["Run  offset  basis", *rows, "DR  on demand: no scheduled date", f"Applies to: {start}"])
+
+    __str__ = describe
+
+RUN_TIMETABLE = RunTimetable(RUN_OFFSETS_WD, RUN_SOURCES, RUN_ASSUMPTIONS, NEW_TIMETABLE_FROM)
+mark_implements(['REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS'], __name__, 'RUN_TIMETABLE')
 
 RUN_PRECEDENCE: tuple[str, ...] = ('II', 'SF', 'R1', 'R2', 'R3', 'RF', 'DR', 'DF')
 mark_implements(['REF-RUN-PRECEDENCE', 'ASM-RUN-PRECEDENCE-DR'], __name__, 'RUN_PRECEDENCE')
@@ -207,24 +257,39 @@ mark_implements(['REF-RUN-PRECEDENCE', 'ASM-RUN-PRECEDENCE-DR'], __name__, 'RUN_
 def _runs(offsets, transition):
     return {r: k for r, k in offsets.items() if transition or not SettlementCode(r).transition_only}
 
+def _timetable(offsets) -> RunTimetable:
+    "A `RunTimetable` from what callers pass as `offsets`: None (the default timetable), a timetable, or a plain dict."
+    if offsets is None: return RUN_TIMETABLE
+    return offsets if isinstance(offsets, RunTimetable) else RunTimetable(dict(offsets))
+
+@implements('REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS')
+def run_calendar_notes(offsets: dict[str, int] | RunTimetable | None = None, transition: bool = True) -> str:
+    "The run calendar as text, each figure with its source or `assumption: <parameter>`; `print` it."
+    return _timetable(offsets).describe(transition)
+
 @implements('REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS', 'HLDP-08a')
-def run_schedule(settlement_dates, offsets: dict[str, int] | None = None, transition: bool = False) -> pd.DataFrame:
+def run_schedule(settlement_dates, offsets: dict[str, int] | RunTimetable | None = None, transition: bool = False) -> pd.DataFrame:
     "The scheduled runs of each settlement date: run code and run date (working-day offsets, R2/R3 only if `transition`)."
-    offsets = _runs(offsets or RUN_OFFSETS_WD, transition)
+    tt = _timetable(offsets)
+    runs = _runs(tt.offsets, transition)
     ds = pd.Series(pd.to_datetime(pd.Series(np.atleast_1d(settlement_dates)).astype(str)).dt.date)
+    tt.check(ds)
     frames = [pd.DataFrame({'settlement_date': ds, 'run': r, 'working_days': k,
                             'run_date': pd.Series(add_working_days(ds, k)).dt.date})
-              for r, k in sorted(offsets.items(), key=lambda rk: rk[1])]
+              for r, k in sorted(runs.items(), key=lambda rk: rk[1])]
     return pd.concat(frames, ignore_index=True).sort_values(['settlement_date', 'working_days'], ignore_index=True)
 
 @implements('REF-RUN-CALENDAR')
-def runs_due(run_date, offsets: dict[str, int] | None = None, transition: bool = False) -> pd.DataFrame:
-    "Which (settlement date, run) pairs fall due on `run_date` — the inverse of `run_schedule`."
-    offsets = _runs(offsets or RUN_OFFSETS_WD, transition)
+def runs_due(run_date, offsets: dict[str, int] | RunTimetable | None = None, transition: bool = False) -> pd.DataFrame:
+    "Which (settlement date, run) pairs fall due on `run_date` — the inverse of `run_schedule` (dates before `new_from` are left out)."
+    tt = _timetable(offsets)
+    runs = _runs(tt.offsets, transition)
     rd = as_date(run_date)
-    span = max(offsets.values())*2 + 40
-    candidates = pd.date_range(rd - dt.timedelta(days=span), rd - dt.timedelta(days=1)).date
-    sched = run_schedule(candidates, offsets, transition)
+    span = max(runs.values())*2 + 40
+    candidates = [d for d in pd.date_range(rd - dt.timedelta(days=span), rd - dt.timedelta(days=1)).date
+                  if tt.new_from is None or d >= tt.new_from]
+    if not candidates: return run_schedule([], tt, transition)
+    sched = run_schedule(candidates, tt, transition)
     return sched[sched.run_date == rd].reset_index(drop=True)
 
 @implements('REF-RUN-PRECEDENCE', 'ASM-RUN-PRECEDENCE-DR')

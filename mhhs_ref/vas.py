@@ -11,100 +11,166 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .columnar import grouped_row_sums, key_codes
+from .columnar import key_codes
 from .core import MhhsError
 from .design import implements
+from .mds import _add_runs, _group_order, _kinds, llf_factors
 
 # %% auto #0
-__all__ = ['gsp_group_take', 'correct', 'allocate', 'DemandDisconnectionEvent', 'disconnection_volumes', 'with_disconnections']
+__all__ = ['gsp_group_take', 'takes_from_net', 'correct', 'allocate']
 
 # %% ../nbs/34_bp020_vas.ipynb #7ce8bdf4
-@implements('ASM-GSP-TAKE')
-def gsp_group_take(true_wh: np.ndarray, mpans: pd.DataFrame, isd, noise: float = 0.01, seed: int = 0) -> dict[str, np.ndarray]:
-    "Per period (a column of `true_wh`: 48 for a UTC day, 46–50 for a local day) the import and export energy entering the GSP group (Wh, float64): true energy with losses, times 1 + noise."
-    dist = mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
-    codes, first = key_codes(dist, mpans.connection_type, mpans.energy_direction)      # per LLF class and direction: exact sums first
-    sums = grouped_row_sums(codes, len(first), lambda a, b: true_wh[a:b], len(mpans), true_wh.shape[1])
-    llf = isd.llf_classes.set_index(['distributor_id', 'connection_type']).line_loss_factor
-    factor = llf.reindex(pd.MultiIndex.from_arrays([dist.iloc[first].astype(str).to_numpy(), mpans.connection_type.iloc[first].astype(str).to_numpy()])).to_numpy()
-    exp = (mpans.energy_direction.iloc[first] == 'E').to_numpy()
+@implements('ASM-GSP-TAKE', 'ASM-LLF-DEFAULT')
+def gsp_group_take(true_wh: np.ndarray, mpans: pd.DataFrame, isd, noise: float = 0.01, seed: int = 0,
+                   block: int = 16_384) -> dict[str, np.ndarray]:
+    """Per period (a column of `true_wh`: 48 for a UTC day, 46–50 for a local day) the import and export energy entering
+    the GSP group (Wh, float64): true energy with losses (each MPAN's LLF as the MDS takes it), times 1 + noise."""
+    kind, head = _kinds(mpans)                                           # LLF classes looked up per kind of MPAN
+    factor, _, cls = llf_factors(head, isd)
+    exp = (head.energy_direction == 'E').to_numpy() if 'energy_direction' in head else np.zeros(len(head), bool)
+    codes, first = key_codes(pd.Series(cls), pd.Series(exp))             # per LLF class and direction: exact sums first
+    codes = codes[kind]
+    order, sums = _group_order(codes, len(first)), np.zeros((len(first), true_wh.shape[1]), np.int64)
+    for a in range(0, len(order), block):                 # the MPANs group by group, a block at a time
+        pos = order[a:a + block]
+        _add_runs(sums, codes[pos], np.take(true_wh, pos, axis=0))
+    f, e = factor[first], exp[first]
     rng = np.random.default_rng(seed)
     out = {}
-    for name, on in (('import', ~exp), ('export', exp)):
-        gross = (sums[on] * factor[on, None]).sum(axis=0)
+    for name, on in (('import', ~e), ('export', e)):
+        gross = (sums[on] * f[on, None]).sum(axis=0)
         out[name] = gross * (1 + noise * rng.standard_normal(true_wh.shape[1]))
     return out
 
 # %% ../nbs/34_bp020_vas.ipynb #2a4ad94f
-@implements('BP020', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS', 'ASM-VAS-ROUNDING')
-def correct(rep6: pd.DataFrame, take: dict[str, np.ndarray], isd) -> tuple[pd.DataFrame, pd.DataFrame]:
+@implements('ASM-GSP-TAKE-SPLIT')
+def takes_from_net(net_wh: np.ndarray, rep6: pd.DataFrame, isd) -> dict[str, np.ndarray]:
+    "The import and export takes from one net GSP Group Take per period: export = its uncorrected volumes, import = net + export."
+    width = len(net_wh)
+    mq = isd.ccc.set_index('ccc_id').measurement_quantity.reindex(rep6.ccc_id).to_numpy()
+    e = rep6[mq == 'AE']
+    export = np.bincount(e.period.to_numpy() - 1, weights=e.wh.to_numpy(np.float64), minlength=width)[:width]
+    return {'import': np.asarray(net_wh, np.float64) + export, 'export': export}
+
+@implements('BP020', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS', 'ASM-VAS-ROUNDING', 'ASM-GSP-TAKE-SPLIT')
+def correct(rep6: pd.DataFrame, take, isd, periods: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """GSP Group Correction of one GSP group's day. `rep6`: uncorrected volumes (rows gsp_group, supplier, bmu, ccc_id,
-    component, period, wh) as the MDS makes them. Returns (rows with `corrected_wh`, factors per period: import, export)."""
-    c = isd.ccc.set_index('ccc_id')
-    df = rep6.assign(weight=c.scaling_weight.reindex(rep6.ccc_id).to_numpy(),
-                     direction=np.where(c.measurement_quantity.reindex(rep6.ccc_id).to_numpy() == 'AE', 'export', 'import'))
-    if df.weight.isna().any(): raise MhhsError('REF0330', 'CCCs without a scaling weight in ISD')
-    factors = {}
+    component, period, wh) as the MDS makes them; `take`: `{'import', 'export'}` per period, or one net take per period;
+    `periods`: the day's period count (default: the volumes'). Returns (rows with `corrected_wh`, per period the factors,
+    any take left unallocated and the exception code)."""
+    if not isinstance(take, dict): take = takes_from_net(np.asarray(take, np.float64), rep6, isd)
     width = len(take['import'])                 # 48 for a UTC day; 46, 48 or 50 for a local settlement day
-    if len(rep6) and int(rep6.period.max()) > width: raise MhhsError('REF0332', f"volumes for period {int(rep6.period.max())} but a take for {width}")
-    df['corrected_wh'] = df.wh.astype(np.float64)
-    for d in ('import', 'export'):
-        on = (df.direction == d).to_numpy()
-        if not on.any(): factors[d] = np.ones(width); continue
-        g = df[on]
-        total = np.bincount(g.period - 1, weights=g.wh.astype(np.float64), minlength=width)
-        weighted = np.bincount(g.period - 1, weights=g.wh.astype(np.float64) * g.weight, minlength=width)
+    want = periods or (int(rep6.period.max()) if len(rep6) else width)
+    if width != want or len(take['export']) != want:
+        raise MhhsError('REF0332', f"a take of {width} values for a day of {want} settlement periods")
+    c = isd.ccc.set_index('ccc_id')
+    weight = c.scaling_weight.reindex(rep6.ccc_id).to_numpy()
+    export = c.measurement_quantity.reindex(rep6.ccc_id).to_numpy() == 'AE'
+    if pd.isna(weight).any(): raise MhhsError('REF0330', 'CCCs without a scaling weight in ISD')
+    out = {'period': np.arange(1, width + 1)}
+    wh, period = rep6.wh.to_numpy(dtype=np.float64), rep6.period.to_numpy() - 1
+    corrected = wh.copy()
+    exception = np.full(width, '', dtype=object)
+    for d, on in (('import', ~export), ('export', export)):        # over arrays: the rows of one direction, in their order
+        w, p, wt = wh[on], period[on], weight[on]
+        total = np.bincount(p, weights=w, minlength=width)
+        weighted = np.bincount(p, weights=w * wt, minlength=width)
+        gap = np.asarray(take[d], np.float64) - total
+        formed = weighted > 0
         with np.errstate(divide='ignore', invalid='ignore'):
-            f = np.where(weighted > 0, 1 + (take[d] - total) / weighted, 1.0)
-        factors[d] = f
-        df.loc[on, 'corrected_wh'] = g.wh.to_numpy(dtype=np.float64) * (1 + (f[g.period.to_numpy() - 1] - 1) * g.weight.to_numpy())
-    return df, pd.DataFrame({'period': np.arange(1, width + 1), 'import_ggcf': np.round(factors['import'], 9), 'export_ggcf': np.round(factors['export'], 9)})
+            f = np.where(formed, 1 + gap / np.where(formed, weighted, 1), 1.0)
+        stuck = ~formed & (np.abs(gap) >= 0.5)           # a whole Wh or more with nothing to correct
+        exception[stuck] = 'REF0334'
+        if on.any(): corrected[on] = w * (1 + (f[p] - 1) * wt)
+        out[f'{d}_ggcf'] = np.round(f, 9)
+        out[f'{d}_unallocated_wh'] = np.where(stuck, gap, 0.0)
+    df = rep6.assign(weight=weight, direction=np.where(export, 'export', 'import'), corrected_wh=corrected)
+    return df, pd.DataFrame({**out, 'exception': exception})
 
 # %% ../nbs/34_bp020_vas.ipynb #83a256c6
+def _groups(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows grouped by columns already coded in sorted order (`pd.factorize(…, sort=True)`): each row's group number, the
+    groups numbered in the sorted order of their keys as `groupby` sorts them (-1 where a key is missing: `groupby` drops
+    it), and each group's first row."""
+    code, bad = np.zeros(len(codes[0]), np.int64), np.zeros(len(codes[0]), bool)
+    for k, size in zip(codes, sizes):
+        bad |= k < 0
+        code = code * max(size, 1) + k
+    code[bad] = -1
+    uniq, first, inv = np.unique(code, return_index=True, return_inverse=True)
+    if len(uniq) and uniq[0] < 0: first, inv = first[1:], inv - 1
+    return inv.reshape(-1), first
+
+def _sorted_codes(cols: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
+    "`_groups` of columns of values."
+    coded = [pd.factorize(c, sort=True) for c in cols]
+    return _groups([k for k, _ in coded], [len(u) for _, u in coded])
+
+def _kahan_sums(g: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarray:
+    """Σ `x` per group `g` (-1: none) with the compensated (Kahan) summation of pandas' `groupby(…).sum()`, each group's
+    values taken in their order and NaN skipped — pandas' own sums to the bit — across all groups at once: the k-th value
+    of every group in one step, as many steps as the largest group has rows."""
+    on = g >= 0
+    order = np.argsort(g[on], kind='stable')
+    gs, xs = g[on][order], x[on][order]
+    starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]]) if len(gs) else np.zeros(0, np.intp)
+    rank = np.arange(len(gs)) - np.repeat(starts, np.diff(np.r_[starts, len(gs)]))
+    s, comp = np.zeros(n_groups), np.zeros(n_groups)
+    for k in range(int(rank.max()) + 1 if len(rank) else 0):
+        sel = (rank == k) & ~np.isnan(xs)
+        lab, val = gs[sel], xs[sel]
+        y = val - comp[lab]
+        t = s[lab] + y
+        c = t - s[lab] - y
+        comp[lab], s[lab] = np.where(c != c, 0.0, c), t
+    return s
+
+def _sums(g: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarray:
+    "Σ `x` per group as `groupby(…).sum()` gives it: integers exactly, floats by `_kahan_sums`."
+    if x.dtype.kind in 'iub': return np.bincount(g[g >= 0], weights=x[g >= 0], minlength=n_groups).astype(np.int64)
+    return _kahan_sums(g, n_groups, np.asarray(x, np.float64))
+
+def _mpans(c: pd.DataFrame, g: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The MPANs of each of `rows`' key (`g`, per row of `c`): the `mpans` of the key's consumption rows, once per CCC
+    (its first row) — NaN for a key with no consumption row, as a left merge leaves it."""
+    cons = np.flatnonzero((c.component == 'C').to_numpy() & (g >= 0))
+    ccc, _ = pd.factorize(c.ccc_id.iloc[cons])
+    _, once = np.unique(g[cons] * (ccc.max(initial=0) + 1) + ccc, return_index=True)        # the first row of each key and CCC
+    once = cons[once]
+    n = int(g.max(initial=-1)) + 1
+    per_key = np.bincount(g[once], weights=c.mpans.to_numpy()[once], minlength=n).astype(np.int64)
+    has, k = np.bincount(g[cons], minlength=n) > 0, g[rows]
+    return per_key[k] if has[k].all() else np.where(has[k], per_key[k], np.nan)
+
+def _rollup(frame: pd.DataFrame, coded: dict, keys: list[str], values: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """`frame.groupby(keys, as_index=False)` summing `values` {name: per row} — the same frame, the same sums — from the
+    keys' codes `coded` {column: (sorted-order codes per row, number of values)}; and each row's group, each group's first row."""
+    g, first = _groups([coded[k][0] for k in keys], [coded[k][1] for k in keys])
+    out = frame[keys].iloc[first].reset_index(drop=True)
+    for name, x in values.items(): out[name] = _sums(g, len(first), x)
+    return out, g, first
+
 @implements('BP020', 'REP-003', 'REP-003A', 'REP-004', 'REP-007', 'TOM-VAS')
 def allocate(corrected: pd.DataFrame, defaults: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     "REP-003 (BM Unit allocated volumes), REP-003A (per BM Unit, summed over GSP groups and suppliers), REP-004 (supplier deemed take) and REP-007 (defaults used) as frames, in MWh (6 dp)."
-    c = corrected.assign(mwh=corrected.corrected_wh / 1e6, uncorrected_mwh=corrected.wh / 1e6)
-    rep3 = c.groupby(['gsp_group', 'supplier', 'bmu', 'direction', 'period'], as_index=False).agg(uncorrected_mwh=('uncorrected_mwh', 'sum'), allocated_mwh=('mwh', 'sum'))
-    counts = c[c.component == 'C'].drop_duplicates(['supplier', 'bmu', 'ccc_id']).groupby(['supplier', 'bmu']).mpans.sum().rename('mpans')
-    rep3 = rep3.merge(counts.reset_index(), on=['supplier', 'bmu'], how='left')
-    rep4 = rep3.groupby(['gsp_group', 'supplier', 'direction', 'period'], as_index=False).allocated_mwh.sum().rename(columns={'allocated_mwh': 'deemed_take_mwh'})
-    rep3a = rep3.groupby(['bmu', 'direction', 'period'], as_index=False).agg(allocated_mwh=('allocated_mwh', 'sum'), mpans=('mpans', 'sum'))
-    out = {'REP-003': rep3.round({'uncorrected_mwh': 6, 'allocated_mwh': 6}), 'REP-003A': rep3a.round({'allocated_mwh': 6}),
-           'REP-004': rep4.round({'deemed_take_mwh': 6})}
+    c = corrected
+    key = ['gsp_group', 'supplier', 'bmu', 'direction']            # an import row counts import MPANs only
+    coded = {k: (lambda f: (f[0], len(f[1])))(pd.factorize(c[k], sort=True)) for k in [*key, 'period']}
+    rep3, _, first3 = _rollup(c, coded, [*key, 'period'], {'uncorrected_mwh': c.wh.to_numpy() / 1e6, 'allocated_mwh': c.corrected_wh.to_numpy() / 1e6})
+    kg, _ = _groups([coded[k][0] for k in key], [coded[k][1] for k in key])
+    rep3['mpans'] = _mpans(c, kg, first3)
+    coded3 = {k: (coded[k][0][first3], coded[k][1]) for k in [*key, 'period']}      # REP-003's rows, coded
+    rep4, _, _ = _rollup(rep3, coded3, ['gsp_group', 'supplier', 'direction', 'period'], {'deemed_take_mwh': rep3.allocated_mwh.to_numpy()})
+    rep3a, _, _ = _rollup(rep3, coded3, ['bmu', 'direction', 'period'], {'allocated_mwh': rep3.allocated_mwh.to_numpy(), 'mpans': rep3.mpans.to_numpy()})
+    out = {'REP-003': rep3.assign(uncorrected_mwh=np.round(rep3.uncorrected_mwh.to_numpy(), 6), allocated_mwh=np.round(rep3.allocated_mwh.to_numpy(), 6)),
+           'REP-003A': rep3a.assign(allocated_mwh=np.round(rep3a.allocated_mwh.to_numpy(), 6)),
+           'REP-004': rep4.assign(deemed_take_mwh=np.round(rep4.deemed_take_mwh.to_numpy(), 6))}
     if defaults is not None:
-        d = defaults[defaults.defaulted_periods > 0]
-        out['REP-007'] = d.groupby(['supplier', 'bmu'], as_index=False).agg(mpans_defaulted=('mpan', 'count'), defaulted_mwh=('defaulted_wh', lambda s: s.sum() / 1e6))
+        on = np.flatnonzero((defaults.defaulted_periods > 0).to_numpy())      # the MPANs with defaults: columns taken, no sub-frame
+        g7, first = _sorted_codes([defaults.supplier.iloc[on], defaults.bmu.iloc[on]])
+        r7 = defaults[['supplier', 'bmu']].iloc[on[first]].reset_index(drop=True)
+        r7['mpans_defaulted'] = _sums(g7, len(first), defaults.mpan.notna().to_numpy()[on])
+        r7['defaulted_mwh'] = _sums(g7, len(first), defaults.defaulted_wh.to_numpy()[on]) / 1e6                # whole Wh: exact
+        out['REP-007'] = r7
     return out
 
-# %% ../nbs/34_bp020_vas.ipynb #c1796990
-@dataclass
-class DemandDisconnectionEvent:
-    "A demand control event: the MPANs a distributor disconnected, from `first_period` to `last_period` (UTC, 1–48) of `day`."
-    day: str
-    first_period: int
-    last_period: int
-    mpans: list
-
-@implements('BP013', 'ASM-DDE-METHOD')
-def disconnection_volumes(event: DemandDisconnectionEvent, mpans: pd.DataFrame) -> pd.DataFrame:
-    "Per supplier, BM Unit and event period, the volume the disconnected MPANs would have consumed (Wh; ASM-DDE-METHOD)."
-    from mhhs_ref.data_services.processing import load_shapes
-    sel = mpans[mpans.mpan.astype(str).isin(set(map(str, event.mpans)))].reset_index(drop=True)
-    if sel.empty: raise MhhsError('REF0331', 'none of the event MPANs is in the frame')
-    shapes, totals = load_shapes(event.day, sel)
-    wh = sel.annual_kwh.to_numpy(dtype=np.float64)[:, None] * 1000 * shapes / totals.annual_total.to_numpy()[:, None]
-    wh = np.where((sel.energisation.astype(str) == 'D').to_numpy()[:, None], 0.0, wh)
-    k = slice(event.first_period - 1, event.last_period)
-    rows = pd.DataFrame({'supplier': np.repeat(sel.supplier.astype(str).to_numpy(), k.stop - k.start),
-                         'bmu': np.repeat(sel.bmu.astype(str).to_numpy(), k.stop - k.start),
-                         'period': np.tile(np.arange(event.first_period, event.last_period + 1), len(sel)), 'dde_wh': np.rint(wh[:, k]).ravel()})
-    return rows.groupby(['supplier', 'bmu', 'period'], as_index=False).dde_wh.sum()
-
-def with_disconnections(reports: dict[str, pd.DataFrame], dde: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    "REP-003 and REP-004 with the demand disconnection event volumes reported and added to the import allocation."
-    r3 = reports['REP-003'].merge(dde.assign(direction='import'), on=['supplier', 'bmu', 'direction', 'period'], how='left').fillna({'dde_wh': 0})
-    r3['dde_mwh'] = r3.pop('dde_wh') / 1e6
-    r3['allocated_mwh'] = (r3.allocated_mwh + r3.dde_mwh).round(6)
-    r4 = r3.groupby(['gsp_group', 'supplier', 'direction', 'period'], as_index=False).agg(deemed_take_mwh=('allocated_mwh', 'sum'), dde_mwh=('dde_mwh', 'sum'))
-    return {**reports, 'REP-003': r3, 'REP-004': r4}

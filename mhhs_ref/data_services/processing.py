@@ -18,11 +18,12 @@ from ..core import MhhsError
 from ..columnar import key_codes
 from ..design import implements, mark_implements
 from ..interfaces import build_message, wire_datetime
-from ..time import UTC, _aware_utc, as_date, run_schedule, utc_period_ends
+from ..profiles import day_level, shape_category, typical_shapes
+from ..time import UTC, _aware_utc, as_date, daylight, run_schedule, utc_period_ends
 
 # %% auto #0
 __all__ = ['MISSING', 'QUALITY', 'REASONS', 'Q', 'MAX_WH_PER_PERIOD', 'VALIDATION_RULES', 'LS_KEY', 'QUALITY_FOR', 'DayData',
-           'validate', 'from_long', 'fallback_load_shapes', 'set_load_shape_source', 'load_shapes', 'shape_exactly',
+           'validate', 'from_long', 'shape_keys', 'fallback_load_shapes', 'load_shapes', 'shape_exactly',
            'interpolate_gaps', 'shape_quantity', 'annual_basis', 'seven_day_basis', 'annual_consumption_wh', 'process',
            'shape_period', 'open_for_submission', 'to_frame', 'to_if021', 'day_arrays', 'from_if021']
 
@@ -109,36 +110,43 @@ def from_long(day, mpans: pd.DataFrame, rows: pd.DataFrame) -> tuple[DayData, pd
     return d, pd.concat(refused, ignore_index=True)
 
 # %% ../../nbs/31_bp005_data_processing.ipynb #eab54829
-LS_KEY = ['gsp_group', 'connection_type', 'market_segment', 'domestic_premise']
+LS_KEY = ['gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq']
 
-def _bump(h, mu, sd): return np.exp(-0.5 * ((h - mu) / sd) ** 2)
+def shape_keys(mpans: pd.DataFrame) -> pd.DataFrame:
+    "Each MPAN's load-shape key (`LS_KEY`): its category columns and `mq` — `AE` for an export MPAN, `AI` otherwise."
+    if 'mq' in mpans: return mpans[LS_KEY]
+    ed = mpans['energy_direction'] if 'energy_direction' in mpans else pd.Series('I', index=mpans.index)
+    mq = pd.Categorical.from_codes((ed == 'E').to_numpy().astype(np.int8), ['AI', 'AE'])
+    return mpans[LS_KEY[:-1]].assign(mq=pd.Series(mq, index=mpans.index))
 
 @implements('ASM-DS-LOADSHAPE-FALLBACK')
 def fallback_load_shapes(day, keys: pd.DataFrame) -> pd.DataFrame:
-    "A documented stand-in for LSS load shapes: per key row, `p01`…`p48` (relative kWh), `day_total`, `week_total`, `annual_total`."
-    h = np.arange(48) / 2 + 0.25
-    dom = 0.45 + 0.5 * _bump(h, 7.5, 1.2) + 1.2 * _bump(h, 18.0, 1.8)
-    work = 0.3 + _bump(h, 12.5, 3.2)
-    flat = np.ones(48)
-    rows = []
-    for seg, domestic in zip(keys.market_segment.astype(str), keys.domestic_premise.astype(bool)):
-        w = dom if (seg == 'S' and domestic) else work if seg in ('S', 'A') else flat
-        rows.append(w / w.sum())
-    out = pd.DataFrame(np.array(rows).reshape(len(keys), 48), columns=[f'p{k:02d}' for k in range(1, 49)], index=keys.index)
-    out['day_total'], out['week_total'], out['annual_total'] = 1.0, 7.0, 365.0
-    return pd.concat([keys.reset_index(drop=True), out.reset_index(drop=True)], axis=1)
+    """A documented stand-in for LSS load shapes: per key row, `p01`…`p48` (relative kWh, adding up to 1: the unit is
+    the day's consumption), `day_total` (1), `week_total` (the 7 days to `day`) and `annual_total` (365 ÷ the day's
+    level) — the typical day of the key's category (`profiles.typical_shapes`), with its season, weekday and daylight."""
+    d = as_date(day)
+    typ = typical_shapes(d)
+    level = {c: v.sum() / 48 for c, v in typ.items()}
+    week = {c: sum(day_level(d - dt.timedelta(days=k))[c] for k in range(7)) for c in typ}
+    mq = keys['mq'] if 'mq' in keys else None
+    cat = shape_category(keys.market_segment.to_numpy(), keys.domestic_premise.to_numpy(), None if mq is None else mq.to_numpy())
+    typ['ums'], level['ums'], week['ums'] = np.ones(48), 1.0, 7.0      # unmetered: flat, a flat year (ASM-DS-LOADSHAPE-FALLBACK)
+    p = np.stack([typ[c] / typ[c].sum() for c in cat]) if len(cat) else np.zeros((0, 48))
+    out = pd.DataFrame(p, columns=[f'p{k:02d}' for k in range(1, 49)])
+    out['day_total'] = 1.0
+    out['week_total'] = [week[c] / level[c] for c in cat]
+    out['annual_total'] = [365.0 / level[c] for c in cat]
+    return pd.concat([keys.reset_index(drop=True), out], axis=1)
 
-_LOAD_SHAPE_SOURCE: list[Callable] = [fallback_load_shapes]
-
-def set_load_shape_source(fn: Callable | None):
-    "Make `fn(day, keys)` the source of load shapes (None restores the fallback). The LSS plugs in here."
-    _LOAD_SHAPE_SOURCE[0] = fn or fallback_load_shapes
-
-def load_shapes(day, mpans: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
-    "For each MPAN row: its load shape's 48 values (float64 [n, 48]) and its totals (day, week, annual)."
-    codes, first = key_codes(*(mpans[c] for c in LS_KEY))           # each distinct key once: no string per MPAN
-    keys = mpans[LS_KEY].iloc[first].reset_index(drop=True)
-    ls = _LOAD_SHAPE_SOURCE[0](day, keys)
+@implements('ASM-DS-LOADSHAPE-FALLBACK')
+def load_shapes(day, mpans: pd.DataFrame, source: Callable | None = None) -> tuple[np.ndarray, pd.DataFrame]:
+    """For each MPAN row: its load shape's 48 values (float64 [n, 48]) and its totals (day, week, annual), from
+    `source(day, keys)` (default `fallback_load_shapes`) — keys by `LS_KEY`, the measurement quantity included."""
+    k = shape_keys(mpans)
+    codes, first = key_codes(*(k[c] for c in LS_KEY))           # each distinct key once: no string per MPAN
+    keys = k.iloc[first].reset_index(drop=True)
+    ls = (source or fallback_load_shapes)(day, keys)
+    if 'mq' not in ls: ls = ls.assign(mq='AI')                  # a source keyed without the quantity serves import only
     idx = pd.MultiIndex.from_frame(ls[LS_KEY].astype(str)).get_indexer(pd.MultiIndex.from_frame(keys.astype(str)))[codes]
     if (idx < 0).any(): raise MhhsError('REF0300', f"no load shape for {int((idx < 0).sum())} MPANs on {day}")
     vals = ls[[f'p{k:02d}' for k in range(1, 49)]].to_numpy(dtype=np.float64)[idx]
@@ -228,19 +236,19 @@ mark_implements('ASM-DS-QUALITY-CODES', __name__, 'QUALITY_FOR')
 
 @implements('BP005', 'ASM-DS-ESTIMATION-HIERARCHY', 'ASM-DS-QUALITY-CODES', 'DI-083', 'DI-076')
 def process(d: DayData, day_quantity_wh: np.ndarray | None = None, basis: str = 'annual', max_wh: dict | None = None,
-            chunk: int | None = None) -> DayData:
+            chunk: int | None = None, shapes: Callable | None = None) -> DayData:
     """Validate and estimate one day: every cell ends with a value, a quality code and (if not actual) a reason.
 
     `day_quantity_wh`: per MPAN the day's measured quantity (Wh) where known — a daily register advance — else −1.
     `chunk`: work on at most this many MPANs at a time (every rule is per MPAN, so the result is the same; memory is
-    bounded by the chunk instead of the partition)."""
+    bounded by the chunk instead of the partition). `shapes`: the load-shape source (`load_shapes`; default the fallback)."""
     if chunk and len(d.mpans) > chunk:
         parts = []
         for lo in range(0, len(d.mpans), chunk):
             sl = slice(lo, lo + chunk)
             sub = DayData(d.day, d.mpans.iloc[sl].reset_index(drop=True), d.wh[sl].copy(), d.quality[sl].copy(), d.reason[sl].copy(),
                           {k: v[sl] for k, v in d.flags.items()})
-            parts.append(process(sub, None if day_quantity_wh is None else np.asarray(day_quantity_wh)[sl], basis, max_wh))
+            parts.append(process(sub, None if day_quantity_wh is None else np.asarray(day_quantity_wh)[sl], basis, max_wh, shapes=shapes))
         return DayData(d.day, d.mpans, np.concatenate([x.wh for x in parts]), np.concatenate([x.quality for x in parts]),
                        np.concatenate([x.reason for x in parts]), {k: np.concatenate([x.flags[k] for x in parts]) for k in parts[0].flags})
     d = validate(d, max_wh)
@@ -265,7 +273,7 @@ def process(d: DayData, day_quantity_wh: np.ndarray | None = None, basis: str = 
     zero = todo & deen[:, None]
     d.wh[zero] = 0; reason[zero] = 7; mark(zero, 'zero'); todo &= ~zero
     mark(interpolate_gaps(d, todo), 'interpolate'); todo &= d.wh == MISSING
-    shapes, totals = load_shapes(d.day, d.mpans)
+    shapes, totals = load_shapes(d.day, d.mpans, shapes)
     if day_quantity_wh is not None:
         mark(shape_quantity(d, todo, np.asarray(day_quantity_wh, dtype=np.int64), shapes), 'shape'); todo &= d.wh == MISSING
     ac = annual_consumption_wh(d.mpans, d.day)
