@@ -71,12 +71,11 @@ def settle_gsp_day(day, mpans: pd.DataFrame, held: dict, take, isd, shapes: Call
     """Settle one GSP group's local settlement day `day`: MDS volumes from `held` (`{UTC date: [n, 48] Wh}` aligned to
     `mpans`; see `align_rows`), corrected to `take`, allocated, with BP013 `events` added — see the table above."""
     day = as_date(day)
-    if len(mpans) == 0: raise MhhsError('REF0004', f"no MPANs to settle for {day}")
     groups = mpans.gsp_group.astype(str).unique()
-    if len(groups) != 1: raise MhhsError('REF0004', f"one GSP group per settlement, not {sorted(groups)}")
+    if len(groups) != 1: raise MhhsError('REF0335', f"a settlement of {day} needs the MPANs of one GSP group, not {sorted(groups)}")
     n = len(local_day_cells(day))
     for d, a in held.items():
-        if np.shape(a) != (len(mpans), 48): raise MhhsError('REF0004', f"held values for {d} are {np.shape(a)}, not ({len(mpans)}, 48)")
+        if np.shape(a) != (len(mpans), 48): raise MhhsError('REF0303', f"held values for {d} are {np.shape(a)}, not ({len(mpans)}, 48)")
     rep6, dflt = local_volumes(day, mpans, held, isd, shapes=shapes)
     corr, factors = correct(rep6, take, isd, periods=n)
     rep = allocate(corr, dflt)

@@ -195,7 +195,6 @@ def offpeak_mask(day, rules: LssRules | None = None) -> np.ndarray:
     lp = local_periods_frame(utc_period_ends(day)).local_period.to_numpy()
     return (lp >= lo) & (lp <= hi)
 
-_offpeak_mask = offpeak_mask
 
 class LoadShapingService:
     "The LSS (TOM-LSS): daily load shapes per category, stored per run in SQLite, with totals and IF-022/IF-023."
@@ -226,7 +225,7 @@ def run(self: LoadShapingService, day, mpans: pd.DataFrame, wh: np.ndarray, qual
             r = (cur.execute('SELECT MAX(run) FROM shapes WHERE day=?', (str(day),)).fetchone()[0] or 0) + 1
             cur.executemany('INSERT INTO shapes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)', [
                 (str(day), r, *(x if x is not None else '*' for x in row[:5]), row.flag, row.n, json.dumps(row.values.tolist()),
-                 int(row.values.sum()), int(row.values[~off].sum()), int(row.values[off].sum()), dt.datetime.now(UTC).timestamp())
+                 int(row.values.sum()), int(row.values[~off].sum()), int(row.values[off].sum()), self.clock().timestamp())
                 for row in s.itertuples(index=False)])
             cur.execute('COMMIT')
         except BaseException: cur.execute('ROLLBACK'); raise
