@@ -27,7 +27,8 @@ __all__ = ['align_rows', 'DayResult', 'settle_gsp_day']
 # %% ../nbs/34b_settle_day.ipynb #c20d228e
 @implements('BP019', 'BP020')
 def align_rows(ids, values: np.ndarray, mpans: pd.DataFrame, out: np.ndarray | None = None) -> np.ndarray:
-    """`values` (one row per id in `ids`) placed into `mpans` order: a `[len(mpans), width]` int32 array (`MISSING` where
+    """`values` (one row per id in `ids`) placed into `mpans` order: a `[len(mpans), width]` int32 array (`MISSING`
+    where
     an MPAN has no row); rows whose id is not among `mpans` are dropped. Pass `out` to fill an existing array."""
     values = np.asarray(values)
     if out is None: out = np.full((len(mpans), values.shape[1] if values.ndim == 2 else 48), MISSING, np.int32)
@@ -47,21 +48,27 @@ class DayResult:
     defaults: pd.DataFrame              # per MPAN: defaulted periods and Wh (REP-007's source)
     corrected: pd.DataFrame             # rep6 rows with direction, weight and corrected_wh
     factors: pd.DataFrame               # per period: import/export GGCF, unallocated Wh, exception
-    reports: dict                       # 'REP-003', 'REP-003A', 'REP-004' (and 'REP-007') frames, disconnections included
-    dde: pd.DataFrame | None = None     # disconnection volumes per supplier, BM Unit, period (in the allocation)
-    dde_ccc: pd.DataFrame | None = None # … and per CCC (REP-006)
-    llf_defaults: pd.DataFrame = field(default_factory=pd.DataFrame)   # REP-008: MPANs settled with a default LLF
-    mpans_held: int = 0                 # MPANs with at least one held value
-    mpans_defaulted: int = 0            # MPANs with at least one defaulted period
+    reports: dict  # 'REP-003', 'REP-003A', 'REP-004' (and 'REP-007') frames, disconnections included
+    dde: pd.DataFrame | None = None  # disconnection volumes per supplier, BM Unit, period (in the allocation)
+    dde_ccc: pd.DataFrame | None = None  # … and per CCC (REP-006)
+    llf_defaults: pd.DataFrame = field(default_factory=pd.DataFrame)  # REP-008: MPANs settled with a default LLF
+    mpans_held: int = 0  # MPANs with at least one held value
+    mpans_defaulted: int = 0  # MPANs with at least one defaulted period
 
     @property
-    def periods(self) -> int: return len(self.factors)
+    def periods(self) -> int:
+        return len(self.factors)
 
     def exceptions(self) -> pd.DataFrame:
         "The day's exceptions: periods whose factor could not be formed (REF0334), one row per period and direction."
         f = self.factors
-        rows = [dict(code=c, period=int(p), direction=d, unallocated_wh=float(f[f'{d}_unallocated_wh'].iloc[k]))
-                for k, (p, c) in enumerate(zip(f.period, f.exception)) if c for d in ('import', 'export') if f[f'{d}_unallocated_wh'].iloc[k]]
+        rows = [
+            dict(code=c, period=int(p), direction=d, unallocated_wh=float(f[f'{d}_unallocated_wh'].iloc[k]))
+            for k, (p, c) in enumerate(zip(f.period, f.exception))
+            if c
+            for d in ('import', 'export')
+            if f[f'{d}_unallocated_wh'].iloc[k]
+        ]
         return pd.DataFrame(rows, columns=['code', 'period', 'direction', 'unallocated_wh'])
 
 # %% ../nbs/34b_settle_day.ipynb #aece07bc
@@ -72,17 +79,34 @@ def settle_gsp_day(day, mpans: pd.DataFrame, held: dict, take, isd, shapes: Call
     `mpans`; see `align_rows`), corrected to `take`, allocated, with BP013 `events` added — see the table above."""
     day = as_date(day)
     groups = mpans.gsp_group.astype(str).unique()
-    if len(groups) != 1: raise MhhsError('REF0335', f"a settlement of {day} needs the MPANs of one GSP group, not {sorted(groups)}")
+    if len(groups) != 1: raise MhhsError('REF0335', f"a settlement of {day} needs the MPANs of one GSP group, not "
+                                                    f"{sorted(groups)}")
     n = len(local_day_cells(day))
     for d, a in held.items():
-        if np.shape(a) != (len(mpans), 48): raise MhhsError('REF0303', f"held values for {d} are {np.shape(a)}, not ({len(mpans)}, 48)")
+        if np.shape(a) != (len(mpans), 48): raise MhhsError('REF0303', f"held values for {d} are {np.shape(a)}, not "
+            f"({len(mpans)}, 48)")
     rep6, dflt = local_volumes(day, mpans, held, isd, shapes=shapes)
     corr, factors = correct(rep6, take, isd, periods=n)
     rep = allocate(corr, dflt)
-    dde_c = pd.concat([dde_on_local_day(e, mpans, day, isd, shapes) for e in events], ignore_index=True) if events else None
+    dde_c = (
+        pd.concat([dde_on_local_day(e, mpans, day, isd, shapes) for e in events], ignore_index=True) if events else None
+    )
     dde = None if dde_c is None else dde_c.groupby(['supplier', 'bmu', 'period'], as_index=False).dde_wh.sum()
-    if dde is not None and len(dde): rep = with_disconnections(rep, dde)
+    if dde is not None and len(dde):
+        rep = with_disconnections(rep, dde)
     days = [held[d] for d in sorted({d for d, _ in local_day_cells(day)})]
     n_held = int(np.any([(w != MISSING).any(axis=1) for w in days], axis=0).sum())
-    return DayResult(day, str(groups[0]), rep6, dflt, corr, factors, rep, dde, dde_c, llf_default_report(mpans, isd),
-                     n_held, int((dflt.defaulted_periods > 0).sum()))
+    return DayResult(
+        day,
+        str(groups[0]),
+        rep6,
+        dflt,
+        corr,
+        factors,
+        rep,
+        dde,
+        dde_c,
+        llf_default_report(mpans, isd),
+        n_held,
+        int((dflt.defaulted_periods > 0).sum()),
+    )

@@ -15,14 +15,16 @@ import typer
 
 from . import __version__
 
-app = typer.Typer(help="mhhs_ref: a literate, executable reference implementation of GB Market-wide Half-Hourly Settlement.",
+app = typer.Typer(help="mhhs_ref: a literate, executable reference implementation of GB Market-wide Half-Hourly "
+                       "Settlement.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 def _version(value: bool):
     if value: typer.echo(f"mhhs_ref {__version__}"); raise typer.Exit()
 
 @app.callback()
-def main(version: bool = typer.Option(False, '--version', callback=_version, is_eager=True, help="Print the version and exit.")):
+def main(version: bool = typer.Option(False, '--version', callback=_version, is_eager=True, help="Print the version "
+    "and exit.")):
     "mhhs_ref command line."
 
 # %% auto #0
@@ -32,14 +34,16 @@ __all__ = ['app', 'dip_app', 'OUT_MARKER', 'catalogue_app', 'main', 'trace', 're
 # %% ../nbs/90_cli.ipynb #7b68ff56
 @app.command()
 def trace(csv: Optional[str] = typer.Option(None, help="Write the whole matrix as CSV to this path ('-' for stdout)."),
-          results: Optional[Path] = typer.Option(None, help="Test results (JSON lines); default: $MHHS_TRACE_RESULTS or _trace/results.jsonl."),
+          results: Optional[Path] = typer.Option(None, help="Test results (JSON lines); default: $MHHS_TRACE_RESULTS "
+              "or _trace/results.jsonl."),
           check: bool = typer.Option(False, help="Exit with status 1 when the traceability gate finds a problem.")):
     "Show the traceability matrix: design items, the code that implements them and the tests that verify them."
     from mhhs_ref import trace as tr
     res = results or _default_results()
     if results is not None and not Path(results).is_file(): _fail_code("REF0404", f"--results {results} is not a file")
     try: mx = tr.matrix(res if res and Path(res).exists() else None)
-    except (ValueError, KeyError, TypeError) as e: _fail_code("REF0404", f"--results {res} is not a test results file (JSON lines): {str(e)[:120]}")
+    except (ValueError, KeyError, TypeError) as e: _fail_code("REF0404", f"--results {res} is not a test results "
+        f"file (JSON lines): {str(e)[:120]}")
     if csv == '-': sys.stdout.write(tr.to_csv(mx)); return
     if csv:
         try: tr.to_csv(mx, csv)
@@ -47,7 +51,8 @@ def trace(csv: Optional[str] = typer.Option(None, help="Write the whole matrix a
         typer.echo(f"wrote {len(mx)} items to {csv}")
     else:
         typer.echo(tr.summary(mx).to_string())
-        typer.echo(f"\n{len(mx)} items; results from {res if res and Path(res).exists() else 'this process only (run pytest first)'}")
+        typer.echo(f"\n{len(mx)} items; results from "
+                   f"{res if res and Path(res).exists() else 'this process only (run pytest first)'}")
     if check:
         ps = tr.problems(mx, res if res and Path(res).exists() else None)
         for p in ps: typer.echo(p, err=True)
@@ -72,7 +77,8 @@ def register(kind: Optional[str] = typer.Option(None, help="Only items of this k
 
 @app.command()
 def docs(out: Path = typer.Option(Path('_site'), help="Output folder."),
-         results: Optional[Path] = typer.Option(None, help="Test results to fill the traceability matrix (default as for `trace`).")):
+         results: Optional[Path] = typer.Option(None, help="Test results to fill the traceability matrix (default as "
+                                                           "for `trace`).")):
     "Build the documentation site offline (no Quarto, no network once mermaid is cached)."
     from mhhs_ref.docs import build_site
     res = results or _default_results()
@@ -99,8 +105,10 @@ app.add_typer(dip_app, name='dip')
 def dip_serve(host: str = typer.Option('127.0.0.1', help="Interface to listen on."),
               port: int = typer.Option(8000, min=1, max=65535, help="Port (1-65535)."),
               db: Path = typer.Option(Path('dip.db'), help="SQLite database of the hub (created if missing)."),
-              config: Optional[Path] = typer.Option(None, help="JSON file: participants with api_key and cert_pem_file, and the DIP's own key."),
-              insecure_dev: bool = typer.Option(False, '--insecure-dev', help="Accept unsigned requests (API key only). Never outside a laptop.")):
+              config: Optional[Path] = typer.Option(None, help="JSON file: participants with api_key and "
+                  "cert_pem_file, and the DIP's own key."),
+              insecure_dev: bool = typer.Option(False, '--insecure-dev', help="Accept unsigned requests (API key "
+                  "only). Never outside a laptop.")):
     "Serve the DIP API over HTTP until interrupted."
     from mhhs_ref.dip.http import serve
     if config is not None and not config.exists(): _fail(f"config file {config} does not exist")
@@ -120,24 +128,29 @@ def _fail_code(code: str, detail: str):
 OUT_MARKER = '.mhhs-ref-output'      # written into every folder a command makes; --force replaces only such a folder
 
 def _writable(out: Path):
-    "One line (REF0403) for an output path no command should write: not UTF-8, a file, a system folder, or no write access."
+    """One line (REF0403) for an output path no command should write: not UTF-8, a file, a system folder, or no write
+    access."""
     import os
     try: str(out).encode('utf-8')
     except UnicodeEncodeError: _fail_code("REF0403", f"the output path {str(out)!r} is not valid UTF-8")
     if out.exists() and not out.is_dir(): _fail_code("REF0403", f"{out} is a file, not a folder")
     full = out.resolve()
-    if full.parts[:2] in (('/', 'proc'), ('/', 'sys'), ('/', 'dev')): _fail_code("REF0403", f"{full} is a system folder")
+    if full.parts[:2] in (('/', 'proc'), ('/', 'sys'), ('/', 'dev')): _fail_code("REF0403", f"{full} is a system "
+        f"folder")
     near = next(p for p in (full, *full.parents) if p.exists())
     if not os.access(near, os.W_OK | os.X_OK): _fail_code("REF0403", f"cannot write to {near}")
 
 def _guard_out(out: Path, command: str, force: bool = False):
-    "Check an output folder before `command` writes it: a non-empty folder is replaced only with --force and only if `command` wrote it."
+    """Check an output folder before `command` writes it: a non-empty folder is replaced only with --force and only if
+    `command` wrote it."""
     _writable(out)
     if out.is_dir() and any(out.iterdir()):
-        if not force: _fail_code("REF0401", f"{out} exists and is not empty: choose another --out" + (" or pass --force" if command == 'simulate' else ''))
+        if not force: _fail_code("REF0401", f"{out} exists and is not empty: choose another --out" + (" or pass "
+            "--force" if command == 'simulate' else ''))
         marker = out/OUT_MARKER
         if not marker.is_file() or marker.read_text().strip() != command:
-            _fail_code("REF0401", f"{out} was not written by mhhs-ref {command}: --force replaces only a folder it wrote; nothing was deleted")
+            _fail_code("REF0401", f"{out} was not written by mhhs-ref {command}: --force replaces only a folder it "
+                                  f"wrote; nothing was deleted")
 
 @contextmanager
 def _term_as_interrupt():
@@ -171,28 +184,40 @@ def catalogue_diff(path: Path = typer.Argument(..., help="A local clone of elexo
 
 @catalogue_app.command('derive')
 def catalogue_derive(path: Path = typer.Argument(..., help="A local clone of elexon-data/dip-api-documentation."),
-                     out: Optional[Path] = typer.Option(None, help="Write here instead of the package's dip_api.json.")):
+                     out: Optional[Path] = typer.Option(None, help="Write here instead of the package's "
+                         "dip_api.json.")):
     "Derive the catalogue from the specification at PATH and write it."
     from mhhs_ref.spec import write_catalogue
-    if out is not None and (out.is_dir() or not out.parent.is_dir()): _fail(f"--out {out} must be a file in an existing folder")
+    if out is not None and (out.is_dir() or not out.parent.is_dir()): _fail(f"--out {out} must be a file in an "
+        f"existing folder")
     cat = _derived(path)
     dest = write_catalogue(cat, out)
-    typer.echo(f"wrote {dest}: DIP API {cat['source']['version']} ({(cat['source']['commit'] or 'commit unknown')[:7]}), "
-               f"{len(cat['channels'])} channels, {sum(len(c['events']) for c in cat['channels'].values())} events, {len(cat['codes'])} codes")
+    typer.echo(f"wrote {dest}: DIP API {cat['source']['version']} "
+               f"({(cat['source']['commit'] or 'commit unknown')[:7]}), "
+               f"{len(cat['channels'])} channels, {sum(len(c['events']) for c in cat['channels'].values())} events, "
+               f"{len(cat['codes'])} codes")
 
 # %% ../nbs/90_cli.ipynb #714af973
 @app.command()
 def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must not exist or be empty, unless --force)."),
-             mpans: int = typer.Option(20_000, help="Import MPANs in the synthetic market (export MPANs come beside them)."),
+             mpans: int = typer.Option(20_000, help="Import MPANs in the synthetic market (export MPANs come beside "
+                                                    "them)."),
              start: str = typer.Option('2026-01-12', '--from', help="First UTC settlement day (YYYY-MM-DD)."),
              days: int = typer.Option(1, help="Number of settlement days (1-31)."),
-             engine: str = typer.Option('local', help="Where the per-GSP-group work runs: local or dask (a local Dask cluster)."),
-             seed: int = typer.Option(0, min=0, help="Seed (0 or more): the same seed gives the same market and results."),
-             take_noise: float = typer.Option(0.003, help="The GSP Group Take stand-in's random error per period (0.003: 0.3 %)."),
-             ds_fault: Optional[str] = typer.Option(None, help="Fault: this data service (DIP id, or 'largest') drops a share of its MPAN-days."),
-             ds_fault_share: float = typer.Option(0.25, help="Fault: the share of the faulty data service's MPAN-days it drops."),
-             ds_fault_mode: str = typer.Option('missing', help="Fault: 'missing' (never submitted; the MDS defaults them) or 'zero' (zeros submitted)."),
-             gsp_meter_error: float = typer.Option(0.0, help="Fault: the GSP group import metering reads this much high (0.02: +2 %)."),
+             engine: str = typer.Option('local', help="Where the per-GSP-group work runs: local or dask (a local "
+                                                      "Dask cluster)."),
+             seed: int = typer.Option(0, min=0, help="Seed (0 or more): the same seed gives the same market and "
+                                                     "results."),
+             take_noise: float = typer.Option(0.003, help="The GSP Group Take stand-in's random error per period "
+                                                          "(0.003: 0.3 %)."),
+             ds_fault: Optional[str] = typer.Option(None, help="Fault: this data service (DIP id, or 'largest') "
+                 "drops a share of its MPAN-days."),
+             ds_fault_share: float = typer.Option(0.25, help="Fault: the share of the faulty data service's "
+                 "MPAN-days it drops."),
+             ds_fault_mode: str = typer.Option('missing', help="Fault: 'missing' (never submitted; the MDS defaults "
+                 "them) or 'zero' (zeros submitted)."),
+             gsp_meter_error: float = typer.Option(0.0, help="Fault: the GSP group import metering reads this much "
+                 "high (0.02: +2 %)."),
              force: bool = typer.Option(False, help="Replace an existing output folder.")):
     "Simulate settlement for a synthetic market and write parquet outputs, an HTML report and a summary."
     from rich.console import Console
@@ -204,66 +229,129 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
     import datetime as dt
     try: first = dt.date.fromisoformat(start)
     except ValueError: _fail_code("REF0400", f"--from {start!r} is not a date (YYYY-MM-DD)")
-    if not (WORKING_DAY_YEARS.start <= first.year and (first + dt.timedelta(days=max(days, 1))).year < WORKING_DAY_YEARS.stop):
-        _fail_code("REF0002", f"--from {start}: mhhs_ref knows the settlement calendar for {WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only")
+    if not (
+        WORKING_DAY_YEARS.start <= first.year
+        and (first + dt.timedelta(days=max(days, 1))).year < WORKING_DAY_YEARS.stop
+    ):
+        _fail_code(
+            "REF0002",
+            f"--from {start}: mhhs_ref knows the settlement calendar for "
+            f"{WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only",
+        )
     _guard_out(out, 'simulate', force)
-    cfg = SimConfig(mpans=mpans, start=start, days=days, engine=engine, seed=seed, take_noise=take_noise, ds_fault=ds_fault,
-                    ds_fault_share=ds_fault_share, ds_fault_mode=ds_fault_mode, gsp_meter_error=gsp_meter_error)
+    cfg = SimConfig(
+        mpans=mpans,
+        start=start,
+        days=days,
+        engine=engine,
+        seed=seed,
+        take_noise=take_noise,
+        ds_fault=ds_fault,
+        ds_fault_share=ds_fault_share,
+        ds_fault_mode=ds_fault_mode,
+        gsp_meter_error=gsp_meter_error,
+    )
     console = Console(stderr=True)
     try:
-        with _term_as_interrupt(), Progress(TextColumn('{task.description}'), BarColumn(), TextColumn('{task.completed}/{task.total}'), TimeElapsedColumn(), console=console) as bar:
-            tasks = {'market': bar.add_task('market', total=1), 'processes': bar.add_task('processes over the DIP', total=1),
-                     'meter to bank': bar.add_task('meter to bank (GSP groups)', total=14), 'report': bar.add_task('outputs and report', total=1)}
+        with (
+            _term_as_interrupt(),
+            Progress(
+                TextColumn('{task.description}'),
+                BarColumn(),
+                TextColumn('{task.completed}/{task.total}'),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar,
+        ):
+            tasks = {
+                'market': bar.add_task('market', total=1),
+                'processes': bar.add_task('processes over the DIP', total=1),
+                'meter to bank': bar.add_task('meter to bank (GSP groups)', total=14),
+                'report': bar.add_task('outputs and report', total=1),
+            }
+
             def progress(stage, detail=None):
                 order = list(tasks)
-                for earlier in order[:order.index(stage)]: bar.update(tasks[earlier], completed=bar.tasks[tasks[earlier]].total)
-                if stage == 'meter to bank': bar.advance(tasks[stage])
+                for earlier in order[: order.index(stage)]:
+                    bar.update(tasks[earlier], completed=bar.tasks[tasks[earlier]].total)
+                if stage == 'meter to bank':
+                    bar.advance(tasks[stage])
+
             s = run(out, cfg, force=force, progress=progress)
-            for t in tasks.values(): bar.update(t, completed=bar.tasks[t].total)
-    except MhhsError as e: _fail(str(e))
-    except OSError as e: _fail_code("REF0403", f"cannot write {out}: {e.strerror or e}")
+            for t in tasks.values():
+                bar.update(t, completed=bar.tasks[t].total)
+    except MhhsError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail_code("REF0403", f"cannot write {out}: {e.strerror or e}")
     except KeyboardInterrupt:
         typer.echo("mhhs-ref: interrupted; no output written", err=True)
         raise typer.Exit(130)
-    (out/OUT_MARKER).write_text('simulate\n')
+    (out / OUT_MARKER).write_text('simulate\n')
     t = Table(title=f"mhhs_ref simulation -> {out}", show_header=False)
     for k, v in s.items():
-        if k != 'config': t.add_row(k.replace('_', ' '), str(v))
+        if k != 'config':
+            t.add_row(k.replace('_', ' '), str(v))
     Console().print(t)
 
 # %% ../nbs/90_cli.ipynb #24b8d4b7
 @app.command()
-def sandbox(out: Path = typer.Option(..., '--out', help="Folder for the connection file, keys, databases and the report (must not exist or be empty)."),
+def sandbox(out: Path = typer.Option(..., '--out', help="Folder for the connection file, keys, databases and the "
+                                                        "report (must not exist or be empty)."),
             role: str = typer.Option('SUP', help="The participant's role: SUP or SDS."),
             dip_id: str = typer.Option('2399000001', '--dip-id', help="The participant's DIP id (10 digits)."),
             mpid: str = typer.Option('PRTA', help="The participant's MPID (4 characters)."),
-            scenario: Optional[list[str]] = typer.Option(None, help="Scenario to play (repeat for more); default every scenario of the role."),
-            cert: Optional[Path] = typer.Option(None, help="The participant's signing certificate (PEM); default: one is made and written to --out."),
+            scenario: Optional[list[str]] = typer.Option(None, help="Scenario to play (repeat for more); default "
+                "every scenario of the role."),
+            cert: Optional[Path] = typer.Option(None, help="The participant's signing certificate (PEM); default: "
+                                                           "one is made and written to --out."),
             host: str = typer.Option('127.0.0.1', help="Address to serve the DIP API on."),
             port: int = typer.Option(0, min=0, max=65535, help="Port (0: a free one; see sandbox.json)."),
-            wait: float = typer.Option(120.0, help="Seconds to wait for the participant's webhooks before each scenario."),
-            reply_timeout: float = typer.Option(10.0, '--reply-timeout', help="Seconds the participant has to answer each message.")):
+            wait: float = typer.Option(120.0, help="Seconds to wait for the participant's webhooks before each "
+                                                   "scenario."),
+            reply_timeout: float = typer.Option(10.0, '--reply-timeout', help="Seconds the participant has to answer "
+                "each message.")):
     "Run the participant sandbox: play scenarios against your own system and write a conformance report."
     from mhhs_ref.core import MhhsError
     from mhhs_ref.sandbox import SCENARIOS, Sandbox
     _guard_out(out, 'sandbox')
     if cert is not None and not cert.exists(): _fail(f"certificate {cert} does not exist")
     try:
-        sb = Sandbox(out, dip_id=dip_id, role=role, mpid=mpid, cert_pem=cert.read_bytes() if cert else None, host=host, port=port,
-                     reply_timeout_s=reply_timeout)
+        sb = Sandbox(
+            out,
+            dip_id=dip_id,
+            role=role,
+            mpid=mpid,
+            cert_pem=cert.read_bytes() if cert else None,
+            host=host,
+            port=port,
+            reply_timeout_s=reply_timeout,
+        )
         info = sb.start()
         ids = scenario or [k for k, s in SCENARIOS.items() if s.role == role]
-        typer.echo(f"sandbox DIP at {info['base_url']} for {dip_id} ({role}); connection file {out/'sandbox.json'}", err=True)
-        typer.echo(f"configure a webhook on each of {', '.join(info['channels'])}; scenarios: {', '.join(ids)}", err=True)
-        with _term_as_interrupt(): rep = sb.play(*ids, wait_s=wait)
-    except MhhsError as e: _fail(str(e))
-    except OSError as e: _fail_code("REF0403", f"cannot write {out}: {e.strerror or e}")
+        typer.echo(
+            f"sandbox DIP at {info['base_url']} for {dip_id} ({role}); connection file {out / 'sandbox.json'}", err=True
+        )
+        typer.echo(
+            f"configure a webhook on each of {', '.join(info['channels'])}; scenarios: {', '.join(ids)}", err=True
+        )
+        with _term_as_interrupt():
+            rep = sb.play(*ids, wait_s=wait)
+    except MhhsError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail_code("REF0403", f"cannot write {out}: {e.strerror or e}")
     except KeyboardInterrupt:
-        typer.echo("mhhs-ref: interrupted", err=True); raise typer.Exit(130)
+        typer.echo("mhhs-ref: interrupted", err=True)
+        raise typer.Exit(130)
     finally:
-        if 'sb' in locals(): sb.stop()
+        if 'sb' in locals():
+            sb.stop()
     page = rep.write(out)
-    (out/OUT_MARKER).write_text('sandbox\n')
+    (out / OUT_MARKER).write_text('sandbox\n')
     typer.echo(rep.summary().to_string(index=False))
-    typer.echo(f"{'PASS' if rep.passed else 'FAIL'}: {int(rep.checks.passed.sum())}/{len(rep.checks)} checks; report {page}")
-    if not rep.passed: raise typer.Exit(1)
+    typer.echo(
+        f"{'PASS' if rep.passed else 'FAIL'}: {int(rep.checks.passed.sum())}/{len(rep.checks)} checks; report {page}"
+    )
+    if not rep.passed:
+        raise typer.Exit(1)

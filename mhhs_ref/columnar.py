@@ -29,7 +29,8 @@ def _col_codes(col: pd.Series) -> tuple[np.ndarray, int]:
 
 @implements('ASM-COLUMNAR-SUMS')
 def key_codes(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, first_rows): a dense code per row (0..G-1, in order of first appearance) for the combination of `columns`,
+    """(codes, first_rows): a dense code per row (0..G-1, in order of first appearance) for the combination of
+    `columns`,
     and for each code the first row that has it — `frame.iloc[first_rows]` gives the distinct combinations."""
     n = len(columns[0])
     combined = np.zeros(n, np.int64)
@@ -37,7 +38,8 @@ def key_codes(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         c, k = _col_codes(col)
         combined = combined * k + c
     codes, uniq = pd.factorize(combined)
-    # codes are numbered in order of first appearance: a row is its code's first exactly when its code is above every earlier one
+    # codes are numbered in order of first appearance: a row is its code's first exactly when its code is above every
+    # earlier one
     seen = np.maximum.accumulate(codes)
     first = np.flatnonzero(np.r_[True, codes[1:] > seen[:-1]]) if n else np.zeros(0, np.int64)
     return codes.astype(np.int64), first
@@ -46,7 +48,8 @@ def key_codes(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 @implements('ASM-COLUMNAR-SUMS')
 def grouped_row_sums(codes: np.ndarray, n_groups: int, rows: Callable[[int, int], np.ndarray], n: int, width: int,
                      dtype=np.int64, block: int = 65_536) -> np.ndarray:
-    "Σ of `rows(a, b)` over the rows of each group (`codes`, 0..n_groups-1): `[n_groups, width]` in `dtype`, taken `block` rows at a time."
+    """Σ of `rows(a, b)` over the rows of each group (`codes`, 0..n_groups-1): `[n_groups, width]` in `dtype`, taken
+    `block` rows at a time."""
     out = np.zeros((n_groups, width), dtype)
     for a in range(0, n, block):
         b = min(n, a + block)
@@ -65,5 +68,6 @@ def grouped_row_sums(codes: np.ndarray, n_groups: int, rows: Callable[[int, int]
             for g, lo, hi in zip(cs[starts], starts, np.r_[starts[1:], len(cs)]): out[g] += w[lo:hi] @ v[lo:hi]
         elif len(starts) > 2_000: out[cs[starts]] += np.add.reduceat(v, starts, axis=0, dtype=dtype)
         else:       # few long runs: a contiguous sum per run is several times faster than reduceat along axis 0
-            for g, lo, hi in zip(cs[starts], starts, np.r_[starts[1:], len(cs)]): out[g] += v[lo:hi].sum(axis=0, dtype=dtype)
+            for g, lo, hi in zip(cs[starts], starts, np.r_[starts[1:], len(cs)]):
+                out[g] += v[lo:hi].sum(axis=0, dtype=dtype)
     return out

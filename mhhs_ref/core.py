@@ -106,7 +106,8 @@ def gsp_group_for_mpan(mpan_core: str) -> str:
     "The GSP group of a DNO-area MPAN core; IDNO ids raise, since they are not mapped."
     d = distributor_id(mpan_core)
     try: return DISTRIBUTOR_GSP[d]
-    except KeyError: raise MhhsError('REG0000', f"distributor id {d} is not one of the 14 DNO areas mapped to a GSP group", path='MPANCore') from None
+    except KeyError: raise MhhsError('REG0000', f"distributor id {d} is not one of the 14 DNO areas mapped to a GSP "
+                                                f"group", path='MPANCore') from None
 
 # %% ../nbs/00_core.ipynb #fc04305a
 _MPID_RE, _DIPID_RE = re.compile(r'^[A-Z]{4}$'), re.compile(r'^[0-9A-Za-z]{10}$')
@@ -123,12 +124,14 @@ def is_valid_dip_id(value) -> bool:
 
 def parse_mpid(value) -> str:
     "Return `value` as an MPID or raise `MSG1001`."
-    if not is_valid_mpid(value): raise MhhsError('MSG1001', f"an MPID is four upper-case letters, got {value!r}", path='MPID')
+    if not is_valid_mpid(value): raise MhhsError('MSG1001', f"an MPID is four upper-case letters, got "
+        f"{value!r}", path='MPID')
     return value
 
 def parse_dip_id(value) -> str:
     "Return `value` as a DIP id or raise `MSG1001`."
-    if not is_valid_dip_id(value): raise MhhsError('MSG1001', f"a DIP id is ten characters, got {value!r}", path='DIPID')
+    if not is_valid_dip_id(value): raise MhhsError('MSG1001', f"a DIP id is ten characters, got "
+        f"{value!r}", path='DIPID')
     return value
 
 @implements('DT-009')
@@ -232,66 +235,148 @@ class EstimationReason(str, Enum):
 @implements('DI-166')
 class AmendmentReason(str, Enum):
     "Supplier Consumption Amendment Reason (DI-166), the `arc` field of a period value."
-    AGREED_READ='A'; ESTIMATION_ISSUE='E'; METERING_ISSUE='M'; READING_ISSUE='R'; STOLEN_OR_LOST_METER='S'; TAMPERING='T'; OTHER='X'
+    AGREED_READ = 'A'
+    ESTIMATION_ISSUE = 'E'
+    METERING_ISSUE = 'M'
+    READING_ISSUE = 'R'
+    STOLEN_OR_LOST_METER = 'S'
+    TAMPERING = 'T'
+    OTHER = 'X'
+
 
 @implements('DI-094')
 class ReadingMethod(str, Enum):
     "Reading Method (DI-094)."
-    ACTUAL='A'; CUSTOMER='C'; ESTIMATE_BY_SDS='E'; ESTIMATE_BY_SUPPLIER='S'; DERIVED_FROM_ACTUAL='X'; DERIVED_FROM_ESTIMATE='Y'
+
+    ACTUAL = 'A'
+    CUSTOMER = 'C'
+    ESTIMATE_BY_SDS = 'E'
+    ESTIMATE_BY_SUPPLIER = 'S'
+    DERIVED_FROM_ACTUAL = 'X'
+    DERIVED_FROM_ESTIMATE = 'Y'
+
 
 @implements('DI-126')
 class ReadFrequency(str, Enum):
     "Traditional / Fall Back Read Frequency (DI-126)."
-    FORTNIGHTLY='F'; WEEKLY='W'; MONTHLY='M'; QUARTERLY='Q'; SIX_MONTHLY='S'; ANNUALLY='A'
+
+    FORTNIGHTLY = 'F'
+    WEEKLY = 'W'
+    MONTHLY = 'M'
+    QUARTERLY = 'Q'
+    SIX_MONTHLY = 'S'
+    ANNUALLY = 'A'
+
 
 @implements('DI-150')
 class AnnualConsumptionQuality(str, Enum):
     "Annual Consumption Quality (DI-150)."
-    ALL_ACTUAL='A'; OVER_75_ACTUAL='1'; UNDER_75_ACTUAL='2'; ALL_ESTIMATED='3'; OVER_50_NO_DATA='4'; UNDER_50_NO_DATA='5'; DEFAULT='D'
+
+    ALL_ACTUAL = 'A'
+    OVER_75_ACTUAL = '1'
+    UNDER_75_ACTUAL = '2'
+    ALL_ESTIMATED = '3'
+    OVER_50_NO_DATA = '4'
+    UNDER_50_NO_DATA = '5'
+    DEFAULT = 'D'
+
 
 @implements('DI-154')
 class DefaultLoadShapeFlag(str, Enum):
     "Default Load Shape Flag (DI-154)."
-    ACTUAL='A'; DEFAULT='D'; BACKSTOP='E'; NO_DATA='B'
+
+    ACTUAL = 'A'
+    DEFAULT = 'D'
+    BACKSTOP = 'E'
+    NO_DATA = 'B'
+
 
 @implements('DI-800')
 class AppointmentScenario(str, Enum):
     "Service Provider Appointment Scenario (DI-800)."
-    CHANGE_OF_SUPPLIER='COS'; CHANGE_OF_SERVICE_PROVIDER='CSP'; UPDATE_EXISTING='USP'; CHANGE_OF_SEGMENT='SEG'
-    MIGRATION_CHANGE_OF_AGENT='MCA'; MIGRATION_CHANGE_OF_SUPPLIER='MCS'; AUTO_ALIGNMENT='ALG'
+
+    CHANGE_OF_SUPPLIER = 'COS'
+    CHANGE_OF_SERVICE_PROVIDER = 'CSP'
+    UPDATE_EXISTING = 'USP'
+    CHANGE_OF_SEGMENT = 'SEG'
+    MIGRATION_CHANGE_OF_AGENT = 'MCA'
+    MIGRATION_CHANGE_OF_SUPPLIER = 'MCS'
+    AUTO_ALIGNMENT = 'ALG'
+
 
 @implements('DI-819')
 class DeAppointmentReason(str, Enum):
     "De-appointment Reason (DI-819)."
-    CHANGE_OF_SUPPLIER='CSUPP'; CHANGE_OF_SERVICE='CSERV'; DEREGISTERED='DEREG'; CHANGE_OF_SEGMENT='CSEGM'
-    CHANGE_OF_CONNECTION_TYPE='CCONN'; LINKED_IMPORT_EXPORT='IMPEXP'; RELATED_MPAN='RELATED'
+
+    CHANGE_OF_SUPPLIER = 'CSUPP'
+    CHANGE_OF_SERVICE = 'CSERV'
+    DEREGISTERED = 'DEREG'
+    CHANGE_OF_SEGMENT = 'CSEGM'
+    CHANGE_OF_CONNECTION_TYPE = 'CCONN'
+    LINKED_IMPORT_EXPORT = 'IMPEXP'
+    RELATED_MPAN = 'RELATED'
+
 
 @implements('DI-979')
 class ResponseCode(str, Enum):
     "Response Code (DI-979), carried in R0/R1 and B007."
-    ACCEPTED='A'; REJECTED='R'; LAPSED='L'; WARNING='W'
+
+    ACCEPTED = 'A'
+    REJECTED = 'R'
+    LAPSED = 'L'
+    WARNING = 'W'
+
 
 MeterLocation = implements('DI-090')(Enum('MeterLocation', {c: c for c in 'ABCDEFGHIJKLMNOPRSTUVWXYZ'}, type=str))
 MeterLocation.__doc__ = "Meter Location (DI-090): one letter A–Z without Q (A attic … Z communal cupboard)."
 
+
 @implements('DI-137')
 class IHDInstallStatus(str, Enum):
     "IHD Install Status (DI-137)."
-    INSTALLED='I'; DECLINED='D'; EXISTING='E'; FAILED='F'
+
+    INSTALLED = 'I'
+    DECLINED = 'D'
+    EXISTING = 'E'
+    FAILED = 'F'
+
 
 @implements('DI-195')
 class CommsHubActivity(str, Enum):
     "Comms Hub Activity (DI-195)."
-    INSTALL='1'; REMOVAL='2'; EXCHANGED='3'; FOUND='4'; FOR_INFORMATION='5'
+
+    INSTALL = '1'
+    REMOVAL = '2'
+    EXCHANGED = '3'
+    FOUND = '4'
+    FOR_INFORMATION = '5'
+
 
 @implements('DI-SETTLEMENT-CODE')
 class SettlementCode(str, Enum):
-    "Settlement run code (DIP API `settlementCode`); R2 and R3 run only during migration (the catalogue marks them Transition)."
-    II='II'; SF='SF'; R1='R1'; R2='R2'; R3='R3'; RF='RF'; DR='DR'; DF='DF'
+    """Settlement run code (DIP API `settlementCode`); R2 and R3 run only during migration (the catalogue marks them
+    Transition)."""
+
+    II = 'II'
+    SF = 'SF'
+    R1 = 'R1'
+    R2 = 'R2'
+    R3 = 'R3'
+    RF = 'RF'
+    DR = 'DR'
+    DF = 'DF'
+
     @property
-    def transition_only(self) -> bool: return self.value in ('R2', 'R3')
+    def transition_only(self) -> bool:
+        return self.value in ('R2', 'R3')
+
 
 @implements('DI-ENV-TAG')
 class EnvironmentTag(str, Enum):
     "DIP environment tag (S1.environmentTag)."
-    PRD='PRD'; SITB='SITB'; SIT='SIT'; UIT='UIT'; DEV='DEV'
+
+    PRD = 'PRD'
+    SITB = 'SITB'
+    SIT = 'SIT'
+    UIT = 'UIT'
+    DEV = 'DEV'

@@ -35,12 +35,14 @@ class CssWindows:
 mark_implements('ASM-CSS-WINDOWS', __name__, 'CssWindows')
 
 CSS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS css_requests (css_id TEXT PRIMARY KEY, mpan TEXT NOT NULL, supplier TEXT NOT NULL, effective_from TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS css_requests (css_id TEXT PRIMARY KEY, mpan TEXT NOT NULL, supplier TEXT NOT NULL,
+effective_from TEXT NOT NULL,
     state TEXT NOT NULL, requested_on TEXT NOT NULL, secure_on TEXT NOT NULL, updated_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS css_requests_mpan ON css_requests(mpan, state);
 CREATE INDEX IF NOT EXISTS css_requests_open ON css_requests(state, effective_from);
 CREATE TABLE IF NOT EXISTS css_log (css_id TEXT NOT NULL, state TEXT NOT NULL, at REAL NOT NULL, detail TEXT);
-CREATE TABLE IF NOT EXISTS css_agents (mpan TEXT NOT NULL, ms TEXT, ds TEXT, effective_from TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS css_agents (mpan TEXT NOT NULL, ms TEXT, ds TEXT, effective_from TEXT NOT NULL,
+at REAL NOT NULL);
 """
 
 # %% ../nbs/21_css.ipynb #f0facffb
@@ -58,8 +60,10 @@ class CentralSwitchingService:
 
     def _tell(self, css_id: str, state: str, detail: str | None = None) -> list[Publication]:
         with self.lock:
-            mpan, sup, eff = self.con.execute('SELECT mpan, supplier, effective_from FROM css_requests WHERE css_id=?', (css_id,)).fetchone()
-            self.con.execute('UPDATE css_requests SET state=?, updated_at=? WHERE css_id=?', (state, self.clock().timestamp(), css_id))
+            mpan, sup, eff = self.con.execute('SELECT mpan, supplier, effective_from FROM css_requests WHERE '
+                                              'css_id=?', (css_id,)).fetchone()
+            self.con.execute('UPDATE css_requests SET state=?, updated_at=? WHERE '
+                             'css_id=?', (state, self.clock().timestamp(), css_id))
             self.con.execute('INSERT INTO css_log VALUES (?,?,?,?)', (css_id, state, self.clock().timestamp(), detail))
         ev = CssEvent(css_id, mpan, sup, dt.date.fromisoformat(eff), state)
         self.events.append(ev)
@@ -69,7 +73,8 @@ class CentralSwitchingService:
         "One registration request as a dict."
         cur = self.con.execute('SELECT * FROM css_requests WHERE css_id=?', (css_id,))
         row = cur.fetchone()
-        if row is None: raise MhhsError('REG0005', f"CSS registration id {css_id} is not known", path='CSSRegistrationID')
+        if row is None: raise MhhsError('REG0005', f"CSS registration id {css_id} is not "
+                                                   f"known", path='CSSRegistrationID')
         return dict(zip([c[0] for c in cur.description], row))
 
     def requests(self) -> pd.DataFrame:
@@ -84,20 +89,36 @@ def register(self, mpan: str, supplier: str, effective_from) -> tuple[str, list[
     day = effective_from if isinstance(effective_from, dt.date) else dt.date.fromisoformat(str(effective_from)[:10])
     today, w = self.today(), self.windows
     if not (w.min_lead_days <= (day - today).days <= w.max_lead_days):
-        raise MhhsError('REF0200', f"effective date {day} must be {w.min_lead_days} to {w.max_lead_days} days after today ({today})", path='effectiveFrom')
+        raise MhhsError('REF0200', f"effective date {day} must be {w.min_lead_days} to {w.max_lead_days} days after "
+                                   f"today ({today})", path='effectiveFrom')
     with self.lock:
-        busy = self.con.execute("SELECT css_id, supplier FROM css_requests WHERE mpan=? AND state IN ('Pending','Secured')", (mpan,)).fetchone()
-        if busy: raise MhhsError('REG9004', f"switch {busy[0]} for {busy[1]} is already in progress on {mpan}", path='MPANCore')
-        css_id = f"{secrets.token_hex(4)}-{secrets.token_hex(2)}-{secrets.token_hex(2)}-{secrets.token_hex(2)}-{secrets.token_hex(6)}"
+        busy = self.con.execute("SELECT css_id, supplier FROM css_requests WHERE mpan=? AND state IN "
+                                "('Pending','Secured')", (mpan,)).fetchone()
+        if busy: raise MhhsError('REG9004', f"switch {busy[0]} for {busy[1]} is already in progress on "
+                                            f"{mpan}", path='MPANCore')
+        css_id = '-'.join(secrets.token_hex(k) for k in (4, 2, 2, 2, 6))
         secure_on = add_working_days(today, w.objection_days)
-        self.con.execute('INSERT INTO css_requests VALUES (?,?,?,?,?,?,?,?)', (css_id, mpan, supplier, day.isoformat(), 'Requested',
-                         today.isoformat(), min(secure_on, day).isoformat(), self.clock().timestamp()))
+        self.con.execute(
+            'INSERT INTO css_requests VALUES (?,?,?,?,?,?,?,?)',
+            (
+                css_id,
+                mpan,
+                supplier,
+                day.isoformat(),
+                'Requested',
+                today.isoformat(),
+                min(secure_on, day).isoformat(),
+                self.clock().timestamp(),
+            ),
+        )
     try:
         pubs = self._tell(css_id, 'Pending')
-    except MhhsError as e:                   # Registration refused it (e.g. REG0000): the request fails in CSS too
-        with self.lock: self.con.execute("UPDATE css_requests SET state='Rejected' WHERE css_id=?", (css_id,))
+    except MhhsError as e:  # Registration refused it (e.g. REG0000): the request fails in CSS too
+        with self.lock:
+            self.con.execute("UPDATE css_requests SET state='Rejected' WHERE css_id=?", (css_id,))
         raise
     return css_id, pubs
+
 
 CentralSwitchingService.register = register
 
@@ -106,35 +127,44 @@ CentralSwitchingService.register = register
 def object_to(self, css_id: str, by: str) -> list[Publication]:
     "The losing supplier objects while the request is Pending."
     r = self.request(css_id)
-    if r['state'] != 'Pending': raise MhhsError('REF0200', f"switch {css_id} is {r['state']}: objections are only possible while Pending")
+    if r['state'] != 'Pending': raise MhhsError('REF0200', f"switch {css_id} is {r['state']}: objections are only "
+                                                           f"possible while Pending")
     return self._tell(css_id, 'Objected', f'objection by {by}')
 
 def cancel(self, css_id: str) -> list[Publication]:
     "The gaining supplier withdraws its request before it is Active."
     r = self.request(css_id)
-    if r['state'] not in ('Pending', 'Secured'): raise MhhsError('REF0200', f"switch {css_id} is {r['state']} and can no longer be cancelled")
+    if r['state'] not in ('Pending', 'Secured'): raise MhhsError('REF0200', f"switch {css_id} is {r['state']} and "
+        f"can no longer be cancelled")
     return self._tell(css_id, 'Cancelled', 'withdrawn by the gaining supplier')
 
 def tick(self) -> list[Publication]:
     "The day's state changes: Pending past the objection window → Secured; Secured on or after the date → Active."
     today, out = self.today().isoformat(), []
     for css_id, state, secure_on, eff in self.con.execute(
-            "SELECT css_id, state, secure_on, effective_from FROM css_requests WHERE state IN ('Pending','Secured') ORDER BY effective_from, css_id").fetchall():
+            "SELECT css_id, state, secure_on, effective_from FROM css_requests WHERE state IN ('Pending','Secured') "
+            "ORDER BY effective_from, css_id").fetchall():
         if state == 'Pending' and secure_on <= today: out += self._tell(css_id, 'Secured'); state = 'Secured'
         if state == 'Secured' and eff <= today: out += self._tell(css_id, 'Active')
     return out
 
-CentralSwitchingService.object_to, CentralSwitchingService.cancel, CentralSwitchingService.tick = object_to, cancel, tick
+CentralSwitchingService.object_to, CentralSwitchingService.cancel, CentralSwitchingService.tick = (
+    object_to,
+    cancel,
+    tick,
+)
 
 # %% ../nbs/21_css.ipynb #2472c159
 @implements('BP003A')
 def update_agents(self, mpan: str, ms: str | None, ds: str | None, effective_from) -> None:
     "Registration tells CSS the MPAN's metering and data services from a date."
     with self.lock:
-        self.con.execute('INSERT INTO css_agents VALUES (?,?,?,?,?)', (mpan, ms, ds, str(effective_from), self.clock().timestamp()))
+        self.con.execute('INSERT INTO css_agents VALUES '
+                         '(?,?,?,?,?)', (mpan, ms, ds, str(effective_from), self.clock().timestamp()))
 
 def agents(self, mpan: str) -> pd.DataFrame:
-    return pd.read_sql_query('SELECT ms, ds, effective_from FROM css_agents WHERE mpan=? ORDER BY at', self.con, params=(mpan,))
+    return pd.read_sql_query('SELECT ms, ds, effective_from FROM css_agents WHERE mpan=? ORDER BY '
+                             'at', self.con, params=(mpan,))
 
 CentralSwitchingService.update_agents, CentralSwitchingService.agents = update_agents, agents
 

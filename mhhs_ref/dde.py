@@ -25,41 +25,65 @@ __all__ = ['DemandDisconnectionEvent', 'disconnection_volumes', 'dde_by_ccc', 'd
 # %% ../nbs/34a_bp013_demand_disconnection.ipynb #5ed19be4
 @dataclass
 class DemandDisconnectionEvent:
-    "A demand control event: the MPANs a distributor disconnected, from `first_period` to `last_period` (UTC, 1–48) of `day`."
+    """A demand control event: the MPANs a distributor disconnected, from `first_period` to `last_period` (UTC, 1–48) of
+    `day`."""
     day: str
     first_period: int
     last_period: int
     mpans: list
 
 @implements('BP013', 'ASM-DDE-METHOD')
-def disconnection_volumes(event: DemandDisconnectionEvent, mpans: pd.DataFrame, shapes: Callable | None = None) -> pd.DataFrame:
-    """Per supplier, BM Unit and event period, the volume the disconnected MPANs would have consumed (Wh; ASM-DDE-METHOD),
+def disconnection_volumes(
+    event: DemandDisconnectionEvent, mpans: pd.DataFrame, shapes: Callable | None = None
+) -> pd.DataFrame:
+    """Per supplier, BM Unit and event period, the volume the disconnected MPANs would have consumed (Wh;
+    ASM-DDE-METHOD),
     with load shapes from the source `shapes` (default the fallback)."""
     sel = mpans[mpans.mpan.astype(str).isin(set(map(str, event.mpans)))].reset_index(drop=True)
-    if sel.empty: raise MhhsError('REF0331', 'none of the event MPANs is in the frame')
+    if sel.empty:
+        raise MhhsError('REF0331', 'none of the event MPANs is in the frame')
     shape, totals = load_shapes(event.day, sel, shapes)
     wh = sel.annual_kwh.to_numpy(dtype=np.float64)[:, None] * 1000 * shape / totals.annual_total.to_numpy()[:, None]
     wh = np.where((sel.energisation.astype(str) == 'D').to_numpy()[:, None], 0.0, wh)
     k = slice(event.first_period - 1, event.last_period)
-    rows = pd.DataFrame({'supplier': np.repeat(sel.supplier.astype(str).to_numpy(), k.stop - k.start),
-                         'bmu': np.repeat(sel.bmu.astype(str).to_numpy(), k.stop - k.start),
-                         'period': np.tile(np.arange(event.first_period, event.last_period + 1), len(sel)), 'dde_wh': np.rint(wh[:, k]).ravel()})
+    rows = pd.DataFrame(
+        {
+            'supplier': np.repeat(sel.supplier.astype(str).to_numpy(), k.stop - k.start),
+            'bmu': np.repeat(sel.bmu.astype(str).to_numpy(), k.stop - k.start),
+            'period': np.tile(np.arange(event.first_period, event.last_period + 1), len(sel)),
+            'dde_wh': np.rint(wh[:, k]).ravel(),
+        }
+    )
     return rows.groupby(['supplier', 'bmu', 'period'], as_index=False).dde_wh.sum()
 
 # %% ../nbs/34a_bp013_demand_disconnection.ipynb #a7738f10
 @implements('BP013', 'ASM-REP006-DDE')
-def dde_by_ccc(event: DemandDisconnectionEvent, mpans: pd.DataFrame, isd, shapes: Callable | None = None) -> pd.DataFrame:
-    "An event's volumes per supplier, BM Unit, consumption CCC and UTC period (Wh): `disconnection_volumes` per CCC of its MPANs."
+def dde_by_ccc(
+    event: DemandDisconnectionEvent, mpans: pd.DataFrame, isd, shapes: Callable | None = None
+) -> pd.DataFrame:
+    """An event's volumes per supplier, BM Unit, consumption CCC and UTC period (Wh): `disconnection_volumes` per CCC of
+    its MPANs."""
     sel = mpans[mpans.mpan.astype(str).isin(set(map(str, event.mpans)))].reset_index(drop=True)
-    if sel.empty: raise MhhsError('REF0331', 'none of the event MPANs is in the frame')
+    if sel.empty:
+        raise MhhsError('REF0331', 'none of the event MPANs is in the frame')
     ccc = ccc_ids(sel, isd)['C']
-    parts = [disconnection_volumes(DemandDisconnectionEvent(event.day, event.first_period, event.last_period, sel.mpan[ccc == c].tolist()), sel, shapes)
-             .assign(ccc_id=int(c)) for c in np.unique(ccc)]
+    parts = [
+        disconnection_volumes(
+            DemandDisconnectionEvent(event.day, event.first_period, event.last_period, sel.mpan[ccc == c].tolist()),
+            sel,
+            shapes,
+        ).assign(ccc_id=int(c))
+        for c in np.unique(ccc)
+    ]
     return pd.concat(parts, ignore_index=True)[['supplier', 'bmu', 'ccc_id', 'period', 'dde_wh']]
 
+
 @implements('BP013', 'DI-496')
-def dde_on_local_day(event: DemandDisconnectionEvent, mpans: pd.DataFrame, day, isd, shapes: Callable | None = None) -> pd.DataFrame:
-    "An event's volumes by CCC (`dde_by_ccc`) that fall in local settlement day `day`, numbered by local settlement period."
+def dde_on_local_day(
+    event: DemandDisconnectionEvent, mpans: pd.DataFrame, day, isd, shapes: Callable | None = None
+) -> pd.DataFrame:
+    """An event's volumes by CCC (`dde_by_ccc`) that fall in local settlement day `day`, numbered by local settlement
+    period."""
     day = as_date(day)
     v = dde_by_ccc(event, mpans, isd, shapes)
     where = {p: local_period(utc_sp(event.day, int(p))) for p in v.period.unique()}
@@ -70,8 +94,14 @@ def dde_on_local_day(event: DemandDisconnectionEvent, mpans: pd.DataFrame, day, 
 @implements('BP013', 'REP-003', 'REP-004')
 def with_disconnections(reports: dict[str, pd.DataFrame], dde: pd.DataFrame) -> dict[str, pd.DataFrame]:
     "REP-003 and REP-004 with the demand disconnection event volumes reported and added to the import allocation."
-    r3 = reports['REP-003'].merge(dde.assign(direction='import'), on=['supplier', 'bmu', 'direction', 'period'], how='left').fillna({'dde_wh': 0})
+    r3 = (
+        reports['REP-003']
+        .merge(dde.assign(direction='import'), on=['supplier', 'bmu', 'direction', 'period'], how='left')
+        .fillna({'dde_wh': 0})
+    )
     r3['dde_mwh'] = r3.pop('dde_wh') / 1e6
     r3['allocated_mwh'] = (r3.allocated_mwh + r3.dde_mwh).round(6)
-    r4 = r3.groupby(['gsp_group', 'supplier', 'direction', 'period'], as_index=False).agg(deemed_take_mwh=('allocated_mwh', 'sum'), dde_mwh=('dde_mwh', 'sum'))
+    r4 = r3.groupby(['gsp_group', 'supplier', 'direction', 'period'], as_index=False).agg(
+        deemed_take_mwh=('allocated_mwh', 'sum'), dde_mwh=('dde_mwh', 'sum')
+    )
     return {**reports, 'REP-003': r3, 'REP-004': r4}

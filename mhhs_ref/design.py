@@ -42,8 +42,10 @@ def load_register(path: str|Path|None = None) -> pd.DataFrame:
         if not r.id.startswith(ID_PREFIXES): problems.append(f"{where}: id has no known prefix")
         if r.kind not in KINDS: problems.append(f"{where}: unknown kind {r.kind!r}")
         if r.status not in STATUSES: problems.append(f"{where}: unknown status {r.status!r}")
-        if r.status in ('out-of-scope', 'partial') and not r.reason.strip(): problems.append(f"{where}: {r.status} needs a reason")
-        if not (r.title.strip() and r.statement.strip() and r.source.strip()): problems.append(f"{where}: title, statement and source are required")
+        if r.status in ('out-of-scope', 'partial') and not r.reason.strip(): problems.append(f"{where}: {r.status} "
+            f"needs a reason")
+        if not (r.title.strip() and r.statement.strip() and r.source.strip()): problems.append(f"{where}: title, "
+            f"statement and source are required")
     if problems: raise RegisterError(f"{path}:\n  " + "\n  ".join(problems))
     return df.set_index('id', drop=False)
 

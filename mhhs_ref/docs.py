@@ -27,18 +27,27 @@ def mermaid_bundle(version: str = MERMAID_VERSION) -> Path:
     dest = cache_dir()/f'mermaid-{version}'
     if (dest/'mermaid.esm.min.mjs').exists(): return dest
     if not shutil.which('npm'):
-        raise RuntimeError(f"mermaid {version} is not cached in {dest} and npm is not installed: install Node.js/npm once, "
+        raise RuntimeError(f"mermaid {version} is not cached in {dest} and npm is not installed: install Node.js/npm "
+                           f"once, "
                            "or copy mermaid's dist/ folder there")
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(['npm', 'pack', f'mermaid@{version}', '--pack-destination', tmp, '--silent'], check=True, capture_output=True)
+        subprocess.run(
+            ['npm', 'pack', f'mermaid@{version}', '--pack-destination', tmp, '--silent'],
+            check=True,
+            capture_output=True,
+        )
         tgz = next(Path(tmp).glob('mermaid-*.tgz'))
         with tarfile.open(tgz) as tf:
-            keep = [m for m in tf.getmembers() if m.name == 'package/dist/mermaid.esm.min.mjs'
-                    or m.name.startswith('package/dist/chunks/mermaid.esm.min/')]
+            keep = [
+                m
+                for m in tf.getmembers()
+                if m.name == 'package/dist/mermaid.esm.min.mjs'
+                or m.name.startswith('package/dist/chunks/mermaid.esm.min/')
+            ]
             tf.extractall(tmp, members=keep, filter='data')
         part = dest.with_suffix('.part')
         shutil.rmtree(part, ignore_errors=True)
-        shutil.copytree(Path(tmp)/'package'/'dist', part)
+        shutil.copytree(Path(tmp) / 'package' / 'dist', part)
         shutil.rmtree(dest, ignore_errors=True)
         part.rename(dest)
     return dest
@@ -102,11 +111,13 @@ def _check_out(out: Path):
     "Refuse an output folder this builder did not write (REF0401): the build replaces `out` whole."
     if out.exists() and not out.is_dir(): raise MhhsError('REF0401', f"{out} is a file, not a folder")
     if out.is_dir() and any(out.iterdir()) and not (out/SITE_MARKER).is_file():
-        raise MhhsError('REF0401', f"{out} is not empty and was not written by mhhs-ref docs: choose another --out (nothing was deleted)")
+        raise MhhsError('REF0401', f"{out} is not empty and was not written by mhhs-ref docs: choose another --out "
+                                   f"(nothing was deleted)")
 
 def build_site(root: str | Path | None = None, out: str | Path | None = None, results: str | Path | None = None,
                quiet: bool = True) -> Path:
-    "Build the documentation site offline into `out` (default `_site/`); returns the output folder. Replaces only a site it built."
+    """Build the documentation site offline into `out` (default `_site/`); returns the output folder. Replaces only a
+    site it built."""
     from nbdev.config import get_config
     cfg = get_config(root)
     root = Path(cfg.config_path)

@@ -34,11 +34,23 @@ def settle_partition(n_mpans: int, seed: int, gsp: str, day) -> dict[str, pd.Dat
         col = collect_day(part.mpans, part.metered_wh, part.true_wh, part.day, Registers(part.mpans))
         subs[d], true[d] = process(col.hh, day_quantity_wh=col.day_quantity_wh), part.true_wh
     local_true = to_local_day(day, true)
-    res = settle_gsp_day(day, part.mpans, {d: s.wh for d, s in subs.items()}, gsp_group_take(local_true, part.mpans, spec.isd, seed=seed), spec.isd)
+    res = settle_gsp_day(
+        day,
+        part.mpans,
+        {d: s.wh for d, s in subs.items()},
+        gsp_group_take(local_true, part.mpans, spec.isd, seed=seed),
+        spec.isd,
+    )
     rep, factors = res.reports, res.factors
-    summary = pd.DataFrame({'gsp_group': [gsp], 'mpans': [len(part.mpans)], 'true_wh': [int(local_true.sum(dtype=np.int64))],
-                            'submitted_wh': [int(sum(s.totals_wh().sum() for s in subs.values()))],
-                            'estimated_cells': [int(sum((s.quality != 0).sum() for s in subs.values()))]})
+    summary = pd.DataFrame(
+        {
+            'gsp_group': [gsp],
+            'mpans': [len(part.mpans)],
+            'true_wh': [int(local_true.sum(dtype=np.int64))],
+            'submitted_wh': [int(sum(s.totals_wh().sum() for s in subs.values()))],
+            'estimated_cells': [int(sum((s.quality != 0).sum() for s in subs.values()))],
+        }
+    )
     return {'deemed_take': rep['REP-004'], 'factors': factors.assign(gsp_group=gsp), 'summary': summary}
 
 # %% ../nbs/36_distributed_engine.ipynb #fb7871a6
@@ -46,17 +58,28 @@ def _merge(parts: list[dict]) -> dict[str, pd.DataFrame]:
     return {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]}
 
 @implements('HLDP-10', 'ASM-ENGINE-DASK')
-def settle_day(spec: MarketSpec, day, engine: str = 'local', client=None, address: str | None = None, gsp_groups: list[str] | None = None) -> dict[str, pd.DataFrame]:
+def settle_day(
+    spec: MarketSpec,
+    day,
+    engine: str = 'local',
+    client=None,
+    address: str | None = None,
+    gsp_groups: list[str] | None = None,
+) -> dict[str, pd.DataFrame]:
     """Every GSP group of `spec` for `day`: `engine='local'` in this process, or `engine='dask'` on a Dask cluster — the
     `client` given, the scheduler at `address`, or else a local cluster of worker processes started for the call."""
     groups = gsp_groups or spec.gsp_groups
     args = [(spec.n_mpans, spec.seed, g, str(as_date(day))) for g in groups]
-    if engine == 'local': return _merge([settle_partition(*a) for a in args])
-    if engine != 'dask': raise MhhsError('REF0350', f"unknown engine {engine!r}: use 'local' or 'dask'")
+    if engine == 'local':
+        return _merge([settle_partition(*a) for a in args])
+    if engine != 'dask':
+        raise MhhsError('REF0350', f"unknown engine {engine!r}: use 'local' or 'dask'")
     from distributed import Client, LocalCluster
+
     own = None
     if client is None:
-        if address: client = own = Client(address)
+        if address:
+            client = own = Client(address)
         else:
             cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
             client = own = Client(cluster)
@@ -67,4 +90,5 @@ def settle_day(spec: MarketSpec, day, engine: str = 'local', client=None, addres
         if own is not None:
             cluster = getattr(own, 'cluster', None)
             own.close()
-            if cluster is not None and address is None: cluster.close()
+            if cluster is not None and address is None:
+                cluster.close()

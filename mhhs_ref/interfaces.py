@@ -35,7 +35,8 @@ DATETIME_RE = r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$'
 KWH_RE = r'^-?\d{1,9}\.\d{3}$'
 VOL6_RE = r'^-?\d{1,9}\.\d{6}$'
 
-DateTimeStr = Annotated[str, Field(min_length=25, max_length=25, description="ISO 8601 date-time with its UTC offset (DT-003)")]
+DateTimeStr = Annotated[str, Field(min_length=25, max_length=25, description="ISO 8601 date-time with its UTC offset "
+    "(DT-003)")]
 DateStr = Annotated[str, Field(pattern=r'^\d{4}-\d{2}-\d{2}$')]
 KWh = Annotated[str, Field(pattern=KWH_RE, description="kWh as a string with 3 decimals (9,3)")]
 Vol6 = Annotated[str, Field(pattern=VOL6_RE, description="volume as a string with 6 decimals (9,6)")]
@@ -73,7 +74,8 @@ def spec_event(channel_id: str, event: str, catalogue: dict | None = None) -> di
 # %% ../nbs/10_interfaces.ipynb #c089d6c6
 @lru_cache(maxsize=1)
 def catalogue_data() -> dict:
-    "The parsed interface catalogue file (`mhhs_ref/data/catalogue.yml`): names, senders, recipients and routing per channel."
+    """The parsed interface catalogue file (`mhhs_ref/data/catalogue.yml`): names, senders, recipients and routing per
+    channel."""
     return yaml.safe_load((DATA_DIR/'catalogue.yml').read_text())
 
 class Channel(BaseModel):
@@ -125,21 +127,33 @@ def _mark_channels():
     for cid, ch in channels().items():
         if ch.unpublished: continue
         mark_implements(cid, __name__, f'validate_message({cid!r})')
-        for ev in ch.events: mark_implements(f'{cid}-{ev}', __name__, f'validate_message({cid!r})')   # each event of the specification
+        # each event of the specification
+        for ev in ch.events: mark_implements(f'{cid}-{ev}', __name__, f'validate_message({cid!r})')
 _mark_channels()
 
 # %% ../nbs/10_interfaces.ipynb #712c6fd7
-HEADER_CODES = {('S0', 'interfaceID'): 'MSG1002', ('S1', 'senderTimestamp'): 'MSG1007', ('S1', 'senderDIPID'): 'MSG1009',
-                ('S1', 'senderRoleID'): 'MSG1010', ('S1', 'DIPConnectionProviderID'): 'MSG1011', ('S1', 'senderCorrelationID'): 'MSG1012',
-                ('A0', 'primaryRecipients'): 'MSG1031', ('A0', 'secondaryRecipients'): 'MSG1033', ('A0', 'always'): 'MSG1035'}
+HEADER_CODES = {
+    ('S0', 'interfaceID'): 'MSG1002',
+    ('S1', 'senderTimestamp'): 'MSG1007',
+    ('S1', 'senderDIPID'): 'MSG1009',
+    ('S1', 'senderRoleID'): 'MSG1010',
+    ('S1', 'DIPConnectionProviderID'): 'MSG1011',
+    ('S1', 'senderCorrelationID'): 'MSG1012',
+    ('A0', 'primaryRecipients'): 'MSG1031',
+    ('A0', 'secondaryRecipients'): 'MSG1033',
+    ('A0', 'always'): 'MSG1035',
+}
+
 
 def code_for_path(path: str) -> str:
     "The DI-999 code for a schema failure at `path` (MSG1001 unless a header field has its own code)."
     m = re.match(r'payload\.CommonBlock\.(S0|S1|A0)\.(\w+)', path or '')
     return HEADER_CODES.get(m.groups(), 'MSG1001') if m else 'MSG1001'
 
+
 class MessageInvalid(MhhsError):
     "A message that fails DIP header or schema validation, with every offending path; its code is the first failure's."
+
     def __init__(self, errors: list[tuple[str, str]]):
         self.errors = errors
         path, msg = errors[0]
@@ -163,67 +177,120 @@ def event_schema(channel_id: str, event: str, catalogue: dict | None = None) -> 
     "The JSON Schema (draft-07) of a whole message of one event."
     cat = catalogue or spec_catalogue()
     ev = spec_event(channel_id, event, cat)
-    return {'$schema': DRAFT7, 'type': 'object', 'required': ['payload'], 'properties': {'payload': {'$ref': f"#/definitions/{ev['variant']}"}},
-            'definitions': reachable(cat['definitions'], ev['variant'])}
+    return {
+        '$schema': DRAFT7,
+        'type': 'object',
+        'required': ['payload'],
+        'properties': {'payload': {'$ref': f"#/definitions/{ev['variant']}"}},
+        'definitions': reachable(cat['definitions'], ev['variant']),
+    }
+
 
 @lru_cache(maxsize=None)
 def _compiled(channel_id: str, event: str):
     return fastjsonschema.compile(event_schema(channel_id, event), use_formats=False)
 
+
 def _path(parts) -> str:
     out = ''
-    for p in parts: out += f'[{p}]' if isinstance(p, int) else (('.' if out else '') + str(p))
+    for p in parts:
+        out += f'[{p}]' if isinstance(p, int) else (('.' if out else '') + str(p))
     return out
+
 
 def schema_errors(schema: dict, message) -> list[tuple[str, str]]:
     "Every failure of `message` against `schema`, as (path, what is wrong), in path order."
     out = []
     for e in jsonschema.Draft7Validator(schema).iter_errors(message):
         parts = list(e.absolute_path)
-        if e.validator == 'required' and (m := re.match(r"'(.+)' is a required property", e.message)): parts.append(m.group(1))
-        if e.validator == 'additionalProperties' and (m := re.search(r"\('(.+?)' was unexpected\)", e.message)): parts.append(m.group(1))
+        if e.validator == 'required' and (
+            m := re.match(
+                r"'(.+)' is a required "
+                r"property",
+                e.message,
+            )
+        ):
+            parts.append(m.group(1))
+        if e.validator == 'additionalProperties' and (
+            m := re.search(
+                r"\('(.+?)' was "
+                r"unexpected\)",
+                e.message,
+            )
+        ):
+            parts.append(m.group(1))
         out.append((_path(parts), e.message[:300]))
     return sorted(set(out)) or [('', 'does not match the schema')]
 
 # %% ../nbs/10_interfaces.ipynb #e7f8ca25
 def _header(message) -> tuple[dict, dict]:
     payload = message.get('payload') if isinstance(message, dict) else None
-    if not isinstance(payload, dict): raise MessageInvalid([('payload', "a DIP message is an object with a payload object")])
+    if not isinstance(payload, dict): raise MessageInvalid([('payload', "a DIP message is an object with a payload "
+        "object")])
     cb = payload.get('CommonBlock')
     s0 = cb.get('S0') if isinstance(cb, dict) else None
     return payload, (s0 if isinstance(s0, dict) else {})
 
-@implements('DIP-P003', 'DIP-P006', 'DIP-P007', 'IF-021', 'ASM-DIP-HEADER-CODES', 'MSG1001', *sorted(set(HEADER_CODES.values())))
+@implements(
+    'DIP-P003', 'DIP-P006', 'DIP-P007', 'IF-021', 'ASM-DIP-HEADER-CODES', 'MSG1001', *sorted(set(HEADER_CODES.values()))
+)
 def validate_message(channel_id: str, message: dict | str | bytes, catalogue: dict | None = None) -> dict:
-    "Validate one message for `channel_id` against its event's schema; returns the message (parsed) or raises MessageInvalid."
+    """Validate one message for `channel_id` against its event's schema; returns the message (parsed) or raises
+    MessageInvalid."""
     cat = catalogue or spec_catalogue()
     ch = cat['channels'].get(channel_id)
-    if ch is None: raise MhhsError('MSG1002', f"{channel_id} has no schema in the DIP API {cat['source']['version']}", path='id')
+    if ch is None:
+        raise MhhsError('MSG1002', f"{channel_id} has no schema in the DIP API {cat['source']['version']}", path='id')
     if isinstance(message, (str, bytes, bytearray)):
-        try: message = json.loads(message)
-        except ValueError as e: raise MessageInvalid([('', f"not JSON: {e}")]) from None
+        try:
+            message = json.loads(message)
+        except ValueError as e:
+            raise MessageInvalid([('', f"not JSON: {e}")]) from None
     payload, s0 = _header(message)
     if s0.get('interfaceID') != channel_id:
-        raise MessageInvalid([('payload.CommonBlock.S0.interfaceID', f"{s0.get('interfaceID')!r} sent on channel {channel_id}")])
+        raise MessageInvalid(
+            [('payload.CommonBlock.S0.interfaceID', f"{s0.get('interfaceID')!r} sent on channel {channel_id}")]
+        )
     code = s0.get('eventCode')
     event = code[1:-1] if isinstance(code, str) and len(code) > 2 and code[0] == '[' and code[-1] == ']' else None
     if event not in ch['events']:
-        raise MessageInvalid([('payload.CommonBlock.S0.eventCode', f"{code!r} is not an event of {channel_id} ({', '.join(ch['events'])})")])
-    try: (_compiled(channel_id, event) if catalogue is None else fastjsonschema.compile(event_schema(channel_id, event, cat), use_formats=False))(message)
+        raise MessageInvalid(
+            [
+                (
+                    'payload.CommonBlock.S0.eventCode',
+                    f"{code!r} is not an event of {channel_id} ({', '.join(ch['events'])})",
+                )
+            ]
+        )
+    try:
+        (
+            _compiled(channel_id, event)
+            if catalogue is None
+            else fastjsonschema.compile(event_schema(channel_id, event, cat), use_formats=False)
+        )(message)
     except fastjsonschema.JsonSchemaValueException:
         raise MessageInvalid(schema_errors(event_schema(channel_id, event, cat), message)) from None
     return message
 
+
 def validate_block(block_id: str, data) -> dict:
-    "Validate one block (e.g. a `B074` meter) against its definition in the specification; MSG1001 with the path if it fails."
+    """Validate one block (e.g. a `B074` meter) against its definition in the specification; MSG1001 with the path if it
+    fails."""
     defs = spec_catalogue()['definitions']
     schema = {'$schema': DRAFT7, '$ref': f'#/definitions/{block_id}', 'definitions': reachable(defs, block_id)}
-    errs = [(f'{block_id}.{p}' if p else block_id, m) for p, m in schema_errors(schema, data)] if not jsonschema.Draft7Validator(schema).is_valid(data) else []
-    if errs: raise MessageInvalid(errs)
+    errs = (
+        [(f'{block_id}.{p}' if p else block_id, m) for p, m in schema_errors(schema, data)]
+        if not jsonschema.Draft7Validator(schema).is_valid(data)
+        else []
+    )
+    if errs:
+        raise MessageInvalid(errs)
     return data
 
 # %% ../nbs/10_interfaces.ipynb #354d23cf
-def sender_unique_reference(channel_id: str, sender_dip_id: str, role: str, when: dt.date | None = None, suffix: str | None = None) -> str:
+def sender_unique_reference(
+    channel_id: str, sender_dip_id: str, role: str, when: dt.date | None = None, suffix: str | None = None
+) -> str:
     "A sender unique reference in the DIP's format (DT-995)."
     when = when or dt.date.today()
     suffix = suffix or secrets.token_hex(8)
@@ -231,19 +298,26 @@ def sender_unique_reference(channel_id: str, sender_dip_id: str, role: str, when
     num = re.match(r'\d+', num).group(0)
     return f"S-{kind}-{num}-{sender_dip_id}-{Role(role).value}-{when:%Y%m%d}-{suffix}"
 
+
 @lru_cache(maxsize=1)
 def _reference_distributors() -> dict[str, tuple[str, str]]:
     "Distributor id → (DIP id, GSP group) from the reference standing data (built once)."
     from mhhs_ref.isd import reference_isd
+
     d = reference_isd().distributors
     return dict(zip(d.distributor_id, zip(d.dip_id, d.gsp_group)))
+
 
 def _mpan_block(kind, mpan_core, distributor_dip_id=None, gsp_group=None):
     if distributor_dip_id is None or gsp_group is None:
         dip, gsp = _reference_distributors()[mpan_core[:2]]
         distributor_dip_id, gsp_group = distributor_dip_id or dip, gsp_group or gsp
     key = 'MPANCore' if kind == 'M0' else 'principalMPAN'
-    return {key: mpan_core, 'distributorDIPID': distributor_dip_id, 'GSPGroupID': str(getattr(gsp_group, 'value', gsp_group))}
+    return {
+        key: mpan_core,
+        'distributorDIPID': distributor_dip_id,
+        'GSPGroupID': str(getattr(gsp_group, 'value', gsp_group)),
+    }
 
 # %% ../nbs/10_interfaces.ipynb #6e2d2946
 @implements('DIP-P008')
@@ -252,27 +326,45 @@ def build_message(channel_id: str, event: str, sender_dip_id: str, sender_role: 
                   correlation_id: str | None = None, response: dict | None = None, now: dt.datetime | None = None,
                   reference: str | None = None, distributor_dip_id: str | None = None, gsp_group: str | None = None,
                   common: dict | None = None) -> dict:
-    "Build and validate a message of `event` on `channel_id` (`common`: further common blocks, e.g. IF-016's `S2`/`R1`); returns the JSON-ready dict."
+    """Build and validate a message of `event` on `channel_id` (`common`: further common blocks, e.g. IF-016's
+    `S2`/`R1`); returns the JSON-ready dict."""
     ch = channel(channel_id)
     ev = spec_event(ch.id, event)
-    if ev is None: raise MessageInvalid([('payload.CommonBlock.S0.eventCode', f"[{event.strip('[]')}] is not an event of {ch.id} ({', '.join(ch.events)})")])
+    if ev is None: raise MessageInvalid([('payload.CommonBlock.S0.eventCode', f"[{event.strip('[]')}] is not an "
+        f"event of {ch.id} ({', '.join(ch.events)})")])
     allowed = ev['common']['required'] + ev['common']['optional']
     now = now or dt.datetime.now(dt.timezone.utc).astimezone()
-    head = {'S0': {'interfaceID': ch.id, 'schemaVersion': ev['schemaVersion'][0], 'eventCode': f"[{event.strip('[]')}]"},
-              'S1': {'environmentTag': environment, 'subText': None,
-                     'senderUniqueReference': reference or sender_unique_reference(ch.id, sender_dip_id, sender_role, now.date()),
-                     'senderTimestamp': wire_datetime(now), 'senderDIPID': sender_dip_id, 'senderRoleID': sender_role,
-                     'senderCorrelationID': correlation_id, 'DIPConnectionProviderID': None}}
-    if primary is not None: head['A0'] = {'primaryRecipients': list(primary), 'secondaryRecipients': [], 'always': []}
-    if (kind := next((b for b in ('M0', 'M1') if b in allowed), None)):
-        if mpan_core is not None: head[kind] = _mpan_block(kind, mpan_core, distributor_dip_id, gsp_group)
-        elif kind in ev['common']['required']: raise MhhsError('MSG1001', f"{ch.id} is an MPAN channel: give mpan_core", path=f'payload.CommonBlock.{kind}')
-    if response is not None: head[next((b for b in ('R0', 'R1') if b in allowed), 'R0')] = response
+    head = {
+        'S0': {'interfaceID': ch.id, 'schemaVersion': ev['schemaVersion'][0], 'eventCode': f"[{event.strip('[]')}]"},
+        'S1': {
+            'environmentTag': environment,
+            'subText': None,
+            'senderUniqueReference': reference
+            or sender_unique_reference(ch.id, sender_dip_id, sender_role, now.date()),
+            'senderTimestamp': wire_datetime(now),
+            'senderDIPID': sender_dip_id,
+            'senderRoleID': sender_role,
+            'senderCorrelationID': correlation_id,
+            'DIPConnectionProviderID': None,
+        },
+    }
+    if primary is not None:
+        head['A0'] = {'primaryRecipients': list(primary), 'secondaryRecipients': [], 'always': []}
+    if kind := next((b for b in ('M0', 'M1') if b in allowed), None):
+        if mpan_core is not None:
+            head[kind] = _mpan_block(kind, mpan_core, distributor_dip_id, gsp_group)
+        elif kind in ev['common']['required']:
+            raise MhhsError(
+                'MSG1001', f"{ch.id} is an MPAN channel: give mpan_core", path=f'payload.CommonBlock.{kind}'
+            )
+    if response is not None:
+        head[next((b for b in ('R0', 'R1') if b in allowed), 'R0')] = response
     head.update(common or {})
     payload = {'CommonBlock': head}
     if blocks or 'CustomBlock' in spec_catalogue()['definitions'][ev['variant']].get('properties', {}):
-        payload['CustomBlock'] = dict(blocks or {})     # some events (IF-015, IF-038/039 …Remove) have no custom block at all
-    return validate_message(ch.id, json.loads(json.dumps({'payload': payload})))   # enum members become their codes
+        # some events (IF-015, IF-038/039 …Remove) have no custom block at all
+        payload['CustomBlock'] = dict(blocks or {})
+    return validate_message(ch.id, json.loads(json.dumps({'payload': payload})))  # enum members become their codes
 
 # %% ../nbs/10_interfaces.ipynb #1955f436
 try: import re._parser as _sre
@@ -289,13 +381,25 @@ def shortest_match(pattern: str) -> str:
             if n == 'LITERAL': out += chr(av)
             elif n == 'IN':
                 iop, iav = av[0]
-                out += chr(iav) if str(iop) == 'LITERAL' else chr(iav[0]) if str(iop) == 'RANGE' else _CATS.get(str(iav), 'a')
-            elif n in ('MAX_REPEAT', 'MIN_REPEAT'): out += gen(av[2]) * av[0]
-            elif n == 'SUBPATTERN': out += gen(av[-1])
-            elif n == 'BRANCH': out += gen(av[1][0])
-            elif n == 'CATEGORY': out += _CATS.get(str(av), 'a')
-            elif n != 'AT': raise ValueError(f"{pattern!r}: {n} is beyond shortest_match")
+                out += (
+                    chr(iav)
+                    if str(iop) == 'LITERAL'
+                    else chr(iav[0])
+                    if str(iop) == 'RANGE'
+                    else _CATS.get(str(iav), 'a')
+                )
+            elif n in ('MAX_REPEAT', 'MIN_REPEAT'):
+                out += gen(av[2]) * av[0]
+            elif n == 'SUBPATTERN':
+                out += gen(av[-1])
+            elif n == 'BRANCH':
+                out += gen(av[1][0])
+            elif n == 'CATEGORY':
+                out += _CATS.get(str(av), 'a')
+            elif n != 'AT':
+                raise ValueError(f"{pattern!r}: {n} is beyond shortest_match")
         return out
+
     return gen(_sre.parse(pattern))
 
 # %% ../nbs/10_interfaces.ipynb #c048cfa4
@@ -309,17 +413,28 @@ def example_instance(schema: dict, definitions: dict):
         if k in s: return example_instance(([b for b in s[k] if b.get('type') != 'null'] or s[k])[0], definitions)
     t = s.get('type', 'object')
     if isinstance(t, list): t = next((x for x in t if x != 'null'), 'null')
-    if t == 'object': return {p: example_instance(s.get('properties', {}).get(p, {}), definitions) for p in s.get('required', [])}
-    if t == 'array': return [example_instance(s.get('items', {}), definitions) for _ in range(max(s.get('minItems', 1), 1) if s.get('maxItems', 1) else 0)]
+    if t == 'object':
+        return {p: example_instance(s.get('properties', {}).get(p, {}), definitions) for p in s.get('required', [])}
+    if t == 'array':
+        return [
+            example_instance(s.get('items', {}), definitions)
+            for _ in range(max(s.get('minItems', 1), 1) if s.get('maxItems', 1) else 0)
+        ]
     if t == 'string':
         lo, hi = s.get('minLength', 1), s.get('maxLength')
-        if 'pattern' in s: return shortest_match(s['pattern'])
-        if lo == hi == 25: return '2026-01-01T00:00:00+00:00'
-        if lo == hi == 10: return '1000000001'
+        if 'pattern' in s:
+            return shortest_match(s['pattern'])
+        if lo == hi == 25:
+            return '2026-01-01T00:00:00+00:00'
+        if lo == hi == 10:
+            return '1000000001'
         return 'x' * max(lo, 1)
-    if t in ('integer', 'number'): return s.get('minimum', 0)
-    if t == 'boolean': return False
+    if t in ('integer', 'number'):
+        return s.get('minimum', 0)
+    if t == 'boolean':
+        return False
     return None
+
 
 def example_message(channel_id: str, event: str, catalogue: dict | None = None) -> dict:
     "The smallest message of `event` on `channel_id` that the specification allows."
@@ -333,8 +448,10 @@ def example_message(channel_id: str, event: str, catalogue: dict | None = None) 
 def catalogue_frame() -> pd.DataFrame:
     "One row per channel: id, name, events, senders, recipients, routing, custom blocks and the schema it follows."
     return pd.DataFrame([dict(channel=ch.id, name=ch.name, events=', '.join(ch.events), senders=', '.join(ch.senders),
-                              recipients=', '.join(ch.recipients), routing=', '.join(ch.routing), blocks=' '.join(ch.blocks),
-                              schema='no schema in the DIP API' if ch.unpublished else spec_label()) for ch in channels().values()])
+                              recipients=', '.join(ch.recipients), routing=', '.join(ch.routing), blocks=' '
+                                  ''.join(ch.blocks),
+                              schema='no schema in the DIP '
+                                     'API' if ch.unpublished else spec_label()) for ch in channels().values()])
 
 # %% ../nbs/10_interfaces.ipynb #b89aa9fe
 def _s0_pin(**props) -> dict:
@@ -344,25 +461,58 @@ def channel_schema(channel_id: str) -> dict:
     "JSON Schema (draft-07) of a message on `channel_id`, derived from the DIP API."
     ch, cat = channel(channel_id), spec_catalogue()
     evs = cat['channels'][ch.id]['events']
-    s = {'$schema': DRAFT7, '$id': f'https://mhhs-ref.github.io/mhhs_ref/schemas/{channel_id}.json', 'title': f'{channel_id} {ch.name}',
-         'description': f"Derived by mhhs_ref from Elexon's {spec_label()} (elexon-data/dip-api-documentation).",
-         'type': 'object', 'required': ['payload'],
-         'properties': {'payload': {'type': 'object', 'required': ['CommonBlock'], 'properties': {'CommonBlock': {'type': 'object', 'required': ['S0'],
-             'properties': {'S0': {'type': 'object', 'required': ['interfaceID', 'eventCode'], 'properties': {
-                 'interfaceID': {'const': channel_id}, 'eventCode': {'enum': [f'[{e}]' for e in evs]}}}}}}}},
-         'allOf': [{'if': _s0_pin(eventCode={'const': f'[{e}]'}), 'then': {'properties': {'payload': {'$ref': f"#/definitions/{v['variant']}"}}}}
-                   for e, v in evs.items()],
-         'definitions': reachable(cat['definitions'], *{v['variant'] for v in evs.values()})}
+    s = {
+        '$schema': DRAFT7,
+        '$id': f'https://mhhs-ref.github.io/mhhs_ref/schemas/{channel_id}.json',
+        'title': f'{channel_id} {ch.name}',
+        'description': f"Derived by mhhs_ref from Elexon's {spec_label()} (elexon-data/dip-api-documentation).",
+        'type': 'object',
+        'required': ['payload'],
+        'properties': {
+            'payload': {
+                'type': 'object',
+                'required': ['CommonBlock'],
+                'properties': {
+                    'CommonBlock': {
+                        'type': 'object',
+                        'required': ['S0'],
+                        'properties': {
+                            'S0': {
+                                'type': 'object',
+                                'required': ['interfaceID', 'eventCode'],
+                                'properties': {
+                                    'interfaceID': {'const': channel_id},
+                                    'eventCode': {'enum': [f'[{e}]' for e in evs]},
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        },
+        'allOf': [
+            {
+                'if': _s0_pin(eventCode={'const': f'[{e}]'}),
+                'then': {'properties': {'payload': {'$ref': f"#/definitions/{v['variant']}"}}},
+            }
+            for e, v in evs.items()
+        ],
+        'definitions': reachable(cat['definitions'], *{v['variant'] for v in evs.values()}),
+    }
     return s
+
 
 def export_schemas(dest: str | Path) -> list[Path]:
     "Write `<channel>.json` for every channel with a schema and an `index.json` into `dest`; returns the files written."
-    dest = Path(dest); dest.mkdir(parents=True, exist_ok=True)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
     out, index = [], {'specification': spec_catalogue()['source'], 'channels': {}}
     for cid, ch in channels().items():
-        if ch.unpublished: continue
-        p = dest/f'{cid}.json'
+        if ch.unpublished:
+            continue
+        p = dest / f'{cid}.json'
         p.write_text(json.dumps(channel_schema(cid), indent=1, sort_keys=True) + '\n')
-        out.append(p); index['channels'][cid] = {'name': ch.name, 'events': ch.events, 'file': p.name}
-    (dest/'index.json').write_text(json.dumps(index, indent=1, sort_keys=True) + '\n')
-    return out + [dest/'index.json']
+        out.append(p)
+        index['channels'][cid] = {'name': ch.name, 'events': ch.events, 'file': p.name}
+    (dest / 'index.json').write_text(json.dumps(index, indent=1, sort_keys=True) + '\n')
+    return out + [dest / 'index.json']

@@ -11,8 +11,20 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .core import (ConnectionType, ConsumptionComponent, DISTRIBUTOR_GSP, DomesticPremiseIndicator, GSP_GROUP_NAMES,
-                           GSPGroup, MarketSegment, MeasurementQuantity, ROLE_NAMES, Role, complete_mpan_core, MhhsError)
+from mhhs_ref.core import (
+    ConnectionType,
+    ConsumptionComponent,
+    DISTRIBUTOR_GSP,
+    DomesticPremiseIndicator,
+    GSP_GROUP_NAMES,
+    GSPGroup,
+    MarketSegment,
+    MeasurementQuantity,
+    ROLE_NAMES,
+    Role,
+    complete_mpan_core,
+    MhhsError,
+)
 from .design import implements, mark_implements
 
 # %% auto #0
@@ -40,22 +52,51 @@ def _market_roles() -> pd.DataFrame:
     return pd.DataFrame([(r.value, ROLE_NAMES[r.value]) for r in Role], columns=['role', 'description'])
 
 # %% ../nbs/03_isd.ipynb #1a7de9c2
-_ROLE_PREFIX = {'SUP': '23', 'SDS': '14', 'ADS': '15', 'UMSDS': '16', 'MSS': '31', 'MSA': '32', 'UMSO': '33', 'MDR': '34',
-                'REGS': '10', 'MDS': '18', 'LSS': '19', 'VAS': '17', 'ISD': '11', 'EES': '12', 'DCC': '13', 'LDSO': '25'}
+_ROLE_PREFIX = {
+    'SUP': '23',
+    'SDS': '14',
+    'ADS': '15',
+    'UMSDS': '16',
+    'MSS': '31',
+    'MSA': '32',
+    'UMSO': '33',
+    'MDR': '34',
+    'REGS': '10',
+    'MDS': '18',
+    'LSS': '19',
+    'VAS': '17',
+    'ISD': '11',
+    'EES': '12',
+    'DCC': '13',
+    'LDSO': '25',
+}
+
 
 def _participants(n_suppliers: int, n_services: int) -> pd.DataFrame:
     letters = [a + b for a, b in itertools.product('ABCDEFGHJKLMNPQRSTUVWXYZ', repeat=2)]
     rows = []
+
     def add(mpid, role, name):
         k = sum(1 for r in rows if r[1] == role) + 1
         rows.append((mpid, role, f"{_ROLE_PREFIX[role]}{k:08d}", name))
-    for i in range(n_suppliers): add(f"S{letters[i][0]}{letters[i][1]}X", 'SUP', f"Reference supplier {i+1}")
+
+    for i in range(n_suppliers):
+        add(f"S{letters[i][0]}{letters[i][1]}X", 'SUP', f"Reference supplier {i + 1}")
     for role, stem in (('SDS', 'D'), ('ADS', 'A'), ('UMSDS', 'U'), ('MSS', 'M'), ('MSA', 'N')):
-        for i in range(n_services if role != 'UMSDS' else max(1, n_services//2)): add(f"{stem}{letters[i]}{role[0]}", role, f"Reference {ROLE_NAMES[role].lower()} {i+1}")
+        for i in range(n_services if role != 'UMSDS' else max(1, n_services // 2)):
+            add(f"{stem}{letters[i]}{role[0]}", role, f"Reference {ROLE_NAMES[role].lower()} {i + 1}")
     add('UMSX', 'UMSO', 'Reference unmetered supplies operator')
     add('MDRX', 'MDR', 'Reference meter data retriever 1')
     add('MDRY', 'MDR', 'Reference meter data retriever 2')
-    for role, mpid in (('REGS', 'REGS'), ('MDS', 'ECSM'), ('LSS', 'ECSL'), ('VAS', 'ECSV'), ('ISD', 'ECSI'), ('EES', 'EESX'), ('DCC', 'DCCX')):
+    for role, mpid in (
+        ('REGS', 'REGS'),
+        ('MDS', 'ECSM'),
+        ('LSS', 'ECSL'),
+        ('VAS', 'ECSV'),
+        ('ISD', 'ECSI'),
+        ('EES', 'EESX'),
+        ('DCC', 'DCCX'),
+    ):
         add(mpid, role, ROLE_NAMES[role])
     df = pd.DataFrame(rows, columns=['mpid', 'role', 'dip_id', 'name'])
     ldso = _distributors()[['mpid', 'dip_id', 'name']].assign(role='LDSO')
@@ -73,36 +114,70 @@ def _llf_classes() -> pd.DataFrame:
 def _ccc(weights: dict[str, float]) -> pd.DataFrame:
     rows = []
     for seg in MarketSegment:
-        conns = [ConnectionType.UNMETERED] if seg is MarketSegment.UNMETERED else [c for c in ConnectionType if c is not ConnectionType.UNMETERED]
-        if seg is MarketSegment.SMART: conns = [ConnectionType.WHOLE_CURRENT, ConnectionType.LV_CT]
+        conns = (
+            [ConnectionType.UNMETERED]
+            if seg is MarketSegment.UNMETERED
+            else [c for c in ConnectionType if c is not ConnectionType.UNMETERED]
+        )
+        if seg is MarketSegment.SMART:
+            conns = [ConnectionType.WHOLE_CURRENT, ConnectionType.LV_CT]
         dpis = list(DomesticPremiseIndicator) if seg is MarketSegment.SMART else [DomesticPremiseIndicator.NON_DOMESTIC]
-        mqs = [MeasurementQuantity.ACTIVE_IMPORT] if seg is MarketSegment.UNMETERED else [MeasurementQuantity.ACTIVE_IMPORT, MeasurementQuantity.ACTIVE_EXPORT]
+        mqs = (
+            [MeasurementQuantity.ACTIVE_IMPORT]
+            if seg is MarketSegment.UNMETERED
+            else [MeasurementQuantity.ACTIVE_IMPORT, MeasurementQuantity.ACTIVE_EXPORT]
+        )
         for conn, mq, dpi, comp in itertools.product(conns, mqs, dpis, ConsumptionComponent):
             rows.append((conn.value, mq.value, seg.value, dpi.value, comp.value, weights[seg.value]))
-    df = pd.DataFrame(rows, columns=['connection_type', 'measurement_quantity', 'market_segment', 'domestic_premise_indicator',
-                                     'consumption_component', 'scaling_weight'])
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            'connection_type',
+            'measurement_quantity',
+            'market_segment',
+            'domestic_premise_indicator',
+            'consumption_component',
+            'scaling_weight',
+        ],
+    )
     df.insert(0, 'ccc_id', range(100, 100 + len(df)))
     return df
+
 
 DEFAULT_SCALING_WEIGHTS = {'S': 1.00, 'U': 1.00, 'A': 0.00}
 mark_implements(['ASM-CCC-TABLE', 'ASM-SCALING-WEIGHTS'], __name__, '_ccc')
 
 # %% ../nbs/03_isd.ipynb #6947c744
-METER_TYPES = {'H': ('Half hourly', False), 'K': ('Key prepayment', False), 'LAG': ('Lag', False), 'LEAD': ('Lead', False),
-               'MAIN': ('Main', False), 'CHECK': ('Check', False), 'N': ('Non half hourly', False), 'NCAMR': ('Non-remotely configurable AMR', False),
-               'RCAMR': ('Remotely configurable AMR without remote disable', False), 'RCAMY': ('Remotely configurable AMR with remote disable', False),
-               'AMR': ('Automated meter reading', False), 'S': ('Smartcard prepayment', False), 'T': ('Token prepayment', False),
-               'SPECL': ('Special', False), 'NSS': ('Non-settlement', False), 'CM': ('Current meter', False), 'CR': ('Current register', False),
+METER_TYPES = {'H': ('Half hourly', False), 'K': ('Key '
+                                                  'prepayment', False), 'LAG': ('Lag', False), 'LEAD': ('Lead', False),
+               'MAIN': ('Main', False), 'CHECK': ('Check', False), 'N': ('Non half '
+                   'hourly', False), 'NCAMR': ('Non-remotely configurable AMR', False),
+               'RCAMR': ('Remotely configurable AMR without remote disable', False), 'RCAMY': ('Remotely '
+                   'configurable AMR with remote disable', False),
+               'AMR': ('Automated meter reading', False), 'S': ('Smartcard prepayment', False), 'T': ('Token '
+                   'prepayment', False),
+               'SPECL': ('Special', False), 'NSS': ('Non-settlement', False), 'CM': ('Current '
+                   'meter', False), 'CR': ('Current register', False),
                'S1': ('SMETS1 smart meter', True), 'S2': ('SMETS2 smart meter', True),
-               **{f'S2{v}': (f'SMETS2 smart meter, variant {v}', True) for v in ('A', 'B', 'C', 'AD', 'BD', 'CD', 'ADE', 'BDE', 'CDE')},
-               **{f'2{v}F': (f'SMETS2 smart meter, variant {v} with auxiliary load control', True) for v in ('AD', 'BD', 'CD', 'ADE', 'BDE', 'CDE')}}
+               **{f'S2{v}': (f'SMETS2 smart meter, variant '
+                             f'{v}', True) for v in ('A', 'B', 'C', 'AD', 'BD', 'CD', 'ADE', 'BDE', 'CDE')},
+               **{f'2{v}F': (f'SMETS2 smart meter, variant {v} with auxiliary load '
+                             f'control', True) for v in ('AD', 'BD', 'CD', 'ADE', 'BDE', 'CDE')}}
 mark_implements('ASM-ISD-METER-TYPES', __name__, 'METER_TYPES')
 
 def _meter_types() -> pd.DataFrame:
-    return pd.DataFrame([(k, d, s) for k, (d, s) in METER_TYPES.items()], columns=['meter_type', 'description', 'smart'])
+    return pd.DataFrame(
+        [(k, d, s) for k, (d, s) in METER_TYPES.items()], columns=['meter_type', 'description', 'smart']
+    )
+
 
 def _meter_asset_providers(n: int = 4) -> pd.DataFrame:
-    return pd.DataFrame([(f"MAP{c}", f"Reference meter asset provider {i+1}") for i, c in enumerate('ABCDEFGH'[:n])], columns=['map_id', 'name'])
+    return pd.DataFrame(
+        [(f"MAP{c}", f"Reference meter asset provider {i + 1}") for i, c in enumerate('ABCDEFGH'[:n])],
+        columns=['map_id', 'name'],
+    )
+
+
 mark_implements('ASM-ISD-MAPS', __name__, '_meter_asset_providers')
 
 # %% ../nbs/03_isd.ipynb #d9ec812e
@@ -121,8 +196,19 @@ class StandingData:
 
     def frames(self) -> dict[str, pd.DataFrame]:
         "The frames by name."
-        return {k: getattr(self, k) for k in ('gsp_groups', 'distributors', 'market_roles', 'participants', 'llf_classes', 'ccc',
-                                               'meter_types', 'meter_asset_providers')}
+        return {
+            k: getattr(self, k)
+            for k in (
+                'gsp_groups',
+                'distributors',
+                'market_roles',
+                'participants',
+                'llf_classes',
+                'ccc',
+                'meter_types',
+                'meter_asset_providers',
+            )
+        }
 
     def is_smart_meter(self, meter_type: str) -> bool:
         "Whether `meter_type` is of the smart meter group (REG1046/REG1047 apply)."
@@ -131,20 +217,48 @@ class StandingData:
     def participant(self, dip_id: str) -> pd.Series:
         "The participant row of a DIP id; an unknown id raises MSG1001."
         hit = self.participants[self.participants.dip_id == dip_id]
-        if hit.empty: raise MhhsError('MSG1001', f"DIP id {dip_id} is not in standing data {self.version}", path='DIPID')
+        if hit.empty:
+            raise MhhsError('MSG1001', f"DIP id {dip_id} is not in standing data {self.version}", path='DIPID')
         return hit.iloc[0]
 
-    def ccc_id(self, connection_type, measurement_quantity, market_segment, domestic_premise_indicator, consumption_component) -> int:
+    def ccc_id(
+        self, connection_type, measurement_quantity, market_segment, domestic_premise_indicator, consumption_component
+    ) -> int:
         "The CCC id for one combination of the five attributes."
-        key = tuple(str(getattr(v, 'value', v)) for v in (connection_type, measurement_quantity, market_segment, domestic_premise_indicator, consumption_component))
+        key = tuple(
+            str(getattr(v, 'value', v))
+            for v in (
+                connection_type,
+                measurement_quantity,
+                market_segment,
+                domestic_premise_indicator,
+                consumption_component,
+            )
+        )
         c = self.ccc
-        hit = c[(c.connection_type == key[0]) & (c.measurement_quantity == key[1]) & (c.market_segment == key[2])
-                & (c.domestic_premise_indicator == key[3]) & (c.consumption_component == key[4])]
-        if hit.empty: raise MhhsError('REF0321', f"no Consumption Component Class for {key} in {self.version}")
+        hit = c[
+            (c.connection_type == key[0])
+            & (c.measurement_quantity == key[1])
+            & (c.market_segment == key[2])
+            & (c.domestic_premise_indicator == key[3])
+            & (c.consumption_component == key[4])
+        ]
+        if hit.empty:
+            raise MhhsError('REF0321', f"no Consumption Component Class for {key} in {self.version}")
         return int(hit.ccc_id.iloc[0])
 
+
 @implements('BP021', 'TOM-ISD', 'ASM-ISD-PARTICIPANTS')
-def reference_isd(n_suppliers: int = 20, n_services: int = 4, scaling_weights: dict[str, float] | None = None) -> StandingData:
+def reference_isd(
+    n_suppliers: int = 20, n_services: int = 4, scaling_weights: dict[str, float] | None = None
+) -> StandingData:
     "Build mhhs_ref's reference Industry Standing Data."
-    return StandingData(ISD_VERSION, _gsp_groups(), _distributors(), _market_roles(), _participants(n_suppliers, n_services),
-                        _llf_classes(), _ccc(scaling_weights or DEFAULT_SCALING_WEIGHTS))
+    return StandingData(
+        ISD_VERSION,
+        _gsp_groups(),
+        _distributors(),
+        _market_roles(),
+        _participants(n_suppliers, n_services),
+        _llf_classes(),
+        _ccc(scaling_weights or DEFAULT_SCALING_WEIGHTS),
+    )

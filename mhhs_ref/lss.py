@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from .core import REJECTION_CODES, MhhsError
-from .data_services.processing import LS_KEY, MISSING, QUALITY, day_arrays, fallback_load_shapes, _kwh as _wh_to_kwh
+from mhhs_ref.data_services.processing import (
+    LS_KEY,
+    MISSING,
+    QUALITY,
+    day_arrays,
+    fallback_load_shapes,
+    _kwh as _wh_to_kwh,
+)
 from .columnar import key_codes
 from .design import implements, mark_implements
 from .interfaces import build_message, validate_message, wire_datetime
@@ -32,51 +39,79 @@ __all__ = ['CATEGORY', 'ACTUAL', 'SCHEMA', 'SEGMENT_OF_SENDER', 'DOMESTIC_PROFIL
 # %% ../nbs/32_bp018_lss.ipynb #aaae4a43
 CATEGORY = ['gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq']
 ACTUAL = np.array([q in ('A', 'A1', 'A2', 'A3') for q in QUALITY])
-_ACTUAL_RUNS = [(int(r[0]), int(r[-1])) for r in np.split(np.flatnonzero(ACTUAL), np.flatnonzero(np.diff(np.flatnonzero(ACTUAL)) > 1) + 1)]
+_ACTUAL_RUNS = [
+    (int(r[0]), int(r[-1]))
+    for r in np.split(np.flatnonzero(ACTUAL), np.flatnonzero(np.diff(np.flatnonzero(ACTUAL)) > 1) + 1)
+]
+
 
 def _is_actual(q: np.ndarray) -> np.ndarray:
-    "Quality codes that are actual, by comparisons on the codes' bytes (a lookup table or `isin` is several times slower)."
-    u = q.view(np.uint8)                 # a negative code (no data) is 128 or more: never actual
+    """Quality codes that are actual, by comparisons on the codes' bytes (a lookup table or `isin` is several times
+    slower)."""
+    u = q.view(np.uint8)  # a negative code (no data) is 128 or more: never actual
     out = np.zeros(q.shape, bool)
-    for lo, hi in _ACTUAL_RUNS: out |= (u - np.uint8(lo)) <= np.uint8(hi - lo)
+    for lo, hi in _ACTUAL_RUNS:
+        out |= (u - np.uint8(lo)) <= np.uint8(hi - lo)
     return out
 
+
 def _any_nonzero(a: np.ndarray) -> np.ndarray:
-    """Per row of a 2-D array of bytes (bool, int8): is any of them non-zero. When a row is whole 8-byte words, the words
+    """Per row of a 2-D array of bytes (bool, int8): is any of them non-zero. When a row is whole 8-byte words, the
+    words
     are OR-ed column by column (a few vector operations, several times faster than `any(axis=1)`)."""
     if not (a.dtype.itemsize == 1 and a.ndim == 2 and a.shape[1] % 8 == 0 and a.shape[1] and a.flags.c_contiguous):
         return (a != 0).any(axis=1)
     v = a.view(np.uint64)
     acc = v[:, 0].copy()
-    for j in range(1, v.shape[1]): acc |= v[:, j]
+    for j in range(1, v.shape[1]):
+        acc |= v[:, j]
     return acc != 0
+
 
 @dataclass(frozen=True)
 class LssRules:
     "The LSS's choices (ASM-LSS-METHOD, ASM-LSS-CASCADE, ASM-LSS-TOTALS); every field may be changed."
+
     min_sample: int = 30
-    offpeak_periods: tuple = (2, 15)              # off-peak local settlement periods, inclusive: 00:30–07:30 on a 48-period day
-    backstop_day_kwh: float = 8.0                  # a back-stop day when no MPAN of the category contributed at all
+    # off-peak local settlement periods, inclusive: 00:30–07:30 on a 48-period day
+    offpeak_periods: tuple = (2, 15)
+    backstop_day_kwh: float = 8.0  # a back-stop day when no MPAN of the category contributed at all
+
 
 def categories(mpans: pd.DataFrame, mq: np.ndarray | None = None) -> pd.DataFrame:
-    "Each MPAN's load-shape category: GSP group, connection type, segment, DPI as 'T'/'F', measurement quantity (`mq` column, else by energy direction)."
-    if mq is None and 'mq' in mpans: mq = mpans['mq'].astype(str).to_numpy()
-    if mq is None: mq = np.where(mpans.get('energy_direction', pd.Series('I', index=mpans.index)).astype(str) == 'E', 'AE', 'AI')
-    return pd.DataFrame({'gsp_group': mpans.gsp_group.astype(str).to_numpy(), 'connection_type': mpans.connection_type.astype(str).to_numpy(),
-                         'market_segment': mpans.market_segment.astype(str).to_numpy(),
-                         'domestic_premise': np.where(mpans.domestic_premise.astype(bool), 'T', 'F'), 'mq': np.asarray(mq)})
+    """Each MPAN's load-shape category: GSP group, connection type, segment, DPI as 'T'/'F', measurement quantity (`mq`
+    column, else by energy direction)."""
+    if mq is None and 'mq' in mpans:
+        mq = mpans['mq'].astype(str).to_numpy()
+    if mq is None:
+        mq = np.where(mpans.get('energy_direction', pd.Series('I', index=mpans.index)).astype(str) == 'E', 'AE', 'AI')
+    return pd.DataFrame(
+        {
+            'gsp_group': mpans.gsp_group.astype(str).to_numpy(),
+            'connection_type': mpans.connection_type.astype(str).to_numpy(),
+            'market_segment': mpans.market_segment.astype(str).to_numpy(),
+            'domestic_premise': np.where(mpans.domestic_premise.astype(bool), 'T', 'F'),
+            'mq': np.asarray(mq),
+        }
+    )
+
 
 @implements('ASM-LSS-METHOD')
-def contributions(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def contributions(
+    mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     "Contributors of a day: (their categories, normalised shapes float64 [k, 48], day totals Wh int64 [k])."
-    ok = ACTUAL[np.where(quality < 0, 0, quality)].all(axis=1) & (quality >= 0).all(axis=1) & (wh != MISSING).all(axis=1)
+    ok = (
+        ACTUAL[np.where(quality < 0, 0, quality)].all(axis=1) & (quality >= 0).all(axis=1) & (wh != MISSING).all(axis=1)
+    )
     tot = np.where(wh == MISSING, 0, wh).sum(axis=1, dtype=np.int64)
     ok &= tot > 0
     return categories(mpans[ok].reset_index(drop=True)), wh[ok] / tot[ok, None], tot[ok]
 
 # %% ../nbs/32_bp018_lss.ipynb #02dd4b39
 def _fold(keys: list[tuple], sums: np.ndarray) -> tuple[list[tuple], np.ndarray]:
-    "Merge rows of `sums` whose category keys (tuples) are equal: the keys in order of first appearance, each row added in its order."
+    """Merge rows of `sums` whose category keys (tuples) are equal: the keys in order of first appearance, each row
+    added in its order."""
     at: dict = {}
     codes = np.array([at.setdefault(k, len(at)) for k in keys], dtype=np.intp)
     out = np.zeros((len(at), sums.shape[1]))
@@ -96,44 +131,78 @@ def _contributor_sums(codes: np.ndarray, n_groups: int, wh: np.ndarray, quality:
     for a in range(0, n, block):
         b = min(n, a + block)
         w = wh[a:b]
-        good = np.flatnonzero(~_any_nonzero(~_is_actual(quality[a:b]) | (w == MISSING)))     # every period actual and sent
+        # every period actual and sent
+        good = np.flatnonzero(~_any_nonzero(~_is_actual(quality[a:b]) | (w == MISSING)))
         if not len(good): continue
-        at = good[np.argsort(codes[a:b][good].astype(np.int16) if n_groups < 2**15 else codes[a:b][good], kind='stable')]
-        if raw is None or len(raw) < len(at): raw, vals = np.empty((len(at), width), wh.dtype), np.empty((len(at), width))
-        rows = np.take(w, at, axis=0, out=raw[:len(at)])
+        at = good[
+            np.argsort(codes[a:b][good].astype(np.int16) if n_groups < 2**15 else codes[a:b][good], kind='stable')
+        ]
+        if raw is None or len(raw) < len(at):
+            raw, vals = np.empty((len(at), width), wh.dtype), np.empty((len(at), width))
+        rows = np.take(w, at, axis=0, out=raw[: len(at)])
         t = np.einsum('ij->i', rows, dtype=np.int64)
-        if not (t > 0).all(): at, rows, t = at[t > 0], rows[t > 0], t[t > 0]
+        if not (t > 0).all():
+            at, rows, t = at[t > 0], rows[t > 0], t[t > 0]
         tot[a + at], ok[a + at] = t, True
         cs, wt = codes[a:b][at], 1.0 / t
         starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
         for g, lo, hi in zip(cs[starts].tolist(), starts.tolist(), np.r_[starts[1:], len(cs)].tolist()):
-            v = vals[:hi - lo]
-            np.copyto(v, rows[lo:hi])                                     # the run as float64, in a buffer used again
+            v = vals[: hi - lo]
+            np.copyto(v, rows[lo:hi])  # the run as float64, in a buffer used again
             out[g] += wt[lo:hi] @ v
     return out, tot, ok
 
+
 def _category_sums(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray) -> tuple[list[tuple], np.ndarray]:
-    """Per finest category of the MPANs: its key, and [Σ normalised shapes of its contributors (48), their number, Σ their
+    """Per finest category of the MPANs: its key, and [Σ normalised shapes of its contributors (48), their number, Σ
+    their
     day totals (Wh)] — the contributors being those `contributions` picks."""
-    ed = mpans['mq'] if 'mq' in mpans else mpans['energy_direction'] if 'energy_direction' in mpans else pd.Series('I', index=mpans.index)
-    codes, first = key_codes(mpans.gsp_group, mpans.connection_type, mpans.market_segment, mpans.domestic_premise.astype(bool), ed)
+    ed = (
+        mpans['mq']
+        if 'mq' in mpans
+        else mpans['energy_direction']
+        if 'energy_direction' in mpans
+        else pd.Series('I', index=mpans.index)
+    )
+    codes, first = key_codes(
+        mpans.gsp_group, mpans.connection_type, mpans.market_segment, mpans.domestic_premise.astype(bool), ed
+    )
     shape, tot, ok = _contributor_sums(codes, len(first), wh, quality)
     count = np.bincount(codes[ok], minlength=len(first)).astype(np.float64)
     day = np.bincount(codes[ok], weights=tot[ok].astype(np.float64), minlength=len(first))
     sums = np.concatenate([shape, count[:, None], day[:, None]], axis=1)
-    cat = categories(mpans[[c for c in ('gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq', 'energy_direction') if c in mpans]].iloc[first].reset_index(drop=True))
+    cat = categories(
+        mpans[
+            [
+                c
+                for c in (
+                    'gsp_group',
+                    'connection_type',
+                    'market_segment',
+                    'domestic_premise',
+                    'mq',
+                    'energy_direction',
+                )
+                if c in mpans
+            ]
+        ]
+        .iloc[first]
+        .reset_index(drop=True)
+    )
     return _fold(list(zip(*(cat[c].tolist() for c in CATEGORY))), sums)
-
 
 # %% ../nbs/32_bp018_lss.ipynb #1c0aa0c8
 def _wider(key: tuple, level: int) -> tuple:
-    "The key one (level 1: no GSP group) or two (level 2: no GSP group, no DPI) steps wider; '*' for what it leaves out."
+    """The key one (level 1: no GSP group) or two (level 2: no GSP group, no DPI) steps wider; '*' for what it leaves
+    out."""
     return ('*',) + key[1:3] + (('*',) if level == 2 else key[3:4]) + key[4:]
 
 _BACKSTOP_COLS = [f'p{k:02d}' for k in range(1, 49)]
 
 @implements('BP018', 'ASM-LSS-CASCADE', 'DI-154')
-def day_shapes(day, mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, rules: LssRules | None = None) -> pd.DataFrame:
+def day_shapes(
+    day, mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, rules: LssRules | None = None
+) -> pd.DataFrame:
     """The load shapes of one UTC day for every category the MPANs fall in, and the national wider categories:
     key columns, `flag` (A/D/E), `n` contributors, `values` (48 Wh, int) and `mean_day_kwh`. Every measurement
     quantity has a back-stop (`fallback_load_shapes`: export follows daylight), so `B` (no data) does not occur."""
@@ -143,14 +212,17 @@ def day_shapes(day, mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, ru
     lookup = []
     for level in range(3):
         k, agg = _fold([_wider(x, level) for x in keys] if level else keys, sums)
-        lookup.append({key: (int(s_[48]), s_[49] / s_[48] / 1000, s_[:48] / s_[48]) for key, s_ in zip(k, agg) if s_[48] > 0})
+        lookup.append(
+            {key: (int(s_[48]), s_[49] / s_[48] / 1000, s_[:48] / s_[48]) for key, s_ in zip(k, agg) if s_[48] > 0}
+        )
     wanted = list(dict.fromkeys(keys + [_wider(x, 1) for x in keys] + [_wider(x, 2) for x in keys]))
     rows, backstop = [], []
     for key in wanted:
         depth = 2 if key[0] == '*' and key[3] == '*' else 1 if key[0] == '*' else 0
         own = lookup[depth].get(key)
         flag, n, day_kwh, shape = 'B', 0, 0.0, np.zeros(48)
-        if own and own[0] >= rules.min_sample: flag, (n, day_kwh, shape) = 'A', own
+        if own and own[0] >= rules.min_sample:
+            flag, (n, day_kwh, shape) = 'A', own
         else:
             for lvl in range(depth + 1, 3):
                 wk = ('*',) + key[1:3] + (('*',) if lvl == 2 else key[3:4]) + key[4:]
@@ -159,38 +231,57 @@ def day_shapes(day, mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, ru
                     flag, n, shape = 'D', w[0], w[2]
                     day_kwh = own[1] if own else w[1]
                     break
-            else:                                    # the back-stop (below): import by segment and DPI, export by daylight
+            # the back-stop (below): import by segment and DPI, export by daylight
+            else:
                 flag, n, shape = 'E', own[0] if own else 0, None
                 day_kwh = own[1] if own else rules.backstop_day_kwh
                 backstop.append(len(rows))
         rows.append([*key, flag, int(n), shape, float(day_kwh)])
-    if backstop:                                     # the fallback shapes of the keys that need them, nobody else's
+    if backstop:  # the fallback shapes of the keys that need them, nobody else's
         bk = pd.DataFrame([rows[i][:5] for i in backstop], columns=CATEGORY, dtype=object)
-        back = fallback_load_shapes(day, bk.assign(domestic_premise=bk.domestic_premise == 'T')[LS_KEY])[_BACKSTOP_COLS].to_numpy()
-        for i, b in zip(backstop, back): rows[i][7] = b
+        back = fallback_load_shapes(day, bk.assign(domestic_premise=bk.domestic_premise == 'T')[LS_KEY])[
+            _BACKSTOP_COLS
+        ].to_numpy()
+        for i, b in zip(backstop, back):
+            rows[i][7] = b
     values = np.empty(len(rows), dtype=object)
-    for i, r in enumerate(rows): values[i] = np.rint(np.asarray(r[7]) * r[8] * 1000).astype(np.int64)
-    cols = {c: pd.Series([None if v == '*' else v for v in col], dtype=object) for c, col in zip(CATEGORY, zip(*wanted))} if rows else {c: pd.Series([], dtype=object) for c in CATEGORY}
-    return pd.DataFrame({**cols, 'flag': [r[5] for r in rows], 'n': np.array([r[6] for r in rows], dtype=np.int64),
-                         'values': values, 'mean_day_kwh': np.array([r[8] for r in rows], dtype=np.float64)})
-
+    for i, r in enumerate(rows):
+        values[i] = np.rint(np.asarray(r[7]) * r[8] * 1000).astype(np.int64)
+    cols = (
+        {c: pd.Series([None if v == '*' else v for v in col], dtype=object) for c, col in zip(CATEGORY, zip(*wanted))}
+        if rows
+        else {c: pd.Series([], dtype=object) for c in CATEGORY}
+    )
+    return pd.DataFrame(
+        {
+            **cols,
+            'flag': [r[5] for r in rows],
+            'n': np.array([r[6] for r in rows], dtype=np.int64),
+            'values': values,
+            'mean_day_kwh': np.array([r[8] for r in rows], dtype=np.float64),
+        }
+    )
 
 # %% ../nbs/32_bp018_lss.ipynb #70664cc9
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS shapes (day TEXT, run INTEGER, gsp_group TEXT, connection_type TEXT, market_segment TEXT, domestic_premise TEXT, mq TEXT,
+CREATE TABLE IF NOT EXISTS shapes (day TEXT, run INTEGER, gsp_group TEXT, connection_type TEXT, market_segment TEXT,
+domestic_premise TEXT, mq TEXT,
     flag TEXT, n INTEGER, vals TEXT, day_wh INTEGER, peak_wh INTEGER, offpeak_wh INTEGER, at REAL,
     PRIMARY KEY (day, run, gsp_group, connection_type, market_segment, domestic_premise, mq));
-CREATE TABLE IF NOT EXISTS held (id INTEGER PRIMARY KEY, mpan TEXT, mq TEXT, day TEXT, gsp_group TEXT, connection_type TEXT, ds TEXT,
+CREATE TABLE IF NOT EXISTS held (id INTEGER PRIMARY KEY, mpan TEXT, mq TEXT, day TEXT, gsp_group TEXT,
+connection_type TEXT, ds TEXT,
     txn TEXT, received_at REAL, day_block TEXT, superseded_by INTEGER, market_segment TEXT);
 CREATE INDEX IF NOT EXISTS held_day ON held (day, mq, superseded_by);
 CREATE TABLE IF NOT EXISTS held_refusals (at REAL, mpan TEXT, ds TEXT, code TEXT, detail TEXT);
-CREATE TABLE IF NOT EXISTS facts (mpan TEXT, item TEXT, value TEXT, effective_from TEXT, channel TEXT, sender TEXT, txn TEXT, received_at REAL);
+CREATE TABLE IF NOT EXISTS facts (mpan TEXT, item TEXT, value TEXT, effective_from TEXT, channel TEXT, sender TEXT,
+txn TEXT, received_at REAL);
 CREATE INDEX IF NOT EXISTS facts_mpan ON facts (item, mpan, effective_from);
 """
 
 @implements('ASM-LSS-TOTALS', 'IF-023')
 def offpeak_mask(day, rules: LssRules | None = None) -> np.ndarray:
-    "For each of the 48 UTC periods of `day`: is the local settlement period it falls in off-peak (`rules.offpeak_periods`, inclusive)?"
+    """For each of the 48 UTC periods of `day`: is the local settlement period it falls in off-peak
+    (`rules.offpeak_periods`, inclusive)?"""
     lo, hi = (rules or LssRules()).offpeak_periods
     lp = local_periods_frame(utc_period_ends(day)).local_period.to_numpy()
     return (lp >= lo) & (lp <= hi)
@@ -202,9 +293,11 @@ class LoadShapingService:
         self.rules, self.dip_id = rules or LssRules(), dip_id
         self.clock = clock or (lambda: dt.datetime.now(UTC))
         self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
-        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA synchronous=FULL')
+        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA '
+            'synchronous=FULL')
         self.con.executescript(SCHEMA)
-        if 'market_segment' not in {r[1] for r in self.con.execute('PRAGMA table_info(held)')}:      # a database of an earlier version
+        if 'market_segment' not in {r[1] for r in self.con.execute('PRAGMA '
+            'table_info(held)')}:      # a database of an earlier version
             self.con.execute('ALTER TABLE held ADD COLUMN market_segment TEXT')
         self.lock = threading.RLock()
 
@@ -223,35 +316,69 @@ def run(self: LoadShapingService, day, mpans: pd.DataFrame, wh: np.ndarray, qual
         cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
         try:
             r = (cur.execute('SELECT MAX(run) FROM shapes WHERE day=?', (str(day),)).fetchone()[0] or 0) + 1
-            cur.executemany('INSERT INTO shapes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)', [
-                (str(day), r, *(x if x is not None else '*' for x in row[:5]), row.flag, row.n, json.dumps(row.values.tolist()),
-                 int(row.values.sum()), int(row.values[~off].sum()), int(row.values[off].sum()), self.clock().timestamp())
-                for row in s.itertuples(index=False)])
+            cur.executemany(
+                'INSERT INTO shapes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
+                [
+                    (
+                        str(day),
+                        r,
+                        *(x if x is not None else '*' for x in row[:5]),
+                        row.flag,
+                        row.n,
+                        json.dumps(row.values.tolist()),
+                        int(row.values.sum()),
+                        int(row.values[~off].sum()),
+                        int(row.values[off].sum()),
+                        self.clock().timestamp(),
+                    )
+                    for row in s.itertuples(index=False)
+                ],
+            )
             cur.execute('COMMIT')
-        except BaseException: cur.execute('ROLLBACK'); raise
+        except BaseException:
+            cur.execute('ROLLBACK')
+            raise
     return r
+
 
 def shapes(self: LoadShapingService, day, run: int | None = None) -> pd.DataFrame:
     "The stored shapes of `day` (its latest run, or `run`) with their totals."
     day = str(as_date(day))
     with self.lock:
         r = run or self.con.execute('SELECT MAX(run) FROM shapes WHERE day=?', (day,)).fetchone()[0]
-        if r is None: raise MhhsError('REF0310', f"no load shapes for {day}")
+        if r is None:
+            raise MhhsError('REF0310', f"no load shapes for {day}")
         df = pd.read_sql_query('SELECT * FROM shapes WHERE day=? AND run=?', self.con, params=(day, r))
-        hist = pd.read_sql_query('SELECT s.day, s.gsp_group, s.connection_type, s.market_segment, s.domestic_premise, s.mq, s.day_wh, s.peak_wh, s.offpeak_wh '
-                                 'FROM shapes s JOIN (SELECT day, MAX(run) r FROM shapes WHERE day<=? AND day>? GROUP BY day) m ON s.day=m.day AND s.run=m.r',
-                                 self.con, params=(day, str(as_date(day) - dt.timedelta(days=365))))
+        hist = pd.read_sql_query(
+            'SELECT s.day, s.gsp_group, s.connection_type, s.market_segment, '
+            's.domestic_premise, s.mq, s.day_wh, s.peak_wh, s.offpeak_wh '
+            'FROM shapes s JOIN (SELECT day, MAX(run) r FROM shapes WHERE day<=? AND day>? '
+            'GROUP BY day) m ON s.day=m.day AND s.run=m.r',
+            self.con,
+            params=(day, str(as_date(day) - dt.timedelta(days=365))),
+        )
     df['values'] = df.vals.map(lambda v: np.array(json.loads(v), dtype=np.int64))
     week_from = str(as_date(day) - dt.timedelta(days=6))
     g_all = hist.groupby(_KEYCOLS)
     wk = hist[hist.day >= week_from].groupby(_KEYCOLS)
+
     def scaled(g, col, span):
         return (g[col].sum() / g[col].count() * span).rename(f'{col}_{span}')
-    tot = pd.concat([scaled(wk, 'day_wh', 7), scaled(wk, 'peak_wh', 7), scaled(wk, 'offpeak_wh', 7), scaled(g_all, 'day_wh', 365),
-                     g_all.day_wh.count().rename('days_held')], axis=1).reset_index()
+
+    tot = pd.concat(
+        [
+            scaled(wk, 'day_wh', 7),
+            scaled(wk, 'peak_wh', 7),
+            scaled(wk, 'offpeak_wh', 7),
+            scaled(g_all, 'day_wh', 365),
+            g_all.day_wh.count().rename('days_held'),
+        ],
+        axis=1,
+    ).reset_index()
     df = df.merge(tot, on=_KEYCOLS, how='left').drop(columns=['vals'])
     df[_KEYCOLS] = df[_KEYCOLS].astype(object).replace({'*': None})
     return df
+
 
 LoadShapingService.run, LoadShapingService.shapes = run, shapes
 
@@ -261,17 +388,29 @@ _P48 = [f'p{k:02d}' for k in range(1, 49)]
 @implements('BP018', 'ASM-LSS-CASCADE', 'ASM-DS-LOADSHAPE-FALLBACK')
 def shape_rows(shapes: pd.DataFrame, keys: pd.DataFrame, mq: str = 'AI') -> pd.DataFrame:
     """The load-shape rows of `keys` (`LS_KEY` columns; without `mq`, all are `mq`) from one day's `shapes` (as
-    `LoadShapingService.shapes` returns them): `keys` with `mq`, `p01`…`p48` (kWh), `day_total`, `week_total`, `annual_total`."""
+    `LoadShapingService.shapes` returns them): `keys` with `mq`, `p01`…`p48` (kWh), `day_total`, `week_total`,
+    `annual_total`."""
     keys = keys.reset_index(drop=True)
     if 'mq' not in keys: keys = keys.assign(mq=mq)
     cols = ['gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq']
-    idx = {tuple('*' if v is None else str(v) for v in r): i for i, r in enumerate(shapes[cols].itertuples(index=False, name=None))}
+    idx = {
+        tuple('*' if v is None else str(v) for v in r): i
+        for i, r in enumerate(shapes[cols].itertuples(index=False, name=None))
+    }
     pick = []
-    for g, ct, seg, d, q in zip(keys.gsp_group.astype(str), keys.connection_type.astype(str), keys.market_segment.astype(str),
-                                keys.domestic_premise, keys.mq.astype(str)):
+    for g, ct, seg, d, q in zip(
+        keys.gsp_group.astype(str),
+        keys.connection_type.astype(str),
+        keys.market_segment.astype(str),
+        keys.domestic_premise,
+        keys.mq.astype(str),
+    ):
         dpi = 'T' if bool(d) else 'F'
-        i = next((idx[c] for c in ((g, ct, seg, dpi, q), ('*', ct, seg, dpi, q), ('*', ct, seg, '*', q)) if c in idx), None)
-        if i is None: raise MhhsError('REF0300', f"no load shape for {(g, ct, seg, dpi, q)}")
+        i = next(
+            (idx[c] for c in ((g, ct, seg, dpi, q), ('*', ct, seg, dpi, q), ('*', ct, seg, '*', q)) if c in idx), None
+        )
+        if i is None:
+            raise MhhsError('REF0300', f"no load shape for {(g, ct, seg, dpi, q)}")
         pick.append(i)
     s = shapes.iloc[pick].reset_index(drop=True)
     vals = np.stack(s['values'].to_numpy()).reshape(len(s), 48) / 1000.0 if len(s) else np.zeros((0, 48))
@@ -279,18 +418,24 @@ def shape_rows(shapes: pd.DataFrame, keys: pd.DataFrame, mq: str = 'AI') -> pd.D
     out['day_total'], out['week_total'], out['annual_total'] = s.day_wh / 1000, s.day_wh_7 / 1000, s.day_wh_365 / 1000
     return pd.concat([keys, out], axis=1)
 
+
 def shapes_source(frames: Mapping) -> Callable:
     "A load-shape source `fn(day, keys)` over shapes frames handed in as `{day: frame}` (REF0310 for a day not given)."
     by_day = {as_date(d): f for d, f in frames.items()}
+
     def fn(day, keys: pd.DataFrame) -> pd.DataFrame:
         d = as_date(day)
-        if d not in by_day: raise MhhsError('REF0310', f"no load shapes for {d}")
+        if d not in by_day:
+            raise MhhsError('REF0310', f"no load shapes for {d}")
         return shape_rows(by_day[d], keys)
+
     return fn
+
 
 def source(self: LoadShapingService, mq: str = 'AI') -> Callable:
     "A load-shape source `fn(day, keys)` over this service's latest runs; keys without `mq` are taken as `mq`."
     return lambda day, keys: shape_rows(self.shapes(day), keys, mq)
+
 
 LoadShapingService.source = source
 
@@ -300,8 +445,14 @@ def _kwh(wh) -> str:
     return _wh_to_kwh(int(round(wh)))
 
 def _b051(r) -> dict:
-    return {'loadShapeGSPGroupID': r.gsp_group, 'connectionTypeIndicator': r.connection_type, 'marketSegmentIndicator': r.market_segment,
-            'loadShapeDomesticPremiseIndicator': r.domestic_premise, 'measurementQuantityID': r.mq}
+    return {
+        'loadShapeGSPGroupID': r.gsp_group,
+        'connectionTypeIndicator': r.connection_type,
+        'marketSegmentIndicator': r.market_segment,
+        'loadShapeDomesticPremiseIndicator': r.domestic_premise,
+        'measurementQuantityID': r.mq,
+    }
+
 
 @implements('IF-022', 'IF-023', 'BP018')
 def messages(self: LoadShapingService, day, now: dt.datetime | None = None) -> list[tuple[str, dict]]:
@@ -309,14 +460,58 @@ def messages(self: LoadShapingService, day, now: dt.datetime | None = None) -> l
     s = self.shapes(day)
     d0 = {'settlementDayDate': wire_datetime(dt.datetime.combine(as_date(day), dt.time(), UTC)), 'periodDuration': 30}
     ends = [wire_datetime(e) for e in utc_period_ends(day)]
-    groups = [{'LSGroup': _b051(r), 'LSGroupSettlementPeriods': [{'sp': e, 'loadShapePeriodValue': _kwh(v), 'defaultLoadShapeFlag': r.flag}
-                                                                for e, v in zip(ends, r.values)]} for r in s.itertuples(index=False)]
-    totals = [{'LSGroup': _b051(r), 'LSAnnualConsumption': {'annualLoadShapeTotal': _kwh(r.day_wh_365)},
-               'LSTTotals': [{'loadShapeDayTotal': _kwh(r.day_wh), 'loadShapeDayPeakTotal': _kwh(r.peak_wh), 'loadShapeDayOffPeakTotal': _kwh(r.offpeak_wh),
-                              'loadShape7DayRollingTotal': _kwh(r.day_wh_7), 'loadShape7DayRollingPeakTotal': _kwh(r.peak_wh_7),
-                              'loadShape7DayRollingOffPeakTotal': _kwh(r.offpeak_wh_7)}]} for r in s.itertuples(index=False)]
-    return [('IF-022', build_message('IF-022', 'LSSPeriodData', self.dip_id, 'LSS', now=now, blocks={'B903List': [{'settlementDay': d0, 'LSGSettlementPeriods': groups}]})),
-            ('IF-023', build_message('IF-023', 'LSSTotalsData', self.dip_id, 'LSS', now=now, blocks={'B912List': [{'settlementDay': d0, 'LSGTotals': totals}]}))]
+    groups = [
+        {
+            'LSGroup': _b051(r),
+            'LSGroupSettlementPeriods': [
+                {'sp': e, 'loadShapePeriodValue': _kwh(v), 'defaultLoadShapeFlag': r.flag}
+                for e, v in zip(ends, r.values)
+            ],
+        }
+        for r in s.itertuples(index=False)
+    ]
+    totals = [
+        {
+            'LSGroup': _b051(r),
+            'LSAnnualConsumption': {'annualLoadShapeTotal': _kwh(r.day_wh_365)},
+            'LSTTotals': [
+                {
+                    'loadShapeDayTotal': _kwh(r.day_wh),
+                    'loadShapeDayPeakTotal': _kwh(r.peak_wh),
+                    'loadShapeDayOffPeakTotal': _kwh(r.offpeak_wh),
+                    'loadShape7DayRollingTotal': _kwh(r.day_wh_7),
+                    'loadShape7DayRollingPeakTotal': _kwh(r.peak_wh_7),
+                    'loadShape7DayRollingOffPeakTotal': _kwh(r.offpeak_wh_7),
+                }
+            ],
+        }
+        for r in s.itertuples(index=False)
+    ]
+    return [
+        (
+            'IF-022',
+            build_message(
+                'IF-022',
+                'LSSPeriodData',
+                self.dip_id,
+                'LSS',
+                now=now,
+                blocks={'B903List': [{'settlementDay': d0, 'LSGSettlementPeriods': groups}]},
+            ),
+        ),
+        (
+            'IF-023',
+            build_message(
+                'IF-023',
+                'LSSTotalsData',
+                self.dip_id,
+                'LSS',
+                now=now,
+                blocks={'B912List': [{'settlementDay': d0, 'LSGTotals': totals}]},
+            ),
+        ),
+    ]
+
 
 LoadShapingService.messages = messages
 
@@ -325,19 +520,22 @@ SEGMENT_OF_SENDER = {'SDS': 'S', 'ADS': 'A', 'UMSDS': 'U'}       # the market se
 DOMESTIC_PROFILE_CLASSES = ('1', '2')
 
 def _recipient_code(code: str) -> str:
-    "The recipient's code for a check the DIP would answer with `code`: DI-999 numbers the RCP codes as the MSG ones (MSG1001 → RCP1001 Schema Failure)."
+    """The recipient's code for a check the DIP would answer with `code`: DI-999 numbers the RCP codes as the MSG ones
+    (MSG1001 → RCP1001 Schema Failure)."""
     rcp = 'RCP' + code[3:]
     return rcp if code.startswith('MSG') and rcp in REJECTION_CODES else code
 
 def _refuse(self: LoadShapingService, body, e: MhhsError, now: float) -> list:
     try: who = body['payload']['CommonBlock']['M0']['MPANCore'], body['payload']['CommonBlock']['S1']['senderDIPID']
     except (KeyError, TypeError): who = (None, None)
-    with self.lock: self.con.execute('INSERT INTO held_refusals VALUES (?,?,?,?,?)', (now, *who, _recipient_code(e.code), f"{e.path}: {e.detail}"))
+    with self.lock: self.con.execute('INSERT INTO held_refusals VALUES '
+                                     '(?,?,?,?,?)', (now, *who, _recipient_code(e.code), f"{e.path}: {e.detail}"))
     return []
 
 @implements('IF-021', 'BP018', 'ASM-LSS-REGISTRATION-VIEW')
 def receive(self: LoadShapingService, body: dict, txn: str | None = None) -> list:
-    "One IF-021 in: each day it carries held as the latest version for its MPAN, MQ and day, with its category items. Nothing is sent back."
+    """One IF-021 in: each day it carries held as the latest version for its MPAN, MQ and day, with its category items.
+    Nothing is sent back."""
     now = self.clock().timestamp()
     try:
         validate_message('IF-021', body)                     # the catalogue's checks, not ours (kept with the path)
@@ -352,68 +550,122 @@ def receive(self: LoadShapingService, body: dict, txn: str | None = None) -> lis
         cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
         try:
             for day, blk in rows:
-                new = cur.execute('INSERT INTO held (mpan, mq, day, gsp_group, connection_type, ds, txn, received_at, day_block, market_segment) '
-                                  'VALUES (?,?,?,?,?,?,?,?,?,?)', (mpan, mq, day, gsp, ct, sender, txn, now, blk, seg)).lastrowid
-                cur.execute('UPDATE held SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND superseded_by IS NULL AND id<>?', (new, mpan, mq, day, new))
+                new = cur.execute('INSERT INTO held (mpan, mq, day, gsp_group, connection_type, ds, txn, '
+                                  'received_at, day_block, market_segment) '
+                                  'VALUES (?,?,?,?,?,?,?,?,?,?)', (mpan, mq, day, gsp, ct, sender, txn, now, blk,
+                                  seg)).lastrowid
+                cur.execute('UPDATE held SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND superseded_by IS '
+                            'NULL AND id<>?', (new, mpan, mq, day, new))
             cur.execute('COMMIT')
         except BaseException: cur.execute('ROLLBACK'); raise
     return []
 
 @implements('IF-026', 'ASM-LSS-REGISTRATION-VIEW')
 def receive_change(self: LoadShapingService, body: dict, txn: str | None = None) -> list:
-    "One IF-026 in: a `[SSCandProfileClass]` gives the MPAN's DPI (profile class 1 or 2: `T`) from its effective date; other events are not used. Nothing is sent back."
+    """One IF-026 in: a `[SSCandProfileClass]` gives the MPAN's DPI (profile class 1 or 2: `T`) from its effective date;
+    other events are not used. Nothing is sent back."""
     now = self.clock().timestamp()
     try:
         validate_message('IF-026', body)
         cb, cu = body['payload']['CommonBlock'], body['payload']['CustomBlock']
         if cb['S0']['eventCode'] != '[SSCandProfileClass]' or cu['B032'].get('profileClass') is None: return []
         pc, eff = str(cu['B032']['profileClass']), cu['B032']['profileClassEffectiveFromDate']
-        if eff is None: raise MhhsError('MSG1001', 'no profile class effective-from date', path='payload.CustomBlock.B032.profileClassEffectiveFromDate')
-        start = _aware_utc(eff).astimezone(SETTLEMENT_TZ).date()             # the local day it starts
-        row = (cb['M0']['MPANCore'], 'domestic_premise', 'T' if pc.lstrip('0') in DOMESTIC_PROFILE_CLASSES else 'F', str(start),
-               'IF-026', cb['S1']['senderDIPID'], txn, now)
-    except MhhsError as e: return _refuse(self, body, e, now)
-    with self.lock: self.con.execute('INSERT INTO facts VALUES (?,?,?,?,?,?,?,?)', row)
+        if eff is None:
+            raise MhhsError(
+                'MSG1001',
+                'no profile class effective-from date',
+                path='payload.CustomBlock.B032.profileClassEffectiveFromDate',
+            )
+        start = _aware_utc(eff).astimezone(SETTLEMENT_TZ).date()  # the local day it starts
+        row = (
+            cb['M0']['MPANCore'],
+            'domestic_premise',
+            'T' if pc.lstrip('0') in DOMESTIC_PROFILE_CLASSES else 'F',
+            str(start),
+            'IF-026',
+            cb['S1']['senderDIPID'],
+            txn,
+            now,
+        )
+    except MhhsError as e:
+        return _refuse(self, body, e, now)
+    with self.lock:
+        self.con.execute('INSERT INTO facts VALUES (?,?,?,?,?,?,?,?)', row)
     return []
 
+
 def _facts_on(self: LoadShapingService, item: str, mpans: list, day) -> dict:
-    "Each MPAN's value of `item` on `day`: the fact of the latest effective date on or before it (the latest received if two share one)."
+    """Each MPAN's value of `item` on `day`: the fact of the latest effective date on or before it (the latest received
+    if two share one)."""
     with self.lock:
-        f = pd.read_sql_query('SELECT mpan, value, effective_from, received_at FROM facts WHERE item=? AND effective_from<=?',
-                              self.con, params=(item, str(as_date(day))))
+        f = pd.read_sql_query(
+            'SELECT mpan, value, effective_from, received_at FROM facts WHERE item=? AND effective_from<=?',
+            self.con,
+            params=(item, str(as_date(day))),
+        )
     f = f[f.mpan.isin(set(mpans))].sort_values(['mpan', 'effective_from', 'received_at'], kind='stable')
-    return dict(zip(f.mpan, f.value)) if len(f) else {}          # the dict keeps each MPAN's last row: its latest
+    return dict(zip(f.mpan, f.value)) if len(f) else {}  # the dict keeps each MPAN's last row: its latest
+
 
 def held_day(self: LoadShapingService, day, mq: str = 'AI') -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """What the LSS holds for UTC `day`: (MPANs with their category columns, wh int32 [n, 48], quality int8 [n, 48]).
     REF0333 if it holds nothing for the day, or holds data of MPANs it cannot yet categorise (their data stays held)."""
     day = as_date(day)
     with self.lock:
-        rows = self.con.execute('SELECT mpan, gsp_group, connection_type, market_segment, day_block FROM held '
-                                'WHERE day=? AND mq=? AND superseded_by IS NULL ORDER BY mpan', (str(day), mq)).fetchall()
-    if not rows: raise MhhsError('REF0333', f"no IF-021 held for {day} ({mq})")
+        rows = self.con.execute(
+            'SELECT mpan, gsp_group, connection_type, market_segment, day_block FROM held '
+            'WHERE day=? AND mq=? AND superseded_by IS NULL ORDER BY mpan',
+            (str(day), mq),
+        ).fetchall()
+    if not rows:
+        raise MhhsError('REF0333', f"no IF-021 held for {day} ({mq})")
     dpi = _facts_on(self, 'domestic_premise', [r[0] for r in rows], day)
     lost = [r[0] for r in rows if r[0] not in dpi or None in r[1:4]]
-    if lost: raise MhhsError('REF0333', f"{len(lost)} MPANs held for {day} ({mq}) have no category yet (no IF-026 profile class "
-                                        f"effective by then), e.g. {lost[0]}; their data stays held")
+    if lost:
+        raise MhhsError(
+            'REF0333',
+            f"{len(lost)} MPANs held for {day} ({mq}) have no category yet (no IF-026 "
+            f"profile class "
+            f"effective by then), e.g. {lost[0]}; their data stays held",
+        )
     wh, q = day_arrays(day, [r[4] for r in rows])
-    mpans = pd.DataFrame({'mpan': [r[0] for r in rows], 'gsp_group': [r[1] for r in rows], 'connection_type': [r[2] for r in rows],
-                          'market_segment': [r[3] for r in rows], 'domestic_premise': [dpi[r[0]] == 'T' for r in rows], 'mq': mq})
+    mpans = pd.DataFrame(
+        {
+            'mpan': [r[0] for r in rows],
+            'gsp_group': [r[1] for r in rows],
+            'connection_type': [r[2] for r in rows],
+            'market_segment': [r[3] for r in rows],
+            'domestic_premise': [dpi[r[0]] == 'T' for r in rows],
+            'mq': mq,
+        }
+    )
     return mpans, wh, q
+
 
 @implements('BP018')
 def run_held(self: LoadShapingService, day, mq: str = 'AI') -> int:
     "Compute `day`'s shapes from the IF-021 the LSS holds; stored as the day's next run, whose number is returned."
     return self.run(day, *self.held_day(day, mq))
 
+
 def held_refusals(self: LoadShapingService) -> pd.DataFrame:
-    with self.lock: return pd.read_sql_query('SELECT * FROM held_refusals', self.con)
+    with self.lock:
+        return pd.read_sql_query('SELECT * FROM held_refusals', self.con)
+
 
 def handle(self: LoadShapingService, channel_id: str, body: dict) -> list:
     "The LSS's side of the DIP: IF-021 and IF-026 in; the rest it receives (IF-047) it does not act on here."
-    if channel_id == 'IF-021': return self.receive(body)
-    if channel_id == 'IF-026': return self.receive_change(body)
+    if channel_id == 'IF-021':
+        return self.receive(body)
+    if channel_id == 'IF-026':
+        return self.receive_change(body)
     return []
 
-LoadShapingService.receive, LoadShapingService.receive_change, LoadShapingService.held_day, LoadShapingService.run_held = receive, receive_change, held_day, run_held
+
+(
+    LoadShapingService.receive,
+    LoadShapingService.receive_change,
+    LoadShapingService.held_day,
+    LoadShapingService.run_held,
+) = receive, receive_change, held_day, run_held
 LoadShapingService.held_refusals, LoadShapingService.handle = held_refusals, handle

@@ -93,11 +93,15 @@ def _pick(rng, n, pairs) -> np.ndarray:
     return rng.choice(len(p), size=n, p=p / p.sum()).astype(np.int8)
 
 def _cat(codes, categories) -> pd.Categorical:
-    return pd.Categorical.from_codes(np.asarray(codes, dtype=np.int16 if len(categories) > 127 else np.int8), categories=list(categories))
+    return pd.Categorical.from_codes(
+        np.asarray(codes, dtype=np.int16 if len(categories) > 127 else np.int8), categories=list(categories)
+    )
+
 
 @dataclass
 class MarketSpec:
     "A synthetic market: `n_mpans` import MPANs (plus their export MPANs), reproducible from `seed`."
+
     n_mpans: int
     seed: int = 0
     mix: MarketMix = field(default_factory=MarketMix)
@@ -105,15 +109,18 @@ class MarketSpec:
     isd: StandingData | None = None
 
     def __post_init__(self):
-        if self.n_mpans < 1: raise ValueError(f"n_mpans must be at least 1, got {self.n_mpans}")
+        if self.n_mpans < 1:
+            raise ValueError(f"n_mpans must be at least 1, got {self.n_mpans}")
         self.isd = self.isd or reference_isd(n_suppliers=self.mix.n_suppliers)
 
     @property
-    def gsp_groups(self) -> list[str]: return _GSP_ORDER
+    def gsp_groups(self) -> list[str]:
+        return _GSP_ORDER
 
     def counts(self) -> dict[str, int]:
         "Import MPANs per GSP group: shares by largest remainder, summing to `n_mpans`."
-        w = np.array([GSP_SHARES[g] for g in _GSP_ORDER]); w = w / w.sum() * self.n_mpans
+        w = np.array([GSP_SHARES[g] for g in _GSP_ORDER])
+        w = w / w.sum() * self.n_mpans
         base = np.floor(w).astype(int)
         base[np.argsort(-(w - base))[: self.n_mpans - base.sum()]] += 1
         return dict(zip(_GSP_ORDER, base.tolist()))
@@ -121,6 +128,7 @@ class MarketSpec:
     def rng(self, gsp: str, *stream: int) -> np.random.Generator:
         "The random stream of one GSP group (and sub-stream, e.g. a day)."
         return np.random.default_rng(np.random.SeedSequence([self.seed, _GSP_ORDER.index(gsp), *stream]))
+
 
 mark_implements('ASM-MARKET-BMU', __name__, 'MarketSpec')
 
@@ -142,10 +150,15 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
     S, A, U = seg == 0, seg == 1, seg == 2
     smart = S & (rng.random(n) < mix.smart_meter_share)
     domestic = S & (rng.random(n) < mix.domestic_share)
-    s_conn = np.array([CONNECTIONS.index(k) for k, _ in mix.s_connection], dtype=np.int8)[_pick(rng, n, mix.s_connection)]
-    a_conn = np.array([CONNECTIONS.index(k) for k, _ in mix.a_connection], dtype=np.int8)[_pick(rng, n, mix.a_connection)]
+    s_conn = np.array([CONNECTIONS.index(k) for k, _ in mix.s_connection], dtype=np.int8)[
+        _pick(rng, n, mix.s_connection)
+    ]
+    a_conn = np.array([CONNECTIONS.index(k) for k, _ in mix.a_connection], dtype=np.int8)[
+        _pick(rng, n, mix.a_connection)
+    ]
     conn = np.where(U, CONNECTIONS.index('U'), np.where(A, a_conn, s_conn)).astype(np.int8)
-    has_exp = domestic & smart & (rng.random(n) < mix.export_share)       # export MPANs beside some domestic smart imports
+    # export MPANs beside some domestic smart imports
+    has_exp = domestic & smart & (rng.random(n) < mix.export_share)
     imp = np.arange(n)
     rows = np.concatenate([imp, imp[has_exp]])
     k, m = int(has_exp.sum()), n + int(has_exp.sum())
@@ -155,16 +168,18 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
     # suppliers (Zipf) and their BM Units; services mostly follow the supplier's preference
     sups, sup_mpids = _participants(self.isd, 'SUP')
     w = 1 / np.arange(1, len(sups) + 1) ** mix.supplier_zipf
-    s_idx = rng.choice(len(sups), size=n, p=w / w.sum())[rows]            # the export MPAN keeps its import's supplier
+    s_idx = rng.choice(len(sups), size=n, p=w / w.sum())[rows]  # the export MPAN keeps its import's supplier
     svc = {}
-    for which in (0, 1):                                                   # 0 metering, 1 data
+    for which in (0, 1):  # 0 metering, 1 data
         ids = np.concatenate([_participants(self.isd, _SEG_ROLES[sg][which])[0] for sg in SEGMENTS])
         first = np.cumsum([0] + [len(_participants(self.isd, _SEG_ROLES[sg][which])[0]) for sg in SEGMENTS])
         size = np.diff(first)[seg]
         pick = np.where(rng.random(m) < mix.provider_loyalty, s_idx % size, rng.integers(0, 1 << 30, m) % size)
         svc[which] = _cat(first[seg] + pick, ids)
     consent = np.where(smart, _pick(rng, m, mix.consent), -1)
-    consent = np.where(consent >= 0, np.array([['H', 'D', 'M', 'N'].index(c) for c, _ in mix.consent])[np.maximum(consent, 0)], -1)
+    consent = np.where(
+        consent >= 0, np.array([['H', 'D', 'M', 'N'].index(c) for c, _ in mix.consent])[np.maximum(consent, 0)], -1
+    )
     metering = np.where(seg == 2, 3, np.where(seg == 1, 2, np.where(smart, 0, 1)))
     category = np.where(export, 4, np.where(seg == 2, 3, np.where(seg == 1, 2, np.where(domestic, 0, 1))))
     ac = np.empty(m)
@@ -174,29 +189,42 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
     energised = (rng.random(m) < mix.deenergised).astype(np.int8)
     lo, hi = np.datetime64(mix.created_from), np.datetime64(mix.created_to)
     created = lo + rng.integers(0, int((hi - lo).astype(int)), m).astype('timedelta64[D]')
-    created[n:] = np.maximum(created[n:], created[rows[n:]])               # an export MPAN is no older than its import
+    created[n:] = np.maximum(created[n:], created[rows[n:]])  # an export MPAN is no older than its import
     cores = mpan_cores(dist.distributor_id, serial)
-    df = pd.DataFrame({
-        'mpan': mpan_strings(cores),
-        'gsp_group': _cat(np.full(m, _GSP_ORDER.index(gsp)), _GSP_ORDER),
-        'distributor_id': _cat(np.zeros(m), [dist.distributor_id]),
-        'market_segment': _cat(seg, SEGMENTS), 'metering': _cat(metering, METERING),
-        'connection_type': _cat(conn, CONNECTIONS), 'energy_direction': _cat(export, ['I', 'E']),
-        'domestic_premise': domestic, 'category': _cat(category, CATEGORIES),
-        'supplier': _cat(s_idx, sups), 'bmu': _cat(s_idx, [f"2__{gsp[1]}{x}000" for x in sup_mpids]),
-        'ms': svc[0], 'ds': svc[1],
-        'llfc': _cat(conn, [f"{c}{dist.distributor_id}" for c in CONNECTIONS]),
-        'consent': _cat(consent, ['H', 'D', 'M', 'N']), 'energisation': _cat(energised, ['E', 'D']),
-        'annual_kwh': ac, 'created_on': created,
-        'duos_tariff': _cat(np.where(domestic, 0, np.where(seg == 1, 2, 1)), ['1', '2', '3'])})
-    rel = np.full(m, -1); rel[n:] = rows[n:]
+    df = pd.DataFrame(
+        {
+            'mpan': mpan_strings(cores),
+            'gsp_group': _cat(np.full(m, _GSP_ORDER.index(gsp)), _GSP_ORDER),
+            'distributor_id': _cat(np.zeros(m), [dist.distributor_id]),
+            'market_segment': _cat(seg, SEGMENTS),
+            'metering': _cat(metering, METERING),
+            'connection_type': _cat(conn, CONNECTIONS),
+            'energy_direction': _cat(export, ['I', 'E']),
+            'domestic_premise': domestic,
+            'category': _cat(category, CATEGORIES),
+            'supplier': _cat(s_idx, sups),
+            'bmu': _cat(s_idx, [f"2__{gsp[1]}{x}000" for x in sup_mpids]),
+            'ms': svc[0],
+            'ds': svc[1],
+            'llfc': _cat(conn, [f"{c}{dist.distributor_id}" for c in CONNECTIONS]),
+            'consent': _cat(consent, ['H', 'D', 'M', 'N']),
+            'energisation': _cat(energised, ['E', 'D']),
+            'annual_kwh': ac,
+            'created_on': created,
+            'duos_tariff': _cat(np.where(domestic, 0, np.where(seg == 1, 2, 1)), ['1', '2', '3']),
+        }
+    )
+    rel = np.full(m, -1)
+    rel[n:] = rows[n:]
     df['related_import'] = pd.Series(mpan_strings(cores[np.maximum(rel, 0)])).where(rel >= 0)
     return df
+
 
 MarketSpec.mpans = mpans
 
 # %% ../nbs/40_market.ipynb #e57b3326
-from .profiles import CLOUDINESS, category_shapes, shifts      # the typical days (and market.category_shapes, as before)
+# the typical days (and market.category_shapes, as before)
+from .profiles import CLOUDINESS, category_shapes, shifts
 
 # %% ../nbs/40_market.ipynb #69c20b36
 @dataclass
@@ -221,32 +249,43 @@ _NOISE = {'dom': 0.5, 'nondom': 0.35, 'adv': 0.15, 'ums': 0.0, 'exp': 0.2}
 # %% ../nbs/40_market.ipynb #fc709410
 def _true(self: MarketSpec, part: pd.DataFrame, day: dt.date, rng) -> np.ndarray:
     """True half-hourly Wh: category shape (shifted −2…+2 periods per MPAN) × daily mean × lognormal noise; unmetered
-    MPANs draw what their inventory does. Each cell is computed in float32 and rounded to whole Wh; nothing is summed in float32."""
+    MPANs draw what their inventory does. Each cell is computed in float32 and rounded to whole Wh; nothing is summed in
+    float32."""
     shapes = category_shapes(day)
     names = list(part.category.cat.categories)
     cats = part.category.cat.codes.to_numpy().astype(np.intp)
     n = len(part)
-    shifted = np.stack([np.roll(shapes[c], k if k in shifts(c) else 0) for c in names for k in range(-2, 3)]).astype(np.float32)   # [5 categories × 5 shifts, 48]
-    out = shifted[cats * 5 + rng.integers(0, 5, n)]                                                # row gather: [n, 48]
+    shifted = np.stack([np.roll(shapes[c], k if k in shifts(c) else 0) for c in names for k in range(-2, 3)]).astype(
+        np.float32
+    )  # [5 categories × 5 shifts, 48]
+    out = shifted[cats * 5 + rng.integers(0, 5, n)]  # row gather: [n, 48]
     sigma = np.array([_NOISE[c] for c in names], dtype=np.float32)[cats][:, None]
     z = rng.standard_normal((n, 48), dtype=np.float32)
-    z *= sigma; z -= sigma * sigma / 2
+    z *= sigma
+    z -= sigma * sigma / 2
     np.exp(z, out=z)
     out *= z
     scale = part.annual_kwh.to_numpy() * (1000 / 365 / 48)
-    if 'exp' in names and (cats == names.index('exp')).any():                                      # cloudiness: one draw per GSP group and day
-        scale = np.where(cats == names.index('exp'), scale * self.rng(str(part.gsp_group.iloc[0]), 2, day.toordinal()).uniform(*CLOUDINESS), scale)
+    # cloudiness: one draw per GSP group and day
+    if 'exp' in names and (cats == names.index('exp')).any():
+        scale = np.where(
+            cats == names.index('exp'),
+            scale * self.rng(str(part.gsp_group.iloc[0]), 2, day.toordinal()).uniform(*CLOUDINESS),
+            scale,
+        )
     scale = np.where(part.energisation.to_numpy() == 'D', 0.0, scale)
     out *= scale.astype(np.float32)[:, None]
     np.rint(out, out=out)
     np.clip(out, 0, 2**31 - 128, out=out)
     out = out.astype(np.int32)
     ums = (cats == names.index('ums')) & (part.energisation.to_numpy() != 'D') if 'ums' in names else np.zeros(n, bool)
-    if ums.any():                                    # street lights: what their inventory draws (ASM-UMS-INVENTORY)
+    if ums.any():  # street lights: what their inventory draws (ASM-UMS-INVENTORY)
         from mhhs_ref.data_services.collection import ums_consumption, ums_inventory
+
         lit = part[ums].reset_index(drop=True)
         out[ums] = ums_consumption(ums_inventory(lit), lit, day)
     return out
+
 
 @implements('ASM-MARKET-FAULTS')
 def _metered(self: MarketSpec, part: pd.DataFrame, true: np.ndarray, rng) -> np.ndarray:
@@ -256,23 +295,31 @@ def _metered(self: MarketSpec, part: pd.DataFrame, true: np.ndarray, rng) -> np.
     smart, adv = kind == 'smart', kind == 'advanced'
     hh = smart | adv
     out[(kind == 'traditional') | (kind == 'unmetered')] = MISSING
-    out[kind == 'unmetered'] = true[kind == 'unmetered']                               # computed, not metered: always there
+    # computed, not metered: always there
+    out[kind == 'unmetered'] = true[kind == 'unmetered']
     deen = part.energisation.to_numpy() == 'D'
     rec = deen & hh & (rng.random(n) < f.deenergised_recording)
     out[rec] = rng.integers(0, 60, (rec.sum(), 48))
+
     def one_period(mask, values):
         rows = np.flatnonzero(mask)
         cols = rng.integers(0, 48, len(rows))
         out[rows, cols] = values(rows, cols)
-    one_period(hh & (rng.random(n) < f.spike), lambda r, c: np.clip(out[r, c].astype(np.int64) * rng.integers(20, 101, len(r)) + 500, 0, 2**31 - 1))
+
+    one_period(
+        hh & (rng.random(n) < f.spike),
+        lambda r, c: np.clip(out[r, c].astype(np.int64) * rng.integers(20, 101, len(r)) + 500, 0, 2**31 - 1),
+    )
     one_period(hh & (rng.random(n) < f.negative), lambda r, c: -rng.integers(1, 51, len(r)))
     one_period(smart & (rng.random(n) < f.reset), lambda r, c: -rng.integers(100_000, 1_000_000, len(r)))
     gaps = np.flatnonzero(hh & (rng.random(n) < f.gap))
-    start = rng.integers(0, 48, len(gaps)); length = rng.integers(1, f.gap_max_periods + 1, len(gaps))
+    start = rng.integers(0, 48, len(gaps))
+    length = rng.integers(1, f.gap_max_periods + 1, len(gaps))
     cols = np.arange(48)[None, :]
     out[gaps] = np.where((cols >= start[:, None]) & (cols < (start + length)[:, None]), MISSING, out[gaps])
     out[smart & (rng.random(n) < f.comms_failure)] = MISSING
     return out
+
 
 MarketSpec._true, MarketSpec._metered = _true, _metered
 
@@ -293,62 +340,95 @@ def market_frame(spec: MarketSpec) -> pd.DataFrame:
     return pd.concat([spec.mpans(g) for g in spec.gsp_groups], ignore_index=True)
 
 def consumption_frame(p: DayPartition, which: str = 'metered') -> pd.DataFrame:
-    "One row per MPAN × UTC period: mpan, sp (period end, UTC), period (1–48), wh (nullable Int32), kwh (float64, exact to 3 dp)."
+    """One row per MPAN × UTC period: mpan, sp (period end, UTC), period (1–48), wh (nullable Int32), kwh (float64,
+    exact to 3 dp)."""
     a = p.metered_wh if which == 'metered' else p.true_wh
     n = len(p.mpans)
     wh = pd.array(a.ravel(), dtype='Int32')
     wh[a.ravel() == MISSING] = pd.NA
     sp = pd.DatetimeIndex(p.period_ends)
-    return pd.DataFrame({'mpan': np.repeat(p.mpans.mpan.to_numpy(), 48), 'sp': np.tile(sp, n), 'period': np.tile(np.arange(1, 49, dtype=np.int8), n),
-                         'wh': wh, 'kwh': wh.astype('Float64') / 1000})
+    return pd.DataFrame(
+        {
+            'mpan': np.repeat(p.mpans.mpan.to_numpy(), 48),
+            'sp': np.tile(sp, n),
+            'period': np.tile(np.arange(1, 49, dtype=np.int8), n),
+            'wh': wh,
+            'kwh': wh.astype('Float64') / 1000,
+        }
+    )
+
 
 SP_COLUMNS = [f'sp{k:02d}' for k in range(1, 49)]
 
 # %% ../nbs/40_market.ipynb #7f03f46f
 def _table(mpans: pd.DataFrame, a: np.ndarray):
     import pyarrow as pa
-    cols = {'mpan': pa.array(mpans.mpan.to_numpy(dtype=str)), 'metering': pa.array(mpans.metering.astype(str).to_numpy())}
+
+    cols = {
+        'mpan': pa.array(mpans.mpan.to_numpy(dtype=str)),
+        'metering': pa.array(mpans.metering.astype(str).to_numpy()),
+    }
     for k, name in enumerate(SP_COLUMNS):
         col = a[:, k]
         cols[name] = pa.array(col, type=pa.int32(), mask=col == MISSING)
     return pa.table(cols)
 
+
 @implements('ASM-MARKET-FAULTS', 'ASM-MARKET-MIX')
-def write_day(spec: MarketSpec, day, out: str | Path, chunk: int = 250_000, gsp_groups: list[str] | None = None,
-              progress=None) -> pd.DataFrame:
+def write_day(
+    spec: MarketSpec, day, out: str | Path, chunk: int = 250_000, gsp_groups: list[str] | None = None, progress=None
+) -> pd.DataFrame:
     """Generate one UTC settlement day of the whole market into parquet under `out` (`mpans/`, `true/`, `metered/`,
     one file per GSP group), chunk by chunk. Returns a summary frame: per GSP group the MPANs, Wh totals and seconds."""
     import pyarrow.parquet as pq
+
     d = as_date(day)
     out = Path(out)
-    for sub in ('mpans', 'true', 'metered'): (out/sub).mkdir(parents=True, exist_ok=True)
+    for sub in ('mpans', 'true', 'metered'):
+        (out / sub).mkdir(parents=True, exist_ok=True)
     rows = []
     for g in gsp_groups or spec.gsp_groups:
         t0 = _time.perf_counter()
         part = spec.mpans(g)
-        part.to_parquet(out/'mpans'/f'{g}.parquet', index=False)
+        part.to_parquet(out / 'mpans' / f'{g}.parquet', index=False)
         writers, tot_true, tot_met = {}, 0, 0
         rng = spec.rng(g, 1, d.toordinal())
         try:
             for lo in range(0, len(part), chunk):
-                sl = part.iloc[lo:lo + chunk]
-                true = spec._true(sl, d, rng); met = spec._metered(sl, true, rng)
-                tot_true += int(true.sum(dtype=np.int64)); tot_met += int(np.where(met == MISSING, 0, met).sum(dtype=np.int64))
+                sl = part.iloc[lo : lo + chunk]
+                true = spec._true(sl, d, rng)
+                met = spec._metered(sl, true, rng)
+                tot_true += int(true.sum(dtype=np.int64))
+                tot_met += int(np.where(met == MISSING, 0, met).sum(dtype=np.int64))
                 for which, a in (('true', true), ('metered', met)):
                     t = _table(sl, a)
-                    if which not in writers: writers[which] = pq.ParquetWriter(out/which/f'{d}_{g}.parquet', t.schema, compression='zstd')
+                    if which not in writers:
+                        writers[which] = pq.ParquetWriter(
+                            out / which / f'{d}_{g}.parquet', t.schema, compression='zstd'
+                        )
                     writers[which].write_table(t)
                 del true, met
         finally:
-            for w in writers.values(): w.close()
+            for w in writers.values():
+                w.close()
         rows.append((g, len(part), tot_true, tot_met, _time.perf_counter() - t0))
-        if progress: progress(g, len(part))
+        if progress:
+            progress(g, len(part))
     return pd.DataFrame(rows, columns=['gsp_group', 'mpans', 'true_wh', 'metered_wh', 'seconds'])
+
 
 def read_day(out: str | Path, day, gsp: str, which: str = 'metered') -> tuple[pd.DataFrame, np.ndarray]:
     "Read back one GSP group's day written by `write_day`: (mpan/metering frame, int32 [n, 48] array with MISSING)."
     import pyarrow.parquet as pq
-    t = pq.read_table(Path(out)/which/f'{as_date(day)}_{gsp}.parquet')
-    a = np.stack([t.column(c).to_numpy(zero_copy_only=False) if t.column(c).null_count == 0 else
-                  t.column(c).fill_null(MISSING).to_numpy() for c in SP_COLUMNS], axis=1).astype(np.int32)
+
+    t = pq.read_table(Path(out) / which / f'{as_date(day)}_{gsp}.parquet')
+    a = np.stack(
+        [
+            t.column(c).to_numpy(zero_copy_only=False)
+            if t.column(c).null_count == 0
+            else t.column(c).fill_null(MISSING).to_numpy()
+            for c in SP_COLUMNS
+        ],
+        axis=1,
+    ).astype(np.int32)
     return t.select(['mpan', 'metering']).to_pandas(), a

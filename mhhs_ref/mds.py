@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 
 from .core import MhhsError, rejection
-from .data_services.processing import MAX_WH_PER_PERIOD, MISSING, Q, QUALITY, _wh, day_arrays, open_for_submission
+from mhhs_ref.data_services.processing import (
+    MAX_WH_PER_PERIOD,
+    MISSING,
+    Q,
+    QUALITY,
+    _wh,
+    day_arrays,
+    open_for_submission,
+)
 from .design import implements, mark_implements
 from .interfaces import build_message, sender_unique_reference, wire_datetime
 from .registration import Publication
@@ -35,57 +43,106 @@ def registration_view(reg) -> Callable[[str, dt.date], dict]:
     "The MDS's view of an MPAN on a day, read from a RegistrationService (ASM-MDS-REGISTRATION-VIEW)."
     def view(mpan, day):
         s = reg.as_at(mpan, day)
-        return {'ds': (s['DS'] or {}).get('dip_id'), 'energisation': s['energisation'], 'mp_status': s['mp_status'] or 'T',
-                'connection_type': s['connection_type'], 'connection_type_from': reg._since(mpan, 'connection_type', str(day)),
-                'energy_direction': s['energy_direction'], 'supplier': (s['supplier'] or {}).get('dip_id')}
+        return {
+            'ds': (s['DS'] or {}).get('dip_id'),
+            'energisation': s['energisation'],
+            'mp_status': s['mp_status'] or 'T',
+            'connection_type': s['connection_type'],
+            'connection_type_from': reg._since(mpan, 'connection_type', str(day)),
+            'energy_direction': s['energy_direction'],
+            'supplier': (s['supplier'] or {}).get('dip_id'),
+        }
+
     return view
+
 
 mark_implements('ASM-MDS-REGISTRATION-VIEW', __name__, 'registration_view')
 
-@implements('BP019', 'RCP1009', 'RCP1061', 'ECS1002', 'ECS1003', 'ECS1004', 'ECS1005', 'ECS1006', 'ECS1007', 'ECS1008', 'ECS1009', 'ECS1010',
-            'ECS1011', 'ECS1012', 'ECS1013', 'ECS1014', 'ECS1015', 'ECS1016', 'ASM-MDS-WHOLE-MESSAGE')
+
+@implements(
+    'BP019',
+    'RCP1009',
+    'RCP1061',
+    'ECS1002',
+    'ECS1003',
+    'ECS1004',
+    'ECS1005',
+    'ECS1006',
+    'ECS1007',
+    'ECS1008',
+    'ECS1009',
+    'ECS1010',
+    'ECS1011',
+    'ECS1012',
+    'ECS1013',
+    'ECS1014',
+    'ECS1015',
+    'ECS1016',
+    'ASM-MDS-WHOLE-MESSAGE',
+)
 def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
-    "(code or None, detail, warn) for one IF-021: the first ECS rule it breaks, and whether it carries consumption on a de-energised MPAN."
-    p = body['payload']; cb, cu = p['CommonBlock'], p['CustomBlock']
+    """(code or None, detail, warn) for one IF-021: the first ECS rule it breaks, and whether it carries consumption on
+    a de-energised MPAN."""
+    p = body['payload']
+    cb, cu = p['CommonBlock'], p['CustomBlock']
     mpan, event = cb['M0']['MPANCore'], cb['S0']['eventCode'].strip('[]')
     b900 = cu.get('B900') or {}
-    if not b900.get('settlementDayConsumptionPeriods'):     # B900 is mandatory in v2.1.0, so only a message that skipped the DIP's check lacks it
+    if not b900.get(
+        'settlementDayConsumptionPeriods'
+    ):  # B900 is mandatory in v2.1.0, so only a message that skipped the DIP's check lacks it
         return 'RCP1021', "IF-021 without consumption: B900 with at least one settlement day is needed", False
     mq = b900['MQID']['measurementQuantityID']
     ds = (cu.get('B044') or {}).get('issuingDataServiceDIPID') or cb['S1']['senderDIPID']
-    if (event == 'ActivePower') != (mq in ('AI', 'AE')): return 'ECS1002', f"{mq} is not a quantity of {event}", False
+    if (event == 'ActivePower') != (mq in ('AI', 'AE')):
+        return 'ECS1002', f"{mq} is not a quantity of {event}", False
     warn, seen = False, set()
     for k, day_block in enumerate(b900['settlementDayConsumptionPeriods']):
         sd = _aware_utc(day_block['settlementDay']['settlementDayDate'])
-        if (sd.hour, sd.minute, sd.second) != (0, 0, 0): return 'ECS1014', f"settlement day {sd.isoformat()} is not midnight UTC", False
-        if day_block['settlementDay']['periodDuration'] != 30: return 'ECS1004', f"period duration {day_block['settlementDay']['periodDuration']}", False
+        if (sd.hour, sd.minute, sd.second) != (0, 0, 0):
+            return 'ECS1014', f"settlement day {sd.isoformat()} is not midnight UTC", False
+        if day_block['settlementDay']['periodDuration'] != 30:
+            return 'ECS1004', f"period duration {day_block['settlementDay']['periodDuration']}", False
         day = sd.date()
-        if not open_for_submission([day], today)[0]: return 'ECS1003', f"{day} is past its RF run", False
+        if not open_for_submission([day], today)[0]:
+            return 'ECS1003', f"{day} is past its RF run", False
         v = view(mpan, day)
-        if v.get('known') is False: return 'RCP1061', f"{mpan} is not known to the MDS (no Registration publication has named it)", False
-        if v['ds'] != ds: return 'RCP1009', f"{ds} is not the data service of {mpan} on {day}", False
+        if v.get('known') is False:
+            return 'RCP1061', f"{mpan} is not known to the MDS (no Registration publication has named it)", False
+        if v['ds'] != ds:
+            return 'RCP1009', f"{ds} is not the data service of {mpan} on {day}", False
         grid = set(utc_period_ends(day))
         for c in day_block['consumptionPeriods']:
             sp = _aware_utc(c['sp'])
-            if sp in seen: return ('ECS1006' if sp in grid else 'ECS1007'), f"period {c['sp']} appears twice", False
+            if sp in seen:
+                return ('ECS1006' if sp in grid else 'ECS1007'), f"period {c['sp']} appears twice", False
             seen.add(sp)
-            if sp not in grid: return 'ECS1005', f"period end {c['sp']} is not a half-hour of {day}", False
+            if sp not in grid:
+                return 'ECS1005', f"period end {c['sp']} is not a half-hour of {day}", False
             wh, q = _wh(c['v']), c['q']
-            if wh < 0: return 'ECS1010', f"{c['v']} kWh at {c['sp']}", False
-            if q.startswith('ZE') and wh != 0: return 'ECS1011', f"{q} with {c['v']} kWh at {c['sp']}", False
-            if wh > MAX_WH_PER_PERIOD.get(v['connection_type'], 11_500): return 'ECS1012', f"{c['v']} kWh at {c['sp']}", False
-            if q not in ACTUAL_Q and not c.get('e'): return 'ECS1015', f"{q} without an estimation reason at {c['sp']}", False
-            if c.get('e') == '9' and not c.get('arc'): return 'ECS1016', f"amendment without a reason at {c['sp']}", False
-            if wh != 0 and v['mp_status'] == 'X': return 'ECS1009', f"{mpan} is disconnected on {day}", False
+            if wh < 0:
+                return 'ECS1010', f"{c['v']} kWh at {c['sp']}", False
+            if q.startswith('ZE') and wh != 0:
+                return 'ECS1011', f"{q} with {c['v']} kWh at {c['sp']}", False
+            if wh > MAX_WH_PER_PERIOD.get(v['connection_type'], 11_500):
+                return 'ECS1012', f"{c['v']} kWh at {c['sp']}", False
+            if q not in ACTUAL_Q and not c.get('e'):
+                return 'ECS1015', f"{q} without an estimation reason at {c['sp']}", False
+            if c.get('e') == '9' and not c.get('arc'):
+                return 'ECS1016', f"amendment without a reason at {c['sp']}", False
+            if wh != 0 and v['mp_status'] == 'X':
+                return 'ECS1009', f"{mpan} is disconnected on {day}", False
             if wh != 0 and v['energisation'] == 'D':
-                if q not in ACTUAL_Q: return 'ECS1008', f"{q} {c['v']} kWh on de-energised {mpan}", False
+                if q not in ACTUAL_Q:
+                    return 'ECS1008', f"{q} {c['v']} kWh on de-energised {mpan}", False
                 warn = True
-        if str(day) < str(v['connection_type_from'])[:10]: return 'ECS1013', f"{day} is before the connection type took effect", False
+        if str(day) < str(v['connection_type_from'])[:10]:
+            return 'ECS1013', f"{day} is before the connection type took effect", False
     return None, '', warn
 
 # %% ../nbs/33_bp019_mds.ipynb #0ae9b3fc
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS submissions (id INTEGER PRIMARY KEY, mpan TEXT, mq TEXT, day TEXT, ds TEXT, txn TEXT, received_at REAL,
+CREATE TABLE IF NOT EXISTS submissions (id INTEGER PRIMARY KEY, mpan TEXT, mq TEXT, day TEXT, ds TEXT, txn TEXT,
+received_at REAL,
     day_block TEXT, warned INTEGER, superseded_by INTEGER, s1 TEXT);
 CREATE INDEX IF NOT EXISTS sub_key ON submissions (mpan, mq, day, superseded_by);
 CREATE INDEX IF NOT EXISTS sub_day ON submissions (day, mq, superseded_by);
@@ -95,15 +152,26 @@ CREATE TABLE IF NOT EXISTS refusals (id INTEGER PRIMARY KEY, at REAL, mpan TEXT,
 class MarketWideDataService:
     "The MDS (TOM-MDS): takes IF-021 in with the ECS rules, keeps every version, answers IF-014 and replays IF-016."
     role = 'MDS'
-    def __init__(self, db: str = ':memory:', view: Callable | None = None, clock: Callable[[], dt.datetime] | None = None,
-                 dip_id: str = '1800000001', environment: str = 'DEV'):
+    def __init__(
+        self,
+        db: str = ':memory:',
+        view: Callable | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        dip_id: str = '1800000001',
+        environment: str = 'DEV',
+    ):
         self.view, self.dip_id, self.environment = view, dip_id, environment
         self.clock = clock or (lambda: dt.datetime.now(UTC))
         self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
-        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA synchronous=FULL')
+        if str(db) != ':memory:':
+            self.con.execute('PRAGMA journal_mode=WAL')
+            self.con.execute('PRAGMA synchronous=FULL')
         self.con.executescript(SCHEMA)
         self.lock = threading.RLock()
-    def today(self) -> dt.date: return self.clock().date()
+
+    def today(self) -> dt.date:
+        return self.clock().date()
+
 
 mark_implements('TOM-MDS', __name__, 'MarketWideDataService')
 
@@ -111,9 +179,26 @@ mark_implements('TOM-MDS', __name__, 'MarketWideDataService')
 def _reply(self, ch, event, body, blocks, r0, primary, common: dict | None = None):
     "A reply about `body`'s MPAN; `common` adds further common blocks (IF-016's `R1` and `S2`)."
     cb = body['payload']['CommonBlock']
-    return Publication(ch, build_message(ch, event, self.dip_id, 'MDS', mpan_core=cb['M0']['MPANCore'], blocks=blocks, primary=primary,
-                                         environment=self.environment, correlation_id=cb['S1']['senderCorrelationID'], response=r0, now=self.clock(),
-                                         distributor_dip_id=cb['M0']['distributorDIPID'], gsp_group=cb['M0']['GSPGroupID'], common=common))
+    return Publication(
+        ch,
+        build_message(
+            ch,
+            event,
+            self.dip_id,
+            'MDS',
+            mpan_core=cb['M0']['MPANCore'],
+            blocks=blocks,
+            primary=primary,
+            environment=self.environment,
+            correlation_id=cb['S1']['senderCorrelationID'],
+            response=r0,
+            now=self.clock(),
+            distributor_dip_id=cb['M0']['distributorDIPID'],
+            gsp_group=cb['M0']['GSPGroupID'],
+            common=common,
+        ),
+    )
+
 
 @implements('BP019', 'IF-014', 'IF-021', 'TOM-MDS')
 def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> list[Publication]:
@@ -123,93 +208,190 @@ def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> 
     code, detail, warn = check_submission(body, self.view, self.today())
     echo = {k: cu[k] for k in ('B044', 'B067', 'B900') if k in cu}
     if code:
-        with self.lock: self.con.execute('INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)', (self.clock().timestamp(), mpan, sender, code, detail))
-        return [self._reply('IF-014', 'ActivePowerRejected', body, echo, {'responseCode': 'R', 'responseMessages': [f"{code} - {rejection(code).meaning}: {detail}"[:200]]}, [sender])]
+        with self.lock:
+            self.con.execute(
+                'INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)',
+                (self.clock().timestamp(), mpan, sender, code, detail),
+            )
+        return [
+            self._reply(
+                'IF-014',
+                'ActivePowerRejected',
+                body,
+                echo,
+                {'responseCode': 'R', 'responseMessages': [f"{code} - {rejection(code).meaning}: {detail}"[:200]]},
+                [sender],
+            )
+        ]
     mq = cu['B900']['MQID']['measurementQuantityID']
     now = self.clock().timestamp()
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
         try:
             for day_block in cu['B900']['settlementDayConsumptionPeriods']:
                 day = str(_aware_utc(day_block['settlementDay']['settlementDayDate']).date())
-                new = cur.execute('INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned, s1) VALUES (?,?,?,?,?,?,?,?,?)',
-                                  (mpan, mq, day, sender, txn, now, json.dumps(day_block), int(warn), json.dumps(cb['S1']))).lastrowid
-                cur.execute('UPDATE submissions SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND superseded_by IS NULL AND id<>?', (new, mpan, mq, day, new))
+                new = cur.execute(
+                    'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned, '
+                    's1) VALUES (?,?,?,?,?,?,?,?,?)',
+                    (mpan, mq, day, sender, txn, now, json.dumps(day_block), int(warn), json.dumps(cb['S1'])),
+                ).lastrowid
+                cur.execute(
+                    'UPDATE submissions SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND '
+                    'superseded_by IS NULL AND id<>?',
+                    (new, mpan, mq, day, new),
+                )
             cur.execute('COMMIT')
-        except BaseException: cur.execute('ROLLBACK'); raise
+        except BaseException:
+            cur.execute('ROLLBACK')
+            raise
     if warn:
-        return [self._reply('IF-014', 'ConsumptionOnDeEnergisedMPAN', body, echo, {'responseCode': 'W', 'responseMessages': [f"ECS1008 - {rejection('ECS1008').meaning}: not so here, the consumption is actual and accepted"[:200]]}, [sender])]
+        return [
+            self._reply(
+                'IF-014',
+                'ConsumptionOnDeEnergisedMPAN',
+                body,
+                echo,
+                {
+                    'responseCode': 'W',
+                    'responseMessages': [
+                        f"ECS1008 - {rejection('ECS1008').meaning}: not so here, the consumption is actual and "
+                        f"accepted"[
+                            :200
+                        ]
+                    ],
+                },
+                [sender],
+            )
+        ]
     return []
+
 
 MarketWideDataService._reply, MarketWideDataService.receive = _reply, receive
 
 # %% ../nbs/33_bp019_mds.ipynb #898638a8
-def day_frame(self: MarketWideDataService, day, mq: str = 'AI', known_at: float | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
-    "(mpans, wh int32 [n, 48] with MISSING, quality codes int8 [n, 48]) of the latest versions of `day` (as known at `known_at`)."
+def day_frame(
+    self: MarketWideDataService, day, mq: str = 'AI', known_at: float | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(mpans, wh int32 [n, 48] with MISSING, quality codes int8 [n, 48]) of the latest versions of `day` (as known at
+    `known_at`)."""
     day = as_date(day)
     with self.lock:
         if known_at is None:
-            rows = self.con.execute('SELECT mpan, day_block FROM submissions WHERE day=? AND mq=? AND superseded_by IS NULL ORDER BY mpan', (str(day), mq)).fetchall()
+            rows = self.con.execute(
+                'SELECT mpan, day_block FROM submissions WHERE day=? AND mq=? AND superseded_by IS NULL ORDER BY mpan',
+                (str(day), mq),
+            ).fetchall()
         else:
-            rows = self.con.execute('SELECT s.mpan, s.day_block FROM submissions s WHERE s.day=? AND s.mq=? AND s.received_at<=? AND NOT EXISTS '
-                                    '(SELECT 1 FROM submissions t WHERE t.mpan=s.mpan AND t.mq=s.mq AND t.day=s.day AND t.received_at<=? AND t.id>s.id) ORDER BY s.mpan',
-                                    (str(day), mq, known_at, known_at)).fetchall()
+            rows = self.con.execute(
+                'SELECT s.mpan, s.day_block FROM submissions s WHERE s.day=? AND s.mq=? AND '
+                's.received_at<=? AND NOT EXISTS '
+                '(SELECT 1 FROM submissions t WHERE t.mpan=s.mpan AND t.mq=s.mq AND t.day=s.day '
+                'AND t.received_at<=? AND t.id>s.id) ORDER BY s.mpan',
+                (str(day), mq, known_at, known_at),
+            ).fetchall()
     wh, q = day_arrays(day, [blk for _, blk in rows])
     return [m for m, _ in rows], wh, q
+
 
 def versions(self: MarketWideDataService, mpan: str, mq: str = 'AI') -> pd.DataFrame:
     "Every version the MDS holds for `mpan`: day, data service, when received, day total (Wh), superseded by."
     with self.lock:
-        df = pd.read_sql_query('SELECT id, day, ds, txn, received_at, day_block, warned, superseded_by FROM submissions WHERE mpan=? AND mq=? ORDER BY day, id',
-                               self.con, params=(mpan, mq))
+        df = pd.read_sql_query(
+            'SELECT id, day, ds, txn, received_at, day_block, warned, superseded_by FROM '
+            'submissions WHERE mpan=? AND mq=? ORDER BY day, id',
+            self.con,
+            params=(mpan, mq),
+        )
     df['day_wh'] = df.pop('day_block').map(lambda b: sum(_wh(c['v']) for c in json.loads(b)['consumptionPeriods']))
     df['received_at'] = pd.to_datetime(df.received_at, unit='s', utc=True)
     return df
 
+
 def refusals(self: MarketWideDataService) -> pd.DataFrame:
     "Every refusal, with its ECS code."
-    with self.lock: return pd.read_sql_query('SELECT * FROM refusals ORDER BY id', self.con)
+    with self.lock:
+        return pd.read_sql_query('SELECT * FROM refusals ORDER BY id', self.con)
 
-MarketWideDataService.day_frame, MarketWideDataService.versions, MarketWideDataService.refusals = day_frame, versions, refusals
+
+MarketWideDataService.day_frame, MarketWideDataService.versions, MarketWideDataService.refusals = (
+    day_frame,
+    versions,
+    refusals,
+)
 
 # %% ../nbs/33_bp019_mds.ipynb #8188c0a2
 @implements('IF-015', 'IF-016', 'ASM-REPLAY-MDS', 'ASM-REPLAY-SCOPE', 'BP004')
 def replay(self: MarketWideDataService, body: dict) -> list[Publication]:
-    "IF-015 from an advanced data service: its MPAN's history as IF-016 (one per quantity, ≤ 200 days each), or ConsumptionRequestRejected."
+    """IF-015 from an advanced data service: its MPAN's history as IF-016 (one per quantity, ≤ 200 days each), or
+    ConsumptionRequestRejected."""
     cb = body['payload']['CommonBlock']
     mpan, sender, today = cb['M0']['MPANCore'], cb['S1']['senderDIPID'], self.today()
     if self.view(mpan, today)['ds'] != sender:
-        r1 = {'responseCode': 'R', 'responseMessages': [f"RCP1009 - {rejection('RCP1009').meaning}: {sender} is not the data service of {mpan} today"[:200]]}
+        r1 = {'responseCode': 'R', 'responseMessages': [f"RCP1009 - {rejection('RCP1009').meaning}: {sender} is not "
+                                                        f"the data service of {mpan} today"[:200]]}
         return [self._reply('IF-016', 'ConsumptionRequestRejected', body, {}, None, [sender], common={'R1': r1})]
     with self.lock:
-        rows = self.con.execute('SELECT mq, day, ds, day_block, s1 FROM submissions WHERE mpan=? AND superseded_by IS NULL AND day<? ORDER BY mq, day',
+        rows = self.con.execute('SELECT mq, day, ds, day_block, s1 FROM submissions WHERE mpan=? AND superseded_by '
+                                'IS NULL AND day<? ORDER BY mq, day',
                                 (mpan, str(today))).fetchall()
     rows = [r for r in rows if open_for_submission([r[1]], today)[0]]
     out = []
     for mq in sorted({r[0] for r in rows}):
         mine = [r for r in rows if r[0] == mq][-200:]
         ct = self.view(mpan, today)['connection_type']
-        blocks = {'B044': {'issuingDataServiceDIPID': mine[-1][2]},
-                  'B067': {'connectionTypeIndicator': ct, 'connectionTypeEffectiveFromDate': '2000-01-01T00:00:00+00:00'},
-                  'B900': {'MQID': {'measurementQuantityID': mq}, 'settlementDayConsumptionPeriods': [json.loads(r[3]) for r in mine]}}
-        s2 = json.loads(mine[-1][4]) if mine[-1][4] else _bulk_s1(self, mine[-1][2])    # the replayed IF-021's own header (ASM-REPLAY-S2)
-        out.append(self._reply('IF-016', 'ActivePower' if mq in ('AI', 'AE') else 'ReactivePower', body, blocks, None, [sender],
-                               common={'S2': s2, 'R1': {'responseCode': 'A', 'responseMessages': []}}))
+        blocks = {
+            'B044': {'issuingDataServiceDIPID': mine[-1][2]},
+            'B067': {'connectionTypeIndicator': ct, 'connectionTypeEffectiveFromDate': '2000-01-01T00:00:00+00:00'},
+            'B900': {
+                'MQID': {'measurementQuantityID': mq},
+                'settlementDayConsumptionPeriods': [json.loads(r[3]) for r in mine],
+            },
+        }
+        s2 = (
+            json.loads(mine[-1][4]) if mine[-1][4] else _bulk_s1(self, mine[-1][2])
+        )  # the replayed IF-021's own header (ASM-REPLAY-S2)
+        out.append(
+            self._reply(
+                'IF-016',
+                'ActivePower' if mq in ('AI', 'AE') else 'ReactivePower',
+                body,
+                blocks,
+                None,
+                [sender],
+                common={'S2': s2, 'R1': {'responseCode': 'A', 'responseMessages': []}},
+            )
+        )
     return out
 
+
 def _bulk_s1(self, ds: str) -> dict:
-    "An S1 for versions loaded in bulk (`load_day`), which came with no message: the data service as sender, the MDS's environment."
-    return {'environmentTag': self.environment, 'subText': None, 'senderUniqueReference': sender_unique_reference('IF-021', ds if len(ds) == 10 else self.dip_id, 'SDS'),
-            'senderTimestamp': wire_datetime(self.clock()), 'senderDIPID': ds if len(ds) == 10 else self.dip_id, 'senderRoleID': 'SDS',
-            'senderCorrelationID': None, 'DIPConnectionProviderID': None}
+    """An S1 for versions loaded in bulk (`load_day`), which came with no message: the data service as sender, the MDS's
+    environment."""
+    return {
+        'environmentTag': self.environment,
+        'subText': None,
+        'senderUniqueReference': sender_unique_reference('IF-021', ds if len(ds) == 10 else self.dip_id, 'SDS'),
+        'senderTimestamp': wire_datetime(self.clock()),
+        'senderDIPID': ds if len(ds) == 10 else self.dip_id,
+        'senderRoleID': 'SDS',
+        'senderCorrelationID': None,
+        'DIPConnectionProviderID': None,
+    }
+
 
 mark_implements('ASM-REPLAY-S2', __name__, '_bulk_s1')
 
+
 def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Publication]:
-    "The MDS's side of the DIP: IF-021 and IF-015 in; everything else it receives (IF-001, IF-036 …) it does not act on here."
-    if channel_id == 'IF-021': return self.receive(body)
-    if channel_id == 'IF-015': return self.replay(body)
+    """The MDS's side of the DIP: IF-021 and IF-015 in; everything else it receives (IF-001, IF-036 …) it does not act
+    on here."""
+    if channel_id == 'IF-021':
+        return self.receive(body)
+    if channel_id == 'IF-015':
+        return self.replay(body)
     return []
+
 
 MarketWideDataService.replay, MarketWideDataService.handle = replay, handle
 
@@ -221,7 +403,8 @@ from .isd import LLF_BY_CONNECTION
 from .lss import _any_nonzero
 
 def spread_cumulative(total_wh: np.ndarray, weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Spread integer `total_wh[i]` over the cells of row i where `mask` holds, in proportion to `weights` (evenly if they
+    """Spread integer `total_wh[i]` over the cells of row i where `mask` holds, in proportion to `weights` (evenly if
+    they
     are all zero), by cumulative rounding: whole Wh that sum exactly to the total, each within 1 Wh of its share."""
     w = np.clip(weights, 0, None) if (weights < 0).any() else np.array(weights, dtype=np.float64)
     w *= mask
@@ -237,7 +420,8 @@ def _spread(total: np.ndarray, w: np.ndarray, mask: np.ndarray) -> np.ndarray:
     w *= (total / np.where(s > 0, s, 1))[:, None]
     for j in range(1, w.shape[1]): w[:, j] += w[:, j - 1]
     w += 0.5; np.floor(w, out=w)
-    w[:, -1] = np.where(mask.any(axis=1), total, 0)          # the last step lands on the total, whatever the float error
+    # the last step lands on the total, whatever the float error
+    w[:, -1] = np.where(mask.any(axis=1), total, 0)
     if w.size and 0 <= w.min() and w.max() < 2**31:
         out = np.empty(w.shape, np.int32)
         out[:, 0] = w[:, 0]
@@ -247,74 +431,113 @@ def _spread(total: np.ndarray, w: np.ndarray, mask: np.ndarray) -> np.ndarray:
     out[:, 1:] -= out[:, :-1].copy()
     return out.astype(np.int32)
 
-def _shapes_of(day, keys: pd.DataFrame, codes: np.ndarray, source: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The load shapes (float64 [k, 48]) and annual totals of the distinct `keys` (`LS_KEY` columns) from `source(day, keys)`
-    (default the fallback), matched by their values as strings — what `load_shapes` gives per MPAN, once per key; REF0300
+def _shapes_of(
+    day, keys: pd.DataFrame, codes: np.ndarray, source: Callable | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The load shapes (float64 [k, 48]) and annual totals of the distinct `keys` (`LS_KEY` columns) from `source(day,
+    keys)`
+    (default the fallback), matched by their values as strings — what `load_shapes` gives per MPAN, once per key;
+    REF0300
     names how many MPANs (`codes` into `keys`) have none."""
     ls = (source or fallback_load_shapes)(day, keys)
-    if 'mq' not in ls: ls = ls.assign(mq='AI')                  # a source keyed without the quantity serves import only
-    text = lambda f: zip(*([str(v) for v in f[c].tolist()] for c in LS_KEY))        # the values as strings, as `astype(str)` makes them
+    if 'mq' not in ls:
+        ls = ls.assign(mq='AI')  # a source keyed without the quantity serves import only
+    # the values as strings, as `astype(str)` makes them
+    text = lambda f: zip(*([str(v) for v in f[c].tolist()] for c in LS_KEY))
     at = {k: i for i, k in enumerate(text(ls))}
     idx = np.array([at.get(k, -1) for k in text(keys)], dtype=np.intp)
-    if (idx < 0).any(): raise MhhsError('REF0300', f"no load shape for {int((idx[codes] < 0).sum())} MPANs on {day}")
-    return ls[[f'p{k:02d}' for k in range(1, 49)]].to_numpy(dtype=np.float64)[idx], ls['annual_total'].to_numpy(dtype=np.float64)[idx]
+    if (idx < 0).any():
+        raise MhhsError('REF0300', f"no load shape for {int((idx[codes] < 0).sum())} MPANs on {day}")
+    return ls[[f'p{k:02d}' for k in range(1, 49)]].to_numpy(dtype=np.float64)[idx], ls['annual_total'].to_numpy(
+        dtype=np.float64
+    )[idx]
+
 
 def _combined(cols: list[pd.Series]) -> np.ndarray:
     """One int64 per row that is equal exactly when the rows' values in `cols` are: each column's codes (a categorical's
     own, a boolean as 0/1, else `pd.factorize`; missing is a code of its own) in mixed radix."""
     out = np.zeros(len(cols[0]) if cols else 0, np.int64)
     for col in cols:
-        if isinstance(col.dtype, pd.CategoricalDtype): c, k = col.cat.codes.to_numpy(np.int64), len(col.cat.categories)
-        elif col.dtype == bool: c, k = col.to_numpy(np.int64), 2
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            c, k = col.cat.codes.to_numpy(np.int64), len(col.cat.categories)
+        elif col.dtype == bool:
+            c, k = col.to_numpy(np.int64), 2
         else:
             c, u = pd.factorize(col)
             c, k = c.astype(np.int64), len(u)
         out = out * (k + 1) + np.where(c < 0, k, c)
     return out
 
+
 def _first_codes(combined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Dense codes of `combined` in order of first appearance, and each code's first row (as `key_codes`)."
     codes, _ = pd.factorize(combined)
-    first = np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]]) if len(codes) else np.zeros(0, np.int64)
+    first = (
+        np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
+        if len(codes)
+        else np.zeros(0, np.int64)
+    )
     return codes.astype(np.int64), first
 
-_KIND = ['gsp_group', 'supplier', 'bmu', 'distributor_id', 'connection_type', 'market_segment', 'domestic_premise', 'energy_direction', 'mq']
+
+_KIND = [
+    'gsp_group',
+    'supplier',
+    'bmu',
+    'distributor_id',
+    'connection_type',
+    'market_segment',
+    'domestic_premise',
+    'energy_direction',
+    'mq',
+]
+
 
 def _kinds(mpans: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Each MPAN's kind — its combination of the columns settlement's keys are made of (`_KIND`: GSP group, supplier, BM
     Unit, distributor, connection type, segment, DPI, direction, quantity) — as a code in order of first appearance, and
     the kinds (each one's first MPAN). A load-shape key, LLF class, CCC or REP-006 key is looked up once per kind."""
     cols = [c for c in _KIND if c in mpans]
-    own = 'distributor_id' not in mpans and 'mpan' in mpans            # the distributor from the MPAN's first digits
+    own = 'distributor_id' not in mpans and 'mpan' in mpans  # the distributor from the MPAN's first digits
     code, first = _first_codes(_combined([mpans[c] for c in cols] + ([_distributor(mpans)] if own else [])))
     return code, mpans.iloc[first][cols + (['mpan'] if own else [])].reset_index(drop=True)
 
+
 class _Defaults:
-    "What defaulting needs, looked up once for a set of MPANs: each one's load-shape row, annual consumption and energisation."
+    """What defaulting needs, looked up once for a set of MPANs: each one's load-shape row, annual consumption and
+    energisation."""
+
     def __init__(self, day, mpans: pd.DataFrame, source: Callable | None = None, kinds: tuple | None = None):
         kind, head = kinds or _kinds(mpans)
-        keys = shape_keys(head)                                            # the measurement quantity included
-        code, first = key_codes(*(keys[c] for c in LS_KEY))               # per kind, in the MPANs' order of first appearance
+        keys = shape_keys(head)  # the measurement quantity included
+        code, first = key_codes(*(keys[c] for c in LS_KEY))  # per kind, in the MPANs' order of first appearance
         self.code = code[kind]
         self.shapes, self.annual_total = _shapes_of(day, keys.iloc[first].reset_index(drop=True), self.code, source)
-        self.per_kwh = np.where((mpans.energisation == 'D').to_numpy(), 0.0, mpans.annual_kwh.to_numpy(dtype=np.float64) * 1000)
+        self.per_kwh = np.where(
+            (mpans.energisation == 'D').to_numpy(), 0.0, mpans.annual_kwh.to_numpy(dtype=np.float64) * 1000
+        )
 
     def fill(self, wh: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Default rows `pos` of the set, `wh` being those rows (int32, overwritten: the filled rows come back in it), in
-        the data's own width: (filled, missing mask, the rows with a missing period, the Wh defaulted in each of those rows)."""
+        """Default rows `pos` of the set, `wh` being those rows (int32, overwritten: the filled rows come back in it),
+        in
+        the data's own width: (filled, missing mask, the rows with a missing period, the Wh defaulted in each of those
+        rows)."""
         miss = wh == MISSING
         rows = np.flatnonzero(_any_nonzero(miss))
         total = np.zeros(0)
         if len(rows):
             k, at = self.code[pos[rows]], pos[rows]
             m = miss[rows]
-            shapes = self.shapes[k] * m                                  # the load shape over the missing cells only
+            shapes = self.shapes[k] * m  # the load shape over the missing cells only
             total = np.rint(self.per_kwh[at] / self.annual_total[k] * shapes.sum(axis=1))
             wh[rows] = np.where(m, _spread(total, shapes, m), wh[rows])  # only rows with a gap are touched
         return wh, miss, rows, total
 
+
 @implements('BP019', 'ASM-MDS-DEFAULTING')
-def default_missing(day, mpans: pd.DataFrame, wh: np.ndarray, shapes: Callable | None = None) -> tuple[np.ndarray, np.ndarray]:
+def default_missing(
+    day, mpans: pd.DataFrame, wh: np.ndarray, shapes: Callable | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Fill MISSING periods from the load shape (of the MPAN's category and measurement quantity, from the source
     `shapes`) × annual consumption (zero when de-energised); returns (int64 Wh, defaulted mask)."""
     filled, miss, _, _ = _Defaults(day, mpans, shapes).fill(np.array(wh, dtype=np.int32), np.arange(len(wh)))
@@ -336,9 +559,11 @@ def _table(frame: pd.DataFrame, keys: list[str], value: str) -> dict:
 
 def _per_combination(lookup: dict, cols: list[pd.Series], code: str | None = None, what: str = '',
                      fill: Callable | None = None, dtype=object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`lookup` (keyed by tuples of the columns' values as strings, `_table`) for each row, looked up once per distinct combination:
+    """`lookup` (keyed by tuples of the columns' values as strings, `_table`) for each row, looked up once per distinct
+    combination:
     (values as `dtype`, whether the combination was missing, the combination's code) per row. A combination `lookup`
-    lacks takes `fill(*its values)`, or without `fill` raises `code`. The values are made `dtype` per combination, before
+    lacks takes `fill(*its values)`, or without `fill` raises `code`. The values are made `dtype` per combination,
+    before
     they are spread to the rows."""
     codes, keys = _combinations(cols)
     vals = np.array([lookup.get(k, np.nan) for k in zip(*keys)] or np.zeros(0), dtype=object)      # a copy we may fill
@@ -354,161 +579,296 @@ def llf_factors(mpans: pd.DataFrame, isd) -> tuple[np.ndarray, np.ndarray, np.nd
     code: an MPAN whose class ISD lacks takes the default for its connection type (`LLF_BY_CONNECTION`, ASM-LLF-DEFAULT)
     and goes in REP-008."""
     llf = _table(isd.llf_classes, ['distributor_id', 'connection_type'], 'line_loss_factor')
-    return _per_combination(llf, [_distributor(mpans), mpans.connection_type], fill=lambda d, ct: LLF_BY_CONNECTION.get(ct, 1.0), dtype=np.float64)
+    return _per_combination(
+        llf,
+        [_distributor(mpans), mpans.connection_type],
+        fill=lambda d, ct: LLF_BY_CONNECTION.get(ct, 1.0),
+        dtype=np.float64,
+    )
+
 
 @implements('REP-008', 'BP019')
 def llf_default_report(mpans: pd.DataFrame, isd) -> pd.DataFrame:
-    "REP-008's content: per distributor, GSP group and connection type, the MPANs settled with a default line loss factor, and the factor."
+    """REP-008's content: per distributor, GSP group and connection type, the MPANs settled with a default line loss
+    factor, and the factor."""
     f, defaulted, _ = llf_factors(mpans, isd)
     d = mpans[defaulted]
-    out = pd.DataFrame({'distributor_id': _distributor(d).astype(str).to_numpy(), 'gsp_group': d.gsp_group.astype(str).to_numpy(),
-                        'connection_type': d.connection_type.astype(str).to_numpy(), 'default_llf': f[defaulted]})
-    return out.groupby(['distributor_id', 'gsp_group', 'connection_type', 'default_llf'], as_index=False).size().rename(columns={'size': 'mpans'})
+    out = pd.DataFrame(
+        {
+            'distributor_id': _distributor(d).astype(str).to_numpy(),
+            'gsp_group': d.gsp_group.astype(str).to_numpy(),
+            'connection_type': d.connection_type.astype(str).to_numpy(),
+            'default_llf': f[defaulted],
+        }
+    )
+    return (
+        out.groupby(['distributor_id', 'gsp_group', 'connection_type', 'default_llf'], as_index=False)
+        .size()
+        .rename(columns={'size': 'mpans'})
+    )
+
 
 @implements('REP-009', 'BP019')
 def emr_report(day, mpans: pd.DataFrame, filled: np.ndarray, suppliers=None) -> pd.DataFrame:
     """REP-009's content for a day: each MPAN's half-hourly settled volume (Wh) by supplier and GSP group — what EMR
-    settlement (CfD, Capacity Market) needs — for `suppliers` (default all), long: supplier, gsp_group, mpan, period, wh."""
-    sel = np.ones(len(mpans), bool) if suppliers is None else mpans.supplier.astype(str).isin(list(suppliers)).to_numpy()
+    settlement (CfD, Capacity Market) needs — for `suppliers` (default all), long: supplier, gsp_group, mpan, period,
+    wh."""
+    sel = (
+        np.ones(len(mpans), bool) if suppliers is None else mpans.supplier.astype(str).isin(list(suppliers)).to_numpy()
+    )
     m = mpans[sel]
     w = filled[sel]
-    return pd.DataFrame({'supplier': np.repeat(m.supplier.astype(str).to_numpy(), w.shape[1]), 'gsp_group': np.repeat(m.gsp_group.astype(str).to_numpy(), w.shape[1]),
-                         'mpan': np.repeat(m.mpan.astype(str).to_numpy(), w.shape[1]), 'period': np.tile(np.arange(1, w.shape[1] + 1), len(m)), 'wh': w.ravel()})
+    return pd.DataFrame(
+        {
+            'supplier': np.repeat(m.supplier.astype(str).to_numpy(), w.shape[1]),
+            'gsp_group': np.repeat(m.gsp_group.astype(str).to_numpy(), w.shape[1]),
+            'mpan': np.repeat(m.mpan.astype(str).to_numpy(), w.shape[1]),
+            'period': np.tile(np.arange(1, w.shape[1] + 1), len(m)),
+            'wh': w.ravel(),
+        }
+    )
+
 
 @implements('ASM-CCC-TABLE', 'BP019')
 def ccc_ids(mpans: pd.DataFrame, isd) -> dict[str, np.ndarray]:
-    "Each MPAN's Consumption Component Classes from the ISD: {'C': consumption CCC id, 'L': losses CCC id} (REF0321 if none)."
-    cat = lambda codes, names: pd.Series(pd.Categorical.from_codes(codes.astype(np.int8), names), index=mpans.index)   # no string per MPAN
+    """Each MPAN's Consumption Component Classes from the ISD: {'C': consumption CCC id, 'L': losses CCC id} (REF0321 if
+    none)."""
+    # no string per MPAN
+    cat = lambda codes, names: pd.Series(pd.Categorical.from_codes(codes.astype(np.int8), names), index=mpans.index)
     seg = mpans.market_segment
     dpi = cat((seg == 'S').to_numpy() & mpans.domestic_premise.astype(bool).to_numpy(), ['F', 'T'])
     ed = mpans['energy_direction'] if 'energy_direction' in mpans else pd.Series('I', index=mpans.index)
     mq = cat((ed == 'E').to_numpy(), ['AI', 'AE'])
-    cc = _table(isd.ccc, ['connection_type', 'measurement_quantity', 'market_segment', 'domestic_premise_indicator', 'consumption_component'], 'ccc_id')
-    codes, keys = _combinations([mpans.connection_type, mq, seg, dpi])          # one lookup per combination, for both components
+    cc = _table(
+        isd.ccc,
+        [
+            'connection_type',
+            'measurement_quantity',
+            'market_segment',
+            'domestic_premise_indicator',
+            'consumption_component',
+        ],
+        'ccc_id',
+    )
+    # one lookup per combination, for both components
+    codes, keys = _combinations([mpans.connection_type, mq, seg, dpi])
     out = {}
     for c in ('C', 'L'):
         ids = np.array([cc.get((*k, c), np.nan) for k in zip(*keys)] or np.zeros(0), dtype=object)
-        if pd.isna(ids).any(): raise MhhsError('REF0321', 'no Consumption Component Class for some MPANs')
+        if pd.isna(ids).any():
+            raise MhhsError('REF0321', 'no Consumption Component Class for some MPANs')
         out[c] = ids.astype(np.int64)[codes]
     return out
 
+
 def _group_order(codes: np.ndarray, n_groups: int) -> np.ndarray:
-    "The rows in order of their group, stable (a group's rows keep their order): a radix sort when the codes fit 16 bits."
+    """The rows in order of their group, stable (a group's rows keep their order): a radix sort when the codes fit 16
+    bits."""
     return np.argsort(codes.astype(np.int16) if n_groups < 2**15 else codes, kind='stable')
 
+
 def _add_runs(out: np.ndarray, codes: np.ndarray, vals: np.ndarray) -> None:
-    "Add the rows of `vals` to `out[codes]`, `codes` sorted: one sum per run of equal codes, in `out`'s dtype (int64: exact)."
-    if not len(codes): return
+    """Add the rows of `vals` to `out[codes]`, `codes` sorted: one sum per run of equal codes, in `out`'s dtype (int64:
+    exact)."""
+    if not len(codes):
+        return
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    if len(starts) > 2_000: out[codes[starts]] += np.add.reduceat(vals, starts, axis=0, dtype=out.dtype); return
+    if len(starts) > 2_000:
+        out[codes[starts]] += np.add.reduceat(vals, starts, axis=0, dtype=out.dtype)
+        return
     for g, lo, hi in zip(codes[starts].tolist(), starts.tolist(), np.r_[starts[1:], len(codes)].tolist()):
-        out[g] += vals[lo:hi].sum(axis=0, dtype=out.dtype)        # few long runs: a contiguous sum each beats reduceat
+        out[g] += vals[lo:hi].sum(axis=0, dtype=out.dtype)  # few long runs: a contiguous sum each beats reduceat
+
 
 @implements('BP019', 'ASM-LLF', 'ASM-CCC-TABLE', 'REP-006', 'ASM-COLUMNAR-SUMS')
-def _volumes(mpans: pd.DataFrame, isd, width: int, fill_rows: Callable, block: int, kinds: tuple | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """REP-006 rows for `width` periods: `fill_rows(pos)` gives the MPANs at positions `pos` defaulted (int32 [len(pos), width])
-    with each one's defaulted periods and Wh; returns (rows gsp_group, supplier, bmu, ccc_id, component, period, mpans, wh; per MPAN defaults)."""
+def _volumes(
+    mpans: pd.DataFrame, isd, width: int, fill_rows: Callable, block: int, kinds: tuple | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REP-006 rows for `width` periods: `fill_rows(pos)` gives the MPANs at positions `pos` defaulted (int32 [len(pos),
+    width])
+    with each one's defaulted periods and Wh; returns (rows gsp_group, supplier, bmu, ccc_id, component, period, mpans,
+    wh; per MPAN defaults)."""
     n = len(mpans)
-    kind, head = kinds or _kinds(mpans)                                 # looked up per kind of MPAN, not per MPAN
-    factor, _, lcode = llf_factors(head, isd)                          # and the LLF class, part of the key below
+    kind, head = kinds or _kinds(mpans)  # looked up per kind of MPAN, not per MPAN
+    factor, _, lcode = llf_factors(head, isd)  # and the LLF class, part of the key below
     ccc = ccc_ids(head, isd)
     codes, first = key_codes(head.gsp_group, head.supplier, head.bmu, pd.Series(ccc['C']), pd.Series(lcode))
-    codes = codes[kind]                                                 # `first` are kinds: the same keys, in the same order
+    # `first` are kinds: the same keys, in the same order
+    codes = codes[kind]
     d_periods, d_wh = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    order = _group_order(codes, len(first))                              # the MPANs group by group: a block's groups are runs of rows
-    sums = np.zeros((len(first), width), np.int64)                       # per key and LLF class, exact
+    order = _group_order(codes, len(first))  # the MPANs group by group: a block's groups are runs of rows
+    sums = np.zeros((len(first), width), np.int64)  # per key and LLF class, exact
     for a in range(0, n, block):
-        pos = order[a:a + block]
+        pos = order[a : a + block]
         filled, d_periods[pos], d_wh[pos] = fill_rows(pos)
         _add_runs(sums, codes[pos], filled)
     losses = np.rint(sums * (factor[first] - 1)[:, None]).astype(np.int64)
     count = np.bincount(codes, minlength=len(first))
     key = {c: head[c].iloc[first].astype(str).to_numpy() for c in ('gsp_group', 'supplier', 'bmu')}
-    cols: dict[str, list] = {c: [] for c in ('gsp_group', 'supplier', 'bmu', 'ccc_id', 'component', 'mpans', 'period', 'wh')}
+    cols: dict[str, list] = {
+        c: [] for c in ('gsp_group', 'supplier', 'bmu', 'ccc_id', 'component', 'mpans', 'period', 'wh')
+    }
     for component, vals in (('C', sums), ('L', losses)):
         ids = ccc[component][first]
-        g, gfirst = key_codes(*(pd.Series(v) for v in (*key.values(), ids)))       # LLF classes folded into REP-006's key
-        tot = np.zeros((len(gfirst), width), np.int64); np.add.at(tot, g, vals)
-        rows = lambda v: np.repeat(v[gfirst], width)                               # each key's row, once per period
-        for c, v in key.items(): cols[c].append(v[gfirst])                         # strings: once per key, spread below
-        cols['ccc_id'].append(rows(ids)); cols['component'].append(np.full(len(gfirst), component, dtype=object))
+        g, gfirst = key_codes(*(pd.Series(v) for v in (*key.values(), ids)))  # LLF classes folded into REP-006's key
+        tot = np.zeros((len(gfirst), width), np.int64)
+        np.add.at(tot, g, vals)
+        rows = lambda v: np.repeat(v[gfirst], width)  # each key's row, once per period
+        for c, v in key.items():
+            cols[c].append(v[gfirst])  # strings: once per key, spread below
+        cols['ccc_id'].append(rows(ids))
+        cols['component'].append(np.full(len(gfirst), component, dtype=object))
         cols['mpans'].append(np.repeat(np.bincount(g, weights=count, minlength=len(gfirst)).astype(np.int64), width))
-        cols['period'].append(np.tile(np.arange(1, width + 1), len(gfirst))); cols['wh'].append(tot.ravel())
-    per_mpan = pd.DataFrame({'mpan': mpans.mpan.array, 'supplier': mpans.supplier.array, 'bmu': mpans.bmu.array,     # no conversion per MPAN
-                             'defaulted_periods': d_periods, 'defaulted_wh': d_wh})
-    each = np.repeat(np.arange(sum(len(v) for v in cols['component'])), width)      # the string columns: made once per key, then taken
-    out = {c: pd.array(np.concatenate(v), dtype='str').take(each) if c in ('gsp_group', 'supplier', 'bmu', 'component') else np.concatenate(v)
-           for c, v in cols.items()}
+        cols['period'].append(np.tile(np.arange(1, width + 1), len(gfirst)))
+        cols['wh'].append(tot.ravel())
+    # no conversion per MPAN
+    per_mpan = pd.DataFrame(
+        {
+            'mpan': mpans.mpan.array,
+            'supplier': mpans.supplier.array,
+            'bmu': mpans.bmu.array,
+            'defaulted_periods': d_periods,
+            'defaulted_wh': d_wh,
+        }
+    )
+    # the string columns: made once per key, then taken
+    each = np.repeat(np.arange(sum(len(v) for v in cols['component'])), width)
+    out = {
+        c: pd.array(np.concatenate(v), dtype='str').take(each)
+        if c in ('gsp_group', 'supplier', 'bmu', 'component')
+        else np.concatenate(v)
+        for c, v in cols.items()
+    }
     return pd.DataFrame(out), per_mpan
 
+
 @implements('BP019', 'REP-006')
-def uncorrected_volumes(day, mpans: pd.DataFrame, wh: np.ndarray, isd, block: int = 16_384, shapes: Callable | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """REP-006's content for one GSP group's UTC day (periods 1–48 of the UTC day): rows (gsp_group, supplier, bmu, ccc_id,
-    component, period) with consumption or losses (int64 Wh) and MPAN counts; and per MPAN what was defaulted (for IF-013
+def uncorrected_volumes(
+    day, mpans: pd.DataFrame, wh: np.ndarray, isd, block: int = 16_384, shapes: Callable | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REP-006's content for one GSP group's UTC day (periods 1–48 of the UTC day): rows (gsp_group, supplier, bmu,
+    ccc_id,
+    component, period) with consumption or losses (int64 Wh) and MPAN counts; and per MPAN what was defaulted (for
+    IF-013
     and REP-007). Settlement reports by local settlement period: `local_volumes`."""
     kinds = _kinds(mpans)
     dflt = _Defaults(day, mpans, shapes, kinds)
+
     def fill_rows(pos):
         filled, miss, r, total = dflt.fill(np.take(wh, pos, axis=0), pos)
         dp, dw = np.zeros(len(pos), np.int64), np.zeros(len(pos), np.int64)
-        dp[r], dw[r] = miss[r].sum(axis=1), total          # a row's defaults sum to its total exactly
+        dp[r], dw[r] = miss[r].sum(axis=1), total  # a row's defaults sum to its total exactly
         return filled, dp, dw
+
     return _volumes(mpans, isd, 48, fill_rows, block, kinds)
 
+
 @implements('BP019', 'REP-006', 'DI-496')
-def local_volumes(day, mpans: pd.DataFrame, by_utc_day: dict, isd, block: int = 16_384, shapes: Callable | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """REP-006's content for local settlement day `day`, by local settlement period (1–46, 48 or 50): from `{UTC date: [n, 48]
+def local_volumes(
+    day, mpans: pd.DataFrame, by_utc_day: dict, isd, block: int = 16_384, shapes: Callable | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REP-006's content for local settlement day `day`, by local settlement period (1–46, 48 or 50): from `{UTC date:
+    [n, 48]
     submitted Wh}` for the UTC days the local day spans, each defaulted with its own day's load shapes from `shapes`
     (a load-shape source: the LSS's `source()`; default the fallback)."""
     cells = local_day_cells(day)
     days = sorted({d for d, _ in cells})
     for d in days:
-        if d not in by_utc_day: raise MhhsError('REF0004', f"local day {as_date(day)} needs UTC day {d}, which was not given")
+        if d not in by_utc_day:
+            raise MhhsError('REF0004', f"local day {as_date(day)} needs UTC day {d}, which was not given")
     kinds = _kinds(mpans)
     dflt = {d: _Defaults(d, mpans, shapes, kinds) for d in days}
     span = {d: slice(min(c for dd, c in cells if dd == d), max(c for dd, c in cells if dd == d) + 1) for d in days}
+
     def fill_rows(pos):
         parts, dp, dw = [], np.zeros(len(pos), np.int64), np.zeros(len(pos), np.int64)
         for d in days:
             filled, miss, r, total = dflt[d].fill(np.take(by_utc_day[d], pos, axis=0), pos)
             f, m = filled[:, span[d]], miss[:, span[d]]
             dp[r] += m[r].sum(axis=1)
-            if f.shape[1] == filled.shape[1]: dw[r] += total.astype(np.int64)     # the whole day: its defaults sum to the total exactly
-            else: dw[r] += np.where(m[r], f[r], 0).sum(axis=1)
+            # the whole day: its defaults sum to the total exactly
+            if f.shape[1] == filled.shape[1]:
+                dw[r] += total.astype(np.int64)
+            else:
+                dw[r] += np.where(m[r], f[r], 0).sum(axis=1)
             parts.append(f)
         return (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)), dp, dw
+
     return _volumes(mpans, isd, len(cells), fill_rows, block, kinds)
 
 # %% ../nbs/33_bp019_mds.ipynb #c3295f2d
 @implements('BP019', 'ECS1003')
-def load_day(self: MarketWideDataService, day, mpans, wh: np.ndarray, quality: np.ndarray, reason: np.ndarray, ds: str = 'bulk',
-             received_at: dt.datetime | None = None, mq: str = 'AI') -> int:
-    "Store a day's processed data for `mpans` as new versions received at `received_at`; returns the rows stored (0 after RF)."
+def load_day(
+    self: MarketWideDataService,
+    day,
+    mpans,
+    wh: np.ndarray,
+    quality: np.ndarray,
+    reason: np.ndarray,
+    ds: str = 'bulk',
+    received_at: dt.datetime | None = None,
+    mq: str = 'AI',
+) -> int:
+    """Store a day's processed data for `mpans` as new versions received at `received_at`; returns the rows stored (0
+    after RF)."""
     from mhhs_ref.data_services.processing import QUALITY, REASONS, _kwh
     from mhhs_ref.interfaces import wire_datetime
+
     day = as_date(day)
     at = received_at or self.clock()
     if not open_for_submission([day], at.date())[0]:
-        with self.lock: self.con.execute('INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)', (at.timestamp(), None, ds, 'ECS1003', f"{len(mpans)} MPANs for {day} after RF"))
+        with self.lock:
+            self.con.execute(
+                'INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)',
+                (at.timestamp(), None, ds, 'ECS1003', f"{len(mpans)} MPANs for {day} after RF"),
+            )
         return 0
     ends = [wire_datetime(e) for e in utc_period_ends(day)]
     head = {'settlementDayDate': wire_datetime(dt.datetime.combine(day, dt.time(), UTC)), 'periodDuration': 30}
     qs, rs = np.array(QUALITY, dtype=object), np.array(REASONS, dtype=object)
     rows = []
     for m, w, q, r in zip(mpans.mpan.astype(str), wh, quality, reason):
-        periods = [{'sp': e, 'v': _kwh(int(v)), 'q': qq, 'e': rr, 'arc': None} for e, v, qq, rr in zip(ends, w, qs[q], rs[r]) if v != MISSING]
-        rows.append((m, mq, str(day), ds, None, at.timestamp(), json.dumps({'settlementDay': head, 'consumptionPeriods': periods}), 0))
+        periods = [
+            {'sp': e, 'v': _kwh(int(v)), 'q': qq, 'e': rr, 'arc': None}
+            for e, v, qq, rr in zip(ends, w, qs[q], rs[r])
+            if v != MISSING
+        ]
+        rows.append(
+            (
+                m,
+                mq,
+                str(day),
+                ds,
+                None,
+                at.timestamp(),
+                json.dumps({'settlementDay': head, 'consumptionPeriods': periods}),
+                0,
+            )
+        )
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
         try:
             first = cur.execute('SELECT COALESCE(MAX(id), 0) FROM submissions').fetchone()[0]
-            cur.executemany('INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned) VALUES (?,?,?,?,?,?,?,?)', rows)
-            cur.execute('UPDATE submissions SET superseded_by=(SELECT MAX(t.id) FROM submissions t WHERE t.mpan=submissions.mpan AND t.mq=submissions.mq '
-                        'AND t.day=submissions.day) WHERE day=? AND mq=? AND superseded_by IS NULL AND id<=? AND EXISTS (SELECT 1 FROM submissions t '
-                        'WHERE t.mpan=submissions.mpan AND t.mq=submissions.mq AND t.day=submissions.day AND t.id>?)', (str(day), mq, first, first))
+            cur.executemany(
+                'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned) VALUES '
+                '(?,?,?,?,?,?,?,?)',
+                rows,
+            )
+            cur.execute(
+                'UPDATE submissions SET superseded_by=(SELECT MAX(t.id) FROM submissions t WHERE '
+                't.mpan=submissions.mpan AND t.mq=submissions.mq '
+                'AND t.day=submissions.day) WHERE day=? AND mq=? AND superseded_by IS NULL AND id<=? AND '
+                'EXISTS (SELECT 1 FROM submissions t '
+                'WHERE t.mpan=submissions.mpan AND t.mq=submissions.mq AND t.day=submissions.day AND t.id>?)',
+                (str(day), mq, first, first),
+            )
             cur.execute('COMMIT')
-        except BaseException: cur.execute('ROLLBACK'); raise
+        except BaseException:
+            cur.execute('ROLLBACK')
+            raise
     return len(rows)
+
 
 MarketWideDataService.load_day = load_day
 
@@ -526,7 +886,9 @@ def _suspects(w: np.ndarray, q: np.ndarray, maxwh: np.ndarray, flagged: np.ndarr
     return (w.max(axis=1) > maxwh) | _any_nonzero(neg) | _any_nonzero(q) | flagged
 
 @implements('BP019', 'ECS1008', 'ECS1009', 'ECS1010', 'ECS1011', 'ECS1012', 'ECS1015', 'ASM-COLUMNAR-SUMS')
-def check_frame(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, reason: np.ndarray, mq: str = 'AI', block: int = 16_384) -> np.ndarray:
+def check_frame(
+    mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, reason: np.ndarray, mq: str = 'AI', block: int = 16_384
+) -> np.ndarray:
     """Per MPAN the ECS code its day's data breaks first ('' when none): `mpans` needs connection_type and energisation
     (and mp_status when known); `quality`/`reason` are codes into QUALITY/REASONS."""
     out = np.full(len(mpans), '', dtype=object)
@@ -536,15 +898,25 @@ def check_frame(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, reason
     for a in range(0, len(mpans), block):
         b = min(len(mpans), a + block)
         w = wh[a:b]
-        i = np.flatnonzero(_suspects(w, quality[a:b], maxwh[a:b], disc[a:b] | deen[a:b]))     # only those get the full rules
-        if not len(i): continue
+        # only those get the full rules
+        i = np.flatnonzero(_suspects(w, quality[a:b], maxwh[a:b], disc[a:b] | deen[a:b]))
+        if not len(i):
+            continue
         w, q, r = w[i], quality[a:b][i].astype(np.intp), reason[a:b][i]
         sent = w != MISSING
         actual, ze = _Q_ACTUAL[q], _Q_ZE[q]
-        rules = [w < 0, ze & (w != 0), w > maxwh[a:b][i, None], ~actual & (r == 0),
-                 (w != 0) & disc[a:b][i, None], (w != 0) & deen[a:b][i, None] & ~actual]
+        rules = [
+            w < 0,
+            ze & (w != 0),
+            w > maxwh[a:b][i, None],
+            ~actual & (r == 0),
+            (w != 0) & disc[a:b][i, None],
+            (w != 0) & deen[a:b][i, None] & ~actual,
+        ]
         cell = np.zeros(w.shape, np.int8)
-        for k in range(len(rules) - 1, -1, -1): cell = np.where(rules[k] & sent, np.int8(k + 1), cell)    # the first rule wins
+        # the first rule wins
+        for k in range(len(rules) - 1, -1, -1):
+            cell = np.where(rules[k] & sent, np.int8(k + 1), cell)
         bad = cell.any(axis=1)
         if bad.any():
             first = cell[bad, cell[bad].astype(bool).argmax(axis=1)]
@@ -553,84 +925,201 @@ def check_frame(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, reason
 
 # %% ../nbs/33_bp019_mds.ipynb #d12d295d
 @implements('IF-013', 'BP019', 'DI-154')
-def if013(self: MarketWideDataService, day, mpans: pd.DataFrame, filled: np.ndarray, defaulted: np.ndarray, isd, run: tuple[str, int, dt.date],
-          flags: np.ndarray | None = None) -> list[Publication]:
-    "IF-013 for every MPAN with defaulted periods: the values, the load shape flag (default `E`: back-stop) and the run (code, number, date)."
+def if013(
+    self: MarketWideDataService,
+    day,
+    mpans: pd.DataFrame,
+    filled: np.ndarray,
+    defaulted: np.ndarray,
+    isd,
+    run: tuple[str, int, dt.date],
+    flags: np.ndarray | None = None,
+) -> list[Publication]:
+    """IF-013 for every MPAN with defaulted periods: the values, the load shape flag (default `E`: back-stop) and the
+    run (code, number, date)."""
     from mhhs_ref.data_services.processing import _kwh
     from mhhs_ref.interfaces import wire_datetime
+
     code, number, run_date = run
     ends = [wire_datetime(e) for e in utc_period_ends(day)]
-    cc = isd.ccc.set_index(['connection_type', 'measurement_quantity', 'market_segment', 'domestic_premise_indicator', 'consumption_component']).ccc_id
+    cc = isd.ccc.set_index(
+        [
+            'connection_type',
+            'measurement_quantity',
+            'market_segment',
+            'domestic_premise_indicator',
+            'consumption_component',
+        ]
+    ).ccc_id
     out = []
     for i in np.flatnonzero(defaulted.any(axis=1)):
         r = mpans.iloc[i]
         mq = 'AE' if str(r.get('energy_direction', 'I')) == 'E' else 'AI'
         dpi = 'T' if (str(r.market_segment) == 'S' and bool(r.domestic_premise)) else 'F'
-        b050 = {'measurementQuantityID': mq, 'marketSegmentIndicator': str(r.market_segment), 'domesticPremiseIndicator': dpi == 'T',
-                'consumptionComponentClassID': int(cc[(str(r.connection_type), mq, str(r.market_segment), dpi, 'C')]), 'consumptionComponentIndicator': 'C'}
-        periods = [{'settlementPeriodEffectiveToDateTime': ends[k], 'defaultedSPConsumption': _kwh(int(filled[i, k])),
-                    'defaultLoadShapeFlag': 'E' if flags is None else str(flags[i])} for k in np.flatnonzero(defaulted[i])]
-        blocks = {'B043': {'settlementImpactedDataServiceDIPID': str(r.ds), 'settlementImpactedSupplierDIPID': str(r.supplier)},
-                  'B049': {'settlementRunExecutionDate': wire_datetime(dt.datetime.combine(as_date(run_date), dt.time(), UTC)), 'settlementCode': code, 'runNumber': number},
-                  'B067': {'connectionTypeIndicator': str(r.connection_type), 'connectionTypeEffectiveFromDate': '2000-01-01T00:00:00+00:00'},
-                  'B920List': [{'MQID': b050, 'settlementDayConsumptionPeriods': [{'settlementDay': {'settlementDayDate': wire_datetime(dt.datetime.combine(as_date(day), dt.time(), UTC)),
-                                                                                                    'periodDuration': 30}, 'defaultedConsumptionPeriods': periods}]}]}
-        out.append(Publication('IF-013', build_message('IF-013', 'ActivePowerDefaulted', self.dip_id, 'MDS', mpan_core=str(r.mpan), blocks=blocks,
-                                                       environment=self.environment, now=self.clock())))
+        b050 = {
+            'measurementQuantityID': mq,
+            'marketSegmentIndicator': str(r.market_segment),
+            'domesticPremiseIndicator': dpi == 'T',
+            'consumptionComponentClassID': int(cc[(str(r.connection_type), mq, str(r.market_segment), dpi, 'C')]),
+            'consumptionComponentIndicator': 'C',
+        }
+        periods = [
+            {
+                'settlementPeriodEffectiveToDateTime': ends[k],
+                'defaultedSPConsumption': _kwh(int(filled[i, k])),
+                'defaultLoadShapeFlag': 'E' if flags is None else str(flags[i]),
+            }
+            for k in np.flatnonzero(defaulted[i])
+        ]
+        blocks = {
+            'B043': {
+                'settlementImpactedDataServiceDIPID': str(r.ds),
+                'settlementImpactedSupplierDIPID': str(r.supplier),
+            },
+            'B049': {
+                'settlementRunExecutionDate': wire_datetime(dt.datetime.combine(as_date(run_date), dt.time(), UTC)),
+                'settlementCode': code,
+                'runNumber': number,
+            },
+            'B067': {
+                'connectionTypeIndicator': str(r.connection_type),
+                'connectionTypeEffectiveFromDate': '2000-01-01T00:00:00+00:00',
+            },
+            'B920List': [
+                {
+                    'MQID': b050,
+                    'settlementDayConsumptionPeriods': [
+                        {
+                            'settlementDay': {
+                                'settlementDayDate': wire_datetime(dt.datetime.combine(as_date(day), dt.time(), UTC)),
+                                'periodDuration': 30,
+                            },
+                            'defaultedConsumptionPeriods': periods,
+                        }
+                    ],
+                }
+            ],
+        }
+        out.append(
+            Publication(
+                'IF-013',
+                build_message(
+                    'IF-013',
+                    'ActivePowerDefaulted',
+                    self.dip_id,
+                    'MDS',
+                    mpan_core=str(r.mpan),
+                    blocks=blocks,
+                    environment=self.environment,
+                    now=self.clock(),
+                ),
+            )
+        )
     return out
+
 
 MarketWideDataService.if013 = if013
 
 # %% ../nbs/33_bp019_mds.ipynb #5e8969fd
 @implements('IF-040', 'ASM-MDS-AC', 'DI-150', 'BP019')
-def annual_consumption(self: MarketWideDataService, mpans: pd.DataFrame, month_start, previous_kwh: pd.Series | None = None) -> pd.DataFrame:
-    "Each MPAN's annual consumption as at `month_start` from the 365 days before it: mpan, annual_kwh, quality (DI-150), days held, actual share."
-    end = as_date(month_start); start = end - dt.timedelta(days=365)
+def annual_consumption(
+    self: MarketWideDataService, mpans: pd.DataFrame, month_start, previous_kwh: pd.Series | None = None
+) -> pd.DataFrame:
+    """Each MPAN's annual consumption as at `month_start` from the 365 days before it: mpan, annual_kwh, quality
+    (DI-150), days held, actual share."""
+    end = as_date(month_start)
+    start = end - dt.timedelta(days=365)
     with self.lock:
-        rows = self.con.execute("SELECT mpan, day, day_block FROM submissions WHERE mq='AI' AND superseded_by IS NULL AND day>=? AND day<?",
-                                (str(start), str(end))).fetchall()
+        rows = self.con.execute(
+            "SELECT mpan, day, day_block FROM submissions WHERE mq='AI' AND superseded_by IS NULL AND day>=? AND day<?",
+            (str(start), str(end)),
+        ).fetchall()
     acc: dict[str, list] = {}
     for mpan, day, blk in rows:
         ps = json.loads(blk)['consumptionPeriods']
-        a = acc.setdefault(mpan, [0, 0, 0, 0])            # Wh, days, actual periods, periods
-        a[0] += sum(_wh(c['v']) for c in ps); a[1] += 1; a[2] += sum(c['q'] in ACTUAL_Q for c in ps); a[3] += len(ps)
+        a = acc.setdefault(mpan, [0, 0, 0, 0])  # Wh, days, actual periods, periods
+        a[0] += sum(_wh(c['v']) for c in ps)
+        a[1] += 1
+        a[2] += sum(c['q'] in ACTUAL_Q for c in ps)
+        a[3] += len(ps)
     out = []
     for m in mpans.mpan.astype(str):
         wh, days, act, per = acc.get(m, (0, 0, 0, 0))
         if days == 0:
             prev = None if previous_kwh is None else previous_kwh.get(m)
-            out.append((m, prev, 'D', 0, 0.0)); continue
+            out.append((m, prev, 'D', 0, 0.0))
+            continue
         share = act / per if per else 0.0
-        q = '4' if days < 365 / 2 else '5' if days < 365 else 'A' if share == 1 else '1' if share > 0.75 else '3' if share == 0 else '2'
+        q = (
+            '4'
+            if days < 365 / 2
+            else '5'
+            if days < 365
+            else 'A'
+            if share == 1
+            else '1'
+            if share > 0.75
+            else '3'
+            if share == 0
+            else '2'
+        )
         out.append((m, round(wh / days * 365 / 1000, 3), q, days, round(share, 4)))
     return pd.DataFrame(out, columns=['mpan', 'annual_kwh', 'quality', 'days_held', 'actual_share'])
+
 
 def if040(self: MarketWideDataService, ac: pd.DataFrame, month_start) -> list[Publication]:
     "IF-040 for every MPAN with an annual consumption."
     from mhhs_ref.data_services.processing import _kwh
     from mhhs_ref.interfaces import wire_datetime
+
     eff = wire_datetime(dt.datetime.combine(as_date(month_start), dt.time(), UTC))
-    return [Publication('IF-040', build_message('IF-040', 'AnnualConsumption', self.dip_id, 'MDS', mpan_core=m, environment=self.environment, now=self.clock(),
-                                                blocks={'B059': {'annualConsumption': _kwh(round(a * 1000)), 'annualConsumptionEffectiveFromDate': eff,
-                                                                 'annualConsumptionQualityIndicator': q}}))
-            for m, a, q in zip(ac.mpan, ac.annual_kwh, ac.quality) if a is not None and not pd.isna(a)]
+    return [
+        Publication(
+            'IF-040',
+            build_message(
+                'IF-040',
+                'AnnualConsumption',
+                self.dip_id,
+                'MDS',
+                mpan_core=m,
+                environment=self.environment,
+                now=self.clock(),
+                blocks={
+                    'B059': {
+                        'annualConsumption': _kwh(round(a * 1000)),
+                        'annualConsumptionEffectiveFromDate': eff,
+                        'annualConsumptionQualityIndicator': q,
+                    }
+                },
+            ),
+        )
+        for m, a, q in zip(ac.mpan, ac.annual_kwh, ac.quality)
+        if a is not None and not pd.isna(a)
+    ]
+
 
 MarketWideDataService.annual_consumption, MarketWideDataService.if040 = annual_consumption, if040
 
 # %% ../nbs/33_bp019_mds.ipynb #897abdff
 @implements('REP-002', 'REP-002B', 'BP019')
-def duos_volumes(day, mpans: pd.DataFrame, filled: np.ndarray, estimated: np.ndarray, by_supplier: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """REP-002's content for a GSP group's day: per (distributor, GSP group, DUoS tariff, import/export, domestic) and period the
+def duos_volumes(
+    day, mpans: pd.DataFrame, filled: np.ndarray, estimated: np.ndarray, by_supplier: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """REP-002's content for a GSP group's day: per (distributor, GSP group, DUoS tariff, import/export, domestic) and
+    period the
     total volume (Wh) and energised / de-energised MPAN counts; and per key the day's volume split actual / estimated.
     `by_supplier`: the same per supplier too (REP-002B)."""
     ed = mpans['energy_direction'] if 'energy_direction' in mpans else pd.Series('I', index=mpans.index)
     cols = {'distributor_id': _distributor(mpans), 'gsp_group': mpans.gsp_group}
-    if by_supplier: cols['supplier'] = mpans.supplier             # REP-002B: the LDSO's view by supplier
+    if by_supplier:
+        cols['supplier'] = mpans.supplier  # REP-002B: the LDSO's view by supplier
     cols |= {'duos_tariff': mpans.duos_tariff, 'direction': ed, 'domestic': mpans.domestic_premise.astype(bool)}
     codes, first = key_codes(*cols.values())
     k, width = len(first), filled.shape[1]
     vol = grouped_row_sums(codes, k, lambda a, b: filled[a:b], len(mpans), width)
-    head = pd.DataFrame({c: v.iloc[first].astype(str).to_numpy() for c, v in cols.items() if c not in ('direction', 'domestic')})
+    head = pd.DataFrame(
+        {c: v.iloc[first].astype(str).to_numpy() for c, v in cols.items() if c not in ('direction', 'domestic')}
+    )
     head.insert(len(head.columns), 'direction', np.where((ed.iloc[first] == 'E').to_numpy(), 'export', 'import'))
     head['domestic'] = cols['domestic'].iloc[first].to_numpy()
     en = (mpans.energisation == 'E').to_numpy()
@@ -639,6 +1128,10 @@ def duos_volumes(day, mpans: pd.DataFrame, filled: np.ndarray, estimated: np.nda
     per['volume_wh'] = vol.ravel()
     per['energised'] = np.repeat(np.bincount(codes, weights=en, minlength=k).astype(int), width)
     per['deenergised'] = np.repeat(np.bincount(codes, weights=~en, minlength=k).astype(int), width)
-    daily = head.assign(actual_wh=np.bincount(codes, weights=np.where(estimated, 0, filled).sum(axis=1), minlength=k).astype(np.int64),
-                        estimated_wh=np.bincount(codes, weights=np.where(estimated, filled, 0).sum(axis=1), minlength=k).astype(np.int64))
+    daily = head.assign(
+        actual_wh=np.bincount(codes, weights=np.where(estimated, 0, filled).sum(axis=1), minlength=k).astype(np.int64),
+        estimated_wh=np.bincount(codes, weights=np.where(estimated, filled, 0).sum(axis=1), minlength=k).astype(
+            np.int64
+        ),
+    )
     return per, daily

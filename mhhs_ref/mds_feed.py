@@ -27,10 +27,12 @@ FEED_CHANNELS = tuple(sorted(c.id for c in channels().values() if 'REGS' in c.se
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feed_mpans (mpan TEXT PRIMARY KEY, heard_at REAL NOT NULL, source TEXT);
-CREATE TABLE IF NOT EXISTS feed_facts (id INTEGER PRIMARY KEY, mpan TEXT NOT NULL, item TEXT NOT NULL, value TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS feed_facts (id INTEGER PRIMARY KEY, mpan TEXT NOT NULL, item TEXT NOT NULL,
+value TEXT NOT NULL,
     effective_from TEXT NOT NULL, effective_to TEXT, recorded_at REAL NOT NULL, superseded_at REAL, source TEXT);
 CREATE INDEX IF NOT EXISTS feed_facts_now ON feed_facts(mpan, item, effective_from) WHERE superseded_at IS NULL;
-CREATE TABLE IF NOT EXISTS feed_messages (ref TEXT PRIMARY KEY, channel TEXT NOT NULL, event TEXT, mpan TEXT, received_at REAL NOT NULL,
+CREATE TABLE IF NOT EXISTS feed_messages (ref TEXT PRIMARY KEY, channel TEXT NOT NULL, event TEXT, mpan TEXT,
+received_at REAL NOT NULL,
     outcome TEXT NOT NULL);
 """
 
@@ -39,21 +41,29 @@ class RegistrationFeed:
     def __init__(self, db: str = ':memory:', clock: Callable[[], dt.datetime] | None = None):
         self.clock = clock or (lambda: dt.datetime.now(UTC))
         self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
-        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA synchronous=FULL')
+        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA '
+            'synchronous=FULL')
         self.con.executescript(SCHEMA)
         self.lock = threading.RLock()
 
     def _now(self) -> float: return self.clock().timestamp()
-    def __call__(self, mpan: str, day, known_at: dt.datetime | None = None) -> dict: return self.view(mpan, day, known_at)
+    def __call__(self, mpan: str, day, known_at: dt.datetime | None = None) -> dict:
+        return self.view(mpan, day, known_at)
 
     @contextmanager
     def _tx(self):
         "One transaction: a message is taken whole or not at all."
         with self.lock:
-            cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
-            try: yield cur
-            except BaseException: cur.execute('ROLLBACK'); raise
-            else: cur.execute('COMMIT')
+            cur = self.con.cursor()
+            cur.execute('BEGIN IMMEDIATE')
+            try:
+                yield cur
+            except BaseException:
+                cur.execute('ROLLBACK')
+                raise
+            else:
+                cur.execute('COMMIT')
+
 
 mark_implements('ASM-MDS-FEED', __name__, 'RegistrationFeed')
 
@@ -67,83 +77,131 @@ def _before(day: str) -> str: return str(dt.date.fromisoformat(day) - dt.timedel
 def _after(day: str) -> str: return str(dt.date.fromisoformat(day) + dt.timedelta(days=1))
 
 def _rows(cur, mpan, item):
-    return cur.execute('SELECT id, value, effective_from, effective_to FROM feed_facts WHERE mpan=? AND item=? AND superseded_at IS NULL '
+    return cur.execute('SELECT id, value, effective_from, effective_to FROM feed_facts WHERE mpan=? AND item=? AND '
+                       'superseded_at IS NULL '
                        'ORDER BY effective_from', (mpan, item)).fetchall()
 
 def _set(self, cur, mpan: str, item: str, value, start: str, end: str | None, src: str):
-    "From `start` (to `end`, inclusive; open when None) `item` is `value`: overlapping periods are cut back, never rewritten."
-    rows = [r for r in _rows(cur, mpan, item) if not ((r[3] is not None and r[3] < start) or (end is not None and r[2] > end))]
+    """From `start` (to `end`, inclusive; open when None) `item` is `value`: overlapping periods are cut back, never
+    rewritten."""
+    rows = [
+        r
+        for r in _rows(cur, mpan, item)
+        if not ((r[3] is not None and r[3] < start) or (end is not None and r[2] > end))
+    ]
     v = json.dumps(value)
-    if len(rows) == 1 and rows[0][1:] == (v, start, end): return          # already known just so
+    if len(rows) == 1 and rows[0][1:] == (v, start, end):
+        return  # already known just so
     now, keep = self._now(), []
     for rid, old, f, t in rows:
-        if f < start: keep.append((old, f, _before(start)))
-        if end is not None and (t is None or t > end): keep.append((old, _after(end), t))
+        if f < start:
+            keep.append((old, f, _before(start)))
+        if end is not None and (t is None or t > end):
+            keep.append((old, _after(end), t))
     for val, f, t in [(v, start, end)] + keep:
-        cur.execute('INSERT INTO feed_facts (mpan, item, value, effective_from, effective_to, recorded_at, source) VALUES (?,?,?,?,?,?,?)',
-                    (mpan, item, val, f, t, now, src))
+        cur.execute(
+            'INSERT INTO feed_facts (mpan, item, value, effective_from, effective_to, recorded_at, source) '
+            'VALUES (?,?,?,?,?,?,?)',
+            (mpan, item, val, f, t, now, src),
+        )
     cur.executemany('UPDATE feed_facts SET superseded_at=? WHERE id=?', [(now, r[0]) for r in rows])
+
 
 def _end(self, cur, mpan: str, item: str, last_day: str, src: str):
     "`item` is not known after `last_day`: the period open then ends on it, later ones go."
     now = self._now()
     for rid, v, f, t in _rows(cur, mpan, item):
-        if t is not None and t <= last_day: continue
+        if t is not None and t <= last_day:
+            continue
         cur.execute('UPDATE feed_facts SET superseded_at=? WHERE id=?', (now, rid))
         if f <= last_day:
-            cur.execute('INSERT INTO feed_facts (mpan, item, value, effective_from, effective_to, recorded_at, source) VALUES (?,?,?,?,?,?,?)',
-                        (mpan, item, v, f, last_day, now, src))
+            cur.execute(
+                'INSERT INTO feed_facts (mpan, item, value, effective_from, effective_to, recorded_at, '
+                'source) VALUES (?,?,?,?,?,?,?)',
+                (mpan, item, v, f, last_day, now, src),
+            )
+
 
 def _fill(self, cur, mpan: str, item: str, value, start: str, as_of: str, src: str):
     "`value` holds from `start` through `as_of`, and after that until the next change the feed already knows of."
     later = [f for _, _, f, _ in _rows(cur, mpan, item) if f > as_of]
     self._set(cur, mpan, item, value, start, _before(min(later)) if later else None, src)
 
+
 @implements('ASM-MDS-FEED-DATES')
 def _fill_undated(self, cur, mpan: str, item: str, value, floor: str, as_of: str, src: str):
-    "`value` holds on `as_of`, since a date the message does not give: since `floor` when the item is new, else from `as_of`."
+    """`value` holds on `as_of`, since a date the message does not give: since `floor` when the item is new, else from
+    `as_of`."""
     rows = _rows(cur, mpan, item)
-    if not rows: return self._set(cur, mpan, item, value, floor, None, src)
+    if not rows:
+        return self._set(cur, mpan, item, value, floor, None, src)
     now = next((json.loads(v) for _, v, f, t in rows if f <= as_of and (t is None or t >= as_of)), None)
-    if now != value: self._fill(cur, mpan, item, value, as_of, as_of, src)
+    if now != value:
+        self._fill(cur, mpan, item, value, as_of, as_of, src)
+
 
 def periods(self: RegistrationFeed, mpan: str, item: str | None = None) -> pd.DataFrame:
     "The feed's current periods for `mpan` (one item, or all): item, value, effective_from, effective_to, source."
     with self.lock:
-        df = pd.read_sql_query('SELECT item, value, effective_from, effective_to, source FROM feed_facts WHERE mpan=? AND superseded_at IS NULL'
-                               + (' AND item=?' if item else '') + ' ORDER BY item, effective_from', self.con, params=(mpan, item) if item else (mpan,))
+        df = pd.read_sql_query(
+            'SELECT item, value, effective_from, effective_to, source FROM feed_facts WHERE '
+            'mpan=? AND superseded_at IS NULL' + (' AND item=?' if item else '') + ' ORDER BY item, '
+            'effective_from',
+            self.con,
+            params=(mpan, item) if item else (mpan,),
+        )
     df['value'] = df.value.map(json.loads)
-    df['effective_to'] = df.effective_to.astype(object).where(df.effective_to.notna(), None)      # open: None
+    df['effective_to'] = df.effective_to.astype(object).where(df.effective_to.notna(), None)  # open: None
     return df
 
-RegistrationFeed._set, RegistrationFeed._end, RegistrationFeed._fill, RegistrationFeed._fill_undated = _set, _end, _fill, _fill_undated
+
+RegistrationFeed._set, RegistrationFeed._end, RegistrationFeed._fill, RegistrationFeed._fill_undated = (
+    _set,
+    _end,
+    _fill,
+    _fill_undated,
+)
 RegistrationFeed.periods = periods
 
 # %% ../nbs/33a_mds_registration_feed.ipynb #066658d2
 @implements('ASM-MDS-FEED', 'ASM-MDS-REGISTRATION-VIEW')
 def view(self: RegistrationFeed, mpan: str, day, known_at: dt.datetime | None = None) -> dict:
     """The MDS's view of `mpan` on settlement day `day`, as the feed knows it now (or knew it at `known_at`): the same
-    dict as `registration_view`; an MPAN the feed has not heard of gives no data service, no supplier and `known: False`."""
+    dict as `registration_view`; an MPAN the feed has not heard of gives no data service, no supplier and `known:
+    False`."""
     on = str(as_date(day))
     k = None if known_at is None else _aware_utc(known_at).timestamp()
     when = 'superseded_at IS NULL' if k is None else 'recorded_at<=? AND (superseded_at IS NULL OR superseded_at>?)'
     with self.lock:
-        heard = self.con.execute('SELECT 1 FROM feed_mpans WHERE mpan=?' + ('' if k is None else ' AND heard_at<=?'), (mpan,) + (() if k is None else (k,))).fetchone()
-        rows = self.con.execute(f'SELECT item, value, effective_from FROM feed_facts WHERE mpan=? AND effective_from<=? '
-                                f'AND (effective_to IS NULL OR effective_to>=?) AND {when}', (mpan, on, on) + (() if k is None else (k, k))).fetchall()
+        heard = self.con.execute('SELECT 1 FROM feed_mpans WHERE mpan=?' + ('' if k is None else ' AND '
+            'heard_at<=?'), (mpan,) + (() if k is None else (k,))).fetchone()
+        rows = self.con.execute(f'SELECT item, value, effective_from FROM feed_facts WHERE mpan=? AND '
+                                f'effective_from<=? '
+                                f'AND (effective_to IS NULL OR effective_to>=?) AND {when}', (mpan, on,
+                                on) + (() if k is None else (k, k))).fetchall()
     got = {i: (json.loads(v), f) for i, v, f in rows}
     val = lambda i: got.get(i, (None, None))[0]
-    out = {'ds': val('ds'), 'energisation': val('energisation'), 'mp_status': val('mp_status') or 'T', 'connection_type': val('connection_type'),
-           'connection_type_from': got['connection_type'][1] if 'connection_type' in got else on, 'energy_direction': val('energy_direction'),
-           'supplier': val('supplier')}
-    if heard is None: out |= {'mp_status': None, 'known': False}
+    out = {
+        'ds': val('ds'),
+        'energisation': val('energisation'),
+        'mp_status': val('mp_status') or 'T',
+        'connection_type': val('connection_type'),
+        'connection_type_from': got['connection_type'][1] if 'connection_type' in got else on,
+        'energy_direction': val('energy_direction'),
+        'supplier': val('supplier'),
+    }
+    if heard is None:
+        out |= {'mp_status': None, 'known': False}
     return out
+
 
 def messages(self: RegistrationFeed) -> pd.DataFrame:
     "Every publication the feed has taken in, once each: channel, event, MPAN, when, and what it did with it."
-    with self.lock: df = pd.read_sql_query('SELECT * FROM feed_messages ORDER BY received_at, rowid', self.con)
+    with self.lock:
+        df = pd.read_sql_query('SELECT * FROM feed_messages ORDER BY received_at, rowid', self.con)
     df['received_at'] = pd.to_datetime(df.received_at, unit='s', utc=True)
     return df
+
 
 RegistrationFeed.view, RegistrationFeed.messages = view, messages
 
@@ -156,14 +214,41 @@ def _ref(body: dict) -> str:
 def _site(self, cur, mpan, cu, as_of, src):
     "The supporting site blocks of IF-001 and IF-036 (B023, B025): each value held on `as_of` since the date it gives."
     b23, b25 = cu.get('B023'), cu.get('B025')
-    dated = [_day(b[k]) for b, k in ((b23, 'connectionTypeEffectiveFromDate'), (b25, 'energisationStatusEffectiveFromDate'),
-                                      (cu.get('B026'), 'marketSegmentIndicatorEffectiveFromDate')) if b and b.get(k)]
+    dated = [
+        _day(b[k])
+        for b, k in (
+            (b23, 'connectionTypeEffectiveFromDate'),
+            (b25, 'energisationStatusEffectiveFromDate'),
+            (cu.get('B026'), 'marketSegmentIndicatorEffectiveFromDate'),
+        )
+        if b and b.get(k)
+    ]
     if b23:
-        self._fill(cur, mpan, 'connection_type', b23['connectionTypeIndicator'], _day(b23['connectionTypeEffectiveFromDate']), as_of, src)
+        self._fill(
+            cur,
+            mpan,
+            'connection_type',
+            b23['connectionTypeIndicator'],
+            _day(b23['connectionTypeEffectiveFromDate']),
+            as_of,
+            src,
+        )
         self._fill_undated(cur, mpan, 'energy_direction', b23['energyDirection'], min(dated), as_of, src)
-    if b25: self._fill(cur, mpan, 'energisation', b25['energisationStatus'], _day(b25['energisationStatusEffectiveFromDate']), as_of, src)
+    if b25:
+        self._fill(
+            cur,
+            mpan,
+            'energisation',
+            b25['energisationStatus'],
+            _day(b25['energisationStatusEffectiveFromDate']),
+            as_of,
+            src,
+        )
 
-@implements('ASM-MDS-FEED', 'ASM-MDS-FEED-DATES', 'IF-001', 'IF-003', 'IF-008', 'IF-009', 'IF-018', 'IF-036', 'IF-037', 'IF-044')
+
+@implements(
+    'ASM-MDS-FEED', 'ASM-MDS-FEED-DATES', 'IF-001', 'IF-003', 'IF-008', 'IF-009', 'IF-018', 'IF-036', 'IF-037', 'IF-044'
+)
 def _take(self: RegistrationFeed, cur, ch: str, event: str, mpan: str, cb: dict, cu: dict, src: str) -> str:
     "Write what one publication says into the feed; returns 'taken', or 'ignored' with why."
     if ch == 'IF-001':
@@ -173,64 +258,121 @@ def _take(self: RegistrationFeed, cur, ch: str, event: str, mpan: str, cb: dict,
     elif ch == 'IF-036':
         b = cu.get('B015') or cu['B014']
         day = _day(b.get('incomingDataServiceEffectiveFromDate') or b.get('incomingMeteringServiceEffectiveFromDate'))
-        if event == 'DSAppActive': self._set(cur, mpan, 'ds', b['incomingDataServiceDIPID'], day, None, src)
-        elif cu.get('B017'): self._fill(cur, mpan, 'ds', cu['B017']['incomingDataServiceDIPID'], _day(cu['B017']['incomingDataServiceEffectiveFromDate']), day, src)
+        if event == 'DSAppActive':
+            self._set(cur, mpan, 'ds', b['incomingDataServiceDIPID'], day, None, src)
+        elif cu.get('B017'):
+            self._fill(
+                cur,
+                mpan,
+                'ds',
+                cu['B017']['incomingDataServiceDIPID'],
+                _day(cu['B017']['incomingDataServiceEffectiveFromDate']),
+                day,
+                src,
+            )
         self._site(cur, mpan, cu, day, src)
     elif ch in ('IF-037', 'IF-003') and event in ('DSDeApp', 'DSDeAppUpdate', 'DSDeAppRM'):
-        if cu.get('B011'):              # a successor: it holds from its date, which ends the one before
+        if cu.get('B011'):  # a successor: it holds from its date, which ends the one before
             f = _day(cu['B011']['incomingDataServiceEffectiveFromDate'])
             self._fill(cur, mpan, 'ds', cu['B011']['incomingDataServiceDIPID'], f, f, src)
-        else: self._end(cur, mpan, 'ds', _day(cu['B009']['dataServiceEffectiveToDate']), src)
+        else:
+            self._end(cur, mpan, 'ds', _day(cu['B009']['dataServiceEffectiveToDate']), src)
     elif ch == 'IF-008':
-        if (cb.get('R0') or {}).get('responseCode') != 'A': return 'ignored: a refused change'
+        if (cb.get('R0') or {}).get('responseCode') != 'A':
+            return 'ignored: a refused change'
         b = cu['B025']
-        self._set(cur, mpan, 'energisation', b['energisationStatus'], _day(b['energisationStatusEffectiveFromDate']), None, src)
+        self._set(
+            cur,
+            mpan,
+            'energisation',
+            b['energisationStatus'],
+            _day(b['energisationStatusEffectiveFromDate']),
+            None,
+            src,
+        )
     elif ch == 'IF-009':
-        if event == 'MPANDisconnection': self._set(cur, mpan, 'mp_status', 'X', _day(cu['B041']['disconnectionEffectiveFromDate']), None, src)
-        elif event == 'MPANReconnection': self._set(cur, mpan, 'mp_status', 'T', _day(cu['B098']['reconnectionEffectiveFromDate']), None, src)
-        else: self._end(cur, mpan, 'supplier', _before(_day(cu['B042']['CSSMPANDeRegistrationDate'])), src)
+        if event == 'MPANDisconnection':
+            self._set(cur, mpan, 'mp_status', 'X', _day(cu['B041']['disconnectionEffectiveFromDate']), None, src)
+        elif event == 'MPANReconnection':
+            self._set(cur, mpan, 'mp_status', 'T', _day(cu['B098']['reconnectionEffectiveFromDate']), None, src)
+        else:
+            self._end(cur, mpan, 'supplier', _before(_day(cu['B042']['CSSMPANDeRegistrationDate'])), src)
     elif ch == 'IF-018' and cu.get('B023'):
-        day = _day(cb['S1']['senderTimestamp'])          # B023 dates the connection type only: an energy direction takes effect as published
+        # B023 dates the connection type only: an energy direction takes effect as published
+        day = _day(cb['S1']['senderTimestamp'])
         b = cu['B023']
-        if event == 'EnergyDirection': self._set(cur, mpan, 'energy_direction', b['energyDirection'], day, None, src)
-        self._fill(cur, mpan, 'connection_type', b['connectionTypeIndicator'], _day(b['connectionTypeEffectiveFromDate']), day, src)
+        if event == 'EnergyDirection':
+            self._set(cur, mpan, 'energy_direction', b['energyDirection'], day, None, src)
+        self._fill(
+            cur,
+            mpan,
+            'connection_type',
+            b['connectionTypeIndicator'],
+            _day(b['connectionTypeEffectiveFromDate']),
+            day,
+            src,
+        )
     elif ch == 'IF-044':
         b, f = cu['B023'], _day(cu['B023']['connectionTypeEffectiveFromDate'])
         day = max(f, _day(cu['B026']['marketSegmentIndicatorEffectiveFromDate']))
-        if f == day: self._set(cur, mpan, 'connection_type', b['connectionTypeIndicator'], f, None, src)     # the connection type changed
-        else: self._fill(cur, mpan, 'connection_type', b['connectionTypeIndicator'], f, day, src)           # the segment changed
+        # the connection type changed
+        if f == day:
+            self._set(cur, mpan, 'connection_type', b['connectionTypeIndicator'], f, None, src)
+        # the segment changed
+        else:
+            self._fill(cur, mpan, 'connection_type', b['connectionTypeIndicator'], f, day, src)
         self._fill_undated(cur, mpan, 'energy_direction', b['energyDirection'], f, day, src)
-    else: return 'ignored: nothing the MDS keeps'
+    else:
+        return 'ignored: nothing the MDS keeps'
     return 'taken'
+
 
 def handle(self: RegistrationFeed, channel_id: str, body: dict) -> list:
     "One delivered Registration publication in (once: a re-delivery changes nothing); the feed publishes nothing."
-    if channel_id not in FEED_CHANNELS: return []
+    if channel_id not in FEED_CHANNELS:
+        return []
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     ref, event, mpan = _ref(body), cb['S0']['eventCode'].strip('[]'), cb['M0']['MPANCore']
     with self._tx() as cur:
-        if cur.execute('SELECT 1 FROM feed_messages WHERE ref=?', (ref,)).fetchone(): return []
+        if cur.execute('SELECT 1 FROM feed_messages WHERE ref=?', (ref,)).fetchone():
+            return []
         outcome = self._take(cur, channel_id, event, mpan, cb, cu, f"{channel_id} {event}")
         now = self._now()
-        if outcome == 'taken': cur.execute('INSERT OR IGNORE INTO feed_mpans VALUES (?,?,?)', (mpan, now, f"{channel_id} {event}"))
+        if outcome == 'taken':
+            cur.execute('INSERT OR IGNORE INTO feed_mpans VALUES (?,?,?)', (mpan, now, f"{channel_id} {event}"))
         cur.execute('INSERT INTO feed_messages VALUES (?,?,?,?,?,?)', (ref, channel_id, event, mpan, now, outcome))
     return []
+
 
 RegistrationFeed._site, RegistrationFeed._take, RegistrationFeed.handle = _site, _take, handle
 
 # %% ../nbs/33a_mds_registration_feed.ipynb #13a67b30
 @implements('ASM-MDS-FEED-MIGRATION')
 def load_mpans(self: RegistrationFeed, frame: pd.DataFrame, source: str = 'migration') -> int:
-    """Bulk-load MPANs as a migration gives them to the MDS (no publications): the columns `RegistrationService.load_mpans`
+    """Bulk-load MPANs as a migration gives them to the MDS (no publications): the columns
+    `RegistrationService.load_mpans`
     takes — mpan, created_on, connection_type, energy_direction, energisation, supplier, ds — each from `created_on`."""
     now = self._now()
-    rows = [(r.mpan, item, json.dumps(getattr(r, col)), str(r.created_on)[:10], None, now, source) for r in frame.itertuples(index=False)
-            for item, col in (('supplier', 'supplier'), ('ds', 'ds'), ('energisation', 'energisation'), ('connection_type', 'connection_type'),
-                              ('energy_direction', 'energy_direction'))]
+    rows = [
+        (r.mpan, item, json.dumps(getattr(r, col)), str(r.created_on)[:10], None, now, source)
+        for r in frame.itertuples(index=False)
+        for item, col in (
+            ('supplier', 'supplier'),
+            ('ds', 'ds'),
+            ('energisation', 'energisation'),
+            ('connection_type', 'connection_type'),
+            ('energy_direction', 'energy_direction'),
+        )
+    ]
     with self._tx() as cur:
         cur.executemany('INSERT OR IGNORE INTO feed_mpans VALUES (?,?,?)', ((m, now, source) for m in frame.mpan))
-        cur.executemany('INSERT INTO feed_facts (mpan, item, value, effective_from, effective_to, recorded_at, source) VALUES (?,?,?,?,?,?,?)', rows)
+        cur.executemany(
+            'INSERT INTO feed_facts (mpan, item, value, effective_from, effective_to, recorded_at, '
+            'source) VALUES (?,?,?,?,?,?,?)',
+            rows,
+        )
     return len(frame)
+
 
 RegistrationFeed.load_mpans = load_mpans
 

@@ -20,18 +20,40 @@ __all__ = ['METER_RULE_CODES', 'on_mtd']
 
 # %% ../nbs/29_bp009_change_of_meter.ipynb #132cbd4e
 METER_RULE_CODES = {
-    'unknown_mpan': 'REG0000', 'ms_appointed_on_install': 'REG1002', 'previous_ms_window': 'REG1003',
-    'previous_ms_not_location': 'REG0008', 'removed_meter_not_installed': 'REG1004', 'removal_before_install': 'REG1005',
-    'duplicate_id': 'REG1006', 'install_after_disconnection': 'REG1007', 'exchange_order': 'REG1008', 'map_unknown': 'REG1009',
-    'map_before_install': 'REG1010', 'install_before_creation': 'REG1011', 'update_not_appointed': 'REG1012',
-    'modified_id_taken': 'REG1013', 'map_not_ascending': 'REG1014', 'meter_unknown': 'REG1015', 'history_ids_differ': 'REG1016',
-    'id_and_dates_together': 'REG1017', 'history_update_not_removed': 'REG1018', 'not_responsible': 'REG1019',
-    'future': 'REG1020', 'too_far_back': 'REG1024', 'modified_id_not_null': 'REG1029', 'smart_needs_guid': 'REG1046',
-    'smart_needs_digits': 'REG1047', 'removal_block_on_update': 'RCP1023', 'composition': 'RCP1021'}
+    'unknown_mpan': 'REG0000',
+    'ms_appointed_on_install': 'REG1002',
+    'previous_ms_window': 'REG1003',
+    'previous_ms_not_location': 'REG0008',
+    'removed_meter_not_installed': 'REG1004',
+    'removal_before_install': 'REG1005',
+    'duplicate_id': 'REG1006',
+    'install_after_disconnection': 'REG1007',
+    'exchange_order': 'REG1008',
+    'map_unknown': 'REG1009',
+    'map_before_install': 'REG1010',
+    'install_before_creation': 'REG1011',
+    'update_not_appointed': 'REG1012',
+    'modified_id_taken': 'REG1013',
+    'map_not_ascending': 'REG1014',
+    'meter_unknown': 'REG1015',
+    'history_ids_differ': 'REG1016',
+    'id_and_dates_together': 'REG1017',
+    'history_update_not_removed': 'REG1018',
+    'not_responsible': 'REG1019',
+    'future': 'REG1020',
+    'too_far_back': 'REG1024',
+    'modified_id_not_null': 'REG1029',
+    'smart_needs_guid': 'REG1046',
+    'smart_needs_digits': 'REG1047',
+    'removal_block_on_update': 'RCP1023',
+    'composition': 'RCP1021',
+}
 mark_implements(sorted(set(METER_RULE_CODES.values())), __name__, 'METER_RULE_CODES')
+
 
 def _refuse(rule: str, detail: str, path: str = ''):
     raise MhhsError(METER_RULE_CODES[rule], detail, path=path)
+
 
 def _day(value) -> dt.date:
     return _aware_utc(value).astimezone(SETTLEMENT_TZ).date()
@@ -40,19 +62,24 @@ def _day(value) -> dt.date:
 def _details(reg: RegistrationService, meter: dict, history: list[dict], path='B906.existingMeter'):
     "Refuse a meter whose own details do not hold together."
     if reg.isd.is_smart_meter(meter['meterType']):
-        if not meter.get('ESMEGUID'): _refuse('smart_needs_guid', f"meter type {meter['meterType']} is a smart meter: ESMEGUID is mandatory", f'{path}.ESMEGUID')
+        if not meter.get('ESMEGUID'): _refuse('smart_needs_guid', f"meter type {meter['meterType']} is a smart "
+            f"meter: ESMEGUID is mandatory", f'{path}.ESMEGUID')
         if meter.get('numberOfDisplayedRegisterDigits') is None:
-            _refuse('smart_needs_digits', f"meter type {meter['meterType']} is a smart meter: numberOfDisplayedRegisterDigits is mandatory",
+            _refuse('smart_needs_digits', f"meter type {meter['meterType']} is a smart meter: "
+                                          f"numberOfDisplayedRegisterDigits is mandatory",
                     f'{path}.numberOfDisplayedRegisterDigits')
     froms = [_day(m['meterAssetProviderEffectiveFromDate']) for m in history]
     if any(b <= a for a, b in zip(froms, froms[1:])):
-        _refuse('map_not_ascending', f"MAP effective-from dates {[str(d) for d in froms]} do not ascend", 'B906.historyMAP')
+        _refuse('map_not_ascending', f"MAP effective-from dates {[str(d) for d in froms]} do not "
+                                     f"ascend", 'B906.historyMAP')
     known = set(reg.isd.meter_asset_providers.map_id)
     for i, m in enumerate(history):
         if m['meterAssetProviderID'] not in known:
-            _refuse('map_unknown', f"meter asset provider {m['meterAssetProviderID']} is not in standing data {reg.isd.version}", f'B906.historyMAP[{i}]')
+            _refuse('map_unknown', f"meter asset provider {m['meterAssetProviderID']} is not in standing data "
+                                   f"{reg.isd.version}", f'B906.historyMAP[{i}]')
     if froms and froms[0] < _day(meter['meterInstallationDate']):
-        _refuse('map_before_install', f"MAP effective from {froms[0]} is before the meter's installation on {_day(meter['meterInstallationDate'])}",
+        _refuse('map_before_install', f"MAP effective from {froms[0]} is before the meter's installation on "
+                                      f"{_day(meter['meterInstallationDate'])}",
                 'B906.historyMAP[0]')
 
 # %% ../nbs/29_bp009_change_of_meter.ipynb #671b9ba9
@@ -60,7 +87,8 @@ def _window(reg: RegistrationService, day: dt.date, path: str):
     today = reg.today()
     if day > today: _refuse('future', f"{day} is in the future (today is {today})", path)
     if (today - day).days > reg.rules.max_retrospective_days:
-        _refuse('too_far_back', f"{day} is more than {reg.rules.max_retrospective_days} days before today ({today})", path)
+        _refuse('too_far_back', f"{day} is more than {reg.rules.max_retrospective_days} days before today "
+                                f"({today})", path)
 
 def _ms_on(reg, mpan, day, sender, rule, path='S1.senderDIPID'):
     ms = reg._value_on(mpan, 'MS', str(day))
@@ -68,14 +96,16 @@ def _ms_on(reg, mpan, day, sender, rule, path='S1.senderDIPID'):
 
 def _meter_rows(reg, mpan) -> dict[str, dict]:
     "The MPAN's meters as Registration holds them now, by id: value, from, to."
-    rows = reg.con.execute("SELECT kind, value, effective_from, effective_to FROM facts WHERE mpan=? AND kind LIKE 'meter:%' AND superseded_at IS NULL",
+    rows = reg.con.execute("SELECT kind, value, effective_from, effective_to FROM facts WHERE mpan=? AND kind LIKE "
+                           "'meter:%' AND superseded_at IS NULL",
                            (mpan,)).fetchall()
     return {k[6:]: {'value': json.loads(v), 'from': f, 'to': t} for k, v, f, t in rows}
 
 def _install_checks(reg, mpan, sender, meter, history, created, path='B906.existingMeter'):
     day = _day(meter['meterInstallationDate'])
     _window(reg, day, f'{path}.meterInstallationDate')
-    if str(day) < created: _refuse('install_before_creation', f"{mpan} was created on {created}; a meter cannot be installed on {day}", f'{path}.meterInstallationDate')
+    if str(day) < created: _refuse('install_before_creation', f"{mpan} was created on {created}; a meter cannot be "
+        f"installed on {day}", f'{path}.meterInstallationDate')
     _ms_on(reg, mpan, day, sender, 'ms_appointed_on_install')
     if (reg._value_on(mpan, 'mp_status', str(day)) or 'T') == 'X':
         _refuse('install_after_disconnection', f"{mpan} is disconnected on {day}", f'{path}.meterInstallationDate')
@@ -85,13 +115,16 @@ def _install_checks(reg, mpan, sender, meter, history, created, path='B906.exist
     return day
 
 def _removal_checks(reg, mpan, sender, b039):
-    if not b039.get('meterRemovalDate'): _refuse('composition', "a removal needs its meterRemovalDate", 'B039.meterRemovalDate')
+    if not b039.get('meterRemovalDate'): _refuse('composition', "a removal needs its "
+        "meterRemovalDate", 'B039.meterRemovalDate')
     day = _day(b039['meterRemovalDate'])
     _window(reg, day, 'B039.meterRemovalDate')
     row = _meter_rows(reg, mpan).get(b039['meterIDRemoved'])
     if row is None or row['to'] is not None:
-        _refuse('removed_meter_not_installed', f"meter {b039['meterIDRemoved']} is not installed on {mpan}", 'B039.meterIDRemoved')
-    if str(day) < row['from']: _refuse('removal_before_install', f"removal on {day} is before the installation on {row['from']}", 'B039.meterRemovalDate')
+        _refuse('removed_meter_not_installed', f"meter {b039['meterIDRemoved']} is not installed on "
+                                               f"{mpan}", 'B039.meterIDRemoved')
+    if str(day) < row['from']: _refuse('removal_before_install', f"removal on {day} is before the installation on "
+        f"{row['from']}", 'B039.meterRemovalDate')
     _ms_on(reg, mpan, day, sender, 'not_responsible')
     return day, row
 
@@ -101,70 +134,146 @@ def _updater(reg, mpan, sender, old: dict, new: dict, extra: bool) -> str:
     today = reg.today()
     ms = reg._value_on(mpan, 'MS', str(today))
     if ms and ms['dip_id'] == sender: return 'current'
-    ends = [t for v, f, t in reg.periods(mpan, 'MS').itertuples(index=False) if v['dip_id'] == sender and t is not None and t < str(today)]
-    if not ends: _refuse('update_not_appointed', f"{sender} is not, and never was, the metering service of {mpan}", 'S1.senderDIPID')
+    ends = [
+        t
+        for v, f, t in reg.periods(mpan, 'MS').itertuples(index=False)
+        if v['dip_id'] == sender and t is not None and t < str(today)
+    ]
+    if not ends:
+        _refuse(
+            'update_not_appointed', f"{sender} is not, and never was, the metering service of {mpan}", 'S1.senderDIPID'
+        )
     last = max(ends)
     until = add_working_days(last, reg.rules.previous_ms_amend_working_days)
     changed = [k for k in B074_KEYS if k != 'meterLocation' and old.get(k) != new.get(k)]
     if today > until:
-        _refuse('previous_ms_window', f"{sender}'s appointment ended on {last}; it could amend the meter location until {until}", 'S1.senderDIPID')
+        _refuse(
+            'previous_ms_window',
+            f"{sender}'s appointment ended on {last}; it could amend the meter location until {until}",
+            'S1.senderDIPID',
+        )
     if changed or extra or new.get('modifiedMeterID'):
-        _refuse('previous_ms_not_location', f"a previous metering service may amend only the meter location (not {', '.join(changed) or 'ids or MAPs'})", 'B906.existingMeter')
+        _refuse(
+            'previous_ms_not_location',
+            f"a previous metering service may amend only the meter location (not "
+            f"{', '.join(changed) or 'ids or MAPs'})",
+            'B906.existingMeter',
+        )
     return 'previous'
 
 # %% ../nbs/29_bp009_change_of_meter.ipynb #96c2589b
 def _b033(meter: dict) -> dict:
-    return {'meterID': meter['meterID'], 'modifiedMeterID': None, **{k: meter.get(k) for k in B074_KEYS if k != 'meterID'}}
+    return {
+        'meterID': meter['meterID'],
+        'modifiedMeterID': None,
+        **{k: meter.get(k) for k in B074_KEYS if k != 'meterID'},
+    }
+
 
 def _put(reg, cur, mpan, meter: dict, cause: str, drop: str | None = None):
-    "Record `meter` (valid from its install day to its removal day) superseding its current row, and `drop`'s if its id changed."
+    """Record `meter` (valid from its install day to its removal day) superseding its current row, and `drop`'s if its
+    id changed."""
     now = reg._now()
     end = None if not meter.get('meterRemovalDate') else str(_day(meter['meterRemovalDate']))
-    new = cur.execute('INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) VALUES (?,?,?,?,?,?,?)',
-                      (mpan, f"meter:{meter['meterID']}", json.dumps(meter), meter_day(meter), end, now, cause)).lastrowid
+    new = cur.execute(
+        'INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) '
+        'VALUES (?,?,?,?,?,?,?)',
+        (mpan, f"meter:{meter['meterID']}", json.dumps(meter), meter_day(meter), end, now, cause),
+    ).lastrowid
     for kind in {f"meter:{meter['meterID']}"} | ({f'meter:{drop}'} if drop else set()):
-        cur.execute('UPDATE facts SET superseded_at=?, superseded_by=? WHERE mpan=? AND kind=? AND superseded_at IS NULL AND id<>?',
-                    (now, new, mpan, kind, new))
+        cur.execute(
+            'UPDATE facts SET superseded_at=?, superseded_by=? WHERE mpan=? AND kind=? AND superseded_at IS '
+            'NULL AND id<>?',
+            (now, new, mpan, kind, new),
+        )
+
 
 def _stored(meter33: dict, history: list[dict] | None, removal=None) -> dict:
-    m = check_meter({**{k: meter33.get(k) for k in B074_KEYS}, 'MAPHistory': history or [], 'MAP': (history or [None])[-1]})
+    m = check_meter(
+        {**{k: meter33.get(k) for k in B074_KEYS}, 'MAPHistory': history or [], 'MAP': (history or [None])[-1]}
+    )
     m['meterRemovalDate'] = removal
     return m
 
 # %% ../nbs/29_bp009_change_of_meter.ipynb #d4d2769c
-@implements('BP009', 'IF-005', 'IF-006', 'REG0008', 'REG1002', 'REG1003', 'REG1014', 'REG1019', 'REG1020', 'REG1024', 'REG1046', 'REG1047',
-            'ASM-METER-DAYS', 'ASM-METER-WINDOWS', 'ASM-METER-IDS', 'ASM-METER-UPDATE-SENDER')
+@implements(
+    'BP009',
+    'IF-005',
+    'IF-006',
+    'REG0008',
+    'REG1002',
+    'REG1003',
+    'REG1014',
+    'REG1019',
+    'REG1020',
+    'REG1024',
+    'REG1046',
+    'REG1047',
+    'ASM-METER-DAYS',
+    'ASM-METER-WINDOWS',
+    'ASM-METER-IDS',
+    'ASM-METER-UPDATE-SENDER',
+)
 def on_mtd(reg: RegistrationService, body: dict) -> list[Publication]:
-    "Registration's answer to IF-005: check, record, and publish IF-006 (accepted with the meters now installed, or refused with the code)."
+    """Registration's answer to IF-005: check, record, and publish IF-006 (accepted with the meters now installed, or
+    refused with the code)."""
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     event, mpan, sender = _event(body), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
     echo = {k: cu[k] for k in ('B906', 'B039', 'B030') if cu.get(k) is not None}
     try:
         row = reg.con.execute('SELECT created_on FROM mpans WHERE mpan=?', (mpan,)).fetchone()
-        if row is None: _refuse('unknown_mpan', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
+        if row is None:
+            _refuse('unknown_mpan', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
         writes, on = _plan(reg, event, mpan, sender, cu, row[0])
     except MhhsError as e:
-        with reg.lock: reg.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (reg._now(), mpan, 'IF-005', e.code, e.detail))
+        with reg.lock:
+            reg.con.execute(
+                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                (reg._now(), mpan, 'IF-005', e.code, e.detail),
+            )
         r0 = {'responseCode': 'R', 'responseMessages': [f"{e.code} - {rejection(e.code).meaning}: {e.detail}"[:200]]}
-        return [reg._message('IF-006', event, mpan, echo, primary=[sender], response=r0, correlation=cb['S1']['senderCorrelationID'], m0=cb['M0'])]
+        return [
+            reg._message(
+                'IF-006',
+                event,
+                mpan,
+                echo,
+                primary=[sender],
+                response=r0,
+                correlation=cb['S1']['senderCorrelationID'],
+                m0=cb['M0'],
+            )
+        ]
     with reg._tx() as cur:
-        for meter, drop in writes: _put(reg, cur, mpan, meter, f'IF-005 {event} from {sender}', drop)
+        for meter, drop in writes:
+            _put(reg, cur, mpan, meter, f'IF-005 {event} from {sender}', drop)
     blocks = {**echo, **reg._meter_blocks(mpan, on)}
-    return [reg._message('IF-006', event, mpan, blocks, primary=[sender], response={'responseCode': 'A', 'responseMessages': []},
-                         correlation=cb['S1']['senderCorrelationID'])]
+    return [
+        reg._message(
+            'IF-006',
+            event,
+            mpan,
+            blocks,
+            primary=[sender],
+            response={'responseCode': 'A', 'responseMessages': []},
+            correlation=cb['S1']['senderCorrelationID'],
+        )
+    ]
 
 # %% ../nbs/29_bp009_change_of_meter.ipynb #c50c35ac
 def _plan(reg, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str | None]], dt.date]:
     b906, b039 = cu.get('B906') or {}, cu.get('B039') or {}
     new, hist = b906.get('existingMeter'), b906.get('historyMAP')
     if event in ('MeterInstall', 'MeterExchange'):
-        if new.get('modifiedMeterID'): _refuse('modified_id_not_null', f"modifiedMeterID does not apply to {event}", 'B906.existingMeter.modifiedMeterID')
+        if new.get('modifiedMeterID'): _refuse('modified_id_not_null', f"modifiedMeterID does not apply to "
+            f"{event}", 'B906.existingMeter.modifiedMeterID')
         writes, on = [], None
         if event == 'MeterExchange':
             rday, old = _removal_checks(reg, mpan, sender, b039)
             writes.append(({**old['value'], 'meterRemovalDate': wire_midnight(rday)}, None))
             if _day(new['meterInstallationDate']) < rday:
-                _refuse('exchange_order', f"the new meter is installed on {_day(new['meterInstallationDate'])}, before the old one is removed on {rday}",
+                _refuse('exchange_order', f"the new meter is installed on {_day(new['meterInstallationDate'])}, "
+                                          f"before the old one is removed on {rday}",
                         'B906.existingMeter.meterInstallationDate')
         day = _install_checks(reg, mpan, sender, new, hist, created)
         return writes + [(_stored(new, hist), None)], day + dt.timedelta(days=1) if event == 'MeterExchange' else day
@@ -174,37 +283,79 @@ def _plan(reg, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str |
     # MeterUpdate / MeterHistoryUpdate: corrections to a meter Registration holds
     rows = _meter_rows(reg, mpan)
     row = rows.get(new['meterID'])
-    if row is None: _refuse('meter_unknown', f"meter {new['meterID']} is not known on {mpan}", 'B906.existingMeter.meterID')
+    if row is None: _refuse('meter_unknown', f"meter {new['meterID']} is not known on "
+                                             f"{mpan}", 'B906.existingMeter.meterID')
     removed = row['to'] is not None
     if event == 'MeterUpdate' and removed:
-        _refuse('removed_meter_not_installed', f"meter {new['meterID']} was removed on {row['to']}: correct it with MeterHistoryUpdate", 'B906.existingMeter.meterID')
+        _refuse('removed_meter_not_installed', f"meter {new['meterID']} was removed on {row['to']}: correct it with "
+                                               f"MeterHistoryUpdate", 'B906.existingMeter.meterID')
     if event == 'MeterHistoryUpdate' and not removed:
-        _refuse('history_update_not_removed', f"meter {new['meterID']} is still installed: correct it with MeterUpdate", 'B906.existingMeter.meterID')
-    if event == 'MeterUpdate' and b039: _refuse('removal_block_on_update', "B039 does not apply to a MeterUpdate of an installed meter", 'B039')
+        _refuse('history_update_not_removed', f"meter {new['meterID']} is still installed: correct it with "
+                                              f"MeterUpdate", 'B906.existingMeter.meterID')
+    if event == 'MeterUpdate' and b039: _refuse('removal_block_on_update', "B039 does not apply to a MeterUpdate of "
+        "an installed meter", 'B039')
     old = row['value']
     who = _updater(reg, mpan, sender, old, new, extra=hist is not None) if event == 'MeterUpdate' else None
     if event == 'MeterHistoryUpdate': _ms_on(reg, mpan, reg.today(), sender, 'update_not_appointed')
     removal = old.get('meterRemovalDate')
     if b039:
-        if b039['meterIDRemoved'] != new['meterID']: _refuse('history_ids_differ', f"B039 names {b039['meterIDRemoved']}, B906 {new['meterID']}", 'B039.meterIDRemoved')
+        if b039['meterIDRemoved'] != new['meterID']: _refuse('history_ids_differ', f"B039 names "
+            f"{b039['meterIDRemoved']}, B906 {new['meterID']}", 'B039.meterIDRemoved')
         removal = b039.get('meterRemovalDate') or removal
     new_id = new.get('modifiedMeterID')
     dates_changed = _day(new['meterInstallationDate']) != _day(old['meterInstallationDate']) or \
         (removal and old.get('meterRemovalDate') and _day(removal) != _day(old['meterRemovalDate']))
-    if new_id and dates_changed: _refuse('id_and_dates_together', f"meter {new['meterID']}: a new id and new dates cannot come in one update", 'B906.existingMeter.modifiedMeterID')
-    if new_id and new_id in rows: _refuse('modified_id_taken', f"meter {new_id} is already known on {mpan}", 'B906.existingMeter.modifiedMeterID')
+    if new_id and dates_changed: _refuse('id_and_dates_together', f"meter {new['meterID']}: a new id and new dates "
+        f"cannot come in one update", 'B906.existingMeter.modifiedMeterID')
+    if new_id and new_id in rows: _refuse('modified_id_taken', f"meter {new_id} is already known on "
+        f"{mpan}", 'B906.existingMeter.modifiedMeterID')
     iday = _day(new['meterInstallationDate'])
     if dates_changed:
-        if str(iday) < created: _refuse('install_before_creation', f"{mpan} was created on {created}; a meter cannot be installed on {iday}", 'B906.existingMeter.meterInstallationDate')
-        if (reg._value_on(mpan, 'mp_status', str(iday)) or 'T') == 'X': _refuse('install_after_disconnection', f"{mpan} is disconnected on {iday}", 'B906.existingMeter.meterInstallationDate')
+        if str(iday) < created: _refuse('install_before_creation', f"{mpan} was created on {created}; a meter cannot "
+            f"be installed on {iday}", 'B906.existingMeter.meterInstallationDate')
+        if (reg._value_on(mpan, 'mp_status', str(iday)) or 'T') == 'X':
+            _refuse(
+                'install_after_disconnection',
+                f"{mpan} is disconnected on {iday}",
+                'B906.existingMeter.meterInstallationDate',
+            )
         _ms_on(reg, mpan, iday, sender, 'ms_appointed_on_install')
-        if removal and _day(removal) < iday: _refuse('removal_before_install', f"removal on {_day(removal)} is before the installation on {iday}", 'B039.meterRemovalDate')
+        if removal and _day(removal) < iday:
+            _refuse(
+                'removal_before_install',
+                f"removal on {_day(removal)} is before the installation on {iday}",
+                'B039.meterRemovalDate',
+            )
     history = hist if hist is not None else old.get('MAPHistory') or []
     meter = {**new, 'meterID': new_id or new['meterID']}
     _details(reg, meter, history)
     stored = _stored(meter, history, removal)
-    if who == 'previous': stored = {**old, 'meterLocation': new['meterLocation']}
+    if who == 'previous':
+        stored = {**old, 'meterLocation': new['meterLocation']}
     return [(stored, new['meterID'] if new_id else None)], reg.today()
 
-mark_implements(['REG0000', 'REG1004', 'REG1005', 'REG1006', 'REG1007', 'REG1008', 'REG1009', 'REG1010', 'REG1011', 'REG1012', 'REG1013',
-                 'REG1015', 'REG1016', 'REG1017', 'REG1018', 'REG1029', 'RCP1021', 'RCP1023'], __name__, '_plan')
+
+mark_implements(
+    [
+        'REG0000',
+        'REG1004',
+        'REG1005',
+        'REG1006',
+        'REG1007',
+        'REG1008',
+        'REG1009',
+        'REG1010',
+        'REG1011',
+        'REG1012',
+        'REG1013',
+        'REG1015',
+        'REG1016',
+        'REG1017',
+        'REG1018',
+        'REG1029',
+        'RCP1021',
+        'RCP1023',
+    ],
+    __name__,
+    '_plan',
+)

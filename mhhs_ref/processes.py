@@ -22,8 +22,16 @@ from .design import implements, mark_implements
 from .dip.hub import Credentials, Hub, InProcessDeliverer, RetryPolicy
 from .interfaces import build_message, channels, wire_datetime
 from .isd import StandingData, reference_isd
-from .registration import (B074_KEYS, RegistrationRules, RegistrationService, Publication, SEGMENT_ROLES, appointment_block, settlement_date,
-                                   wire_midnight)
+from mhhs_ref.registration import (
+    B074_KEYS,
+    RegistrationRules,
+    RegistrationService,
+    Publication,
+    SEGMENT_ROLES,
+    appointment_block,
+    settlement_date,
+    wire_midnight,
+)
 from .data_services import processing as _dp
 from .data_services.collection import reactive_wh
 from .time import SETTLEMENT_TZ, _aware_utc, utc_period_ends
@@ -55,49 +63,112 @@ class Actor:
     def __init__(self, dip_id: str, role: str, mpid: str | None, market: 'Market'):
         self.dip_id, self.role, self.mpid, self.market = dip_id, role, mpid, market
         self.received: list[tuple[str, dict]] = []
-    def message(self, ch: str, event: str, mpan: str, blocks: dict, primary=None, correlation=None, m0: dict | None = None,
-                response: dict | None = None) -> Publication:
+    def message(
+        self,
+        ch: str,
+        event: str,
+        mpan: str,
+        blocks: dict,
+        primary=None,
+        correlation=None,
+        m0: dict | None = None,
+        response: dict | None = None,
+    ) -> Publication:
         "A message from this actor; `m0` (the MPAN block of the message answered) keeps its distributor and GSP group."
-        return Publication(ch, build_message(ch, event, self.dip_id, self.role, mpan_core=mpan, blocks=blocks, primary=primary, response=response,
-                                             correlation_id=correlation, now=self.market.clock().astimezone(SETTLEMENT_TZ),
-                                             distributor_dip_id=m0 and m0['distributorDIPID'], gsp_group=m0 and m0['GSPGroupID']))
-    def on_message(self, ch: str, body: dict) -> list[Publication]: return []
-    def __repr__(self): return f"{type(self).__name__}({self.role} {self.dip_id} {self.mpid})"
+        return Publication(
+            ch,
+            build_message(
+                ch,
+                event,
+                self.dip_id,
+                self.role,
+                mpan_core=mpan,
+                blocks=blocks,
+                primary=primary,
+                response=response,
+                correlation_id=correlation,
+                now=self.market.clock().astimezone(SETTLEMENT_TZ),
+                distributor_dip_id=m0 and m0['distributorDIPID'],
+                gsp_group=m0 and m0['GSPGroupID'],
+            ),
+        )
+
+    def on_message(self, ch: str, body: dict) -> list[Publication]:
+        return []
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.role} {self.dip_id} {self.mpid})"
+
 
 class Observer(Actor):
     "A recipient that only records (LDSO, MDS, EES, DCC and roles a run does not exercise)."
 
-def _ev(body) -> str: return body['payload']['CommonBlock']['S0']['eventCode'].strip('[]')
-def _mpan(body) -> str: return body['payload']['CommonBlock']['M0']['MPANCore']
-def _cu(body) -> dict: return body['payload'].get('CustomBlock') or {}
+
+def _ev(body) -> str:
+    return body['payload']['CommonBlock']['S0']['eventCode'].strip('[]')
+
+
+def _mpan(body) -> str:
+    return body['payload']['CommonBlock']['M0']['MPANCore']
+
+
+def _cu(body) -> dict:
+    return body['payload'].get('CustomBlock') or {}
 
 # %% ../nbs/22_process_runs.ipynb #fd12d4ae
 class Supplier(Actor):
     "A supplier: switches MPANs through CSS, appoints services on gain (COS), changes them later (CSP/USP)."
-    def __init__(self, dip_id, role, mpid, market, preferred: dict[str, str] | None = None, appoint_on_gain: bool = True):
+
+    def __init__(
+        self, dip_id, role, mpid, market, preferred: dict[str, str] | None = None, appoint_on_gain: bool = True
+    ):
         super().__init__(dip_id, role, mpid, market)
         self.preferred = preferred or {}
         self.appoint_on_gain = appoint_on_gain
         self.switches: dict[str, tuple[str, dt.date]] = {}
+
     def provider_for(self, role: str) -> str:
         return self.preferred.get(role) or self.market.first(role)
-    def appointment(self, mpan: str, service: str, sp: str, day, scenario: str, css_id: str | None = None, contract_ref: str | None = None,
-                    correlation: str | None = None) -> Publication:
-        "An IF-031 request (DSApp or MSApp); a DSApp proposes its customer's domestic premise indicator (`ASM-B071-SUPPLIER-ITEMS`)."
+
+    def appointment(
+        self,
+        mpan: str,
+        service: str,
+        sp: str,
+        day,
+        scenario: str,
+        css_id: str | None = None,
+        contract_ref: str | None = None,
+        correlation: str | None = None,
+    ) -> Publication:
+        """An IF-031 request (DSApp or MSApp); a DSApp proposes its customer's domestic premise indicator
+        (`ASM-B071-SUPPLIER-ITEMS`)."""
         event = 'DSApp' if service == 'DS' else 'MSApp'
-        try: domestic = self.market.registration.as_at(mpan, day)['domestic_premise']
-        except MhhsError: domestic = True
-        blocks = appointment_block(event, sp, self.market.mpid(sp), day, scenario, contract_ref, domestic=bool(domestic))
-        if css_id: blocks['B013'] = {'CSSRegistrationID': css_id}
+        try:
+            domestic = self.market.registration.as_at(mpan, day)['domestic_premise']
+        except MhhsError:
+            domestic = True
+        blocks = appointment_block(
+            event, sp, self.market.mpid(sp), day, scenario, contract_ref, domestic=bool(domestic)
+        )
+        if css_id:
+            blocks['B013'] = {'CSSRegistrationID': css_id}
         return self.message('IF-031', event, mpan, blocks, correlation=correlation)
+
     def on_message(self, ch, body):
         if ch == 'IF-002' and self.appoint_on_gain:
             css_id = _cu(body)['B013']['CSSRegistrationID']
-            if css_id not in self.switches: return []
+            if css_id not in self.switches:
+                return []
             mpan, day = self.switches[css_id]
             seg = _cu(body)['B026']['marketSegmentIndicator']
             corr = body['payload']['CommonBlock']['S1']['senderCorrelationID']
-            return [self.appointment(mpan, svc, self.provider_for(SEGMENT_ROLES[seg][svc]), day, 'COS', css_id, correlation=corr) for svc in ('MS', 'DS')]
+            return [
+                self.appointment(
+                    mpan, svc, self.provider_for(SEGMENT_ROLES[seg][svc]), day, 'COS', css_id, correlation=corr
+                )
+                for svc in ('MS', 'DS')
+            ]
         return []
 
 # %% ../nbs/22_process_runs.ipynb #14d3b1e3
@@ -113,92 +184,188 @@ def standin_meter(mpan: str) -> str: return f"S{mpan[-9:]}"
 def standin_meters(mpan: str, installed) -> list[dict]:
     "One smart meter for `mpan`, installed on `installed`, as Registration stores meters (B074 fields and a B075 MAP)."
     m = standin_meter(mpan)
-    guid = '-'.join(f"{int(h, 16):02X}" for h in (hashlib.sha256(m.encode()).hexdigest()[i:i + 2] for i in range(0, 16, 2)))
-    return [{'meterID': m, 'meterType': 'S2ADE', 'manufacturersMakeAndType': 'Reference smart meter', 'ESMEGUID': guid,
-             'meterLocation': 'A', 'numberOfDisplayedRegisterDigits': 6, 'meterInstallationDate': wire_midnight(installed),
-             'MAP': {'meterAssetProviderID': 'MAPA', 'meterAssetProviderEffectiveFromDate': wire_midnight(installed)}}]
+    guid = '-'.join(
+        f"{int(h, 16):02X}" for h in (hashlib.sha256(m.encode()).hexdigest()[i : i + 2] for i in range(0, 16, 2))
+    )
+    return [
+        {
+            'meterID': m,
+            'meterType': 'S2ADE',
+            'manufacturersMakeAndType': 'Reference smart meter',
+            'ESMEGUID': guid,
+            'meterLocation': 'A',
+            'numberOfDisplayedRegisterDigits': 6,
+            'meterInstallationDate': wire_midnight(installed),
+            'MAP': {'meterAssetProviderID': 'MAPA', 'meterAssetProviderEffectiveFromDate': wire_midnight(installed)},
+        }
+    ]
+
 
 mark_implements('ASM-READING-STANDIN', __name__, 'standin_reading')
 
+
 class ServiceProvider(Actor):
     "A data or metering service: answers appointment requests, sends readings when it gains or loses an MPAN."
+
     def __init__(self, dip_id, role, mpid, market, decide: Callable[[dict], str | None] | None = None):
         super().__init__(dip_id, role, mpid, market)
         self.decide = decide or (lambda body: None)
         self.readings: list[dict] = []
-        self.gains: dict[str, dict] = {}      # MPANs this data service gained: from when, and from whom
+        self.gains: dict[str, dict] = {}  # MPANs this data service gained: from when, and from whom
         self.meters: dict[str, list[str]] = {}  # meter ids Registration told it about (B905List), in installation order
-        self.mtd_sent: dict[str, dict] = {}     # IF-005 sent, by correlation id, until Registration answers (IF-006)
-        if self.is_ds: self._ds_init()
+        self.mtd_sent: dict[str, dict] = {}  # IF-005 sent, by correlation id, until Registration answers (IF-006)
+        if self.is_ds:
+            self._ds_init()
+
     def meter_of(self, mpan: str) -> str:
         "The MPAN's latest-installed meter as Registration described it, or the stand-in meter."
         return (self.meters.get(mpan) or [standin_meter(mpan)])[-1]
+
     @property
-    def is_ds(self) -> bool: return self.role in ('SDS', 'ADS', 'UMSDS')
+    def is_ds(self) -> bool:
+        return self.role in ('SDS', 'ADS', 'UMSDS')
+
     def reading(self, mpan, day, event, primary=None, method='A', meter: str | None = None) -> Publication:
-        b = {'meterID': meter or self.meter_of(mpan), 'cumulativeRegisterReading': standin_reading(mpan, day),
-             'cumulativeRegisterReadingDateTime': wire_midnight(day), 'readingMethod': method, 'siteVisitCheckCode': None}
+        b = {
+            'meterID': meter or self.meter_of(mpan),
+            'cumulativeRegisterReading': standin_reading(mpan, day),
+            'cumulativeRegisterReadingDateTime': wire_midnight(day),
+            'readingMethod': method,
+            'siteVisitCheckCode': None,
+        }
         return self.message('IF-041', event, mpan, {'B064List': [b]}, primary=primary)
+
     def on_message(self, ch, body):
         ev, cu = _ev(body), _cu(body)
         if cu.get('B905List'):
-            ms = sorted((x['existingMeter'] for x in cu['B905List'] if x.get('existingMeter')), key=lambda x: x['meterInstallationDate'])
+            ms = sorted(
+                (x['existingMeter'] for x in cu['B905List'] if x.get('existingMeter')),
+                key=lambda x: x['meterInstallationDate'],
+            )
             self.meters[_mpan(body)] = [x['meterID'] for x in ms]
         if ch == 'IF-006':
             sent = self.mtd_sent.pop(body['payload']['CommonBlock']['S1']['senderCorrelationID'] or '', None)
             if sent and body['payload']['CommonBlock']['R0']['responseCode'] == 'A':
                 return self.meter_reads(_mpan(body), _ev(body), cu)
         if ch == 'IF-033':
-            code = self.decide(body) or 'SP000'        # SP000: accepted; a refusal is the code decide() gives
+            code = self.decide(body) or 'SP000'  # SP000: accepted; a refusal is the code decide() gives
             blocks = {k: cu[k] for k in ('B012', 'B013', 'B070', 'B071') if k in cu}
             blocks['B007'] = {'responseCode': 'A' if code == 'SP000' else 'R', 'proposedAppointmentResponseCode': code}
-            return [self.message('IF-034', ev.replace('SPRequest', 'SPResponse'), _mpan(body), blocks,
-                                 correlation=body['payload']['CommonBlock']['S1']['senderCorrelationID'], m0=body['payload']['CommonBlock']['M0'])]
-        if ch == 'IF-036' and not self.is_ds and (cu.get('B014') or {}).get('incomingMeteringServiceDIPID') == self.dip_id \
-                and cu['B014']['appointmentScenario'] == 'SEG':      # change of segment: the install read after
-            return [self.reading(_mpan(body), settlement_date(cu['B014']['incomingMeteringServiceEffectiveFromDate']), 'ReadingInstl')]
-        if ch == 'IF-037' and not self.is_ds and (cu.get('B008') or {}).get('deAppointedMeteringServiceDIPID') == self.dip_id \
-                and cu['B008']['deAppointmentReasonCode'] == 'CSEGM':   # and the removal read before
+            return [
+                self.message(
+                    'IF-034',
+                    ev.replace('SPRequest', 'SPResponse'),
+                    _mpan(body),
+                    blocks,
+                    correlation=body['payload']['CommonBlock']['S1']['senderCorrelationID'],
+                    m0=body['payload']['CommonBlock']['M0'],
+                )
+            ]
+        if (
+            ch == 'IF-036'
+            and not self.is_ds
+            and (cu.get('B014') or {}).get('incomingMeteringServiceDIPID') == self.dip_id
+            and cu['B014']['appointmentScenario'] == 'SEG'
+        ):  # change of segment: the install read after
+            return [
+                self.reading(
+                    _mpan(body), settlement_date(cu['B014']['incomingMeteringServiceEffectiveFromDate']), 'ReadingInstl'
+                )
+            ]
+        if (
+            ch == 'IF-037'
+            and not self.is_ds
+            and (cu.get('B008') or {}).get('deAppointedMeteringServiceDIPID') == self.dip_id
+            and cu['B008']['deAppointmentReasonCode'] == 'CSEGM'
+        ):  # and the removal read before
             last = _aware_utc(cu['B008']['meteringServiceEffectiveToDate']).astimezone(SETTLEMENT_TZ).date()
-            return [self.reading(_mpan(body), last + dt.timedelta(days=1), 'ReadingRemv')]      # at the end of its last day
-        if ch == 'IF-036' and self.is_ds and (cu.get('B015') or {}).get('incomingDataServiceDIPID') == self.dip_id \
-                and cu['B015']['appointmentScenario'] == 'COS':
-            return [self.reading(_mpan(body), settlement_date(cu['B015']['incomingDataServiceEffectiveFromDate']), 'ReadingCOS')]
-        if ch == 'IF-037' and self.is_ds and (cu.get('B009') or {}).get('deAppointedDataServiceDIPID') == self.dip_id and cu.get('B011'):
+            # at the end of its last day
+            return [self.reading(_mpan(body), last + dt.timedelta(days=1), 'ReadingRemv')]
+        if (
+            ch == 'IF-036'
+            and self.is_ds
+            and (cu.get('B015') or {}).get('incomingDataServiceDIPID') == self.dip_id
+            and cu['B015']['appointmentScenario'] == 'COS'
+        ):
+            return [
+                self.reading(
+                    _mpan(body), settlement_date(cu['B015']['incomingDataServiceEffectiveFromDate']), 'ReadingCOS'
+                )
+            ]
+        if (
+            ch == 'IF-037'
+            and self.is_ds
+            and (cu.get('B009') or {}).get('deAppointedDataServiceDIPID') == self.dip_id
+            and cu.get('B011')
+        ):
             nxt = cu['B011']
-            return [self.reading(_mpan(body), settlement_date(nxt['incomingDataServiceEffectiveFromDate']), 'ReadingRemote',
-                                 primary=[nxt['incomingDataServiceDIPID']])]
+            return [
+                self.reading(
+                    _mpan(body),
+                    settlement_date(nxt['incomingDataServiceEffectiveFromDate']),
+                    'ReadingRemote',
+                    primary=[nxt['incomingDataServiceDIPID']],
+                )
+            ]
         if ch == 'IF-036' and self.is_ds and (cu.get('B015') or {}).get('incomingDataServiceDIPID') == self.dip_id:
-            self.gains[_mpan(body)] = {'from': settlement_date(cu['B015']['incomingDataServiceEffectiveFromDate']),
-                                       'previous': (cu.get('B005') or {}).get('currentDataServiceDIPID')}
-        if ch == 'IF-041' and self.is_ds: self.take_reading(body)
+            self.gains[_mpan(body)] = {
+                'from': settlement_date(cu['B015']['incomingDataServiceEffectiveFromDate']),
+                'previous': (cu.get('B005') or {}).get('currentDataServiceDIPID'),
+            }
+        if ch == 'IF-041' and self.is_ds:
+            self.take_reading(body)
         return []
 
     @implements('BP009', 'IF-041')
     def meter_reads(self, mpan: str, event: str, cu: dict) -> list[Publication]:
-        "After Registration accepts a meter change: the removal read of the old meter and the install read of the new (IF-041)."
+        """After Registration accepts a meter change: the removal read of the old meter and the install read of the new
+        (IF-041)."""
         out = []
         if event in ('MeterRemoval', 'MeterExchange') and (cu.get('B039') or {}).get('meterRemovalDate'):
-            out.append(self.reading(mpan, settlement_date(cu['B039']['meterRemovalDate']), 'ReadingRemv', meter=cu['B039']['meterIDRemoved']))
+            out.append(
+                self.reading(
+                    mpan,
+                    settlement_date(cu['B039']['meterRemovalDate']),
+                    'ReadingRemv',
+                    meter=cu['B039']['meterIDRemoved'],
+                )
+            )
         if event in ('MeterInstall', 'MeterExchange'):
             new = cu['B906']['existingMeter']
-            out.append(self.reading(mpan, settlement_date(new['meterInstallationDate']), 'ReadingInstl', meter=new['meterID']))
+            out.append(
+                self.reading(mpan, settlement_date(new['meterInstallationDate']), 'ReadingInstl', meter=new['meterID'])
+            )
         return out
 
     @implements('BP003C', 'ASM-READ-TRANSFER-CHECKS')
     def take_reading(self, body: dict) -> str | None:
-        "Keep a reading sent to this data service; one from another data service is checked first. Returns the refusal code."
+        """Keep a reading sent to this data service; one from another data service is checked first. Returns the refusal
+        code."""
         cb, mpan = body['payload']['CommonBlock'], _mpan(body)
         [b] = (_cu(body).get('B064List') or [None])[:1]
-        if b is None: return None
+        if b is None:
+            return None
         code = None
-        if cb['S1']['senderRoleID'] in ('SDS', 'ADS', 'UMSDS'):        # a transfer of reads on change of data service
+        if cb['S1']['senderRoleID'] in ('SDS', 'ADS', 'UMSDS'):  # a transfer of reads on change of data service
             gain = self.gains.get(mpan)
-            if not gain or gain['previous'] != cb['S1']['senderDIPID']: code = 'REF0210'
-            elif settlement_date(b['cumulativeRegisterReadingDateTime'], code='REF0211') != gain['from']: code = 'REF0211'
-            elif b['meterID'] != self.meter_of(mpan): code = 'REF0212'
-        self.readings.append(b | {'mpan': mpan, 'event': _ev(body), 'from': cb['S1']['senderDIPID'], 'accepted': code is None, 'code': code})
+            if not gain or gain['previous'] != cb['S1']['senderDIPID']:
+                code = 'REF0210'
+            elif settlement_date(b['cumulativeRegisterReadingDateTime'], code='REF0211') != gain['from']:
+                code = 'REF0211'
+            elif b['meterID'] != self.meter_of(mpan):
+                code = 'REF0212'
+        self.readings.append(
+            b
+            | {
+                'mpan': mpan,
+                'event': _ev(body),
+                'from': cb['S1']['senderDIPID'],
+                'accepted': code is None,
+                'code': code,
+            }
+        )
         return code
+
 
 mark_implements(['TOM-SDS', 'TOM-MS', 'SP000'], __name__, 'ServiceProvider')
 
@@ -225,13 +392,27 @@ ROLE_ACTOR = {'SUP': Supplier, 'SDS': ServiceProvider, 'ADS': ServiceProvider, '
 # %% ../nbs/22_process_runs.ipynb #12cd3267
 class Market:
     "A market of actors over one DIP hub: Registration, CSS, suppliers, services and observers."
-    def __init__(self, isd: StandingData | None = None, start='2026-11-02T09:00:00+00:00', rules: RegistrationRules | None = None,
-                 windows: CssWindows | None = None, hub_db: str = ':memory:', registration_db: str = ':memory:', record: bool = True):
+
+    def __init__(
+        self,
+        isd: StandingData | None = None,
+        start='2026-11-02T09:00:00+00:00',
+        rules: RegistrationRules | None = None,
+        windows: CssWindows | None = None,
+        hub_db: str = ':memory:',
+        registration_db: str = ':memory:',
+        record: bool = True,
+    ):
         self.isd = isd or reference_isd()
         self.clock = SimClock(start)
         self.deliverer = InProcessDeliverer()
-        self.hub = Hub(hub_db, self.deliverer, retry=RetryPolicy(first_delay=60, max_attempts=3), clock=self.clock, seed=0)
-        parts = pd.concat([self.isd.participants, self.isd.distributors.assign(role='LDSO')[['mpid', 'role', 'dip_id', 'name']]], ignore_index=True)
+        self.hub = Hub(
+            hub_db, self.deliverer, retry=RetryPolicy(first_delay=60, max_attempts=3), clock=self.clock, seed=0
+        )
+        parts = pd.concat(
+            [self.isd.participants, self.isd.distributors.assign(role='LDSO')[['mpid', 'role', 'dip_id', 'name']]],
+            ignore_index=True,
+        )
         self.hub.add_participants(parts)
         self.registration = RegistrationService(registration_db, isd=self.isd, clock=self.clock, rules=rules)
         self.css = CentralSwitchingService(self.clock, self.registration.on_css, windows)
@@ -241,9 +422,12 @@ class Market:
         self._roles = dict(zip(parts.dip_id, parts.role))
         self.actors: dict[str, Actor] = {}
         self.inbox: dict[str, deque] = {}
-        recv = {r: [c.id for c in channels().values() if r in c.recipients and not c.unpublished] for r in set(parts.role)}
+        recv = {
+            r: [c.id for c in channels().values() if r in c.recipients and not c.unpublished] for r in set(parts.role)
+        }
         for d, role, mpid in zip(parts.dip_id, parts.role, parts.mpid):
-            if role == 'REGS': continue
+            if role == 'REGS':
+                continue
             self.actors[d] = ROLE_ACTOR.get(role, Observer)(d, role, mpid, self)
             self._subscribe(d, recv[role])
         self.regs = self.registration.dip_id
@@ -256,19 +440,31 @@ class Market:
     def _subscribe(self, dip_id, chans):
         self.inbox[dip_id] = deque()
         cb = self.deliverer.register(dip_id, lambda ch, msgs, d=dip_id: self.inbox[d].extend((ch, m) for m in msgs))
-        for ch in chans: self.hub.subscribe(ch, dip_id, cb)
+        for ch in chans:
+            self.hub.subscribe(ch, dip_id, cb)
 
     def attach(self, dip_id: str, service) -> None:
-        "Let a central service (anything with `handle(channel, body) -> publications`) answer for `dip_id` instead of an observer."
+        """Let a central service (anything with `handle(channel, body) -> publications`) answer for `dip_id` instead of
+        an observer."""
         self.services[dip_id] = service
         self.actors.pop(dip_id, None)
-    def mpid(self, dip_id: str) -> str | None: return self._mpids.get(dip_id)
-    def role(self, dip_id: str) -> str | None: return self._roles.get(dip_id)
+
+    def mpid(self, dip_id: str) -> str | None:
+        return self._mpids.get(dip_id)
+
+    def role(self, dip_id: str) -> str | None:
+        return self._roles.get(dip_id)
+
     def first(self, role: str, k: int = 0) -> str:
         "The k-th participant of `role` in ISD order."
         return [d for d, r in self._roles.items() if r == role][k]
-    def actor(self, dip_id: str) -> Actor: return self.actors[dip_id]
-    def watch(self, *mpans: str): self.watched.update(mpans)
+
+    def actor(self, dip_id: str) -> Actor:
+        return self.actors[dip_id]
+
+    def watch(self, *mpans: str):
+        self.watched.update(mpans)
+
 
 mark_implements('TOM-DIP', __name__, 'Market')
 
@@ -278,30 +474,58 @@ def _snapshot(self, mpans) -> dict:
     for m in sorted(mpans):
         try: s = self.registration.as_at(m)
         except MhhsError: continue
-        out[m] = {'supplier': s['supplier'] and s['supplier']['dip_id'], 'MS': s['MS'] and s['MS']['dip_id'], 'DS': s['DS'] and s['DS']['dip_id'],
-                  'segment': s['market_segment'], 'energisation': s['energisation'], 'requests': self.registration._q_requests(
-                      "mpan=? AND state NOT IN ('active','rejected','lapsed','superseded')", (m,))}
+        out[m] = {
+            'supplier': s['supplier'] and s['supplier']['dip_id'],
+            'MS': s['MS'] and s['MS']['dip_id'],
+            'DS': s['DS'] and s['DS']['dip_id'],
+            'segment': s['market_segment'],
+            'energisation': s['energisation'],
+            'requests': self.registration._q_requests(
+                "mpan=? AND state NOT IN ('active','rejected','lapsed','superseded')", (m,)
+            ),
+        }
     return out
 
+
 def _note(self, via, ch, event, sender, mpan, txn=None, body=None, note=None, receiver=None):
-    if not self.record: return
+    if not self.record:
+        return
     watched = self.watched or ({mpan} if mpan else set())
-    self.steps.append(Step(len(self.steps), self.clock(), via, ch, event, sender, mpan, txn, body, self._snapshot(watched), note, receiver))
+    self.steps.append(
+        Step(
+            len(self.steps),
+            self.clock(),
+            via,
+            ch,
+            event,
+            sender,
+            mpan,
+            txn,
+            body,
+            self._snapshot(watched),
+            note,
+            receiver,
+        )
+    )
+
 
 def _submit_batched(self, who, pubs, size: int = 500) -> list[str]:
     "Without recording: one DIP request per channel and up to `size` messages (the DIP's group commit)."
     by_channel: dict[str, list] = {}
-    for p in pubs: by_channel.setdefault(p.channel, []).append(p.body)
+    for p in pubs:
+        by_channel.setdefault(p.channel, []).append(p.body)
     txns = []
     for ch, bodies in by_channel.items():
         for k in range(0, len(bodies), size):
-            res = self.hub.submit(ch, bodies[k:k + size], who)
+            res = self.hub.submit(ch, bodies[k : k + size], who)
             if res.status != 201:
                 refused = [r for r in res.results if not r['message'].startswith('MSG0000')]
-                bad = next((r for r in refused if not r['message'].startswith('MSG1000')), refused[0])   # the cause, not the bystanders
+                # the cause, not the bystanders
+                bad = next((r for r in refused if not r['message'].startswith('MSG1000')), refused[0])
                 raise MhhsError(bad['message'][:7], f"the DIP refused {ch} from {who.dip_id}: {bad['message']}")
             txns += [r['transactionID'] for r in res.results]
     return txns
+
 
 def _drain_outside(self):
     "Record the calls Registration made outside the DIP (to CSS, to the DCC) since the last look."
@@ -309,22 +533,36 @@ def _drain_outside(self):
         self._note(frm if frm != 'REGS' else to, 'outside', what, frm, mpan, note=f"{frm} → {to}: {what}", receiver=to)
     self.registration.outside.clear()
 
+
 @implements('DIP-P002')
 def submit(self, sender: str, pubs: list[Publication]) -> list[str]:
     "Submit publications with `sender`'s credentials; returns transaction ids."
     who = Credentials(sender, self.role(sender) if sender != self.regs else 'REGS')
     if sender == self.regs:
-        if self.record: self._drain_outside()
-        else: self.registration.outside.clear()
-    if not self.record: return self._submit_batched(who, pubs)
+        if self.record:
+            self._drain_outside()
+        else:
+            self.registration.outside.clear()
+    if not self.record:
+        return self._submit_batched(who, pubs)
     txns = []
     for p in pubs:
         res = self.hub.submit(p.channel, [p.body], who)
         r = res.results[0]
-        if res.status != 201: raise MhhsError(r['message'][:7], f"the DIP refused {p.channel} {p.event} from {sender}: {r['message']}")
+        if res.status != 201:
+            raise MhhsError(r['message'][:7], f"the DIP refused {p.channel} {p.event} from {sender}: {r['message']}")
         txns.append(r['transactionID'])
-        self._note('DIP', p.channel, p.event, sender, p.body['payload']['CommonBlock'].get('M0', {}).get('MPANCore'), r['transactionID'], p.body)
+        self._note(
+            'DIP',
+            p.channel,
+            p.event,
+            sender,
+            p.body['payload']['CommonBlock'].get('M0', {}).get('MPANCore'),
+            r['transactionID'],
+            p.body,
+        )
     return txns
+
 
 def run(self, max_rounds: int = 1000) -> int:
     "Deliver and let actors answer until nothing moves; returns the number of messages handled."
@@ -332,21 +570,31 @@ def run(self, max_rounds: int = 1000) -> int:
     for _ in range(max_rounds):
         self.hub.run_until_idle()
         busy = [(d, q) for d, q in self.inbox.items() if q]
-        if not busy: return handled
+        if not busy:
+            return handled
         for d, q in busy:
             outs = []
-            try:     # taken one at a time, so an actor that fails leaves the rest of its inbox, and what it answered is sent
+            # taken one at a time, so an actor that fails leaves the rest of its inbox, and what it answered is sent
+            try:
                 while q:
                     ch, body = q.popleft()
                     handled += 1
-                    out = self.services[d].handle(ch, body) if d in self.services else self.actors[d].on_message(ch, body)
-                    if d in self.actors and self.record: self.actors[d].received.append((ch, body))
-                    if not out: continue
-                    if self.record: self.submit(d, out)       # one by one: the steps keep their causal order
-                    else: outs += out
+                    out = (
+                        self.services[d].handle(ch, body) if d in self.services else self.actors[d].on_message(ch, body)
+                    )
+                    if d in self.actors and self.record:
+                        self.actors[d].received.append((ch, body))
+                    if not out:
+                        continue
+                    if self.record:
+                        self.submit(d, out)  # one by one: the steps keep their causal order
+                    else:
+                        outs += out
             finally:
-                if outs: self.submit(d, outs)
+                if outs:
+                    self.submit(d, outs)
     raise RuntimeError('run did not settle')
+
 
 def advance_to(self, day) -> None:
     "Move day by day to `day` (09:00 local): on each, CSS and Registration do their daily work and the market runs."
@@ -359,23 +607,44 @@ def advance_to(self, day) -> None:
         self.run()
     self.clock.to_day(day)
 
+
 def css_calls(self, pubs):
-    "Record CSS's calls to Registration made since the last look (outside the DIP), pass on what Registration publishes."
-    for ev in self.css.events[getattr(self, '_css_seen', 0):]:
-        self._note('CSS', 'CSS', ev.state, 'CSS', ev.mpan, note=f"{ev.css_id} {ev.state} for {ev.supplier} from {ev.effective_from}")
+    """Record CSS's calls to Registration made since the last look (outside the DIP), pass on what Registration
+    publishes."""
+    for ev in self.css.events[getattr(self, '_css_seen', 0) :]:
+        self._note(
+            'CSS',
+            'CSS',
+            ev.state,
+            'CSS',
+            ev.mpan,
+            note=f"{ev.css_id} {ev.state} for {ev.supplier} from {ev.effective_from}",
+        )
     self._css_seen = len(self.css.events)
     return pubs
 
+
 Market._drain_outside, Market._submit_batched = _drain_outside, _submit_batched
-Market._snapshot, Market._note, Market.submit, Market.run, Market.advance_to, Market.css_calls = _snapshot, _note, submit, run, advance_to, css_calls
+Market._snapshot, Market._note, Market.submit, Market.run, Market.advance_to, Market.css_calls = (
+    _snapshot,
+    _note,
+    submit,
+    run,
+    advance_to,
+    css_calls,
+)
 
 # %% ../nbs/22_process_runs.ipynb #dc55ed9f
 def load(self, frame: pd.DataFrame) -> int:
     "Load MPANs into Registration and the DIP's routing table (a migration load)."
     n = self.registration.load_mpans(frame)
-    self.hub.load_routes((m, role, d, str(c)[:10]) for m, c, s, ms, ds in zip(frame.mpan, frame.created_on, frame.supplier, frame.ms, frame.ds)
-                         for role, d in (('SUP', s), (self.role(ms), ms), (self.role(ds), ds)))
+    self.hub.load_routes(
+        (m, role, d, str(c)[:10])
+        for m, c, s, ms, ds in zip(frame.mpan, frame.created_on, frame.supplier, frame.ms, frame.ds)
+        for role, d in (('SUP', s), (self.role(ms), ms), (self.role(ds), ds))
+    )
     return n
+
 
 @implements('BP001')
 def switch(self, mpan: str, supplier: str, day) -> str:
@@ -387,58 +656,115 @@ def switch(self, mpan: str, supplier: str, day) -> str:
     self.run()
     return css_id
 
-def appoint(self, supplier: str, mpan: str, service: str, sp: str, day, scenario: str = 'CSP', contract_ref: str | None = None) -> None:
+
+def appoint(
+    self, supplier: str, mpan: str, service: str, sp: str, day, scenario: str = 'CSP', contract_ref: str | None = None
+) -> None:
     "`supplier` asks Registration for `sp` as its `service` ('MS' or 'DS') on `mpan` from `day`."
-    self.submit(supplier, [self.actors[supplier].appointment(mpan, service, sp, day, scenario, contract_ref=contract_ref)])
+    self.submit(
+        supplier, [self.actors[supplier].appointment(mpan, service, sp, day, scenario, contract_ref=contract_ref)]
+    )
     self.run()
+
 
 def create_mpan(self, mpan: str, **kw) -> None:
     "The LDSO creates an MPAN (through CSS); Registration publishes IF-050 to the EES."
     pubs = self.registration.create_mpan(mpan, **kw)
     self._note('LDSO', 'CSS', 'MPANCreation', 'LDSO', mpan, note=f"MPAN {mpan} created from {kw.get('created_on')}")
-    self.submit(self.regs, pubs); self.run()
+    self.submit(self.regs, pubs)
+    self.run()
+
 
 def ldso_change(self, mpan: str, event: str, value, effective_from) -> None:
     "The LDSO changes data it maintains (through CSS); Registration publishes IF-018."
     pubs = self.registration.ldso_change(mpan, event, value, effective_from)
     self._note('LDSO', 'CSS', event, 'LDSO', mpan, note=f"{event} from {effective_from}")
-    self.submit(self.regs, pubs); self.run()
+    self.submit(self.regs, pubs)
+    self.run()
+
 
 def energisation(self, ms: str, mpan: str, status: str, day, failure: dict | None = None) -> None:
     "The metering service reports an energisation outcome (IF-007): `status` 'E' or 'D' from `day`, or a failed visit."
     a = self.actors[ms]
     if failure:
         sup = self.registration.as_at(mpan)['supplier']
-        pub = a.message('IF-007', 'EnergisationStatusFailure', mpan, {'B040': failure}, primary=[sup['dip_id']] if sup else None)
-    else: pub = a.message('IF-007', 'EnergisationStatusChange', mpan, {'B025': {'energisationStatus': status, 'energisationStatusEffectiveFromDate': wire_midnight(day)}})
-    self.submit(ms, [pub]); self.run()
+        pub = a.message(
+            'IF-007', 'EnergisationStatusFailure', mpan, {'B040': failure}, primary=[sup['dip_id']] if sup else None
+        )
+    else:
+        pub = a.message(
+            'IF-007',
+            'EnergisationStatusChange',
+            mpan,
+            {'B025': {'energisationStatus': status, 'energisationStatusEffectiveFromDate': wire_midnight(day)}},
+        )
+    self.submit(ms, [pub])
+    self.run()
 
-Market.load, Market.switch, Market.appoint, Market.create_mpan, Market.ldso_change = load, switch, appoint, create_mpan, ldso_change
+
+Market.load, Market.switch, Market.appoint, Market.create_mpan, Market.ldso_change = (
+    load,
+    switch,
+    appoint,
+    create_mpan,
+    ldso_change,
+)
 Market.energisation = energisation
 
+
 def disconnection(self, mpan: str, event: str, day, info: str | None = None) -> None:
-    "The LDSO disconnects or reconnects `mpan`, or CSS de-registers it (outside the DIP); Registration publishes what follows."
+    """The LDSO disconnects or reconnects `mpan`, or CSS de-registers it (outside the DIP); Registration publishes what
+    follows."""
     pubs = self.registration.disconnection(mpan, event, day, info)
-    self._note('LDSO' if event != 'CSSDeRegistration' else 'CSS', 'CSS', event, 'LDSO', mpan, note=f"{event} from {day}")
-    self.submit(self.regs, pubs); self.run()
+    self._note(
+        'LDSO' if event != 'CSSDeRegistration' else 'CSS', 'CSS', event, 'LDSO', mpan, note=f"{event} from {day}"
+    )
+    self.submit(self.regs, pubs)
+    self.run()
+
 
 Market.disconnection = disconnection
 
+
 @implements('BP009')
-def mtd(self, ms: str, mpan: str, event: str, *, meter: dict | None = None, history_map: list[dict] | None = None,
-        removed: str | None = None, removed_on=None, ihd: dict | None = None) -> str:
-    """The metering service `ms` sends metering technical details (IF-005 `event`) for `mpan`; returns the correlation id.
+def mtd(
+    self,
+    ms: str,
+    mpan: str,
+    event: str,
+    *,
+    meter: dict | None = None,
+    history_map: list[dict] | None = None,
+    removed: str | None = None,
+    removed_on=None,
+    ihd: dict | None = None,
+) -> str:
+    """The metering service `ms` sends metering technical details (IF-005 `event`) for `mpan`; returns the correlation
+    id.
 
     `meter` is the installed (or updated) meter as B033 fields, `history_map` its MAP history (B034 list), `removed` and
     `removed_on` the meter taken out (B039), `ihd` an IHD status (B030). Registration answers with IF-006 to everyone;
     on acceptance the metering service sends its removal and install reads (IF-041)."""
     blocks = {}
     if meter is not None:
-        blocks['B906'] = {'existingMeter': {'modifiedMeterID': None, 'manufacturersMakeAndType': None, 'ESMEGUID': None,
-                                            'numberOfDisplayedRegisterDigits': None, **meter}}
-        if history_map is not None: blocks['B906']['historyMAP'] = history_map
-    if removed is not None: blocks['B039'] = {'meterIDRemoved': removed, 'meterRemovalDate': None if removed_on is None else wire_midnight(removed_on)}
-    if ihd is not None: blocks['B030'] = ihd
+        blocks['B906'] = {
+            'existingMeter': {
+                'modifiedMeterID': None,
+                'manufacturersMakeAndType': None,
+                'ESMEGUID': None,
+                'numberOfDisplayedRegisterDigits': None,
+                **meter,
+            }
+        }
+        if history_map is not None:
+            blocks['B906']['historyMAP'] = history_map
+    if removed is not None:
+        blocks['B039'] = {
+            'meterIDRemoved': removed,
+            'meterRemovalDate': None if removed_on is None else wire_midnight(removed_on),
+        }
+    if ihd is not None:
+        blocks['B030'] = ihd
     a = self.actors[ms]
     self._mtd_n = getattr(self, '_mtd_n', 0) + 1
     corr = f"MTD-{mpan}-{self._mtd_n}"
@@ -447,25 +773,36 @@ def mtd(self, ms: str, mpan: str, event: str, *, meter: dict | None = None, hist
     self.run()
     return corr
 
+
 Market.mtd = mtd
+
 
 def connection_type_change(self, mpan: str, connection_type: str, day) -> None:
     "The LDSO changes the connection type (through CSS); Registration publishes IF-043 and IF-044."
     pubs = self.registration.connection_type_change(mpan, connection_type, day)
-    self._note('LDSO', 'CSS', 'ConnectionTypeChange', 'LDSO', mpan, note=f"connection type {connection_type} from {day}")
-    self.submit(self.regs, pubs); self.run()
+    self._note(
+        'LDSO', 'CSS', 'ConnectionTypeChange', 'LDSO', mpan, note=f"connection type {connection_type} from {day}"
+    )
+    self.submit(self.regs, pubs)
+    self.run()
+
 
 Market.connection_type_change = connection_type_change
 
 # %% ../nbs/22_process_runs.ipynb #d24d89ca
 def journal(self, mpan: str | None = None) -> pd.DataFrame:
     "Delivered messages of the run: txn, channel, event, sender and recipient (with roles), delivered time."
-    q = ("SELECT m.txn_id, m.channel, m.event, m.sender, m.sender_role, m.mpan, j.recipient, j.at FROM journal j JOIN messages m ON m.txn_id=j.txn_id "
+    q = ("SELECT m.txn_id, m.channel, m.event, m.sender, m.sender_role, m.mpan, j.recipient, j.at FROM journal j "
+         "JOIN messages m ON m.txn_id=j.txn_id "
          "WHERE j.stage='Outbound' AND j.status='Delivered'" + (" AND m.mpan=?" if mpan else '') + " ORDER BY j.id")
-    df = pd.DataFrame(self.hub._q(q, (mpan,) if mpan else ()), columns=['txn', 'channel', 'event', 'sender', 'sender_role', 'mpan', 'recipient', 'at'])
+    df = pd.DataFrame(
+        self.hub._q(q, (mpan,) if mpan else ()),
+        columns=['txn', 'channel', 'event', 'sender', 'sender_role', 'mpan', 'recipient', 'at'],
+    )
     df['recipient_role'] = df.recipient.map(self.role)
     df['at'] = pd.to_datetime(df['at'], unit='s', utc=True)
     return df
+
 
 Market.journal = journal
 
@@ -477,22 +814,43 @@ def _code(body) -> str | None:
     if cu.get('B007'): return cu['B007'].get('proposedAppointmentResponseCode')
     if cu.get('B099'):       # SDS-MDROutcome: the code of a refusal, else the response code
         b = cu['B099']
-        return b['responseMessages'][0].split(' - ')[0] if b['responseCode'] != 'A' and b['responseMessages'] else b['responseCode']
-    if cu.get('B066'): return cu['B066']['responseCode']
+        return (
+            b['responseMessages'][0].split(' - ')[0]
+            if b['responseCode'] != 'A' and b['responseMessages']
+            else b['responseCode']
+        )
+    if cu.get('B066'):
+        return cu['B066']['responseCode']
     return None
+
 
 def messages(self, mpan: str | None = None) -> pd.DataFrame:
     "One row per message the DIP delivered in the run: step, channel, event, sender role, recipient roles."
     j = self.journal(mpan)
     step = {s.txn: s.n for s in self.steps if s.txn}
-    rows = [(step.get(t), g.channel.iloc[0], g.event.iloc[0], g.sender_role.iloc[0], ' '.join(sorted(set(g.recipient_role))))
-            for t, g in j.groupby('txn', sort=False)]
+    rows = [
+        (
+            step.get(t),
+            g.channel.iloc[0],
+            g.event.iloc[0],
+            g.sender_role.iloc[0],
+            ' '.join(sorted(set(g.recipient_role))),
+        )
+        for t, g in j.groupby('txn', sort=False)
+    ]
     return pd.DataFrame(rows, columns=['step', 'channel', 'event', 'sender', 'recipients'])
+
 
 def received(self, dip_id: str) -> pd.DataFrame:
     "What one actor received: channel, event, MPAN and the code a response carried."
-    return pd.DataFrame([(ch, _ev(b), b['payload']['CommonBlock'].get('M0', {}).get('MPANCore'), _code(b)) for ch, b in self.actors[dip_id].received],
-                        columns=['channel', 'event', 'mpan', 'code'])
+    return pd.DataFrame(
+        [
+            (ch, _ev(b), b['payload']['CommonBlock'].get('M0', {}).get('MPANCore'), _code(b))
+            for ch, b in self.actors[dip_id].received
+        ],
+        columns=['channel', 'event', 'mpan', 'code'],
+    )
+
 
 def appointments(self, mpan: str) -> pd.DataFrame:
     "Registration's current periods of supplier, MS and DS for `mpan`, with participants named."
@@ -501,6 +859,7 @@ def appointments(self, mpan: str) -> pd.DataFrame:
         for v, f, t in self.registration.periods(mpan, kind).itertuples(index=False):
             out.append((kind, f"{self.role(v['dip_id'])} {self.mpid(v['dip_id'])}", v.get('scenario', ''), f, t))
     return pd.DataFrame(out, columns=['what', 'who', 'scenario', 'from', 'to']).fillna({'to': 'open', 'scenario': ''})
+
 
 Market.messages, Market.received, Market.appointments = messages, received, appointments
 
@@ -523,16 +882,30 @@ def sequence_diagram(self, mpan: str | None = None, steps: range | None = None, 
     labels = labels or {}
     lines, seen = [], {}
     def who(dip_id, role):
-        a = role if role in ('CSS', 'DCC') and dip_id == role else 'CSS' if role == 'CSS' else ('LDSO' if role == 'LDSO' and dip_id == 'LDSO' else _alias(role, dip_id))
+        a = (
+            role
+            if role in ('CSS', 'DCC') and dip_id == role
+            else 'CSS'
+            if role == 'CSS'
+            else ('LDSO' if role == 'LDSO' and dip_id == 'LDSO' else _alias(role, dip_id))
+        )
         if a not in seen:
             mpid = self.mpid(dip_id) if self.mpid(dip_id) != role else ''
-            name = 'CSS (outside the DIP)' if a == 'CSS' else 'DCC (outside the DIP)' if a == 'DCC' else f"{role} {mpid or ''} {labels.get(dip_id, '')}".strip()
+            name = (
+                'CSS (outside the DIP)'
+                if a == 'CSS'
+                else 'DCC (outside the DIP)'
+                if a == 'DCC'
+                else f"{role} {mpid or ''} {labels.get(dip_id, '')}".strip()
+            )
             seen[a] = f"    participant {a} as {name}"
         return a
+
     who(self.regs, 'REGS')
     for s in self.steps if steps is None else [self.steps[i] for i in steps]:
-        if mpan and s.mpan != mpan: continue
-        if s.receiver is not None:      # a call outside the DIP between Registration and CSS or the DCC
+        if mpan and s.mpan != mpan:
+            continue
+        if s.receiver is not None:  # a call outside the DIP between Registration and CSS or the DCC
             a, b = [who(x, x) if x in ('CSS', 'DCC') else who(self.regs, 'REGS') for x in (s.sender, s.receiver)]
             lines.append(f"    {a}-->>{b}: {s.n}. {s.event}")
         elif s.via == 'CSS':
@@ -546,9 +919,11 @@ def sequence_diagram(self, mpan: str | None = None, steps: range | None = None, 
             for d, r in shown:
                 lines.append(f"    {src}->>{who(d, r)}: {s.n}. {s.channel} {s.event}")
             rest = sorted(set(g.recipient_role) & set(summarise))
-            if rest: lines.append(f"    Note over {src}: {s.n}. {s.channel} {s.event} also to {', '.join(rest)}")
+            if rest:
+                lines.append(f"    Note over {src}: {s.n}. {s.channel} {s.event} also to {', '.join(rest)}")
     head = "%%{init: {'sequence': {'useMaxWidth': false}}}%%\nsequenceDiagram\n"
     return Mermaid(head + '\n'.join(list(seen.values()) + lines))
+
 
 Market.sequence_diagram = sequence_diagram
 
@@ -557,44 +932,91 @@ def standin_consumption(mpan: str, day) -> np.ndarray:
     "A meter's 48 UTC half-hours (int32 Wh) for `day`: the stand-in register advance shaped by the fallback load shape."
     d = _dp.as_date(day)
     total = round((float(standin_reading(mpan, d + dt.timedelta(days=1))) - float(standin_reading(mpan, d))) * 1000)
-    keys = pd.DataFrame({'gsp_group': ['_H'], 'connection_type': ['W'], 'market_segment': ['S'], 'domestic_premise': [True]})
+    keys = pd.DataFrame(
+        {'gsp_group': ['_H'], 'connection_type': ['W'], 'market_segment': ['S'], 'domestic_premise': [True]}
+    )
     w = _dp.fallback_load_shapes(d, keys)[[f'p{k:02d}' for k in range(1, 49)]].to_numpy()
     return _dp.shape_exactly(np.array([total]), w)[0].astype(np.int32)
 
+
 class MeterDataRetriever(Actor):
-    "An MDR: starts and stops retrieval for MPANs at a smart data service's request and provides each day's half-hours (IF-064)."
+    """An MDR: starts and stops retrieval for MPANs at a smart data service's request and provides each day's half-hours
+    (IF-064)."""
+
     def __init__(self, dip_id, role, mpid, market):
         super().__init__(dip_id, role, mpid, market)
-        self.started: dict[str, str] = {}          # mpan → the SDS it retrieves for
+        self.started: dict[str, str] = {}  # mpan → the SDS it retrieves for
+
     def on_message(self, ch, body):
         cb, cu = body['payload']['CommonBlock'], _cu(body)
         if ch == 'IF-061':
             self.started[_mpan(body)] = cb['S1']['senderDIPID']
-            return [self.message('IF-062', 'MDRStartResponse', _mpan(body), cu, primary=[cb['S1']['senderDIPID']],
-                                 correlation=cb['S1']['senderCorrelationID'], response={'responseCode': 'A', 'responseMessages': []}, m0=cb['M0'])]
-        if ch == 'IF-063': self.started.pop(_mpan(body), None)
-        if ch == 'IF-065' and _cu(body).get('B077') and not _cu(body).get('B076List'): return self.read(body)
+            return [
+                self.message(
+                    'IF-062',
+                    'MDRStartResponse',
+                    _mpan(body),
+                    cu,
+                    primary=[cb['S1']['senderDIPID']],
+                    correlation=cb['S1']['senderCorrelationID'],
+                    response={'responseCode': 'A', 'responseMessages': []},
+                    m0=cb['M0'],
+                )
+            ]
+        if ch == 'IF-063':
+            self.started.pop(_mpan(body), None)
+        if ch == 'IF-065' and _cu(body).get('B077') and not _cu(body).get('B076List'):
+            return self.read(body)
         return []
+
     def provide(self, day, skip=()) -> list[Publication]:
-        "IF-064 for every MPAN it retrieves (but those in `skip`): the periods the meter recorded (none if it did not communicate)."
+        """IF-064 for every MPAN it retrieves (but those in `skip`): the periods the meter recorded (none if it did not
+        communicate)."""
         out = []
         for mpan, sds in self.started.items():
-            if mpan in skip: continue
+            if mpan in skip:
+                continue
             wh = self.market.meter_source(mpan, day)
             ends = utc_period_ends(day)
-            periods = [{'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'} for e, v in zip(ends, wh) if v != _dp.MISSING]
-            if not periods: continue
-            out.append(self.message('IF-064', 'MDRConsumption', mpan, {'B045': {'measurementQuantityID': 'AI'}, 'B941List': [
-                {'settlementDay': {'settlementDayDate': wire_datetime(dt.datetime.combine(_dp.as_date(day), dt.time(), dt.timezone.utc)), 'periodDuration': 30},
-                 'MDRConsumptionPeriods': periods}]}, primary=[sds]))
+            periods = [
+                {'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'} for e, v in zip(ends, wh) if v != _dp.MISSING
+            ]
+            if not periods:
+                continue
+            out.append(
+                self.message(
+                    'IF-064',
+                    'MDRConsumption',
+                    mpan,
+                    {
+                        'B045': {'measurementQuantityID': 'AI'},
+                        'B941List': [
+                            {
+                                'settlementDay': {
+                                    'settlementDayDate': wire_datetime(
+                                        dt.datetime.combine(_dp.as_date(day), dt.time(), dt.timezone.utc)
+                                    ),
+                                    'periodDuration': 30,
+                                },
+                                'MDRConsumptionPeriods': periods,
+                            }
+                        ],
+                    },
+                    primary=[sds],
+                )
+            )
         return out
+
 
 ROLE_ACTOR['MDR'] = MeterDataRetriever
 mark_implements(['TOM-SDS-MDR', 'IF-061', 'IF-062', 'IF-063', 'IF-064'], __name__, 'MeterDataRetriever')
 
 # %% ../nbs/22_process_runs.ipynb #538fd1eb
 _dp.QUALITY_FOR.update({('smart', 'amend'): 'E3', ('advanced', 'amend'): 'EA3'})
-STANDIN_ANNUAL_KWH = 3650.0     # what a data service estimates with before the MDS has sent an MPAN's annual consumption (IF-040)
+STANDIN_ANNUAL_KWH = (
+    3650.0  # what a data service estimates with before the MDS has sent an MPAN's annual consumption (IF-040)
+)
+
 
 def _ds_init(self):
     self.collected: dict[tuple[str, dt.date], np.ndarray] = {}
@@ -603,8 +1025,9 @@ def _ds_init(self):
     self.refs: set[str] = set()
     self.amendment_threshold_wh = 0
     self.replayed: dict[tuple[str, dt.date], pd.DataFrame] = {}
-    self.annual_kwh: dict[str, float] = {}      # the MDS's annual consumption of each MPAN, from IF-040
+    self.annual_kwh: dict[str, float] = {}  # the MDS's annual consumption of each MPAN, from IF-040
     self._reads_init()
+
 
 def _ds_message(self, ch, body) -> list[Publication] | None:
     "The data-service messages of BP004 and BP016; None when the message is not one of them."
@@ -614,46 +1037,78 @@ def _ds_message(self, ch, body) -> list[Publication] | None:
             day = _aware_utc(b['settlementDay']['settlementDayDate']).date()
             wh = np.full(48, _dp.MISSING, np.int32)
             grid = {e: k for k, e in enumerate(utc_period_ends(day))}
-            for p in b['MDRConsumptionPeriods']: wh[grid[_aware_utc(p['sp'])]] = _dp._wh(p['v'])
+            for p in b['MDRConsumptionPeriods']:
+                wh[grid[_aware_utc(p['sp'])]] = _dp._wh(p['v'])
             self.collected[(_mpan(body), day)] = wh
         return []
-    if ch == 'IF-062': return []
+    if ch == 'IF-062':
+        return []
     if ch == 'IF-040':
         self.annual_kwh[_mpan(body)] = _dp._wh(cu['B059']['annualConsumption']) / 1000
         return []
     if ch == 'IF-065':
         out = []
         for r in cu.get('B076List') or []:
-            out += self.take_register(_mpan(body), _aware_utc(r['cumulativeRegisterReadingDateTime']).date(), r['cumulativeRegisterReading'])
+            out += self.take_register(
+                _mpan(body), _aware_utc(r['cumulativeRegisterReadingDateTime']).date(), r['cumulativeRegisterReading']
+            )
         return out
-    if ch == 'IF-037' and (cu.get('B009') or {}).get('deAppointedDataServiceDIPID') == self.dip_id and _mpan(body) in self.mdr_of:
+    if (
+        ch == 'IF-037'
+        and (cu.get('B009') or {}).get('deAppointedDataServiceDIPID') == self.dip_id
+        and _mpan(body) in self.mdr_of
+    ):
         mdr = self.mdr_of.pop(_mpan(body))
         last = cu['B009']['dataServiceEffectiveToDate']
-        return [self.message('IF-063', 'MDRStop', _mpan(body), {'B083': {'assignedMDRDIPID': mdr, 'assignedMDRMPID': self.market.mpid(mdr),
-                                                                         'assignedMDREffectiveToDate': last}}, primary=[mdr], m0=cb['M0'])]
-    if ch == 'IF-027': return self.amend(body)
+        return [
+            self.message(
+                'IF-063',
+                'MDRStop',
+                _mpan(body),
+                {
+                    'B083': {
+                        'assignedMDRDIPID': mdr,
+                        'assignedMDRMPID': self.market.mpid(mdr),
+                        'assignedMDREffectiveToDate': last,
+                    }
+                },
+                primary=[mdr],
+                m0=cb['M0'],
+            )
+        ]
+    if ch == 'IF-027':
+        return self.amend(body)
     if ch == 'IF-016':
         for b in (cu.get('B900') or {}).get('settlementDayConsumptionPeriods') or []:
             day = _aware_utc(b['settlementDay']['settlementDayDate']).date()
-            self.replayed[(_mpan(body), day, cu['B900']['MQID']['measurementQuantityID'])] = pd.DataFrame(b['consumptionPeriods'])
+            self.replayed[(_mpan(body), day, cu['B900']['MQID']['measurementQuantityID'])] = pd.DataFrame(
+                b['consumptionPeriods']
+            )
         return []
     return None
 
+
 def _ds_after(self, ch, body) -> list[Publication]:
-    "What a data service adds to the ownership behaviour: an advanced data service gaining an MPAN asks the MDS for its history (IF-015)."
+    """What a data service adds to the ownership behaviour: an advanced data service gaining an MPAN asks the MDS for
+    its history (IF-015)."""
     cu = _cu(body)
     if ch == 'IF-036' and self.role == 'ADS' and (cu.get('B015') or {}).get('incomingDataServiceDIPID') == self.dip_id:
         return [self.message('IF-015', 'ConsumptionReplay', _mpan(body), {}, m0=body['payload']['CommonBlock']['M0'])]
     return []
 
+
 _base_on_message = ServiceProvider.on_message
+
+
 def _sp_on_message(self, ch, body):
     "A service provider's answer to a message: the data-service steps first, then the ownership ones."
     if self.is_ds:
         out = self._ds_message(ch, body)
-        if out is not None: return out
+        if out is not None:
+            return out
     out = _base_on_message(self, ch, body)
     return out + self._ds_after(ch, body) if self.is_ds else out
+
 
 ServiceProvider._ds_init, ServiceProvider._ds_message, ServiceProvider._ds_after = _ds_init, _ds_message, _ds_after
 ServiceProvider.on_message = _sp_on_message
@@ -669,52 +1124,102 @@ def submit_days(self, days, mpans: list[str], quantities: dict | None = None) ->
         rows = []
         for m in mpans:
             s = self.market.registration.as_at(m, day)
-            rows.append({'mpan': m, 'gsp_group': s['gsp_group'], 'connection_type': s['connection_type'], 'market_segment': s['market_segment'],
-                         'domestic_premise': bool(s['domestic_premise']), 'energisation': s['energisation'], 'energy_direction': s['energy_direction'],
-                         'metering': 'advanced' if s['market_segment'] == 'A' else self.metering.get(m, 'smart'),
-                         'consent': self.consent.get(m, 'H'), 'annual_kwh': self.annual_kwh.get(m, STANDIN_ANNUAL_KWH)})
+            rows.append(
+                {
+                    'mpan': m,
+                    'gsp_group': s['gsp_group'],
+                    'connection_type': s['connection_type'],
+                    'market_segment': s['market_segment'],
+                    'domestic_premise': bool(s['domestic_premise']),
+                    'energisation': s['energisation'],
+                    'energy_direction': s['energy_direction'],
+                    'metering': 'advanced' if s['market_segment'] == 'A' else self.metering.get(m, 'smart'),
+                    'consent': self.consent.get(m, 'H'),
+                    'annual_kwh': self.annual_kwh.get(m, STANDIN_ANNUAL_KWH),
+                }
+            )
         mp = pd.DataFrame(rows)
         wh = np.stack([self.collected.get((m, day), np.full(48, _dp.MISSING, np.int32)) for m in mpans])
+
         def qty(m):
-            if quantities and (m, day) in quantities: return quantities[(m, day)]
+            if quantities and (m, day) in quantities:
+                return quantities[(m, day)]
             r = self.reads.get(m, {})
             return r[day + dt.timedelta(days=1)] - r[day] if day in r and day + dt.timedelta(days=1) in r else -1
+
         res = _dp.process(_dp.DayData(day, mp, wh), day_quantity_wh=np.array([qty(m) for m in mpans], dtype=np.int64))
         frame = _dp.to_frame(res)
-        for m, g in frame.groupby('mpan', sort=False): self.submitted[(m, day)] = g.reset_index(drop=True)
+        for m, g in frame.groupby('mpan', sort=False):
+            self.submitted[(m, day)] = g.reset_index(drop=True)
         conn = {m: (r['connection_type'], '2000-01-01') for m, r in zip(mp.mpan, rows)}
-        out += [Publication('IF-021', b) for b in _dp.to_if021(frame, self.dip_id, self.role, now=self.market.clock().astimezone(SETTLEMENT_TZ), connection=conn)]
+        out += [
+            Publication('IF-021', b)
+            for b in _dp.to_if021(
+                frame, self.dip_id, self.role, now=self.market.clock().astimezone(SETTLEMENT_TZ), connection=conn
+            )
+        ]
         adv = (mp.metering == 'advanced').to_numpy()
-        if self.role == 'ADS' and adv.any():                   # an advanced meter's reactive import, with the active data's qualities
-            ri = _dp.DayData(day, mp[adv].reset_index(drop=True), reactive_wh(mp[adv], res.wh[adv]), res.quality[adv], res.reason[adv])
-            out += [Publication('IF-021', b) for b in _dp.to_if021(_dp.to_frame(ri, mq='RI'), self.dip_id, self.role,
-                                                                   now=self.market.clock().astimezone(SETTLEMENT_TZ), connection=conn)]
+        if self.role == 'ADS' and adv.any():  # an advanced meter's reactive import, with the active data's qualities
+            ri = _dp.DayData(
+                day,
+                mp[adv].reset_index(drop=True),
+                reactive_wh(mp[adv], res.wh[adv]),
+                res.quality[adv],
+                res.reason[adv],
+            )
+            out += [
+                Publication('IF-021', b)
+                for b in _dp.to_if021(
+                    _dp.to_frame(ri, mq='RI'),
+                    self.dip_id,
+                    self.role,
+                    now=self.market.clock().astimezone(SETTLEMENT_TZ),
+                    connection=conn,
+                )
+            ]
     return out
+
 
 @implements('BP016', 'IF-027', 'IF-028', 'ASM-DSCA-RULES')
 def check_amendment(self, mpan: str, mq: str, req: dict) -> str | None:
     "The DSCA code refusing one amendment request, or None."
-    if mq not in ('AI', 'AE'): return 'DSCA013'
+    if mq not in ('AI', 'AE'):
+        return 'DSCA013'
     ref = req.get('consumptionAmendmentSupplierReference')
-    if not ref: return 'DSCA009'
-    if ref in self.refs: return 'DSCA010'
+    if not ref:
+        return 'DSCA009'
+    if ref in self.refs:
+        return 'DSCA010'
     days = _amend_days(req)
     mine = [(mpan, d) in self.submitted for d in days]
-    if not any(mine): return 'DSCA001'
-    if not all(mine): return 'DSCA002'
+    if not any(mine):
+        return 'DSCA001'
+    if not all(mine):
+        return 'DSCA002'
     open_ = _dp.open_for_submission(days, self.market.clock.today())
-    if not open_.any(): return 'DSCA003'
-    if not open_.all(): return 'DSCA004'
+    if not open_.any():
+        return 'DSCA003'
+    if not open_.all():
+        return 'DSCA004'
     gross = _dp._wh(req['grossRevisedConsumption'])
-    if gross < self.amendment_threshold_wh: return 'DSCA005'
-    cap = _dp.MAX_WH_PER_PERIOD.get(self.market.registration.as_at(mpan, days[0])['connection_type'], 11_500) * 48 * len(days)
-    if gross > cap: return 'DSCA007'
+    if gross < self.amendment_threshold_wh:
+        return 'DSCA005'
+    cap = (
+        _dp.MAX_WH_PER_PERIOD.get(self.market.registration.as_at(mpan, days[0])['connection_type'], 11_500)
+        * 48
+        * len(days)
+    )
+    if gross > cap:
+        return 'DSCA007'
     return None
 
+
 def _amend_days(req) -> list[dt.date]:
-    a = _aware_utc(req['consumptionAmendmentPeriodStartDate']); b = _aware_utc(req['consumptionAmendmentPeriodEndDate'])
+    a = _aware_utc(req['consumptionAmendmentPeriodStartDate'])
+    b = _aware_utc(req['consumptionAmendmentPeriodEndDate'])
     n = max(1, int(np.ceil((b - a).total_seconds() / 86400)))
     return [a.date() + dt.timedelta(days=k) for k in range(n)]
+
 
 @implements('BP016', 'IF-027', 'IF-028', 'ECS1016')
 def amend(self, body) -> list[Publication]:
@@ -725,11 +1230,25 @@ def amend(self, body) -> list[Publication]:
         mq = block['MQID']['measurementQuantityID']
         for req in block['supplierConsumptionAmendmentRequests']:
             code = self.check_amendment(mpan, mq, req)
-            r0 = {'responseCode': 'A', 'responseMessages': []} if code is None else \
-                 {'responseCode': 'R', 'responseMessages': [f"{code} - {rejection(code).meaning}"]}
-            out.append(self.message('IF-028', 'ConsumptionAmendment', mpan, {'B902List': [{'MQID': block['MQID'], 'supplierConsumptionAmendmentRequests': [req]}]},
-                                    primary=[cb['S1']['senderDIPID']], correlation=cb['S1']['senderCorrelationID'], response=r0, m0=cb['M0']))
-            if code is not None: continue
+            r0 = (
+                {'responseCode': 'A', 'responseMessages': []}
+                if code is None
+                else {'responseCode': 'R', 'responseMessages': [f"{code} - {rejection(code).meaning}"]}
+            )
+            out.append(
+                self.message(
+                    'IF-028',
+                    'ConsumptionAmendment',
+                    mpan,
+                    {'B902List': [{'MQID': block['MQID'], 'supplierConsumptionAmendmentRequests': [req]}]},
+                    primary=[cb['S1']['senderDIPID']],
+                    correlation=cb['S1']['senderCorrelationID'],
+                    response=r0,
+                    m0=cb['M0'],
+                )
+            )
+            if code is not None:
+                continue
             self.refs.add(req['consumptionAmendmentSupplierReference'])
             days = _amend_days(req)
             prev = pd.concat([self.submitted[(mpan, d)] for d in days], ignore_index=True)
@@ -737,30 +1256,48 @@ def amend(self, body) -> list[Publication]:
             new = _dp.shape_exactly(np.array([_dp._wh(req['grossRevisedConsumption'])]), weights)[0]
             fam = 'advanced' if self.role == 'ADS' else 'smart'
             amended = prev.assign(wh=new, q=_dp.QUALITY_FOR[(fam, 'amend')], e='9', arc=req['arc'])
-            for d, g in amended.groupby(amended.sp.dt.tz_convert('UTC').sub(pd.Timedelta(minutes=30)).dt.date, sort=True):
+            for d, g in amended.groupby(
+                amended.sp.dt.tz_convert('UTC').sub(pd.Timedelta(minutes=30)).dt.date, sort=True
+            ):
                 self.submitted[(mpan, d)] = g.reset_index(drop=True)
             resubmit.append(amended)
     if resubmit:
         frame = pd.concat(resubmit, ignore_index=True)
         ct = self.market.registration.as_at(mpan)['connection_type']
-        out += [Publication('IF-021', b) for b in _dp.to_if021(frame, self.dip_id, self.role, now=self.market.clock().astimezone(SETTLEMENT_TZ),
-                                                               connection={mpan: (ct, '2000-01-01')})]
+        out += [
+            Publication('IF-021', b)
+            for b in _dp.to_if021(
+                frame,
+                self.dip_id,
+                self.role,
+                now=self.market.clock().astimezone(SETTLEMENT_TZ),
+                connection={mpan: (ct, '2000-01-01')},
+            )
+        ]
     return out
 
-ServiceProvider.submit_days, ServiceProvider.check_amendment, ServiceProvider.amend = submit_days, check_amendment, amend
+
+ServiceProvider.submit_days, ServiceProvider.check_amendment, ServiceProvider.amend = (
+    submit_days,
+    check_amendment,
+    amend,
+)
 mark_implements('TOM-SDS', __name__, 'submit_days')
 
 # %% ../nbs/22_process_runs.ipynb #620aa6bc
 def _reads_init(self):
-    self.consent: dict[str, str] = {}                          # mpan → H, D, M, N (default H)
-    self.metering: dict[str, str] = {}                         # mpan → 'traditional' for a meter without half-hourly data
-    self.site_read_days: dict[str, set] = {}                   # mpan → days its meter reading service reads it (at the day's start)
-    self.reads: dict[str, dict[dt.date, int]] = {}              # mpan → {day: register Wh at the day's start}
+    self.consent: dict[str, str] = {}  # mpan → H, D, M, N (default H)
+    self.metering: dict[str, str] = {}  # mpan → 'traditional' for a meter without half-hourly data
+    self.site_read_days: dict[str, set] = {}  # mpan → days its meter reading service reads it (at the day's start)
+    self.reads: dict[str, dict[dt.date, int]] = {}  # mpan → {day: register Wh at the day's start}
+
 
 def _read_request(self, mpan: str, day, mdr: str) -> Publication:
-    "IF-065 `MDRConsumption` to the MDR: the register at the start of `day` (B077, its reference time; `ASM-IF065-EVENTS`)."
+    """IF-065 `MDRConsumption` to the MDR: the register at the start of `day` (B077, its reference time;
+    `ASM-IF065-EVENTS`)."""
     at = wire_datetime(dt.datetime.combine(_dp.as_date(day), dt.time(), dt.timezone.utc))
     return self.message('IF-065', 'MDRConsumption', mpan, {'B077': {'MDRReferenceDateTime': at}}, primary=[mdr])
+
 
 def _mdr_read(self, body) -> list[Publication]:
     "The MDR's answer to IF-065: the register reading at the reference time (B076)."
@@ -768,35 +1305,63 @@ def _mdr_read(self, body) -> list[Publication]:
     at = cu['B077']['MDRReferenceDateTime']
     mpan = _mpan(body)
     meter = standin_meter(mpan)
-    b076 = {'meterID': meter, 'cumulativeRegisterReading': standin_reading(mpan, _aware_utc(at).date()), 'cumulativeRegisterReadingDateTime': at}
-    return [self.message('IF-065', 'ReadingRemote', mpan, {'B076List': [b076]}, primary=[cb['S1']['senderDIPID']],
-                         correlation=cb['S1']['senderCorrelationID'], m0=cb['M0'])]
+    b076 = {
+        'meterID': meter,
+        'cumulativeRegisterReading': standin_reading(mpan, _aware_utc(at).date()),
+        'cumulativeRegisterReadingDateTime': at,
+    }
+    return [
+        self.message(
+            'IF-065',
+            'ReadingRemote',
+            mpan,
+            {'B076List': [b076]},
+            primary=[cb['S1']['senderDIPID']],
+            correlation=cb['S1']['senderCorrelationID'],
+            m0=cb['M0'],
+        )
+    ]
+
 
 def _take_register(self, mpan: str, day: dt.date, kwh: str) -> list[Publication]:
     "Record a register read at the start of `day`; re-estimate and resubmit the days since the previous read."
     held = self.reads.setdefault(mpan, {})
     before = [d for d in held if d < day]
     held[day] = _dp._wh(kwh)
-    if not before: return []
+    if not before:
+        return []
     d0 = max(before)
     days = [d0 + dt.timedelta(days=k) for k in range((day - d0).days)]
     days = [d for d in days if _dp.open_for_submission([d], self.market.clock.today())[0]]
-    if not days: return []
+    if not days:
+        return []
     s = self.market.registration.as_at(mpan, d0)
-    keys = pd.DataFrame({'gsp_group': [s['gsp_group']], 'connection_type': [s['connection_type']], 'market_segment': [s['market_segment']],
-                         'domestic_premise': [bool(s['domestic_premise'])]})                 # the MPAN's own load-shape category
+    keys = pd.DataFrame(
+        {
+            'gsp_group': [s['gsp_group']],
+            'connection_type': [s['connection_type']],
+            'market_segment': [s['market_segment']],
+            'domestic_premise': [bool(s['domestic_premise'])],
+        }
+    )  # the MPAN's own load-shape category
     weights = np.array([_dp.load_shapes(d, keys)[1].day_total.iloc[0] for d in days])
     split = _dp.shape_period(held[day] - held[d0], weights)
     return self.submit_days(days, [mpan], quantities={(mpan, d): int(q) for d, q in zip(days, split)})
 
-ServiceProvider._reads_init, ServiceProvider.read_request, ServiceProvider.take_register = _reads_init, _read_request, _take_register
+
+ServiceProvider._reads_init, ServiceProvider.read_request, ServiceProvider.take_register = (
+    _reads_init,
+    _read_request,
+    _take_register,
+)
 MeterDataRetriever.read = _mdr_read
 mark_implements(['IF-065', 'TOM-SDS-MRS', 'BP004'], __name__, '_take_register')
 mark_implements('ASM-IF065-EVENTS', __name__, '_read_request')
 
 # %% ../nbs/22_process_runs.ipynb #5568f0b8
 def start_collection(self, ds: str, mpan: str, mdr: str | None = None, day=None) -> None:
-    "The smart data service `ds` asks an MDR (by default Registration's, else the first) to start retrieving `mpan` (IF-061)."
+    """The smart data service `ds` asks an MDR (by default Registration's, else the first) to start retrieving `mpan`
+    (IF-061)."""
     day = _dp.as_date(day or self.clock.today())
     s = self.registration.as_at(mpan, day)
     mdr = mdr or (s['MDR'] or {}).get('dip_id') or self.first('MDR')
@@ -804,31 +1369,59 @@ def start_collection(self, ds: str, mpan: str, mdr: str | None = None, day=None)
     a = self.actors[ds]
     a.mdr_of[mpan] = mdr
     meters = s['meters'] or []
-    blocks = {'B019': {'assignedMDRDIPID': mdr, 'assignedMDRMPID': self.mpid(mdr), 'assignedMDREffectiveFromDate': wire_midnight(day)},
-              'B012': {'serviceProviderAppointmentRequestingSupplierDIPID': sup, 'serviceProviderAppointmentRequestingSupplierMPID': self.mpid(sup)},
-              'B078': {'energyDirection': s['energy_direction']},
-              'B025': {'energisationStatus': s['energisation'], 'energisationStatusEffectiveFromDate': wire_midnight(self.registration._since(mpan, 'energisation', day))},
-              'B068': {'consentGranularity': 'H', 'consentGranularityEffectiveFromDate': wire_midnight(day)},
-              'B074List': [{k: x[k] for k in B074_KEYS} for x in meters]}
-    first = [a.read_request(mpan, day, mdr)] if a.consent.get(mpan, 'H') in ('D', 'M') else []     # the opening read
-    self.submit(ds, [a.message('IF-061', 'MDRStart', mpan, blocks, primary=[mdr])] + first); self.run()
+    blocks = {
+        'B019': {
+            'assignedMDRDIPID': mdr,
+            'assignedMDRMPID': self.mpid(mdr),
+            'assignedMDREffectiveFromDate': wire_midnight(day),
+        },
+        'B012': {
+            'serviceProviderAppointmentRequestingSupplierDIPID': sup,
+            'serviceProviderAppointmentRequestingSupplierMPID': self.mpid(sup),
+        },
+        'B078': {'energyDirection': s['energy_direction']},
+        'B025': {
+            'energisationStatus': s['energisation'],
+            'energisationStatusEffectiveFromDate': wire_midnight(self.registration._since(mpan, 'energisation', day)),
+        },
+        'B068': {'consentGranularity': 'H', 'consentGranularityEffectiveFromDate': wire_midnight(day)},
+        'B074List': [{k: x[k] for k in B074_KEYS} for x in meters],
+    }
+    first = [a.read_request(mpan, day, mdr)] if a.consent.get(mpan, 'H') in ('D', 'M') else []  # the opening read
+    self.submit(ds, [a.message('IF-061', 'MDRStart', mpan, blocks, primary=[mdr])] + first)
+    self.run()
+
 
 def collect(self, day) -> None:
-    """`day`'s collection: every MDR provides the half-hours of MPANs with half-hourly consent (IF-064); data services ask for
+    """`day`'s collection: every MDR provides the half-hours of MPANs with half-hourly consent (IF-064); data services
+    ask for
     the next midnight's register of daily-consent MPANs (and of monthly ones at a month's start: IF-065), and read
     traditional meters on their read day (IF-041 ReadingOnSite to the supplier)."""
     day = _dp.as_date(day)
     nxt = day + dt.timedelta(days=1)
     for a in list(self.actors.values()):
         if isinstance(a, ServiceProvider) and a.is_ds:
-            asks = [a.read_request(mp, nxt, mdr) for mp, mdr in a.mdr_of.items()
-                    if a.consent.get(mp, 'H') == 'D' or (a.consent.get(mp, 'H') == 'M' and nxt.day == 1)]
-            if asks: self.submit(a.dip_id, asks)
+            asks = [
+                a.read_request(mp, nxt, mdr)
+                for mp, mdr in a.mdr_of.items()
+                if a.consent.get(mp, 'H') == 'D' or (a.consent.get(mp, 'H') == 'M' and nxt.day == 1)
+            ]
+            if asks:
+                self.submit(a.dip_id, asks)
     for a in self.actors.values():
         if isinstance(a, MeterDataRetriever):
-            pubs = a.provide(day, skip={mp for d in self.actors.values() if isinstance(d, ServiceProvider) and d.is_ds
-                                        for mp, c in d.consent.items() if c != 'H'})
-            if pubs: self.submit(a.dip_id, pubs)
+            pubs = a.provide(
+                day,
+                skip={
+                    mp
+                    for d in self.actors.values()
+                    if isinstance(d, ServiceProvider) and d.is_ds
+                    for mp, c in d.consent.items()
+                    if c != 'H'
+                },
+            )
+            if pubs:
+                self.submit(a.dip_id, pubs)
     self.run()
     for a in list(self.actors.values()):
         if isinstance(a, ServiceProvider) and a.is_ds:
@@ -836,44 +1429,116 @@ def collect(self, day) -> None:
                 if kind == 'traditional' and mp in a.site_read_days and nxt in a.site_read_days[mp]:
                     sup = self.registration.as_at(mp, day)['supplier']['dip_id']
                     kwh = standin_reading(mp, nxt)
-                    b = {'meterID': standin_meter(mp), 'cumulativeRegisterReading': kwh, 'cumulativeRegisterReadingDateTime': wire_midnight_utc(nxt),
-                         'readingMethod': 'A', 'siteVisitCheckCode': None}
-                    self.submit(a.dip_id, [a.message('IF-041', 'ReadingOnSite', mp, {'B064List': [b]}, primary=[sup])] + a.take_register(mp, nxt, kwh))
+                    b = {
+                        'meterID': standin_meter(mp),
+                        'cumulativeRegisterReading': kwh,
+                        'cumulativeRegisterReadingDateTime': wire_midnight_utc(nxt),
+                        'readingMethod': 'A',
+                        'siteVisitCheckCode': None,
+                    }
+                    self.submit(
+                        a.dip_id,
+                        [a.message('IF-041', 'ReadingOnSite', mp, {'B064List': [b]}, primary=[sup])]
+                        + a.take_register(mp, nxt, kwh),
+                    )
     self.run()
+
 
 def submit_consumption(self, day, ds: str | None = None) -> None:
     "Each data service (or `ds`) submits IF-021 for `day` for the MPANs Registration has it appointed to."
     for d, a in self.actors.items():
-        if not isinstance(a, ServiceProvider) or not a.is_ds or (ds and d != ds): continue
+        if not isinstance(a, ServiceProvider) or not a.is_ds or (ds and d != ds):
+            continue
         mine = sorted({m for (m, _) in a.collected} | set(a.mdr_of) | set(a.metering))
-        mine = [m for m in mine if (self.registration.as_at(m, day)['DS'] or {}).get('dip_id') == d
-                and (m, _dp.as_date(day)) not in a.submitted]          # a read may already have brought the day in
-        if mine: self.submit(d, a.submit_days([day], mine))
+        mine = [
+            m
+            for m in mine
+            if (self.registration.as_at(m, day)['DS'] or {}).get('dip_id') == d
+            and (m, _dp.as_date(day)) not in a.submitted
+        ]  # a read may already have brought the day in
+        if mine:
+            self.submit(d, a.submit_days([day], mine))
     self.run()
 
-def amend_consumption(self, supplier: str, mpan: str, start, end, gross_kwh: str, arc: str = 'R', reference: str | None = None, mq: str = 'AI') -> None:
-    "The supplier asks the data service to restate `mpan`'s consumption from `start` to `end` (UTC days, end exclusive) as `gross_kwh` (IF-027)."
-    req = {'consumptionAmendmentSupplierReference': reference, 'consumptionAmendmentPeriodStartDate': wire_midnight_utc(start),
-           'consumptionAmendmentPeriodEndDate': wire_midnight_utc(end), 'grossRevisedConsumption': gross_kwh, 'arc': arc}
+
+def amend_consumption(
+    self,
+    supplier: str,
+    mpan: str,
+    start,
+    end,
+    gross_kwh: str,
+    arc: str = 'R',
+    reference: str | None = None,
+    mq: str = 'AI',
+) -> None:
+    """The supplier asks the data service to restate `mpan`'s consumption from `start` to `end` (UTC days, end
+    exclusive) as `gross_kwh` (IF-027)."""
+    req = {
+        'consumptionAmendmentSupplierReference': reference,
+        'consumptionAmendmentPeriodStartDate': wire_midnight_utc(start),
+        'consumptionAmendmentPeriodEndDate': wire_midnight_utc(end),
+        'grossRevisedConsumption': gross_kwh,
+        'arc': arc,
+    }
     a = self.actors[supplier]
-    self.submit(supplier, [a.message('IF-027', 'ConsumptionAmendment', mpan, {'B902List': [{'MQID': {'measurementQuantityID': mq}, 'supplierConsumptionAmendmentRequests': [req]}]})])
+    self.submit(
+        supplier,
+        [
+            a.message(
+                'IF-027',
+                'ConsumptionAmendment',
+                mpan,
+                {'B902List': [{'MQID': {'measurementQuantityID': mq}, 'supplierConsumptionAmendmentRequests': [req]}]},
+            )
+        ],
+    )
     self.run()
+
 
 def wire_midnight_utc(day) -> str:
     return wire_datetime(dt.datetime.combine(_dp.as_date(day), dt.time(), dt.timezone.utc))
 
-Market.start_collection, Market.collect, Market.submit_consumption, Market.amend_consumption = start_collection, collect, submit_consumption, amend_consumption
+
+Market.start_collection, Market.collect, Market.submit_consumption, Market.amend_consumption = (
+    start_collection,
+    collect,
+    submit_consumption,
+    amend_consumption,
+)
 Market.meter_source = staticmethod(standin_consumption)
 
 # %% ../nbs/22_process_runs.ipynb #2355168a
-def demo_market(start='2026-11-02T09:00:00+00:00', mpans: int = 1, since: str = '2026-10-01', **kw) -> tuple['Market', list[str]]:
-    "A market with `mpans` smart MPANs in GSP group _H registered to supplier 1 with MSS 1 and SDS 1 since `since` (2026-10-01)."
+def demo_market(
+    start='2026-11-02T09:00:00+00:00', mpans: int = 1, since: str = '2026-10-01', **kw
+) -> tuple['Market', list[str]]:
+    """A market with `mpans` smart MPANs in GSP group _H registered to supplier 1 with MSS 1 and SDS 1 since `since`
+    (2026-10-01)."""
     m = Market(start=start, **kw)
     cores = [complete_mpan_core(f"20{i:010d}") for i in range(1, mpans + 1)]
-    m.load(pd.DataFrame([dict(mpan=c, created_on=since, gsp_group='_H', connection_type='W', energy_direction='I', domestic_premise=True,
-                              duos_tariff='1', market_segment='S', energisation='E', supplier=m.first('SUP'), ms=m.first('MSS'), ds=m.first('SDS'),
-                              address={'addressLine1': f'{i} Example Road', 'meteringPointPostcode': 'SO15 2AA'}, meters=standin_meters(c, since))
-                         for i, c in enumerate(cores, 1)]))
-    for k, s in enumerate(p for p, r in m._roles.items() if r == 'SUP'):       # supplier k prefers providers k mod n
+    m.load(
+        pd.DataFrame(
+            [
+                dict(
+                    mpan=c,
+                    created_on=since,
+                    gsp_group='_H',
+                    connection_type='W',
+                    energy_direction='I',
+                    domestic_premise=True,
+                    duos_tariff='1',
+                    market_segment='S',
+                    energisation='E',
+                    supplier=m.first('SUP'),
+                    ms=m.first('MSS'),
+                    ds=m.first('SDS'),
+                    address={'addressLine1': f'{i} Example Road', 'meteringPointPostcode': 'SO15 2AA'},
+                    meters=standin_meters(c, since),
+                )
+                for i, c in enumerate(cores, 1)
+            ]
+        )
+    )
+    for k, s in enumerate(p for p, r in m._roles.items() if r == 'SUP'):  # supplier k prefers providers k mod n
         m.actors[s].preferred = {role: m.first(role, k % 4) for role in ('MSS', 'SDS', 'MSA', 'ADS')}
     return m, cores

@@ -20,14 +20,18 @@ from .time import SETTLEMENT_TZ, as_date, daylight, utc_period_ends
 __all__ = ['CLOUDINESS', 'SHIFTS', 'category_shapes', 'shifts', 'typical_shapes', 'day_level', 'shape_category']
 
 # %% ../nbs/06_profiles.ipynb #036c3fd6
-CLOUDINESS = (0.15, 1.0)         # the market's per GSP group and day cloudiness factor on solar export: uniform in this range
+CLOUDINESS = (0.15, 1.0)  # the market's per GSP group and day cloudiness factor on solar export: uniform in this range
 
-def _g(h, mu, sd): return np.exp(-0.5 * ((h - mu) / sd) ** 2)
+
+def _g(h, mu, sd):
+    return np.exp(-0.5 * ((h - mu) / sd) ** 2)
+
 
 def _local_hours(day: dt.date) -> np.ndarray:
     "Local clock hour at the middle of each of the 48 UTC periods of `day`."
     mids = [e - dt.timedelta(minutes=15) for e in utc_period_ends(day)]
     return np.array([(m.astimezone(SETTLEMENT_TZ).hour + m.astimezone(SETTLEMENT_TZ).minute / 60) for m in mids])
+
 
 @implements('ASM-MARKET-SHAPES')
 def category_shapes(day) -> dict[str, np.ndarray]:
@@ -36,18 +40,31 @@ def category_shapes(day) -> dict[str, np.ndarray]:
     h = _local_hours(day)
     utc_h = np.arange(48) / 2 + 0.25
     weekend = day.weekday() >= 5
-    season = math.cos(2 * math.pi * (day.timetuple().tm_yday - 15) / 365)      # +1 mid-January, -1 mid-July
-    def dom(wk): return 0.42 + (0.45 if wk else 0.6) * _g(h, 8.5 if wk else 7.5, 1.1) + 1.25 * _g(h, 18.5, 1.7) + (0.45 if wk else 0.25) * _g(h, 12.5, 2.5)
+    season = math.cos(2 * math.pi * (day.timetuple().tm_yday - 15) / 365)  # +1 mid-January, -1 mid-July
+
+    def dom(wk):
+        return (
+            0.42
+            + (0.45 if wk else 0.6) * _g(h, 8.5 if wk else 7.5, 1.1)
+            + 1.25 * _g(h, 18.5, 1.7)
+            + (0.45 if wk else 0.25) * _g(h, 12.5, 2.5)
+        )
+
     work, adv = 0.25 + _g(h, 12.5, 3.2), 0.75 + 0.35 * _g(h, 12.5, 4.0)
-    week = lambda f: (f if weekend else 1.0) * 7 / (5 + 2 * f)          # weekend level f, the week averaging 1
+    week = lambda f: (f if weekend else 1.0) * 7 / (5 + 2 * f)  # weekend level f, the week averaging 1
     rise, sset = daylight(day)
     dark = ((utc_h < rise - 0.25) | (utc_h > sset + 0.25)).astype(float)
-    sun = np.clip(np.cos(np.pi * (utc_h - (rise + sset) / 2) / (sset - rise)), 0, None) * ((utc_h > rise) & (utc_h < sset))
-    return {'dom': dom(weekend) / dom(False).mean() * (1 + 0.25 * season),
-            'nondom': work / work.mean() * (1 + 0.10 * season) * week(0.45),
-            'adv': adv / adv.mean() * (1 + 0.05 * season) * week(0.7),
-            'ums': dark * 2.0,                                       # 12 hours of dark (24 periods) average 1
-            'exp': sun / 0.318 * ((sset - rise) / 12) ** 1.5}        # 0.318: the mean of a 12-hour day's bell
+    sun = np.clip(np.cos(np.pi * (utc_h - (rise + sset) / 2) / (sset - rise)), 0, None) * (
+        (utc_h > rise) & (utc_h < sset)
+    )
+    return {
+        'dom': dom(weekend) / dom(False).mean() * (1 + 0.25 * season),
+        'nondom': work / work.mean() * (1 + 0.10 * season) * week(0.45),
+        'adv': adv / adv.mean() * (1 + 0.05 * season) * week(0.7),
+        'ums': dark * 2.0,  # 12 hours of dark (24 periods) average 1
+        'exp': sun / 0.318 * ((sset - rise) / 12) ** 1.5,
+    }  # 0.318: the mean of a 12-hour day's bell
+
 
 mark_implements('ASM-MARKET-SHAPES', __name__, 'category_shapes')
 
@@ -69,7 +86,8 @@ def _typical(day: dt.date) -> tuple[tuple[str, tuple[float, ...]], ...]:
 
 @implements('ASM-MARKET-SHAPES')
 def typical_shapes(day) -> dict[str, np.ndarray]:
-    "Per category, the expected 48 UTC-period weights of `day` over many MPANs: the shape averaged over the shifts (export × mean cloudiness)."
+    """Per category, the expected 48 UTC-period weights of `day` over many MPANs: the shape averaged over the shifts
+    (export × mean cloudiness)."""
     return {c: np.array(v) for c, v in _typical(as_date(day))}
 
 def day_level(day) -> dict[str, float]:
@@ -77,8 +95,13 @@ def day_level(day) -> dict[str, float]:
     return {c: float(v.mean()) for c, v in typical_shapes(day).items()}
 
 def shape_category(market_segment, domestic_premise, mq=None) -> np.ndarray:
-    "The category (`dom`, `nondom`, `adv`, `ums`, `exp`) of each load-shape key: by measurement quantity, segment and domestic flag."
+    """The category (`dom`, `nondom`, `adv`, `ums`, `exp`) of each load-shape key: by measurement quantity, segment and
+    domestic flag."""
     seg = np.asarray(pd.Series(market_segment).astype(str))
     dom = np.asarray(pd.Series(domestic_premise).astype(bool))
     q = np.full(len(seg), 'AI') if mq is None else np.asarray(pd.Series(mq).astype(str))
-    return np.where(np.isin(q, ['AE', 'RE']), 'exp', np.where(seg == 'U', 'ums', np.where(seg == 'A', 'adv', np.where(dom, 'dom', 'nondom'))))
+    return np.where(
+        np.isin(q, ['AE', 'RE']),
+        'exp',
+        np.where(seg == 'U', 'ums', np.where(seg == 'A', 'adv', np.where(dom, 'dom', 'nondom'))),
+    )

@@ -35,7 +35,8 @@ class RegistrationRules:
     "The numbers behind the REG rules (ASM-REG-WINDOWS): change them to test another reading of the codes."
     max_retrospective_days: int = 5      # REG1024
     max_prospective_days: int = 28       # REG1099
-    previous_ms_amend_working_days: int = 10   # REG1003: how long a previous metering service may still amend the meter location
+    # REG1003: how long a previous metering service may still amend the meter location
+    previous_ms_amend_working_days: int = 10
 
 mark_implements('ASM-REG-WINDOWS', __name__, 'RegistrationRules')
 
@@ -60,25 +61,51 @@ def wire_midnight(day) -> str:
 
 # %% ../nbs/20_registration.ipynb #12fbf006
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS mpans (mpan TEXT PRIMARY KEY, distributor TEXT NOT NULL, created_on TEXT NOT NULL, recorded_at REAL NOT NULL, cause TEXT);
+CREATE TABLE IF NOT EXISTS mpans (mpan TEXT PRIMARY KEY, distributor TEXT NOT NULL, created_on TEXT NOT NULL,
+recorded_at REAL NOT NULL, cause TEXT);
 CREATE TABLE IF NOT EXISTS facts (id INTEGER PRIMARY KEY, mpan TEXT NOT NULL, kind TEXT NOT NULL, value TEXT NOT NULL,
-    effective_from TEXT NOT NULL, effective_to TEXT, recorded_at REAL NOT NULL, superseded_at REAL, superseded_by INTEGER, cause TEXT);
+    effective_from TEXT NOT NULL, effective_to TEXT, recorded_at REAL NOT NULL, superseded_at REAL,
+    superseded_by INTEGER, cause TEXT);
 CREATE INDEX IF NOT EXISTS facts_now ON facts(mpan, kind, effective_from) WHERE superseded_at IS NULL;
-CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, mpan TEXT NOT NULL, service TEXT NOT NULL, scenario TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, mpan TEXT NOT NULL, service TEXT NOT NULL,
+scenario TEXT NOT NULL,
     supplier TEXT NOT NULL, sp TEXT NOT NULL, sp_mpid TEXT, sp_role TEXT, effective_from TEXT NOT NULL, css_id TEXT,
     contract_ref TEXT, correlation TEXT, state TEXT NOT NULL, code TEXT, recorded_at REAL NOT NULL, proposal TEXT);
 CREATE INDEX IF NOT EXISTS requests_mpan ON requests(mpan, service, state);
 CREATE INDEX IF NOT EXISTS requests_css ON requests(css_id) WHERE css_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS requests_due ON requests(state, effective_from);
-CREATE TABLE IF NOT EXISTS request_log (request_id INTEGER NOT NULL, state TEXT NOT NULL, code TEXT, at REAL NOT NULL, detail TEXT);
-CREATE TABLE IF NOT EXISTS switches (css_id TEXT PRIMARY KEY, mpan TEXT NOT NULL, supplier TEXT NOT NULL, effective_from TEXT NOT NULL,
+CREATE TABLE IF NOT EXISTS request_log (request_id INTEGER NOT NULL, state TEXT NOT NULL, code TEXT, at REAL NOT NULL,
+detail TEXT);
+CREATE TABLE IF NOT EXISTS switches (css_id TEXT PRIMARY KEY, mpan TEXT NOT NULL, supplier TEXT NOT NULL,
+effective_from TEXT NOT NULL,
     kind TEXT NOT NULL, state TEXT NOT NULL, recorded_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS rejections (id INTEGER PRIMARY KEY, at REAL NOT NULL, mpan TEXT, source TEXT NOT NULL, code TEXT NOT NULL, detail TEXT);
+CREATE TABLE IF NOT EXISTS rejections (id INTEGER PRIMARY KEY, at REAL NOT NULL, mpan TEXT, source TEXT NOT NULL,
+code TEXT NOT NULL, detail TEXT);
 """
 
-LDSO_ITEMS = ('address', 'gsp_group', 'connection_type', 'energy_direction', 'domestic_premise', 'duos_tariff', 'metered')
+LDSO_ITEMS = (
+    'address',
+    'gsp_group',
+    'connection_type',
+    'energy_direction',
+    'domestic_premise',
+    'duos_tariff',
+    'metered',
+)
 STATE_ITEMS = LDSO_ITEMS + ('market_segment', 'energisation', 'dcc_service_flag')
-FACT_KINDS = ('supplier', 'MS', 'DS', 'MDR', 'CDC-MS', 'CDC-DS', 'relationship', 'principal', 'meters', 'mp_status', 'rmp_status') + STATE_ITEMS
+FACT_KINDS = (
+    'supplier',
+    'MS',
+    'DS',
+    'MDR',
+    'CDC-MS',
+    'CDC-DS',
+    'relationship',
+    'principal',
+    'meters',
+    'mp_status',
+    'rmp_status',
+) + STATE_ITEMS
 mark_implements('ASM-REG-HISTORY', __name__, 'SCHEMA')
 
 # %% ../nbs/20_registration.ipynb #4e993d5f
@@ -94,8 +121,15 @@ class Publication:
 class RegistrationService:
     "The Registration Service (TOM-REGS): state in SQLite, REG rules, DIP publications."
     role = 'REGS'
-    def __init__(self, db: str = ':memory:', isd: StandingData | None = None, clock: Callable[[], dt.datetime] | None = None,
-                 rules: RegistrationRules | None = None, dip_id: str | None = None, environment: str = 'DEV'):
+    def __init__(
+        self,
+        db: str = ':memory:',
+        isd: StandingData | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        rules: RegistrationRules | None = None,
+        dip_id: str | None = None,
+        environment: str = 'DEV',
+    ):
         self.isd = isd or reference_isd()
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.rules = rules or RegistrationRules()
@@ -103,40 +137,57 @@ class RegistrationService:
         self.dip_id = dip_id or p[p.role == 'REGS'].dip_id.iloc[0]
         self.environment = environment
         self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
-        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA synchronous=FULL')
+        if str(db) != ':memory:':
+            self.con.execute('PRAGMA journal_mode=WAL')
+            self.con.execute('PRAGMA synchronous=FULL')
         self.con.executescript(SCHEMA)
         self.lock = threading.RLock()
-        self._mpid = dict(zip(p.dip_id, p.mpid)); self._role = dict(zip(p.dip_id, p.role))
+        self._mpid = dict(zip(p.dip_id, p.mpid))
+        self._role = dict(zip(p.dip_id, p.role))
         d = self.isd.distributors
-        self._mpid.update(zip(d.dip_id, d.mpid)); self._role.update({x: 'LDSO' for x in d.dip_id})
+        self._mpid.update(zip(d.dip_id, d.mpid))
+        self._role.update({x: 'LDSO' for x in d.dip_id})
         self._dist = dict(zip(d.distributor_id, d.dip_id))
-        self.css = self.dcc = None                 # set by whoever wires the market (BP003A)
-        self.outside: list[tuple[str, str, str, str]] = []   # (from, to, what, mpan) calls made outside the DIP
+        self.css = self.dcc = None  # set by whoever wires the market (BP003A)
+        self.outside: list[tuple[str, str, str, str]] = []  # (from, to, what, mpan) calls made outside the DIP
 
     def today(self) -> dt.date:
         "Today's settlement day by the service's clock."
         return self.clock().astimezone(SETTLEMENT_TZ).date()
-    def _now(self) -> float: return self.clock().timestamp()
+
+    def _now(self) -> float:
+        return self.clock().timestamp()
 
     @contextmanager
     def _tx(self):
         "One transaction around everything inside; nested uses join the outer one (one commit per message handled)."
         with self.lock:
-            if self.con.in_transaction: yield self.con.cursor(); return
-            cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
-            try: yield cur
-            except BaseException: cur.execute('ROLLBACK'); raise
-            else: cur.execute('COMMIT')
+            if self.con.in_transaction:
+                yield self.con.cursor()
+                return
+            cur = self.con.cursor()
+            cur.execute('BEGIN IMMEDIATE')
+            try:
+                yield cur
+            except BaseException:
+                cur.execute('ROLLBACK')
+                raise
+            else:
+                cur.execute('COMMIT')
+
 
 mark_implements('TOM-REGS', __name__, 'RegistrationService')
 
 # %% ../nbs/20_registration.ipynb #c5084ee0
 def _rows(cur, mpan, kind, known_at=None):
     if known_at is None:
-        return cur.execute('SELECT id, value, effective_from, effective_to FROM facts WHERE mpan=? AND kind=? AND superseded_at IS NULL '
+        return cur.execute('SELECT id, value, effective_from, effective_to FROM facts WHERE mpan=? AND kind=? AND '
+                           'superseded_at IS NULL '
                            'ORDER BY effective_from', (mpan, kind)).fetchall()
-    return cur.execute('SELECT id, value, effective_from, effective_to FROM facts WHERE mpan=? AND kind=? AND recorded_at<=? '
-                       'AND (superseded_at IS NULL OR superseded_at>?) ORDER BY effective_from', (mpan, kind, known_at, known_at)).fetchall()
+    return cur.execute('SELECT id, value, effective_from, effective_to FROM facts WHERE mpan=? AND kind=? AND '
+                       'recorded_at<=? '
+                       'AND (superseded_at IS NULL OR superseded_at>?) ORDER BY effective_from', (mpan, kind, known_at,
+                       known_at)).fetchall()
 
 def _day_before(day: str) -> str: return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
 def _day_after(day: str) -> str: return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
@@ -152,12 +203,15 @@ def _set_from(self, cur, mpan: str, kind: str, value, start, cause: str, end=Non
         if f < start: survivors.append((v, f, _day_before(start)))
         if end is not None and (t is None or t > end): survivors.append((v, _day_after(end), t))
         replaced.append(rid)
-    new = cur.execute('INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) VALUES (?,?,?,?,?,?,?)',
+    new = cur.execute('INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) '
+                      'VALUES (?,?,?,?,?,?,?)',
                       (mpan, kind, json.dumps(value), start, end, now, cause)).lastrowid
     for v, f, t in survivors:
-        cur.execute('INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) VALUES (?,?,?,?,?,?,?)',
+        cur.execute('INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) VALUES '
+                    '(?,?,?,?,?,?,?)',
                     (mpan, kind, v, f, t, now, cause))
-    cur.executemany('UPDATE facts SET superseded_at=?, superseded_by=? WHERE id=?', [(now, new, rid) for rid in replaced])
+    cur.executemany('UPDATE facts SET superseded_at=?, superseded_by=? WHERE '
+                    'id=?', [(now, new, rid) for rid in replaced])
     return new
 
 @implements('ASM-REG-HISTORY')
@@ -168,7 +222,8 @@ def _end(self, cur, mpan: str, kind: str, last_day, cause: str):
         if t is not None and t <= last_day: continue
         cur.execute('UPDATE facts SET superseded_at=? WHERE id=?', (now, rid))
         if f <= last_day:
-            new = cur.execute('INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) VALUES (?,?,?,?,?,?,?)',
+            new = cur.execute('INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, '
+                              'cause) VALUES (?,?,?,?,?,?,?)',
                               (mpan, kind, v, f, last_day, now, cause)).lastrowid
             cur.execute('UPDATE facts SET superseded_by=? WHERE id=?', (new, rid))
 
@@ -190,28 +245,42 @@ def as_at(self, mpan: str, on=None, known_at: dt.datetime | None = None) -> dict
         row = self.con.execute('SELECT distributor, created_on FROM mpans WHERE mpan=?', (mpan,)).fetchone()
         if row is None: raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", path='M0.MPANCore')
         out = {'mpan': mpan, 'on': on, 'distributor': row[0], 'created_on': row[1]}
-        for kind in FACT_KINDS: out[kind] = self._meters_on(mpan, on, k) if kind == 'meters' else self._value_on(mpan, kind, on, k)
+        for kind in FACT_KINDS:
+            out[kind] = self._meters_on(mpan, on, k) if kind == 'meters' else self._value_on(mpan, kind, on, k)
     return out
+
 
 def history(self, mpan: str) -> pd.DataFrame:
     "Every fact row ever recorded for `mpan`, superseded ones included, in record order."
     with self.lock:
         df = pd.read_sql_query('SELECT * FROM facts WHERE mpan=? ORDER BY id', self.con, params=(mpan,))
-    for c in ('recorded_at', 'superseded_at'): df[c] = pd.to_datetime(df[c], unit='s', utc=True)
+    for c in ('recorded_at', 'superseded_at'):
+        df[c] = pd.to_datetime(df[c], unit='s', utc=True)
     return df
+
 
 def periods(self, mpan: str, kind: str) -> pd.DataFrame:
     "The current view of one kind of fact as periods: value, effective_from, effective_to."
-    with self.lock: rows = _rows(self.con, mpan, kind)
-    return pd.DataFrame([(json.loads(v), f, t) for _, v, f, t in rows], columns=['value', 'effective_from', 'effective_to'])
+    with self.lock:
+        rows = _rows(self.con, mpan, kind)
+    return pd.DataFrame(
+        [(json.loads(v), f, t) for _, v, f, t in rows], columns=['value', 'effective_from', 'effective_to']
+    )
 
-RegistrationService._value_on, RegistrationService.as_at, RegistrationService.history, RegistrationService.periods = _value_on, as_at, history, periods
+
+RegistrationService._value_on, RegistrationService.as_at, RegistrationService.history, RegistrationService.periods = (
+    _value_on,
+    as_at,
+    history,
+    periods,
+)
 
 # %% ../nbs/20_registration.ipynb #7d57e78c
 def _reject(self, code: str, detail: str, path: str = '', mpan: str | None = None, source: str = 'api'):
     "Record a rejection (every one carries its code) and raise it."
     with self.lock:
-        self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, source, code, detail))
+        self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES '
+                         '(?,?,?,?,?)', (self._now(), mpan, source, code, detail))
     raise MhhsError(code, detail, path=path)
 
 def _site(self, mpan, on):
@@ -222,108 +291,224 @@ def _site(self, mpan, on):
 
 def _message(self, ch, event, mpan, blocks, primary=None, correlation=None, response=None, on=None, m0=None):
     dist, gsp = (m0['distributorDIPID'], m0['GSPGroupID']) if m0 else self._site(mpan, on or self.today())
-    body = build_message(ch, event, self.dip_id, 'REGS', mpan_core=mpan, blocks=blocks, primary=primary, environment=self.environment,
-                         correlation_id=correlation, response=response, now=self.clock().astimezone(SETTLEMENT_TZ),
-                         distributor_dip_id=dist, gsp_group=gsp)
+    body = build_message(
+        ch,
+        event,
+        self.dip_id,
+        'REGS',
+        mpan_core=mpan,
+        blocks=blocks,
+        primary=primary,
+        environment=self.environment,
+        correlation_id=correlation,
+        response=response,
+        now=self.clock().astimezone(SETTLEMENT_TZ),
+        distributor_dip_id=dist,
+        gsp_group=gsp,
+    )
     return Publication(ch, body)
 
+
 @implements('BP006')
-def create_mpan(self, mpan: str, *, created_on, address: dict, connection_type: str, energy_direction: str = 'I',
-                domestic_premise: bool = True, duos_tariff: str = '1', market_segment: str = 'S', energisation: str = 'E',
-                metered: bool = True, dcc_service_flag: str | None = 'A', gsp_group: str | None = None,
-                meters: list[dict] | None = None) -> list[Publication]:
-    "Create an MPAN with its LDSO-maintained data (BP006) and any meters already fitted; publishes IF-050 MPANCreation to the EES."
-    if not is_valid_mpan_core(mpan): self._reject('REG0000', f"{mpan!r} is not a 13-digit MPAN core with a valid check digit", 'M0.MPANCore', mpan, 'css')
-    if mpan[:2] not in self._dist: self._reject('REG0000', f"distributor id {mpan[:2]} is not in standing data", 'M0.MPANCore', mpan, 'css')
+def create_mpan(
+    self,
+    mpan: str,
+    *,
+    created_on,
+    address: dict,
+    connection_type: str,
+    energy_direction: str = 'I',
+    domestic_premise: bool = True,
+    duos_tariff: str = '1',
+    market_segment: str = 'S',
+    energisation: str = 'E',
+    metered: bool = True,
+    dcc_service_flag: str | None = 'A',
+    gsp_group: str | None = None,
+    meters: list[dict] | None = None,
+) -> list[Publication]:
+    """Create an MPAN with its LDSO-maintained data (BP006) and any meters already fitted; publishes IF-050 MPANCreation
+    to the EES."""
+    if not is_valid_mpan_core(mpan):
+        self._reject(
+            'REG0000', f"{mpan!r} is not a 13-digit MPAN core with a valid check digit", 'M0.MPANCore', mpan, 'css'
+        )
+    if mpan[:2] not in self._dist:
+        self._reject('REG0000', f"distributor id {mpan[:2]} is not in standing data", 'M0.MPANCore', mpan, 'css')
     day = str(created_on)[:10]
     gsp = gsp_group or gsp_group_for_mpan(mpan)
-    if meters:       # checked before the transaction opens, and the refusal recorded like any other
-        try: meters = [check_meter(x) for x in meters]
-        except MhhsError as e: self._reject(e.code, e.detail, e.path, mpan, 'css')
+    if meters:  # checked before the transaction opens, and the refusal recorded like any other
+        try:
+            meters = [check_meter(x) for x in meters]
+        except MhhsError as e:
+            self._reject(e.code, e.detail, e.path, mpan, 'css')
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
         try:
             if cur.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
-                cur.execute('ROLLBACK'); self._reject('REF0201', f"MPAN {mpan} already exists", 'M0.MPANCore', mpan, 'css')
-            cur.execute('INSERT INTO mpans VALUES (?,?,?,?,?)', (mpan, self._dist[mpan[:2]], day, self._now(), 'MPANCreation'))
-            items = dict(address=address, gsp_group=gsp, connection_type=connection_type, energy_direction=energy_direction,
-                         domestic_premise=bool(domestic_premise), duos_tariff=duos_tariff, metered=bool(metered), market_segment=market_segment,
-                         energisation=energisation, dcc_service_flag=dcc_service_flag)
-            for k, v in items.items(): self._set_from(cur, mpan, k, v, day, 'MPANCreation')
-            for x in meters or []: self._set_from(cur, mpan, f"meter:{x['meterID']}", x, meter_day(x), 'MPANCreation')
+                cur.execute('ROLLBACK')
+                self._reject('REF0201', f"MPAN {mpan} already exists", 'M0.MPANCore', mpan, 'css')
+            cur.execute(
+                'INSERT INTO mpans VALUES (?,?,?,?,?)', (mpan, self._dist[mpan[:2]], day, self._now(), 'MPANCreation')
+            )
+            items = dict(
+                address=address,
+                gsp_group=gsp,
+                connection_type=connection_type,
+                energy_direction=energy_direction,
+                domestic_premise=bool(domestic_premise),
+                duos_tariff=duos_tariff,
+                metered=bool(metered),
+                market_segment=market_segment,
+                energisation=energisation,
+                dcc_service_flag=dcc_service_flag,
+            )
+            for k, v in items.items():
+                self._set_from(cur, mpan, k, v, day, 'MPANCreation')
+            for x in meters or []:
+                self._set_from(cur, mpan, f"meter:{x['meterID']}", x, meter_day(x), 'MPANCreation')
             cur.execute('COMMIT')
-        except MhhsError: raise
-        except BaseException: cur.execute('ROLLBACK'); raise
+        except MhhsError:
+            raise
+        except BaseException:
+            cur.execute('ROLLBACK')
+            raise
     blocks = self._site_blocks(mpan, day, ('B001', 'B022', 'B023', 'B024', 'B025', 'B026'))
     # a new MPAN is created (RMP status C) and new to trading (MP status N) — DI-130, DI-131
-    blocks['B079'] = {'RMPStatus': 'C', 'RMPStatusEffectiveFromDate': wire_midnight(day), 'MPStatus': 'N', 'MPStatusEffectiveFromDate': wire_midnight(day)}
+    blocks['B079'] = {
+        'RMPStatus': 'C',
+        'RMPStatusEffectiveFromDate': wire_midnight(day),
+        'MPStatus': 'N',
+        'MPStatusEffectiveFromDate': wire_midnight(day),
+    }
     return [self._message('IF-050', 'MPANCreation', mpan, blocks, on=day)]
 
-RegistrationService._reject, RegistrationService._site, RegistrationService._message, RegistrationService.create_mpan = _reject, _site, _message, create_mpan
+
+(
+    RegistrationService._reject,
+    RegistrationService._site,
+    RegistrationService._message,
+    RegistrationService.create_mpan,
+) = _reject, _site, _message, create_mpan
 
 # %% ../nbs/20_registration.ipynb #9d7f5172
 def _site_blocks(self, mpan: str, on, wanted) -> dict:
     "Custom blocks describing the site on `on`, from Registration's facts (only those in `wanted`)."
     s = self.as_at(mpan, on)
     frm = lambda k: wire_midnight(self._since(mpan, k, on))
-    b = {'B001': {'GSPGroupEffectiveFromDate': frm('gsp_group')},
-         'B022': {'meteringPointPostcode': None, **{f'addressLine{i}': None for i in range(1, 10)}, **(s['address'] or {})},
-         'B023': {'connectionTypeIndicator': s['connection_type'], 'connectionTypeEffectiveFromDate': frm('connection_type'),
-                  'energyDirection': s['energy_direction'], 'meteredIndicator': bool(s['metered'])},
-         'B024': {'DUOSTariffID': s['duos_tariff'], 'DUOSTariffIDEffectiveFromDate': frm('duos_tariff')},
-         'B025': {'energisationStatus': s['energisation'], 'energisationStatusEffectiveFromDate': frm('energisation')},
-         'B026': {'marketSegmentIndicator': s['market_segment'], 'marketSegmentIndicatorEffectiveFromDate': frm('market_segment')},
-         'B028': {'domesticPremiseIndicator': bool(s['domestic_premise']), 'domesticPremiseIndicatorEffectiveFromDate': frm('domestic_premise')}}
-    if s['dcc_service_flag']: b['B029'] = {'DCCServiceFlag': s['dcc_service_flag'], 'DCCEffectiveFromDate': frm('dcc_service_flag')}
+    b = {
+        'B001': {'GSPGroupEffectiveFromDate': frm('gsp_group')},
+        'B022': {
+            'meteringPointPostcode': None,
+            **{f'addressLine{i}': None for i in range(1, 10)},
+            **(s['address'] or {}),
+        },
+        'B023': {
+            'connectionTypeIndicator': s['connection_type'],
+            'connectionTypeEffectiveFromDate': frm('connection_type'),
+            'energyDirection': s['energy_direction'],
+            'meteredIndicator': bool(s['metered']),
+        },
+        'B024': {'DUOSTariffID': s['duos_tariff'], 'DUOSTariffIDEffectiveFromDate': frm('duos_tariff')},
+        'B025': {'energisationStatus': s['energisation'], 'energisationStatusEffectiveFromDate': frm('energisation')},
+        'B026': {
+            'marketSegmentIndicator': s['market_segment'],
+            'marketSegmentIndicatorEffectiveFromDate': frm('market_segment'),
+        },
+        'B028': {
+            'domesticPremiseIndicator': bool(s['domestic_premise']),
+            'domesticPremiseIndicatorEffectiveFromDate': frm('domestic_premise'),
+        },
+    }
+    if s['dcc_service_flag']:
+        b['B029'] = {'DCCServiceFlag': s['dcc_service_flag'], 'DCCEffectiveFromDate': frm('dcc_service_flag')}
     b['B004'] = b['B028']
     return {k: v for k, v in b.items() if k in wanted}
+
 
 def _since(self, mpan, kind, on) -> str:
     on = str(on)
     for _, v, f, t in _rows(self.con, mpan, kind):
-        if f <= on and (t is None or t >= on): return f
+        if f <= on and (t is None or t >= on):
+            return f
     return on
+
 
 RegistrationService._site_blocks, RegistrationService._since = _site_blocks, _since
 
 # %% ../nbs/20_registration.ipynb #f1b4f29d
-B074_KEYS = ('meterID', 'meterType', 'manufacturersMakeAndType', 'ESMEGUID', 'meterLocation', 'numberOfDisplayedRegisterDigits', 'meterInstallationDate')
+B074_KEYS = (
+    'meterID',
+    'meterType',
+    'manufacturersMakeAndType',
+    'ESMEGUID',
+    'meterLocation',
+    'numberOfDisplayedRegisterDigits',
+    'meterInstallationDate',
+)
+
 
 def check_meter(meter: dict) -> dict:
     "A meter as Registration stores it: the B074 fields (validated) and its MAP (B075)."
     try:
         validate_block('B074', {k: meter.get(k) for k in B074_KEYS})
-        if meter.get('MAP') is not None: validate_block('B075', meter['MAP'])
+        if meter.get('MAP') is not None:
+            validate_block('B075', meter['MAP'])
     except Exception as e:
-        raise MhhsError('REG1022', f"meter {meter.get('meterID')!r} is not a valid B074/B075 meter: {str(e).splitlines()[0]}", 'B905List') from None
+        raise MhhsError(
+            'REG1022',
+            f"meter {meter.get('meterID')!r} is not a valid B074/B075 meter: {str(e).splitlines()[0]}",
+            'B905List',
+        ) from None
     out = {**{k: meter.get(k) for k in B074_KEYS}, 'MAP': meter.get('MAP')}
     out['MAPHistory'] = meter.get('MAPHistory') or ([meter['MAP']] if meter.get('MAP') else [])
     out['meterRemovalDate'] = meter.get('meterRemovalDate')
     return out
 
+
 def meter_day(meter: dict) -> str:
     "The settlement day a meter was installed (its fact starts then)."
     return str(_aware_utc(meter['meterInstallationDate']).astimezone(SETTLEMENT_TZ).date())
 
+
 def map_on(meter: dict, day) -> dict | None:
     "The meter's asset provider (B075) on `day`: the latest MAP effective by then, else the first."
     hist = meter.get('MAPHistory') or ([meter['MAP']] if meter.get('MAP') else [])
-    due = [m for m in hist if str(_aware_utc(m['meterAssetProviderEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()) <= str(day)]
+    due = [
+        m
+        for m in hist
+        if str(_aware_utc(m['meterAssetProviderEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()) <= str(day)
+    ]
     return (due or hist or [None])[-1]
+
 
 def _meters_on(self, mpan: str, on, known_at=None, cur=None) -> list[dict]:
     "The meters installed on `on` (as known now, or at `known_at`), in installation order."
     on = str(on)
-    q = ("SELECT value FROM facts WHERE mpan=? AND kind LIKE 'meter:%' AND effective_from<=? AND (effective_to IS NULL OR effective_to>=?) AND "
-         + ("superseded_at IS NULL" if known_at is None else "recorded_at<=? AND (superseded_at IS NULL OR superseded_at>?)"))
+    q = (
+        "SELECT value FROM facts WHERE mpan=? AND kind LIKE 'meter:%' AND effective_from<=? AND (effective_to IS "
+        "NULL OR effective_to>=?) AND "
+        + (
+            "superseded_at IS NULL"
+            if known_at is None
+            else "recorded_at<=? AND (superseded_at IS NULL OR superseded_at>?)"
+        )
+    )
     args = (mpan, on, on) + (() if known_at is None else (known_at, known_at))
     ms = [json.loads(v) for (v,) in (cur or self.con).execute(q, args)]
     return sorted(ms, key=lambda m: (m['meterInstallationDate'], m['meterID'])) or None
 
+
 def _meter_blocks(self, mpan: str, day) -> dict:
     "B905List — the meters installed on `day` with their MAPs — or nothing when Registration holds no meters."
     meters = self._meters_on(mpan, day) or []
-    return {'B905List': [{'existingMeter': {k: m[k] for k in B074_KEYS}, 'existingMAP': map_on(m, day)} for m in meters]} if meters else {}
+    return (
+        {'B905List': [{'existingMeter': {k: m[k] for k in B074_KEYS}, 'existingMAP': map_on(m, day)} for m in meters]}
+        if meters
+        else {}
+    )
+
 
 RegistrationService._meter_blocks, RegistrationService._meters_on = _meter_blocks, _meters_on
 
@@ -332,34 +517,93 @@ def load_mpans(self, frame: pd.DataFrame, cause: str = 'migration') -> int:
     """Bulk-load MPANs with their facts in one transaction (a migration load; no publications).
 
     `frame` columns: mpan, created_on, gsp_group, connection_type, energy_direction, domestic_premise, duos_tariff,
-    market_segment, energisation, supplier, ms, ds (DIP ids) and optionally address (dict), dcc_service_flag, meters (list of dicts)."""
+    market_segment, energisation, supplier, ms, ds (DIP ids) and optionally address (dict), dcc_service_flag, meters
+    (list of dicts)."""
     now = self._now()
     cols = set(frame.columns)
     def facts():
         for r in frame.itertuples(index=False):
             m, day = r.mpan, str(r.created_on)[:10]
-            for k in ('gsp_group', 'connection_type', 'energy_direction', 'duos_tariff', 'market_segment', 'energisation'):
+            for k in (
+                'gsp_group',
+                'connection_type',
+                'energy_direction',
+                'duos_tariff',
+                'market_segment',
+                'energisation',
+            ):
                 yield (m, k, json.dumps(getattr(r, k)), day, None, now, cause)
             yield (m, 'domestic_premise', 'true' if r.domestic_premise else 'false', day, None, now, cause)
             yield (m, 'metered', 'true', day, None, now, cause)
-            yield (m, 'address', json.dumps(getattr(r, 'address', None) if 'address' in cols else None), day, None, now, cause)
-            yield (m, 'dcc_service_flag', json.dumps(getattr(r, 'dcc_service_flag', 'A') if 'dcc_service_flag' in cols else 'A'), day, None, now, cause)
+            yield (
+                m,
+                'address',
+                json.dumps(getattr(r, 'address', None) if 'address' in cols else None),
+                day,
+                None,
+                now,
+                cause,
+            )
+            yield (
+                m,
+                'dcc_service_flag',
+                json.dumps(getattr(r, 'dcc_service_flag', 'A') if 'dcc_service_flag' in cols else 'A'),
+                day,
+                None,
+                now,
+                cause,
+            )
             for x in (getattr(r, 'meters') or []) if 'meters' in cols else []:
                 x = check_meter(x)
                 yield (m, f"meter:{x['meterID']}", json.dumps(x), meter_day(x), None, now, cause)
-            yield (m, 'supplier', json.dumps({'dip_id': r.supplier, 'mpid': self._mpid.get(r.supplier), 'css_id': None}), day, None, now, cause)
+            yield (
+                m,
+                'supplier',
+                json.dumps({'dip_id': r.supplier, 'mpid': self._mpid.get(r.supplier), 'css_id': None}),
+                day,
+                None,
+                now,
+                cause,
+            )
             for svc, d in (('MS', r.ms), ('DS', r.ds)):
-                yield (m, svc, json.dumps({'dip_id': d, 'mpid': self._mpid.get(d), 'role': self._role.get(d), 'supplier': r.supplier,
-                                           'scenario': 'MCA', 'contract_ref': None}), day, None, now, cause)
+                yield (
+                    m,
+                    svc,
+                    json.dumps(
+                        {
+                            'dip_id': d,
+                            'mpid': self._mpid.get(d),
+                            'role': self._role.get(d),
+                            'supplier': r.supplier,
+                            'scenario': 'MCA',
+                            'contract_ref': None,
+                        }
+                    ),
+                    day,
+                    None,
+                    now,
+                    cause,
+                )
+
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
         try:
-            cur.executemany('INSERT INTO mpans VALUES (?,?,?,?,?)',
-                            ((m, self._dist[m[:2]], str(c)[:10], now, cause) for m, c in zip(frame.mpan, frame.created_on)))
-            cur.executemany('INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) VALUES (?,?,?,?,?,?,?)', facts())
+            cur.executemany(
+                'INSERT INTO mpans VALUES (?,?,?,?,?)',
+                ((m, self._dist[m[:2]], str(c)[:10], now, cause) for m, c in zip(frame.mpan, frame.created_on)),
+            )
+            cur.executemany(
+                'INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) '
+                'VALUES (?,?,?,?,?,?,?)',
+                facts(),
+            )
             cur.execute('COMMIT')
-        except BaseException: cur.execute('ROLLBACK'); raise
+        except BaseException:
+            cur.execute('ROLLBACK')
+            raise
     return len(frame)
+
 
 RegistrationService.load_mpans = load_mpans
 
@@ -385,27 +629,59 @@ def on_css(self, ev: CssEvent) -> list[Publication]:
             if sw: return []                                    # CSS may repeat itself
             current = self._value_on(ev.mpan, 'supplier', day)
             kind = 'InitialRegistration' if current is None else 'ChangeOfSupplier'
-            self.con.execute('INSERT INTO switches VALUES (?,?,?,?,?,?,?)', (ev.css_id, ev.mpan, ev.supplier, day, kind, 'Pending', self._now()))
+            self.con.execute('INSERT INTO switches VALUES '
+                             '(?,?,?,?,?,?,?)', (ev.css_id, ev.mpan, ev.supplier, day, kind, 'Pending', self._now()))
             wanted = ('B005', 'B006', 'B022', 'B023', 'B024', 'B025', 'B026', 'B029', 'B032')
-            blocks = {'B013': {'CSSRegistrationID': ev.css_id}, **self._site_blocks(ev.mpan, self.today(), wanted), **self._incumbents(ev.mpan, day),
-                      **self._meter_blocks(ev.mpan, self.today())}
-            return [self._message('IF-002', 'GainMPANInfo', ev.mpan, blocks, primary=[ev.supplier], correlation=_corr(ev.css_id))]
-        if sw is None: self._reject('REG0005', f"CSS registration id {ev.css_id} is not known to Registration", 'B013.CSSRegistrationID', ev.mpan, 'css')
+            blocks = {
+                'B013': {'CSSRegistrationID': ev.css_id},
+                **self._site_blocks(ev.mpan, self.today(), wanted),
+                **self._incumbents(ev.mpan, day),
+                **self._meter_blocks(ev.mpan, self.today()),
+            }
+            return [
+                self._message(
+                    'IF-002', 'GainMPANInfo', ev.mpan, blocks, primary=[ev.supplier], correlation=_corr(ev.css_id)
+                )
+            ]
+        if sw is None:
+            self._reject(
+                'REG0005',
+                f"CSS registration id {ev.css_id} is not known to Registration",
+                'B013.CSSRegistrationID',
+                ev.mpan,
+                'css',
+            )
         self.con.execute('UPDATE switches SET state=? WHERE css_id=?', (ev.state, ev.css_id))
-    if ev.state in ('Cancelled', 'Objected'): return self._lapse(ev.css_id, f"switch {ev.state.lower()} in CSS")
+    if ev.state in ('Cancelled', 'Objected'):
+        return self._lapse(ev.css_id, f"switch {ev.state.lower()} in CSS")
     if ev.state == 'Active':
-        with self._tx(): return self._switch_active(ev, sw[2])
+        with self._tx():
+            return self._switch_active(ev, sw[2])
     return []
 
-def _corr(css_id: str) -> str: return f"CI-{css_id}"[:60]
+
+def _corr(css_id: str) -> str:
+    return f"CI-{css_id}"[:60]
+
 
 def _incumbents(self, mpan, day) -> dict:
     ms, ds = self._value_on(mpan, 'MS', day), self._value_on(mpan, 'DS', day)
     cms, cds = self._value_on(mpan, 'CDC-MS', day), self._value_on(mpan, 'CDC-DS', day)
-    return {'B005': {'currentMeteringServiceDIPID': ms and ms['dip_id'], 'currentMeteringServiceMPID': ms and self._mpid.get(ms['dip_id']),
-                     'currentDataServiceDIPID': ds and ds['dip_id'], 'currentDataServiceMPID': ds and self._mpid.get(ds['dip_id'])},
-            'B006': {'customerDirectContractMeteringService': bool(cms), 'customerDirectContractMeteringServiceDIPID': cms and cms['dip_id'],
-                     'customerDirectContractDataService': bool(cds), 'customerDirectContractDataServiceDIPID': cds and cds['dip_id']}}
+    return {
+        'B005': {
+            'currentMeteringServiceDIPID': ms and ms['dip_id'],
+            'currentMeteringServiceMPID': ms and self._mpid.get(ms['dip_id']),
+            'currentDataServiceDIPID': ds and ds['dip_id'],
+            'currentDataServiceMPID': ds and self._mpid.get(ds['dip_id']),
+        },
+        'B006': {
+            'customerDirectContractMeteringService': bool(cms),
+            'customerDirectContractMeteringServiceDIPID': cms and cms['dip_id'],
+            'customerDirectContractDataService': bool(cds),
+            'customerDirectContractDataServiceDIPID': cds and cds['dip_id'],
+        },
+    }
+
 
 RegistrationService.on_css, RegistrationService._incumbents = on_css, _incumbents
 
@@ -417,19 +693,43 @@ def _switch_active(self, ev: CssEvent, kind: str) -> list[Publication]:
     with self.lock:
         old = self._value_on(mpan, 'supplier', day)
         with self._tx() as cur:
-            self._set_from(cur, mpan, 'supplier', {'dip_id': ev.supplier, 'mpid': self._mpid.get(ev.supplier), 'css_id': ev.css_id}, day, f'CSS {ev.css_id} Active')
-    blocks = {'B013': {'CSSRegistrationID': ev.css_id},
-              'B002': {'incomingSupplierDIPID': ev.supplier, 'incomingSupplierMPID': self._mpid.get(ev.supplier), 'supplierEffectiveFromDate': wire_midnight(day)},
-              **self._site_blocks(mpan, day, ('B004', 'B022', 'B023', 'B024', 'B025', 'B026', 'B029')), **self._incumbents(mpan, _day_before(day))}
-    kind = 'ChangeOfSupplier' if old else 'InitialRegistration'     # as it stands on the day (B003 only when there was a supplier)
-    if kind == 'InitialRegistration': del blocks['B005']          # DIP API v2.1.0: a first registration names no incumbent services
-    if old: blocks['B003'] = {'outgoingSupplierDIPID': old['dip_id'], 'outgoingSupplierMPID': old['mpid'], 'supplierEffectiveToDate': wire_midnight(_day_before(day))}
+            self._set_from(
+                cur,
+                mpan,
+                'supplier',
+                {'dip_id': ev.supplier, 'mpid': self._mpid.get(ev.supplier), 'css_id': ev.css_id},
+                day,
+                f'CSS {ev.css_id} Active',
+            )
+    blocks = {
+        'B013': {'CSSRegistrationID': ev.css_id},
+        'B002': {
+            'incomingSupplierDIPID': ev.supplier,
+            'incomingSupplierMPID': self._mpid.get(ev.supplier),
+            'supplierEffectiveFromDate': wire_midnight(day),
+        },
+        **self._site_blocks(mpan, day, ('B004', 'B022', 'B023', 'B024', 'B025', 'B026', 'B029')),
+        **self._incumbents(mpan, _day_before(day)),
+    }
+    # as it stands on the day (B003 only when there was a supplier)
+    kind = 'ChangeOfSupplier' if old else 'InitialRegistration'
+    # DIP API v2.1.0: a first registration names no incumbent services
+    if kind == 'InitialRegistration':
+        del blocks['B005']
+    if old:
+        blocks['B003'] = {
+            'outgoingSupplierDIPID': old['dip_id'],
+            'outgoingSupplierMPID': old['mpid'],
+            'supplierEffectiveToDate': wire_midnight(_day_before(day)),
+        }
     blocks.update(self._relationship_blocks(mpan, day))
     out.append(self._message('IF-001', kind, mpan, blocks, correlation=_corr(ev.css_id), on=day))
     out += self._lapse(ev.css_id, 'not answered before the switch became active', states=('requested', 'sp_requested'))
     accepted = self._q_requests("mpan=? AND css_id=? AND state='accepted'", (mpan, ev.css_id))
-    written = [(r, self._write_appointment(r)) for r in accepted]    # all facts first, so each IF-036 names its new partner
-    for r, prev in written: out += self._activate(r, prev)
+    # all facts first, so each IF-036 names its new partner
+    written = [(r, self._write_appointment(r)) for r in accepted]
+    for r, prev in written:
+        out += self._activate(r, prev)
     kept = {r['service'] for r in accepted}
     for svc in ('MS', 'DS'):
         cur_sp = self._value_on(mpan, svc, _day_before(day))
@@ -437,32 +737,71 @@ def _switch_active(self, ev: CssEvent, kind: str) -> list[Publication]:
             out += self._deappoint(mpan, svc, cur_sp, _day_before(day), 'CSUPP', None, ev.supplier)
     return out
 
+
 RegistrationService._switch_active = _switch_active
 
 # %% ../nbs/20_registration.ipynb #f6f1cb4f
-_APP = {'DSApp': ('DS', 'B071', 'proposedDataServiceDIPID', 'proposedDataServiceMPID', 'proposedDataServiceDIPEffectiveFromDate', 'contractReferenceDataService'),
-        'MSApp': ('MS', 'B070', 'proposedMeteringServiceDIPID', 'proposedMeteringServiceMPID', 'proposedMeteringServiceDIPEffectiveFromDate', 'contractReferenceMeteringService')}
+_APP = {
+    'DSApp': (
+        'DS',
+        'B071',
+        'proposedDataServiceDIPID',
+        'proposedDataServiceMPID',
+        'proposedDataServiceDIPEffectiveFromDate',
+        'contractReferenceDataService',
+    ),
+    'MSApp': (
+        'MS',
+        'B070',
+        'proposedMeteringServiceDIPID',
+        'proposedMeteringServiceMPID',
+        'proposedMeteringServiceDIPEffectiveFromDate',
+        'contractReferenceMeteringService',
+    ),
+}
+
 
 @implements('ASM-B071-SUPPLIER-ITEMS')
-def appointment_block(event: str, sp: str, sp_mpid: str, effective_from, scenario: str, contract_ref: str | None = None, *,
-                      domestic: bool = True, consent: str = 'H', mdr: str | None = None, mdr_mpid: str | None = None, mdr_from=None,
-                      read_frequency: str | None = None) -> dict:
-    """B070 (MSApp) or B071 (DSApp) as a supplier proposes it, keyed by block id (DIP API v2.1.0). A data service proposal also
+def appointment_block(
+    event: str,
+    sp: str,
+    sp_mpid: str,
+    effective_from,
+    scenario: str,
+    contract_ref: str | None = None,
+    *,
+    domestic: bool = True,
+    consent: str = 'H',
+    mdr: str | None = None,
+    mdr_mpid: str | None = None,
+    mdr_from=None,
+    read_frequency: str | None = None,
+) -> dict:
+    """B070 (MSApp) or B071 (DSApp) as a supplier proposes it, keyed by block id (DIP API v2.1.0). A data service
+    proposal also
     carries the supplier's MDR nomination (none by default), proposed consent granularity, domestic indicator and the
     traditional fall-back read frequency (`ASM-B071-SUPPLIER-ITEMS`)."""
     svc, key, dk, mk, fk, ck = _APP[event]
     day = effective_from if isinstance(effective_from, str) and 'T' in effective_from else wire_midnight(effective_from)
     b = {dk: sp, mk: sp_mpid, fk: day, ck: contract_ref, 'appointmentScenario': scenario}
     if svc == 'DS':
-        b |= {'supplierNominatedMDRDIPID': mdr, 'supplierNominatedMDRMPID': mdr_mpid,
-              'supplierNominatedMDREffectiveFromDate': None if mdr is None else wire_midnight(mdr_from or settlement_date(day, path=fk)),
-              'supplierProposedConsentGranularity': consent, 'supplierProposedDomesticIndicator': bool(domestic),
-              'traditionalFallBackReadFrequency': read_frequency}
+        b |= {
+            'supplierNominatedMDRDIPID': mdr,
+            'supplierNominatedMDRMPID': mdr_mpid,
+            'supplierNominatedMDREffectiveFromDate': None
+            if mdr is None
+            else wire_midnight(mdr_from or settlement_date(day, path=fk)),
+            'supplierProposedConsentGranularity': consent,
+            'supplierProposedDomesticIndicator': bool(domestic),
+            'traditionalFallBackReadFrequency': read_frequency,
+        }
     return {key: b}
+
 
 def _r0(code: str, detail: str) -> dict:
     "A refusal as an R0 block: `code - official meaning: detail`, cut to DI-980's 200 characters."
     return {'responseCode': 'R', 'responseMessages': [f"{code} - {rejection(code).meaning}: {detail}"[:200]]}
+
 
 def _q_requests(self, where: str, args=()) -> list[dict]:
     with self.lock:
@@ -470,67 +809,155 @@ def _q_requests(self, where: str, args=()) -> list[dict]:
         cols = [c[0] for c in cur.description]
         return [dict(zip(cols, r)) for r in cur.fetchall()]
 
+
 def _request_state(self, rid: int, state: str, code: str | None = None, detail: str | None = None):
     with self.lock:
         self.con.execute('UPDATE requests SET state=?, code=? WHERE id=?', (state, code, rid))
         self.con.execute('INSERT INTO request_log VALUES (?,?,?,?,?)', (rid, state, code, self._now(), detail))
 
+
 RegistrationService._q_requests, RegistrationService._request_state = _q_requests, _request_state
 
 # %% ../nbs/20_registration.ipynb #ef746dd3
-@implements('IF-031', 'IF-032', 'REG0000', 'REG1038', 'REG1039', 'REG1033', 'RCP1003', 'RCP1021', 'REG1031', 'REG1032', 'REG1024', 'REG1099', 'REG0005', 'REG0006',
-            'REG1034', 'REG1021', 'REG1026', 'REG1025', 'REG1090', 'REG1091', 'REG1092')
+@implements(
+    'IF-031',
+    'IF-032',
+    'REG0000',
+    'REG1038',
+    'REG1039',
+    'REG1033',
+    'RCP1003',
+    'RCP1021',
+    'REG1031',
+    'REG1032',
+    'REG1024',
+    'REG1099',
+    'REG0005',
+    'REG0006',
+    'REG1034',
+    'REG1021',
+    'REG1026',
+    'REG1025',
+    'REG1090',
+    'REG1091',
+    'REG1092',
+)
 def check_appointment(self, body: dict) -> dict:
     "Check an IF-031 request against the REG rules; returns the request or raises the first rule it breaks."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     event, mpan, sender = cb['S0']['eventCode'].strip('[]'), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
-    if event not in _APP: raise MhhsError('RCP1003', f"event {event} is not an appointment request", 'S0.eventCode')
+    if event not in _APP:
+        raise MhhsError('RCP1003', f"event {event} is not an appointment request", 'S0.eventCode')
     svc, key, dk, mk, fk, ck = _APP[event]
     if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
         raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
     b = cu.get(key)
-    if not b: raise MhhsError('RCP1021', f"{event} needs block {key}", f'CustomBlock.{key}')
+    if not b:
+        raise MhhsError('RCP1021', f"{event} needs block {key}", f'CustomBlock.{key}')
     owner = self._value_on(mpan, 'principal', self.today())
-    if owner: raise MhhsError('REG1038' if owner['type'] == 'LinkedImportExport' else 'REG1039',
-                              f"{mpan} is a subsidiary of {owner['principal']}: appoint on the principal", 'M0.MPANCore')
+    if owner:
+        raise MhhsError(
+            'REG1038' if owner['type'] == 'LinkedImportExport' else 'REG1039',
+            f"{mpan} is a subsidiary of {owner['principal']}: appoint on the principal",
+            'M0.MPANCore',
+        )
     scenario = b['appointmentScenario']
-    if scenario not in ('COS', 'CSP', 'USP', 'SEG'): raise MhhsError('REG1033', f"scenario {scenario} is not valid for {event} here", f'{key}.appointmentScenario')
+    if scenario not in ('COS', 'CSP', 'USP', 'SEG'):
+        raise MhhsError('REG1033', f"scenario {scenario} is not valid for {event} here", f'{key}.appointmentScenario')
     sp, sp_mpid = b[dk], b[mk]
-    if self._mpid.get(sp) != sp_mpid: raise MhhsError(MPID_CODES[svc], f"MPID {sp_mpid} is not the MPID of DIP id {sp}", f'{key}.{mk}')
+    if self._mpid.get(sp) != sp_mpid:
+        raise MhhsError(MPID_CODES[svc], f"MPID {sp_mpid} is not the MPID of DIP id {sp}", f'{key}.{mk}')
     mdr = b.get('supplierNominatedMDRDIPID')
     if mdr is not None and self._mpid.get(mdr) != b.get('supplierNominatedMDRMPID'):
-        raise MhhsError(MPID_CODES['MDR-SUP'], f"MPID {b.get('supplierNominatedMDRMPID')} is not the MPID of DIP id {mdr}", f'{key}.supplierNominatedMDRMPID')
+        raise MhhsError(
+            MPID_CODES['MDR-SUP'],
+            f"MPID {b.get('supplierNominatedMDRMPID')} is not the MPID of DIP id {mdr}",
+            f'{key}.supplierNominatedMDRMPID',
+        )
     day = settlement_date(b[fk], path=f'{key}.{fk}')
     today = self.today()
     if (today - day).days > self.rules.max_retrospective_days:
-        raise MhhsError('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})", f'{key}.{fk}')
+        raise MhhsError(
+            'REG1024',
+            f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})",
+            f'{key}.{fk}',
+        )
     if (day - today).days > self.rules.max_prospective_days:
-        raise MhhsError('REG1099', f"{day} is more than {self.rules.max_prospective_days} days after today ({today})", f'{key}.{fk}')
+        raise MhhsError(
+            'REG1099', f"{day} is more than {self.rules.max_prospective_days} days after today ({today})", f'{key}.{fk}'
+        )
     segment = self._value_on(mpan, 'market_segment', day) or self._value_on(mpan, 'market_segment', today)
-    if scenario == 'SEG':       # a change of segment: the proposed provider's role says which segment the MPAN moves to
+    if scenario == 'SEG':  # a change of segment: the proposed provider's role says which segment the MPAN moves to
         target = next((s for s, roles in SEGMENT_ROLES.items() if roles[svc] == self._role.get(sp)), None)
-        if target is None: raise MhhsError('REG1031', f"{sp} ({self._role.get(sp)}) serves no market segment as a {svc}", f'{key}.{dk}')
-        if target == segment: raise MhhsError('REG1033', f"scenario SEG needs a provider of another segment than {segment}", f'{key}.appointmentScenario')
+        if target is None:
+            raise MhhsError(
+                'REG1031', f"{sp} ({self._role.get(sp)}) serves no market segment as a {svc}", f'{key}.{dk}'
+            )
+        if target == segment:
+            raise MhhsError(
+                'REG1033',
+                f"scenario SEG needs a provider of another segment than {segment}",
+                f'{key}.appointmentScenario',
+            )
     elif self._role.get(sp) != SEGMENT_ROLES[segment][svc]:
-        raise MhhsError('REG1031', f"{sp} is a {self._role.get(sp)}; segment {segment} needs a {SEGMENT_ROLES[segment][svc]}", f'{key}.{dk}')
+        raise MhhsError(
+            'REG1031',
+            f"{sp} is a {self._role.get(sp)}; segment {segment} needs a {SEGMENT_ROLES[segment][svc]}",
+            f'{key}.{dk}',
+        )
     css_id = (cu.get('B013') or {}).get('CSSRegistrationID')
     current_sup = self._value_on(mpan, 'supplier', day)
     current_sp = self._value_on(mpan, svc, day)
     if scenario == 'COS':
-        sw = self.con.execute('SELECT supplier, effective_from, state FROM switches WHERE css_id=?', (css_id,)).fetchone() if css_id else None
-        if sw is None or sw[2] in ('Cancelled', 'Objected'): raise MhhsError('REG0005', f"CSS registration id {css_id!r} is not a live switch", 'B013.CSSRegistrationID')
-        if sw[0] != sender: raise MhhsError('REG0006', f"CSS registration id {css_id} belongs to {sw[0]}, not {sender}", 'B013.CSSRegistrationID')
-        if day < today: raise MhhsError('REG1034', f"a prospective appointment cannot start in the past ({day} < {today})", f'{key}.{fk}')
-        if str(day) != sw[1]: raise MhhsError('REG1032', f"the appointment must start on the switch date {sw[1]}, not {day}", f'{key}.{fk}')
+        sw = (
+            self.con.execute(
+                'SELECT supplier, effective_from, state FROM switches WHERE css_id=?', (css_id,)
+            ).fetchone()
+            if css_id
+            else None
+        )
+        if sw is None or sw[2] in ('Cancelled', 'Objected'):
+            raise MhhsError('REG0005', f"CSS registration id {css_id!r} is not a live switch", 'B013.CSSRegistrationID')
+        if sw[0] != sender:
+            raise MhhsError(
+                'REG0006', f"CSS registration id {css_id} belongs to {sw[0]}, not {sender}", 'B013.CSSRegistrationID'
+            )
+        if day < today:
+            raise MhhsError(
+                'REG1034', f"a prospective appointment cannot start in the past ({day} < {today})", f'{key}.{fk}'
+            )
+        if str(day) != sw[1]:
+            raise MhhsError(
+                'REG1032', f"the appointment must start on the switch date {sw[1]}, not {day}", f'{key}.{fk}'
+            )
     else:
         if not current_sup or current_sup['dip_id'] != sender:
-            raise MhhsError('REG1021', f"scenario {scenario} is reserved to the current supplier on {day}", f'{key}.appointmentScenario')
+            raise MhhsError(
+                'REG1021',
+                f"scenario {scenario} is reserved to the current supplier on {day}",
+                f'{key}.appointmentScenario',
+            )
         if scenario == 'CSP' and current_sp and current_sp['dip_id'] == sp:
             raise MhhsError('REG1026', f"{sp} is already the {svc}; CSP must propose a different one", f'{key}.{dk}')
         if scenario == 'USP' and (not current_sp or current_sp['dip_id'] != sp):
-            raise MhhsError('REG1025', f"USP must name the current {svc} ({current_sp and current_sp['dip_id']})", f'{key}.{dk}')
-    return dict(mpan=mpan, service=svc, scenario=scenario, supplier=sender, sp=sp, sp_mpid=sp_mpid, sp_role=self._role.get(sp),
-                effective_from=str(day), css_id=css_id, contract_ref=b.get(ck), correlation=cb['S1']['senderCorrelationID'], proposal=json.dumps(b))
+            raise MhhsError(
+                'REG1025', f"USP must name the current {svc} ({current_sp and current_sp['dip_id']})", f'{key}.{dk}'
+            )
+    return dict(
+        mpan=mpan,
+        service=svc,
+        scenario=scenario,
+        supplier=sender,
+        sp=sp,
+        sp_mpid=sp_mpid,
+        sp_role=self._role.get(sp),
+        effective_from=str(day),
+        css_id=css_id,
+        contract_ref=b.get(ck),
+        correlation=cb['S1']['senderCorrelationID'],
+        proposal=json.dumps(b),
+    )
+
 
 RegistrationService.check_appointment = check_appointment
 
@@ -552,47 +979,115 @@ def _on_appointment_request(self, body: dict) -> list[Publication]:
         r = self.check_appointment(body)
     except MhhsError as e:
         with self.lock:
-            self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, 'IF-031', e.code, e.detail))
+            self.con.execute(
+                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                (self._now(), mpan, 'IF-031', e.code, e.detail),
+            )
         cu = body['payload'].get('CustomBlock') or {}
-        return [self._message('IF-032', resp_event, mpan, {k: cu[k] for k in ('B013', _APP.get(event, ('', ''))[1]) if k in cu}, primary=[sender], m0=cb['M0'],
-                              correlation=corr, response=_r0(e.code, e.detail))]
+        return [
+            self._message(
+                'IF-032',
+                resp_event,
+                mpan,
+                {k: cu[k] for k in ('B013', _APP.get(event, ('', ''))[1]) if k in cu},
+                primary=[sender],
+                m0=cb['M0'],
+                correlation=corr,
+                response=_r0(e.code, e.detail),
+            )
+        ]
     out = []
-    for old in self._q_requests("mpan=? AND service=? AND supplier=? AND state IN ('requested','sp_requested','accepted')",
-                                (r['mpan'], r['service'], r['supplier'])):
+    for old in self._q_requests(
+        "mpan=? AND service=? AND supplier=? AND state IN ('requested','sp_requested','accepted')",
+        (r['mpan'], r['service'], r['supplier']),
+    ):
         self._request_state(old['id'], 'superseded', 'REG1089', 'a later request from the same supplier')
         out.append(self._outcome(old, 'Rejected', 'REG1089'))
     with self.lock:
-        rid = self.con.execute('INSERT INTO requests (mpan, service, scenario, supplier, sp, sp_mpid, sp_role, effective_from, css_id, contract_ref, '
-                               'correlation, state, recorded_at, proposal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
-                               (r['mpan'], r['service'], r['scenario'], r['supplier'], r['sp'], r['sp_mpid'], r['sp_role'], r['effective_from'],
-                                r['css_id'], r['contract_ref'], r['correlation'], 'requested', self._now(), r['proposal'])).lastrowid
+        rid = self.con.execute(
+            'INSERT INTO requests (mpan, service, scenario, supplier, sp, sp_mpid, sp_role, '
+            'effective_from, css_id, contract_ref, '
+            'correlation, state, recorded_at, proposal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
+            (
+                r['mpan'],
+                r['service'],
+                r['scenario'],
+                r['supplier'],
+                r['sp'],
+                r['sp_mpid'],
+                r['sp_role'],
+                r['effective_from'],
+                r['css_id'],
+                r['contract_ref'],
+                r['correlation'],
+                'requested',
+                self._now(),
+                r['proposal'],
+            ),
+        ).lastrowid
         self.con.execute('INSERT INTO request_log VALUES (?,?,?,?,?)', (rid, 'requested', None, self._now(), None))
     r['id'] = rid
     blocks = self._proposal_blocks(r)
-    out.append(self._message('IF-032', resp_event, mpan, blocks, primary=[sender], correlation=corr,
-                             response={'responseCode': 'A', 'responseMessages': []}))
+    out.append(
+        self._message(
+            'IF-032',
+            resp_event,
+            mpan,
+            blocks,
+            primary=[sender],
+            correlation=corr,
+            response={'responseCode': 'A', 'responseMessages': []},
+        )
+    )
     today = self.today()
-    b033 = {**blocks, 'B012': {'serviceProviderAppointmentRequestingSupplierDIPID': sender, 'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(sender)},
-            **self._site_blocks(mpan, today, ('B022', 'B023', 'B024', 'B025', 'B026', 'B029')), **self._meter_blocks(mpan, today)}
+    b033 = {
+        **blocks,
+        'B012': {
+            'serviceProviderAppointmentRequestingSupplierDIPID': sender,
+            'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(sender),
+        },
+        **self._site_blocks(mpan, today, ('B022', 'B023', 'B024', 'B025', 'B026', 'B029')),
+        **self._meter_blocks(mpan, today),
+    }
     ms = self._value_on(mpan, 'MS', r['effective_from']) or self._value_on(mpan, 'MS', today)
-    if r['service'] == 'MS' and ms: b033['B072'] = {'incumbentMeteringServiceDIPID': ms['dip_id'], 'incumbentMeteringServiceMPID': ms['mpid']}
+    if r['service'] == 'MS' and ms:
+        b033['B072'] = {'incumbentMeteringServiceDIPID': ms['dip_id'], 'incumbentMeteringServiceMPID': ms['mpid']}
     out.append(self._message('IF-033', f"{event}SPRequest", mpan, b033, primary=[r['sp']], correlation=corr))
     self._request_state(rid, 'sp_requested')
     return out
 
-RegistrationService._proposal_blocks, RegistrationService._on_appointment_request = _proposal_blocks, _on_appointment_request
+
+RegistrationService._proposal_blocks, RegistrationService._on_appointment_request = (
+    _proposal_blocks,
+    _on_appointment_request,
+)
 
 # %% ../nbs/20_registration.ipynb #d6f9cd6b
 def _outcome(self, r: dict, outcome: str, code: str) -> Publication:
     "IF-035 for request `r`: Accepted / Rejected / Lapsed with its code, to the supplier and the provider."
     event = f"{r['service']}App{outcome}"
-    blocks = {**self._proposal_blocks(r), 'B007': {'responseCode': {'Accepted': 'A', 'Rejected': 'R', 'Lapsed': 'L'}[outcome],
-                                                     'proposedAppointmentResponseCode': code[:200]}, **self._b012(r['supplier'])}
-    return self._message('IF-035', event, r['mpan'], blocks, primary=sorted({r['supplier'], r['sp']}), correlation=r['correlation'])
+    blocks = {
+        **self._proposal_blocks(r),
+        'B007': {
+            'responseCode': {'Accepted': 'A', 'Rejected': 'R', 'Lapsed': 'L'}[outcome],
+            'proposedAppointmentResponseCode': code[:200],
+        },
+        **self._b012(r['supplier']),
+    }
+    return self._message(
+        'IF-035', event, r['mpan'], blocks, primary=sorted({r['supplier'], r['sp']}), correlation=r['correlation']
+    )
+
 
 def _b012(self, supplier: str) -> dict:
     "B012: the supplier that asked for the appointment."
-    return {'B012': {'serviceProviderAppointmentRequestingSupplierDIPID': supplier, 'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(supplier)}}
+    return {
+        'B012': {
+            'serviceProviderAppointmentRequestingSupplierDIPID': supplier,
+            'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(supplier),
+        }
+    }
+
 
 @implements('IF-034', 'IF-035', 'RCP1062', 'RCP1063', 'SP000', 'SP099')
 def _on_sp_response(self, body: dict) -> list[Publication]:
@@ -601,18 +1096,33 @@ def _on_sp_response(self, body: dict) -> list[Publication]:
     svc = SERVICE_OF_ROLE.get(cb['S1']['senderRoleID'])
     pending = self._q_requests("mpan=? AND service=? AND sp=? AND state='sp_requested'", (mpan, svc, sp))
     if not pending:
-        with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                                         (self._now(), mpan, 'IF-034', 'RCP1062', f"{sp} answered no pending request"))
+        with self.lock:
+            self.con.execute(
+                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                (self._now(), mpan, 'IF-034', 'RCP1062', f"{sp} answered no pending request"),
+            )
         return []
     r = pending[-1]
     b12 = cu.get('B012') or {}
-    if b12 and self._mpid.get(b12.get('serviceProviderAppointmentRequestingSupplierDIPID')) != b12.get('serviceProviderAppointmentRequestingSupplierMPID'):
+    if b12 and self._mpid.get(b12.get('serviceProviderAppointmentRequestingSupplierDIPID')) != b12.get(
+        'serviceProviderAppointmentRequestingSupplierMPID'
+    ):
         # an answer naming the supplier wrongly is not taken; the request waits for a correct one
-        with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                                         (self._now(), mpan, 'IF-034', 'RCP1063', f"B012 MPID {b12.get('serviceProviderAppointmentRequestingSupplierMPID')} is not the supplier's"))
+        with self.lock:
+            self.con.execute(
+                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                (
+                    self._now(),
+                    mpan,
+                    'IF-034',
+                    'RCP1063',
+                    f"B012 MPID {b12.get('serviceProviderAppointmentRequestingSupplierMPID')} is not the supplier's",
+                ),
+            )
         return []
     b7 = cu.get('B007') or {}
-    code = b7.get('proposedAppointmentResponseCode') or ('SP000' if b7.get('responseCode') == 'A' else 'SP099')   # SP099: a refusal without its code
+    # SP099: a refusal without its code
+    code = b7.get('proposedAppointmentResponseCode') or ('SP000' if b7.get('responseCode') == 'A' else 'SP099')
     if b7.get('responseCode') != 'A':
         self._request_state(r['id'], 'rejected', code)
         return [self._outcome(r, 'Rejected', code)]
@@ -622,87 +1132,214 @@ def _on_sp_response(self, body: dict) -> list[Publication]:
     if r['scenario'] == 'COS' and svc == 'MS':
         ims = self._value_on(mpan, 'MS', _day_before(r['effective_from']))
         if ims and ims['dip_id'] != sp:
-            out.append(self._message('IF-035', 'IMS-SendMTD', mpan, {**self._proposal_blocks(r), 'B007': {'responseCode': 'A', 'proposedAppointmentResponseCode': code},
-                                                                     **self._b012(r['supplier'])},
-                                     primary=[ims['dip_id']], correlation=r['correlation']))
-    if r['scenario'] != 'COS' and r['effective_from'] <= str(self.today()): out += self._activate(r)
+            out.append(
+                self._message(
+                    'IF-035',
+                    'IMS-SendMTD',
+                    mpan,
+                    {
+                        **self._proposal_blocks(r),
+                        'B007': {'responseCode': 'A', 'proposedAppointmentResponseCode': code},
+                        **self._b012(r['supplier']),
+                    },
+                    primary=[ims['dip_id']],
+                    correlation=r['correlation'],
+                )
+            )
+    if r['scenario'] != 'COS' and r['effective_from'] <= str(self.today()):
+        out += self._activate(r)
     return out
 
-RegistrationService._outcome, RegistrationService._on_sp_response, RegistrationService._b012 = _outcome, _on_sp_response, _b012
+
+RegistrationService._outcome, RegistrationService._on_sp_response, RegistrationService._b012 = (
+    _outcome,
+    _on_sp_response,
+    _b012,
+)
 
 # %% ../nbs/20_registration.ipynb #cfca846f
 def _write_appointment(self, r: dict) -> dict | None:
     "Write request `r` as the appointment from its date; returns the appointment it replaces."
     mpan, svc, day = r['mpan'], r['service'], r['effective_from']
     prev = self._value_on(mpan, svc, _day_before(day))
-    value = {'dip_id': r['sp'], 'mpid': r['sp_mpid'], 'role': r['sp_role'], 'supplier': r['supplier'], 'scenario': r['scenario'],
-             'contract_ref': r['contract_ref']}
+    value = {
+        'dip_id': r['sp'],
+        'mpid': r['sp_mpid'],
+        'role': r['sp_role'],
+        'supplier': r['supplier'],
+        'scenario': r['scenario'],
+        'contract_ref': r['contract_ref'],
+    }
     # an appointment never outlives the registration of the supplier that made it (e.g. a de-registered MPAN)
-    supply_end = next((t for _, v, f, t in _rows(self.con, mpan, 'supplier') if f <= day and (t is None or t >= day)), None)
+    supply_end = next(
+        (t for _, v, f, t in _rows(self.con, mpan, 'supplier') if f <= day and (t is None or t >= day)), None
+    )
     with self.lock:
         with self._tx() as cur:
             self._set_from(cur, mpan, svc, value, day, f"request {r['id']} {r['scenario']}", end=supply_end)
     self._request_state(r['id'], 'active')
     return prev
 
+
 _UNSET = object()
+
 
 @implements('IF-036', 'BP002', 'BP003', 'BP003B')
 def _activate(self, r: dict, prev=_UNSET) -> list[Publication]:
     "Make request `r` the appointment (unless already written) and publish IF-036, and IF-037 for the one it replaces."
     mpan, svc, day = r['mpan'], r['service'], r['effective_from']
-    if prev is _UNSET: prev = self._write_appointment(r)
+    if prev is _UNSET:
+        prev = self._write_appointment(r)
     if svc == 'MS':
-        b = {'B014': {'incomingMeteringServiceDIPID': r['sp'], 'incomingMeteringServiceEffectiveFromDate': wire_midnight(day),
-                      'incomingMeteringServiceMPID': r['sp_mpid'], 'contractReferenceMeteringService': r['contract_ref'], 'appointmentScenario': r['scenario']}}
+        b = {
+            'B014': {
+                'incomingMeteringServiceDIPID': r['sp'],
+                'incomingMeteringServiceEffectiveFromDate': wire_midnight(day),
+                'incomingMeteringServiceMPID': r['sp_mpid'],
+                'contractReferenceMeteringService': r['contract_ref'],
+                'appointmentScenario': r['scenario'],
+            }
+        }
         partner = self._value_on(mpan, 'DS', day)
-        if partner: b['B017'] = {'incomingDataServiceDIPID': partner['dip_id'], 'incomingDataServiceMPID': partner['mpid'],
-                                 'incomingDataServiceEffectiveFromDate': wire_midnight(self._since(mpan, 'DS', day))}
+        if partner:
+            b['B017'] = {
+                'incomingDataServiceDIPID': partner['dip_id'],
+                'incomingDataServiceMPID': partner['mpid'],
+                'incomingDataServiceEffectiveFromDate': wire_midnight(self._since(mpan, 'DS', day)),
+            }
     else:
-        b = {'B015': {'incomingDataServiceMPID': r['sp_mpid'], 'incomingDataServiceDIPID': r['sp'], 'incomingDataServiceEffectiveFromDate': wire_midnight(day),
-                      'contractReferenceDataService': r['contract_ref'], 'appointmentScenario': r['scenario'], 'traditionalFallBackReadFrequency': None}}
+        b = {
+            'B015': {
+                'incomingDataServiceMPID': r['sp_mpid'],
+                'incomingDataServiceDIPID': r['sp'],
+                'incomingDataServiceEffectiveFromDate': wire_midnight(day),
+                'contractReferenceDataService': r['contract_ref'],
+                'appointmentScenario': r['scenario'],
+                'traditionalFallBackReadFrequency': None,
+            }
+        }
         partner = self._value_on(mpan, 'MS', day)
-        if partner: b['B016'] = {'incomingMeteringServiceDIPID': partner['dip_id'], 'incomingMeteringServiceMPID': partner['mpid'],
-                                 'incomingMeteringServiceEffectiveFromDate': wire_midnight(self._since(mpan, 'MS', day))}
-    b['B012'] = {'serviceProviderAppointmentRequestingSupplierDIPID': r['supplier'], 'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(r['supplier'])}
-    if r['css_id']: b['B013'] = {'CSSRegistrationID': r['css_id']}
-    b['B005'] = self._incumbents(mpan, _day_before(day))['B005']          # who served the MPAN the day before
+        if partner:
+            b['B016'] = {
+                'incomingMeteringServiceDIPID': partner['dip_id'],
+                'incomingMeteringServiceMPID': partner['mpid'],
+                'incomingMeteringServiceEffectiveFromDate': wire_midnight(self._since(mpan, 'MS', day)),
+            }
+    b['B012'] = {
+        'serviceProviderAppointmentRequestingSupplierDIPID': r['supplier'],
+        'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(r['supplier']),
+    }
+    if r['css_id']:
+        b['B013'] = {'CSSRegistrationID': r['css_id']}
+    b['B005'] = self._incumbents(mpan, _day_before(day))['B005']  # who served the MPAN the day before
     b.update(self._relationship_blocks(mpan, day))
     b.update(self._meter_blocks(mpan, day))
     b.update(self._site_blocks(mpan, day, ('B022', 'B023', 'B024', 'B025', 'B026', 'B028', 'B029')))
-    out = [self._message('IF-036', f"{svc}AppActive", mpan, b, primary=sorted({r['supplier'], r['sp']}), correlation=r['correlation'], on=day)]
+    out = [
+        self._message(
+            'IF-036',
+            f"{svc}AppActive",
+            mpan,
+            b,
+            primary=sorted({r['supplier'], r['sp']}),
+            correlation=r['correlation'],
+            on=day,
+        )
+    ]
     if prev and prev['dip_id'] != r['sp']:
-        out += self._deappoint(mpan, svc, prev, _day_before(day), {'COS': 'CSUPP', 'SEG': 'CSEGM'}.get(r['scenario'], 'CSERV'), r, r['supplier'])
-    if r['scenario'] == 'SEG': out += self._segment_change(r)
-    if prev is None or prev['dip_id'] != r['sp']: out += self._update_css_dcc(mpan, day, r)
+        out += self._deappoint(
+            mpan,
+            svc,
+            prev,
+            _day_before(day),
+            {'COS': 'CSUPP', 'SEG': 'CSEGM'}.get(r['scenario'], 'CSERV'),
+            r,
+            r['supplier'],
+        )
+    if r['scenario'] == 'SEG':
+        out += self._segment_change(r)
+    if prev is None or prev['dip_id'] != r['sp']:
+        out += self._update_css_dcc(mpan, day, r)
     return out
 
+
 @implements('IF-037')
-def _deappoint(self, mpan, svc, prev: dict, last_day: str, reason: str, successor: dict | None, supplier: str) -> list[Publication]:
+def _deappoint(
+    self, mpan, svc, prev: dict, last_day: str, reason: str, successor: dict | None, supplier: str
+) -> list[Publication]:
     "End `prev`'s appointment on `last_day` and tell it (and the supplier) with IF-037."
     with self.lock:
         with self._tx() as cur:
-            if successor is None: self._end(cur, mpan, svc, last_day, f'de-appointed {reason}')
+            if successor is None:
+                self._end(cur, mpan, svc, last_day, f'de-appointed {reason}')
     since = wire_midnight(self._since(mpan, svc, last_day))
     if svc == 'MS':
-        b = {'B008': {'deAppointedMeteringServiceDIPID': prev['dip_id'], 'deAppointedMeteringServiceMPID': prev['mpid'], 'meteringServiceEffectiveFromDate': since,
-                      'meteringServiceEffectiveToDate': wire_midnight(last_day), 'deAppointmentReasonCode': reason}}
-        if successor: b['B010'] = {'incomingMeteringServiceDIPID': successor['sp'], 'incomingMeteringServiceMPID': successor['sp_mpid'],
-                                   'incomingMeteringServiceEffectiveFromDate': wire_midnight(successor['effective_from'])}
+        b = {
+            'B008': {
+                'deAppointedMeteringServiceDIPID': prev['dip_id'],
+                'deAppointedMeteringServiceMPID': prev['mpid'],
+                'meteringServiceEffectiveFromDate': since,
+                'meteringServiceEffectiveToDate': wire_midnight(last_day),
+                'deAppointmentReasonCode': reason,
+            }
+        }
+        if successor:
+            b['B010'] = {
+                'incomingMeteringServiceDIPID': successor['sp'],
+                'incomingMeteringServiceMPID': successor['sp_mpid'],
+                'incomingMeteringServiceEffectiveFromDate': wire_midnight(successor['effective_from']),
+            }
     else:
-        b = {'B009': {'deAppointedDataServiceDIPID': prev['dip_id'], 'deAppointedDataServiceMPID': prev['mpid'], 'dataServiceEffectiveFromDate': since,
-                      'dataServiceEffectiveToDate': wire_midnight(last_day), 'deAppointmentReasonCode': reason}}
-        if successor: b['B011'] = {'incomingDataServiceDIPID': successor['sp'], 'incomingDataServiceMPID': successor['sp_mpid'],
-                                   'incomingDataServiceEffectiveFromDate': wire_midnight(successor['effective_from'])}
+        b = {
+            'B009': {
+                'deAppointedDataServiceDIPID': prev['dip_id'],
+                'deAppointedDataServiceMPID': prev['mpid'],
+                'dataServiceEffectiveFromDate': since,
+                'dataServiceEffectiveToDate': wire_midnight(last_day),
+                'deAppointmentReasonCode': reason,
+            }
+        }
+        if successor:
+            b['B011'] = {
+                'incomingDataServiceDIPID': successor['sp'],
+                'incomingDataServiceMPID': successor['sp_mpid'],
+                'incomingDataServiceEffectiveFromDate': wire_midnight(successor['effective_from']),
+            }
     if reason == 'CSUPP':
-        b['B002'] = {'incomingSupplierDIPID': supplier, 'incomingSupplierMPID': self._mpid.get(supplier), 'supplierEffectiveFromDate': wire_midnight(_day_after(last_day))}
+        b['B002'] = {
+            'incomingSupplierDIPID': supplier,
+            'incomingSupplierMPID': self._mpid.get(supplier),
+            'supplierEffectiveFromDate': wire_midnight(_day_after(last_day)),
+        }
     # the provider and the supplier it served; the DIP adds the current supplier, LDSO and central services
-    out = [self._message('IF-037', f"{svc}DeApp", mpan, b, primary=sorted({prev['dip_id'], prev.get('supplier') or supplier}), on=last_day)]
+    out = [
+        self._message(
+            'IF-037',
+            f"{svc}DeApp",
+            mpan,
+            b,
+            primary=sorted({prev['dip_id'], prev.get('supplier') or supplier}),
+            on=last_day,
+        )
+    ]
     if successor is None and reason != 'DEREG' and supplier:
-        out.append(self._reminder(mpan, f"No{svc}Appointed", supplier, f"no {svc} is appointed from {_day_after(last_day)}", _day_after(last_day)))
+        out.append(
+            self._reminder(
+                mpan,
+                f"No{svc}Appointed",
+                supplier,
+                f"no {svc} is appointed from {_day_after(last_day)}",
+                _day_after(last_day),
+            )
+        )
     return out
 
-RegistrationService._write_appointment, RegistrationService._activate, RegistrationService._deappoint = _write_appointment, _activate, _deappoint
+
+RegistrationService._write_appointment, RegistrationService._activate, RegistrationService._deappoint = (
+    _write_appointment,
+    _activate,
+    _deappoint,
+)
 
 # %% ../nbs/20_registration.ipynb #b595ba6d
 def _lapse(self, css_id: str, why: str, states=('requested', 'sp_requested', 'accepted')) -> list[Publication]:
@@ -720,7 +1357,8 @@ def tick(self) -> list[Publication]:
             sup = self._value_on(r['mpan'], 'supplier', r['effective_from'])
             if sup and sup['dip_id'] == r['supplier']: out += self._activate(r)
             else:
-                self._request_state(r['id'], 'lapsed', None, 'the requesting supplier is no longer registered on the date')
+                self._request_state(r['id'], 'lapsed', None, 'the requesting supplier is no longer registered on the '
+                    'date')
                 out.append(self._outcome(r, 'Lapsed', 'supplier no longer registered on the effective date'))
     return out
 
@@ -755,8 +1393,11 @@ def _update_css_dcc(self, mpan: str, day: str, r: dict) -> list[Publication]:
         self.css.update_agents(mpan, ms and ms['dip_id'], ds and ds['dip_id'], day)
         self.outside.append(('REGS', 'CSS', 'agent update', mpan))
     if r['service'] != 'DS' or r['sp_role'] != 'SDS' or self.dcc is None: return []
-    nominated = json.loads(r.get('proposal') or '{}').get('supplierNominatedMDRDIPID')       # the supplier's nomination (B071), else the default
+    nominated = json.loads(r.get('proposal') or '{}').get(
+        'supplierNominatedMDRDIPID'
+    )  # the supplier's nomination (B071), else the default
     return self._assign_mdr(mpan, day, nominated or self._default_mdr(), r['supplier'], r['sp'], r['correlation'])
+
 
 def _assign_mdr(self, mpan, day, mdr, supplier, sds, correlation) -> list[Publication]:
     ok, message = self.dcc.assign_mdr(mpan, mdr, day)
@@ -765,10 +1406,30 @@ def _assign_mdr(self, mpan, day, mdr, supplier, sds, correlation) -> list[Public
     if ok:
         with self.lock:
             with self._tx() as cur:
-                self._set_from(cur, mpan, 'MDR', {'dip_id': mdr, 'mpid': self._mpid.get(mdr), 'role': 'MDR', 'supplier': supplier}, day, 'DCC MDR assignment')
-    b = {'B066': {'assignedMDRDIPID': mdr, 'assignedMDRMPID': self._mpid.get(mdr), 'assignedMDREffectiveFromDate': wire_midnight(day),
-                  'responseCode': 'A' if ok else 'R', 'responseMessage': message[:200] or None}, **self._b012(supplier)}
-    return [self._message('IF-035', 'DCC-MDROutcome', mpan, b, primary=sorted({supplier, sds}), correlation=correlation, on=day)]
+                self._set_from(
+                    cur,
+                    mpan,
+                    'MDR',
+                    {'dip_id': mdr, 'mpid': self._mpid.get(mdr), 'role': 'MDR', 'supplier': supplier},
+                    day,
+                    'DCC MDR assignment',
+                )
+    b = {
+        'B066': {
+            'assignedMDRDIPID': mdr,
+            'assignedMDRMPID': self._mpid.get(mdr),
+            'assignedMDREffectiveFromDate': wire_midnight(day),
+            'responseCode': 'A' if ok else 'R',
+            'responseMessage': message[:200] or None,
+        },
+        **self._b012(supplier),
+    }
+    return [
+        self._message(
+            'IF-035', 'DCC-MDROutcome', mpan, b, primary=sorted({supplier, sds}), correlation=correlation, on=day
+        )
+    ]
+
 
 @implements('BP003A', 'REG1080', 'REG1081', 'REG1083', 'REG1093', 'REG1098', 'SP009', 'ASM-SDS-MDR-OUTCOME')
 def _on_mdr_update(self, body: dict) -> list[Publication]:
@@ -779,42 +1440,117 @@ def _on_mdr_update(self, body: dict) -> list[Publication]:
     mdr = b18.get('SDSNominatedMDRDIPID')
     today = str(self.today())
     try:
-        day = str(settlement_date(b18.get('SDSNominatedMDRRequestedEffectiveFromDate') or wire_midnight(today), 'REG1083', 'B018.SDSNominatedMDRRequestedEffectiveFromDate'))
+        day = str(
+            settlement_date(
+                b18.get('SDSNominatedMDRRequestedEffectiveFromDate') or wire_midnight(today),
+                'REG1083',
+                'B018.SDSNominatedMDRRequestedEffectiveFromDate',
+            )
+        )
         ds, cur_mdr = self._value_on(mpan, 'DS', day), self._value_on(mpan, 'MDR', day)
-        if not ds or ds['dip_id'] != sds: raise MhhsError('REG1080', f"{sds} is not the data service of {mpan} on {day}", 'S1.senderDIPID')
-        if self._role.get(mdr) != 'MDR': raise MhhsError('REG1081', f"{mdr!r} is not an MDR in standing data", 'B018.SDSNominatedMDRDIPID')
+        if not ds or ds['dip_id'] != sds:
+            raise MhhsError('REG1080', f"{sds} is not the data service of {mpan} on {day}", 'S1.senderDIPID')
+        if self._role.get(mdr) != 'MDR':
+            raise MhhsError('REG1081', f"{mdr!r} is not an MDR in standing data", 'B018.SDSNominatedMDRDIPID')
         if self._mpid.get(mdr) != b18.get('SDSNominatedMDRMPID'):
-            raise MhhsError(MPID_CODES['MDR-SDS'], f"MPID {b18.get('SDSNominatedMDRMPID')} is not the MPID of MDR {mdr}", 'B018.SDSNominatedMDRMPID')
-        if cur_mdr and cur_mdr['dip_id'] == mdr: raise MhhsError('REG1098', f"{mdr} is already the MDR", 'B018.SDSNominatedMDRDIPID')
-        if self._value_on(mpan, 'dcc_service_flag', day) != 'A': raise MhhsError('SP009', f"{mpan} is not live on the DCC", 'M0.MPANCore')
+            raise MhhsError(
+                MPID_CODES['MDR-SDS'],
+                f"MPID {b18.get('SDSNominatedMDRMPID')} is not the MPID of MDR {mdr}",
+                'B018.SDSNominatedMDRMPID',
+            )
+        if cur_mdr and cur_mdr['dip_id'] == mdr:
+            raise MhhsError('REG1098', f"{mdr} is already the MDR", 'B018.SDSNominatedMDRDIPID')
+        if self._value_on(mpan, 'dcc_service_flag', day) != 'A':
+            raise MhhsError('SP009', f"{mpan} is not live on the DCC", 'M0.MPANCore')
     except MhhsError as e:
-        with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, 'IF-034', e.code, e.detail))
+        with self.lock:
+            self.con.execute(
+                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                (self._now(), mpan, 'IF-034', e.code, e.detail),
+            )
         # refused: B092 names the MDR that stays assigned (the nominated one as sent when there is none), B099 the code
         kept = self._value_on(mpan, 'MDR', today)
-        b092 = ({'assignedMDRDIPID': kept['dip_id'], 'assignedMDRMPID': kept['mpid'], 'assignedMDREffectiveFromDate': wire_midnight(self._since(mpan, 'MDR', today))}
-                if kept else {'assignedMDRDIPID': mdr, 'assignedMDRMPID': b18.get('SDSNominatedMDRMPID'),
-                              'assignedMDREffectiveFromDate': b18.get('SDSNominatedMDRRequestedEffectiveFromDate') or wire_midnight(today)})
+        b092 = (
+            {
+                'assignedMDRDIPID': kept['dip_id'],
+                'assignedMDRMPID': kept['mpid'],
+                'assignedMDREffectiveFromDate': wire_midnight(self._since(mpan, 'MDR', today)),
+            }
+            if kept
+            else {
+                'assignedMDRDIPID': mdr,
+                'assignedMDRMPID': b18.get('SDSNominatedMDRMPID'),
+                'assignedMDREffectiveFromDate': b18.get('SDSNominatedMDRRequestedEffectiveFromDate')
+                or wire_midnight(today),
+            }
+        )
         sup = self._value_on(mpan, 'supplier', today)
-        b = {'B092': b092, 'B099': _r0(e.code, e.detail), **(self._b012(sup['dip_id']) if sup else {'B012': cu.get('B012')})}
-        return [self._message('IF-035', 'SDS-MDROutcome', mpan, b, primary=[sds], correlation=cb['S1']['senderCorrelationID'], m0=cb['M0'])]
+        b = {
+            'B092': b092,
+            'B099': _r0(e.code, e.detail),
+            **(self._b012(sup['dip_id']) if sup else {'B012': cu.get('B012')}),
+        }
+        return [
+            self._message(
+                'IF-035',
+                'SDS-MDROutcome',
+                mpan,
+                b,
+                primary=[sds],
+                correlation=cb['S1']['senderCorrelationID'],
+                m0=cb['M0'],
+            )
+        ]
     sup = self._value_on(mpan, 'supplier', day)['dip_id']
-    b = {'B092': {'assignedMDRDIPID': mdr, 'assignedMDRMPID': self._mpid.get(mdr), 'assignedMDREffectiveFromDate': wire_midnight(day)},
-         'B099': {'responseCode': 'A', 'responseMessages': []}, **self._b012(sup)}
-    out = [self._message('IF-035', 'SDS-MDROutcome', mpan, b, primary=sorted({sds, sup}), correlation=cb['S1']['senderCorrelationID'])]
+    b = {
+        'B092': {
+            'assignedMDRDIPID': mdr,
+            'assignedMDRMPID': self._mpid.get(mdr),
+            'assignedMDREffectiveFromDate': wire_midnight(day),
+        },
+        'B099': {'responseCode': 'A', 'responseMessages': []},
+        **self._b012(sup),
+    }
+    out = [
+        self._message(
+            'IF-035', 'SDS-MDROutcome', mpan, b, primary=sorted({sds, sup}), correlation=cb['S1']['senderCorrelationID']
+        )
+    ]
     return out + self._assign_mdr(mpan, day, mdr, sup, sds, cb['S1']['senderCorrelationID'])
 
-RegistrationService._default_mdr, RegistrationService._update_css_dcc, RegistrationService._assign_mdr, RegistrationService._on_mdr_update = \
-    _default_mdr, _update_css_dcc, _assign_mdr, _on_mdr_update
+
+(
+    RegistrationService._default_mdr,
+    RegistrationService._update_css_dcc,
+    RegistrationService._assign_mdr,
+    RegistrationService._on_mdr_update,
+) = _default_mdr, _update_css_dcc, _assign_mdr, _on_mdr_update
 
 # %% ../nbs/20_registration.ipynb #d1583344
-CDC_EVENTS = {'DirectContractMSAdd': ('MS', 'B020', 'customerDirectContractMeteringServiceDIPID', 'customerDirectContractMeteringServiceEffectiveToDate'),
-              'DirectContractDSAdd': ('DS', 'B021', 'customerDirectContractDataServiceDIPID', 'customerDirectContractDataServiceEffectiveToDate')}
+CDC_EVENTS = {
+    'DirectContractMSAdd': (
+        'MS',
+        'B020',
+        'customerDirectContractMeteringServiceDIPID',
+        'customerDirectContractMeteringServiceEffectiveToDate',
+    ),
+    'DirectContractDSAdd': (
+        'DS',
+        'B021',
+        'customerDirectContractDataServiceDIPID',
+        'customerDirectContractDataServiceEffectiveToDate',
+    ),
+}
 CDC_EVENTS |= {k.replace('Add', 'Remove'): v for k, v in CDC_EVENTS.items()}
+
 
 def _plus_years(day: dt.date, n: int) -> dt.date:
     "The same day `n` years on (29 February → 28 February)."
-    try: return day.replace(year=day.year + n)
-    except ValueError: return day.replace(year=day.year + n, day=28)
+    try:
+        return day.replace(year=day.year + n)
+    except ValueError:
+        return day.replace(year=day.year + n, day=28)
+
 
 @implements('IF-038', 'IF-039', 'REG1071', 'REG1072', 'REG1073', 'REG1074', 'REG1076', 'ASM-CDC-START')
 def _on_direct_contract(self, body: dict) -> list[Publication]:
@@ -827,27 +1563,54 @@ def _on_direct_contract(self, body: dict) -> list[Publication]:
         if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
             raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
         if SERVICE_OF_ROLE.get(cb['S1']['senderRoleID']) != svc:
-            raise MhhsError('REG1076', f"a {cb['S1']['senderRoleID']} cannot manage a {svc} contract", 'S1.senderRoleID')
+            raise MhhsError(
+                'REG1076', f"a {cb['S1']['senderRoleID']} cannot manage a {svc} contract", 'S1.senderRoleID'
+            )
         current = self._value_on(mpan, kind, today)
         if event.endswith('Add'):
             b = cu[key]
-            if b[dk] != sender: raise MhhsError('REG1076', f"{sender} cannot add a contract for {b[dk]}", f'{key}.{dk}')
+            if b[dk] != sender:
+                raise MhhsError('REG1076', f"{sender} cannot add a contract for {b[dk]}", f'{key}.{dk}')
             end = _aware_utc(b[tk]).astimezone(SETTLEMENT_TZ).date()
-            if end < today: raise MhhsError('REG1071', f"the contract ends {end}, before today ({today})", f'{key}.{tk}')
+            if end < today:
+                raise MhhsError('REG1071', f"the contract ends {end}, before today ({today})", f'{key}.{tk}')
             if end > _plus_years(today, 2):
-                raise MhhsError('REG1072', f"the contract ends {end}, more than 2 years after it starts ({today})", f'{key}.{tk}')
-            if current and current['dip_id'] != sender: raise MhhsError('REG1073', f"{current['dip_id']} already holds a {svc} contract", f'{key}.{dk}')
-            with self._tx() as cur: self._set_from(cur, mpan, kind, {'dip_id': sender}, today, f'IF-038 {event}', end=end)
+                raise MhhsError(
+                    'REG1072', f"the contract ends {end}, more than 2 years after it starts ({today})", f'{key}.{tk}'
+                )
+            if current and current['dip_id'] != sender:
+                raise MhhsError('REG1073', f"{current['dip_id']} already holds a {svc} contract", f'{key}.{dk}')
+            with self._tx() as cur:
+                self._set_from(cur, mpan, kind, {'dip_id': sender}, today, f'IF-038 {event}', end=end)
         else:
-            if not current: raise MhhsError('REG1074', f"there is no {svc} contract to remove on {today}", 'S0.eventCode')
-            if current['dip_id'] != sender: raise MhhsError('REG1076', f"the {svc} contract belongs to {current['dip_id']}", 'S1.senderDIPID')
-            with self._tx() as cur: self._end(cur, mpan, kind, _day_before(str(today)), f'IF-038 {event}')
+            if not current:
+                raise MhhsError('REG1074', f"there is no {svc} contract to remove on {today}", 'S0.eventCode')
+            if current['dip_id'] != sender:
+                raise MhhsError('REG1076', f"the {svc} contract belongs to {current['dip_id']}", 'S1.senderDIPID')
+            with self._tx() as cur:
+                self._end(cur, mpan, kind, _day_before(str(today)), f'IF-038 {event}')
         r0 = {'responseCode': 'A', 'responseMessages': []}
     except MhhsError as e:
-        with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, 'IF-038', e.code, e.detail))
+        with self.lock:
+            self.con.execute(
+                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                (self._now(), mpan, 'IF-038', e.code, e.detail),
+            )
         r0 = _r0(e.code, e.detail)
     blocks = {key: cu[key]} if key in cu else {}
-    return [self._message('IF-039', event, mpan, blocks, primary=[sender], correlation=cb['S1']['senderCorrelationID'], response=r0, m0=cb['M0'])]
+    return [
+        self._message(
+            'IF-039',
+            event,
+            mpan,
+            blocks,
+            primary=[sender],
+            correlation=cb['S1']['senderCorrelationID'],
+            response=r0,
+            m0=cb['M0'],
+        )
+    ]
+
 
 RegistrationService._on_direct_contract = _on_direct_contract
 
@@ -855,23 +1618,36 @@ RegistrationService._on_direct_contract = _on_direct_contract
 REL_TYPES = {'LinkedImportExport': ('I', 'E'), 'Related': ('I', 'I')}   # (principal direction, subsidiary direction)
 
 # DI-999's relationship codes by relationship type: (linked import/export, related)
-REL_CODES = {'owner': ('REG1050', 'REG1060'), 'principal_direction': ('REG1053', 'REG1067'), 'subsidiary_direction': ('REG1054', 'REG1067'),
-             'principal_taken': ('REG1052', 'REG1061'), 'subsidiary_elsewhere': ('REG1056', 'REG1064'), 'subsidiary_already_here': ('REG1057', 'REG1063'),
-             'principal_not_principal': ('REG1055', 'REG1062'), 'subsidiary_not_here': ('REG1058', 'REG1065')}
+REL_CODES = {
+    'owner': ('REG1050', 'REG1060'),
+    'principal_direction': ('REG1053', 'REG1067'),
+    'subsidiary_direction': ('REG1054', 'REG1067'),
+    'principal_taken': ('REG1052', 'REG1061'),
+    'subsidiary_elsewhere': ('REG1056', 'REG1064'),
+    'subsidiary_already_here': ('REG1057', 'REG1063'),
+    'principal_not_principal': ('REG1055', 'REG1062'),
+    'subsidiary_not_here': ('REG1058', 'REG1065'),
+}
+
 
 def _relationship_check(self, event: str, principal: str, subs: list[str], sender: str, today: str):
     kind = event.removesuffix('Create').removesuffix('Add').removesuffix('Remove')
-    op = event[len(kind):]
+    op = event[len(kind) :]
     code = lambda rule: REL_CODES[rule][kind == 'Related']
     allm = [principal, *subs]
     for m in allm:
         if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (m,)).fetchone():
             raise MhhsError('REG0000', f"MPAN {m} is not known to Registration", 'B090List')
-    if len(set(allm)) != len(allm): raise MhhsError('REG1059', "an MPAN appears twice in the message", 'B090List')
+    if len(set(allm)) != len(allm):
+        raise MhhsError('REG1059', "an MPAN appears twice in the message", 'B090List')
     owned = [m for m in allm if (self._value_on(m, 'supplier', today) or {}).get('dip_id') == sender]
-    if kind == 'Related' and len(owned) < len(allm):          # REG1060: a related group needs the supplier of every MPAN
-        raise MhhsError(code('owner'), f"{sender} does not supply {', '.join(m for m in allm if m not in owned)}", 'S1.senderDIPID')
-    if not owned:                                             # REG1050: a linked import/export pair needs the supplier of either
+    # REG1060: a related group needs the supplier of every MPAN
+    if kind == 'Related' and len(owned) < len(allm):
+        raise MhhsError(
+            code('owner'), f"{sender} does not supply {', '.join(m for m in allm if m not in owned)}", 'S1.senderDIPID'
+        )
+    # REG1050: a linked import/export pair needs the supplier of either
+    if not owned:
         raise MhhsError(code('owner'), f"{sender} supplies none of {', '.join(allm)}", 'S1.senderDIPID')
     for m in allm:
         if self.con.execute("SELECT 1 FROM switches WHERE mpan=? AND state IN ('Pending','Secured')", (m,)).fetchone():
@@ -880,29 +1656,57 @@ def _relationship_check(self, event: str, principal: str, subs: list[str], sende
             raise MhhsError('REG1051', f"{m} is unmetered", 'B090List')
     pdir, sdir = REL_TYPES[kind]
     if self._value_on(principal, 'energy_direction', today) != pdir:
-        raise MhhsError(code('principal_direction'), f"the principal of a {kind} relationship must be {pdir}", 'M1.principalMPAN')
+        raise MhhsError(
+            code('principal_direction'), f"the principal of a {kind} relationship must be {pdir}", 'M1.principalMPAN'
+        )
     for m in subs:
         if self._value_on(m, 'energy_direction', today) != sdir:
-            raise MhhsError(code('subsidiary_direction'), f"{m}: subsidiaries of a {kind} relationship must be {sdir}", 'B090List')
+            raise MhhsError(
+                code('subsidiary_direction'), f"{m}: subsidiaries of a {kind} relationship must be {sdir}", 'B090List'
+            )
     current = self._value_on(principal, 'relationship', today)
     if op == 'Create':
-        if current or self._value_on(principal, 'principal', today): raise MhhsError(code('principal_taken'), f"{principal} is already in a relationship", 'M1.principalMPAN')
+        if current or self._value_on(principal, 'principal', today):
+            raise MhhsError(code('principal_taken'), f"{principal} is already in a relationship", 'M1.principalMPAN')
     elif not current or current['type'] != kind:
-        raise MhhsError(code('principal_not_principal'), f"{principal} is not the principal of a {kind} relationship", 'M1.principalMPAN')
+        raise MhhsError(
+            code('principal_not_principal'),
+            f"{principal} is not the principal of a {kind} relationship",
+            'M1.principalMPAN',
+        )
     for m in subs:
         owner = self._value_on(m, 'principal', today)
         if op == 'Remove':
-            if not owner or owner['principal'] != principal: raise MhhsError(code('subsidiary_not_here'), f"{m} is not in {principal}'s relationship", 'B090List')
+            if not owner or owner['principal'] != principal:
+                raise MhhsError(code('subsidiary_not_here'), f"{m} is not in {principal}'s relationship", 'B090List')
             continue
-        if kind == 'Related' and self._value_on(m, 'relationship', today) and self._value_on(m, 'relationship', today)['type'] == 'LinkedImportExport':
+        if (
+            kind == 'Related'
+            and self._value_on(m, 'relationship', today)
+            and self._value_on(m, 'relationship', today)['type'] == 'LinkedImportExport'
+        ):
             raise MhhsError('REG1066', f"{m} is the import of a linked import/export relationship", 'B090List')
         if kind == 'Related' and owner and owner['type'] == 'LinkedImportExport':
             raise MhhsError('REG1068', f"{m} is in a linked import/export relationship", 'B090List')
-        if owner and owner['principal'] == principal: raise MhhsError(code('subsidiary_already_here'), f"{m} is already in {principal}'s relationship", 'B090List')
-        if owner or self._value_on(m, 'relationship', today): raise MhhsError(code('subsidiary_elsewhere'), f"{m} is already in another relationship", 'B090List')
+        if owner and owner['principal'] == principal:
+            raise MhhsError(
+                code('subsidiary_already_here'), f"{m} is already in {principal}'s relationship", 'B090List'
+            )
+        if owner or self._value_on(m, 'relationship', today):
+            raise MhhsError(code('subsidiary_elsewhere'), f"{m} is already in another relationship", 'B090List')
     return kind, op, current
 
-@implements('IF-019', 'IF-020', 'REG0007', *sorted({c for pair in REL_CODES.values() for c in pair}), 'REG1051', 'REG1059', 'REG1066', 'REG1068')
+
+@implements(
+    'IF-019',
+    'IF-020',
+    'REG0007',
+    *sorted({c for pair in REL_CODES.values() for c in pair}),
+    'REG1051',
+    'REG1059',
+    'REG1066',
+    'REG1068',
+)
 def _on_relationship(self, body: dict) -> list[Publication]:
     "IF-019: a supplier creates, extends or trims an MPAN relationship; answered with IF-020."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
@@ -914,37 +1718,78 @@ def _on_relationship(self, body: dict) -> list[Publication]:
         members = set(current['subsidiaries']) if current else set()
         members = members - set(subs) if op == 'Remove' else members | set(subs)
         with self._tx() as cur:
-            if members: self._set_from(cur, principal, 'relationship', {'type': kind, 'subsidiaries': sorted(members)}, today, f'IF-019 {event}')
-            else: self._end(cur, principal, 'relationship', _day_before(today), f'IF-019 {event}')
+            if members:
+                self._set_from(
+                    cur,
+                    principal,
+                    'relationship',
+                    {'type': kind, 'subsidiaries': sorted(members)},
+                    today,
+                    f'IF-019 {event}',
+                )
+            else:
+                self._end(cur, principal, 'relationship', _day_before(today), f'IF-019 {event}')
             for m in subs:
-                if op == 'Remove': self._end(cur, m, 'principal', _day_before(today), f'IF-019 {event}')
-                else: self._set_from(cur, m, 'principal', {'type': kind, 'principal': principal}, today, f'IF-019 {event}')
+                if op == 'Remove':
+                    self._end(cur, m, 'principal', _day_before(today), f'IF-019 {event}')
+                else:
+                    self._set_from(
+                        cur, m, 'principal', {'type': kind, 'principal': principal}, today, f'IF-019 {event}'
+                    )
         r0 = {'responseCode': 'A', 'responseMessages': []}
     except MhhsError as e:
-        with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), principal, 'IF-019', e.code, e.detail))
+        with self.lock:
+            self.con.execute(
+                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                (self._now(), principal, 'IF-019', e.code, e.detail),
+            )
         r0 = _r0(e.code, e.detail)
     blocks = {k: cu[k] for k in ('B090List', 'B091') if k in cu}
-    body = build_message('IF-020', event, self.dip_id, 'REGS', mpan_core=principal, blocks=blocks, primary=[sender], environment=self.environment,
-                         correlation_id=cb['S1']['senderCorrelationID'], response=r0, now=self.clock().astimezone(SETTLEMENT_TZ),
-                         distributor_dip_id=cb['M1']['distributorDIPID'], gsp_group=cb['M1']['GSPGroupID'])
+    body = build_message(
+        'IF-020',
+        event,
+        self.dip_id,
+        'REGS',
+        mpan_core=principal,
+        blocks=blocks,
+        primary=[sender],
+        environment=self.environment,
+        correlation_id=cb['S1']['senderCorrelationID'],
+        response=r0,
+        now=self.clock().astimezone(SETTLEMENT_TZ),
+        distributor_dip_id=cb['M1']['distributorDIPID'],
+        gsp_group=cb['M1']['GSPGroupID'],
+    )
     return [Publication('IF-020', body)]
+
 
 def _relationship_blocks(self, mpan: str, day) -> dict:
     "B035List (linked import/export MPANs) and B037List (related MPANs) for `mpan` on `day`, for IF-001 and IF-036."
     day = str(day)
     rel, owner = self._value_on(mpan, 'relationship', day), self._value_on(mpan, 'principal', day)
     principal = mpan if rel else (owner or {}).get('principal')
-    if principal is None: return {}
+    if principal is None:
+        return {}
     rel = rel or self._value_on(principal, 'relationship', day)
-    if rel is None: return {}
+    if rel is None:
+        return {}
     if rel['type'] == 'Related':
         return {'B037List': [{'primaryMPAN': principal, 'secondaryMPAN': s} for s in rel['subsidiaries']]}
+
     def item(m, direction):
         sup = self._value_on(m, 'supplier', day)
-        return {'linkedImportExportMPAN': m, 'linkedMPANEnergyDirection': direction, 'importExportMPANSupplierDIPID': sup and sup['dip_id'],
-                'importExportMPANSupplierMPID': sup and sup['mpid']}
-    others = [item(s, 'E') for s in rel['subsidiaries'] if s != mpan] + ([item(principal, 'I')] if principal != mpan else [])
+        return {
+            'linkedImportExportMPAN': m,
+            'linkedMPANEnergyDirection': direction,
+            'importExportMPANSupplierDIPID': sup and sup['dip_id'],
+            'importExportMPANSupplierMPID': sup and sup['mpid'],
+        }
+
+    others = [item(s, 'E') for s in rel['subsidiaries'] if s != mpan] + (
+        [item(principal, 'I')] if principal != mpan else []
+    )
     return {'B035List': others}
+
 
 RegistrationService._relationship_check, RegistrationService._on_relationship = _relationship_check, _on_relationship
 RegistrationService._relationship_blocks = _relationship_blocks
@@ -955,47 +1800,94 @@ def _on_energisation(self, body: dict) -> list[Publication]:
     "IF-007 from the metering service: record the new energisation status and publish IF-008."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     event, mpan, ms = _event(body), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
-    if event == 'EnergisationStatusFailure': return []          # the supplier has it; Registration's state does not change
+    if event == 'EnergisationStatusFailure':
+        return []  # the supplier has it; Registration's state does not change
     b25 = cu.get('B025') or {}
     today = self.today()
     try:
         if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
             raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
-        if not b25: raise MhhsError('RCP1021', f"{event} needs block B025", 'CustomBlock.B025')
+        if not b25:
+            raise MhhsError('RCP1021', f"{event} needs block B025", 'CustomBlock.B025')
         day = _aware_utc(b25['energisationStatusEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()
         appointed = self._value_on(mpan, 'MS', str(day))
-        if not appointed or appointed['dip_id'] != ms: raise MhhsError('REG1019', f"{ms} is not the metering service of {mpan} on {day}", 'S1.senderDIPID')
-        if day > today: raise MhhsError('REG1020', f"energisation effective {day} is in the future (today is {today})", 'B025.energisationStatusEffectiveFromDate')
+        if not appointed or appointed['dip_id'] != ms:
+            raise MhhsError('REG1019', f"{ms} is not the metering service of {mpan} on {day}", 'S1.senderDIPID')
+        if day > today:
+            raise MhhsError(
+                'REG1020',
+                f"energisation effective {day} is in the future (today is {today})",
+                'B025.energisationStatusEffectiveFromDate',
+            )
         if (today - day).days > self.rules.max_retrospective_days:
-            raise MhhsError('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})", 'B025.energisationStatusEffectiveFromDate')
+            raise MhhsError(
+                'REG1024',
+                f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})",
+                'B025.energisationStatusEffectiveFromDate',
+            )
     except MhhsError as e:
-        with self.lock: self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)', (self._now(), mpan, 'IF-007', e.code, e.detail))
+        with self.lock:
+            self.con.execute(
+                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                (self._now(), mpan, 'IF-007', e.code, e.detail),
+            )
         r0 = _r0(e.code, e.detail)
-        return [self._message('IF-008', 'EnergisationStatusChange', mpan, {'B025': b25} if b25 else {}, primary=[ms], response=r0, m0=cb['M0'])]
-    with self._tx() as cur: self._set_from(cur, mpan, 'energisation', b25['energisationStatus'], str(day), f'IF-007 from {ms}')
+        return [
+            self._message(
+                'IF-008',
+                'EnergisationStatusChange',
+                mpan,
+                {'B025': b25} if b25 else {},
+                primary=[ms],
+                response=r0,
+                m0=cb['M0'],
+            )
+        ]
+    with self._tx() as cur:
+        self._set_from(cur, mpan, 'energisation', b25['energisationStatus'], str(day), f'IF-007 from {ms}')
     mdr = self._value_on(mpan, 'MDR', str(day))
-    b = {'B025': {'energisationStatus': b25['energisationStatus'], 'energisationStatusEffectiveFromDate': wire_midnight(day)}}
-    return [self._message('IF-008', 'EnergisationStatusChange', mpan, b, primary=sorted({ms} | ({mdr['dip_id']} if mdr else set())),
-                          response={'responseCode': 'A', 'responseMessages': []}, correlation=cb['S1']['senderCorrelationID'])]
+    b = {
+        'B025': {
+            'energisationStatus': b25['energisationStatus'],
+            'energisationStatusEffectiveFromDate': wire_midnight(day),
+        }
+    }
+    return [
+        self._message(
+            'IF-008',
+            'EnergisationStatusChange',
+            mpan,
+            b,
+            primary=sorted({ms} | ({mdr['dip_id']} if mdr else set())),
+            response={'responseCode': 'A', 'responseMessages': []},
+            correlation=cb['S1']['senderCorrelationID'],
+        )
+    ]
+
 
 RegistrationService._on_energisation = _on_energisation
 
 # %% ../nbs/20_registration.ipynb #f7427ce3
 @implements('BP007', 'IF-009', 'REG1020', 'REG1024', 'RCP1003', 'RCP1062')
 def disconnection(self, mpan: str, event: str, effective_from, info: str | None = None) -> list[Publication]:
-    "An LDSO disconnection or reconnection, or a CSS de-registration (outside the DIP); publishes IF-009 (and IF-050, IF-037)."
+    """An LDSO disconnection or reconnection, or a CSS de-registration (outside the DIP); publishes IF-009 (and IF-050,
+    IF-037)."""
     if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
         self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
     if event not in ('MPANDisconnection', 'MPANReconnection', 'CSSDeRegistration'):
         self._reject('RCP1003', f"{event} is not an IF-009 event", 'S0.eventCode', mpan, 'css')
     day = dt.date.fromisoformat(str(effective_from)[:10]); today = self.today()
-    if day > today: self._reject('REG1020', f"{event} effective {day} is in the future (today is {today})", 'CustomBlock', mpan, 'css')
+    if day > today: self._reject('REG1020', f"{event} effective {day} is in the future (today is "
+                                            f"{today})", 'CustomBlock', mpan, 'css')
     if (today - day).days > self.rules.max_retrospective_days:
-        self._reject('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})", 'CustomBlock', mpan, 'css')
+        self._reject('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today "
+                                f"({today})", 'CustomBlock', mpan, 'css')
     status = self._value_on(mpan, 'mp_status', str(day)) or 'T'
     if (event == 'MPANReconnection') != (status == 'X') and event != 'CSSDeRegistration':
-        self._reject('RCP1062', f"{event} does not apply: the MPAN's trading status is {status}", 'S0.eventCode', mpan, 'css')
-    if self._value_on(mpan, 'rmp_status', str(day)) == 'T': self._reject('RCP1062', f"{mpan} is terminated", 'S0.eventCode', mpan, 'css')
+        self._reject('RCP1062', f"{event} does not apply: the MPAN's trading status is "
+                                f"{status}", 'S0.eventCode', mpan, 'css')
+    if self._value_on(mpan, 'rmp_status', str(day)) == 'T': self._reject('RCP1062', f"{mpan} is "
+        f"terminated", 'S0.eventCode', mpan, 'css')
     out, wd = [], wire_midnight(day)
     with self._tx() as cur:
         if event == 'CSSDeRegistration':
@@ -1003,21 +1895,42 @@ def disconnection(self, mpan: str, event: str, effective_from, info: str | None 
             sup = self._value_on(mpan, 'supplier', _day_before(str(day)))
             for svc in ('MS', 'DS'):
                 prev = self._value_on(mpan, svc, _day_before(str(day)))
-                if prev: out += self._deappoint(mpan, svc, prev, _day_before(str(day)), 'DEREG', None, sup and sup['dip_id'])
+                if prev:
+                    out += self._deappoint(mpan, svc, prev, _day_before(str(day)), 'DEREG', None, sup and sup['dip_id'])
             self._end(cur, mpan, 'supplier', _day_before(str(day)), 'CSS de-registration')
             blocks = {'B042': {'CSSMPANDeRegistrationDate': wd}}
         else:
             new = 'X' if event == 'MPANDisconnection' else 'T'
             self._set_from(cur, mpan, 'mp_status', new, str(day), f'LDSO {event}')
-            blocks = {'B041': {'disconnectionEffectiveFromDate': wd, 'additionalInformation': info}} if new == 'X' else \
-                     {'B098': {'reconnectionEffectiveFromDate': wd}}
+            blocks = (
+                {'B041': {'disconnectionEffectiveFromDate': wd, 'additionalInformation': info}}
+                if new == 'X'
+                else {'B098': {'reconnectionEffectiveFromDate': wd}}
+            )
     # on de-registration the DIP closes the MPAN's routes as it reads this IF-009, so the supplier is addressed directly
     last_sup = self._value_on(mpan, 'supplier', _day_before(str(day))) if event == 'CSSDeRegistration' else None
-    out.insert(0, self._message('IF-009', event, mpan, blocks, on=day, primary=[last_sup['dip_id']] if last_sup else None))
+    out.insert(
+        0, self._message('IF-009', event, mpan, blocks, on=day, primary=[last_sup['dip_id']] if last_sup else None)
+    )
     rmp, mp = self._value_on(mpan, 'rmp_status', str(day)) or 'O', self._value_on(mpan, 'mp_status', str(day)) or 'T'
-    out.append(self._message('IF-050', 'MPStatusChange', mpan, {'B079': {'RMPStatus': rmp, 'RMPStatusEffectiveFromDate': wire_midnight(self._since(mpan, 'rmp_status', str(day))),
-                                                                          'MPStatus': mp, 'MPStatusEffectiveFromDate': wire_midnight(self._since(mpan, 'mp_status', str(day)))}}, on=day))
+    out.append(
+        self._message(
+            'IF-050',
+            'MPStatusChange',
+            mpan,
+            {
+                'B079': {
+                    'RMPStatus': rmp,
+                    'RMPStatusEffectiveFromDate': wire_midnight(self._since(mpan, 'rmp_status', str(day))),
+                    'MPStatus': mp,
+                    'MPStatusEffectiveFromDate': wire_midnight(self._since(mpan, 'mp_status', str(day))),
+                }
+            },
+            on=day,
+        )
+    )
     return out
+
 
 RegistrationService.disconnection = disconnection
 
@@ -1030,17 +1943,31 @@ def _segment_change(self, r: dict) -> list[Publication]:
     out = []
     if self._value_on(mpan, 'market_segment', day) != target:
         with self._tx() as cur: self._set_from(cur, mpan, 'market_segment', target, day, f"SEG request {r['id']}")
-        out.append(self._message('IF-044', 'MarketSegmentChange', mpan, self._site_blocks(mpan, day, ('B026', 'B023')), on=day))
+        out.append(
+            self._message('IF-044', 'MarketSegmentChange', mpan, self._site_blocks(mpan, day, ('B026', 'B023')), on=day)
+        )
     other = 'DS' if svc == 'MS' else 'MS'
     cur_other = self._value_on(mpan, other, day)
-    due = self._q_requests("mpan=? AND service=? AND scenario='SEG' AND state='accepted' AND effective_from=?", (mpan, other, day))
+    due = self._q_requests(
+        "mpan=? AND service=? AND scenario='SEG' AND state='accepted' AND effective_from=?", (mpan, other, day)
+    )
     if cur_other and cur_other.get('role') != SEGMENT_ROLES[target][other] and not due:
-        out.append(self._reminder(mpan, 'InvalidMarketSegment', r['supplier'], f"the {other} ({cur_other['dip_id']}) does not serve segment {target}", day))
+        out.append(
+            self._reminder(
+                mpan,
+                'InvalidMarketSegment',
+                r['supplier'],
+                f"the {other} ({cur_other['dip_id']}) does not serve segment {target}",
+                day,
+            )
+        )
     return out
+
 
 def _reminder(self, mpan, event, supplier, why, day) -> Publication:
     "IF-045 to the supplier."
     return self._message('IF-045', event, mpan, {'B060': {'additionalInformation': why}}, primary=[supplier], on=day)
+
 
 @implements('BP011', 'IF-043', 'IF-044', 'REG1022')
 def connection_type_change(self, mpan: str, connection_type: str, effective_from) -> list[Publication]:
@@ -1048,46 +1975,116 @@ def connection_type_change(self, mpan: str, connection_type: str, effective_from
     if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
         self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
     if connection_type not in ('W', 'L', 'H', 'E', 'U'):
-        self._reject('REG1022', f"{connection_type!r} is not a connection type", 'B023.connectionTypeIndicator', mpan, 'css')
-    day = dt.date.fromisoformat(str(effective_from)[:10]); today = self.today()
-    if day > today: self._reject('REG1020', f"connection type change effective {day} is in the future (today is {today})", 'B023', mpan, 'css')
+        self._reject(
+            'REG1022', f"{connection_type!r} is not a connection type", 'B023.connectionTypeIndicator', mpan, 'css'
+        )
+    day = dt.date.fromisoformat(str(effective_from)[:10])
+    today = self.today()
+    if day > today:
+        self._reject(
+            'REG1020',
+            f"connection type change effective {day} is in the future (today is {today})",
+            'B023',
+            mpan,
+            'css',
+        )
     if (today - day).days > self.rules.max_retrospective_days:
-        self._reject('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})", 'B023', mpan, 'css')
-    with self._tx() as cur: self._set_from(cur, mpan, 'connection_type', connection_type, str(day), 'LDSO connection type change')
+        self._reject(
+            'REG1024',
+            f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})",
+            'B023',
+            mpan,
+            'css',
+        )
+    with self._tx() as cur:
+        self._set_from(cur, mpan, 'connection_type', connection_type, str(day), 'LDSO connection type change')
     b023 = self._site_blocks(mpan, day, ('B023',))
-    return [self._message('IF-043', 'ConnectionTypeChange', mpan, b023, on=day),
-            self._message('IF-044', 'MarketSegmentChange', mpan, self._site_blocks(mpan, day, ('B026', 'B023')), on=day)]
+    return [
+        self._message('IF-043', 'ConnectionTypeChange', mpan, b023, on=day),
+        self._message('IF-044', 'MarketSegmentChange', mpan, self._site_blocks(mpan, day, ('B026', 'B023')), on=day),
+    ]
 
-RegistrationService._segment_change, RegistrationService._reminder, RegistrationService.connection_type_change = _segment_change, _reminder, connection_type_change
+
+RegistrationService._segment_change, RegistrationService._reminder, RegistrationService.connection_type_change = (
+    _segment_change,
+    _reminder,
+    connection_type_change,
+)
 
 # %% ../nbs/20_registration.ipynb #9a55acb7
-LDSO_EVENTS = {'AddressChg': ('address', 'B022'), 'DUOSTariffIDChg': ('duos_tariff', 'B024'), 'DomPremInd': ('domestic_premise', 'B028'),
-               'EnergyDirection': ('energy_direction', 'B023'), 'GSPChg': ('gsp_group', 'B001')}
+LDSO_EVENTS = {
+    'AddressChg': ('address', 'B022'),
+    'DUOSTariffIDChg': ('duos_tariff', 'B024'),
+    'DomPremInd': ('domestic_premise', 'B028'),
+    'EnergyDirection': ('energy_direction', 'B023'),
+    'GSPChg': ('gsp_group', 'B001'),
+}
 # the blocks each IF-018 event carries (DIP API v2.1.0): an address or GSP group change carries both B001 and B022
-LDSO_BLOCKS = {'AddressChg': ('B001', 'B022'), 'GSPChg': ('B001', 'B022'), 'DUOSTariffIDChg': ('B024',), 'DomPremInd': ('B028',),
-               'EnergyDirection': ('B023',)}
+LDSO_BLOCKS = {
+    'AddressChg': ('B001', 'B022'),
+    'GSPChg': ('B001', 'B022'),
+    'DUOSTariffIDChg': ('B024',),
+    'DomPremInd': ('B028',),
+    'EnergyDirection': ('B023',),
+}
+
 
 @implements('BP010', 'IF-018', 'RCP1003', 'REG1022', 'REG1049', 'REG1020', 'ASM-REG-LDSO-DATES')
 def ldso_change(self, mpan: str, event: str, value, effective_from) -> list[Publication]:
     "Record an LDSO-maintained data change (via CSS) and publish IF-018."
     if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
         self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
-    if event not in LDSO_EVENTS: self._reject('RCP1003', f"{event} is not an LDSO data change event", 'S0.eventCode', mpan, 'css')
+    if event not in LDSO_EVENTS:
+        self._reject('RCP1003', f"{event} is not an LDSO data change event", 'S0.eventCode', mpan, 'css')
     item, block = LDSO_EVENTS[event]
-    ok = {'address': lambda v: isinstance(v, dict) and set(v) <= {'meteringPointPostcode', *(f'addressLine{i}' for i in range(1, 10))},
-          'duos_tariff': lambda v: isinstance(v, str) and 1 <= len(v) <= 3, 'domestic_premise': lambda v: isinstance(v, bool),
-          'energy_direction': lambda v: v in ('I', 'E'), 'gsp_group': lambda v: isinstance(v, str) and len(v) == 2}[item]
-    if not ok(value): self._reject('REG1022', f"{value!r} is not a {item} value, so it does not apply to {event}", f'CustomBlock.{block}', mpan, 'css')
+    ok = {
+        'address': lambda v: (
+            isinstance(v, dict) and set(v) <= {'meteringPointPostcode', *(f'addressLine{i}' for i in range(1, 10))}
+        ),
+        'duos_tariff': lambda v: isinstance(v, str) and 1 <= len(v) <= 3,
+        'domestic_premise': lambda v: isinstance(v, bool),
+        'energy_direction': lambda v: v in ('I', 'E'),
+        'gsp_group': lambda v: isinstance(v, str) and len(v) == 2,
+    }[item]
+    if not ok(value):
+        self._reject(
+            'REG1022',
+            f"{value!r} is not a {item} value, so it does not apply to {event}",
+            f'CustomBlock.{block}',
+            mpan,
+            'css',
+        )
     if item == 'gsp_group' and value not in set(self.isd.gsp_groups.gsp_group):
-        self._reject('REG1049', f"GSP group {value!r} is not in standing data {self.isd.version}", f'CustomBlock.{block}', mpan, 'css')
-    day = dt.date.fromisoformat(str(effective_from)[:10]); today = self.today()
-    if day > today: self._reject('REG1020', f"{event} effective {day} is in the future (today is {today})", f'CustomBlock.{block}', mpan, 'css')
+        self._reject(
+            'REG1049',
+            f"GSP group {value!r} is not in standing data {self.isd.version}",
+            f'CustomBlock.{block}',
+            mpan,
+            'css',
+        )
+    day = dt.date.fromisoformat(str(effective_from)[:10])
+    today = self.today()
+    if day > today:
+        self._reject(
+            'REG1020',
+            f"{event} effective {day} is in the future (today is {today})",
+            f'CustomBlock.{block}',
+            mpan,
+            'css',
+        )
     if (today - day).days > self.rules.max_retrospective_days:
-        self._reject('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})", f'CustomBlock.{block}', mpan, 'css')
+        self._reject(
+            'REG1024',
+            f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})",
+            f'CustomBlock.{block}',
+            mpan,
+            'css',
+        )
     with self.lock:
         with self._tx() as cur:
             self._set_from(cur, mpan, item, value, str(day), f'LDSO {event}')
     blocks = self._site_blocks(mpan, day, LDSO_BLOCKS[event])
     return [self._message('IF-018', event, mpan, blocks, on=day)]
+
 
 RegistrationService.ldso_change = ldso_change

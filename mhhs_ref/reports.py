@@ -39,7 +39,8 @@ Dec96 = Annotated[str, Field(pattern=r'^-?\d{1,9}\.\d{6}$')]
 PosDec96 = Annotated[str, Field(pattern=r'^\d{1,9}\.\d{6}$')]
 LocalPeriod = Annotated[int, Field(ge=1, le=50)]
 GSPGroup = Literal['_A', '_B', '_C', '_D', '_E', '_F', '_G', '_H', '_J', '_K', '_L', '_M', '_N', '_P']     # DI-037
-DateTime25 = Annotated[str, Field(pattern=r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$')]   # DT-003: 25 characters
+# DT-003: 25 characters
+DateTime25 = Annotated[str, Field(pattern=r'^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$')]
 CCCId = Annotated[int, Field(ge=100, le=999)]                                                        # DI-300
 ConnectionType = Literal['W', 'L', 'H', 'E', 'U']                                                   # DI-015
 MarketSegment = Literal['U', 'S', 'A']                                                              # DI-050
@@ -275,98 +276,160 @@ def _allocation_tree(key: str, ccc: type[BaseModel], doc: str) -> type[BaseModel
     R021, its events) → CCC (`ccc` record, R019, `{key}-R018` periods) — under the report's own record names."""
     name = ccc.__name__
     CCC = create_model(f'{key}CCC', __base__=_R, __doc__=f'{key}-{name}: one CCC of a BM Unit.', **{name: (ccc, ...)},
-                       daily=(Optional[R019], Field(None, alias='R019')), periods=(Optional[list[R018]], Field(None, alias=f'{key}-R018')))
-    BMU = create_model(f'{key}BMU', __base__=_R, __doc__=f'{key}-R016: one BM Unit (its events keep the REP003-R022 records, as the DIP API has them).',
-                       R016=(R016, ...), cccs=(Optional[list[CCC]], Field(None, alias=f'{key}-{name}')),
-                       daily=(Optional[R021], Field(None, alias='R021')), events=(Optional[list[Rep003DDE]], Field(None, alias=f'{key}-R051')))
-    Sup = create_model(f'{key}Supplier', __base__=_R, __doc__=f'{key}-R015: one supplier.', R015=(R015, ...),
-                       bmus=(Optional[list[BMU]], Field(None, alias=f'{key}-R016')))
-    return create_model(f"Rep{key[3:]}", __base__=_GspRunHeader, __doc__=doc, duration=(Optional[R103], Field(None, alias='R103')),
-                        suppliers=(Optional[list[Sup]], Field(None, alias=f'{key}-R015')), factors=(Optional[list[R024]], Field(None, alias=f'{key}-R024')))
+                       daily=(Optional[R019], Field(None, alias='R019')),
+                       periods=(Optional[list[R018]], Field(None, alias=f'{key}-R018')))
+    BMU = create_model(
+        f'{key}BMU',
+        __base__=_R,
+        __doc__=f'{key}-R016: one BM Unit (its events keep the REP003-R022 records, as the DIP API has them).',
+        R016=(R016, ...),
+        cccs=(Optional[list[CCC]], Field(None, alias=f'{key}-{name}')),
+        daily=(Optional[R021], Field(None, alias='R021')),
+        events=(Optional[list[Rep003DDE]], Field(None, alias=f'{key}-R051')),
+    )
+    Sup = create_model(
+        f'{key}Supplier',
+        __base__=_R,
+        __doc__=f'{key}-R015: one supplier.',
+        R015=(R015, ...),
+        bmus=(Optional[list[BMU]], Field(None, alias=f'{key}-R016')),
+    )
+    return create_model(
+        f"Rep{key[3:]}",
+        __base__=_GspRunHeader,
+        __doc__=doc,
+        duration=(Optional[R103], Field(None, alias='R103')),
+        suppliers=(Optional[list[Sup]], Field(None, alias=f'{key}-R015')),
+        factors=(Optional[list[R024]], Field(None, alias=f'{key}-R024')),
+    )
+
 
 Rep003 = _allocation_tree('REP003', R017, "REP-003-CustomBlock: BM Unit allocated demand volumes.")
 Rep003A = _allocation_tree('REP003A', R020, "REP-003A-CustomBlock: aggregated BM Unit allocated demand volumes.")
-mark_implements('REP-003', __name__, 'Rep003'); mark_implements('REP-003A', __name__, 'Rep003A')
+mark_implements('REP-003', __name__, 'Rep003')
+mark_implements('REP-003A', __name__, 'Rep003A')
+
 
 class R010(_R):
     "DUoS tariff characteristics."
+
     DUoSTariffID: Annotated[str, Field(max_length=3)]
     DUoSTariffEnergyDirection: Literal['E', 'I']
     DUoSTariffDomesticPremiseIndicator: bool
 
+
 class R011(_R):
     "DUoS consumption of one settlement period."
+
     settlementPeriod: LocalPeriod
     settlementPeriodDuration: Literal[30]
     totalUncorrectedVolume: Dec96
     totalNumberEnergisedMPANs: Annotated[int, Field(ge=0, le=9_999_999_999)]
     totalNumberDeEnergisedMPANs: Annotated[int, Field(ge=0, le=9_999_999_999)]
 
+
 class R0105(_R):
     "Daily volumes on actual and on estimated data."
+
     dailyTotalVolumeBasedOnActualData: Dec96
     dailyTotalVolumeBasedOnEstimatedData: Dec96
 
+
 def _tariff_model(key: str) -> type[BaseModel]:
     "`{key}-R010`: one tariff with its periods (`{key}-R011`) and day — the same record in REP-002 and REP-002B."
-    return create_model(f"{key.title().replace('-', '')}Tariff", __base__=_R, __doc__=f"{key}-R010: one tariff with its periods and day.",
-                        R010=(R010, ...), periods=(Optional[list[R011]], Field(None, alias=f'{key}-R011')),
-                        daily=(Optional[R0105], Field(None, alias='R0105')))
+    return create_model(
+        f"{key.title().replace('-', '')}Tariff",
+        __base__=_R,
+        __doc__=f"{key}-R010: one tariff with its periods and day.",
+        R010=(R010, ...),
+        periods=(Optional[list[R011]], Field(None, alias=f'{key}-R011')),
+        daily=(Optional[R0105], Field(None, alias='R0105')),
+    )
+
 
 Rep002Tariff, Rep002BTariff = _tariff_model('REP002'), _tariff_model('REP002B')
 
+
 class Rep002GSP(_R):
     "REP002-R013: one GSP group of a distributor."
+
     R013: R013
     tariffs: list[Rep002Tariff] = Field(alias='REP002-R010')
 
+
 class Rep002Distributor(_R):
     "REP002-R027: one distributor."
+
     R027: R027
     gsps: list[Rep002GSP] = Field(alias='REP002-R013')
+
 
 @implements('REP-002')
 class Rep002(_RunHeader):
     "REP-002-CustomBlock: DUoS aggregated data for one supplier, by distributor, GSP group and tariff."
+
     supplier: Optional[R009] = Field(None, alias='R009')
     distributors: Optional[list[Rep002Distributor]] = Field(None, alias='REP002-R027')
 
+
 class Rep002BSupplier(_R):
     "REP002B-R009: one supplier of the distributor's GSP group."
+
     R009: R009
     tariffs: Optional[list[Rep002BTariff]] = Field(None, alias='REP002B-R010')
+
 
 @implements('REP-002B')
 class Rep002B(_GspRunHeader):
     "REP-002B-CustomBlock: a distributor's DUoS aggregated data in one GSP group, by supplier and tariff."
+
     distributor: Optional[R027] = Field(None, alias='R027')
     suppliers: Optional[list[Rep002BSupplier]] = Field(None, alias='REP002B-R009')
 
+
 class R068(_R):
     "Period metering data of one MPAN."
+
     MPANCore: Annotated[str, Field(pattern=r'^\d{13}$')]
     measurementQuantityID: Literal['AI', 'AE', 'RI', 'RE']
     settlementPeriodID: LocalPeriod
     periodMeteringSystemMeteredData: Annotated[str, Field(max_length=13)]
     settlementPeriodQualityIndicator: QualityIndicator
 
+
 class Rep009GSP(_R):
     "REP009-R013: a GSP group's period metering data."
+
     R013: R013
     data: Optional[list[R068]] = Field(None, alias='REP009-R068')
 
+
 class Rep009Supplier(_R):
     "REP009-R015: the supplier."
+
     R015: R015
     gsps: Optional[list[Rep009GSP]] = Field(None, alias='REP009-R013')
+
 
 @implements('REP-009')
 class Rep009(_R):
     "REP-009-CustomBlock: EMRS report for a supplier (per MPAN and period)."
+
     run: Optional[R002] = Field(None, alias='R002')
     supplier: Optional[Rep009Supplier] = Field(None, alias='REP009-R015')
 
-REPORT_MODELS: dict[str, type[BaseModel]] = {'REP-009': Rep009, 'REP-002': Rep002, 'REP-002B': Rep002B, 'REP-003': Rep003, 'REP-003A': Rep003A, 'REP-004': Rep004, 'REP-006': Rep006, 'REP-007': Rep007, 'REP-008': Rep008}
+
+REPORT_MODELS: dict[str, type[BaseModel]] = {
+    'REP-009': Rep009,
+    'REP-002': Rep002,
+    'REP-002B': Rep002B,
+    'REP-003': Rep003,
+    'REP-003A': Rep003A,
+    'REP-004': Rep004,
+    'REP-006': Rep006,
+    'REP-007': Rep007,
+    'REP-008': Rep008,
+}
 
 # %% ../nbs/37_reports.ipynb #15fd9ee8
 def mwh6(wh) -> str:
@@ -388,42 +451,60 @@ def event_id(event: DemandDisconnectionEvent) -> str:
 
 def _r051(event: DemandDisconnectionEvent) -> dict:
     "An event's R051: its id, and the start and end instants of its periods."
-    return {'demandDisconnectionEventID': event_id(event), 'DDEStartDate': wire_datetime(utc_sp(event.day, event.first_period) - PERIOD),
-            'DDEEndDate': wire_datetime(utc_sp(event.day, event.last_period))}
+    return {
+        'demandDisconnectionEventID': event_id(event),
+        'DDEStartDate': wire_datetime(utc_sp(event.day, event.first_period) - PERIOD),
+        'DDEEndDate': wire_datetime(utc_sp(event.day, event.last_period)),
+    }
+
 
 def _r002(day, code, run_number) -> dict:
     return {'settlementDate': str(as_date(day)), 'settlementCode': code, 'runNumber': int(run_number)}
+
 
 def _run_records(day, code, run_number, executed) -> dict:
     "R007 and R002: when the run executed, and which run of which settlement day it was."
     return {'R007': {'settlementRunExecutionDate': wire_datetime(executed)}, 'R002': _r002(day, code, run_number)}
 
+
 def _mpid(isd, dip_id) -> str:
     "A participant's MPID from its DIP id (REF0352 if the standing data lacks it)."
     m = isd.participants.set_index('dip_id').mpid.get(str(dip_id))
-    if m is None: raise MhhsError('REF0352', f"{dip_id} is not a participant of the standing data")
+    if m is None:
+        raise MhhsError('REF0352', f"{dip_id} is not a participant of the standing data")
     return m
+
 
 def _distributor_mpid(isd, distributor_id) -> str:
     "A distributor's MPID (DI-029, as `EELC`) from its id in the MPAN (`10`)."
     m = isd.distributors.set_index('distributor_id').mpid.get(str(distributor_id))
-    if m is None: raise MhhsError('REF0352', f"distributor {distributor_id} is not in the standing data")
+    if m is None:
+        raise MhhsError('REF0352', f"distributor {distributor_id} is not in the standing data")
     return m
+
 
 def _report_error(channel_id: str, path: str, what: str):
     return MhhsError('RCP1001', f"{channel_id} report: {what}", path=f"report.{path}" if path else 'report')
 
+
 @implements('ASM-REP-RECORDS-STRICTER')
 def check_report(channel_id: str, report: dict) -> dict:
     """`report` checked against our model of `channel_id`'s record tree and against the DIP API's own
-    `{channel_id}-CustomBlock` definition; returns it under the API's names. RCP1001 (a recipient's *Schema Failure*) with the path if not."""
-    try: out = REPORT_MODELS[channel_id].model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+    `{channel_id}-CustomBlock` definition; returns it under the API's names. RCP1001 (a recipient's *Schema Failure*)
+    with the path if not."""
+    try:
+        out = (
+            REPORT_MODELS[channel_id].model_validate(report).model_dump(mode='json', by_alias=True, exclude_unset=True)
+        )
     except ValidationError as e:
         x = e.errors(include_url=False)[0]
         raise _report_error(channel_id, '.'.join(map(str, x['loc'])), x['msg']) from None
-    try: validate_block(f'{channel_id}-CustomBlock', out)
+    try:
+        validate_block(f'{channel_id}-CustomBlock', out)
     except MhhsError as e:
-        raise _report_error(channel_id, (e.path or '').removeprefix(f'{channel_id}-CustomBlock').lstrip('.'), e.detail) from None
+        raise _report_error(
+            channel_id, (e.path or '').removeprefix(f'{channel_id}-CustomBlock').lstrip('.'), e.detail
+        ) from None
     return out
 
 # %% ../nbs/37_reports.ipynb #4ceaf223
@@ -446,36 +527,75 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
             loss = c.consumption_component == 'L'
             g = g.sort_values('period')
             vol = [mwh6(w) for w in g.wh]
-            cccs.append({'R003': {'connectionTypeIndicator': c.connection_type, 'measurementQuantityID': c.measurement_quantity,
-                                  'marketSegmentIndicator': c.market_segment, 'consumptionComponentClassID': int(ccc),
-                                  'consumptionComponentIndicator': c.consumption_component},
-                         'REP006-R033': [{'settlementPeriod': int(p), 'MSIDCount': int(n), 'uncorrectedBMUnitPeriodLevelConsumption': None if loss else v,
-                                          'uncorrectedBMUnitPeriodLevelConsumptionLosses': v if loss else None}
-                                         for p, n, v in zip(g.period, g.mpans, vol)],
-                         'R034': {'dailyUncorrectedBMUnitPeriodLevelConsumption': None if loss else mwh6(g.wh.sum()),
-                                  'dailyBMUnitPeriodLevelConsumptionLosses': mwh6(g.wh.sum()) if loss else None}})
+            cccs.append(
+                {
+                    'R003': {
+                        'connectionTypeIndicator': c.connection_type,
+                        'measurementQuantityID': c.measurement_quantity,
+                        'marketSegmentIndicator': c.market_segment,
+                        'consumptionComponentClassID': int(ccc),
+                        'consumptionComponentIndicator': c.consumption_component,
+                    },
+                    'REP006-R033': [
+                        {
+                            'settlementPeriod': int(p),
+                            'MSIDCount': int(n),
+                            'uncorrectedBMUnitPeriodLevelConsumption': None if loss else v,
+                            'uncorrectedBMUnitPeriodLevelConsumptionLosses': v if loss else None,
+                        }
+                        for p, n, v in zip(g.period, g.mpans, vol)
+                    ],
+                    'R034': {
+                        'dailyUncorrectedBMUnitPeriodLevelConsumption': None if loss else mwh6(g.wh.sum()),
+                        'dailyBMUnitPeriodLevelConsumptionLosses': mwh6(g.wh.sum()) if loss else None,
+                    },
+                }
+            )
         rec = {'R032': {'BMUnitID': str(bmu)}, 'REP006-R003': cccs}
         if dde is not None and len(events):
             d = dde[(dde.supplier.astype(str) == str(supplier)) & (dde.bmu.astype(str) == str(bmu))]
             evs = []
             for e in events:
                 de = d[d.period.between(e.first_period, e.last_period)].sort_values(['ccc_id', 'period'])
-                if de.empty: continue
+                if de.empty:
+                    continue
                 zero = mwh6(0)
-                evs.append({'R051': _r051(e),
-                            'REP006-R106': [{'consumptionComponentClassID': int(c_), 'settlementPeriodID': int(p), 'supplierAdvancedDemandDisconnectionVolume': mwh6(w),
-                                             'supplierAdvancedDemandDisconnectionVolumeLosses': zero, 'BMUnitDemandDisconnectionVolume': mwh6(w),
-                                             'BMUnitDemandDisconnectionVolumeLosses': None} for c_, p, w in zip(de.ccc_id, de.period, de.dde_wh)],
-                            'R107': {'dailyAdvancedDemandDisconnectionVolume': mwh6(de.dde_wh.sum()), 'dailyAdvancedDemandDisconnectionVolumeLosses': zero,
-                                     'dailyBMUnitDemandDisconnectionVolume': mwh6(de.dde_wh.sum()), 'dailyBMUnitDemandDisconnectionVolumeLosses': zero}})
-            if evs: rec['REP006-R051'] = evs
+                evs.append(
+                    {
+                        'R051': _r051(e),
+                        'REP006-R106': [
+                            {
+                                'consumptionComponentClassID': int(c_),
+                                'settlementPeriodID': int(p),
+                                'supplierAdvancedDemandDisconnectionVolume': mwh6(w),
+                                'supplierAdvancedDemandDisconnectionVolumeLosses': zero,
+                                'BMUnitDemandDisconnectionVolume': mwh6(w),
+                                'BMUnitDemandDisconnectionVolumeLosses': None,
+                            }
+                            for c_, p, w in zip(de.ccc_id, de.period, de.dde_wh)
+                        ],
+                        'R107': {
+                            'dailyAdvancedDemandDisconnectionVolume': mwh6(de.dde_wh.sum()),
+                            'dailyAdvancedDemandDisconnectionVolumeLosses': zero,
+                            'dailyBMUnitDemandDisconnectionVolume': mwh6(de.dde_wh.sum()),
+                            'dailyBMUnitDemandDisconnectionVolumeLosses': zero,
+                        },
+                    }
+                )
+            if evs:
+                rec['REP006-R051'] = evs
         bmus.append(rec)
-    report = {'R013': {'GSPGroupID': gsps[0]}, **_run_records(day, code, run_number, executed),
-              'REP006-R015': [{'R015': {'supplierMPID': mpid}, 'REP006-R032': bmus}]}
+    report = {
+        'R013': {'GSPGroupID': gsps[0]},
+        **_run_records(day, code, run_number, executed),
+        'REP006-R015': [{'R015': {'supplierMPID': mpid}, 'REP006-R032': bmus}],
+    }
     return check_report('REP-006', report)
 
+
 def rep006_frame(report: dict, isd=None) -> pd.DataFrame:
-    "A REP-006 report back as rows (gsp_group, supplier, bmu, ccc_id, component, period, mpans, wh); supplier as DIP id if `isd`."
+    """A REP-006 report back as rows (gsp_group, supplier, bmu, ccc_id, component, period, mpans, wh); supplier as DIP
+    id if `isd`."""
     r = Rep006.model_validate(report)
     to_dip = isd.participants.query("role == 'SUP'").set_index('mpid').dip_id if isd is not None else None
     out = []
@@ -484,9 +604,23 @@ def rep006_frame(report: dict, isd=None) -> pd.DataFrame:
         for b in s.bmus or []:
             for c in b.cccs or []:
                 for x in c.periods or []:
-                    v = x.uncorrectedBMUnitPeriodLevelConsumptionLosses if c.R003.consumptionComponentIndicator == 'L' else x.uncorrectedBMUnitPeriodLevelConsumption
-                    out.append((r.gsp.GSPGroupID, sup, b.R032.BMUnitID, c.R003.consumptionComponentClassID, c.R003.consumptionComponentIndicator,
-                                x.settlementPeriod, x.MSIDCount, wh_of(v)))
+                    v = (
+                        x.uncorrectedBMUnitPeriodLevelConsumptionLosses
+                        if c.R003.consumptionComponentIndicator == 'L'
+                        else x.uncorrectedBMUnitPeriodLevelConsumption
+                    )
+                    out.append(
+                        (
+                            r.gsp.GSPGroupID,
+                            sup,
+                            b.R032.BMUnitID,
+                            c.R003.consumptionComponentClassID,
+                            c.R003.consumptionComponentIndicator,
+                            x.settlementPeriod,
+                            x.MSIDCount,
+                            wh_of(v),
+                        )
+                    )
     return pd.DataFrame(out, columns=['gsp_group', 'supplier', 'bmu', 'ccc_id', 'component', 'period', 'mpans', 'wh'])
 
 # %% ../nbs/37_reports.ipynb #8e2e3166
@@ -494,23 +628,50 @@ def _compress(report: dict) -> str:
     return base64.b64encode(gzip.compress(json.dumps(report, separators=(',', ':')).encode(), mtime=0)).decode()
 
 def _decompress(text: str) -> dict:
-    try: return json.loads(gzip.decompress(base64.b64decode(text, validate=True)))
-    except Exception as e: raise MhhsError('RCP1001', f"compressedReport is not base64 gzip JSON: {type(e).__name__}", path='payload.CustomBlock.P03.compressedReport') from None
+    try:
+        return json.loads(gzip.decompress(base64.b64decode(text, validate=True)))
+    except Exception as e:
+        raise MhhsError(
+            'RCP1001',
+            f"compressedReport is not base64 gzip JSON: {type(e).__name__}",
+            path='payload.CustomBlock.P03.compressedReport',
+        ) from None
+
 
 @implements('ASM-REP-COMPRESSION', 'REP-006', 'DIP-P003')
-def pack_report(channel_id: str, report: dict, sender: str, role: str, recipients: list[str], *, now: dt.datetime | None = None,
-                environment: str = 'DEV') -> dict:
+def pack_report(
+    channel_id: str,
+    report: dict,
+    sender: str,
+    role: str,
+    recipients: list[str],
+    *,
+    now: dt.datetime | None = None,
+    environment: str = 'DEV',
+) -> dict:
     "The report as its one DIP message: checked, compressed into P03, addressed to `recipients`."
     from mhhs_ref.interfaces import channel
+
     ch = channel(channel_id)
-    return build_message(channel_id, ch.events[0], sender, role, primary=recipients, now=now, environment=environment,
-                         blocks={'P03': {'compressedReport': _compress(check_report(channel_id, report))}})
+    return build_message(
+        channel_id,
+        ch.events[0],
+        sender,
+        role,
+        primary=recipients,
+        now=now,
+        environment=environment,
+        blocks={'P03': {'compressedReport': _compress(check_report(channel_id, report))}},
+    )
+
 
 mark_implements('ASM-REP-COMPRESSION', __name__, '_compress')
 
+
 @implements('ASM-REP-COMPRESSION', 'REP-006')
 def unpack_report(channel_id: str, message: dict) -> dict:
-    "The report a message carries, the message validated and the report checked (RCP1001 with the path if it is not a valid report)."
+    """The report a message carries, the message validated and the report checked (RCP1001 with the path if it is not a
+    valid report)."""
     validate_message(channel_id, message)
     return check_report(channel_id, _decompress(message['payload']['CustomBlock']['P03']['compressedReport']))
 
@@ -521,45 +682,114 @@ def mwh6f(x: float) -> str:
     return '0.000000' if out == '-0.000000' else out
 
 @implements('REP-004', 'BP020', 'ASM-REP004-IMPORT')
-def rep004_report(rep4: pd.DataFrame, supplier: str, *, day, code: str, run_number: int, executed: dt.datetime, isd, direction: str = 'import') -> dict:
-    "One supplier's REP-004 from the VAS's REP-004 frame of one GSP group's day (import deemed take unless `direction`)."
+def rep004_report(
+    rep4: pd.DataFrame,
+    supplier: str,
+    *,
+    day,
+    code: str,
+    run_number: int,
+    executed: dt.datetime,
+    isd,
+    direction: str = 'import',
+) -> dict:
+    """One supplier's REP-004 from the VAS's REP-004 frame of one GSP group's day (import deemed take unless
+    `direction`)."""
     d = rep4[(rep4.supplier.astype(str) == str(supplier)) & (rep4.direction == direction)].sort_values('period')
-    if d.empty: raise MhhsError('REF0352', f"no REP-004 rows for supplier {supplier} ({direction})")
-    report = {'R013': {'GSPGroupID': str(d.gsp_group.iloc[0])}, **_run_records(day, code, run_number, executed),
-              'REP004-R009': {'R009': {'supplierMPID': _mpid(isd, supplier)},
-                              'REP004-R026': [{'SettlementPeriod': int(p), 'supplierDeemedTake': mwh6f(v)} for p, v in zip(d.period, d.deemed_take_mwh)],
-                              'REP004-R025': [{'dailySupplierDeemedTakeforSettlementDay': mwh6f(round(float(d.deemed_take_mwh.sum()), 6))}]}}
+    if d.empty:
+        raise MhhsError('REF0352', f"no REP-004 rows for supplier {supplier} ({direction})")
+    report = {
+        'R013': {'GSPGroupID': str(d.gsp_group.iloc[0])},
+        **_run_records(day, code, run_number, executed),
+        'REP004-R009': {
+            'R009': {'supplierMPID': _mpid(isd, supplier)},
+            'REP004-R026': [
+                {'SettlementPeriod': int(p), 'supplierDeemedTake': mwh6f(v)}
+                for p, v in zip(d.period, d.deemed_take_mwh)
+            ],
+            'REP004-R025': [
+                {'dailySupplierDeemedTakeforSettlementDay': mwh6f(round(float(d.deemed_take_mwh.sum()), 6))}
+            ],
+        },
+    }
     return check_report('REP-004', report)
 
+
 @implements('REP-007', 'BP020')
-def rep007_report(rep7: pd.DataFrame, supplier: str, gsp_group: str, *, day, code: str, run_number: int, executed: dt.datetime) -> dict:
-    "One supplier's REP-007 for a GSP group from the VAS's REP-007 frame (supplier, bmu, mpans_defaulted, defaulted_mwh)."
+def rep007_report(
+    rep7: pd.DataFrame, supplier: str, gsp_group: str, *, day, code: str, run_number: int, executed: dt.datetime
+) -> dict:
+    """One supplier's REP-007 for a GSP group from the VAS's REP-007 frame (supplier, bmu, mpans_defaulted,
+    defaulted_mwh)."""
     d = rep7[rep7.supplier.astype(str) == str(supplier)].sort_values('bmu')
-    if d.empty: raise MhhsError('REF0352', f"no defaults to report for supplier {supplier}")
-    report = {**_run_records(day, code, run_number, executed),
-              'REP007-R013': [{'R013': {'GSPGroupID': str(gsp_group)},
-                               'REP007-R036': [{'BMUnitID': str(b), 'detailsOfDefaultDataUsed': f"{int(n)} MPANs with defaulted periods; {mwh6f(m)} MWh defaulted"}
-                                               for b, n, m in zip(d.bmu, d.mpans_defaulted, d.defaulted_mwh)]}]}
+    if d.empty:
+        raise MhhsError('REF0352', f"no defaults to report for supplier {supplier}")
+    report = {
+        **_run_records(day, code, run_number, executed),
+        'REP007-R013': [
+            {
+                'R013': {'GSPGroupID': str(gsp_group)},
+                'REP007-R036': [
+                    {
+                        'BMUnitID': str(b),
+                        'detailsOfDefaultDataUsed': f"{int(n)} MPANs with defaulted periods; {mwh6f(m)} MWh defaulted",
+                    }
+                    for b, n, m in zip(d.bmu, d.mpans_defaulted, d.defaulted_mwh)
+                ],
+            }
+        ],
+    }
     return check_report('REP-007', report)
 
+
 @implements('REP-008', 'BP019')
-def rep008_report(llf: pd.DataFrame, distributor_id: str, gsp_group: str, *, day, code: str, run_number: int, isd) -> dict:
+def rep008_report(
+    llf: pd.DataFrame, distributor_id: str, gsp_group: str, *, day, code: str, run_number: int, isd
+) -> dict:
     "A distributor's REP-008 for a GSP group from `mds.llf_default_report`'s frame."
-    d = llf[(llf.distributor_id.astype(str) == str(distributor_id)) & (llf.gsp_group.astype(str) == str(gsp_group))].sort_values('connection_type')
-    text = '; '.join(f"connection type {c}: {int(n)} MPANs at default LLF {f:.3f}" for c, f, n in zip(d.connection_type, d.default_llf, d.mpans)) or 'no default line loss factors used'
-    if len(text) > 200: text = text[:199] + '…'
-    report = {'R002': _r002(day, code, run_number), 'R013': {'GSPGroupID': str(gsp_group)},
-              'R027': {'distributorID': _distributor_mpid(isd, distributor_id)}, 'R039': {'detailsofDefaultLLFDataUsed': text}}
+    d = llf[
+        (llf.distributor_id.astype(str) == str(distributor_id)) & (llf.gsp_group.astype(str) == str(gsp_group))
+    ].sort_values('connection_type')
+    text = (
+        '; '.join(
+            f"connection type {c}: {int(n)} MPANs at default LLF {f:.3f}"
+            for c, f, n in zip(d.connection_type, d.default_llf, d.mpans)
+        )
+        or 'no default line loss factors used'
+    )
+    if len(text) > 200:
+        text = text[:199] + '…'
+    report = {
+        'R002': _r002(day, code, run_number),
+        'R013': {'GSPGroupID': str(gsp_group)},
+        'R027': {'distributorID': _distributor_mpid(isd, distributor_id)},
+        'R039': {'detailsofDefaultLLFDataUsed': text},
+    }
     return check_report('REP-008', report)
 
 # %% ../nbs/37_reports.ipynb #57fc781b
 @implements('REP-003', 'BP020', 'ASM-MARKET-BMU')
-def rep003_report(corrected: pd.DataFrame, factors: pd.DataFrame, supplier: str, *, day, code: str, run_number: int, executed: dt.datetime,
-                  isd, dde: pd.DataFrame | None = None, events: tuple = (), default_bmu=lambda b: str(b).endswith('000')) -> dict:
-    """One supplier's REP-003 for a GSP group's local day from `vas.correct`'s rows and factors; `dde` (supplier, bmu, period,
-    dde_wh) with its `events` adds the disconnection records; `default_bmu(id)` says which BM Unit is the supplier's default."""
+def rep003_report(
+    corrected: pd.DataFrame,
+    factors: pd.DataFrame,
+    supplier: str,
+    *,
+    day,
+    code: str,
+    run_number: int,
+    executed: dt.datetime,
+    isd,
+    dde: pd.DataFrame | None = None,
+    events: tuple = (),
+    default_bmu=lambda b: str(b).endswith('000'),
+) -> dict:
+    """One supplier's REP-003 for a GSP group's local day from `vas.correct`'s rows and factors; `dde` (supplier, bmu,
+    period,
+    dde_wh) with its `events` adds the disconnection records; `default_bmu(id)` says which BM Unit is the supplier's
+    default."""
     mine = corrected[corrected.supplier.astype(str) == str(supplier)]
-    if mine.empty: raise MhhsError('REF0352', f"no REP-003 rows for supplier {supplier}")
+    if mine.empty:
+        raise MhhsError('REF0352', f"no REP-003 rows for supplier {supplier}")
     det = isd.ccc.set_index('ccc_id')
     date = str(as_date(day))
     bmus = []
@@ -569,37 +799,85 @@ def rep003_report(corrected: pd.DataFrame, factors: pd.DataFrame, supplier: str,
             c, g = det.loc[int(ccc)], g.sort_values('period')
             loss = c.consumption_component == 'L'
             unc, cor = [mwh6(w) for w in g.wh], [mwh6f(round(x / 1e6, 6)) for x in g.corrected_wh]
-            cccs.append({'R017': {'consumptionComponentClassID': int(ccc), 'GSPGroupCorrectionScalingWeight': f"{float(c.scaling_weight):.2f}",
-                                  'connectionTypeIndicator': c.connection_type, 'marketSegmentIndicator': c.market_segment,
-                                  'consumptionComponentIndicator': c.consumption_component},
-                         'R019': {'dailyBMUnitPeriodLevelConsumption': mwh6(0 if loss else g.wh.sum()),
-                                  'dailyBMUnitPeriodLevelConsumptionLosses': mwh6(g.wh.sum()) if loss else None,
-                                  'dailyCorrectedComponent': mwh6f(0 if loss else round(g.corrected_wh.sum() / 1e6, 6)),
-                                  'dailyCorrectedComponentLosses': mwh6f(round(g.corrected_wh.sum() / 1e6, 6) if loss else 0)},
-                         'REP003-R018': [{'settlementDate': date, 'settlementPeriod': int(p),
-                                          'uncorrectedBMUnitPeriodLevelConsumption': None if loss else u, 'uncorrectedBMUnitPeriodLevelConsumptionLosses': u if loss else None,
-                                          'correctedComponentConsumption': None if loss else k, 'correctedComponentLosses': k if loss else None}
-                                         for p, u, k in zip(g.period, unc, cor)]})
+            cccs.append(
+                {
+                    'R017': {
+                        'consumptionComponentClassID': int(ccc),
+                        'GSPGroupCorrectionScalingWeight': f"{float(c.scaling_weight):.2f}",
+                        'connectionTypeIndicator': c.connection_type,
+                        'marketSegmentIndicator': c.market_segment,
+                        'consumptionComponentIndicator': c.consumption_component,
+                    },
+                    'R019': {
+                        'dailyBMUnitPeriodLevelConsumption': mwh6(0 if loss else g.wh.sum()),
+                        'dailyBMUnitPeriodLevelConsumptionLosses': mwh6(g.wh.sum()) if loss else None,
+                        'dailyCorrectedComponent': mwh6f(0 if loss else round(g.corrected_wh.sum() / 1e6, 6)),
+                        'dailyCorrectedComponentLosses': mwh6f(round(g.corrected_wh.sum() / 1e6, 6) if loss else 0),
+                    },
+                    'REP003-R018': [
+                        {
+                            'settlementDate': date,
+                            'settlementPeriod': int(p),
+                            'uncorrectedBMUnitPeriodLevelConsumption': None if loss else u,
+                            'uncorrectedBMUnitPeriodLevelConsumptionLosses': u if loss else None,
+                            'correctedComponentConsumption': None if loss else k,
+                            'correctedComponentLosses': k if loss else None,
+                        }
+                        for p, u, k in zip(g.period, unc, cor)
+                    ],
+                }
+            )
         msids = int(b[b.component == 'C'].drop_duplicates('ccc_id').mpans.sum())
-        rec = {'R016': {'BMUnitID': str(bmu), 'defaultBMUnitFlag': bool(default_bmu(bmu))}, 'REP003-R017': cccs,
-               'R021': {'dailyUncorrectedPeriodBMUnitTotalAllocatedVolume': mwh6(b.wh.sum()),
-                        'dailyPeriodBMUnitTotalAllocatedVolume': mwh6f(round(b.corrected_wh.sum() / 1e6, 6)), 'dailyBMUnitMSIDCount': msids}}
+        rec = {
+            'R016': {'BMUnitID': str(bmu), 'defaultBMUnitFlag': bool(default_bmu(bmu))},
+            'REP003-R017': cccs,
+            'R021': {
+                'dailyUncorrectedPeriodBMUnitTotalAllocatedVolume': mwh6(b.wh.sum()),
+                'dailyPeriodBMUnitTotalAllocatedVolume': mwh6f(round(b.corrected_wh.sum() / 1e6, 6)),
+                'dailyBMUnitMSIDCount': msids,
+            },
+        }
         if dde is not None and len(events):
             d = dde[(dde.supplier.astype(str) == str(supplier)) & (dde.bmu.astype(str) == str(bmu))]
             evs = []
             for e in events:
                 de = d[d.period.between(e.first_period, e.last_period)].groupby('period', as_index=False).dde_wh.sum()
-                if de.empty: continue
-                evs.append({'R051': _r051(e),
-                            'REP003-R022': [{'SettlementPeriod': int(p), 'BMUnitAllocatedDemandDisconnectionVolume': mwh6(w),
-                                             'BMUnitAllocatedDemandDisconnectionVolumeLosses': None} for p, w in zip(de.period, de.dde_wh)],
-                            'R023': {'dailyBMUnitAllocatedDemandDisconnectionVolume': mwh6(de.dde_wh.sum()), 'dailyBMUnitAllocatedDemandDisconnectionVolumeLosses': mwh6(0)}})
-            if evs: rec['REP003-R051'] = evs
+                if de.empty:
+                    continue
+                evs.append(
+                    {
+                        'R051': _r051(e),
+                        'REP003-R022': [
+                            {
+                                'SettlementPeriod': int(p),
+                                'BMUnitAllocatedDemandDisconnectionVolume': mwh6(w),
+                                'BMUnitAllocatedDemandDisconnectionVolumeLosses': None,
+                            }
+                            for p, w in zip(de.period, de.dde_wh)
+                        ],
+                        'R023': {
+                            'dailyBMUnitAllocatedDemandDisconnectionVolume': mwh6(de.dde_wh.sum()),
+                            'dailyBMUnitAllocatedDemandDisconnectionVolumeLosses': mwh6(0),
+                        },
+                    }
+                )
+            if evs:
+                rec['REP003-R051'] = evs
         bmus.append(rec)
-    report = {'R013': {'GSPGroupID': str(mine.gsp_group.iloc[0])}, **_run_records(day, code, run_number, executed), 'R103': {'settlementPeriodDuration': 30},
-              'REP003-R015': [{'R015': {'supplierMPID': _mpid(isd, supplier)}, 'REP003-R016': bmus}],
-              'REP003-R024': [{'settlementPeriodID': int(p), 'groupCorrectionFactorImport': f"{float(i):.9f}", 'groupCorrectionFactorExport': f"{float(x):.9f}"}
-                              for p, i, x in zip(factors.period, factors.import_ggcf, factors.export_ggcf)]}
+    report = {
+        'R013': {'GSPGroupID': str(mine.gsp_group.iloc[0])},
+        **_run_records(day, code, run_number, executed),
+        'R103': {'settlementPeriodDuration': 30},
+        'REP003-R015': [{'R015': {'supplierMPID': _mpid(isd, supplier)}, 'REP003-R016': bmus}],
+        'REP003-R024': [
+            {
+                'settlementPeriodID': int(p),
+                'groupCorrectionFactorImport': f"{float(i):.9f}",
+                'groupCorrectionFactorExport': f"{float(x):.9f}",
+            }
+            for p, i, x in zip(factors.period, factors.import_ggcf, factors.export_ggcf)
+        ],
+    }
     return check_report('REP-003', report)
 
 # %% ../nbs/37_reports.ipynb #c2e7a056
@@ -608,15 +886,27 @@ def rep003a_report(corrected: pd.DataFrame, factors: pd.DataFrame, supplier: str
     "One supplier's REP-003A: `rep003_report`'s content under REP-003A's record names, each CCC as R020."
     r3 = rep003_report(corrected, factors, supplier, **kw)
     def ccc(c):
-        return {'R020': {'CCCID': c['R017']['consumptionComponentClassID'], 'GSPGroupCorrectionScalingWeight': c['R017']['GSPGroupCorrectionScalingWeight']},
-                'R019': c['R019'], 'REP003A-R018': c['REP003-R018']}
+        return {
+            'R020': {
+                'CCCID': c['R017']['consumptionComponentClassID'],
+                'GSPGroupCorrectionScalingWeight': c['R017']['GSPGroupCorrectionScalingWeight'],
+            },
+            'R019': c['R019'],
+            'REP003A-R018': c['REP003-R018'],
+        }
+
     def bmu(b):
         out = {'R016': b['R016'], 'REP003A-R020': [ccc(c) for c in b['REP003-R017']], 'R021': b['R021']}
-        if 'REP003-R051' in b: out['REP003A-R051'] = b['REP003-R051']
+        if 'REP003-R051' in b:
+            out['REP003A-R051'] = b['REP003-R051']
         return out
+
     report = {k: r3[k] for k in ('R013', 'R007', 'R002', 'R103')} | {
-        'REP003A-R015': [{'R015': s_['R015'], 'REP003A-R016': [bmu(b) for b in s_['REP003-R016']]} for s_ in r3['REP003-R015']],
-        'REP003A-R024': r3['REP003-R024']}
+        'REP003A-R015': [
+            {'R015': s_['R015'], 'REP003A-R016': [bmu(b) for b in s_['REP003-R016']]} for s_ in r3['REP003-R015']
+        ],
+        'REP003A-R024': r3['REP003-R024'],
+    }
     return check_report('REP-003A', report)
 
 # %% ../nbs/37_reports.ipynb #645fa75b
@@ -626,56 +916,133 @@ def _tariffs(per: pd.DataFrame, daily: pd.DataFrame, key: str) -> list[dict]:
     for (t, d, dom), g in per.groupby(['duos_tariff', 'direction', 'domestic'], sort=True):
         g = g.sort_values('period')
         day = daily[(daily.duos_tariff == t) & (daily.direction == d) & (daily.domestic == dom)]
-        out.append({'R010': {'DUoSTariffID': str(t), 'DUoSTariffEnergyDirection': 'E' if d == 'export' else 'I', 'DUoSTariffDomesticPremiseIndicator': bool(dom)},
-                    f'{key}-R011': [{'settlementPeriod': int(p), 'settlementPeriodDuration': 30, 'totalUncorrectedVolume': mwh6(v),
-                                     'totalNumberEnergisedMPANs': int(e), 'totalNumberDeEnergisedMPANs': int(x)}
-                                    for p, v, e, x in zip(g.period, g.volume_wh, g.energised, g.deenergised)],
-                    'R0105': {'dailyTotalVolumeBasedOnActualData': mwh6(day.actual_wh.sum()), 'dailyTotalVolumeBasedOnEstimatedData': mwh6(day.estimated_wh.sum())}})
+        out.append(
+            {
+                'R010': {
+                    'DUoSTariffID': str(t),
+                    'DUoSTariffEnergyDirection': 'E' if d == 'export' else 'I',
+                    'DUoSTariffDomesticPremiseIndicator': bool(dom),
+                },
+                f'{key}-R011': [
+                    {
+                        'settlementPeriod': int(p),
+                        'settlementPeriodDuration': 30,
+                        'totalUncorrectedVolume': mwh6(v),
+                        'totalNumberEnergisedMPANs': int(e),
+                        'totalNumberDeEnergisedMPANs': int(x),
+                    }
+                    for p, v, e, x in zip(g.period, g.volume_wh, g.energised, g.deenergised)
+                ],
+                'R0105': {
+                    'dailyTotalVolumeBasedOnActualData': mwh6(day.actual_wh.sum()),
+                    'dailyTotalVolumeBasedOnEstimatedData': mwh6(day.estimated_wh.sum()),
+                },
+            }
+        )
     return out
 
+
 @implements('REP-002', 'BP019')
-def rep002_report(per: pd.DataFrame, daily: pd.DataFrame, supplier: str, *, day, code: str, run_number: int, executed: dt.datetime, isd) -> dict:
+def rep002_report(
+    per: pd.DataFrame,
+    daily: pd.DataFrame,
+    supplier: str,
+    *,
+    day,
+    code: str,
+    run_number: int,
+    executed: dt.datetime,
+    isd,
+) -> dict:
     "One supplier's REP-002 from `duos_volumes(…, by_supplier=True)`: by distributor, GSP group and tariff."
     p, d = per[per.supplier.astype(str) == str(supplier)], daily[daily.supplier.astype(str) == str(supplier)]
-    if p.empty: raise MhhsError('REF0352', f"no DUoS rows for supplier {supplier}")
-    dists = [{'R027': {'distributorID': _distributor_mpid(isd, did)},
-              'REP002-R013': [{'R013': {'GSPGroupID': str(gsp)}, 'REP002-R010': _tariffs(g2, d[(d.distributor_id == did) & (d.gsp_group == gsp)], 'REP002')}
-                              for gsp, g2 in g.groupby('gsp_group', sort=True)]}
-             for did, g in p.groupby('distributor_id', sort=True)]
-    report = {**_run_records(day, code, run_number, executed), 'R009': {'supplierMPID': _mpid(isd, supplier)}, 'REP002-R027': dists}
+    if p.empty:
+        raise MhhsError('REF0352', f"no DUoS rows for supplier {supplier}")
+    dists = [
+        {
+            'R027': {'distributorID': _distributor_mpid(isd, did)},
+            'REP002-R013': [
+                {
+                    'R013': {'GSPGroupID': str(gsp)},
+                    'REP002-R010': _tariffs(g2, d[(d.distributor_id == did) & (d.gsp_group == gsp)], 'REP002'),
+                }
+                for gsp, g2 in g.groupby('gsp_group', sort=True)
+            ],
+        }
+        for did, g in p.groupby('distributor_id', sort=True)
+    ]
+    report = {
+        **_run_records(day, code, run_number, executed),
+        'R009': {'supplierMPID': _mpid(isd, supplier)},
+        'REP002-R027': dists,
+    }
     return check_report('REP-002', report)
 
+
 @implements('REP-002B', 'BP019')
-def rep002b_report(per: pd.DataFrame, daily: pd.DataFrame, distributor_id: str, gsp_group: str, *, day, code: str, run_number: int,
-                   executed: dt.datetime, isd) -> dict:
+def rep002b_report(
+    per: pd.DataFrame,
+    daily: pd.DataFrame,
+    distributor_id: str,
+    gsp_group: str,
+    *,
+    day,
+    code: str,
+    run_number: int,
+    executed: dt.datetime,
+    isd,
+) -> dict:
     "One distributor's REP-002B for a GSP group from `duos_volumes(…, by_supplier=True)`: by supplier and tariff."
-    sel = lambda f: f[(f.distributor_id.astype(str) == str(distributor_id)) & (f.gsp_group.astype(str) == str(gsp_group))]
+    sel = lambda f: f[
+        (f.distributor_id.astype(str) == str(distributor_id)) & (f.gsp_group.astype(str) == str(gsp_group))
+    ]
     p, d = sel(per), sel(daily)
-    if p.empty: raise MhhsError('REF0352', f"no DUoS rows for distributor {distributor_id} in {gsp_group}")
-    sups = [{'R009': {'supplierMPID': _mpid(isd, sup)}, 'REP002B-R010': _tariffs(g, d[d.supplier == sup], 'REP002B')}
-            for sup, g in p.groupby('supplier', sort=True)]
-    report = {'R027': {'distributorID': _distributor_mpid(isd, distributor_id)}, 'R013': {'GSPGroupID': str(gsp_group)},
-              **_run_records(day, code, run_number, executed), 'REP002B-R009': sups}
+    if p.empty:
+        raise MhhsError('REF0352', f"no DUoS rows for distributor {distributor_id} in {gsp_group}")
+    sups = [
+        {'R009': {'supplierMPID': _mpid(isd, sup)}, 'REP002B-R010': _tariffs(g, d[d.supplier == sup], 'REP002B')}
+        for sup, g in p.groupby('supplier', sort=True)
+    ]
+    report = {
+        'R027': {'distributorID': _distributor_mpid(isd, distributor_id)},
+        'R013': {'GSPGroupID': str(gsp_group)},
+        **_run_records(day, code, run_number, executed),
+        'REP002B-R009': sups,
+    }
     return check_report('REP-002B', report)
 
 # %% ../nbs/37_reports.ipynb #a0e84511
 @implements('REP-009', 'BP019', 'ASM-REP009-FORMAT')
-def rep009_report(mpans: pd.DataFrame, filled: np.ndarray, quality: np.ndarray, supplier: str, *, day, code: str, run_number: int, isd) -> dict:
+def rep009_report(
+    mpans: pd.DataFrame, filled: np.ndarray, quality: np.ndarray, supplier: str, *, day, code: str, run_number: int, isd
+) -> dict:
     """One supplier's REP-009 for a day: `filled` Wh [n, periods] after defaulting, `quality` the held quality codes
     (`processing.QUALITY` index, -1 where the MDS defaulted) — rows of `mpans` in the same order."""
     from mhhs_ref.data_services.processing import QUALITY, _kwh
+
     sel = (mpans.supplier.astype(str) == str(supplier)).to_numpy()
-    if not sel.any(): raise MhhsError('REF0352', f"no MPANs of supplier {supplier}")
+    if not sel.any():
+        raise MhhsError('REF0352', f"no MPANs of supplier {supplier}")
     m, w, q = mpans[sel], filled[sel], quality[sel]
-    qual = np.array(QUALITY + ['E'], dtype=object)                    # index -1 → E: defaulted by the MDS
+    qual = np.array(QUALITY + ['E'], dtype=object)  # index -1 → E: defaulted by the MDS
     mq = np.where(m.get('energy_direction', pd.Series('I', index=m.index)).astype(str).to_numpy() == 'E', 'AE', 'AI')
     gsps = []
     for gsp in sorted(m.gsp_group.astype(str).unique()):
         on = (m.gsp_group.astype(str) == gsp).to_numpy()
-        data = [{'MPANCore': str(mp), 'measurementQuantityID': str(mq_), 'settlementPeriodID': k + 1, 'periodMeteringSystemMeteredData': _kwh(int(v)),
-                 'settlementPeriodQualityIndicator': qual[qq]}
-                for mp, mq_, row, qrow in zip(m.mpan[on], mq[on], w[on], q[on]) for k, (v, qq) in enumerate(zip(row, qrow))]
+        data = [
+            {
+                'MPANCore': str(mp),
+                'measurementQuantityID': str(mq_),
+                'settlementPeriodID': k + 1,
+                'periodMeteringSystemMeteredData': _kwh(int(v)),
+                'settlementPeriodQualityIndicator': qual[qq],
+            }
+            for mp, mq_, row, qrow in zip(m.mpan[on], mq[on], w[on], q[on])
+            for k, (v, qq) in enumerate(zip(row, qrow))
+        ]
         gsps.append({'R013': {'GSPGroupID': gsp}, 'REP009-R068': data})
-    report = {'R002': _r002(day, code, run_number),
-              'REP009-R015': {'R015': {'supplierMPID': _mpid(isd, supplier)}, 'REP009-R013': gsps}}
+    report = {
+        'R002': _r002(day, code, run_number),
+        'REP009-R015': {'R015': {'supplierMPID': _mpid(isd, supplier)}, 'REP009-R013': gsps},
+    }
     return check_report('REP-009', report)

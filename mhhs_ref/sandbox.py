@@ -23,8 +23,17 @@ from .core import MhhsError, complete_mpan_core
 from .data_services import processing as _dp
 from .design import implements
 from .dip.hub import Credentials
-from .dip.http import (DipClient, Identity, Limits, SignatureVerifier, WebhookDeliverer, WebhookReceiver, answer_code, create_app,
-                               make_identity)
+from mhhs_ref.dip.http import (
+    DipClient,
+    Identity,
+    Limits,
+    SignatureVerifier,
+    WebhookDeliverer,
+    WebhookReceiver,
+    answer_code,
+    create_app,
+    make_identity,
+)
 from .interfaces import build_message, channels, wire_datetime
 from .isd import reference_isd
 from .mds import ACTUAL_Q, MarketWideDataService
@@ -78,26 +87,52 @@ def _free_port(host: str) -> int:
 @implements('ASM-SANDBOX', 'TOM-DIP')
 class Sandbox:
     "The reference DIP and simulated parties over HTTP, for one participant under test."
-    def __init__(self, folder, dip_id: str = '2399000001', role: str = 'SUP', mpid: str = 'PRTA', name: str = 'Participant under test',
-                 cert_pem: bytes | None = None, host: str = '127.0.0.1', port: int = 0, reply_timeout_s: float = 10.0, start=None):
-        if role not in SANDBOX_ROLES: raise MhhsError('REF0410', f"role {role!r}: the sandbox's scenarios are for {', '.join(SANDBOX_ROLES)}")
-        if not (len(dip_id) == 10 and dip_id.isdigit()): raise MhhsError('REF0410', f"DIP id {dip_id!r} is not 10 digits")
-        if not (len(mpid) == 4 and mpid.isalnum() and mpid.isupper()): raise MhhsError('REF0410', f"MPID {mpid!r} is not 4 upper-case letters or digits")
+    def __init__(
+        self,
+        folder,
+        dip_id: str = '2399000001',
+        role: str = 'SUP',
+        mpid: str = 'PRTA',
+        name: str = 'Participant under test',
+        cert_pem: bytes | None = None,
+        host: str = '127.0.0.1',
+        port: int = 0,
+        reply_timeout_s: float = 10.0,
+        start=None,
+    ):
+        if role not in SANDBOX_ROLES:
+            raise MhhsError('REF0410', f"role {role!r}: the sandbox's scenarios are for {', '.join(SANDBOX_ROLES)}")
+        if not (len(dip_id) == 10 and dip_id.isdigit()):
+            raise MhhsError('REF0410', f"DIP id {dip_id!r} is not 10 digits")
+        if not (len(mpid) == 4 and mpid.isalnum() and mpid.isupper()):
+            raise MhhsError('REF0410', f"MPID {mpid!r} is not 4 upper-case letters or digits")
         isd = reference_isd()
         if dip_id in set(isd.participants.dip_id) or mpid in set(isd.participants.mpid):
             raise MhhsError('REF0410', f"DIP id {dip_id} or MPID {mpid} belongs to a simulated party; choose another")
-        isd.participants = pd.concat([isd.participants, pd.DataFrame([{'mpid': mpid, 'role': role, 'dip_id': dip_id, 'name': name}])], ignore_index=True)
-        self.folder = Path(folder); self.folder.mkdir(parents=True, exist_ok=True)
+        isd.participants = pd.concat(
+            [isd.participants, pd.DataFrame([{'mpid': mpid, 'role': role, 'dip_id': dip_id, 'name': name}])],
+            ignore_index=True,
+        )
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.dip_id, self.role, self.mpid, self.host = dip_id, role, mpid, host
         self.port = port or _free_port(host)
         self.reply_timeout_s = reply_timeout_s
         start = start or dt.datetime.combine(dt.datetime.now(SETTLEMENT_TZ).date(), dt.time(9), SETTLEMENT_TZ)
-        self.market = mk = Market(isd=isd, start=start, hub_db=str(self.folder/'dip.db'), registration_db=str(self.folder/'registration.db'))
-        mk.actors.pop(dip_id, None)                       # the participant answers for itself, by webhook
-        for ch in channels(): mk.hub.unsubscribe(ch, dip_id)
+        self.market = mk = Market(
+            isd=isd,
+            start=start,
+            hub_db=str(self.folder / 'dip.db'),
+            registration_db=str(self.folder / 'registration.db'),
+        )
+        mk.actors.pop(dip_id, None)  # the participant answers for itself, by webhook
+        for ch in channels():
+            mk.hub.unsubscribe(ch, dip_id)
         # the MDS knows MPANs only from the Registration publications the DIP delivers to it (its feed, ASM-MDS-FEED)
-        self.feed = RegistrationFeed(str(self.folder/'mds-registration.db'), clock=mk.clock)
-        self.mds = MarketWideDataService(str(self.folder/'mds.db'), view=self.feed, clock=mk.clock, dip_id=mk.first('MDS'))
+        self.feed = RegistrationFeed(str(self.folder / 'mds-registration.db'), clock=mk.clock)
+        self.mds = MarketWideDataService(
+            str(self.folder / 'mds.db'), view=self.feed, clock=mk.clock, dip_id=mk.first('MDS')
+        )
         mk.attach(mk.first('MDS'), WithFeed(self.mds, self.feed))
         self.dip_identity = make_identity('0000000000')
         self.identity = None if cert_pem else make_identity(dip_id)
@@ -114,7 +149,8 @@ class Sandbox:
         self._server, self._k = None, 0
 
     @property
-    def base_url(self) -> str: return f"http://{self.host}:{self.port}"
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
     @property
     def channels(self) -> list[str]:
@@ -123,44 +159,75 @@ class Sandbox:
 
     def _submit(self, channel_id, messages, who):
         t = time.time()
-        try: res = self._orig_submit(channel_id, messages, who)
+        try:
+            res = self._orig_submit(channel_id, messages, who)
         except MhhsError as e:
-            if who.dip_id == self.dip_id: self.sent.append(Sent(t, channel_id, None, e.code, f"{e.code}: {e.detail}"))
+            if who.dip_id == self.dip_id:
+                self.sent.append(Sent(t, channel_id, None, e.code, f"{e.code}: {e.detail}"))
             raise
         if who.dip_id == self.dip_id:
             msgs = messages if isinstance(messages, list) else [messages]
             for m, r in zip(msgs, res.results):
-                self.sent.append(Sent(t, channel_id, m if isinstance(m, dict) else None, r['message'][:7], r['message'], r.get('transactionID')))
+                self.sent.append(
+                    Sent(
+                        t,
+                        channel_id,
+                        m if isinstance(m, dict) else None,
+                        r['message'][:7],
+                        r['message'],
+                        r.get('transactionID'),
+                    )
+                )
         return res
 
 # %% ../nbs/42_sandbox.ipynb #bee896fe
 def start(self: Sandbox) -> dict:
     "Serve the DIP API and write the participant's connection file; returns its contents."
     import uvicorn
-    self._server = uvicorn.Server(uvicorn.Config(self.app, host=self.host, port=self.port, log_level='warning', access_log=False))
+    self._server = uvicorn.Server(
+        uvicorn.Config(self.app, host=self.host, port=self.port, log_level='warning', access_log=False)
+    )
     threading.Thread(target=self._server.run, name='sandbox-dip', daemon=True).start()
     for _ in range(500):
-        if self._server.started: break
+        if self._server.started:
+            break
         time.sleep(0.01)
-    (self.folder/'dip-cert.pem').write_bytes(self.dip_identity.cert_pem)
-    info = {'base_url': self.base_url, 'dip_id': self.dip_id, 'role': self.role, 'mpid': self.mpid, 'api_key': self.api_key,
-            'dip_cert_file': 'dip-cert.pem', 'dip_dip_id': self.dip_identity.dip_id, 'channels': self.channels,
-            'sandbox_today': str(self.market.clock.today())}
+    (self.folder / 'dip-cert.pem').write_bytes(self.dip_identity.cert_pem)
+    info = {
+        'base_url': self.base_url,
+        'dip_id': self.dip_id,
+        'role': self.role,
+        'mpid': self.mpid,
+        'api_key': self.api_key,
+        'dip_cert_file': 'dip-cert.pem',
+        'dip_dip_id': self.dip_identity.dip_id,
+        'channels': self.channels,
+        'sandbox_today': str(self.market.clock.today()),
+    }
     if self.identity:
-        (self.folder/'participant-key.pem').write_bytes(self.identity.key_pem); (self.folder/'participant-cert.pem').write_bytes(self.identity.cert_pem)
+        (self.folder / 'participant-key.pem').write_bytes(self.identity.key_pem)
+        (self.folder / 'participant-cert.pem').write_bytes(self.identity.cert_pem)
         info |= {'key_file': 'participant-key.pem', 'cert_file': 'participant-cert.pem'}
-    (self.folder/'sandbox.json').write_text(json.dumps(info, indent=1))
+    (self.folder / 'sandbox.json').write_text(json.dumps(info, indent=1))
     return info
 
+
 def stop(self: Sandbox) -> None:
-    if self._server: self._server.should_exit = True
+    if self._server:
+        self._server.should_exit = True
+
 
 def participant_identity(folder) -> tuple[dict, Identity, bytes]:
     "What a participant reads from a sandbox folder: (connection info, its signing identity, the DIP's certificate)."
     folder = Path(folder)
-    info = json.loads((folder/'sandbox.json').read_text())
-    ident = Identity(info['dip_id'], (folder/info['key_file']).read_bytes(), (folder/info['cert_file']).read_bytes()) if info.get('key_file') else None
-    return info, ident, (folder/info['dip_cert_file']).read_bytes()
+    info = json.loads((folder / 'sandbox.json').read_text())
+    ident = (
+        Identity(info['dip_id'], (folder / info['key_file']).read_bytes(), (folder / info['cert_file']).read_bytes())
+        if info.get('key_file')
+        else None
+    )
+    return info, ident, (folder / info['dip_cert_file']).read_bytes()
+
 
 Sandbox.start, Sandbox.stop = start, stop
 
@@ -182,98 +249,205 @@ def settle(self: Sandbox, quiet: float = 0.4) -> None:
         if n != last: last, t = n, time.monotonic()
         time.sleep(0.02)
 
-def from_participant(self: Sandbox, channel: str | None = None, event: str | None = None, mpan: str | None = None, since: float = 0.0) -> list[Sent]:
-    return [s for s in self.sent if s.at >= since and (channel is None or s.channel == channel) and (event is None or s.event == event)
-            and (mpan is None or s.mpan == mpan)]
+def from_participant(
+    self: Sandbox, channel: str | None = None, event: str | None = None, mpan: str | None = None, since: float = 0.0
+) -> list[Sent]:
+    return [
+        s
+        for s in self.sent
+        if s.at >= since
+        and (channel is None or s.channel == channel)
+        and (event is None or s.event == event)
+        and (mpan is None or s.mpan == mpan)
+    ]
+
 
 def deliveries(self: Sandbox) -> pd.DataFrame:
     "Every publication addressed to the participant: channel, event, MPAN, state, attempts, last HTTP status."
-    rows = self.market.hub._q('SELECT d.channel, m.event, m.mpan, m.correlation_id, d.state, d.attempts, d.last_status, d.last_error, m.txn_id '
-                              'FROM deliveries d JOIN messages m ON m.txn_id=d.txn_id WHERE d.recipient=? ORDER BY d.id', (self.dip_id,))
-    return pd.DataFrame(rows, columns=['channel', 'event', 'mpan', 'correlation', 'state', 'attempts', 'http_status', 'error', 'txn'])
+    rows = self.market.hub._q(
+        'SELECT d.channel, m.event, m.mpan, m.correlation_id, d.state, d.attempts, '
+        'd.last_status, d.last_error, m.txn_id '
+        'FROM deliveries d JOIN messages m ON m.txn_id=d.txn_id WHERE d.recipient=? ORDER BY '
+        'd.id',
+        (self.dip_id,),
+    )
+    return pd.DataFrame(
+        rows, columns=['channel', 'event', 'mpan', 'correlation', 'state', 'attempts', 'http_status', 'error', 'txn']
+    )
+
 
 def configured(self: Sandbox) -> set[str]:
     "The channels the participant has configured a webhook for."
     return {r[0] for r in self.market.hub._q('SELECT channel FROM subscriptions WHERE dip_id=?', (self.dip_id,))}
+
 
 def wait_configured(self: Sandbox, needed, timeout: float = 30.0) -> None:
     "Wait until the participant has configured webhooks for `needed` channels (REF0412 if it has not in time)."
     end = time.monotonic() + timeout
     while set(needed) - self.configured():
         if time.monotonic() > end:
-            raise MhhsError('REF0412', f"no webhook configured for {', '.join(sorted(set(needed) - self.configured()))} after {timeout:g} s")
+            raise MhhsError(
+                'REF0412',
+                f"no webhook configured for {', '.join(sorted(set(needed) - self.configured()))} after {timeout:g} s",
+            )
         time.sleep(0.05)
 
-Sandbox.pump, Sandbox.settle, Sandbox.from_participant, Sandbox.deliveries, Sandbox.configured, Sandbox.wait_configured = \
-    pump, settle, from_participant, deliveries, configured, wait_configured
+
+(
+    Sandbox.pump,
+    Sandbox.settle,
+    Sandbox.from_participant,
+    Sandbox.deliveries,
+    Sandbox.configured,
+    Sandbox.wait_configured,
+) = pump, settle, from_participant, deliveries, configured, wait_configured
 
 # %% ../nbs/42_sandbox.ipynb #96086779
-def check(self: Sandbox, scenario: str, step: str, kind: str, passed: bool, expected, actual, code: str | None = None) -> bool:
+def check(
+    self: Sandbox, scenario: str, step: str, kind: str, passed: bool, expected, actual, code: str | None = None
+) -> bool:
     self.checks.append(Check(scenario, step, kind, bool(passed), str(expected), str(actual), None if passed else code))
     return bool(passed)
 
-def expect_sent(self: Sandbox, scenario: str, step: str, since: float, channel: str, event: str | None = None, mpan: str | None = None,
-                n: int = 1) -> list[Sent]:
-    "Wait for `n` messages of `channel`/`event` (for `mpan`) from the participant; check they came in time and passed the schema."
+
+def expect_sent(
+    self: Sandbox,
+    scenario: str,
+    step: str,
+    since: float,
+    channel: str,
+    event: str | None = None,
+    mpan: str | None = None,
+    n: int = 1,
+) -> list[Sent]:
+    """Wait for `n` messages of `channel`/`event` (for `mpan`) from the participant; check they came in time and passed
+    the schema."""
     got = lambda: self.from_participant(channel, event, mpan, since)
     ok = self.pump(lambda: len([s for s in got() if s.code == 'MSG0000']) >= n)
     msgs = got()
     what = f"{n} × {channel} {event or ''}".strip() + (f" for {mpan}" if mpan else '')
-    if not self.check(scenario, step, 'timing', ok, f"{what} within {self.reply_timeout_s:g} s",
-                      f"{len([s for s in msgs if s.code == 'MSG0000'])} accepted after {time.time() - since:.1f} s" if msgs else 'nothing', 'REF0413'):
+    if not self.check(
+        scenario,
+        step,
+        'timing',
+        ok,
+        f"{what} within {self.reply_timeout_s:g} s",
+        f"{len([s for s in msgs if s.code == 'MSG0000'])} accepted after {time.time() - since:.1f} s"
+        if msgs
+        else 'nothing',
+        'REF0413',
+    ):
         for s in msgs:
-            if s.code != 'MSG0000': self.check(scenario, step, 'schema', False, 'MSG0000 (accepted by the DIP)', s.detail[:300], s.code)
+            if s.code != 'MSG0000':
+                self.check(scenario, step, 'schema', False, 'MSG0000 (accepted by the DIP)', s.detail[:300], s.code)
         return [s for s in msgs if s.code == 'MSG0000']
-    for s in msgs: self.check(scenario, step, 'schema', s.code == 'MSG0000', 'MSG0000 (accepted by the DIP)', s.detail[:300], s.code)
+    for s in msgs:
+        self.check(
+            scenario, step, 'schema', s.code == 'MSG0000', 'MSG0000 (accepted by the DIP)', s.detail[:300], s.code
+        )
     return [s for s in msgs if s.code == 'MSG0000']
 
-def expect_acknowledged(self: Sandbox, scenario: str, channels_: list[str] | None = None, mpans: list[str] | None = None) -> None:
+
+def expect_acknowledged(
+    self: Sandbox, scenario: str, channels_: list[str] | None = None, mpans: list[str] | None = None
+) -> None:
     "Every publication to the participant (on `channels_`, for `mpans`) answered 2xx by its webhook."
     self.settle()
     d = self.deliveries()
-    if channels_: d = d[d.channel.isin(channels_)]
-    if mpans: d = d[d.mpan.isin(mpans)]
+    if channels_:
+        d = d[d.channel.isin(channels_)]
+    if mpans:
+        d = d[d.mpan.isin(mpans)]
     for r in d.itertuples():
         ok = r.state == 'delivered'
-        seen = f"{r.state}" + (f", HTTP {r.http_status}" if r.http_status else '') + (f", {r.error}" if r.error else '') + f" after {r.attempts} attempt(s)"
-        self.check(scenario, f"acknowledge {r.channel} {r.event}", 'delivery', ok, 'delivered (webhook answered 2xx)', seen, 'REF0414')
+        seen = (
+            f"{r.state}"
+            + (f", HTTP {r.http_status}" if r.http_status else '')
+            + (f", {r.error}" if r.error else '')
+            + f" after {r.attempts} attempt(s)"
+        )
+        self.check(
+            scenario,
+            f"acknowledge {r.channel} {r.event}",
+            'delivery',
+            ok,
+            'delivered (webhook answered 2xx)',
+            seen,
+            'REF0414',
+        )
+
 
 Sandbox.check, Sandbox.expect_sent, Sandbox.expect_acknowledged = check, expect_sent, expect_acknowledged
 
 # %% ../nbs/42_sandbox.ipynb #b27179e5
-def new_mpans(self: Sandbox, n: int, supplier: str, ds: str | None = None, ms: str | None = None, since_days: int = 60) -> list[str]:
+def new_mpans(
+    self: Sandbox, n: int, supplier: str, ds: str | None = None, ms: str | None = None, since_days: int = 60
+) -> list[str]:
     mk = self.market
     since = mk.clock.today() - dt.timedelta(days=since_days)
     cores = [complete_mpan_core(f"20{9_000_000_000 + self._k + i:010d}") for i in range(1, n + 1)]
     self._k += n
-    frame = pd.DataFrame([dict(mpan=c, created_on=str(since), gsp_group='_H', connection_type='W', energy_direction='I', domestic_premise=True,
-                               duos_tariff='1', market_segment='S', energisation='E', supplier=supplier, ms=ms or mk.first('MSS'), ds=ds or mk.first('SDS'),
-                               address={'addressLine1': f'{i} Sandbox Road', 'meteringPointPostcode': 'SO15 2AA'}, meters=standin_meters(c, since))
-                          for i, c in enumerate(cores, 1)])
+    frame = pd.DataFrame(
+        [
+            dict(
+                mpan=c,
+                created_on=str(since),
+                gsp_group='_H',
+                connection_type='W',
+                energy_direction='I',
+                domestic_premise=True,
+                duos_tariff='1',
+                market_segment='S',
+                energisation='E',
+                supplier=supplier,
+                ms=ms or mk.first('MSS'),
+                ds=ds or mk.first('SDS'),
+                address={'addressLine1': f'{i} Sandbox Road', 'meteringPointPostcode': 'SO15 2AA'},
+                meters=standin_meters(c, since),
+            )
+            for i, c in enumerate(cores, 1)
+        ]
+    )
     mk.load(frame)
-    self.feed.load_mpans(frame)          # migrated MPANs: no publication introduces them to the MDS (ASM-MDS-FEED-MIGRATION)
+    # migrated MPANs: no publication introduces them to the MDS (ASM-MDS-FEED-MIGRATION)
+    self.feed.load_mpans(frame)
     return cores
+
 
 def brief(self: Sandbox, scenario: str, **facts) -> dict:
     "Tell the participant what the scenario is (written to scenario-<id>.json beside sandbox.json)."
-    b = {'scenario': scenario, 'title': SCENARIOS[scenario].title, 'sandbox_today': str(self.market.clock.today()), **facts}
+    b = {
+        'scenario': scenario,
+        'title': SCENARIOS[scenario].title,
+        'sandbox_today': str(self.market.clock.today()),
+        **facts,
+    }
     self.briefs[scenario] = b
-    (self.folder/f"scenario-{scenario}.json").write_text(json.dumps(b, indent=1, default=str))
+    (self.folder / f"scenario-{scenario}.json").write_text(json.dumps(b, indent=1, default=str))
     return b
+
 
 def answers(self: Sandbox, channel: str, mpan: str) -> list[tuple[str, dict]]:
     "(event, R0 block) of each `channel` publication addressed to the participant for `mpan` (Registration's answers)."
     d = self.deliveries()
     out = []
     for txn, ev in d[(d.channel == channel) & (d.mpan == mpan)][['txn', 'event']].itertuples(index=False):
-        body = json.loads(self.market.hub._fill_bodies([(txn, self.market.hub._q('SELECT body FROM messages WHERE txn_id=?', (txn,))[0][0])])[txn])
+        body = json.loads(
+            self.market.hub._fill_bodies(
+                [(txn, self.market.hub._q('SELECT body FROM messages WHERE txn_id=?', (txn,))[0][0])]
+            )[txn]
+        )
         out.append((ev, _cb(body).get('R0') or {}))
     return out
 
+
 def _day_of(value) -> dt.date | None:
     "The settlement day a wire date-time names (None if it names none)."
-    try: return settlement_date(value)
-    except (MhhsError, TypeError, ValueError): return None
+    try:
+        return settlement_date(value)
+    except (MhhsError, TypeError, ValueError):
+        return None
+
 
 Sandbox.new_mpans, Sandbox.brief, Sandbox.answers = new_mpans, brief, answers
 
@@ -295,19 +469,22 @@ def _cb(body) -> dict: return body['payload']['CommonBlock']
 def _cu(body) -> dict: return body['payload'].get('CustomBlock') or {}
 
 # %% ../nbs/42_sandbox.ipynb #5d165b38
-@scenario('sup-gain', 'SUP', 'Change of supplier: gaining an MPAN (BP001)', ('IF-002', 'IF-032', 'IF-035', 'IF-001', 'IF-036', 'IF-037'))
+@scenario('sup-gain', 'SUP', 'Change of supplier: gaining an MPAN '
+                             '(BP001)', ('IF-002', 'IF-032', 'IF-035', 'IF-001', 'IF-036', 'IF-037'))
 def _sup_gain(sb: Sandbox) -> None:
     S, mk = 'sup-gain', sb.market
     (mpan,) = sb.new_mpans(1, supplier=mk.first('SUP'))
     day = mk.clock.today() + dt.timedelta(days=7)
     providers = {r: {d: mk.mpid(d) for d, x in mk._roles.items() if x == r} for r in ('SDS', 'MSS')}
     sb.brief(S, mpan=mpan, switch_day=day, providers=providers,
-             expect="appoint a data service (SDS) and a metering service (MSS) of your choice with IF-031 DSApp and MSApp, scenario COS, from the switch day")
+             expect="appoint a data service (SDS) and a metering service (MSS) of your choice with IF-031 DSApp and "
+                    "MSApp, scenario COS, from the switch day")
     t0 = time.time()
     pubs = mk.css.register(mpan, sb.dip_id, day)[1]
     css_id = mk.css.events[-1].css_id
     mk.submit(mk.regs, mk.css_calls(pubs))
-    if002 = mk.hub._q("SELECT correlation_id FROM messages WHERE channel='IF-002' AND mpan=? ORDER BY received_at DESC LIMIT 1", (mpan,))
+    if002 = mk.hub._q("SELECT correlation_id FROM messages WHERE channel='IF-002' AND mpan=? ORDER BY received_at "
+                      "DESC LIMIT 1", (mpan,))
     corr = if002[0][0] if if002 else None
     chosen = {}
     for event, svc, role in (('DSApp', 'DS', 'SDS'), ('MSApp', 'MS', 'MSS')):
@@ -316,26 +493,76 @@ def _sup_gain(sb: Sandbox) -> None:
         cu = _cu(got[-1].body)
         blk = cu.get('B071' if svc == 'DS' else 'B070') or {}
         sp = blk.get('proposedDataServiceDIPID' if svc == 'DS' else 'proposedMeteringServiceDIPID')
-        frm = blk.get('proposedDataServiceDIPEffectiveFromDate' if svc == 'DS' else 'proposedMeteringServiceDIPEffectiveFromDate')
-        sb.check(S, f"IF-031 {event}", 'content', blk.get('appointmentScenario') == 'COS', 'appointmentScenario COS', blk.get('appointmentScenario'))
-        sb.check(S, f"IF-031 {event}", 'content', (cu.get('B013') or {}).get('CSSRegistrationID') == css_id, f"B013 CSSRegistrationID {css_id}",
-                 (cu.get('B013') or {}).get('CSSRegistrationID'))
+        frm = blk.get(
+            'proposedDataServiceDIPEffectiveFromDate' if svc == 'DS' else 'proposedMeteringServiceDIPEffectiveFromDate'
+        )
+        sb.check(
+            S,
+            f"IF-031 {event}",
+            'content',
+            blk.get('appointmentScenario') == 'COS',
+            'appointmentScenario COS',
+            blk.get('appointmentScenario'),
+        )
+        sb.check(
+            S,
+            f"IF-031 {event}",
+            'content',
+            (cu.get('B013') or {}).get('CSSRegistrationID') == css_id,
+            f"B013 CSSRegistrationID {css_id}",
+            (cu.get('B013') or {}).get('CSSRegistrationID'),
+        )
         sb.check(S, f"IF-031 {event}", 'content', _day_of(frm) == day, f"effective from the switch day {day}", frm)
-        sb.check(S, f"IF-031 {event}", 'content', sp in providers[role], f"a {role} from standing data", f"{sp} ({mk.role(sp)})", 'REG1090' if svc == 'MS' else 'REG1091')
-        sb.check(S, f"IF-031 {event}", 'sequence', _cb(got[-1].body)['S1']['senderCorrelationID'] == corr, f"senderCorrelationID of IF-002: {corr}",
-                 _cb(got[-1].body)['S1']['senderCorrelationID'])
+        sb.check(
+            S,
+            f"IF-031 {event}",
+            'content',
+            sp in providers[role],
+            f"a {role} from standing data",
+            f"{sp} ({mk.role(sp)})",
+            'REG1090' if svc == 'MS' else 'REG1091',
+        )
+        sb.check(
+            S,
+            f"IF-031 {event}",
+            'sequence',
+            _cb(got[-1].body)['S1']['senderCorrelationID'] == corr,
+            f"senderCorrelationID of IF-002: {corr}",
+            _cb(got[-1].body)['S1']['senderCorrelationID'],
+        )
         chosen[svc] = sp
     sb.settle()
     for ev, r0 in sb.answers('IF-032', mpan):
         msg = '; '.join(r0.get('responseMessages') or [])
-        sb.check(S, f"IF-032 {ev}", 'codes', r0.get('responseCode') == 'A', 'Registration accepts the request (R0 A)', f"{r0.get('responseCode')} {msg}".strip(),
-                 msg[:7] or None)
-    mk.advance_to(day); sb.settle()
+        sb.check(
+            S,
+            f"IF-032 {ev}",
+            'codes',
+            r0.get('responseCode') == 'A',
+            'Registration accepts the request (R0 A)',
+            f"{r0.get('responseCode')} {msg}".strip(),
+            msg[:7] or None,
+        )
+    mk.advance_to(day)
+    sb.settle()
     s = mk.registration.as_at(mpan, day)
-    sb.check(S, 'on the switch day', 'outcome', (s['supplier'] or {}).get('dip_id') == sb.dip_id, f"supplier {sb.dip_id}", (s['supplier'] or {}).get('dip_id'))
+    sb.check(
+        S,
+        'on the switch day',
+        'outcome',
+        (s['supplier'] or {}).get('dip_id') == sb.dip_id,
+        f"supplier {sb.dip_id}",
+        (s['supplier'] or {}).get('dip_id'),
+    )
     for svc in ('DS', 'MS'):
-        sb.check(S, 'on the switch day', 'outcome', svc in chosen and (s[svc] or {}).get('dip_id') == chosen[svc], f"{svc} {chosen.get(svc, '(the one you chose)')}",
-                 (s[svc] or {}).get('dip_id'))
+        sb.check(
+            S,
+            'on the switch day',
+            'outcome',
+            svc in chosen and (s[svc] or {}).get('dip_id') == chosen[svc],
+            f"{svc} {chosen.get(svc, '(the one you chose)')}",
+            (s[svc] or {}).get('dip_id'),
+        )
     sb.expect_acknowledged(S, mpans=[mpan])
 
 # %% ../nbs/42_sandbox.ipynb #b37fcace
@@ -344,29 +571,48 @@ def _sup_loss(sb: Sandbox) -> None:
     S, mk = 'sup-loss', sb.market
     (mpan,) = sb.new_mpans(1, supplier=sb.dip_id)
     gainer = mk.first('SUP', 1)
-    mk.actors[gainer].preferred = {'SDS': mk.first('SDS', 1), 'MSS': mk.first('MSS', 1)}     # not the incumbent services
+    # not the incumbent services
+    mk.actors[gainer].preferred = {'SDS': mk.first('SDS', 1), 'MSS': mk.first('MSS', 1)}
     day = mk.clock.today() + dt.timedelta(days=7)
-    sb.brief(S, mpan=mpan, loss_day=day, gaining_supplier=gainer, expect="acknowledge the de-appointments (IF-037); send nothing Registration refuses")
+    sb.brief(S, mpan=mpan, loss_day=day, gaining_supplier=gainer, expect="acknowledge the de-appointments (IF-037); "
+        "send nothing Registration refuses")
     t0 = time.time()
     mk.switch(mpan, gainer, day)
     mk.advance_to(day); sb.settle()
     d = sb.deliveries()
     for ev in ('DSDeApp', 'MSDeApp'):
         got = d[(d.channel == 'IF-037') & (d.event == ev) & (d.mpan == mpan)]
-        sb.check(S, f"IF-037 {ev}", 'sequence', not got.empty, f"IF-037 {ev} addressed to the losing supplier", f"{len(got)} publication(s)")
+        sb.check(S, f"IF-037 {ev}", 'sequence', not got.empty, f"IF-037 {ev} addressed to the losing "
+            f"supplier", f"{len(got)} publication(s)")
     bad = [(ev, r0) for ev, r0 in sb.answers('IF-032', mpan) if r0.get('responseCode') != 'A']
     sent = sb.from_participant(mpan=mpan, since=t0)
-    seen = [f"{ev}: {'; '.join(r0.get('responseMessages') or [])}" for ev, r0 in bad] + [s.detail[:160] for s in sent if s.code != 'MSG0000']
-    sb.check(S, 'after the loss', 'codes', not seen, 'nothing refused by the DIP or Registration', '; '.join(seen) or 'none',
-             (seen[0].split(': ')[1][:7] if bad else next((s.code for s in sent if s.code != 'MSG0000'), None)))
+    seen = [f"{ev}: {'; '.join(r0.get('responseMessages') or [])}" for ev, r0 in bad] + [
+        s.detail[:160] for s in sent if s.code != 'MSG0000'
+    ]
+    sb.check(
+        S,
+        'after the loss',
+        'codes',
+        not seen,
+        'nothing refused by the DIP or Registration',
+        '; '.join(seen) or 'none',
+        (seen[0].split(': ')[1][:7] if bad else next((s.code for s in sent if s.code != 'MSG0000'), None)),
+    )
     s0, s1 = mk.registration.as_at(mpan, day - dt.timedelta(days=1)), mk.registration.as_at(mpan, day)
-    sb.check(S, 'registration', 'outcome', s0['supplier']['dip_id'] == sb.dip_id and s1['supplier']['dip_id'] == gainer,
-             f"{sb.dip_id} to {day - dt.timedelta(days=1)}, {gainer} from {day}", f"{s0['supplier']['dip_id']} then {s1['supplier']['dip_id']}")
+    sb.check(
+        S,
+        'registration',
+        'outcome',
+        s0['supplier']['dip_id'] == sb.dip_id and s1['supplier']['dip_id'] == gainer,
+        f"{sb.dip_id} to {day - dt.timedelta(days=1)}, {gainer} from {day}",
+        f"{s0['supplier']['dip_id']} then {s1['supplier']['dip_id']}",
+    )
     sb.expect_acknowledged(S, mpans=[mpan])
 
 # %% ../nbs/42_sandbox.ipynb #d028fa95
 @implements('SP002')     # the check that a data service refuses an unknown contract with SP002
-@scenario('ds-appointment', 'SDS', 'Change of data service: an appointment request (BP003)', ('IF-033', 'IF-035', 'IF-036'))
+@scenario('ds-appointment', 'SDS', 'Change of data service: an appointment request '
+                                   '(BP003)', ('IF-033', 'IF-035', 'IF-036'))
 def _ds_appointment(sb: Sandbox) -> None:
     "A data service must accept under a contract it holds (SP000) and refuse an unknown contract with SP002."
     S, mk = 'ds-appointment', sb.market
@@ -376,26 +622,70 @@ def _ds_appointment(sb: Sandbox) -> None:
     sb.brief(S, supplier=sup, contracts={'SANDBOX-OK': sup}, mpans=[ok, unknown], effective_from=day,
              expect="accept requests under a contract you hold (SP000); refuse any other contract reference with SP002")
     t0 = time.time()
-    for mpan, ref in ((ok, 'SANDBOX-OK'), (unknown, 'SANDBOX-UNKNOWN')): mk.appoint(sup, mpan, 'DS', sb.dip_id, day, 'CSP', contract_ref=ref)
+    for mpan, ref in ((ok, 'SANDBOX-OK'), (unknown, 'SANDBOX-UNKNOWN')):
+        mk.appoint(sup, mpan, 'DS', sb.dip_id, day, 'CSP', contract_ref=ref)
     want = {ok: ('A', 'SP000'), unknown: ('R', 'SP002')}
     for mpan in (ok, unknown):
         step = f"IF-034 for {'SANDBOX-OK' if mpan == ok else 'SANDBOX-UNKNOWN'}"
         got = sb.expect_sent(S, step, t0, 'IF-034', mpan=mpan)
-        if not got: continue
+        if not got:
+            continue
         body = got[-1].body
-        req = mk.hub._q("SELECT correlation_id, body FROM messages WHERE channel='IF-033' AND mpan=? ORDER BY received_at DESC LIMIT 1", (mpan,))
+        req = mk.hub._q(
+            "SELECT correlation_id, body FROM messages WHERE channel='IF-033' AND mpan=? ORDER BY "
+            "received_at DESC LIMIT 1",
+            (mpan,),
+        )
         corr, b033 = req[0][0], _cu(json.loads(req[0][1]))
-        sb.check(S, step, 'sequence', got[-1].event == 'DSAppSPResponse', 'event DSAppSPResponse (answering DSAppSPRequest)', got[-1].event)
-        sb.check(S, step, 'sequence', _cb(body)['S1']['senderCorrelationID'] == corr, f"senderCorrelationID of IF-033: {corr}", _cb(body)['S1']['senderCorrelationID'])
+        sb.check(
+            S,
+            step,
+            'sequence',
+            got[-1].event == 'DSAppSPResponse',
+            'event DSAppSPResponse (answering DSAppSPRequest)',
+            got[-1].event,
+        )
+        sb.check(
+            S,
+            step,
+            'sequence',
+            _cb(body)['S1']['senderCorrelationID'] == corr,
+            f"senderCorrelationID of IF-033: {corr}",
+            _cb(body)['S1']['senderCorrelationID'],
+        )
         b7 = _cu(body).get('B007') or {}
         seen = (b7.get('responseCode'), b7.get('proposedAppointmentResponseCode'))
-        sb.check(S, step, 'codes', seen == want[mpan], f"B007 {want[mpan][0]} {want[mpan][1]}", f"B007 {seen[0]} {seen[1]}", seen[1])
-        sb.check(S, step, 'content', (_cu(body).get('B012') or {}) == b033.get('B012'), f"B012 as sent: {b033.get('B012')}", _cu(body).get('B012'), 'RCP1063')
+        sb.check(
+            S,
+            step,
+            'codes',
+            seen == want[mpan],
+            f"B007 {want[mpan][0]} {want[mpan][1]}",
+            f"B007 {seen[0]} {seen[1]}",
+            seen[1],
+        )
+        sb.check(
+            S,
+            step,
+            'content',
+            (_cu(body).get('B012') or {}) == b033.get('B012'),
+            f"B012 as sent: {b033.get('B012')}",
+            _cu(body).get('B012'),
+            'RCP1063',
+        )
     sb.settle()
-    mk.advance_to(day); sb.settle()
+    mk.advance_to(day)
+    sb.settle()
     for mpan, mine in ((ok, True), (unknown, False)):
         ds = (mk.registration.as_at(mpan, day)['DS'] or {}).get('dip_id')
-        sb.check(S, f"registration of {mpan}", 'outcome', (ds == sb.dip_id) == mine, f"DS {'is' if mine else 'is not'} {sb.dip_id} from {day}", ds)
+        sb.check(
+            S,
+            f"registration of {mpan}",
+            'outcome',
+            (ds == sb.dip_id) == mine,
+            f"DS {'is' if mine else 'is not'} {sb.dip_id} from {day}",
+            ds,
+        )
     sb.expect_acknowledged(S, mpans=[ok, unknown])
 
 # %% ../nbs/42_sandbox.ipynb #61399097
@@ -408,39 +698,123 @@ def _ds_day(sb: Sandbox) -> None:
     ends = utc_period_ends(day)
     sent_wh = {m: standin_consumption(m, day) for m in mpans}
     gaps = {mpans[0]: [], mpans[1]: [10, 11, 12, 13], mpans[2]: list(range(48))}
-    info = {m: {k: mk.registration.as_at(m, day)[k] for k in ('gsp_group', 'connection_type', 'market_segment', 'energisation', 'domestic_premise')} for m in mpans}
-    sb.brief(S, day=day, mpans=info, mdr=mdr, expect="submit IF-021 (ActivePower, AI) for every MPAN for the UTC day: 48 half-hours, gaps estimated with a reason")
+    info = {
+        m: {
+            k: mk.registration.as_at(m, day)[k]
+            for k in ('gsp_group', 'connection_type', 'market_segment', 'energisation', 'domestic_premise')
+        }
+        for m in mpans
+    }
+    sb.brief(
+        S,
+        day=day,
+        mpans=info,
+        mdr=mdr,
+        expect="submit IF-021 (ActivePower, AI) for every MPAN for the UTC "
+        "day: 48 half-hours, gaps estimated with a reason",
+    )
     t0 = time.time()
     a = mk.actors[mdr]
     pubs = []
     for m in mpans[:2]:
-        periods = [{'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'} for k, (e, v) in enumerate(zip(ends, sent_wh[m])) if k not in gaps[m]]
-        pubs.append(a.message('IF-064', 'MDRConsumption', m, {'B045': {'measurementQuantityID': 'AI'}, 'B941List': [
-            {'settlementDay': {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30}, 'MDRConsumptionPeriods': periods}]}, primary=[sb.dip_id]))
+        periods = [
+            {'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'}
+            for k, (e, v) in enumerate(zip(ends, sent_wh[m]))
+            if k not in gaps[m]
+        ]
+        pubs.append(
+            a.message(
+                'IF-064',
+                'MDRConsumption',
+                m,
+                {
+                    'B045': {'measurementQuantityID': 'AI'},
+                    'B941List': [
+                        {
+                            'settlementDay': {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30},
+                            'MDRConsumptionPeriods': periods,
+                        }
+                    ],
+                },
+                primary=[sb.dip_id],
+            )
+        )
     mk.submit(mdr, pubs)
     for m in mpans:
-        step = f"IF-021 for {m}" + (' (4 half-hours missing)' if gaps[m] and len(gaps[m]) < 48 else ' (meter silent)' if gaps[m] else '')
+        step = f"IF-021 for {m}" + (
+            ' (4 half-hours missing)' if gaps[m] and len(gaps[m]) < 48 else ' (meter silent)' if gaps[m] else ''
+        )
         got = [s for s in sb.expect_sent(S, step, t0, 'IF-021', 'ActivePower', m)]
-        if not got: continue
+        if not got:
+            continue
         b900 = _cu(got[-1].body).get('B900') or {}
         days = b900.get('settlementDayConsumptionPeriods') or []
         d0 = days[0] if days else {}
         sd = (d0.get('settlementDay') or {}).get('settlementDayDate')
-        sb.check(S, step, 'content', len(days) == 1 and sd and pd.Timestamp(sd) == pd.Timestamp(wire_midnight_utc(day)),
-                 f"one settlement day, {wire_midnight_utc(day)}", f"{len(days)} day(s), first {sd}", 'ECS1014' if days else None)
+        sb.check(
+            S,
+            step,
+            'content',
+            len(days) == 1 and sd and pd.Timestamp(sd) == pd.Timestamp(wire_midnight_utc(day)),
+            f"one settlement day, {wire_midnight_utc(day)}",
+            f"{len(days)} day(s), first {sd}",
+            'ECS1014' if days else None,
+        )
         per = d0.get('consumptionPeriods') or []
         stamps = [pd.Timestamp(p['sp']) for p in per]
-        sb.check(S, step, 'content', sorted(stamps) == [pd.Timestamp(e) for e in ends], f"each of the {len(ends)} half-hours of {day} once",
-                 f"{len(stamps)} periods, {len(set(stamps))} distinct", 'ECS1006' if len(set(stamps)) < len(stamps) else None)
+        sb.check(
+            S,
+            step,
+            'content',
+            sorted(stamps) == [pd.Timestamp(e) for e in ends],
+            f"each of the {len(ends)} half-hours of {day} once",
+            f"{len(stamps)} periods, {len(set(stamps))} distinct",
+            'ECS1006' if len(set(stamps)) < len(stamps) else None,
+        )
         by = {pd.Timestamp(p['sp']): p for p in per}
-        wrong = [f"{e:%H:%M} {by[pd.Timestamp(e)]['v']} {by[pd.Timestamp(e)]['q']}" for k, e in enumerate(ends)
-                 if k not in gaps[m] and pd.Timestamp(e) in by and (_dp._wh(by[pd.Timestamp(e)]['v']) != int(sent_wh[m][k]) or by[pd.Timestamp(e)]['q'] not in ACTUAL_Q)]
-        sb.check(S, step, 'content', not wrong, 'retrieved half-hours as read, actual quality', '; '.join(wrong[:4]) or 'as read')
+        wrong = [
+            f"{e:%H:%M} {by[pd.Timestamp(e)]['v']} {by[pd.Timestamp(e)]['q']}"
+            for k, e in enumerate(ends)
+            if k not in gaps[m]
+            and pd.Timestamp(e) in by
+            and (_dp._wh(by[pd.Timestamp(e)]['v']) != int(sent_wh[m][k]) or by[pd.Timestamp(e)]['q'] not in ACTUAL_Q)
+        ]
+        sb.check(
+            S,
+            step,
+            'content',
+            not wrong,
+            'retrieved half-hours as read, actual quality',
+            '; '.join(wrong[:4]) or 'as read',
+        )
         est = [by.get(pd.Timestamp(ends[k])) for k in gaps[m]]
-        bad = [f"{ends[k]:%H:%M} {p and p['q']} e={p and p.get('e')}" for k, p in zip(gaps[m], est) if not p or p['q'] in ACTUAL_Q or not p.get('e')]
-        if gaps[m]: sb.check(S, step, 'content', not bad, f"{len(gaps[m])} missing half-hours estimated, each with a reason", '; '.join(bad[:4]) or 'estimated', 'ECS1015')
-        ref = sb.mds.con.execute('SELECT code, detail FROM refusals WHERE mpan=? AND ds=? ORDER BY id DESC LIMIT 1', (m, sb.dip_id)).fetchall()
-        sb.check(S, step, 'outcome', not ref, 'accepted by the MDS (no IF-014 refusal)', f"{ref[0][0]} {ref[0][1]}" if ref else 'accepted', ref[0][0] if ref else None)
+        bad = [
+            f"{ends[k]:%H:%M} {p and p['q']} e={p and p.get('e')}"
+            for k, p in zip(gaps[m], est)
+            if not p or p['q'] in ACTUAL_Q or not p.get('e')
+        ]
+        if gaps[m]:
+            sb.check(
+                S,
+                step,
+                'content',
+                not bad,
+                f"{len(gaps[m])} missing half-hours estimated, each with a reason",
+                '; '.join(bad[:4]) or 'estimated',
+                'ECS1015',
+            )
+        ref = sb.mds.con.execute(
+            'SELECT code, detail FROM refusals WHERE mpan=? AND ds=? ORDER BY id DESC LIMIT 1', (m, sb.dip_id)
+        ).fetchall()
+        sb.check(
+            S,
+            step,
+            'outcome',
+            not ref,
+            'accepted by the MDS (no IF-014 refusal)',
+            f"{ref[0][0]} {ref[0][1]}" if ref else 'accepted',
+            ref[0][0] if ref else None,
+        )
     sb.expect_acknowledged(S, mpans=mpans)
 
 # %% ../nbs/42_sandbox.ipynb #8e076392
@@ -460,20 +834,38 @@ class ConformanceReport:
 def play(self: Sandbox, *scenario_ids: str, wait_s: float = 30.0) -> ConformanceReport:
     "Play scenarios in turn (each needs the participant's webhooks on its channels) and return the report."
     for sid in scenario_ids:
-        if sid not in SCENARIOS: raise MhhsError('REF0411', f"unknown scenario {sid!r}; choose from {', '.join(SCENARIOS)}")
-        if SCENARIOS[sid].role != self.role: raise MhhsError('REF0411', f"scenario {sid} is for a {SCENARIOS[sid].role}, the participant is a {self.role}")
+        if sid not in SCENARIOS: raise MhhsError('REF0411', f"unknown scenario {sid!r}; choose from "
+            f"{', '.join(SCENARIOS)}")
+        if SCENARIOS[sid].role != self.role: raise MhhsError('REF0411', f"scenario {sid} is for a "
+            f"{SCENARIOS[sid].role}, the participant is a {self.role}")
     for sid in scenario_ids:
         self.wait_configured(SCENARIOS[sid].needs, timeout=wait_s)
         try: SCENARIOS[sid].play(self)
         except MhhsError as e:         # the market refused something the participant caused: a failed step, not a crash
-            self.check(sid, 'scenario', 'outcome', False, 'the scenario runs to its end', f"{e.code}: {e.detail}"[:300], e.code)
+            self.check(sid, 'scenario', 'outcome', False, 'the scenario runs to its end', f"{e.code}: "
+                f"{e.detail}"[:300], e.code)
     return self.report()
 
 def report(self: Sandbox) -> ConformanceReport:
     checks = pd.DataFrame([asdict(c) for c in self.checks], columns=[f for f in Check.__dataclass_fields__])
-    sent = pd.DataFrame([{'at': pd.Timestamp(s.at, unit='s', tz='UTC'), 'channel': s.channel, 'event': s.event, 'mpan': s.mpan, 'code': s.code,
-                          'detail': s.detail[:200]} for s in self.sent], columns=['at', 'channel', 'event', 'mpan', 'code', 'detail'])
-    return ConformanceReport({'dip_id': self.dip_id, 'role': self.role, 'mpid': self.mpid, 'sandbox': self.base_url}, checks, sent)
+    sent = pd.DataFrame(
+        [
+            {
+                'at': pd.Timestamp(s.at, unit='s', tz='UTC'),
+                'channel': s.channel,
+                'event': s.event,
+                'mpan': s.mpan,
+                'code': s.code,
+                'detail': s.detail[:200],
+            }
+            for s in self.sent
+        ],
+        columns=['at', 'channel', 'event', 'mpan', 'code', 'detail'],
+    )
+    return ConformanceReport(
+        {'dip_id': self.dip_id, 'role': self.role, 'mpid': self.mpid, 'sandbox': self.base_url}, checks, sent
+    )
+
 
 Sandbox.play, Sandbox.report = play, report
 
@@ -487,28 +879,44 @@ def write(self: ConformanceReport, folder) -> Path:
     verdict = 'PASS' if self.passed else 'FAIL'
     def table(df):
         if df.empty: return '<p>none</p>'
-        rows = ''.join('<tr class="{}">{}</tr>'.format('' if r.get('passed', True) else 'fail', ''.join(f"<td>{html.escape(str(v))}</td>" for v in r.values()))
-                       for r in df.to_dict(orient='records'))
+        rows = ''.join(
+            '<tr class="{}">{}</tr>'.format(
+                '' if r.get('passed', True) else 'fail', ''.join(f"<td>{html.escape(str(v))}</td>" for v in r.values())
+            )
+            for r in df.to_dict(orient='records')
+        )
         return f"<table><tr>{''.join(f'<th>{html.escape(str(c))}</th>' for c in df.columns)}</tr>{rows}</table>"
+
     p = self.participant
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Conformance report {html.escape(p['dip_id'])}</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}} td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}}
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Conformance report
+{html.escape(p['dip_id'])}</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;
+padding:3px 6px;text-align:left;vertical-align:top}}
 tr.fail td{{background:#fde2e2}} .PASS{{color:#17692c}} .FAIL{{color:#b00020}}</style></head><body>
 <h1>Conformance report — <span class="{verdict}">{verdict}</span></h1>
-<p>Participant {html.escape(p['dip_id'])} ({html.escape(p['role'])}, MPID {html.escape(p['mpid'])}) against the mhhs_ref sandbox at {html.escape(p['sandbox'])}.
+<p>Participant {html.escape(p['dip_id'])} ({html.escape(p['role'])}, MPID {html.escape(p['mpid'])})
+against the mhhs_ref sandbox at {html.escape(p['sandbox'])}.
 {int(self.checks.passed.sum())} of {len(self.checks)} checks passed.</p>
 <h2>Summary</h2>{table(self.summary())}<h2>Failures</h2>{table(self.failures())}<h2>Every check</h2>{table(self.checks)}
 <h2>Messages the participant sent</h2>{table(self.sent)}</body></html>"""
-    (folder/'conformance.html').write_text(page)
-    return folder/'conformance.html'
+    (folder / 'conformance.html').write_text(page)
+    return folder / 'conformance.html'
+
 
 ConformanceReport.write = write
 
 # %% ../nbs/42_sandbox.ipynb #742c1d73
 class ParticipantHarness:
     "A Python participant's plumbing against a sandbox folder: webhooks in, signed messages out."
-    def __init__(self, folder, react: Callable[[str, dict], list[tuple[str, dict]]], idle: Callable[[], list[tuple[str, dict]]] | None = None,
-                 idle_s: float = 0.3):
+
+    def __init__(
+        self,
+        folder,
+        react: Callable[[str, dict], list[tuple[str, dict]]],
+        idle: Callable[[], list[tuple[str, dict]]] | None = None,
+        idle_s: float = 0.3,
+    ):
         self.info, ident, dip_cert = participant_identity(folder)
         self.folder = Path(folder)
         self.client = DipClient(self.info['base_url'], ident, self.info['role'], self.info['api_key'])
@@ -520,38 +928,60 @@ class ParticipantHarness:
         self._pub = {c.publication_id: c.id for c in channels().values()}
 
     @property
-    def dip_id(self) -> str: return self.info['dip_id']
+    def dip_id(self) -> str:
+        return self.info['dip_id']
 
-    def message(self, channel: str, event: str, mpan: str, blocks: dict, answering: dict | None = None, primary=None) -> tuple[str, dict]:
+    def message(
+        self, channel: str, event: str, mpan: str, blocks: dict, answering: dict | None = None, primary=None
+    ) -> tuple[str, dict]:
         "A message from this participant; `answering` (a received body) gives its correlation id and MPAN block."
         m0 = answering and _cb(answering)['M0']
-        return channel, build_message(channel, event, self.dip_id, self.info['role'], mpan_core=mpan, blocks=blocks, primary=primary,
-                                      correlation_id=answering and _cb(answering)['S1']['senderCorrelationID'], now=dt.datetime.now(SETTLEMENT_TZ),
-                                      distributor_dip_id=m0 and m0['distributorDIPID'], gsp_group=m0 and m0['GSPGroupID'])
+        return channel, build_message(
+            channel,
+            event,
+            self.dip_id,
+            self.info['role'],
+            mpan_core=mpan,
+            blocks=blocks,
+            primary=primary,
+            correlation_id=answering and _cb(answering)['S1']['senderCorrelationID'],
+            now=dt.datetime.now(SETTLEMENT_TZ),
+            distributor_dip_id=m0 and m0['distributorDIPID'],
+            gsp_group=m0 and m0['GSPGroupID'],
+        )
 
     def send(self, out) -> None:
-        for ch, msg in out or []: self.responses.append(self.client.send(ch, [msg]))
+        for ch, msg in out or []:
+            self.responses.append(self.client.send(ch, [msg]))
 
     def start(self) -> 'ParticipantHarness':
         url = self.receiver.start()
         for ch in self.info['channels']:
             r = self.client.configure(ch, f"{url}/{ch}")
-            if r.status_code != 201: raise MhhsError(answer_code(r) or 'REF0412', f"pubconfig {ch}: {r.text}")
+            if r.status_code != 201:
+                raise MhhsError(answer_code(r) or 'REF0412', f"pubconfig {ch}: {r.text}")
         threading.Thread(target=self._loop, name=f"participant-{self.dip_id}", daemon=True).start()
         return self
 
     def _loop(self):
         k, quiet_since = 0, time.monotonic()
         while not self._stop.is_set():
-            self.receiver.event.wait(0.05); self.receiver.event.clear()
-            with self.receiver.lock: new = self.receiver.received[k:]
+            self.receiver.event.wait(0.05)
+            self.receiver.event.clear()
+            with self.receiver.lock:
+                new = self.receiver.received[k:]
             k += len(new)
-            try:       # a fault in the participant's own code is kept, and the plumbing goes on
-                for body in new: self.send(self.react(self._pub.get(_cb(body)['D0']['publicationID']), body))
-                if new: quiet_since = time.monotonic()
+            try:  # a fault in the participant's own code is kept, and the plumbing goes on
+                for body in new:
+                    self.send(self.react(self._pub.get(_cb(body)['D0']['publicationID']), body))
+                if new:
+                    quiet_since = time.monotonic()
                 elif self.idle and time.monotonic() - quiet_since > self.idle_s:
-                    self.send(self.idle()); quiet_since = time.monotonic()
-            except Exception as e: self.errors.append(e)
+                    self.send(self.idle())
+                    quiet_since = time.monotonic()
+            except Exception as e:
+                self.errors.append(e)
 
     def stop(self):
-        self._stop.set(); self.receiver.stop()
+        self._stop.set()
+        self.receiver.stop()

@@ -27,24 +27,32 @@ __all__ = ['SCHEMA', 'SENDER', 'SettlementService', 'run', 'report_messages', 'r
 
 # %% ../nbs/35_settlement_runs.ipynb #5638bcf3
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, day TEXT, gsp_group TEXT, code TEXT, run_date TEXT, run_number INTEGER, executed REAL,
+CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY, day TEXT, gsp_group TEXT, code TEXT, run_date TEXT,
+run_number INTEGER, executed REAL,
     mpans_held INTEGER, mpans_defaulted INTEGER);
 CREATE TABLE IF NOT EXISTS deemed_take (run_id INTEGER, supplier TEXT, period INTEGER, mwh REAL);   -- import
 CREATE TABLE IF NOT EXISTS factors (run_id INTEGER, period INTEGER, import_ggcf REAL, export_ggcf REAL);
-CREATE TABLE IF NOT EXISTS dde (run_id INTEGER, supplier TEXT, bmu TEXT, period INTEGER, mwh REAL);   -- BP013 volumes, in the deemed take
-CREATE TABLE IF NOT EXISTS reports (run_id INTEGER, channel TEXT, recipient TEXT, body TEXT);            -- the run's ECS reports, per recipient
-CREATE TABLE IF NOT EXISTS bmu_allocation (run_id INTEGER, supplier TEXT, bmu TEXT, period INTEGER, mwh REAL);   -- REP-003, import
-CREATE TABLE IF NOT EXISTS exceptions (run_id INTEGER, code TEXT, period INTEGER, direction TEXT, unallocated_wh REAL);   -- REF0334
+-- BP013 volumes, in the deemed take
+CREATE TABLE IF NOT EXISTS dde (run_id INTEGER, supplier TEXT, bmu TEXT, period INTEGER, mwh REAL);
+-- the run's ECS reports, per recipient
+CREATE TABLE IF NOT EXISTS reports (run_id INTEGER, channel TEXT, recipient TEXT, body TEXT);
+-- REP-003, import
+CREATE TABLE IF NOT EXISTS bmu_allocation (run_id INTEGER, supplier TEXT, bmu TEXT, period INTEGER, mwh REAL);
+-- REF0334
+CREATE TABLE IF NOT EXISTS exceptions (run_id INTEGER, code TEXT, period INTEGER, direction TEXT, unallocated_wh REAL);
 """
 
 class SettlementService:
-    "Settlement runs of GSP group days: each run reads the MDS as known at its run date, corrects, allocates and keeps the results."
+    """Settlement runs of GSP group days: each run reads the MDS as known at its run date, corrects, allocates and keeps
+    the results."""
     def __init__(self, mds: MarketWideDataService, isd, db: str = ':memory:', clock=None, shapes=None):
-        "`clock`: gives the time a run is stamped with (default: the MDS's clock); `shapes`: the load-shape source for defaults."
+        """`clock`: gives the time a run is stamped with (default: the MDS's clock); `shapes`: the load-shape source for
+        defaults."""
         self.mds, self.isd, self.shapes = mds, isd, shapes
         self.clock = clock or getattr(mds, 'clock', None) or (lambda: dt.datetime.now(UTC))
         self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
-        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA synchronous=FULL')
+        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA '
+            'synchronous=FULL')
         self.con.executescript(SCHEMA)
         self.lock = threading.RLock()
 
@@ -52,53 +60,122 @@ mark_implements('REF-RUN-CALENDAR', __name__, 'SettlementService')
 
 # %% ../nbs/35_settlement_runs.ipynb #4fafe9af
 def _held(mds, day, mpans: pd.DataFrame, known_at: float) -> np.ndarray:
-    "Both quantities' latest versions as known at `known_at`, by MPAN into `mpans` order (MISSING where nothing was held)."
+    """Both quantities' latest versions as known at `known_at`, by MPAN into `mpans` order (MISSING where nothing was
+    held)."""
     wh = np.full((len(mpans), 48), MISSING, np.int32)
     for mq in ('AI', 'AE'):
         ids, vals, _ = mds.day_frame(day, mq, known_at=known_at)
-        align_rows(ids, vals, mpans, out=wh)                      # the MDS may hold other groups' MPANs: dropped, never misplaced
+        align_rows(ids, vals, mpans, out=wh)  # the MDS may hold other groups' MPANs: dropped, never misplaced
     return wh
 
+
 @implements('REF-RUN-CALENDAR', 'REF-RUN-PRECEDENCE', 'BP020', 'BP019', 'BP013')
-def run(self: SettlementService, day, code: str, mpans: pd.DataFrame, take, run_date=None, events: tuple = (), reports: bool = False) -> int:
-    """Settle one GSP group's local settlement day `day` as run `code` on `run_date` (default: the calendar's date for that
+def run(
+    self: SettlementService,
+    day,
+    code: str,
+    mpans: pd.DataFrame,
+    take,
+    run_date=None,
+    events: tuple = (),
+    reports: bool = False,
+) -> int:
+    """Settle one GSP group's local settlement day `day` as run `code` on `run_date` (default: the calendar's date for
+    that
     code) with the GSP Group Take `take` (one value per local settlement period, `{'import', 'export'}` or net); returns
     the run id. The calculation is `calc.settle_gsp_day`; the run keeps its result, stamped with the service's clock.
     Demand disconnection `events` (BP013) add their volumes to the suppliers' allocations. A run before its calendar
     date is refused (REF0340). `reports`: also build and keep each supplier's REP-003, REP-004, REP-006 and REP-007."""
     day = as_date(day)
     sched = run_schedule(day, transition=code in ('R2', 'R3')).set_index('run').run_date
-    if code not in sched.index: raise MhhsError('REF0340', f"{code} is not a scheduled run of {day}")
+    if code not in sched.index:
+        raise MhhsError('REF0340', f"{code} is not a scheduled run of {day}")
     run_date = as_date(run_date or sched[code])
-    if run_date < sched[code]: raise MhhsError('REF0340', f"{code} of {day} is due on {sched[code]}, not {run_date}")
+    if run_date < sched[code]:
+        raise MhhsError('REF0340', f"{code} of {day} is due on {sched[code]}, not {run_date}")
     known_at = dt.datetime.combine(run_date, dt.time(23, 59), UTC).timestamp()
-    held = {d: _held(self.mds, d, mpans, known_at) for d in sorted({d for d, _ in local_day_cells(day)})}   # the UTC days the local day spans
+    # the UTC days the local day spans
+    held = {d: _held(self.mds, d, mpans, known_at) for d in sorted({d for d, _ in local_day_cells(day)})}
     res = settle_gsp_day(day, mpans, held, take, self.isd, shapes=self.shapes, events=tuple(events))
     rep, dde, factors = res.reports, res.dde, res.factors
     gsp, executed = res.gsp_group, self.clock()
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
         try:
-            n = (cur.execute('SELECT COUNT(*) FROM runs WHERE day=? AND gsp_group=? AND code=?', (str(day), gsp, code)).fetchone()[0]) + 1
-            rid = cur.execute('INSERT INTO runs (day, gsp_group, code, run_date, run_number, executed, mpans_held, mpans_defaulted) VALUES (?,?,?,?,?,?,?,?)',
-                              (str(day), gsp, code, str(run_date), n, executed.timestamp(), res.mpans_held, res.mpans_defaulted)).lastrowid
+            n = (
+                (
+                    cur.execute(
+                        'SELECT COUNT(*) FROM runs WHERE day=? AND gsp_group=? AND code=?', (str(day), gsp, code)
+                    ).fetchone()[0]
+                )
+                + 1
+            )
+            rid = cur.execute(
+                'INSERT INTO runs (day, gsp_group, code, run_date, run_number, executed, mpans_held, '
+                'mpans_defaulted) VALUES (?,?,?,?,?,?,?,?)',
+                (str(day), gsp, code, str(run_date), n, executed.timestamp(), res.mpans_held, res.mpans_defaulted),
+            ).lastrowid
             dt4 = rep['REP-004'].query("direction == 'import'")
-            cur.executemany('INSERT INTO deemed_take VALUES (?,?,?,?)', [(rid, s, int(p), float(v)) for s, p, v in zip(dt4.supplier, dt4.period, dt4.deemed_take_mwh)])
+            cur.executemany(
+                'INSERT INTO deemed_take VALUES (?,?,?,?)',
+                [(rid, s, int(p), float(v)) for s, p, v in zip(dt4.supplier, dt4.period, dt4.deemed_take_mwh)],
+            )
             r3 = rep['REP-003'].query("direction == 'import'")
-            cur.executemany('INSERT INTO bmu_allocation VALUES (?,?,?,?,?)', [(rid, s, b, int(p), float(v)) for s, b, p, v in zip(r3.supplier, r3.bmu, r3.period, r3.allocated_mwh)])
+            cur.executemany(
+                'INSERT INTO bmu_allocation VALUES (?,?,?,?,?)',
+                [(rid, s, b, int(p), float(v)) for s, b, p, v in zip(r3.supplier, r3.bmu, r3.period, r3.allocated_mwh)],
+            )
             if dde is not None and len(dde):
-                cur.executemany('INSERT INTO dde VALUES (?,?,?,?,?)', [(rid, s, b, int(p), float(w) / 1e6) for s, b, p, w in zip(dde.supplier, dde.bmu, dde.period, dde.dde_wh)])
-            cur.executemany('INSERT INTO factors VALUES (?,?,?,?)', [(rid, int(p), float(i), float(e)) for p, i, e in zip(factors.period, factors.import_ggcf, factors.export_ggcf)])
-            cur.executemany('INSERT INTO exceptions VALUES (?,?,?,?,?)', [(rid, *r) for r in res.exceptions().itertuples(index=False)])
+                cur.executemany(
+                    'INSERT INTO dde VALUES (?,?,?,?,?)',
+                    [
+                        (rid, s, b, int(p), float(w) / 1e6)
+                        for s, b, p, w in zip(dde.supplier, dde.bmu, dde.period, dde.dde_wh)
+                    ],
+                )
+            cur.executemany(
+                'INSERT INTO factors VALUES (?,?,?,?)',
+                [
+                    (rid, int(p), float(i), float(e))
+                    for p, i, e in zip(factors.period, factors.import_ggcf, factors.export_ggcf)
+                ],
+            )
+            cur.executemany(
+                'INSERT INTO exceptions VALUES (?,?,?,?,?)',
+                [(rid, *r) for r in res.exceptions().itertuples(index=False)],
+            )
             if reports:
-                cur.executemany('INSERT INTO reports VALUES (?,?,?,?)', [(rid, ch, sup, json.dumps(body)) for ch, sup, body in
-                                                                         _run_reports(self, day, code, n, executed, res.rep6, res.corrected, factors, rep, dde, res.dde_ccc, events)])
+                cur.executemany(
+                    'INSERT INTO reports VALUES (?,?,?,?)',
+                    [
+                        (rid, ch, sup, json.dumps(body))
+                        for ch, sup, body in _run_reports(
+                            self,
+                            day,
+                            code,
+                            n,
+                            executed,
+                            res.rep6,
+                            res.corrected,
+                            factors,
+                            rep,
+                            dde,
+                            res.dde_ccc,
+                            events,
+                        )
+                    ],
+                )
             cur.execute('COMMIT')
-        except BaseException: cur.execute('ROLLBACK'); raise
+        except BaseException:
+            cur.execute('ROLLBACK')
+            raise
     return rid
 
+
 def _run_reports(self, day, code, n, executed, rep6, corr, factors, rep, dde, dde_c, events):
-    "(channel, supplier, report) for every supplier of the run: REP-006 from the MDS, REP-003, REP-004 and REP-007 from the VAS."
+    """(channel, supplier, report) for every supplier of the run: REP-006 from the MDS, REP-003, REP-004 and REP-007
+    from the VAS."""
     kw = dict(day=day, code=code, run_number=n, executed=executed)
     gsp = str(rep6.gsp_group.iloc[0])
     for sup in sorted(rep6.supplier.astype(str).unique()):
@@ -108,37 +185,66 @@ def _run_reports(self, day, code, n, executed, rep6, corr, factors, rep, dde, dd
         if 'REP-007' in rep and (rep['REP-007'].supplier.astype(str) == sup).any():
             yield 'REP-007', sup, rep007_report(rep['REP-007'], sup, gsp, **kw)
 
+
 SENDER = {'REP-006': 'MDS', 'REP-003': 'VAS', 'REP-004': 'VAS', 'REP-007': 'VAS'}
 
+
 @implements('REP-003', 'REP-004', 'REP-006', 'REP-007', 'BP020', 'BP019')
-def report_messages(self: SettlementService, run_id: int, senders: dict[str, str] | None = None, **pack) -> list[tuple[str, str, dict]]:
-    """The ECS report messages of a run, ready for the DIP: (channel, sender role, message) per report and supplier — one
-    message per report (DIP API v2.1.0) — sent by `senders` (role → DIP id; default the standing data's MDS and VAS), each
-    supplier its primary recipient; stamped with the service's clock unless `now` is given (each message still gets its own
+def report_messages(
+    self: SettlementService, run_id: int, senders: dict[str, str] | None = None, **pack
+) -> list[tuple[str, str, dict]]:
+    """The ECS report messages of a run, ready for the DIP: (channel, sender role, message) per report and supplier —
+    one
+    message per report (DIP API v2.1.0) — sent by `senders` (role → DIP id; default the standing data's MDS and VAS),
+    each
+    supplier its primary recipient; stamped with the service's clock unless `now` is given (each message still gets its
+    own
     unique reference: the envelope identifies one sending, the report inside is the run's)."""
     pack.setdefault('now', self.clock())
     senders = senders or {r: self.isd.participants.query("role == @r").dip_id.iloc[0] for r in ('MDS', 'VAS')}
-    with self.lock: rows = self.con.execute('SELECT channel, recipient, body FROM reports WHERE run_id=? ORDER BY rowid', (run_id,)).fetchall()
-    if not rows: raise MhhsError('REF0352', f"run {run_id} kept no reports (run it with reports=True)")
-    return [(ch, SENDER[ch], pack_report(ch, json.loads(body), senders[SENDER[ch]], SENDER[ch], [sup], **pack)) for ch, sup, body in rows]
+    with self.lock:
+        rows = self.con.execute(
+            'SELECT channel, recipient, body FROM reports WHERE run_id=? ORDER BY rowid', (run_id,)
+        ).fetchall()
+    if not rows:
+        raise MhhsError('REF0352', f"run {run_id} kept no reports (run it with reports=True)")
+    return [
+        (ch, SENDER[ch], pack_report(ch, json.loads(body), senders[SENDER[ch]], SENDER[ch], [sup], **pack))
+        for ch, sup, body in rows
+    ]
+
 
 def runs(self: SettlementService) -> pd.DataFrame:
     "Every run executed."
-    with self.lock: return pd.read_sql_query('SELECT * FROM runs ORDER BY id', self.con)
+    with self.lock:
+        return pd.read_sql_query('SELECT * FROM runs ORDER BY id', self.con)
+
 
 def supplier_volumes(self: SettlementService, day) -> pd.DataFrame:
     "Each supplier's deemed take (import) for `day` (MWh) in every run: one column per run code, in run order."
     with self.lock:
-        df = pd.read_sql_query('SELECT r.code, r.run_number, d.supplier, SUM(d.mwh) mwh FROM deemed_take d JOIN runs r ON r.id=d.run_id '
-                               'WHERE r.day=? GROUP BY r.id, d.supplier', self.con, params=(str(as_date(day)),))
+        df = pd.read_sql_query(
+            'SELECT r.code, r.run_number, d.supplier, SUM(d.mwh) mwh FROM deemed_take d JOIN runs '
+            'r ON r.id=d.run_id '
+            'WHERE r.day=? GROUP BY r.id, d.supplier',
+            self.con,
+            params=(str(as_date(day)),),
+        )
     df = df.sort_values('run_number').drop_duplicates(['code', 'supplier'], keep='last')
     out = df.pivot(index='supplier', columns='code', values='mwh')
     return out[[c for c in RUN_PRECEDENCE if c in out.columns]]
+
 
 def settled(self: SettlementService, day) -> pd.Series:
     "Each supplier's volume as settled now: the latest run by precedence (REF-RUN-PRECEDENCE)."
     v = self.supplier_volumes(day)
     return v[latest_run(list(v.columns))].rename(f"{latest_run(list(v.columns))}")
 
-SettlementService.run, SettlementService.runs, SettlementService.supplier_volumes, SettlementService.settled = run, runs, supplier_volumes, settled
+
+SettlementService.run, SettlementService.runs, SettlementService.supplier_volumes, SettlementService.settled = (
+    run,
+    runs,
+    supplier_volumes,
+    settled,
+)
 SettlementService.report_messages = report_messages

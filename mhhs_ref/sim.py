@@ -35,7 +35,8 @@ __all__ = ['CAUSES', 'SimConfig', 'fault_rows', 'factor_causes', 'simulate_parti
 # %% ../nbs/41_simulation.ipynb #6011e173
 @dataclass
 class SimConfig:
-    "A simulation: market size, period, seed, engine, the rates of change (ASM-SIM-RATES), the take's noise and any injected faults (ASM-SIM-FAULTS)."
+    """A simulation: market size, period, seed, engine, the rates of change (ASM-SIM-RATES), the take's noise and any
+    injected faults (ASM-SIM-FAULTS)."""
     mpans: int = 20_000
     start: str = '2026-01-12'
     days: int = 1
@@ -48,33 +49,49 @@ class SimConfig:
     late_after_days: int = 10
     process_mpans: int = 2_000         # MPANs loaded into Registration and the DIP for the process stage
     record_processes: bool = False     # keep every step (for the stepper) — slower; the command does not
-    dde_share: float = 0.0             # BP013: share of each GSP group's smart MPANs a distributor disconnects on the first day
-    dde_periods: tuple = (35, 38)      # … from and to these UTC periods of that day (17:00–19:00 UTC)
-    take_noise: float = 0.003          # the GSP Group Take stand-in's random error per period (ASM-SIM-TAKE-NOISE)
-    ds_fault: str | None = None        # a fault (ASM-SIM-FAULTS): this data service (DIP id, or 'largest' smart one) drops MPAN-days …
-    ds_fault_share: float = 0.25       # … this share of its MPAN-days, every day …
-    ds_fault_mode: str = 'missing'     # … 'missing': never submitted (the MDS defaults them); 'zero': submitted as zeros
-    gsp_meter_error: float = 0.0       # a fault: the GSP group metering reads the import take this much high (0.02: +2 %)
+    dde_share: float = 0.0  # BP013: share of each GSP group's smart MPANs a distributor disconnects on the first day
+    dde_periods: tuple = (35, 38)  # … from and to these UTC periods of that day (17:00–19:00 UTC)
+    take_noise: float = 0.003  # the GSP Group Take stand-in's random error per period (ASM-SIM-TAKE-NOISE)
+    ds_fault: str | None = (
+        None  # a fault (ASM-SIM-FAULTS): this data service (DIP id, or 'largest' smart one) drops MPAN-days …
+    )
+    ds_fault_share: float = 0.25  # … this share of its MPAN-days, every day …
+    ds_fault_mode: str = 'missing'  # … 'missing': never submitted (the MDS defaults them); 'zero': submitted as zeros
+    # a fault: the GSP group metering reads the import take this much high (0.02: +2 %)
+    gsp_meter_error: float = 0.0
 
     def check(self):
         "Refuse a configuration that cannot run, naming the argument."
-        if self.mpans < 100: raise MhhsError('REF0400', f"--mpans must be at least 100 (got {self.mpans})")
-        if not 1 <= self.days <= 31: raise MhhsError('REF0400', f"--days must be between 1 and 31 (got {self.days})")
-        if self.engine not in ('local', 'dask'): raise MhhsError('REF0400', f"--engine must be local or dask (got {self.engine!r})")
-        if not 0 <= self.dde_share <= 1: raise MhhsError('REF0400', f"dde_share must be between 0 and 1 (got {self.dde_share})")
-        if not 0 <= self.take_noise <= 0.1: raise MhhsError('REF0400', f"--take-noise must be between 0 and 0.1 (got {self.take_noise})")
-        if not 0 <= self.ds_fault_share <= 1: raise MhhsError('REF0400', f"--ds-fault-share must be between 0 and 1 (got {self.ds_fault_share})")
-        if self.ds_fault_mode not in ('missing', 'zero'): raise MhhsError('REF0400', f"--ds-fault-mode must be missing or zero (got {self.ds_fault_mode!r})")
-        if not -0.2 <= self.gsp_meter_error <= 0.2: raise MhhsError('REF0400', f"--gsp-meter-error must be between -0.2 and 0.2 (got {self.gsp_meter_error})")
-        try: as_date(self.start)
-        except MhhsError: raise MhhsError('REF0400', f"--from must be a date YYYY-MM-DD (got {self.start!r})") from None
+        if self.mpans < 100:
+            raise MhhsError('REF0400', f"--mpans must be at least 100 (got {self.mpans})")
+        if not 1 <= self.days <= 31:
+            raise MhhsError('REF0400', f"--days must be between 1 and 31 (got {self.days})")
+        if self.engine not in ('local', 'dask'):
+            raise MhhsError('REF0400', f"--engine must be local or dask (got {self.engine!r})")
+        if not 0 <= self.dde_share <= 1:
+            raise MhhsError('REF0400', f"dde_share must be between 0 and 1 (got {self.dde_share})")
+        if not 0 <= self.take_noise <= 0.1:
+            raise MhhsError('REF0400', f"--take-noise must be between 0 and 0.1 (got {self.take_noise})")
+        if not 0 <= self.ds_fault_share <= 1:
+            raise MhhsError('REF0400', f"--ds-fault-share must be between 0 and 1 (got {self.ds_fault_share})")
+        if self.ds_fault_mode not in ('missing', 'zero'):
+            raise MhhsError('REF0400', f"--ds-fault-mode must be missing or zero (got {self.ds_fault_mode!r})")
+        if not -0.2 <= self.gsp_meter_error <= 0.2:
+            raise MhhsError('REF0400', f"--gsp-meter-error must be between -0.2 and 0.2 (got {self.gsp_meter_error})")
+        try:
+            as_date(self.start)
+        except MhhsError:
+            raise MhhsError('REF0400', f"--from must be a date YYYY-MM-DD (got {self.start!r})") from None
+
 
 mark_implements('ASM-SIM-RATES', __name__, 'SimConfig')
 
 # %% ../nbs/41_simulation.ipynb #4f835c2b
-CAUSES = {'MDS defaults': "MPAN-days the MDS did not hold when the run read it (late submissions), defaulted from load shape × annual consumption (REP-007)",
+CAUSES = {'MDS defaults': "MPAN-days the MDS did not hold when the run read it (late submissions), defaulted from "
+                          "load shape × annual consumption (REP-007)",
           'fault': "the injected data service fault",
-          'DS estimates': "the data services' own estimates: gaps, comms failures, daily and non-half-hourly reads shaped",
+          'DS estimates': "the data services' own estimates: gaps, comms failures, daily and non-half-hourly reads "
+                          "shaped",
           'GSP meter error': "the injected GSP metering error",
           'take noise': "the take stand-in's random error per period, which mostly cancels over a day",
           'other': "actual data passed through with its faults, losses on them, rounding"}
@@ -87,14 +104,17 @@ def _fault_ds(cfg: SimConfig, mpans: pd.DataFrame) -> str | None:
 
 @implements('ASM-SIM-FAULTS')
 def fault_rows(cfg: SimConfig, mpans: pd.DataFrame, gsp: str, day) -> np.ndarray:
-    "The MPAN-days of `day` the faulty data service drops: each of its MPANs with chance `ds_fault_share` (a random stream of its own)."
+    """The MPAN-days of `day` the faulty data service drops: each of its MPANs with chance `ds_fault_share` (a random
+    stream of its own)."""
     ds = _fault_ds(cfg, mpans)
     if ds is None: return np.zeros(len(mpans), bool)
     rng = np.random.default_rng([cfg.seed, list(GSP_SHARES).index(gsp), as_date(day).toordinal(), 17])
     return (mpans.ds.astype(str).to_numpy() == ds) & (rng.random(len(mpans)) < cfg.ds_fault_share)
 
 @implements('ASM-SIM-FAULTS', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS')
-def factor_causes(ld, mpans: pd.DataFrame, isd, true: dict, sent: dict, sched: pd.DataFrame, measured: dict, take: dict, clean: dict) -> pd.DataFrame:
+def factor_causes(
+    ld, mpans: pd.DataFrame, isd, true: dict, sent: dict, sched: pd.DataFrame, measured: dict, take: dict, clean: dict
+) -> pd.DataFrame:
     """Per run of local day `ld`: the import take, uncorrected and weighted volume (MWh at the GSP) and the gap split by
     cause (`CAUSES`, MWh). `true`/`sent`: per UTC day the truth and what reached the MDS (values, quality, the ordinal
     day received, the fault's rows); `measured`, `take`, `clean`: the take with the meter error, without it, and
@@ -119,77 +139,165 @@ def factor_causes(ld, mpans: pd.DataFrame, isd, true: dict, sent: dict, sched: p
         k = to_local_day(ld, kind)[imp]
         err = tr * llf - v
         U, W = v.sum(), (v * w).sum()
-        part = {'MDS defaults': err[k == 0].sum(), 'fault': err[k == 1].sum(), 'DS estimates': err[k == 2].sum(),
-                'GSP meter error': T - noisy, 'take noise': noisy - flat}
+        part = {
+            'MDS defaults': err[k == 0].sum(),
+            'fault': err[k == 1].sum(),
+            'DS estimates': err[k == 2].sum(),
+            'GSP meter error': T - noisy,
+            'take noise': noisy - flat,
+        }
         part['other'] = (T - U) - sum(part.values())
-        rows.append({'day': str(ld), 'code': code, 'take_mwh': T / 1e6, 'uncorrected_mwh': U / 1e6, 'weighted_mwh': W / 1e6,
-                     **{c: x / 1e6 for c, x in part.items()}, 'fault_volume_mwh': (tr * llf)[k == 1].sum() / 1e6})
+        rows.append(
+            {
+                'day': str(ld),
+                'code': code,
+                'take_mwh': T / 1e6,
+                'uncorrected_mwh': U / 1e6,
+                'weighted_mwh': W / 1e6,
+                **{c: x / 1e6 for c, x in part.items()},
+                'fault_volume_mwh': (tr * llf)[k == 1].sum() / 1e6,
+            }
+        )
     return pd.DataFrame(rows)
 
 # %% ../nbs/41_simulation.ipynb #96f35f66
-@implements('BP004', 'BP005', 'BP018', 'BP019', 'BP020', 'REF-RUN-CALENDAR', 'ASM-SIM-RATES', 'ASM-SIM-FAULTS', 'ASM-SIM-TAKE-NOISE')
+@implements(
+    'BP004',
+    'BP005',
+    'BP018',
+    'BP019',
+    'BP020',
+    'REF-RUN-CALENDAR',
+    'ASM-SIM-RATES',
+    'ASM-SIM-FAULTS',
+    'ASM-SIM-TAKE-NOISE',
+)
 def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
-    "Meter to bank for one GSP group over the period: volumes per run, factors and their causes, load shapes, exceptions, MDS refusals."
+    """Meter to bank for one GSP group over the period: volumes per run, factors and their causes, load shapes,
+    exceptions, MDS refusals."""
     cfg = SimConfig(**cfg)
     spec = MarketSpec(cfg.mpans, seed=cfg.seed)
     mds = MarketWideDataService()
     st = SettlementService(mds, spec.isd)
     rng = np.random.default_rng([cfg.seed, spec.gsp_groups.index(gsp)])
-    regs, out = None, {'volumes': [], 'bmu_volumes': [], 'factors': [], 'factor_causes': [], 'shapes': [], 'exceptions': [], 'summary': [], 'dde': []}
+    regs, out = (
+        None,
+        {
+            'volumes': [],
+            'bmu_volumes': [],
+            'factors': [],
+            'factor_causes': [],
+            'shapes': [],
+            'exceptions': [],
+            'summary': [],
+            'dde': [],
+        },
+    )
     local_days = [as_date(cfg.start) + dt.timedelta(days=k) for k in range(cfg.days)]
-    need = {ld: {d for d, _ in local_day_cells(ld)} for ld in local_days}      # a local day in BST starts on the UTC day before
+    # a local day in BST starts on the UTC day before
+    need = {ld: {d for d, _ in local_day_cells(ld)} for ld in local_days}
     true: dict[dt.date, np.ndarray] = {}
-    sent: dict[dt.date, dict] = {}                                             # what reached the MDS, and when: to explain the factors
+    # what reached the MDS, and when: to explain the factors
+    sent: dict[dt.date, dict] = {}
     for day in sorted(set().union(*need.values())):
         part = spec.day(gsp, day)
         regs = regs or Registers(part.mpans)
         col = collect_day(part.mpans, part.metered_wh, part.true_wh, day, regs)
         sub = process(col.hh, day_quantity_wh=col.day_quantity_wh)
         hit = fault_rows(cfg, part.mpans, gsp, day)
-        if cfg.ds_fault_mode == 'zero':                     # the faulty service submits zeros as if actual
-            sub.wh[hit] = 0; sub.quality[hit] = Q['A']; sub.reason[hit] = 0
+        if cfg.ds_fault_mode == 'zero':  # the faulty service submits zeros as if actual
+            sub.wh[hit] = 0
+            sub.quality[hit] = Q['A']
+            sub.reason[hit] = 0
         sh = day_shapes(day, part.mpans, sub.wh, sub.quality)
         out['shapes'].append(sh.assign(day=str(day), values=sh['values'].map(lambda v: v.tolist())))
         late = rng.random(len(part.mpans)) < cfg.late_share
         received = np.where(late, day.toordinal() + cfg.late_after_days, day.toordinal() + 1)
-        if cfg.ds_fault_mode == 'missing': received = np.where(hit, np.iinfo(np.int64).max, received)   # never submitted
+        # never submitted
+        if cfg.ds_fault_mode == 'missing':
+            received = np.where(hit, np.iinfo(np.int64).max, received)
         for rows, when in ((~late, day + dt.timedelta(days=1)), (late, day + dt.timedelta(days=cfg.late_after_days))):
             rows = rows & ~hit if cfg.ds_fault_mode == 'missing' else rows
-            mds.load_day(day, part.mpans[rows].reset_index(drop=True), sub.wh[rows], sub.quality[rows], sub.reason[rows],
-                         received_at=dt.datetime.combine(when, dt.time(6), UTC))
+            mds.load_day(
+                day,
+                part.mpans[rows].reset_index(drop=True),
+                sub.wh[rows],
+                sub.quality[rows],
+                sub.reason[rows],
+                received_at=dt.datetime.combine(when, dt.time(6), UTC),
+            )
         true[day] = part.true_wh
         sent[day] = {'wh': sub.wh, 'quality': sub.quality, 'received': received, 'fault': hit}
         submitted = np.where(hit[:, None], 0, sub.wh) if cfg.ds_fault_mode == 'missing' else sub.wh
-        out['summary'].append(pd.DataFrame({'gsp_group': [gsp], 'day': [str(day)], 'mpans': [len(part.mpans)],
-                                            'true_mwh': [part.true_wh.sum(dtype=np.int64) / 1e6], 'submitted_mwh': [submitted.sum(dtype=np.int64) / 1e6],
-                                            'estimated_share': [float((sub.quality != 0).mean())], 'fault_mpan_days': [int(hit.sum())]}))
-        for k, ld in enumerate(local_days):                     # settle each local day once the UTC days it spans are in
-            if max(need[ld]) != day: continue
+        out['summary'].append(
+            pd.DataFrame(
+                {
+                    'gsp_group': [gsp],
+                    'day': [str(day)],
+                    'mpans': [len(part.mpans)],
+                    'true_mwh': [part.true_wh.sum(dtype=np.int64) / 1e6],
+                    'submitted_mwh': [submitted.sum(dtype=np.int64) / 1e6],
+                    'estimated_share': [float((sub.quality != 0).mean())],
+                    'fault_mpan_days': [int(hit.sum())],
+                }
+            )
+        )
+        # settle each local day once the UTC days it spans are in
+        for k, ld in enumerate(local_days):
+            if max(need[ld]) != day:
+                continue
             clean = gsp_group_take(to_local_day(ld, true), part.mpans, spec.isd, noise=0.0)
             take = gsp_group_take(to_local_day(ld, true), part.mpans, spec.isd, noise=cfg.take_noise, seed=cfg.seed + k)
             measured = {'import': take['import'] * (1 + cfg.gsp_meter_error), 'export': take['export']}
             events = ()
-            if k == 0 and cfg.dde_share > 0:           # a demand control event on the first day (BP013)
+            if k == 0 and cfg.dde_share > 0:  # a demand control event on the first day (BP013)
                 smart = part.mpans[(part.mpans.market_segment == 'S') & (part.mpans.energy_direction == 'I')].mpan
                 hit_dde = smart[rng.random(len(smart)) < cfg.dde_share]
-                if len(hit_dde): events = (DemandDisconnectionEvent(str(ld), cfg.dde_periods[0], cfg.dde_periods[1], list(hit_dde)),)
+                if len(hit_dde):
+                    events = (DemandDisconnectionEvent(str(ld), cfg.dde_periods[0], cfg.dde_periods[1], list(hit_dde)),)
             sched = run_schedule(ld)
-            for code in sched.run: st.run(ld, code, part.mpans, measured, events=events)
-            out['factor_causes'].append(factor_causes(ld, part.mpans, spec.isd, true, sent, sched, measured, take, clean).assign(gsp_group=gsp))
+            for code in sched.run:
+                st.run(ld, code, part.mpans, measured, events=events)
+            out['factor_causes'].append(
+                factor_causes(ld, part.mpans, spec.isd, true, sent, sched, measured, take, clean).assign(gsp_group=gsp)
+            )
             runs = st.runs()
             with st.lock:
-                v = pd.read_sql_query('SELECT r.day, r.code, d.supplier, d.period, d.mwh FROM deemed_take d JOIN runs r ON r.id=d.run_id WHERE r.day=?',
-                                      st.con, params=(str(ld),))
-                f = pd.read_sql_query('SELECT r.day, r.code, f.period, f.import_ggcf, f.export_ggcf FROM factors f JOIN runs r ON r.id=f.run_id WHERE r.day=?',
-                                      st.con, params=(str(ld),))
-                e = pd.read_sql_query('SELECT r.day, r.code, e.supplier, e.bmu, e.period, e.mwh FROM dde e JOIN runs r ON r.id=e.run_id WHERE r.day=?',
-                                      st.con, params=(str(ld),))
-                bm = pd.read_sql_query('SELECT r.day, r.code, b.supplier, b.bmu, b.period, b.mwh FROM bmu_allocation b JOIN runs r ON r.id=b.run_id WHERE r.day=?',
-                                       st.con, params=(str(ld),))
-            out['volumes'].append(v.assign(gsp_group=gsp)); out['factors'].append(f.assign(gsp_group=gsp)); out['dde'].append(e.assign(gsp_group=gsp))
+                v = pd.read_sql_query(
+                    'SELECT r.day, r.code, d.supplier, d.period, d.mwh FROM deemed_take d JOIN '
+                    'runs r ON r.id=d.run_id WHERE r.day=?',
+                    st.con,
+                    params=(str(ld),),
+                )
+                f = pd.read_sql_query(
+                    'SELECT r.day, r.code, f.period, f.import_ggcf, f.export_ggcf FROM factors f '
+                    'JOIN runs r ON r.id=f.run_id WHERE r.day=?',
+                    st.con,
+                    params=(str(ld),),
+                )
+                e = pd.read_sql_query(
+                    'SELECT r.day, r.code, e.supplier, e.bmu, e.period, e.mwh FROM dde e JOIN runs '
+                    'r ON r.id=e.run_id WHERE r.day=?',
+                    st.con,
+                    params=(str(ld),),
+                )
+                bm = pd.read_sql_query(
+                    'SELECT r.day, r.code, b.supplier, b.bmu, b.period, b.mwh FROM bmu_allocation '
+                    'b JOIN runs r ON r.id=b.run_id WHERE r.day=?',
+                    st.con,
+                    params=(str(ld),),
+                )
+            out['volumes'].append(v.assign(gsp_group=gsp))
+            out['factors'].append(f.assign(gsp_group=gsp))
+            out['dde'].append(e.assign(gsp_group=gsp))
             out['bmu_volumes'].append(bm.assign(gsp_group=gsp))
-            out['exceptions'].append(runs[runs.day == str(ld)][['day', 'code', 'mpans_held', 'mpans_defaulted']].assign(gsp_group=gsp))
-        for d in [d for d in true if d < day]: del true[d]; del sent[d]     # a local day needs at most the UTC day before
+            out['exceptions'].append(
+                runs[runs.day == str(ld)][['day', 'code', 'mpans_held', 'mpans_defaulted']].assign(gsp_group=gsp)
+            )
+        # a local day needs at most the UTC day before
+        for d in [d for d in true if d < day]:
+            del true[d]
+            del sent[d]
     res = {k: pd.concat(v, ignore_index=True) for k, v in out.items()}
     res['mds_refusals'] = mds.refusals().assign(gsp_group=gsp)
     return res
@@ -197,10 +305,13 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
 # %% ../nbs/41_simulation.ipynb #a1e35d95
 @implements('BP001', 'BP002', 'BP009', 'ASM-SIM-RATES')
 def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    "Changes of supplier, of metering service and meter exchanges over the DIP for the period; the DIP journal and rejections."
+    """Changes of supplier, of metering service and meter exchanges over the DIP for the period; the DIP journal and
+    rejections."""
     from mhhs_ref.processes import Market
     from mhhs_ref.registration import wire_midnight
-    smart = frame[(frame.market_segment == 'S') & (frame.energy_direction == 'I') & (frame.energisation == 'E')].head(cfg.process_mpans)
+    smart = frame[(frame.market_segment == 'S') & (frame.energy_direction == 'I') & (frame.energisation == 'E')].head(
+        cfg.process_mpans
+    )
     start = as_date(cfg.start)
     m = Market(start=f'{start}T09:00:00+00:00', record=cfg.record_processes)
     loaded = smart.assign(created_on=np.minimum(smart.created_on.values, np.datetime64(start - dt.timedelta(days=30))))
@@ -209,37 +320,95 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
     n = lambda rate: max(1, int(round(cfg.mpans * rate * cfg.days / 365)))
     picks = rng.permutation(len(smart))
     sups = [d for d, r in m._roles.items() if r == 'SUP']
-    counts = {'changes of supplier': n(cfg.switch_rate), 'metering service changes': n(cfg.ms_change_rate), 'meter exchanges': n(cfg.meter_exchange_rate)}
+    counts = {
+        'changes of supplier': n(cfg.switch_rate),
+        'metering service changes': n(cfg.ms_change_rate),
+        'meter exchanges': n(cfg.meter_exchange_rate),
+    }
     i, refused = 0, []
     for _ in range(counts['changes of supplier']):
-        r = smart.iloc[picks[i % len(picks)]]; i += 1
+        r = smart.iloc[picks[i % len(picks)]]
+        i += 1
         new = [s for s in sups if s != str(r.supplier)][int(rng.integers(0, len(sups) - 1))]
-        try: m.switch(str(r.mpan), new, start + dt.timedelta(days=int(rng.integers(2, 8))))
-        except MhhsError as e: refused.append(e.code)          # CSS or Registration said no: counted and reported, not hidden
+        try:
+            m.switch(str(r.mpan), new, start + dt.timedelta(days=int(rng.integers(2, 8))))
+        # CSS or Registration said no: counted and reported, not hidden
+        except MhhsError as e:
+            refused.append(e.code)
     counts['changes of supplier refused'] = len(refused)
     mss = [d for d, ro in m._roles.items() if ro == 'MSS']
     for _ in range(counts['metering service changes']):
-        r = smart.iloc[picks[i % len(picks)]]; i += 1
-        m.appoint(str(r.supplier), str(r.mpan), 'MS', [x for x in mss if x != str(r.ms)][0], start + dt.timedelta(days=3))
+        r = smart.iloc[picks[i % len(picks)]]
+        i += 1
+        m.appoint(
+            str(r.supplier), str(r.mpan), 'MS', [x for x in mss if x != str(r.ms)][0], start + dt.timedelta(days=3)
+        )
     for k in range(counts['meter exchanges']):
-        r = smart.iloc[picks[i % len(picks)]]; i += 1
+        r = smart.iloc[picks[i % len(picks)]]
+        i += 1
         meters = m.registration.as_at(str(r.mpan))['meters'] or []
-        meter = {'meterID': f'X{k:09d}', 'meterType': 'S2ADE', 'ESMEGUID': '00-11-22-33-44-55-66-77', 'meterLocation': 'A',
-                 'numberOfDisplayedRegisterDigits': 6, 'meterInstallationDate': wire_midnight(start)}
-        if meters: m.mtd(str(r.ms), str(r.mpan), 'MeterExchange', meter=meter, removed=meters[0]['meterID'], removed_on=start,
-                         history_map=[{'meterAssetProviderID': 'MAPA', 'meterAssetProviderEffectiveFromDate': wire_midnight(start)}])
-        else: m.mtd(str(r.ms), str(r.mpan), 'MeterInstall', meter=meter,
-                    history_map=[{'meterAssetProviderID': 'MAPA', 'meterAssetProviderEffectiveFromDate': wire_midnight(start)}])
+        meter = {
+            'meterID': f'X{k:09d}',
+            'meterType': 'S2ADE',
+            'ESMEGUID': '00-11-22-33-44-55-66-77',
+            'meterLocation': 'A',
+            'numberOfDisplayedRegisterDigits': 6,
+            'meterInstallationDate': wire_midnight(start),
+        }
+        if meters:
+            m.mtd(
+                str(r.ms),
+                str(r.mpan),
+                'MeterExchange',
+                meter=meter,
+                removed=meters[0]['meterID'],
+                removed_on=start,
+                history_map=[
+                    {'meterAssetProviderID': 'MAPA', 'meterAssetProviderEffectiveFromDate': wire_midnight(start)}
+                ],
+            )
+        else:
+            m.mtd(
+                str(r.ms),
+                str(r.mpan),
+                'MeterInstall',
+                meter=meter,
+                history_map=[
+                    {'meterAssetProviderID': 'MAPA', 'meterAssetProviderEffectiveFromDate': wire_midnight(start)}
+                ],
+            )
     m.advance_to(start + dt.timedelta(days=max(cfg.days, 8)))
-    journal = pd.DataFrame(m.hub._q("SELECT m.txn_id, m.channel, m.event, m.sender_role, j.stage, j.status, j.recipient, j.at, j.duration_ms "
-                                    "FROM journal j JOIN messages m ON m.txn_id=j.txn_id"),
-                           columns=['txn', 'channel', 'event', 'sender_role', 'stage', 'status', 'recipient', 'at', 'duration_ms'])
-    rej = pd.read_sql_query('SELECT code, source, COUNT(*) n FROM rejections GROUP BY code, source', m.registration.con).assign(service='Registration')
+    journal = pd.DataFrame(
+        m.hub._q(
+            "SELECT m.txn_id, m.channel, m.event, m.sender_role, j.stage, j.status, "
+            "j.recipient, j.at, j.duration_ms "
+            "FROM journal j JOIN messages m ON m.txn_id=j.txn_id"
+        ),
+        columns=['txn', 'channel', 'event', 'sender_role', 'stage', 'status', 'recipient', 'at', 'duration_ms'],
+    )
+    rej = pd.read_sql_query(
+        'SELECT code, source, COUNT(*) n FROM rejections GROUP BY code, source', m.registration.con
+    ).assign(service='Registration')
     if refused:
-        rej = pd.concat([rej, pd.Series(refused).value_counts().rename('n').rename_axis('code').reset_index().assign(source='switch', service='CSS')],
-                        ignore_index=True)
-    return {'journal': journal, 'registration_rejections': rej, 'counts': pd.Series(counts).rename('count').rename_axis('change').reset_index(),
-            'loaded': pd.DataFrame({'mpans_in_registration': [len(smart)]}), 'market': m}
+        rej = pd.concat(
+            [
+                rej,
+                pd.Series(refused)
+                .value_counts()
+                .rename('n')
+                .rename_axis('code')
+                .reset_index()
+                .assign(source='switch', service='CSS'),
+            ],
+            ignore_index=True,
+        )
+    return {
+        'journal': journal,
+        'registration_rejections': rej,
+        'counts': pd.Series(counts).rename('count').rename_axis('change').reset_index(),
+        'loaded': pd.DataFrame({'mpans_in_registration': [len(smart)]}),
+        'market': m,
+    }
 
 # %% ../nbs/41_simulation.ipynb #cd7054c8
 def _engine_map(cfg: SimConfig, groups: list[str], progress=None) -> list[dict]:
@@ -250,17 +419,23 @@ def _engine_map(cfg: SimConfig, groups: list[str], progress=None) -> list[dict]:
             if progress: progress(g)
         return out
     from distributed import Client, LocalCluster, as_completed
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         futures = {client.submit(simulate_partition, asdict(cfg), g, pure=False): g for g in groups}
         done = {}
         for fut in as_completed(futures):
             done[futures[fut]] = fut.result()
-            if progress: progress(futures[fut])
+            if progress:
+                progress(futures[fut])
         return [done[g] for g in groups]
+
 
 @implements('ASM-SIM-RATES')
 def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False, progress=None) -> dict:
-    """Run a whole simulation into `out` (written under a temporary name, renamed at the end). `progress(stage, detail)` is
+    """Run a whole simulation into `out` (written under a temporary name, renamed at the end). `progress(stage, detail)`
+    is
     called as stages advance. Returns the summary."""
     cfg = cfg or SimConfig()
     cfg.check()
@@ -276,23 +451,31 @@ def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False,
         say('market', None)
         frame = market_frame(spec)
         frame.to_parquet(tmp / 'market.parquet', index=False)
-        if cfg.ds_fault and cfg.ds_fault_share > 0:                  # the faulty data service, named for every partition
+        # the faulty data service, named for every partition
+        if cfg.ds_fault and cfg.ds_fault_share > 0:
             ds = _fault_ds(cfg, frame)
             if ds not in set(frame.ds.astype(str)):
-                raise MhhsError('REF0400', f"--ds-fault {cfg.ds_fault!r} is not a data service of this market (one of {', '.join(sorted(set(frame.ds.astype(str)))[:5])}, …, or 'largest')")
+                raise MhhsError(
+                    'REF0400',
+                    f"--ds-fault {cfg.ds_fault!r} is not a data service of this market (one "
+                    f"of {', '.join(sorted(set(frame.ds.astype(str)))[:5])}, …, or 'largest')",
+                )
             cfg = replace(cfg, ds_fault=ds)
         say('processes', None)
         proc = simulate_processes(cfg, frame)
         for k, v in proc.items():
-            if isinstance(v, pd.DataFrame): v.to_parquet(tmp / f'dip_{k}.parquet' if k == 'journal' else tmp / f'{k}.parquet', index=False)
+            if isinstance(v, pd.DataFrame):
+                v.to_parquet(tmp / f'dip_{k}.parquet' if k == 'journal' else tmp / f'{k}.parquet', index=False)
         parts = _engine_map(cfg, spec.gsp_groups, progress=lambda g: say('meter to bank', g))
         res = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]}
-        for k, v in res.items(): v.to_parquet(tmp / f'{"load_shapes" if k == "shapes" else k}.parquet', index=False)
+        for k, v in res.items():
+            v.to_parquet(tmp / f'{"load_shapes" if k == "shapes" else k}.parquet', index=False)
         say('report', None)
         summary = _summary(cfg, frame, proc, res, time.perf_counter() - t0)
         (tmp / 'summary.json').write_text(json.dumps(summary, indent=1, default=str))
         (tmp / 'report.html').write_text(_report(cfg, proc, res, summary))
-        if out.exists(): shutil.rmtree(out)
+        if out.exists():
+            shutil.rmtree(out)
         tmp.rename(out)
         return summary
     except BaseException:
@@ -304,81 +487,199 @@ def _summary(cfg, frame, proc, res, seconds) -> dict:
     v = res['volumes']
     last = v.groupby('code').mwh.sum()
     j = proc['journal']
-    return {'config': asdict(cfg), 'seconds': round(seconds, 1), 'mpans': int(len(frame)),
-            'gsp_groups': int(frame.gsp_group.nunique()), 'suppliers': int(frame.supplier.nunique()),
-            'dip_messages': int(j.txn.nunique()), 'dip_deliveries': int(((j.stage == 'Outbound') & (j.status == 'Delivered')).sum()),
-            'changes': dict(zip(proc['counts'].change, proc['counts']['count'].astype(int))),
-            'true_mwh': round(float(res['summary'].true_mwh.sum()), 3), 'submitted_mwh': round(float(res['summary'].submitted_mwh.sum()), 3),
-            'estimated_share': round(float((res['summary'].estimated_share * res['summary'].mpans).sum() / res['summary'].mpans.sum()), 4),
-            'allocated_mwh_by_run': {k: round(float(x), 3) for k, x in last.items()},
-            'ggcf_import_range': [round(float(res['factors'].import_ggcf.min()), 4), round(float(res['factors'].import_ggcf.max()), 4)],
-            'ggcf_import_mean_by_run': {k: round(float(x), 4) for k, x in res['factors'].groupby('code').import_ggcf.mean().items()},
-            'correction': explain_factors(res, cfg)['SF']['verdict'],
-            'defaulted_at_II': int(res['exceptions'].query("code == 'II'").mpans_defaulted.sum()),
-            'registration_rejections': int(proc['registration_rejections'].n.sum()), 'mds_refusals': int(len(res['mds_refusals'])),
-            'dde_mwh_sf': round(float(res['dde'].query("code == 'SF'").mwh.sum()), 6) if len(res.get('dde', [])) else 0.0,
-            'dip_p99_ms': {r.stage: round(float(r.ms), 2) for r in _dip_latency(j).query("percentile == 'p99'").itertuples()}}
+    return {
+        'config': asdict(cfg),
+        'seconds': round(seconds, 1),
+        'mpans': int(len(frame)),
+        'gsp_groups': int(frame.gsp_group.nunique()),
+        'suppliers': int(frame.supplier.nunique()),
+        'dip_messages': int(j.txn.nunique()),
+        'dip_deliveries': int(((j.stage == 'Outbound') & (j.status == 'Delivered')).sum()),
+        'changes': dict(zip(proc['counts'].change, proc['counts']['count'].astype(int))),
+        'true_mwh': round(float(res['summary'].true_mwh.sum()), 3),
+        'submitted_mwh': round(float(res['summary'].submitted_mwh.sum()), 3),
+        'estimated_share': round(
+            float((res['summary'].estimated_share * res['summary'].mpans).sum() / res['summary'].mpans.sum()), 4
+        ),
+        'allocated_mwh_by_run': {k: round(float(x), 3) for k, x in last.items()},
+        'ggcf_import_range': [
+            round(float(res['factors'].import_ggcf.min()), 4),
+            round(float(res['factors'].import_ggcf.max()), 4),
+        ],
+        'ggcf_import_mean_by_run': {
+            k: round(float(x), 4) for k, x in res['factors'].groupby('code').import_ggcf.mean().items()
+        },
+        'correction': explain_factors(res, cfg)['SF']['verdict'],
+        'defaulted_at_II': int(res['exceptions'].query("code == 'II'").mpans_defaulted.sum()),
+        'registration_rejections': int(proc['registration_rejections'].n.sum()),
+        'mds_refusals': int(len(res['mds_refusals'])),
+        'dde_mwh_sf': round(float(res['dde'].query("code == 'SF'").mwh.sum()), 6) if len(res.get('dde', [])) else 0.0,
+        'dip_p99_ms': {
+            r.stage: round(float(r.ms), 2) for r in _dip_latency(j).query("percentile == 'p99'").itertuples()
+        },
+    }
+
 
 def _dip_latency(j: pd.DataFrame) -> pd.DataFrame:
     "p50, p90 and p99 of each journal stage's duration (ms): the DIP's own wall-clock time per message and delivery."
     d = j.dropna(subset=['duration_ms'])
-    q = d.groupby('stage').duration_ms.quantile([0.5, 0.9, 0.99]).rename('ms').reset_index().rename(columns={'level_1': 'percentile'})
+    q = (
+        d.groupby('stage')
+        .duration_ms.quantile([0.5, 0.9, 0.99])
+        .rename('ms')
+        .reset_index()
+        .rename(columns={'level_1': 'percentile'})
+    )
     q['percentile'] = q.percentile.map({0.5: 'p50', 0.9: 'p90', 0.99: 'p99'})
     return q
 
+
 def _svg(chart) -> str:
     import vl_convert as vlc
+
     return vlc.vegalite_to_svg(chart.to_json())
+
 
 def _report(cfg, proc, res, s) -> str:
     import altair as alt
+
     sh = res['shapes']
     sh = sh[(sh.mq == 'AI') & sh.gsp_group.notna()]
-    top = sh.groupby(['connection_type', 'market_segment', 'domestic_premise']).n.sum().sort_values(ascending=False).index[:4]
+    top = (
+        sh.groupby(['connection_type', 'market_segment', 'domestic_premise'])
+        .n.sum()
+        .sort_values(ascending=False)
+        .index[:4]
+    )
     rows = []
-    for (c, m, d) in top:
-        mean = np.mean(np.stack(sh[(sh.connection_type == c) & (sh.market_segment == m) & (sh.domestic_premise == d)]['values'].map(np.array)), axis=0)
+    for c, m, d in top:
+        mean = np.mean(
+            np.stack(
+                sh[(sh.connection_type == c) & (sh.market_segment == m) & (sh.domestic_premise == d)]['values'].map(
+                    np.array
+                )
+            ),
+            axis=0,
+        )
         rows += [(f"{c}/{m}/{d}", (k + 1) / 2, 100 * v / max(mean.sum(), 1)) for k, v in enumerate(mean)]
-    c1 = alt.Chart(pd.DataFrame(rows, columns=['category', 'utc_hour', 'share']), title='Load shapes: % of the day per period (mean over GSP groups)').mark_line().encode(
-        x='utc_hour:Q', y=alt.Y('share:Q', title='% of day'), color='category:N').properties(width=560, height=220)
+    c1 = (
+        alt.Chart(
+            pd.DataFrame(rows, columns=['category', 'utc_hour', 'share']),
+            title='Load shapes: % of the day per period (mean over GSP groups)',
+        )
+        .mark_line()
+        .encode(x='utc_hour:Q', y=alt.Y('share:Q', title='% of day'), color='category:N')
+        .properties(width=560, height=220)
+    )
     f = res['factors'].query("code == 'SF'")
-    c2 = alt.Chart(f, title='GSP Group Correction factors (import, SF)').mark_line().encode(
-        x='period:Q', y=alt.Y('import_ggcf:Q', scale=alt.Scale(zero=False)), color='gsp_group:N').properties(width=560, height=220)
+    c2 = (
+        alt.Chart(f, title='GSP Group Correction factors (import, SF)')
+        .mark_line()
+        .encode(x='period:Q', y=alt.Y('import_ggcf:Q', scale=alt.Scale(zero=False)), color='gsp_group:N')
+        .properties(width=560, height=220)
+    )
     vol = res['volumes'].groupby(['code', 'supplier']).mwh.sum().reset_index()
     topsup = vol.groupby('supplier').mwh.sum().sort_values(ascending=False).index[:6]
     base = vol[vol.supplier.isin(topsup)].pivot(index='supplier', columns='code', values='mwh')
     moves = base.sub(base['DF'], axis=0).reset_index().melt('supplier', var_name='run', value_name='MWh vs DF')
-    c3 = alt.Chart(moves, title='Supplier volumes across runs (relative to DF)').mark_line(point=True).encode(
-        x=alt.X('run:N', sort=['II', 'SF', 'R1', 'RF', 'DF']), y='MWh vs DF:Q', color='supplier:N').properties(width=560, height=220)
+    c3 = (
+        alt.Chart(moves, title='Supplier volumes across runs (relative to DF)')
+        .mark_line(point=True)
+        .encode(x=alt.X('run:N', sort=['II', 'SF', 'R1', 'RF', 'DF']), y='MWh vs DF:Q', color='supplier:N')
+        .properties(width=560, height=220)
+    )
     j = proc['journal']
-    counts = j[(j.stage == 'Outbound') & (j.status == 'Delivered')].groupby('channel').size().rename('deliveries').reset_index()
-    c4 = alt.Chart(counts, title='DIP deliveries by channel').mark_bar().encode(x='deliveries:Q', y=alt.Y('channel:N', sort='-x')).properties(width=560, height=300)
+    counts = (
+        j[(j.stage == 'Outbound') & (j.status == 'Delivered')]
+        .groupby('channel')
+        .size()
+        .rename('deliveries')
+        .reset_index()
+    )
+    c4 = (
+        alt.Chart(counts, title='DIP deliveries by channel')
+        .mark_bar()
+        .encode(x='deliveries:Q', y=alt.Y('channel:N', sort='-x'))
+        .properties(width=560, height=300)
+    )
     lat = _dip_latency(j)
-    c5 = alt.Chart(lat, title='DIP latency by journal stage (ms, wall clock inside the hub)').mark_bar().encode(
-        x=alt.X('ms:Q', title='ms'), y=alt.Y('stage:N', sort=['Inbound', 'MPAN routing update', 'Addressing', 'Outbound']), color='percentile:N',
-        yOffset='percentile:N').properties(width=560, height=220)
-    exc = res['exceptions'].groupby('code')[['mpans_held', 'mpans_defaulted']].sum().reindex(['II', 'SF', 'R1', 'RF', 'DF'])
-    rej = pd.concat([proc['registration_rejections'], res['mds_refusals'].groupby('code').size().rename('n').reset_index().assign(service='MDS', source='IF-021')])
+    c5 = (
+        alt.Chart(lat, title='DIP latency by journal stage (ms, wall clock inside the hub)')
+        .mark_bar()
+        .encode(
+            x=alt.X('ms:Q', title='ms'),
+            y=alt.Y('stage:N', sort=['Inbound', 'MPAN routing update', 'Addressing', 'Outbound']),
+            color='percentile:N',
+            yOffset='percentile:N',
+        )
+        .properties(width=560, height=220)
+    )
+    exc = (
+        res['exceptions']
+        .groupby('code')[['mpans_held', 'mpans_defaulted']]
+        .sum()
+        .reindex(['II', 'SF', 'R1', 'RF', 'DF'])
+    )
+    rej = pd.concat(
+        [
+            proc['registration_rejections'],
+            res['mds_refusals'].groupby('code').size().rename('n').reset_index().assign(service='MDS', source='IF-021'),
+        ]
+    )
     head = ''.join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in s.items() if k != 'config')
     ex = explain_factors(res, cfg)
-    per_group = res['factors'][res['factors'].code.isin(['II', 'SF'])].groupby(['gsp_group', 'code']).import_ggcf.agg(['mean', 'min', 'max']).unstack('code')
+    per_group = (
+        res['factors'][res['factors'].code.isin(['II', 'SF'])]
+        .groupby(['gsp_group', 'code'])
+        .import_ggcf.agg(['mean', 'min', 'max'])
+        .unstack('code')
+    )
     per_group.columns = [f"{c} {m}" for m, c in per_group.columns]
     per_group = per_group[[f"{c} {m}" for c in ('II', 'SF') for m in ('mean', 'min', 'max')]].round(3)
-    why = ''.join(f"<h3>{code}</h3><p>{ex[code]['text']}</p>{ex[code]['table'].round({'MWh': 3, '% of take': 2, 'factor points': 2}).to_html()}"
-                  for code in ('II', 'SF') if code in ex)
-    faults = ', '.join(x for x in [f"data service {cfg.ds_fault} drops {cfg.ds_fault_share:.0%} of its MPAN-days ({cfg.ds_fault_mode})" if cfg.ds_fault and cfg.ds_fault_share > 0 else '',
-                                   f"GSP import metering error {cfg.gsp_meter_error:+.1%}" if cfg.gsp_meter_error else ''] if x) or 'none'
-    style = "body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222} table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>mhhs_ref simulation</title><style>{style}</style></head><body>"
-            f"<h1>mhhs_ref simulation</h1><p>{cfg.mpans:,} MPANs from {cfg.start} for {cfg.days} day(s), seed {cfg.seed}, engine {cfg.engine}.</p>"
-            f"<h2>Summary</h2><table>{head}</table>"
-            f"<h2>Load shapes</h2>{_svg(c1)}<h2>GSP Group Correction</h2><p><b>{ex['SF']['verdict'] if 'SF' in ex else ''}</b></p>"
-            f"<p>Faults injected: {faults}. Take noise {cfg.take_noise:.1%} per period.</p>{_svg(c2)}"
-            f"<h3>Import factors by GSP group (II and SF)</h3>{per_group.to_html()}<h3>Why the factors are where they are</h3>{why}<h2>Supplier volumes across runs</h2>{_svg(c3)}"
-            f"<h2>The DIP</h2>{_svg(c4)}{_svg(c5)}{lat.pivot(index='stage', columns='percentile', values='ms').round(2).to_html()}<h2>Exceptions: MPANs defaulted by run</h2>{exc.to_html()}"
-            f"<h2>Rejections by code</h2>{rej[['service', 'source', 'code', 'n']].to_html(index=False)}</body></html>")
+    why = ''.join(
+        f"<h3>{code}</h3><p>{ex[code]['text']}</p>"
+        f"{ex[code]['table'].round({'MWh': 3, '% of take': 2, 'factor points': 2}).to_html()}"
+        for code in ('II', 'SF')
+        if code in ex
+    )
+    faults = (
+        ', '.join(
+            x
+            for x in [
+                f"data service {cfg.ds_fault} drops {cfg.ds_fault_share:.0%} of its MPAN-days ({cfg.ds_fault_mode})"
+                if cfg.ds_fault and cfg.ds_fault_share > 0
+                else '',
+                f"GSP import metering error {cfg.gsp_meter_error:+.1%}" if cfg.gsp_meter_error else '',
+            ]
+            if x
+        )
+        or 'none'
+    )
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222} "
+        "table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>mhhs_ref "
+        f"simulation</title><style>{style}</style></head><body>"
+        f"<h1>mhhs_ref simulation</h1><p>{cfg.mpans:,} MPANs from {cfg.start} for {cfg.days} day(s), seed "
+        f"{cfg.seed}, engine {cfg.engine}.</p>"
+        f"<h2>Summary</h2><table>{head}</table>"
+        f"<h2>Load shapes</h2>{_svg(c1)}<h2>GSP Group "
+        f"Correction</h2><p><b>{ex['SF']['verdict'] if 'SF' in ex else ''}</b></p>"
+        f"<p>Faults injected: {faults}. Take noise {cfg.take_noise:.1%} per period.</p>{_svg(c2)}"
+        f"<h3>Import factors by GSP group (II and SF)</h3>{per_group.to_html()}<h3>Why the factors are where "
+        f"they are</h3>{why}<h2>Supplier volumes across runs</h2>{_svg(c3)}"
+        f"<h2>The DIP</h2>{_svg(c4)}{_svg(c5)}"
+        f"{lat.pivot(index='stage', columns='percentile', values='ms').round(2).to_html()}"
+        f"<h2>Exceptions: MPANs defaulted by run</h2>{exc.to_html()}"
+        f"<h2>Rejections by code</h2>{rej[['service', 'source', 'code', 'n']].to_html(index=False)}</body></html>"
+    )
 
-def _pts(x: float) -> str: return f"{x:+.1f}"
+
+def _pts(x: float) -> str:
+    return f"{x:+.1f}"
+
 
 @implements('ASM-SIM-FAULTS', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS')
 def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, dict]:
@@ -396,49 +697,98 @@ def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, 
         mean, lo, hi = float(ff.mean()), float(ff.min()), float(ff.max())
         top = tab['factor points'].abs().sort_values(ascending=False)
         top = [c for c in top.index if abs(tab.loc[c, 'factor points']) >= 0.5][:3]
-        causes = '; '.join(f"{c} {_pts(tab.loc[c, 'factor points'])} points" for c in top) or 'no cause moves them by as much as half a point'
+        causes = (
+            '; '.join(f"{c} {_pts(tab.loc[c, 'factor points'])} points" for c in top)
+            or 'no cause moves them by as much as half a point'
+        )
         injected = []
         if cfg.ds_fault and cfg.ds_fault_share > 0:
-            how = ('never submitted, so the MDS defaulted them from the typical day' if cfg.ds_fault_mode == 'missing'
-                   else 'submitted as zeros, so their volume is lost to the suppliers')
-            injected.append(f"the data service fault ({cfg.ds_fault} dropped MPAN-days with {g.fault_volume_mwh.sum():,.1f} MWh of import: "
-                            f"{how}) moves them {_pts(tab.loc['fault', 'factor points'])} points")
+            how = (
+                'never submitted, so the MDS defaulted them from the typical day'
+                if cfg.ds_fault_mode == 'missing'
+                else 'submitted as zeros, so their volume is lost to the suppliers'
+            )
+            injected.append(
+                f"the data service fault ({cfg.ds_fault} dropped MPAN-days with "
+                f"{g.fault_volume_mwh.sum():,.1f} MWh of import: "
+                f"{how}) moves them {_pts(tab.loc['fault', 'factor points'])} points"
+            )
         if cfg.gsp_meter_error:
-            injected.append(f"the GSP meter error ({cfg.gsp_meter_error:+.1%}) moves them {_pts(tab.loc['GSP meter error', 'factor points'])} points")
+            injected.append(
+                f"the GSP meter error ({cfg.gsp_meter_error:+.1%}) moves them "
+                f"{_pts(tab.loc['GSP meter error', 'factor points'])} points"
+            )
         injected = (' Injected: ' + '; '.join(injected) + '.') if injected else ''
         if abs(mean - 1) <= band:
-            verdict = (f"{code}: healthy — import factors average {mean:.3f} (periods and groups {lo:.3f}–{hi:.3f}), within "
-                       f"{band:.2f} of 1; largest causes: {causes}.{injected}")
+            verdict = (
+                f"{code}: healthy — import factors average {mean:.3f} (periods and groups {lo:.3f}–{hi:.3f}), "
+                f"within "
+                f"{band:.2f} of 1; largest causes: {causes}.{injected}"
+            )
         else:
-            verdict = (f"{code}: not healthy — import factors average {mean:.3f} (periods and groups {lo:.3f}–{hi:.3f}), "
-                       f"{100 * (mean - 1):+.1f} points from 1; the causes: {causes}.{injected}")
-        text = (f"{verdict} A factor is 1 + (take − uncorrected volume) ÷ the volume that takes the correction. The import take "
-                f"was {T:,.1f} MWh and the suppliers' uncorrected import volume {U:,.1f} MWh, a gap of {T - U:+,.2f} MWh "
-                f"({100 * (T - U) / T:+.2f} % of the take). Only volume with scaling weight 1 takes the correction — "
-                f"{100 * W / U:.0f} % of it here (the advanced segment's weight is 0) — so each 1 % of the take "
-                f"missing from the volumes moves the factors by about {U / W:.1f} points. By cause: " +
-                '; '.join(f"{c} {tab.loc[c, 'MWh']:+,.2f} MWh ({_pts(tab.loc[c, 'factor points'])} points: {tab.loc[c, 'what it is']})"
-                          for c in CAUSES if abs(tab.loc[c, 'MWh']) > 0.0005) + '.')
-        out[code] = {'mean': mean, 'min': lo, 'max': hi, 'take_mwh': T, 'uncorrected_mwh': U, 'weighted_mwh': W,
-                     'table': tab, 'verdict': verdict, 'text': text}
+            verdict = (
+                f"{code}: not healthy — import factors average {mean:.3f} (periods and groups "
+                f"{lo:.3f}–{hi:.3f}), "
+                f"{100 * (mean - 1):+.1f} points from 1; the causes: {causes}.{injected}"
+            )
+        text = (
+            f"{verdict} A factor is 1 + (take − uncorrected volume) ÷ the volume that takes the correction. The "
+            f"import take "
+            f"was {T:,.1f} MWh and the suppliers' uncorrected import volume {U:,.1f} MWh, a gap of {T - U:+,.2f} "
+            f"MWh "
+            f"({100 * (T - U) / T:+.2f} % of the take). Only volume with scaling weight 1 takes the correction — "
+            f"{100 * W / U:.0f} % of it here (the advanced segment's weight is 0) — so each 1 % of the take "
+            f"missing from the volumes moves the factors by about {U / W:.1f} points. By cause: "
+            + '; '.join(
+                f"{c} {tab.loc[c, 'MWh']:+,.2f} MWh ({_pts(tab.loc[c, 'factor points'])} points: "
+                f"{tab.loc[c, 'what it is']})"
+                for c in CAUSES
+                if abs(tab.loc[c, 'MWh']) > 0.0005
+            )
+            + '.'
+        )
+        out[code] = {
+            'mean': mean,
+            'min': lo,
+            'max': hi,
+            'take_mwh': T,
+            'uncorrected_mwh': U,
+            'weighted_mwh': W,
+            'table': tab,
+            'verdict': verdict,
+            'text': text,
+        }
     return out
+
 
 def _cause_words(c: str, cfg: SimConfig) -> str:
     "A cause in plain words, with the fault's settings where it is one."
     if c == 'fault':
-        if not cfg.ds_fault or cfg.ds_fault_share <= 0: return 'no data service fault injected'
-        how = ('never submitted them, so the MDS defaulted them' if cfg.ds_fault_mode == 'missing'
-               else 'submitted zeros for them as if read, so their volume was lost to the suppliers')
-        return f"the injected fault: data service {cfg.ds_fault} dropped {cfg.ds_fault_share:.0%} of its MPAN-days and {how}"
+        if not cfg.ds_fault or cfg.ds_fault_share <= 0:
+            return 'no data service fault injected'
+        how = (
+            'never submitted them, so the MDS defaulted them'
+            if cfg.ds_fault_mode == 'missing'
+            else 'submitted zeros for them as if read, so their volume was lost to the suppliers'
+        )
+        return (
+            f"the injected fault: data service {cfg.ds_fault} dropped {cfg.ds_fault_share:.0%} of its MPAN-days "
+            f"and {how}"
+        )
     if c == 'GSP meter error':
-        return (f"the injected fault: the GSP group import metering read {cfg.gsp_meter_error:+.1%} of what flowed"
-                if cfg.gsp_meter_error else 'no GSP meter error injected')
-    if c == 'take noise': return f"{CAUSES[c]} ({cfg.take_noise:.1%} per period)"
+        return (
+            f"the injected fault: the GSP group import metering read {cfg.gsp_meter_error:+.1%} of what flowed"
+            if cfg.gsp_meter_error
+            else 'no GSP meter error injected'
+        )
+    if c == 'take noise':
+        return f"{CAUSES[c]} ({cfg.take_noise:.1%} per period)"
     return CAUSES[c]
 
 # %% ../nbs/41_simulation.ipynb #eb8865c0
 def mpan_stepper(market, mpan: str | None = None):
-    "In JupyterLab: pick an MPAN of the run and step through what happened to it. With `mpan`, that MPAN's stepper alone."
+    """In JupyterLab: pick an MPAN of the run and step through what happened to it. With `mpan`, that MPAN's stepper
+    alone."""
     from mhhs_ref.widgets import Stepper
     if mpan is not None: return Stepper.from_market(market, mpan=mpan)
     import ipywidgets as W

@@ -28,7 +28,8 @@ def load_modules(root) -> dict[str, str]:
     out = {}
     for m in MODULES:
         p = root/f'{m}-unresolved.yaml'
-        if not p.is_file(): raise FileNotFoundError(f"{p} is missing: is {root} a clone of elexon-data/dip-api-documentation?")
+        if not p.is_file(): raise FileNotFoundError(f"{p} is missing: is {root} a clone of "
+                                                    f"elexon-data/dip-api-documentation?")
         out[m] = p.read_text(encoding='utf-8')
     return out
 
@@ -37,7 +38,8 @@ _DROP = {'example', 'examples', 'description', 'xml', 'externalDocs', 'discrimin
 _RAW = {'enum', 'required', 'pattern', 'type', 'format'}
 
 def to_json_schema(node):
-    "One OpenAPI 3.0 schema node as JSON Schema (draft-07): `$ref`s into `definitions`, `nullable` as a null type, no prose or examples."
+    """One OpenAPI 3.0 schema node as JSON Schema (draft-07): `$ref`s into `definitions`, `nullable` as a null type, no
+    prose or examples."""
     if isinstance(node, list): return [to_json_schema(x) for x in node]
     if not isinstance(node, dict): return node
     if '$ref' in node: return {'$ref': '#/definitions/' + node['$ref'].rsplit('/', 1)[-1]}
@@ -74,7 +76,8 @@ def _events(payload_name: str, defs: dict) -> dict[str, dict]:
         s0 = defs[v]['properties']['CommonBlock']['properties']['S0']['properties']
         for code in s0['eventCode'].get('enum', []):
             ev = code.strip('[]')
-            if ev in out and not v.endswith('-' + ev): continue      # a code another variant is named after stays with it
+            # a code another variant is named after stays with it
+            if ev in out and not v.endswith('-' + ev): continue
             out[ev] = {'variant': v, 'schemaVersion': s0['schemaVersion'].get('enum', [])}
     return out
 mark_implements('ASM-SPEC-CONTRADICTIONS', __name__, '_events')
@@ -93,60 +96,112 @@ def _api(doc: dict) -> dict:
     params = doc['components'].get('parameters', {})
     def param(p):
         p = params[p['$ref'].rsplit('/', 1)[-1]] if '$ref' in p else p
-        return {'name': p['name'], 'in': p['in'], 'required': bool(p.get('required')), 'schema': to_json_schema(p.get('schema', {}))}
+        return {
+            'name': p['name'],
+            'in': p['in'],
+            'required': bool(p.get('required')),
+            'schema': to_json_schema(p.get('schema', {})),
+        }
+
     def schema_of(x):
         s = ((x or {}).get('content') or {}).get('application/json', {}).get('schema')
         return to_json_schema(s) if s else None
+
     ops = []
     for path, item in doc.get('paths', {}).items():
         shared = [param(p) for p in item.get('parameters', [])]
         for method in ('get', 'post', 'put', 'delete', 'patch'):
-            if method not in item: continue
+            if method not in item:
+                continue
             op = item[method]
-            ops.append({'path': path, 'method': method.upper(), 'operationId': op.get('operationId'), 'summary': op.get('summary'),
-                        'tags': op.get('tags', []), 'parameters': shared + [param(p) for p in op.get('parameters', [])],
-                        'requestBody': ({'required': bool(op['requestBody'].get('required')), 'schema': schema_of(op['requestBody'])}
-                                        if op.get('requestBody') else None),
-                        'responses': {str(s): schema_of(r) for s, r in (op.get('responses') or {}).items()},
-                        'callbacks': sorted(op.get('callbacks', {}))})
-    return {'operations': ops, 'security': doc.get('security', []), 'securitySchemes': doc['components'].get('securitySchemes', {})}
+            ops.append(
+                {
+                    'path': path,
+                    'method': method.upper(),
+                    'operationId': op.get('operationId'),
+                    'summary': op.get('summary'),
+                    'tags': op.get('tags', []),
+                    'parameters': shared + [param(p) for p in op.get('parameters', [])],
+                    'requestBody': (
+                        {'required': bool(op['requestBody'].get('required')), 'schema': schema_of(op['requestBody'])}
+                        if op.get('requestBody')
+                        else None
+                    ),
+                    'responses': {str(s): schema_of(r) for s, r in (op.get('responses') or {}).items()},
+                    'callbacks': sorted(op.get('callbacks', {})),
+                }
+            )
+    return {
+        'operations': ops,
+        'security': doc.get('security', []),
+        'securitySchemes': doc['components'].get('securitySchemes', {}),
+    }
 
 # %% ../nbs/05_dip_spec.ipynb #57756f33
 def _git_commit(root: Path) -> str | None:
-    try: return subprocess.run(['git', '-C', str(root), 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=20, check=True).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError): return None
+    try:
+        return (
+            subprocess.run(
+                ['git', '-C', str(root), 'rev-parse', 'HEAD'], capture_output=True, text=True, timeout=20, check=True
+            ).stdout.strip()
+            or None
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+
 
 @implements('REF-DIP-SPEC')
 def derive_catalogue(root, commit: str | None = None) -> dict:
-    "Derive our catalogue from a local clone of the DIP API specification at `root` (`commit`: its commit, if git cannot tell)."
+    """Derive our catalogue from a local clone of the DIP API specification at `root` (`commit`: its commit, if git
+    cannot tell)."""
     root = Path(root)
     texts = load_modules(root)
     docs = {m: yaml.safe_load(t) or {} for m, t in texts.items()}
     defs, origin = {}, {}
     for m in MODULES:
-        if m == 'ResponseCodes': continue
+        if m == 'ResponseCodes':
+            continue
         for name, s in ((docs[m].get('components') or {}).get('schemas') or {}).items():
-            if name in defs: raise ValueError(f"{name} is defined in both {origin[name]} and {m}: the flat definitions table needs unique names")
+            if name in defs:
+                raise ValueError(
+                    f"{name} is defined in both {origin[name]} and {m}: the flat definitions table needs unique names"
+                )
             defs[name], origin[name] = to_json_schema(s), m
     channels = {}
     for name in defs:
         if m := re.fullmatch(r'((?:IF|REP)-\d{3}[A-Z]?)-Payload', name):
-            channels[m.group(1)] = {'payload': name, 'events': {e: {**v, **_block_lists(defs[v['variant']])} for e, v in _events(name, defs).items()}}
-    return {'source': {'repository': 'elexon-data/dip-api-documentation', 'commit': commit or _git_commit(root),
-                       'version': (docs['SubmitEvents'].get('info') or {}).get('version'),
-                       'modules': {m: (docs[m].get('info') or {}).get('version') for m in MODULES}},
-            'channels': dict(sorted(channels.items())), 'codes': response_codes(texts['ResponseCodes']),
-            'api': _api(docs['SubmitEvents']), 'definitions': dict(sorted(defs.items())), 'origin': dict(sorted(origin.items()))}
+            channels[m.group(1)] = {
+                'payload': name,
+                'events': {e: {**v, **_block_lists(defs[v['variant']])} for e, v in _events(name, defs).items()},
+            }
+    return {
+        'source': {
+            'repository': 'elexon-data/dip-api-documentation',
+            'commit': commit or _git_commit(root),
+            'version': (docs['SubmitEvents'].get('info') or {}).get('version'),
+            'modules': {m: (docs[m].get('info') or {}).get('version') for m in MODULES},
+        },
+        'channels': dict(sorted(channels.items())),
+        'codes': response_codes(texts['ResponseCodes']),
+        'api': _api(docs['SubmitEvents']),
+        'definitions': dict(sorted(defs.items())),
+        'origin': dict(sorted(origin.items())),
+    }
+
 
 def write_catalogue(catalogue: dict, dest=None) -> Path:
     "Write a derived catalogue as JSON, atomically (an interrupted write leaves the old file whole)."
     dest = Path(dest or CATALOGUE_PATH)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.', suffix='.partial')
     try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f: json.dump(catalogue, f, indent=1, sort_keys=True); f.write('\n')
-        os.chmod(tmp, 0o644); os.replace(tmp, dest)
+        with os.fdopen(fd, 'w', encoding='utf-8') as f:
+            json.dump(catalogue, f, indent=1, sort_keys=True)
+            f.write('\n')
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return dest
 
 # %% ../nbs/05_dip_spec.ipynb #b2249311
@@ -156,32 +211,99 @@ def tiny_spec(root) -> Path:
     u = 'https://example.invalid/'
     ref = lambda mod, name: {'$ref': f'{u}{mod}-unresolved.yaml#/components/schemas/{name}'}
     def s0(ch, events, version='011'):
-        return {'type': 'object', 'properties': {'interfaceID': {'type': 'string', 'enum': [ch]}, 'schemaVersion': {'type': 'string', 'enum': [version]},
-                'eventCode': {'type': 'string', 'enum': [f'[{e}]' for e in events]}}, 'required': ['interfaceID', 'schemaVersion', 'eventCode']}
+        return {
+            'type': 'object',
+            'properties': {
+                'interfaceID': {'type': 'string', 'enum': [ch]},
+                'schemaVersion': {'type': 'string', 'enum': [version]},
+                'eventCode': {'type': 'string', 'enum': [f'[{e}]' for e in events]},
+            },
+            'required': ['interfaceID', 'schemaVersion', 'eventCode'],
+        }
+
     def variant(ch, events, required):
-        return {'type': 'object', 'additionalProperties': False, 'required': ['CommonBlock', 'CustomBlock'], 'properties': {
-            'CommonBlock': {'type': 'object', 'additionalProperties': False, 'required': ['S0', 'M0'], 'properties': {'S0': s0(ch, events), 'M0': ref('RealCommonBlocks', 'M0')}},
-            'CustomBlock': {'type': 'object', 'additionalProperties': False, 'required': required, 'properties': {'B001': ref('RealCommonBlocks', 'B001')}}}}
+        return {
+            'type': 'object',
+            'additionalProperties': False,
+            'required': ['CommonBlock', 'CustomBlock'],
+            'properties': {
+                'CommonBlock': {
+                    'type': 'object',
+                    'additionalProperties': False,
+                    'required': ['S0', 'M0'],
+                    'properties': {'S0': s0(ch, events), 'M0': ref('RealCommonBlocks', 'M0')},
+                },
+                'CustomBlock': {
+                    'type': 'object',
+                    'additionalProperties': False,
+                    'required': required,
+                    'properties': {'B001': ref('RealCommonBlocks', 'B001')},
+                },
+            },
+        }
+
     mods = {
-        'DataTypes': {'DT-002-MPAN': {'type': 'string', 'minLength': 13, 'maxLength': 13}, 'DT-003N-DateTime': {'type': 'string', 'nullable': True, 'minLength': 25, 'maxLength': 25}},
+        'DataTypes': {
+            'DT-002-MPAN': {'type': 'string', 'minLength': 13, 'maxLength': 13},
+            'DT-003N-DateTime': {'type': 'string', 'nullable': True, 'minLength': 25, 'maxLength': 25},
+        },
         'DataCatalogue': {'DI-063-MPAN-Core': ref('DataTypes', 'DT-002-MPAN')},
-        'RealCommonBlocks': {'M0': {'type': 'object', 'properties': {'MPANCore': ref('DataCatalogue', 'DI-063-MPAN-Core')}, 'required': ['MPANCore']},
-                             'B001': {'type': 'object', 'properties': {'when': ref('DataTypes', 'DT-003N-DateTime')}, 'required': ['when']}},
-        'ECS-CommonBlocks': {}, 'ECS-Reports': {},
-        'Interfaces-EventCodes': {'IF-098-Payload': {'oneOf': [{'$ref': '#/components/schemas/IF-098-Start'}, {'$ref': '#/components/schemas/IF-098-Stop'}]},
-                                  'IF-098-Start': variant('IF-098', ['Start'], ['B001']), 'IF-098-Stop': variant('IF-098', ['Stop'], []),
-                                  'IF-099-Payload': variant('IF-099', ['Ping'], [])},
-        'SubmitEvents': {'StandardResponse': {'type': 'object'}}}
+        'RealCommonBlocks': {
+            'M0': {
+                'type': 'object',
+                'properties': {'MPANCore': ref('DataCatalogue', 'DI-063-MPAN-Core')},
+                'required': ['MPANCore'],
+            },
+            'B001': {
+                'type': 'object',
+                'properties': {'when': ref('DataTypes', 'DT-003N-DateTime')},
+                'required': ['when'],
+            },
+        },
+        'ECS-CommonBlocks': {},
+        'ECS-Reports': {},
+        'Interfaces-EventCodes': {
+            'IF-098-Payload': {
+                'oneOf': [{'$ref': '#/components/schemas/IF-098-Start'}, {'$ref': '#/components/schemas/IF-098-Stop'}]
+            },
+            'IF-098-Start': variant('IF-098', ['Start'], ['B001']),
+            'IF-098-Stop': variant('IF-098', ['Stop'], []),
+            'IF-099-Payload': variant('IF-099', ['Ping'], []),
+        },
+        'SubmitEvents': {'StandardResponse': {'type': 'object'}},
+    }
     for m, schemas in mods.items():
         doc = {'openapi': '3.0.0', 'info': {'version': '9.9.9'}, 'components': {'schemas': schemas}}
         if m == 'SubmitEvents':
-            doc['paths'] = {'/dip-channel/{id}': {'post': {'operationId': 'sendMessage', 'parameters': [{'$ref': '#/components/parameters/MessageChannel'}],
-                                                          'responses': {'201': {'description': 'ok', 'content': {'application/json': {'schema': {'$ref': '#/components/schemas/StandardResponse'}}}}}}}}
-            doc['components']['parameters'] = {'MessageChannel': {'name': 'id', 'in': 'path', 'required': True, 'schema': {'type': 'string'}}}
-            doc['components']['securitySchemes'] = {'ApiKeyAuth': {'type': 'apiKey', 'in': 'header', 'name': 'X-API-Key'}}
-        (root/f'{m}-unresolved.yaml').write_text(yaml.safe_dump(doc, sort_keys=False))
-    (root/'ResponseCodes-unresolved.yaml').write_text("openapi: 3.0.0\ninfo: {version: '1.0'}\ncomponents:\n  schemas:\n    DI-999-Response-Codes:\n      type: string\n"
-                                                      "      enum:\n        -  MSG0000  #  Success\n        -  MSG1001  #  Schema Failure\n")
+            doc['paths'] = {
+                '/dip-channel/{id}': {
+                    'post': {
+                        'operationId': 'sendMessage',
+                        'parameters': [{'$ref': '#/components/parameters/MessageChannel'}],
+                        'responses': {
+                            '201': {
+                                'description': 'ok',
+                                'content': {
+                                    'application/json': {'schema': {'$ref': '#/components/schemas/StandardResponse'}}
+                                },
+                            }
+                        },
+                    }
+                }
+            }
+            doc['components']['parameters'] = {
+                'MessageChannel': {'name': 'id', 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
+            }
+            doc['components']['securitySchemes'] = {
+                'ApiKeyAuth': {'type': 'apiKey', 'in': 'header', 'name': 'X-API-Key'}
+            }
+        (root / f'{m}-unresolved.yaml').write_text(yaml.safe_dump(doc, sort_keys=False))
+    (root / 'ResponseCodes-unresolved.yaml').write_text(
+        "openapi: 3.0.0\ninfo: {version: '1.0'}\ncomponents:\n  "
+        "schemas:\n    DI-999-Response-Codes:\n      type: string\n"
+        "      enum:\n        -  MSG0000  #  Success\n        -  "
+        "MSG1001  #  Schema Failure\n"
+    )
     return root
 
 # %% ../nbs/05_dip_spec.ipynb #dc99d385

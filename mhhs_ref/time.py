@@ -53,7 +53,8 @@ def utc_settlement_date(value) -> dt.date:
     "The UTC settlement date named by `value`, which must be 00:00:00 UTC (else ECS1014)."
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime): return value
     try: ts = _aware_utc(value)
-    except (ValueError, MhhsError): raise MhhsError('ECS1014', f"{value!r} is not a UTC date-time", path='settlementDayDate') from None
+    except (ValueError, MhhsError): raise MhhsError('ECS1014', f"{value!r} is not a UTC "
+        f"date-time", path='settlementDayDate') from None
     if (ts.hour, ts.minute, ts.second, ts.microsecond) != (0, 0, 0, 0):
         raise MhhsError('ECS1014', f"{value!r} is {ts.isoformat()} in UTC, not midnight", path='settlementDayDate')
     return ts.date()
@@ -68,7 +69,8 @@ def utc_period_ends(day) -> list[dt.datetime]:
 def utc_period(sp) -> tuple[dt.date, int]:
     "(UTC settlement date, period 1–48) of a period end instant `sp`."
     ts = _aware_utc(sp)
-    if ts.second or ts.microsecond or ts.minute % 30: raise MhhsError('ECS1005', f"{sp!r} is not on a half-hour boundary", path='sp')
+    if ts.second or ts.microsecond or ts.minute % 30: raise MhhsError('ECS1005', f"{sp!r} is not on a half-hour "
+        f"boundary", path='sp')
     start = ts - PERIOD
     return start.date(), (start.hour*60 + start.minute)//30 + 1
 
@@ -93,7 +95,8 @@ def local_periods_in_day(day) -> int:
 def local_period_end(day, period: int) -> dt.datetime:
     "UTC end instant of local settlement period `period` of `day`; a period the day lacks raises REF0001."
     n = local_periods_in_day(day)
-    if not 1 <= int(period) <= n: raise MhhsError('REF0001', f"{as_date(day)} has {n} local periods, not {period}", path='settlementPeriod')
+    if not 1 <= int(period) <= n: raise MhhsError('REF0001', f"{as_date(day)} has {n} local periods, not "
+        f"{period}", path='settlementPeriod')
     return local_day_start(day) + PERIOD*int(period)
 
 @implements('DI-496')
@@ -120,10 +123,14 @@ def local_periods_frame(sp) -> pd.DataFrame:
     "Local settlement date and period number for each UTC period end instant in `sp`."
     idx = _utc_index(sp)
     off = (idx - pd.Timestamp('1970-01-01', tz='UTC')) % pd.Timedelta(minutes=30)
-    if (off != pd.Timedelta(0)).any(): raise MhhsError('ECS1005', "some period end instants are off the half-hour grid", path='sp')
+    if (off != pd.Timedelta(0)).any(): raise MhhsError('ECS1005', "some period end instants are off the half-hour "
+        "grid", path='sp')
     local_start = (idx - PERIOD).tz_convert(SETTLEMENT_TZ)
     midnight = local_start.normalize()
-    return pd.DataFrame({'sp': idx, 'local_date': midnight.date, 'local_period': ((idx - midnight) // PERIOD).astype('int16')})
+    return pd.DataFrame(
+        {'sp': idx, 'local_date': midnight.date, 'local_period': ((idx - midnight) // PERIOD).astype('int16')}
+    )
+
 
 @implements('DI-496')
 def local_to_utc_frame(local_date, local_period) -> pd.Series:
@@ -135,8 +142,12 @@ def local_to_utc_frame(local_date, local_period) -> pd.Series:
     bad = (n < 1) | (n > size)
     if bad.any():
         i = int(np.argmax(bad))
-        raise MhhsError('REF0001', f"{as_date(pd.Series(local_date).iloc[i])} has {size[i]} local periods, not {n[i]}", path='settlementPeriod')
-    return (days + pd.to_timedelta(n*30, unit='min')).dt.tz_convert('UTC').rename('sp')
+        raise MhhsError(
+            'REF0001',
+            f"{as_date(pd.Series(local_date).iloc[i])} has {size[i]} local periods, not {n[i]}",
+            path='settlementPeriod',
+        )
+    return (days + pd.to_timedelta(n * 30, unit='min')).dt.tz_convert('UTC').rename('sp')
 
 # %% ../nbs/01_time.ipynb #7f7307d7
 @implements('DI-496')
@@ -146,11 +157,13 @@ def local_day_cells(day) -> list[tuple[dt.date, int]]:
 
 @implements('DI-496')
 def to_local_day(day, by_utc_day: dict) -> np.ndarray:
-    "The `[n, 46|48|50]` array of local settlement day `day` from `{UTC date: [n, 48] array}` (REF0004 if one it needs is absent)."
+    """The `[n, 46|48|50]` array of local settlement day `day` from `{UTC date: [n, 48] array}` (REF0004 if one it needs
+    is absent)."""
     cells = local_day_cells(day)
     parts = []
     for d in sorted({d for d, _ in cells}):
-        if d not in by_utc_day: raise MhhsError('REF0004', f"local day {as_date(day)} needs UTC day {d}, which was not given")
+        if d not in by_utc_day: raise MhhsError('REF0004', f"local day {as_date(day)} needs UTC day {d}, which was "
+                                                           f"not given")
         cols = [c for dd, c in cells if dd == d]
         parts.append(by_utc_day[d][:, cols[0]:cols[-1] + 1])
     return np.concatenate(parts, axis=1)
@@ -180,7 +193,8 @@ def _busday_calendar(subdiv: str = 'ENG') -> np.busdaycalendar:
 def _check_years(d):
     ds = pd.to_datetime(pd.Series(np.atleast_1d(d)))
     if len(ds) and (ds.dt.year.min() < WORKING_DAY_YEARS.start or ds.dt.year.max() >= WORKING_DAY_YEARS.stop):
-        raise MhhsError('REF0002', f"working days are known for {WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only")
+        raise MhhsError('REF0002', f"working days are known for "
+                                   f"{WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only")
 
 @implements('REF-WORKING-DAY', 'ASM-WORKING-DAYS')
 def is_working_day(day) -> bool:
@@ -192,14 +206,23 @@ def is_working_day(day) -> bool:
 def add_working_days(day, n: int):
     "The `n`-th working day after `day` (n ≥ 1); `day` itself need not be a working day. Vectorises over arrays."
     scalar = np.ndim(day) == 0 and not isinstance(day, (pd.Series, pd.Index))
-    d = np.array([np.datetime64(as_date(day))]) if scalar else pd.to_datetime(pd.Series(day)).to_numpy().astype('datetime64[D]')
+    d = (
+        np.array([np.datetime64(as_date(day))])
+        if scalar
+        else pd.to_datetime(pd.Series(day)).to_numpy().astype('datetime64[D]')
+    )
     _check_years(d)
     out = np.busday_offset(d, n, roll='backward', busdaycal=_busday_calendar())
     return out[0].astype(dt.date) if scalar else out
 
+
 def working_days_between(start, end) -> int:
     "Working days in the half-open interval (start, end]."
-    return int(np.busday_count(np.datetime64(as_date(start)) + 1, np.datetime64(as_date(end)) + 1, busdaycal=_busday_calendar()))
+    return int(
+        np.busday_count(
+            np.datetime64(as_date(start)) + 1, np.datetime64(as_date(end)) + 1, busdaycal=_busday_calendar()
+        )
+    )
 
 # %% ../nbs/01_time.ipynb #154f9693
 II_WD = 4        # sourced: the TOM keeps II at 4 working days (Cornwall Insight explainer of the DWG TOM)
@@ -209,44 +232,86 @@ R2_WD = 55       # assumption, transition only
 R3_WD = 70       # assumption, transition only
 RF_WD = 84       # sourced as "about four months" (Elexon); the count of working days is ours
 DF_WD = 420      # assumption
-NEW_TIMETABLE_FROM: dt.date | None = None   # assumption: first settlement date on the new timetable is not published where we looked
+# assumption: first settlement date on the new timetable is not published where we looked
+NEW_TIMETABLE_FROM: dt.date | None = None
 
-RUN_OFFSETS_WD: dict[str, int] = {'II': II_WD, 'SF': SF_WD, 'R1': R1_WD, 'R2': R2_WD, 'R3': R3_WD, 'RF': RF_WD, 'DF': DF_WD}
+RUN_OFFSETS_WD: dict[str, int] = {
+    'II': II_WD,
+    'SF': SF_WD,
+    'R1': R1_WD,
+    'R2': R2_WD,
+    'R3': R3_WD,
+    'RF': RF_WD,
+    'DF': DF_WD,
+}
 RUN_SOURCES: dict[str, str] = {
-    'II': "4 WD: the Design Working Group's TOM keeps II at four working days (Cornwall Insight, 'Explainer: the new Target Operating Model', 2019)",
-    'RF': "about 4 months: Elexon, 'Overview of the MHHS programme'; the DWG TOM moves RF from 14 to 4 months (Cornwall Insight); 84 WD is our conversion",
+    'II': "4 WD: the Design Working Group's TOM keeps II at four working days (Cornwall Insight, 'Explainer: the new "
+    "Target Operating Model', 2019)",
+    'RF': "about 4 months: Elexon, 'Overview of the MHHS programme'; the DWG TOM moves RF from 14 to 4 months "
+    "(Cornwall Insight); 84 WD is our conversion",
 }
 RUN_ASSUMPTIONS: dict[str, str] = {'SF': 'SF_WD', 'R1': 'R1_WD', 'R2': 'R2_WD', 'R3': 'R3_WD', 'DF': 'DF_WD'}
-for _n in ('II_WD', 'SF_WD', 'R1_WD', 'R2_WD', 'R3_WD', 'RF_WD', 'DF_WD', 'NEW_TIMETABLE_FROM', 'RUN_OFFSETS_WD', 'RUN_SOURCES', 'RUN_ASSUMPTIONS'):
+for _n in (
+    'II_WD',
+    'SF_WD',
+    'R1_WD',
+    'R2_WD',
+    'R3_WD',
+    'RF_WD',
+    'DF_WD',
+    'NEW_TIMETABLE_FROM',
+    'RUN_OFFSETS_WD',
+    'RUN_SOURCES',
+    'RUN_ASSUMPTIONS',
+):
     mark_implements(['REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS'], __name__, _n)
+
 
 @implements('REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS')
 @dataclass(frozen=True)
 class RunTimetable:
-    "Working-day offsets of the scheduled runs, the source of each (or the parameter that assumes it), and the first settlement date they apply to."
+    """Working-day offsets of the scheduled runs, the source of each (or the parameter that assumes it), and the first
+    settlement date they apply to."""
+
     offsets: dict[str, int]
-    sources: dict[str, str] = field(default_factory=dict)      # run -> citation; a run without one is an assumption
-    assumed: dict[str, str] = field(default_factory=dict)      # run -> name of the parameter that holds the assumed offset
-    new_from: dt.date | None = None                            # NEW_TIMETABLE_FROM: None applies the timetable to every date
+    sources: dict[str, str] = field(default_factory=dict)  # run -> citation; a run without one is an assumption
+    # run -> name of the parameter that holds the assumed offset
+    assumed: dict[str, str] = field(default_factory=dict)
+    # NEW_TIMETABLE_FROM: None applies the timetable to every date
+    new_from: dt.date | None = None
 
     def basis(self, run: str) -> str:
         "Where `run`'s offset comes from: its source, or `assumption: <parameter>`."
         return self.sources.get(run) or f"assumption: {self.assumed.get(run, f'offsets[{run!r}]')}"
 
     def check(self, settlement_dates) -> None:
-        "Refuse (REF0002) settlement dates before `new_from`: their runs follow the old timetable, which is not modelled."
-        if self.new_from is None: return
+        """Refuse (REF0002) settlement dates before `new_from`: their runs follow the old timetable, which is not
+        modelled."""
+        if self.new_from is None:
+            return
         early = [d for d in settlement_dates if as_date(d) < self.new_from]
-        if early: raise MhhsError('REF0002', f"{as_date(early[0])} is before the new settlement timetable ({self.new_from}); its runs follow the old timetable")
+        if early:
+            raise MhhsError(
+                'REF0002',
+                f"{as_date(early[0])} is before the new settlement timetable "
+                f"({self.new_from}); its runs follow the old timetable",
+            )
 
     def describe(self, transition: bool = True) -> str:
         "The calendar as text: each run's offset and basis, then the start date of the timetable and its basis."
-        rows = [f"{r:<3} {k:>4} WD  {self.basis(r)}" for r, k in sorted(_runs(self.offsets, transition).items(), key=lambda rk: rk[1])]
-        start = (f"from settlement date {self.new_from}" if self.new_from else
-                 "every settlement date (start date not known; assumption: NEW_TIMETABLE_FROM)")
+        rows = [
+            f"{r:<3} {k:>4} WD  {self.basis(r)}"
+            for r, k in sorted(_runs(self.offsets, transition).items(), key=lambda rk: rk[1])
+        ]
+        start = (
+            f"from settlement date {self.new_from}"
+            if self.new_from
+            else "every settlement date (start date not known; assumption: NEW_TIMETABLE_FROM)"
+        )
         return "\n".join(["Run  offset  basis", *rows, "DR  on demand: no scheduled date", f"Applies to: {start}"])
 
     __str__ = describe
+
 
 RUN_TIMETABLE = RunTimetable(RUN_OFFSETS_WD, RUN_SOURCES, RUN_ASSUMPTIONS, NEW_TIMETABLE_FROM)
 mark_implements(['REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS'], __name__, 'RUN_TIMETABLE')
@@ -254,47 +319,66 @@ mark_implements(['REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS'], __name__, 'RUN_TIMETABL
 RUN_PRECEDENCE: tuple[str, ...] = ('II', 'SF', 'R1', 'R2', 'R3', 'RF', 'DR', 'DF')
 mark_implements(['REF-RUN-PRECEDENCE', 'ASM-RUN-PRECEDENCE-DR'], __name__, 'RUN_PRECEDENCE')
 
+
 def _runs(offsets, transition):
     return {r: k for r, k in offsets.items() if transition or not SettlementCode(r).transition_only}
 
+
 def _timetable(offsets) -> RunTimetable:
     "A `RunTimetable` from what callers pass as `offsets`: None (the default timetable), a timetable, or a plain dict."
-    if offsets is None: return RUN_TIMETABLE
+    if offsets is None:
+        return RUN_TIMETABLE
     return offsets if isinstance(offsets, RunTimetable) else RunTimetable(dict(offsets))
+
 
 @implements('REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS')
 def run_calendar_notes(offsets: dict[str, int] | RunTimetable | None = None, transition: bool = True) -> str:
     "The run calendar as text, each figure with its source or `assumption: <parameter>`; `print` it."
     return _timetable(offsets).describe(transition)
 
+
 @implements('REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS', 'HLDP-08a')
-def run_schedule(settlement_dates, offsets: dict[str, int] | RunTimetable | None = None, transition: bool = False) -> pd.DataFrame:
-    "The scheduled runs of each settlement date: run code and run date (working-day offsets, R2/R3 only if `transition`)."
+def run_schedule(
+    settlement_dates, offsets: dict[str, int] | RunTimetable | None = None, transition: bool = False
+) -> pd.DataFrame:
+    """The scheduled runs of each settlement date: run code and run date (working-day offsets, R2/R3 only if
+    `transition`)."""
     tt = _timetable(offsets)
     runs = _runs(tt.offsets, transition)
     ds = pd.Series(pd.to_datetime(pd.Series(np.atleast_1d(settlement_dates)).astype(str)).dt.date)
     tt.check(ds)
-    frames = [pd.DataFrame({'settlement_date': ds, 'run': r, 'working_days': k,
-                            'run_date': pd.Series(add_working_days(ds, k)).dt.date})
-              for r, k in sorted(runs.items(), key=lambda rk: rk[1])]
+    frames = [
+        pd.DataFrame(
+            {'settlement_date': ds, 'run': r, 'working_days': k, 'run_date': pd.Series(add_working_days(ds, k)).dt.date}
+        )
+        for r, k in sorted(runs.items(), key=lambda rk: rk[1])
+    ]
     return pd.concat(frames, ignore_index=True).sort_values(['settlement_date', 'working_days'], ignore_index=True)
+
 
 @implements('REF-RUN-CALENDAR')
 def runs_due(run_date, offsets: dict[str, int] | RunTimetable | None = None, transition: bool = False) -> pd.DataFrame:
-    "Which (settlement date, run) pairs fall due on `run_date` — the inverse of `run_schedule` (dates before `new_from` are left out)."
+    """Which (settlement date, run) pairs fall due on `run_date` — the inverse of `run_schedule` (dates before
+    `new_from` are left out)."""
     tt = _timetable(offsets)
     runs = _runs(tt.offsets, transition)
     rd = as_date(run_date)
-    span = max(runs.values())*2 + 40
-    candidates = [d for d in pd.date_range(rd - dt.timedelta(days=span), rd - dt.timedelta(days=1)).date
-                  if tt.new_from is None or d >= tt.new_from]
-    if not candidates: return run_schedule([], tt, transition)
+    span = max(runs.values()) * 2 + 40
+    candidates = [
+        d
+        for d in pd.date_range(rd - dt.timedelta(days=span), rd - dt.timedelta(days=1)).date
+        if tt.new_from is None or d >= tt.new_from
+    ]
+    if not candidates:
+        return run_schedule([], tt, transition)
     sched = run_schedule(candidates, tt, transition)
     return sched[sched.run_date == rd].reset_index(drop=True)
+
 
 @implements('REF-RUN-PRECEDENCE', 'ASM-RUN-PRECEDENCE-DR')
 def latest_run(runs) -> str:
     "The run that wins among `runs` by precedence."
     runs = [str(SettlementCode(r).value) for r in runs]
-    if not runs: raise MhhsError('REF0003', "no runs to choose from")
+    if not runs:
+        raise MhhsError('REF0003', "no runs to choose from")
     return max(runs, key=RUN_PRECEDENCE.index)

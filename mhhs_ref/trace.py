@@ -58,11 +58,30 @@ def matrix(results=None, register: pd.DataFrame | None = None) -> pd.DataFrame:
         mk = by_item.get_group(r.id) if r.id in by_item.groups else marks.iloc[0:0]
         rs = res[res.item == r.id]
         passed, failed = int((rs.outcome == 'passed').sum()), int((rs.outcome == 'failed').sum())
-        last = 'failed' if failed else ('passed' if passed else ('missing' if r.status in ('implemented', 'assumption') else ''))
-        rows.append(dict(id=r.id, kind=r.kind, title=r.title, status=r.status, source=r.source, reason=r.reason,
-                         pages=_joined(mk.page[mk.page != '']), symbols=_joined(mk.module.str.removeprefix('mhhs_ref.') + '.' + mk.symbol),
-                         links=_joined(mk.link), tests=_joined(rs.test), passed=passed, failed=failed, last_result=last))
+        last = (
+            'failed'
+            if failed
+            else ('passed' if passed else ('missing' if r.status in ('implemented', 'assumption') else ''))
+        )
+        rows.append(
+            dict(
+                id=r.id,
+                kind=r.kind,
+                title=r.title,
+                status=r.status,
+                source=r.source,
+                reason=r.reason,
+                pages=_joined(mk.page[mk.page != '']),
+                symbols=_joined(mk.module.str.removeprefix('mhhs_ref.') + '.' + mk.symbol),
+                links=_joined(mk.link),
+                tests=_joined(rs.test),
+                passed=passed,
+                failed=failed,
+                last_result=last,
+            )
+        )
     return pd.DataFrame(rows)
+
 
 @implements('REF-TRACEABILITY')
 def problems(mx: pd.DataFrame | None = None, results=None) -> list[str]:
@@ -70,47 +89,93 @@ def problems(mx: pd.DataFrame | None = None, results=None) -> list[str]:
     mx = matrix(results) if mx is None else mx
     known = set(mx.id)
     res = results if isinstance(results, pd.DataFrame) else read_results(results)
-    out = [f"{m.item}: code mark on {m.module}.{m.symbol} names an id the register does not have"
-           for m in marks_frame().itertuples() if m.item not in known]
-    out += [f"{i}: test {t} verifies an id the register does not have" for i, t in set(zip(res.item, res.test)) if i not in known]
+    out = [
+        f"{m.item}: code mark on {m.module}.{m.symbol} names an id the register does not have"
+        for m in marks_frame().itertuples()
+        if m.item not in known
+    ]
+    out += [
+        f"{i}: test {t} verifies an id the register does not have"
+        for i, t in set(zip(res.item, res.test))
+        if i not in known
+    ]
     for r in mx.itertuples():
-        if r.status in ('implemented', 'assumption') and not r.symbols: out.append(f"{r.id}: status {r.status} but no code implements it")
-        if r.status in ('implemented', 'assumption') and not r.passed: out.append(f"{r.id}: status {r.status} but no passing test verifies it")
-        if r.status == 'partial' and not r.symbols: out.append(f"{r.id}: status partial but no code implements any of it")
-        if r.failed: out.append(f"{r.id}: {r.failed} verification(s) failed in the last run ({r.tests})")
+        if r.status in ('implemented', 'assumption') and not r.symbols:
+            out.append(f"{r.id}: status {r.status} but no code implements it")
+        if r.status in ('implemented', 'assumption') and not r.passed:
+            out.append(f"{r.id}: status {r.status} but no passing test verifies it")
+        if r.status == 'partial' and not r.symbols:
+            out.append(f"{r.id}: status partial but no code implements any of it")
+        if r.failed:
+            out.append(f"{r.id}: {r.failed} verification(s) failed in the last run ({r.tests})")
     return sorted(out)
 
 # %% ../nbs/60_traceability.ipynb #26b9b985
 def to_csv(mx: pd.DataFrame, path=None):
     "Write the matrix as CSV to `path` (or return the text)."
-    cols = ['id', 'kind', 'title', 'status', 'reason', 'source', 'pages', 'symbols', 'tests', 'passed', 'failed', 'last_result']
+    cols = [
+        'id',
+        'kind',
+        'title',
+        'status',
+        'reason',
+        'source',
+        'pages',
+        'symbols',
+        'tests',
+        'passed',
+        'failed',
+        'last_result',
+    ]
     return mx[cols].to_csv(path, index=False)
+
 
 def summary(mx: pd.DataFrame) -> pd.DataFrame:
     "Item counts by kind and status."
     return mx.groupby(['kind', 'status']).size().unstack(fill_value=0)
 
+
 def _links(links: str) -> str:
-    return ' '.join(f'<a href="{html.escape(l)}"><code>{html.escape(l.split("#")[-1] or l)}</code></a>' for l in links.split('; ') if l)
+    return ' '.join(
+        f'<a href="{html.escape(l)}"><code>{html.escape(l.split("#")[-1] or l)}</code></a>'
+        for l in links.split('; ')
+        if l
+    )
+
 
 def matrix_html(mx: pd.DataFrame) -> str:
     "The matrix as a self-contained filterable HTML table."
     esc = lambda s: html.escape(str(s))
     opts = lambda col: ''.join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in sorted(mx[col].unique()))
-    head = ''.join(f'<th>{h}</th>' for h in ('id', 'kind', 'item and source', 'status', 'implemented by', 'tests', 'last result'))
+    head = ''.join(
+        f'<th>{h}</th>' for h in ('id', 'kind', 'item and source', 'status', 'implemented by', 'tests', 'last result')
+    )
     body = []
     for r in mx.itertuples():
         tests = f'{r.passed} passed' + (f', {r.failed} failed' if r.failed else '')
         note = f'<br><small>{esc(r.reason)}</small>' if r.reason else ''
-        body.append(f'<tr data-kind="{esc(r.kind)}" data-status="{esc(r.status)}"><td><code>{esc(r.id)}</code></td><td>{esc(r.kind)}</td>'
-                    f'<td>{esc(r.title)}<br><small class="trace-source">{esc(r.source)}</small></td><td class="status-{esc(r.status)}">{esc(r.status)}{note}</td>'
-                    f'<td>{_links(r.links)}</td><td title="{esc(r.tests)}">{tests if (r.passed or r.failed) else ""}</td>'
-                    f'<td class="result-{esc(r.last_result or "none")}">{esc(r.last_result)}</td></tr>')
-    return ('<div class="trace-filters">Kind <select id="trace-kind"><option value="">all</option>' + opts('kind') + '</select> '
-            'Status <select id="trace-status"><option value="">all</option>' + opts('status') + '</select> '
-            '<span id="trace-count"></span></div>\n'
-            f'<table class="table table-sm trace-matrix" id="trace-matrix"><thead><tr>{head}</tr></thead><tbody>\n' + '\n'.join(body) +
-            '\n</tbody></table>\n<script>(function(){const k=document.getElementById("trace-kind"),s=document.getElementById("trace-status"),'
-            'c=document.getElementById("trace-count");function f(){let n=0;document.querySelectorAll("#trace-matrix tbody tr").forEach(function(r){'
-            'const ok=(!k.value||r.dataset.kind===k.value)&&(!s.value||r.dataset.status===s.value);r.style.display=ok?"":"none";if(ok)n++;});'
-            'c.textContent=n+" items";}k.addEventListener("change",f);s.addEventListener("change",f);f();})();</script>\n')
+        body.append(
+            f'<tr data-kind="{esc(r.kind)}" '
+            f'data-status="{esc(r.status)}"><td><code>{esc(r.id)}</code></td><td>{esc(r.kind)}</td>'
+            f'<td>{esc(r.title)}<br><small class="trace-source">{esc(r.source)}</small></td><td '
+            f'class="status-{esc(r.status)}">{esc(r.status)}{note}</td>'
+            f'<td>{_links(r.links)}</td><td '
+            f'title="{esc(r.tests)}">{tests if (r.passed or r.failed) else ""}</td>'
+            f'<td class="result-{esc(r.last_result or "none")}">{esc(r.last_result)}</td></tr>'
+        )
+    return (
+        '<div class="trace-filters">Kind <select id="trace-kind"><option '
+        'value="">all</option>' + opts('kind') + '</select> '
+        'Status <select id="trace-status"><option value="">all</option>' + opts('status') + '</select> '
+        '<span id="trace-count"></span></div>\n'
+        f'<table class="table table-sm trace-matrix" '
+        f'id="trace-matrix"><thead><tr>{head}</tr></thead><tbody>\n'
+        + '\n'.join(body)
+        + '\n</tbody></table>\n<script>(function(){const '
+        'k=document.getElementById("trace-kind"),s=document.getElementById("trace-status"),'
+        'c=document.getElementById("trace-count");function f(){let n=0;document.querySelectorAll("#trace-matrix '
+        'tbody tr").forEach(function(r){'
+        'const ok=(!k.value||r.dataset.kind===k.value)&&(!s.value||r.dataset.status===s.value);'
+        'r.style.display=ok?"":"none";if(ok)n++;});'
+        'c.textContent=n+" items";}k.addEventListener("change",f);s.addEventListener("change",f);f();})();</script>\n'
+    )

@@ -45,7 +45,8 @@ def gsp_group_take(true_wh: np.ndarray, mpans: pd.DataFrame, isd, noise: float =
 # %% ../nbs/34_bp020_vas.ipynb #2a4ad94f
 @implements('ASM-GSP-TAKE-SPLIT')
 def takes_from_net(net_wh: np.ndarray, rep6: pd.DataFrame, isd) -> dict[str, np.ndarray]:
-    "The import and export takes from one net GSP Group Take per period: export = its uncorrected volumes, import = net + export."
+    """The import and export takes from one net GSP Group Take per period: export = its uncorrected volumes, import =
+    net + export."""
     width = len(net_wh)
     mq = isd.ccc.set_index('ccc_id').measurement_quantity.reindex(rep6.ccc_id).to_numpy()
     e = rep6[mq == 'AE']
@@ -56,7 +57,8 @@ def takes_from_net(net_wh: np.ndarray, rep6: pd.DataFrame, isd) -> dict[str, np.
 def correct(rep6: pd.DataFrame, take, isd, periods: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """GSP Group Correction of one GSP group's day. `rep6`: uncorrected volumes (rows gsp_group, supplier, bmu, ccc_id,
     component, period, wh) as the MDS makes them; `take`: `{'import', 'export'}` per period, or one net take per period;
-    `periods`: the day's period count (default: the volumes'). Returns (rows with `corrected_wh`, per period the factors,
+    `periods`: the day's period count (default: the volumes'). Returns (rows with `corrected_wh`, per period the
+    factors,
     any take left unallocated and the exception code)."""
     if not isinstance(take, dict): take = takes_from_net(np.asarray(take, np.float64), rep6, isd)
     width = len(take['import'])                 # 48 for a UTC day; 46, 48 or 50 for a local settlement day
@@ -71,7 +73,8 @@ def correct(rep6: pd.DataFrame, take, isd, periods: int | None = None) -> tuple[
     wh, period = rep6.wh.to_numpy(dtype=np.float64), rep6.period.to_numpy() - 1
     corrected = wh.copy()
     exception = np.full(width, '', dtype=object)
-    for d, on in (('import', ~export), ('export', export)):        # over arrays: the rows of one direction, in their order
+    # over arrays: the rows of one direction, in their order
+    for d, on in (('import', ~export), ('export', export)):
         w, p, wt = wh[on], period[on], weight[on]
         total = np.bincount(p, weights=w, minlength=width)
         weighted = np.bincount(p, weights=w * wt, minlength=width)
@@ -89,8 +92,10 @@ def correct(rep6: pd.DataFrame, take, isd, periods: int | None = None) -> tuple[
 
 # %% ../nbs/34_bp020_vas.ipynb #83a256c6
 def _groups(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Rows grouped by columns already coded in sorted order (`pd.factorize(…, sort=True)`): each row's group number, the
-    groups numbered in the sorted order of their keys as `groupby` sorts them (-1 where a key is missing: `groupby` drops
+    """Rows grouped by columns already coded in sorted order (`pd.factorize(…, sort=True)`): each row's group number,
+    the
+    groups numbered in the sorted order of their keys as `groupby` sorts them (-1 where a key is missing: `groupby`
+    drops
     it), and each group's first row."""
     code, bad = np.zeros(len(codes[0]), np.int64), np.zeros(len(codes[0]), bool)
     for k, size in zip(codes, sizes):
@@ -108,7 +113,8 @@ def _sorted_codes(cols: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
 
 def _kahan_sums(g: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarray:
     """Σ `x` per group `g` (-1: none) with the compensated (Kahan) summation of pandas' `groupby(…).sum()`, each group's
-    values taken in their order and NaN skipped — pandas' own sums to the bit — across all groups at once: the k-th value
+    values taken in their order and NaN skipped — pandas' own sums to the bit — across all groups at once: the k-th
+    value
     of every group in one step, as many steps as the largest group has rows."""
     on = g >= 0
     order = np.argsort(g[on], kind='stable')
@@ -135,42 +141,70 @@ def _mpans(c: pd.DataFrame, g: np.ndarray, rows: np.ndarray) -> np.ndarray:
     (its first row) — NaN for a key with no consumption row, as a left merge leaves it."""
     cons = np.flatnonzero((c.component == 'C').to_numpy() & (g >= 0))
     ccc, _ = pd.factorize(c.ccc_id.iloc[cons])
-    _, once = np.unique(g[cons] * (ccc.max(initial=0) + 1) + ccc, return_index=True)        # the first row of each key and CCC
+    # the first row of each key and CCC
+    _, once = np.unique(g[cons] * (ccc.max(initial=0) + 1) + ccc, return_index=True)
     once = cons[once]
     n = int(g.max(initial=-1)) + 1
     per_key = np.bincount(g[once], weights=c.mpans.to_numpy()[once], minlength=n).astype(np.int64)
     has, k = np.bincount(g[cons], minlength=n) > 0, g[rows]
     return per_key[k] if has[k].all() else np.where(has[k], per_key[k], np.nan)
 
-def _rollup(frame: pd.DataFrame, coded: dict, keys: list[str], values: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _rollup(
+    frame: pd.DataFrame, coded: dict, keys: list[str], values: dict[str, np.ndarray]
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """`frame.groupby(keys, as_index=False)` summing `values` {name: per row} — the same frame, the same sums — from the
-    keys' codes `coded` {column: (sorted-order codes per row, number of values)}; and each row's group, each group's first row."""
+    keys' codes `coded` {column: (sorted-order codes per row, number of values)}; and each row's group, each group's
+    first row."""
     g, first = _groups([coded[k][0] for k in keys], [coded[k][1] for k in keys])
     out = frame[keys].iloc[first].reset_index(drop=True)
-    for name, x in values.items(): out[name] = _sums(g, len(first), x)
+    for name, x in values.items():
+        out[name] = _sums(g, len(first), x)
     return out, g, first
+
 
 @implements('BP020', 'REP-003', 'REP-003A', 'REP-004', 'REP-007', 'TOM-VAS')
 def allocate(corrected: pd.DataFrame, defaults: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    "REP-003 (BM Unit allocated volumes), REP-003A (per BM Unit, summed over GSP groups and suppliers), REP-004 (supplier deemed take) and REP-007 (defaults used) as frames, in MWh (6 dp)."
+    """REP-003 (BM Unit allocated volumes), REP-003A (per BM Unit, summed over GSP groups and suppliers), REP-004
+    (supplier deemed take) and REP-007 (defaults used) as frames, in MWh (6 dp)."""
     c = corrected
-    key = ['gsp_group', 'supplier', 'bmu', 'direction']            # an import row counts import MPANs only
+    key = ['gsp_group', 'supplier', 'bmu', 'direction']  # an import row counts import MPANs only
     coded = {k: (lambda f: (f[0], len(f[1])))(pd.factorize(c[k], sort=True)) for k in [*key, 'period']}
-    rep3, _, first3 = _rollup(c, coded, [*key, 'period'], {'uncorrected_mwh': c.wh.to_numpy() / 1e6, 'allocated_mwh': c.corrected_wh.to_numpy() / 1e6})
+    rep3, _, first3 = _rollup(
+        c,
+        coded,
+        [*key, 'period'],
+        {'uncorrected_mwh': c.wh.to_numpy() / 1e6, 'allocated_mwh': c.corrected_wh.to_numpy() / 1e6},
+    )
     kg, _ = _groups([coded[k][0] for k in key], [coded[k][1] for k in key])
     rep3['mpans'] = _mpans(c, kg, first3)
-    coded3 = {k: (coded[k][0][first3], coded[k][1]) for k in [*key, 'period']}      # REP-003's rows, coded
-    rep4, _, _ = _rollup(rep3, coded3, ['gsp_group', 'supplier', 'direction', 'period'], {'deemed_take_mwh': rep3.allocated_mwh.to_numpy()})
-    rep3a, _, _ = _rollup(rep3, coded3, ['bmu', 'direction', 'period'], {'allocated_mwh': rep3.allocated_mwh.to_numpy(), 'mpans': rep3.mpans.to_numpy()})
-    out = {'REP-003': rep3.assign(uncorrected_mwh=np.round(rep3.uncorrected_mwh.to_numpy(), 6), allocated_mwh=np.round(rep3.allocated_mwh.to_numpy(), 6)),
-           'REP-003A': rep3a.assign(allocated_mwh=np.round(rep3a.allocated_mwh.to_numpy(), 6)),
-           'REP-004': rep4.assign(deemed_take_mwh=np.round(rep4.deemed_take_mwh.to_numpy(), 6))}
+    coded3 = {k: (coded[k][0][first3], coded[k][1]) for k in [*key, 'period']}  # REP-003's rows, coded
+    rep4, _, _ = _rollup(
+        rep3,
+        coded3,
+        ['gsp_group', 'supplier', 'direction', 'period'],
+        {'deemed_take_mwh': rep3.allocated_mwh.to_numpy()},
+    )
+    rep3a, _, _ = _rollup(
+        rep3,
+        coded3,
+        ['bmu', 'direction', 'period'],
+        {'allocated_mwh': rep3.allocated_mwh.to_numpy(), 'mpans': rep3.mpans.to_numpy()},
+    )
+    out = {
+        'REP-003': rep3.assign(
+            uncorrected_mwh=np.round(rep3.uncorrected_mwh.to_numpy(), 6),
+            allocated_mwh=np.round(rep3.allocated_mwh.to_numpy(), 6),
+        ),
+        'REP-003A': rep3a.assign(allocated_mwh=np.round(rep3a.allocated_mwh.to_numpy(), 6)),
+        'REP-004': rep4.assign(deemed_take_mwh=np.round(rep4.deemed_take_mwh.to_numpy(), 6)),
+    }
     if defaults is not None:
-        on = np.flatnonzero((defaults.defaulted_periods > 0).to_numpy())      # the MPANs with defaults: columns taken, no sub-frame
+        # the MPANs with defaults: columns taken, no sub-frame
+        on = np.flatnonzero((defaults.defaulted_periods > 0).to_numpy())
         g7, first = _sorted_codes([defaults.supplier.iloc[on], defaults.bmu.iloc[on]])
         r7 = defaults[['supplier', 'bmu']].iloc[on[first]].reset_index(drop=True)
         r7['mpans_defaulted'] = _sums(g7, len(first), defaults.mpan.notna().to_numpy()[on])
-        r7['defaulted_mwh'] = _sums(g7, len(first), defaults.defaulted_wh.to_numpy()[on]) / 1e6                # whole Wh: exact
+        # whole Wh: exact
+        r7['defaulted_mwh'] = _sums(g7, len(first), defaults.defaulted_wh.to_numpy()[on]) / 1e6
         out['REP-007'] = r7
     return out
-

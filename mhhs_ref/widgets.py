@@ -21,35 +21,59 @@ __all__ = ['Stepper', 'card', 'card_html', 'widget']
 # %% ../nbs/50_stepper.ipynb #23aa070e
 class Stepper:
     "A position over the steps of a run, with a card for each: what happened and the state it left."
-    def __init__(self, steps: list[Step], recipients: dict[str, list[str]] | None = None, names: dict[str, str] | None = None):
-        if not steps: raise ValueError('a stepper needs at least one step')
+
+    def __init__(
+        self, steps: list[Step], recipients: dict[str, list[str]] | None = None, names: dict[str, str] | None = None
+    ):
+        if not steps:
+            raise ValueError('a stepper needs at least one step')
         self.steps, self.recipients, self.names, self.i = list(steps), recipients or {}, names or {}, 0
 
     @classmethod
     def from_market(cls, market: Market, mpan: str | None = None) -> 'Stepper':
         "A stepper over a market's run (only steps about `mpan` when given); recipients from the DIP journal."
         j = market.journal()
-        rec = {t: [f"{r} {market.mpid(d)}" for d, r in zip(g.recipient, g.recipient_role)] for t, g in j.groupby('txn', sort=False)}
+        rec = {
+            t: [f"{r} {market.mpid(d)}" for d, r in zip(g.recipient, g.recipient_role)]
+            for t, g in j.groupby('txn', sort=False)
+        }
         names = {d: f"{market.role(d)} {market.mpid(d)}" for d in market._roles}
         names[market.regs] = 'REGS'
         return cls([s for s in market.steps if mpan is None or s.mpan == mpan], rec, names)
 
-    def __len__(self): return len(self.steps)
+    def __len__(self):
+        return len(self.steps)
+
     @property
-    def current(self) -> Step: return self.steps[self.i]
+    def current(self) -> Step:
+        return self.steps[self.i]
+
     def goto(self, i: int) -> int:
-        if not 0 <= i < len(self): raise IndexError(f"step {i} is outside 0..{len(self) - 1}")
-        self.i = i; return i
-    def next(self) -> int: return self.goto(min(self.i + 1, len(self) - 1))
-    def prev(self) -> int: return self.goto(max(self.i - 1, 0))
-    def first(self) -> int: return self.goto(0)
-    def last(self) -> int: return self.goto(len(self) - 1)
+        if not 0 <= i < len(self):
+            raise IndexError(f"step {i} is outside 0..{len(self) - 1}")
+        self.i = i
+        return i
+
+    def next(self) -> int:
+        return self.goto(min(self.i + 1, len(self) - 1))
+
+    def prev(self) -> int:
+        return self.goto(max(self.i - 1, 0))
+
+    def first(self) -> int:
+        return self.goto(0)
+
+    def last(self) -> int:
+        return self.goto(len(self) - 1)
+
     def find(self, channel: str | None = None, event: str | None = None) -> int:
         "Move to the next step (after the current one) with this channel and/or event; stay put if none."
         for k in range(self.i + 1, len(self)):
             s = self.steps[k]
-            if (channel is None or s.channel == channel) and (event is None or s.event == event): return self.goto(k)
+            if (channel is None or s.channel == channel) and (event is None or s.event == event):
+                return self.goto(k)
         return self.i
+
 
 mark_implements('REF-STEPPER', __name__, 'Stepper')
 
@@ -67,22 +91,38 @@ def card(self, i: int | None = None) -> dict:
     else:
         title, blocks = f"{s.event} ({'CSS' if s.via == 'CSS' else 'LDSO via CSS'}, outside the DIP)", {}
     state = pd.DataFrame([{'MPAN': m, **{k: v for k, v in st.items() if k != 'requests'},
-                           'open requests': '; '.join(f"{r['service']} {r['scenario']} {self.names.get(r['sp'], r['sp'])} from {r['effective_from']}: {r['state']}"
+                           'open requests': '; '.join(f"{r['service']} {r['scenario']} "
+                                                      f"{self.names.get(r['sp'], r['sp'])} from "
+                                                      f"{r['effective_from']}: {r['state']}"
                                                       for r in st['requests']) or '—'} for m, st in s.state.items()])
     for c in ('supplier', 'MS', 'DS'):
         if c in state: state[c] = state[c].map(lambda d: self.names.get(d, d) if d else '—')
-    return {'n': s.n, 'of': len(self), 'at': s.at.isoformat(timespec='minutes'), 'title': title, 'from': who, 'via': s.via,
-            'to': [s.receiver] if s.receiver else self.recipients.get(s.txn, ['REGS'] if s.via != 'DIP' else []), 'note': s.note, 'blocks': blocks, 'state': state}
+    return {
+        'n': s.n,
+        'of': len(self),
+        'at': s.at.isoformat(timespec='minutes'),
+        'title': title,
+        'from': who,
+        'via': s.via,
+        'to': [s.receiver] if s.receiver else self.recipients.get(s.txn, ['REGS'] if s.via != 'DIP' else []),
+        'note': s.note,
+        'blocks': blocks,
+        'state': state,
+    }
+
 
 def card_html(self, i: int | None = None) -> str:
     "One card as HTML."
     c = self.card(i)
     e = html.escape
     blocks = e(json.dumps(c['blocks'], indent=1)) if c['blocks'] else e(c['note'] or '')
-    return (f"<div class='mhhs-card'><p><b>Step {c['n']}</b> of {c['of'] - 1} · {e(c['at'])} · via {e(c['via'])}</p>"
-            f"<p><b>{e(c['title'])}</b> — from <b>{e(c['from'])}</b> to {e(', '.join(c['to']) or '—')}</p>"
-            f"<pre style='max-height:16em;overflow:auto;font-size:80%'>{blocks}</pre>"
-            f"<p>Registration state after this step:</p>{c['state'].to_html(index=False, border=0)}</div>")
+    return (
+        f"<div class='mhhs-card'><p><b>Step {c['n']}</b> of {c['of'] - 1} · {e(c['at'])} · via {e(c['via'])}</p>"
+        f"<p><b>{e(c['title'])}</b> — from <b>{e(c['from'])}</b> to {e(', '.join(c['to']) or '—')}</p>"
+        f"<pre style='max-height:16em;overflow:auto;font-size:80%'>{blocks}</pre>"
+        f"<p>Registration state after this step:</p>{c['state'].to_html(index=False, border=0)}</div>"
+    )
+
 
 Stepper.card, Stepper.card_html = card, card_html
 
@@ -104,13 +144,22 @@ def widget(self):
 def _repr_html_(self) -> str:
     "The stepper for a static page: every card embedded, buttons switch which one shows (no kernel needed)."
     uid = f"st{secrets.token_hex(4)}"
-    cards = ''.join(f"<div class='{uid}-c' style='display:{'block' if k == self.i else 'none'}'>{self.card_html(k)}</div>" for k in range(len(self)))
+    cards = ''.join(
+        f"<div class='{uid}-c' style='display:{'block' if k == self.i else 'none'}'>{self.card_html(k)}</div>"
+        for k in range(len(self))
+    )
     btn = lambda label, js: f"<button type='button' onclick=\"{uid}({js})\">{label}</button>"
-    script = (f"<script>function {uid}(d){{var c=document.getElementsByClassName('{uid}-c'),k=0;"
-              f"for(var j=0;j<c.length;j++)if(c[j].style.display!=='none')k=j;"
-              f"k=d==='first'?0:d==='last'?c.length-1:Math.max(0,Math.min(c.length-1,k+d));"
-              f"for(var j=0;j<c.length;j++)c[j].style.display=j===k?'block':'none';}}</script>")
-    return (f"<div class='mhhs-stepper'>{script}<p>{btn('« first', repr('first'))} {btn('◀ previous', -1)} {btn('next ▶', 1)} "
-            f"{btn('last »', repr('last'))}</p>{cards}</div>")
+    script = (
+        f"<script>function {uid}(d){{var c=document.getElementsByClassName('{uid}-c'),k=0;"
+        f"for(var j=0;j<c.length;j++)if(c[j].style.display!=='none')k=j;"
+        f"k=d==='first'?0:d==='last'?c.length-1:Math.max(0,Math.min(c.length-1,k+d));"
+        f"for(var j=0;j<c.length;j++)c[j].style.display=j===k?'block':'none';}}</script>"
+    )
+    return (
+        f"<div class='mhhs-stepper'>{script}<p>{btn('« first', repr('first'))} {btn('◀ previous', -1)} "
+        f"{btn('next ▶', 1)} "
+        f"{btn('last »', repr('last'))}</p>{cards}</div>"
+    )
+
 
 Stepper.widget, Stepper._repr_html_ = widget, _repr_html_

@@ -1,4 +1,5 @@
 """The project's own files hold together: settings.ini mirrors pyproject.toml, the README's commands exist."""
+
 import configparser, re, tomllib
 from pathlib import Path
 
@@ -6,12 +7,16 @@ from mhhs_ref.design import verifies
 
 ROOT = Path(__file__).resolve().parents[1]
 
-def _pyproject(): return tomllib.loads((ROOT/'pyproject.toml').read_text())
+
+def _pyproject():
+    return tomllib.loads((ROOT / 'pyproject.toml').read_text())
+
 
 def test_settings_ini_mirrors_pyproject():
     "nbdev 3 reads only pyproject.toml; settings.ini is a mirror for older tools and must say the same."
     py = _pyproject()
-    ini = configparser.ConfigParser(); ini.read(ROOT/'settings.ini')
+    ini = configparser.ConfigParser()
+    ini.read(ROOT / 'settings.ini')
     s = ini['DEFAULT']
     proj, nb = py['project'], py['tool']['nbdev']
     assert s['lib_name'] == proj['name'] and s['repo'] == proj['name']
@@ -27,22 +32,40 @@ def test_settings_ini_mirrors_pyproject():
     for k, v in nb.items():
         assert s[k] == (str(v) if not isinstance(v, bool) else str(v)), k
     from mhhs_ref import __version__
+
     assert s['version'] == __version__
+
 
 def test_top_level_layout():
     for p in ['nbs', 'mhhs_ref', 'settings.ini', 'pyproject.toml', 'README.md', '_quarto.yml', 'tests', '.ci/run']:
-        assert (ROOT/p).exists(), p
-    assert (ROOT/'nbs'/'_quarto.yml').resolve() == (ROOT/'_quarto.yml').resolve(), "nbs/_quarto.yml must be the top-level file"
+        assert (ROOT / p).exists(), p
+    assert (ROOT / 'nbs' / '_quarto.yml').resolve() == (ROOT / '_quarto.yml').resolve(), (
+        "nbs/_quarto.yml must be the top-level file"
+    )
+
 
 def test_readme_gives_the_two_commands():
-    text = (ROOT/'README.md').read_text()
+    text = (ROOT / 'README.md').read_text()
     cmds = re.findall(r'^(bash tools/bootstrap && \S+.*)$', text, re.M)
     assert any('mhhs-ref' in c for c in cmds) and any(c.rstrip().endswith('pytest') for c in cmds), cmds
-    assert (ROOT/'tools'/'bootstrap').exists()
+    assert (ROOT / 'tools' / 'bootstrap').exists()
+
 
 def test_package_is_generated_from_notebooks():
     "Each module names the notebook it is exported from, and that notebook exists."
-    for py in (ROOT/'mhhs_ref').glob('*.py'):
-        if py.name in ('__init__.py', '_modidx.py'): continue
+    for py in (ROOT / 'mhhs_ref').glob('*.py'):
+        if py.name in ('__init__.py', '_modidx.py'):
+            continue
         m = re.search(r'File to edit: \.\./nbs/(\S+\.ipynb)', py.read_text())
-        assert m and (ROOT/'nbs'/m.group(1)).exists(), py.name
+        assert m and (ROOT / 'nbs' / m.group(1)).exists(), py.name
+
+
+def test_ruff_clean():
+    "The notebooks, tests, benchmarks and tools pass ruff at 120 characters (the rules are in pyproject.toml)."
+    import subprocess, sys
+
+    ruff = Path(sys.executable).parent / 'ruff'
+    r = subprocess.run(
+        [str(ruff), 'check', '--output-format', 'concise', '.'], cwd=ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]

@@ -1,6 +1,9 @@
-"""The participant sandbox against participants written here: one that behaves, one that gets things wrong in known ways.
+"""The participant sandbox against participants written here: one that behaves, one that gets things wrong in known
+ways.
 
-Everything runs over real HTTP on loopback: the sandbox's DIP (uvicorn), the participants' webhook receivers, signed requests."""
+Everything runs over real HTTP on loopback: the sandbox's DIP (uvicorn), the participants' webhook receivers, signed
+requests."""
+
 import json
 import subprocess
 import sys
@@ -18,26 +21,67 @@ from mhhs_ref.time import utc_period_ends
 
 REPLY_S = 3.0
 
-def cb(body): return body['payload']['CommonBlock']
-def cu(body): return body['payload'].get('CustomBlock') or {}
 
-_APP = {'DSApp': ('B071', 'proposedDataServiceDIPID', 'proposedDataServiceMPID', 'proposedDataServiceDIPEffectiveFromDate', 'contractReferenceDataService', 'SDS'),
-        'MSApp': ('B070', 'proposedMeteringServiceDIPID', 'proposedMeteringServiceMPID', 'proposedMeteringServiceDIPEffectiveFromDate', 'contractReferenceMeteringService', 'MSS')}
-# what a DSApp's B071 carries besides the service (DIP API v2.1.0): no nominated MDR, half-hourly consent, domestic, no fall-back read frequency
-_B071_REST = {'supplierNominatedMDRDIPID': None, 'supplierNominatedMDRMPID': None, 'supplierNominatedMDREffectiveFromDate': None,
-              'supplierProposedConsentGranularity': 'H', 'supplierProposedDomesticIndicator': True, 'traditionalFallBackReadFrequency': None}
+def cb(body):
+    return body['payload']['CommonBlock']
+
+
+def cu(body):
+    return body['payload'].get('CustomBlock') or {}
+
+
+_APP = {
+    'DSApp': (
+        'B071',
+        'proposedDataServiceDIPID',
+        'proposedDataServiceMPID',
+        'proposedDataServiceDIPEffectiveFromDate',
+        'contractReferenceDataService',
+        'SDS',
+    ),
+    'MSApp': (
+        'B070',
+        'proposedMeteringServiceDIPID',
+        'proposedMeteringServiceMPID',
+        'proposedMeteringServiceDIPEffectiveFromDate',
+        'contractReferenceMeteringService',
+        'MSS',
+    ),
+}
+# what a DSApp's B071 carries besides the service (DIP API v2.1.0): no nominated MDR, half-hourly consent, domestic, no
+# fall-back read frequency
+_B071_REST = {
+    'supplierNominatedMDRDIPID': None,
+    'supplierNominatedMDRMPID': None,
+    'supplierNominatedMDREffectiveFromDate': None,
+    'supplierProposedConsentGranularity': 'H',
+    'supplierProposedDomesticIndicator': True,
+    'traditionalFallBackReadFrequency': None,
+}
+
 
 class Supplier:
     "A supplier's system. `faults`: a set of the mistakes it makes."
-    def __init__(self, faults=()): self.faults, self.h = set(faults), None
-    def brief(self, sid): return json.loads((self.h.folder/f'scenario-{sid}.json').read_text())
+
+    def __init__(self, faults=()):
+        self.faults, self.h = set(faults), None
+
+    def brief(self, sid):
+        return json.loads((self.h.folder / f'scenario-{sid}.json').read_text())
+
     def appointment(self, event, mpan, sp, mpid, day, scenario, css, answering):
         key, dk, mk, fk, ck, _ = _APP[event]
-        blocks = {key: {dk: sp, mk: mpid, fk: wire_midnight(day), ck: None, 'appointmentScenario': scenario} | (_B071_REST if key == 'B071' else {})}
-        if css: blocks['B013'] = {'CSSRegistrationID': css}
+        blocks = {
+            key: {dk: sp, mk: mpid, fk: wire_midnight(day), ck: None, 'appointmentScenario': scenario}
+            | (_B071_REST if key == 'B071' else {})
+        }
+        if css:
+            blocks['B013'] = {'CSSRegistrationID': css}
         ch, msg = self.h.message('IF-031', event, mpan, blocks, answering=answering)
-        if 'no-correlation' in self.faults: cb(msg)['S1']['senderCorrelationID'] = None
+        if 'no-correlation' in self.faults:
+            cb(msg)['S1']['senderCorrelationID'] = None
         return ch, msg
+
     def react(self, channel, body):
         mpan = cb(body)['M0']['MPANCore']
         if channel == 'IF-002':
@@ -45,41 +89,75 @@ class Supplier:
             day = pd.Timestamp(b['switch_day']).date() + pd.Timedelta(days=1 if 'wrong-day' in self.faults else 0)
             scenario = 'CSP' if 'wrong-scenario' in self.faults else 'COS'
             css = cu(body)['B013']['CSSRegistrationID']
-            return [self.appointment(ev, mpan, sp, mpid, day, scenario, css, body)
-                    for ev in ('DSApp', 'MSApp') for sp, mpid in [next(iter(b['providers'][_APP[ev][5]].items()))]]
-        if channel == 'IF-037' and 'appoint-after-loss' in self.faults and cb(body)['S0']['eventCode'].strip('[]') == 'DSDeApp':
-            if not (self.h.folder/'scenario-sup-loss.json').exists() or self.brief('sup-loss')['mpan'] != mpan: return []
+            return [
+                self.appointment(ev, mpan, sp, mpid, day, scenario, css, body)
+                for ev in ('DSApp', 'MSApp')
+                for sp, mpid in [next(iter(b['providers'][_APP[ev][5]].items()))]
+            ]
+        if (
+            channel == 'IF-037'
+            and 'appoint-after-loss' in self.faults
+            and cb(body)['S0']['eventCode'].strip('[]') == 'DSDeApp'
+        ):
+            if not (self.h.folder / 'scenario-sup-loss.json').exists() or self.brief('sup-loss')['mpan'] != mpan:
+                return []
             b = self.brief('sup-loss')
             day = pd.Timestamp(b['loss_day']).date() + pd.Timedelta(days=2)
             return [self.appointment('DSApp', mpan, '1400000002', 'DABS', day, 'CSP', None, None)]
         return []
 
+
 class DataService:
     "A smart data service's system (processing with mhhs_ref's own functions). `faults`: the mistakes it makes."
-    def __init__(self, faults=()): self.faults, self.h, self.got, self.done = set(faults), None, {}, False
+
+    def __init__(self, faults=()):
+        self.faults, self.h, self.got, self.done = set(faults), None, {}, False
+
     def react(self, channel, body):
         if channel == 'IF-033':
             c = cu(body)
-            ok = (c.get('B071') or {}).get('contractReferenceDataService') == 'SANDBOX-OK' or 'accept-all' in self.faults
-            if 'ignore-unknown' in self.faults and not ok: return []
+            ok = (c.get('B071') or {}).get(
+                'contractReferenceDataService'
+            ) == 'SANDBOX-OK' or 'accept-all' in self.faults
+            if 'ignore-unknown' in self.faults and not ok:
+                return []
             blocks = {k: c[k] for k in ('B012', 'B013', 'B070', 'B071') if k in c} | {
-                'B007': {'responseCode': 'A' if ok else 'R', 'proposedAppointmentResponseCode': 'SP000' if ok else 'SP002'}}
+                'B007': {
+                    'responseCode': 'A' if ok else 'R',
+                    'proposedAppointmentResponseCode': 'SP000' if ok else 'SP002',
+                }
+            }
             return [self.h.message('IF-034', 'DSAppSPResponse', cb(body)['M0']['MPANCore'], blocks, answering=body)]
         if channel == 'IF-064':
             for d in cu(body)['B941List']:
                 day = pd.Timestamp(d['settlementDay']['settlementDayDate']).date()
                 grid = {pd.Timestamp(e): k for k, e in enumerate(utc_period_ends(day))}
                 wh = np.full(48, dp.MISSING, np.int32)
-                for p in d['MDRConsumptionPeriods']: wh[grid[pd.Timestamp(p['sp'])]] = dp._wh(p['v'])
+                for p in d['MDRConsumptionPeriods']:
+                    wh[grid[pd.Timestamp(p['sp'])]] = dp._wh(p['v'])
                 self.got[(cb(body)['M0']['MPANCore'], day)] = wh
         return []
+
     def idle(self):
-        path = self.h.folder/'scenario-ds-day.json'
-        if self.done or not self.got or not path.exists(): return []
+        path = self.h.folder / 'scenario-ds-day.json'
+        if self.done or not self.got or not path.exists():
+            return []
         b = json.loads(path.read_text())
         day = pd.Timestamp(b['day']).date()
         mpans = sorted(b['mpans'])
-        mp = pd.DataFrame([{'mpan': m, **b['mpans'][m], 'energy_direction': 'I', 'metering': 'smart', 'consent': 'H', 'annual_kwh': 3650.0} for m in mpans])
+        mp = pd.DataFrame(
+            [
+                {
+                    'mpan': m,
+                    **b['mpans'][m],
+                    'energy_direction': 'I',
+                    'metering': 'smart',
+                    'consent': 'H',
+                    'annual_kwh': 3650.0,
+                }
+                for m in mpans
+            ]
+        )
         wh = np.stack([self.got.get((m, day), np.full(48, dp.MISSING, np.int32)) for m in mpans])
         frame = dp.to_frame(dp.process(dp.DayData(day, mp, wh), day_quantity_wh=np.full(len(mpans), -1, np.int64)))
         self.done = True
@@ -88,47 +166,81 @@ class DataService:
             periods = cu(msg)['B900']['settlementDayConsumptionPeriods'][0]['consumptionPeriods']
             if 'no-reason' in self.faults:
                 for p in periods:
-                    if p['q'] not in ('A', 'A1', 'A2', 'A3'): p['e'] = None
+                    if p['q'] not in ('A', 'A1', 'A2', 'A3'):
+                        p['e'] = None
             if 'silent-skipped' in self.faults and (m, day) not in self.got:
-                msg['payload']['CustomBlock'].pop('B900')       # a malformed message for the silent meter: the DIP refuses it
+                msg['payload']['CustomBlock'].pop(
+                    'B900'
+                )  # a malformed message for the silent meter: the DIP refuses it
             out.append(('IF-021', msg))
         return out
 
+
 def run_sandbox(tmp_path, role, dip_id, mpid, participant, scenarios, mode='ok'):
-    sb = Sandbox(tmp_path/'sb', dip_id=dip_id, role=role, mpid=mpid, reply_timeout_s=REPLY_S)
+    sb = Sandbox(tmp_path / 'sb', dip_id=dip_id, role=role, mpid=mpid, reply_timeout_s=REPLY_S)
     sb.start()
-    h = ParticipantHarness(tmp_path/'sb', participant.react, getattr(participant, 'idle', None))
+    h = ParticipantHarness(tmp_path / 'sb', participant.react, getattr(participant, 'idle', None))
     participant.h = h
     h.receiver.mode = mode
     h.start()
-    try: return sb.play(*scenarios, wait_s=10)
-    finally: h.stop(); sb.stop()
+    try:
+        return sb.play(*scenarios, wait_s=10)
+    finally:
+        h.stop()
+        sb.stop()
+
 
 def test_supplier_correct_and_wrong(tmp_path):
     with verifies('ASM-SANDBOX', 'BP001'):
-        good = run_sandbox(tmp_path/'good', 'SUP', '2399000001', 'PRTA', Supplier(), ['sup-gain', 'sup-loss'])
+        good = run_sandbox(tmp_path / 'good', 'SUP', '2399000001', 'PRTA', Supplier(), ['sup-gain', 'sup-loss'])
         assert good.passed, good.failures().to_string()
         assert set(good.checks.scenario) == {'sup-gain', 'sup-loss'} and len(good.checks) >= 15
-        bad = run_sandbox(tmp_path/'bad', 'SUP', '2399000001', 'PRTA', Supplier({'wrong-scenario', 'wrong-day', 'no-correlation', 'appoint-after-loss'}),
-                          ['sup-gain', 'sup-loss'])
+        bad = run_sandbox(
+            tmp_path / 'bad',
+            'SUP',
+            '2399000001',
+            'PRTA',
+            Supplier({'wrong-scenario', 'wrong-day', 'no-correlation', 'appoint-after-loss'}),
+            ['sup-gain', 'sup-loss'],
+        )
         f = bad.failures()
         assert not bad.passed
         steps = set(zip(f.scenario, f.kind))
-        assert {('sup-gain', 'content'), ('sup-gain', 'sequence'), ('sup-gain', 'outcome'), ('sup-loss', 'codes')} <= steps, f.to_string()
-        assert f[f.scenario == 'sup-loss'].code.str.startswith('REG').any()       # Registration's refusal code is in the report
+        assert {
+            ('sup-gain', 'content'),
+            ('sup-gain', 'sequence'),
+            ('sup-gain', 'outcome'),
+            ('sup-loss', 'codes'),
+        } <= steps, f.to_string()
+        assert (
+            f[f.scenario == 'sup-loss'].code.str.startswith('REG').any()
+        )  # Registration's refusal code is in the report
+
 
 def test_data_service_correct_and_wrong(tmp_path):
     with verifies('ASM-SANDBOX', 'BP003', 'BP004', 'BP005', 'IF-021'):
-        good = run_sandbox(tmp_path/'good', 'SDS', '1499000001', 'PRTD', DataService(), ['ds-appointment', 'ds-day'])
+        good = run_sandbox(tmp_path / 'good', 'SDS', '1499000001', 'PRTD', DataService(), ['ds-appointment', 'ds-day'])
         assert good.passed, good.failures().to_string()
-        bad = run_sandbox(tmp_path/'bad', 'SDS', '1499000001', 'PRTD', DataService({'ignore-unknown', 'no-reason', 'silent-skipped'}),
-                          ['ds-appointment', 'ds-day'])
+        bad = run_sandbox(
+            tmp_path / 'bad',
+            'SDS',
+            '1499000001',
+            'PRTD',
+            DataService({'ignore-unknown', 'no-reason', 'silent-skipped'}),
+            ['ds-appointment', 'ds-day'],
+        )
         f = bad.failures()
         assert not bad.passed
         codes = set(f.code.dropna())
-        assert {'REF0413', 'ECS1015', 'MSG1001'} <= codes, f.to_string()     # no answer in time; estimates without reason; a malformed message
-        p = bad.write(tmp_path/'report')
-        assert 'FAIL' in p.read_text() and json.loads((tmp_path/'report'/'conformance.json').read_text())['passed'] is False
+        assert {'REF0413', 'ECS1015', 'MSG1001'} <= codes, (
+            f.to_string()
+        )  # no answer in time; estimates without reason; a malformed message
+        p = bad.write(tmp_path / 'report')
+        assert (
+            'FAIL' in p.read_text()
+            and json.loads((tmp_path / 'report' / 'conformance.json').read_text())['passed'] is False
+        )
+
 
 def test_webhook_down_is_reported(tmp_path):
     "A participant whose webhook answers 503 neither answers nor acknowledges: both show."
@@ -137,23 +249,51 @@ def test_webhook_down_is_reported(tmp_path):
         f = rep.failures()
         assert {'REF0413', 'REF0414'} <= set(f.code.dropna()), f.to_string()
 
+
 def test_cli_sandbox(tmp_path):
     "`mhhs-ref sandbox` as a participant meets it: a process to connect to, a report, an exit status."
     with verifies('ASM-SANDBOX'):
-        out = tmp_path/'sb'
+        out = tmp_path / 'sb'
         exe = Path(sys.executable).with_name('mhhs-ref')
         for participant, status in ((DataService(), 0), (DataService({'accept-all'}), 1)):
             if out.exists():
-                import shutil; shutil.rmtree(out)
-            p = subprocess.Popen([str(exe), 'sandbox', '--out', str(out), '--role', 'SDS', '--dip-id', '1499000001', '--mpid', 'PRTD',
-                                  '--scenario', 'ds-appointment', '--wait', '60', '--reply-timeout', str(REPLY_S)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                import shutil
+
+                shutil.rmtree(out)
+            p = subprocess.Popen(
+                [
+                    str(exe),
+                    'sandbox',
+                    '--out',
+                    str(out),
+                    '--role',
+                    'SDS',
+                    '--dip-id',
+                    '1499000001',
+                    '--mpid',
+                    'PRTD',
+                    '--scenario',
+                    'ds-appointment',
+                    '--wait',
+                    '60',
+                    '--reply-timeout',
+                    str(REPLY_S),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for _ in range(600):
-                if (out/'sandbox.json').exists(): break
+                if (out / 'sandbox.json').exists():
+                    break
                 time.sleep(0.05)
             time.sleep(0.2)
-            h = ParticipantHarness(out, participant.react); participant.h = h; h.start()
-            try: stdout, stderr = p.communicate(timeout=120)
-            finally: h.stop()
+            h = ParticipantHarness(out, participant.react)
+            participant.h = h
+            h.start()
+            try:
+                stdout, stderr = p.communicate(timeout=120)
+            finally:
+                h.stop()
             assert p.returncode == status, stdout + stderr
-            assert (out/'conformance.html').exists() and ('PASS' if status == 0 else 'FAIL') in stdout
+            assert (out / 'conformance.html').exists() and ('PASS' if status == 0 else 'FAIL') in stdout

@@ -41,15 +41,23 @@ READ_INTERVAL_DAYS = {'M': 30, 'Q': 91}
 
 def _h(mpans: pd.DataFrame, salt: str) -> np.ndarray:
     "A stable per-MPAN integer (from the MPAN itself), so schedules and registers do not depend on row order."
-    return np.array([int(hashlib.blake2b((salt + m).encode(), digest_size=4).hexdigest(), 16) for m in mpans.mpan.astype(str)], dtype=np.int64)
+    return np.array(
+        [int(hashlib.blake2b((salt + m).encode(), digest_size=4).hexdigest(), 16) for m in mpans.mpan.astype(str)],
+        dtype=np.int64,
+    )
+
 
 @dataclass
 class Registers:
     "Cumulative register (Wh) of each MPAN's meter — the stand-in the MDR and the meter reader read from."
+
     mpans: pd.DataFrame
     wh: np.ndarray = None
+
     def __post_init__(self):
-        if self.wh is None: self.wh = (_h(self.mpans, 'register') % 50_000_000).astype(np.int64)
+        if self.wh is None:
+            self.wh = (_h(self.mpans, 'register') % 50_000_000).astype(np.int64)
+
 
 @implements('ASM-DS-READ-ROUNDS', 'TOM-SDS-MRS')
 def read_due(mpans: pd.DataFrame, day) -> np.ndarray:
@@ -65,7 +73,8 @@ UMS_REGIMES = ('dusk-dawn', 'part-night', 'continuous')
 
 @implements('ASM-UMS-INVENTORY')
 def ums_inventory(mpans: pd.DataFrame) -> pd.DataFrame:
-    "A synthetic inventory for unmetered MPANs: equipment lines (mpan, item, regime, watts, count) close to each MPAN's annual_kwh."
+    """A synthetic inventory for unmetered MPANs: equipment lines (mpan, item, regime, watts, count) close to each
+    MPAN's annual_kwh."""
     rows = []
     for mpan, ac, h in zip(mpans.mpan.astype(str), mpans.annual_kwh, _h(mpans, 'ums')):
         share_signs = 0.1 + (h % 20) / 100                       # 10–30 % of the energy on continuous equipment
@@ -74,7 +83,8 @@ def ums_inventory(mpans: pd.DataFrame) -> pd.DataFrame:
         w_lamp, w_sign = 70 + 10 * (h % 8), 25 + (h % 5) * 10
         n_lamp = max(1, round(lamps_kwh * 1000 / (w_lamp * (3000 if part else 4200))))
         n_sign = max(1, round(signs_kwh * 1000 / (w_sign * 8760)))
-        rows += [(mpan, 'street lamp', 'part-night' if part else 'dusk-dawn', w_lamp, n_lamp), (mpan, 'illuminated sign', 'continuous', w_sign, n_sign)]
+        rows += [(mpan, 'street lamp', 'part-night' if part else 'dusk-dawn', w_lamp, n_lamp), (mpan, 'illuminated '
+            'sign', 'continuous', w_sign, n_sign)]
     return pd.DataFrame(rows, columns=['mpan', 'item', 'regime', 'watts', 'count'])
 
 def _on_fraction(day, regime: str) -> np.ndarray:
@@ -82,32 +92,45 @@ def _on_fraction(day, regime: str) -> np.ndarray:
     if regime == 'continuous': return np.ones(48)
     d = as_date(day)
     grid = np.arange(48) / 2                                   # period starts, UTC hours from the day's midnight
-    def dark(d0, offset):                                      # (on, off) intervals for the night ending on d0 and starting on d0
+    # (on, off) intervals for the night ending on d0 and starting on d0
+    def dark(d0, offset):
         rise, sset = daylight(d0)
-        return [(offset - 24 + daylight(d0 - dt.timedelta(days=1))[1] + 1 / 6, offset + rise - 1 / 6), (offset + sset + 1 / 6, offset + 24 + daylight(d0 + dt.timedelta(days=1))[0] - 1 / 6)]
+        return [
+            (offset - 24 + daylight(d0 - dt.timedelta(days=1))[1] + 1 / 6, offset + rise - 1 / 6),
+            (offset + sset + 1 / 6, offset + 24 + daylight(d0 + dt.timedelta(days=1))[0] - 1 / 6),
+        ]
+
     ons = dark(d, 0.0)
-    if regime == 'part-night':                                 # off 00:00–05:30 local
+    if regime == 'part-night':  # off 00:00–05:30 local
         mid = (local_day_start(d) - dt.datetime.combine(d, dt.time(), UTC)).total_seconds() / 3600
-        nxt = (local_day_start(d + dt.timedelta(days=1)) - dt.datetime.combine(d, dt.time(), UTC)).total_seconds() / 3600
+        nxt = (
+            local_day_start(d + dt.timedelta(days=1)) - dt.datetime.combine(d, dt.time(), UTC)
+        ).total_seconds() / 3600
         cut = [(mid, mid + 5.5), (nxt, nxt + 5.5)]
         pieces = []
         for a, b in ons:
             segs = [(a, b)]
-            for c0, c1 in cut: segs = [s for x, y in segs for s in ((x, min(y, c0)), (max(x, c1), y)) if s[1] > s[0]]
+            for c0, c1 in cut:
+                segs = [s for x, y in segs for s in ((x, min(y, c0)), (max(x, c1), y)) if s[1] > s[0]]
             pieces += segs
         ons = pieces
     frac = np.zeros(48)
-    for a, b in ons: frac += np.clip(np.minimum(grid + 0.5, b) - np.maximum(grid, a), 0, 0.5) / 0.5
+    for a, b in ons:
+        frac += np.clip(np.minimum(grid + 0.5, b) - np.maximum(grid, a), 0, 0.5) / 0.5
     return np.clip(frac, 0, 1)
+
 
 @implements('ASM-UMS-INVENTORY', 'TOM-UMSDS')
 def ums_consumption(inventory: pd.DataFrame, mpans: pd.DataFrame, day) -> np.ndarray:
     "Half-hourly Wh (int32 [n, 48]) of each unmetered MPAN on `day` from its inventory."
     frac = {r: _on_fraction(day, r) for r in UMS_REGIMES}
     idx = pd.Index(mpans.mpan.astype(str)).get_indexer(inventory.mpan.astype(str))
-    if (idx < 0).any(): raise MhhsError('REF0302', 'inventory lines for MPANs not in the frame')
+    if (idx < 0).any():
+        raise MhhsError('REF0302', 'inventory lines for MPANs not in the frame')
     out = np.zeros((len(mpans), 48))
-    load = np.stack([frac[r] for r in inventory.regime]) * (inventory.watts * inventory['count']).to_numpy()[:, None] * 0.5
+    load = (
+        np.stack([frac[r] for r in inventory.regime]) * (inventory.watts * inventory['count']).to_numpy()[:, None] * 0.5
+    )
     np.add.at(out, idx, load)
     return np.rint(out).astype(np.int32)
 
@@ -132,8 +155,14 @@ class Collected:
     plan: np.ndarray
 
 @implements('BP004', 'ASM-DS-COLLECTION-PLAN', 'ASM-UMS-QUALITY', 'TOM-SDS', 'TOM-ADS')
-def collect_day(mpans: pd.DataFrame, metered_wh: np.ndarray, true_wh: np.ndarray, day, registers: Registers | None = None,
-                inventory: pd.DataFrame | None = None) -> Collected:
+def collect_day(
+    mpans: pd.DataFrame,
+    metered_wh: np.ndarray,
+    true_wh: np.ndarray,
+    day,
+    registers: Registers | None = None,
+    inventory: pd.DataFrame | None = None,
+) -> Collected:
     "One UTC day's collection for `mpans` under the collection plan; advances `registers` by the true energy."
     day = as_date(day)
     plan = collection_plan(mpans)
@@ -154,8 +183,16 @@ def collect_day(mpans: pd.DataFrame, metered_wh: np.ndarray, true_wh: np.ndarray
     remote = (plan == 'monthly') & talked & (day.day == 1)
     site = read_due(mpans, day)
     at = dt.datetime.combine(day, dt.time(), UTC)
-    reads = pd.DataFrame({'mpan': mpans.mpan.astype(str).to_numpy()[remote | site], 'read_at': at,
-                          'register_wh': start[remote | site], 'method': np.where(remote[remote | site], 'remote', 'site')})
+    reads = pd.DataFrame(
+        {
+            'mpan': mpans.mpan.astype(str).to_numpy()[remote | site],
+            'read_at': at,
+            'register_wh': start[remote | site],
+            'method': np.where(remote[remote | site], 'remote', 'site'),
+        }
+    )
     adv = (mpans.metering.astype(str) == 'advanced').to_numpy()
-    reactive = DayData(day, mpans[adv].reset_index(drop=True), reactive_wh(mpans[adv], metered_wh[adv])) if adv.any() else None
+    reactive = (
+        DayData(day, mpans[adv].reset_index(drop=True), reactive_wh(mpans[adv], metered_wh[adv])) if adv.any() else None
+    )
     return Collected(day, DayData(day, mpans, wh, quality, reason), qty, reads, reactive, plan)

@@ -29,28 +29,52 @@ __all__ = ['MISSING', 'QUALITY', 'REASONS', 'Q', 'MAX_WH_PER_PERIOD', 'VALIDATIO
 
 # %% ../../nbs/31_bp005_data_processing.ipynb #a358f0e3
 MISSING = np.iinfo(np.int32).min
-QUALITY = ['A', 'E', *[f'E{i}' for i in range(10)], *[f'EA{i}' for i in range(1, 14)], 'A1', 'A2', 'A3', 'ZE', 'ZE1', 'ZE2', 'ZE3']
-REASONS = [None, *[str(i) for i in range(1, 11)]]       # DI-076: 1 opt-out … 10 non-smart; code 0 = no reason
+QUALITY = [
+    'A',
+    'E',
+    *[f'E{i}' for i in range(10)],
+    *[f'EA{i}' for i in range(1, 14)],
+    'A1',
+    'A2',
+    'A3',
+    'ZE',
+    'ZE1',
+    'ZE2',
+    'ZE3',
+]
+REASONS = [None, *[str(i) for i in range(1, 11)]]  # DI-076: 1 opt-out … 10 non-smart; code 0 = no reason
 Q = {q: i for i, q in enumerate(QUALITY)}
+
 
 @dataclass
 class DayData:
     "One UTC day of half-hourly data for a set of MPANs (one data service's, or the market's)."
+
     day: dt.date
     mpans: pd.DataFrame
-    wh: np.ndarray                                  # int32 [n, 48]; MISSING where not known
-    quality: np.ndarray | None = None               # int8 codes into QUALITY
-    reason: np.ndarray | None = None                # int8 codes into REASONS
-    flags: dict[str, np.ndarray] = field(default_factory=dict)   # rule → bool [n, 48]
+    wh: np.ndarray  # int32 [n, 48]; MISSING where not known
+    quality: np.ndarray | None = None  # int8 codes into QUALITY
+    reason: np.ndarray | None = None  # int8 codes into REASONS
+    flags: dict[str, np.ndarray] = field(default_factory=dict)  # rule → bool [n, 48]
 
     def __post_init__(self):
         self.day = as_date(self.day)
-        if self.wh.shape != (len(self.mpans), 48): raise MhhsError('REF0303', f"expected {len(self.mpans)} × 48 values, got {self.wh.shape}")
-        if self.quality is None: self.quality = np.where(self.wh == MISSING, -1, Q['A']).astype(np.int8)
-        if self.reason is None: self.reason = np.zeros(self.wh.shape, np.int8)
+        if self.wh.shape != (len(self.mpans), 48):
+            raise MhhsError('REF0303', f"expected {len(self.mpans)} × 48 values, got {self.wh.shape}")
+        if self.quality is None:
+            self.quality = np.where(self.wh == MISSING, -1, Q['A']).astype(np.int8)
+        if self.reason is None:
+            self.reason = np.zeros(self.wh.shape, np.int8)
 
     def copy(self) -> 'DayData':
-        return DayData(self.day, self.mpans, self.wh.copy(), self.quality.copy(), self.reason.copy(), {k: v.copy() for k, v in self.flags.items()})
+        return DayData(
+            self.day,
+            self.mpans,
+            self.wh.copy(),
+            self.quality.copy(),
+            self.reason.copy(),
+            {k: v.copy() for k, v in self.flags.items()},
+        )
 
     def totals_wh(self) -> np.ndarray:
         "Per-MPAN day totals (int64, missing as zero)."
@@ -71,9 +95,13 @@ VALIDATION_RULES = {
 def validate(d: DayData, max_wh: dict[str, int] | None = None) -> DayData:
     "Flag the cells that cannot be submitted as collected; returns a copy with `flags` set."
     d = d.copy()
-    cap = np.array([ (max_wh or MAX_WH_PER_PERIOD)[c] for c in d.mpans.connection_type.astype(str)], dtype=np.int64)[:, None]
+    cap = np.array([(max_wh or MAX_WH_PER_PERIOD)[c] for c in d.mpans.connection_type.astype(str)], dtype=np.int64)[
+        :, None
+    ]
     have = d.wh != MISSING
-    export = (d.mpans.get('energy_direction', pd.Series('I', index=d.mpans.index)).astype(str) == 'E').to_numpy()[:, None]
+    export = (d.mpans.get('energy_direction', pd.Series('I', index=d.mpans.index)).astype(str) == 'E').to_numpy()[
+        :, None
+    ]
     d.flags['missing'] = ~have
     d.flags['negative'] = have & (d.wh < 0) & ~export
     d.flags['above_max'] = have & (d.wh.astype(np.int64) > cap)
@@ -92,9 +120,11 @@ def from_long(day, mpans: pd.DataFrame, rows: pd.DataFrame) -> tuple[DayData, pd
     refused = [rows[off].assign(code='ECS1005')]
     rows = rows[~off]
     unknown = ~rows.mpan.isin(set(mpans.mpan))
-    refused.append(rows[unknown].assign(code='RCP1009')); rows = rows[~unknown]       # not this data service's MPAN: what the MDS would answer
+    refused.append(rows[unknown].assign(code='RCP1009'))
+    rows = rows[~unknown]  # not this data service's MPAN: what the MDS would answer
     exact = rows.duplicated(['mpan', 'sp', 'wh'])
-    refused.append(rows[exact].assign(code='ECS1006')); rows = rows[~exact]
+    refused.append(rows[exact].assign(code='ECS1006'))
+    rows = rows[~exact]
     clash = rows.duplicated(['mpan', 'sp'], keep=False)
     refused.append(rows[clash].assign(code='ECS1007'))
     wh = np.full((len(mpans), 48), MISSING, np.int32)
@@ -123,14 +153,18 @@ def shape_keys(mpans: pd.DataFrame) -> pd.DataFrame:
 def fallback_load_shapes(day, keys: pd.DataFrame) -> pd.DataFrame:
     """A documented stand-in for LSS load shapes: per key row, `p01`…`p48` (relative kWh, adding up to 1: the unit is
     the day's consumption), `day_total` (1), `week_total` (the 7 days to `day`) and `annual_total` (365 ÷ the day's
-    level) — the typical day of the key's category (`profiles.typical_shapes`), with its season, weekday and daylight."""
+    level) — the typical day of the key's category (`profiles.typical_shapes`), with its season, weekday and
+    daylight."""
     d = as_date(day)
     typ = typical_shapes(d)
     level = {c: v.sum() / 48 for c, v in typ.items()}
     week = {c: sum(day_level(d - dt.timedelta(days=k))[c] for k in range(7)) for c in typ}
     mq = keys['mq'] if 'mq' in keys else None
-    cat = shape_category(keys.market_segment.to_numpy(), keys.domestic_premise.to_numpy(), None if mq is None else mq.to_numpy())
-    typ['ums'], level['ums'], week['ums'] = np.ones(48), 1.0, 7.0      # unmetered: flat, a flat year (ASM-DS-LOADSHAPE-FALLBACK)
+    cat = shape_category(
+        keys.market_segment.to_numpy(), keys.domestic_premise.to_numpy(), None if mq is None else mq.to_numpy()
+    )
+    # unmetered: flat, a flat year (ASM-DS-LOADSHAPE-FALLBACK)
+    typ['ums'], level['ums'], week['ums'] = np.ones(48), 1.0, 7.0
     p = np.stack([typ[c] / typ[c].sum() for c in cat]) if len(cat) else np.zeros((0, 48))
     out = pd.DataFrame(p, columns=[f'p{k:02d}' for k in range(1, 49)])
     out['day_total'] = 1.0
@@ -138,81 +172,115 @@ def fallback_load_shapes(day, keys: pd.DataFrame) -> pd.DataFrame:
     out['annual_total'] = [365.0 / level[c] for c in cat]
     return pd.concat([keys.reset_index(drop=True), out], axis=1)
 
+
 @implements('ASM-DS-LOADSHAPE-FALLBACK')
 def load_shapes(day, mpans: pd.DataFrame, source: Callable | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """For each MPAN row: its load shape's 48 values (float64 [n, 48]) and its totals (day, week, annual), from
     `source(day, keys)` (default `fallback_load_shapes`) — keys by `LS_KEY`, the measurement quantity included."""
     k = shape_keys(mpans)
-    codes, first = key_codes(*(k[c] for c in LS_KEY))           # each distinct key once: no string per MPAN
+    codes, first = key_codes(*(k[c] for c in LS_KEY))  # each distinct key once: no string per MPAN
     keys = k.iloc[first].reset_index(drop=True)
     ls = (source or fallback_load_shapes)(day, keys)
-    if 'mq' not in ls: ls = ls.assign(mq='AI')                  # a source keyed without the quantity serves import only
-    idx = pd.MultiIndex.from_frame(ls[LS_KEY].astype(str)).get_indexer(pd.MultiIndex.from_frame(keys.astype(str)))[codes]
-    if (idx < 0).any(): raise MhhsError('REF0300', f"no load shape for {int((idx < 0).sum())} MPANs on {day}")
+    if 'mq' not in ls:
+        ls = ls.assign(mq='AI')  # a source keyed without the quantity serves import only
+    idx = pd.MultiIndex.from_frame(ls[LS_KEY].astype(str)).get_indexer(pd.MultiIndex.from_frame(keys.astype(str)))[
+        codes
+    ]
+    if (idx < 0).any():
+        raise MhhsError('REF0300', f"no load shape for {int((idx < 0).sum())} MPANs on {day}")
     vals = ls[[f'p{k:02d}' for k in range(1, 49)]].to_numpy(dtype=np.float64)[idx]
     return vals, ls[['day_total', 'week_total', 'annual_total']].iloc[idx].reset_index(drop=True)
 
 # %% ../../nbs/31_bp005_data_processing.ipynb #6686964f
 def shape_exactly(total_wh: np.ndarray, weights: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    "Spread integer `total_wh[i]` over the cells of row i where `mask` is True, in proportion to `weights` — integers summing exactly."
+    """Spread integer `total_wh[i]` over the cells of row i where `mask` is True, in proportion to `weights` — integers
+    summing exactly."""
     w = np.where(mask if mask is not None else True, np.clip(weights, 0, None), 0.0)
     s = w.sum(axis=1, keepdims=True)
     n_cells = (mask if mask is not None else np.ones_like(w, bool)).sum(axis=1, keepdims=True)
-    w = np.where(s > 0, w / np.where(s > 0, s, 1), np.where(mask if mask is not None else True, 1.0 / np.maximum(n_cells, 1), 0.0))
+    w = np.where(
+        s > 0,
+        w / np.where(s > 0, s, 1),
+        np.where(mask if mask is not None else True, 1.0 / np.maximum(n_cells, 1), 0.0),
+    )
     raw = w * np.asarray(total_wh, dtype=np.float64)[:, None]
     base = np.floor(raw)
-    short = (np.asarray(total_wh, dtype=np.int64) - base.sum(axis=1).astype(np.int64))
+    short = np.asarray(total_wh, dtype=np.int64) - base.sum(axis=1).astype(np.int64)
     order = np.argsort(-(raw - base), axis=1, kind='stable')
-    rank = np.empty_like(order); np.put_along_axis(rank, order, np.arange(w.shape[1])[None, :].repeat(len(w), 0), axis=1)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(w.shape[1])[None, :].repeat(len(w), 0), axis=1)
     return (base + (rank < short[:, None])).astype(np.int64)
+
 
 @implements('ASM-DS-ESTIMATION-HIERARCHY')
 def interpolate_gaps(d: DayData, todo: np.ndarray, max_len: int = 2) -> np.ndarray:
-    "Fill runs of at most `max_len` missing cells that have good values either side, linearly; returns the cells filled."
+    """Fill runs of at most `max_len` missing cells that have good values either side, linearly; returns the cells
+    filled."""
     filled = np.zeros_like(todo)
     good = ~todo & (d.wh != MISSING)
     for i in np.flatnonzero(todo.any(axis=1) & ~todo.all(axis=1)):
         row, g = d.wh[i], good[i]
         j = 0
         while j < 48:
-            if not todo[i, j]: j += 1; continue
+            if not todo[i, j]:
+                j += 1
+                continue
             k = j
-            while k < 48 and todo[i, k]: k += 1
+            while k < 48 and todo[i, k]:
+                k += 1
             if j > 0 and k < 48 and g[j - 1] and g[k] and k - j <= max_len:
                 a, b = int(row[j - 1]), int(row[k])
-                for t in range(j, k): d.wh[i, t] = round(a + (b - a) * (t - j + 1) / (k - j + 1))
+                for t in range(j, k):
+                    d.wh[i, t] = round(a + (b - a) * (t - j + 1) / (k - j + 1))
                 filled[i, j:k] = True
             j = k
     return filled
+
 
 def shape_quantity(d: DayData, todo: np.ndarray, quantity_wh: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     """Fill the `todo` cells of rows with a known day quantity (e.g. a daily register advance): the quantity less what
     was collected, shaped by the load shape. Rows where `quantity_wh` is negative (unknown) are left alone."""
     rows = (quantity_wh >= 0) & todo.any(axis=1)
-    if not rows.any(): return np.zeros_like(todo)
+    if not rows.any():
+        return np.zeros_like(todo)
     known = np.where(todo | (d.wh == MISSING), 0, d.wh).sum(axis=1, dtype=np.int64)
     rest = np.maximum(quantity_wh - known, 0)
     est = shape_exactly(rest[rows], shapes[rows], todo[rows])
-    sub = d.wh[rows]; sub[todo[rows]] = est[todo[rows]]; d.wh[rows] = sub
-    out = np.zeros_like(todo); out[rows] = todo[rows]
+    sub = d.wh[rows]
+    sub[todo[rows]] = est[todo[rows]]
+    d.wh[rows] = sub
+    out = np.zeros_like(todo)
+    out[rows] = todo[rows]
     return out
 
+
 def _fill(d, todo, per_unit_shape_wh, shapes):
-    "Fill `todo` cells: their total is Σ (Wh per unit of load shape × LS_sp) over them, rounded once and spread exactly."
+    """Fill `todo` cells: their total is Σ (Wh per unit of load shape × LS_sp) over them, rounded once and spread
+    exactly."""
     rows = todo.any(axis=1)
-    if not rows.any(): return todo.copy()
+    if not rows.any():
+        return todo.copy()
     total = np.rint(per_unit_shape_wh[rows] * np.where(todo[rows], shapes[rows], 0).sum(axis=1)).astype(np.int64)
     est = shape_exactly(total, shapes[rows], todo[rows])
-    sub = d.wh[rows]; sub[todo[rows]] = est[todo[rows]]; d.wh[rows] = sub
+    sub = d.wh[rows]
+    sub[todo[rows]] = est[todo[rows]]
+    d.wh[rows] = sub
     return todo.copy()
 
-def annual_basis(d: DayData, todo: np.ndarray, annual_wh: np.ndarray, shapes: np.ndarray, totals: pd.DataFrame) -> np.ndarray:
+
+def annual_basis(
+    d: DayData, todo: np.ndarray, annual_wh: np.ndarray, shapes: np.ndarray, totals: pd.DataFrame
+) -> np.ndarray:
     "Fill `todo` cells with AC × LS_sp / LS_annual_total (the vendor-described last resort; EA12's formula)."
     return _fill(d, todo, annual_wh / totals.annual_total.to_numpy(), shapes)
 
-def seven_day_basis(d: DayData, todo: np.ndarray, annual_wh: np.ndarray, shapes: np.ndarray, totals: pd.DataFrame) -> np.ndarray:
+
+def seven_day_basis(
+    d: DayData, todo: np.ndarray, annual_wh: np.ndarray, shapes: np.ndarray, totals: pd.DataFrame
+) -> np.ndarray:
     "Fill `todo` cells with ADU × 7 × LS_sp / LS_7-day total (ADU = AC / 365)."
     return _fill(d, todo, annual_wh / 365 * 7 / totals.week_total.to_numpy(), shapes)
+
 
 mark_implements('ASM-DS-ESTIMATION-HIERARCHY', __name__, 'shape_quantity')
 
@@ -229,28 +297,65 @@ def annual_consumption_wh(mpans: pd.DataFrame, day, max_age_days: int = 365) -> 
     return np.where(ok, snac, ac)
 
 # %% ../../nbs/31_bp005_data_processing.ipynb #f726b766
-QUALITY_FOR = {('smart', 'zero'): 'ZE1', ('smart', 'interpolate'): 'E1', ('smart', 'shape'): 'E2', ('smart', 'annual'): 'E5', ('smart', 'seven_day'): 'E4',
-               ('advanced', 'zero'): 'ZE1', ('advanced', 'interpolate'): 'EA1', ('advanced', 'shape'): 'EA2', ('advanced', 'annual'): 'EA12',
-               ('advanced', 'seven_day'): 'EA11'}
+QUALITY_FOR = {
+    ('smart', 'zero'): 'ZE1',
+    ('smart', 'interpolate'): 'E1',
+    ('smart', 'shape'): 'E2',
+    ('smart', 'annual'): 'E5',
+    ('smart', 'seven_day'): 'E4',
+    ('advanced', 'zero'): 'ZE1',
+    ('advanced', 'interpolate'): 'EA1',
+    ('advanced', 'shape'): 'EA2',
+    ('advanced', 'annual'): 'EA12',
+    ('advanced', 'seven_day'): 'EA11',
+}
 mark_implements('ASM-DS-QUALITY-CODES', __name__, 'QUALITY_FOR')
 
+
 @implements('BP005', 'ASM-DS-ESTIMATION-HIERARCHY', 'ASM-DS-QUALITY-CODES', 'DI-083', 'DI-076')
-def process(d: DayData, day_quantity_wh: np.ndarray | None = None, basis: str = 'annual', max_wh: dict | None = None,
-            chunk: int | None = None, shapes: Callable | None = None) -> DayData:
+def process(
+    d: DayData,
+    day_quantity_wh: np.ndarray | None = None,
+    basis: str = 'annual',
+    max_wh: dict | None = None,
+    chunk: int | None = None,
+    shapes: Callable | None = None,
+) -> DayData:
     """Validate and estimate one day: every cell ends with a value, a quality code and (if not actual) a reason.
 
     `day_quantity_wh`: per MPAN the day's measured quantity (Wh) where known — a daily register advance — else −1.
     `chunk`: work on at most this many MPANs at a time (every rule is per MPAN, so the result is the same; memory is
-    bounded by the chunk instead of the partition). `shapes`: the load-shape source (`load_shapes`; default the fallback)."""
+    bounded by the chunk instead of the partition). `shapes`: the load-shape source (`load_shapes`; default the
+    fallback)."""
     if chunk and len(d.mpans) > chunk:
         parts = []
         for lo in range(0, len(d.mpans), chunk):
             sl = slice(lo, lo + chunk)
-            sub = DayData(d.day, d.mpans.iloc[sl].reset_index(drop=True), d.wh[sl].copy(), d.quality[sl].copy(), d.reason[sl].copy(),
-                          {k: v[sl] for k, v in d.flags.items()})
-            parts.append(process(sub, None if day_quantity_wh is None else np.asarray(day_quantity_wh)[sl], basis, max_wh, shapes=shapes))
-        return DayData(d.day, d.mpans, np.concatenate([x.wh for x in parts]), np.concatenate([x.quality for x in parts]),
-                       np.concatenate([x.reason for x in parts]), {k: np.concatenate([x.flags[k] for x in parts]) for k in parts[0].flags})
+            sub = DayData(
+                d.day,
+                d.mpans.iloc[sl].reset_index(drop=True),
+                d.wh[sl].copy(),
+                d.quality[sl].copy(),
+                d.reason[sl].copy(),
+                {k: v[sl] for k, v in d.flags.items()},
+            )
+            parts.append(
+                process(
+                    sub,
+                    None if day_quantity_wh is None else np.asarray(day_quantity_wh)[sl],
+                    basis,
+                    max_wh,
+                    shapes=shapes,
+                )
+            )
+        return DayData(
+            d.day,
+            d.mpans,
+            np.concatenate([x.wh for x in parts]),
+            np.concatenate([x.quality for x in parts]),
+            np.concatenate([x.reason for x in parts]),
+            {k: np.concatenate([x.flags[k] for x in parts]) for k in parts[0].flags},
+        )
     d = validate(d, max_wh)
     n = len(d.mpans)
     bad = d.flags['negative'] | d.flags['above_max'] | d.flags.get('conflict', np.zeros_like(d.flags['missing']))
@@ -265,22 +370,32 @@ def process(d: DayData, day_quantity_wh: np.ndarray | None = None, basis: str = 
     consent = d.mpans.consent.astype(str).to_numpy() if 'consent' in d.mpans else np.full(n, 'H')
     reason[np.isin(consent, ['D', 'M', 'N'])[:, None] & todo] = 1
     deen = (d.mpans.energisation.astype(str) == 'D').to_numpy()
-    q = d.quality; q[todo] = -1
+    q = d.quality
+    q[todo] = -1
+
     def mark(cells, method):
         codes = np.array([Q[QUALITY_FOR[(f, method)]] for f in fam], dtype=np.int8)
         q[cells] = np.broadcast_to(codes[:, None], q.shape)[cells]
         d.reason[cells] = reason[cells]
+
     zero = todo & deen[:, None]
-    d.wh[zero] = 0; reason[zero] = 7; mark(zero, 'zero'); todo &= ~zero
-    mark(interpolate_gaps(d, todo), 'interpolate'); todo &= d.wh == MISSING
+    d.wh[zero] = 0
+    reason[zero] = 7
+    mark(zero, 'zero')
+    todo &= ~zero
+    mark(interpolate_gaps(d, todo), 'interpolate')
+    todo &= d.wh == MISSING
     shapes, totals = load_shapes(d.day, d.mpans, shapes)
     if day_quantity_wh is not None:
-        mark(shape_quantity(d, todo, np.asarray(day_quantity_wh, dtype=np.int64), shapes), 'shape'); todo &= d.wh == MISSING
+        mark(shape_quantity(d, todo, np.asarray(day_quantity_wh, dtype=np.int64), shapes), 'shape')
+        todo &= d.wh == MISSING
     ac = annual_consumption_wh(d.mpans, d.day)
     method = {'annual': annual_basis, 'seven_day': seven_day_basis}[basis]
     mark(method(d, todo, ac, shapes, totals), basis)
-    if (d.wh == MISSING).any() or (q < 0).any(): raise MhhsError('REF0301', 'estimation left cells without a value')
+    if (d.wh == MISSING).any() or (q < 0).any():
+        raise MhhsError('REF0301', 'estimation left cells without a value')
     return d
+
 
 mark_implements(['TOM-SDS', 'TOM-ADS', 'TOM-SDS-PSS'], __name__, 'process')
 
@@ -301,50 +416,108 @@ def open_for_submission(days, today) -> np.ndarray:
 def to_frame(d: DayData, arc: np.ndarray | None = None, mq: str | None = None) -> pd.DataFrame:
     "The long form of a processed day: one row per MPAN × period (measurement quantity AI/AE by direction, or `mq`)."
     n = len(d.mpans)
-    mq = np.full(n, mq) if mq else np.where(d.mpans.get('energy_direction', pd.Series('I', index=d.mpans.index)).astype(str).to_numpy() == 'E', 'AE', 'AI')
+    mq = (
+        np.full(n, mq)
+        if mq
+        else np.where(
+            d.mpans.get('energy_direction', pd.Series('I', index=d.mpans.index)).astype(str).to_numpy() == 'E',
+            'AE',
+            'AI',
+        )
+    )
     reasons = np.array(REASONS, dtype=object)
-    return pd.DataFrame({'mpan': np.repeat(d.mpans.mpan.astype(str).to_numpy(), 48), 'mq': np.repeat(mq, 48),
-                         'sp': np.tile(pd.DatetimeIndex(utc_period_ends(d.day)), n), 'wh': d.wh.ravel().astype(np.int64),
-                         'q': np.array(QUALITY, dtype=object)[d.quality.ravel()], 'e': reasons[d.reason.ravel()],
-                         'arc': (np.full(n * 48, None, dtype=object) if arc is None else np.asarray(arc, dtype=object).ravel())})
+    return pd.DataFrame(
+        {
+            'mpan': np.repeat(d.mpans.mpan.astype(str).to_numpy(), 48),
+            'mq': np.repeat(mq, 48),
+            'sp': np.tile(pd.DatetimeIndex(utc_period_ends(d.day)), n),
+            'wh': d.wh.ravel().astype(np.int64),
+            'q': np.array(QUALITY, dtype=object)[d.quality.ravel()],
+            'e': reasons[d.reason.ravel()],
+            'arc': (np.full(n * 48, None, dtype=object) if arc is None else np.asarray(arc, dtype=object).ravel()),
+        }
+    )
+
 
 def _kwh(wh: int) -> str:
     return f"{'-' if wh < 0 else ''}{abs(wh) // 1000}.{abs(wh) % 1000:03d}"
 
+
 def _wh(kwh: str) -> int:
-    neg = kwh.startswith('-'); whole, frac = kwh.lstrip('-').split('.')
+    neg = kwh.startswith('-')
+    whole, frac = kwh.lstrip('-').split('.')
     return (-1 if neg else 1) * (int(whole) * 1000 + int(frac))
 
+
 @implements('IF-021', 'BP005')
-def to_if021(frame: pd.DataFrame, ds_dip_id: str, ds_role: str = 'SDS', connection: dict | None = None,
-             now: dt.datetime | None = None, environment: str = 'DEV') -> list[dict]:
+def to_if021(
+    frame: pd.DataFrame,
+    ds_dip_id: str,
+    ds_role: str = 'SDS',
+    connection: dict | None = None,
+    now: dt.datetime | None = None,
+    environment: str = 'DEV',
+) -> list[dict]:
     """One IF-021 message per MPAN, measurement quantity and UTC day in `frame` (built and schema-validated).
     `connection`: per MPAN (connection type, effective-from date) for B067; default whole current from 2000-01-01."""
     out = []
-    days = (frame.sp.dt.tz_convert(UTC) - pd.Timedelta(minutes=30)).dt.date          # a period belongs to the day it starts in
+    # a period belongs to the day it starts in
+    days = (frame.sp.dt.tz_convert(UTC) - pd.Timedelta(minutes=30)).dt.date
     for (mpan, mq, day), g in frame.assign(day=days).groupby(['mpan', 'mq', 'day'], sort=False):
         ct, ct_from = (connection or {}).get(mpan, ('W', '2000-01-01'))
         nul = lambda x: None if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA else str(x)
-        periods = [{'sp': wire_datetime(sp.to_pydatetime()), 'v': _kwh(int(w)), 'q': str(q), 'e': nul(e), 'arc': nul(a)}
-                   for sp, w, q, e, a in zip(g.sp, g.wh, g.q, g.e, g.arc)]
-        out.append(build_message('IF-021', 'ActivePower' if mq in ('AI', 'AE') else 'ReactivePower', ds_dip_id, ds_role, mpan_core=mpan, now=now,
-                                 environment=environment,
-                                 blocks={'B044': {'issuingDataServiceDIPID': ds_dip_id},
-                                         'B067': {'connectionTypeIndicator': ct, 'connectionTypeEffectiveFromDate': wire_datetime(dt.datetime.combine(as_date(ct_from), dt.time(), UTC))},
-                                         'B900': {'MQID': {'measurementQuantityID': mq}, 'settlementDayConsumptionPeriods': [
-                                             {'settlementDay': {'settlementDayDate': wire_datetime(dt.datetime.combine(day, dt.time(), UTC)), 'periodDuration': 30},
-                                              'consumptionPeriods': periods}]}}))
+        periods = [
+            {'sp': wire_datetime(sp.to_pydatetime()), 'v': _kwh(int(w)), 'q': str(q), 'e': nul(e), 'arc': nul(a)}
+            for sp, w, q, e, a in zip(g.sp, g.wh, g.q, g.e, g.arc)
+        ]
+        out.append(
+            build_message(
+                'IF-021',
+                'ActivePower' if mq in ('AI', 'AE') else 'ReactivePower',
+                ds_dip_id,
+                ds_role,
+                mpan_core=mpan,
+                now=now,
+                environment=environment,
+                blocks={
+                    'B044': {'issuingDataServiceDIPID': ds_dip_id},
+                    'B067': {
+                        'connectionTypeIndicator': ct,
+                        'connectionTypeEffectiveFromDate': wire_datetime(
+                            dt.datetime.combine(as_date(ct_from), dt.time(), UTC)
+                        ),
+                    },
+                    'B900': {
+                        'MQID': {'measurementQuantityID': mq},
+                        'settlementDayConsumptionPeriods': [
+                            {
+                                'settlementDay': {
+                                    'settlementDayDate': wire_datetime(dt.datetime.combine(day, dt.time(), UTC)),
+                                    'periodDuration': 30,
+                                },
+                                'consumptionPeriods': periods,
+                            }
+                        ],
+                    },
+                },
+            )
+        )
     return out
+
 
 def day_arrays(day, day_blocks: list) -> tuple[np.ndarray, np.ndarray]:
     """(wh int32 [n, 48] with MISSING, quality codes int8 [n, 48] with -1) from n B900 day blocks (dicts or their JSON)
     of UTC `day` — how a receiver of IF-021 (the MDS, the LSS) puts what it holds back on the day's half-hour grid."""
     grid = {e: k for k, e in enumerate(utc_period_ends(day))}
-    wh = np.full((len(day_blocks), 48), MISSING, np.int32); q = np.full((len(day_blocks), 48), -1, np.int8)
+    wh = np.full((len(day_blocks), 48), MISSING, np.int32)
+    q = np.full((len(day_blocks), 48), -1, np.int8)
     for i, blk in enumerate(day_blocks):
         for c in (json.loads(blk) if isinstance(blk, str) else blk)['consumptionPeriods']:
-            k = grid[_aware_utc(c['sp'])]; wh[i, k] = _wh(c['v']); q[i, k] = Q[c['q']]
+            k = grid[_aware_utc(c['sp'])]
+            wh[i, k] = _wh(c['v'])
+            q[i, k] = Q[c['q']]
     return wh, q
+
 
 @implements('IF-021')
 def from_if021(messages: list[dict]) -> pd.DataFrame:

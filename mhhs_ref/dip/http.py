@@ -25,8 +25,22 @@ from cryptography.x509.oid import NameOID
 
 from ..core import MhhsError
 from ..design import implements, mark_implements
-from .hub import (DIP_PARTICIPANT_ID, RETRIED, Credentials, Hub, JsonArray, block_at, coded, leading_code, recipient_answer,
-                              refused, spec_errors, storage_trouble, standard_entry, standard_response)
+from mhhs_ref.dip.hub import (
+    DIP_PARTICIPANT_ID,
+    RETRIED,
+    Credentials,
+    Hub,
+    JsonArray,
+    block_at,
+    coded,
+    leading_code,
+    recipient_answer,
+    refused,
+    spec_errors,
+    storage_trouble,
+    standard_entry,
+    standard_response,
+)
 from ..interfaces import spec_catalogue, validate_message, wire_datetime
 
 # %% auto #0
@@ -50,17 +64,34 @@ class Identity:
 def make_identity(dip_id: str, days: int = 30) -> Identity:
     "Generate a throw-away RSA key and self-signed certificate whose common name is the DIP id (tests and sandboxes)."
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dip_id), x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'mhhs_ref test')])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, dip_id),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'mhhs_ref test'),
+        ]
+    )
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=days)).sign(key, hashes.SHA256()))
-    return Identity(dip_id, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-                    cert.public_bytes(serialization.Encoding.PEM))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    return Identity(
+        dip_id,
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+        cert.public_bytes(serialization.Encoding.PEM),
+    )
+
 
 def content_hash(body: bytes) -> str:
     "base64(SHA-256(body)), the X-DIP-Content-Hash header."
     return base64.b64encode(hashlib.sha256(body).digest()).decode()
+
 
 @implements('ASM-DIP-SIGNED-URL')
 def _query(scope) -> str:
@@ -68,115 +99,183 @@ def _query(scope) -> str:
     q = scope.get('query_string') or b''
     return '?' + q.decode('latin-1') if q else ''
 
+
 def _signing_string(method: str, url: str, stamp: str, chash: str) -> bytes:
     return f"{method.upper()};{url.lower()};{stamp};{chash}".encode()
 
+
 @implements('DIP-P008')
-def sign_request(identity: Identity, method: str, url: str, body: bytes, when: dt.datetime | None = None) -> dict[str, str]:
+def sign_request(
+    identity: Identity, method: str, url: str, body: bytes, when: dt.datetime | None = None
+) -> dict[str, str]:
     "The four X-DIP signature headers for a request."
-    stamp = (when or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
+    stamp = (
+        (when or dt.datetime.now(dt.timezone.utc))
+        .astimezone(dt.timezone.utc)
+        .isoformat(timespec='milliseconds')
+        .replace('+00:00', 'Z')
+    )
     chash = content_hash(body)
     sig = identity.key.sign(_signing_string(method, url, stamp, chash), padding.PKCS1v15(), hashes.SHA256())
-    return {'X-DIP-Signature': base64.b64encode(sig).decode(), 'X-DIP-Signature-Date': stamp, 'X-DIP-Content-Hash': chash,
-            'X-DIP-Signature-Certificate': base64.b64encode(identity.cert_pem.replace(b'\r\n', b'\n')).decode()}
+    return {
+        'X-DIP-Signature': base64.b64encode(sig).decode(),
+        'X-DIP-Signature-Date': stamp,
+        'X-DIP-Content-Hash': chash,
+        'X-DIP-Signature-Certificate': base64.b64encode(identity.cert_pem.replace(b'\r\n', b'\n')).decode(),
+    }
 
 # %% ../../nbs/12_dip_http.ipynb #4fbe6129
 class SignatureMemory:
-    "The signatures a verifier has accepted, each kept until it could no longer pass the date check — in this process only."
+    """The signatures a verifier has accepted, each kept until it could no longer pass the date check — in this process
+    only."""
     def __init__(self): self.seen, self.lock, self._prune_at = {}, threading.Lock(), 1024
     def first_use(self, digest: bytes, until: float, now: float) -> bool:
         "Remember `digest` until `until`; False if it is remembered already (a replay)."
         with self.lock:
-            if len(self.seen) >= self._prune_at:           # amortised: prune when the memory has doubled
-                self.seen = {k: u for k, u in self.seen.items() if u >= now}; self._prune_at = max(1024, 2*len(self.seen))
-            if self.seen.get(digest, -1.0) >= now: return False
+            if len(self.seen) >= self._prune_at:  # amortised: prune when the memory has doubled
+                self.seen = {k: u for k, u in self.seen.items() if u >= now}
+                self._prune_at = max(1024, 2 * len(self.seen))
+            if self.seen.get(digest, -1.0) >= now:
+                return False
             self.seen[digest] = until
             return True
 
+
 @implements('ASM-DIP-REPLAY-MEMORY')
 class SqliteSignatureMemory:
-    """Accepted signatures kept in SQLite (table seen_signatures): a restart remembers them. Given a file, it opens its own
+    """Accepted signatures kept in SQLite (table seen_signatures): a restart remembers them. Given a file, it opens its
+    own
     connection (a participant's receiver); given the hub's connection and lock, it shares them — a second connection
     to the hub's file would wait on SQLite's busy handler, in sleeps of milliseconds, behind every acceptance."""
+
     def __init__(self, path_or_connection, lock=None):
-        if isinstance(path_or_connection, sqlite3.Connection): self.con = path_or_connection
+        if isinstance(path_or_connection, sqlite3.Connection):
+            self.con = path_or_connection
         else:
-            self.con = sqlite3.connect(str(path_or_connection), check_same_thread=False, isolation_level=None, timeout=10)
+            self.con = sqlite3.connect(
+                str(path_or_connection), check_same_thread=False, isolation_level=None, timeout=10
+            )
             self.con.execute('PRAGMA journal_mode=WAL')
         self.con.execute('CREATE TABLE IF NOT EXISTS seen_signatures (digest BLOB PRIMARY KEY, until REAL NOT NULL)')
         self.lock, self.n = lock or threading.Lock(), 0
+
     def first_use(self, digest: bytes, until: float, now: float) -> bool:
         with self.lock:
             self.n += 1
             full = self.con.execute('PRAGMA synchronous').fetchone()[0]
-            # no fsync of its own: a killed process loses nothing, a power cut may lose the last few (ASM-DIP-REPLAY-MEMORY)
+            # no fsync of its own: a killed process loses nothing, a power cut may lose the last few
+            # (ASM-DIP-REPLAY-MEMORY)
             self.con.execute('PRAGMA synchronous=NORMAL')
             try:
-                if self.n % 1000 == 0: self.con.execute('DELETE FROM seen_signatures WHERE until<?', (now,))
-                return self.con.execute('INSERT INTO seen_signatures VALUES (?,?) ON CONFLICT (digest) DO UPDATE SET until=excluded.until '
-                                        'WHERE seen_signatures.until<?', (digest, until, now)).rowcount == 1
-            finally: self.con.execute(f'PRAGMA synchronous={full}')
+                if self.n % 1000 == 0:
+                    self.con.execute('DELETE FROM seen_signatures WHERE until<?', (now,))
+                return (
+                    self.con.execute(
+                        'INSERT INTO seen_signatures VALUES (?,?) ON CONFLICT (digest) DO UPDATE SET '
+                        'until=excluded.until '
+                        'WHERE seen_signatures.until<?',
+                        (digest, until, now),
+                    ).rowcount
+                    == 1
+                )
+            finally:
+                self.con.execute(f'PRAGMA synchronous={full}')
+
 
 def _strict_b64(text: str, what: str) -> bytes:
     "Bytes of a base64 header, refused unless it is the one canonical encoding of them (REF0105)."
-    try: raw = base64.b64decode(text, validate=True)
-    except (ValueError, TypeError): raise MhhsError('REF0105', f"{what} header is not base64") from None
-    if base64.b64encode(raw).decode() != text: raise MhhsError('REF0105', f"{what} header is not canonical base64")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (ValueError, TypeError):
+        raise MhhsError('REF0105', f"{what} header is not base64") from None
+    if base64.b64encode(raw).decode() != text:
+        raise MhhsError('REF0105', f"{what} header is not canonical base64")
     return raw
+
 
 class SignatureVerifier:
     "Checks X-DIP signature headers against registered certificates; refuses stale and replayed signatures (REF0105)."
+
     def __init__(self, certificates: dict[str, bytes] | None = None, window_s: float = 300.0, clock=None, memory=None):
         self.certs = {k: v.replace(b'\r\n', b'\n') for k, v in (certificates or {}).items()}
         self.window = window_s
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
-        self.memory = memory or SignatureMemory()            # SignatureMemory (this process) or SqliteSignatureMemory (durable)
-        self.recent = SignatureMemory()                      # in this process too: a replay is refused before any store is asked
-        self._parsed: dict[bytes, x509.Certificate] = {}   # registered PEM → parsed certificate, filled on first use
+        # SignatureMemory (this process) or SqliteSignatureMemory (durable)
+        self.memory = memory or SignatureMemory()
+        # in this process too: a replay is refused before any store is asked
+        self.recent = SignatureMemory()
+        self._parsed: dict[bytes, x509.Certificate] = {}  # registered PEM → parsed certificate, filled on first use
 
-    def register(self, dip_id: str, cert_pem: bytes): self.certs[dip_id] = cert_pem.replace(b'\r\n', b'\n')
+    def register(self, dip_id: str, cert_pem: bytes):
+        self.certs[dip_id] = cert_pem.replace(b'\r\n', b'\n')
 
     def verify(self, method: str, url: str, body: bytes, headers, expect_dip_id: str | None = None) -> str:
-        "The verified signer's DIP id, or MhhsError REF0105 saying why not; the signature remembered (refused if it was used before)."
+        """The verified signer's DIP id, or MhhsError REF0105 saying why not; the signature remembered (refused if it
+        was used before)."""
         signer, digest, until, now = self.check(method, url, body, headers, expect_dip_id)
         self.remember(digest, until, now)
         return signer
 
     def remember(self, digest: bytes, until: float, now: float):
         "Keep a checked signature in `memory`; REF0105 if it is there already."
-        if not self.memory.first_use(digest, until, now): raise MhhsError('REF0105', "signature already used (replayed request)")
+        if not self.memory.first_use(digest, until, now):
+            raise MhhsError('REF0105', "signature already used (replayed request)")
 
-    def check(self, method: str, url: str, body: bytes, headers, expect_dip_id: str | None = None) -> tuple[str, bytes, float, float]:
-        """(signer, digest, until, now) of a request whose signature verifies and was not seen in this process; the caller
+    def check(
+        self, method: str, url: str, body: bytes, headers, expect_dip_id: str | None = None
+    ) -> tuple[str, bytes, float, float]:
+        """(signer, digest, until, now) of a request whose signature verifies and was not seen in this process; the
+        caller
         remembers it durably — `verify` in `memory`, the DIP's publish path in the acceptance's own transaction."""
-        def bad(why): raise MhhsError('REF0105', why)
+
+        def bad(why):
+            raise MhhsError('REF0105', why)
+
         h = {k.lower(): v for k, v in dict(headers).items()}
         need = ['x-dip-signature', 'x-dip-signature-date', 'x-dip-content-hash', 'x-dip-signature-certificate']
         missing = [n for n in need if not h.get(n)]
-        if missing: bad(f"missing header(s) {', '.join(missing)}")
-        if content_hash(body) != h['x-dip-content-hash']: bad("content hash does not match the body")
+        if missing:
+            bad(f"missing header(s) {', '.join(missing)}")
+        if content_hash(body) != h['x-dip-content-hash']:
+            bad("content hash does not match the body")
         cert_pem = _strict_b64(h['x-dip-signature-certificate'], 'certificate').replace(b'\r\n', b'\n')
-        signature = _strict_b64(h['x-dip-signature'], 'signature')     # a re-encoding of the same bytes is the same signature
-        cert = self._parsed.get(cert_pem)    # only a registered certificate is ever cached, so the cache stays small
+        # a re-encoding of the same bytes is the same signature
+        signature = _strict_b64(h['x-dip-signature'], 'signature')
+        cert = self._parsed.get(cert_pem)  # only a registered certificate is ever cached, so the cache stays small
         if cert is None:
-            try: cert = x509.load_pem_x509_certificate(cert_pem)
-            except Exception: bad("certificate header is not a PEM certificate")
+            try:
+                cert = x509.load_pem_x509_certificate(cert_pem)
+            except Exception:
+                bad("certificate header is not a PEM certificate")
         cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         signer = cn[0].value if cn else ''
-        if self.certs.get(signer) != cert_pem: bad(f"certificate is not the one registered for {signer or 'this signer'}")
+        if self.certs.get(signer) != cert_pem:
+            bad(f"certificate is not the one registered for {signer or 'this signer'}")
         self._parsed[cert_pem] = cert
-        if expect_dip_id and signer != expect_dip_id: bad(f"signed by {signer}, but the API key belongs to {expect_dip_id}")
-        try: stamp = dt.datetime.fromisoformat(h['x-dip-signature-date'].replace('Z', '+00:00'))
-        except ValueError: bad("signature date is not an ISO timestamp")
+        if expect_dip_id and signer != expect_dip_id:
+            bad(f"signed by {signer}, but the API key belongs to {expect_dip_id}")
+        try:
+            stamp = dt.datetime.fromisoformat(h['x-dip-signature-date'].replace('Z', '+00:00'))
+        except ValueError:
+            bad("signature date is not an ISO timestamp")
         now = self.clock()
-        if stamp.tzinfo is None or abs((now - stamp).total_seconds()) > self.window: bad("signature date outside the allowed window")
-        try: cert.public_key().verify(signature, _signing_string(method, url, h['x-dip-signature-date'], h['x-dip-content-hash']),
-                                      padding.PKCS1v15(), hashes.SHA256())
-        except Exception: bad("signature does not verify")
+        if stamp.tzinfo is None or abs((now - stamp).total_seconds()) > self.window:
+            bad("signature date outside the allowed window")
+        try:
+            cert.public_key().verify(
+                signature,
+                _signing_string(method, url, h['x-dip-signature-date'], h['x-dip-content-hash']),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+        except Exception:
+            bad("signature does not verify")
         # remembered until its date leaves the window (a request dated ahead stays valid longer than one dated now)
         digest, until = hashlib.sha256(signature).digest(), stamp.timestamp() + self.window
-        if not self.recent.first_use(digest, until, now.timestamp()): bad("signature already used (replayed request)")
+        if not self.recent.first_use(digest, until, now.timestamp()):
+            bad("signature already used (replayed request)")
         return signer, digest, until, now.timestamp()
+
 
 mark_implements('DIP-P008', __name__, 'SignatureVerifier')
 
@@ -191,37 +290,60 @@ class Limits:
     signature_window_s: float = 300.0
     webhook_timeout_s: float = 15.0
     max_replay: int = 10_000          # publications in one replay answer; more are paged (206 and a continuation token)
-    header_timeout_s: float = 10.0    # a request's headers must be in within this of its first byte (or of the connection)
-    body_timeout_s: float = 60.0      # and its body within this of its headers: slower senders are disconnected
+    header_timeout_s: float = (
+        10.0  # a request's headers must be in within this of its first byte (or of the connection)
+    )
+    body_timeout_s: float = 60.0  # and its body within this of its headers: slower senders are disconnected
+
 
 mark_implements('ASM-DIP-HTTP-LIMITS', __name__, 'Limits')
 
+
 class _Bucket:
-    def __init__(self, rate, burst): self.rate, self.burst, self.tokens, self.t = rate, burst, float(burst), time.monotonic()
+    def __init__(self, rate, burst):
+        self.rate, self.burst, self.tokens, self.t = rate, burst, float(burst), time.monotonic()
+
     def take(self) -> bool:
-        now = time.monotonic(); self.tokens = min(self.burst, self.tokens + (now - self.t)*self.rate); self.t = now
-        if self.tokens >= 1: self.tokens -= 1; return True
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
         return False
 
 # %% ../../nbs/12_dip_http.ipynb #0ecad31d
 class _PublishFastPath:
-    "ASGI layer answering POST /dip-channel/{id} itself with `handler(scope, body) → (status, body)`; all else passes on."
+    """ASGI layer answering POST /dip-channel/{id} itself with `handler(scope, body) → (status, body)`; all else passes
+    on."""
     def __init__(self, app, handler, max_body_bytes: int):
         self.app, self.handler, self.max_body = app, handler, max_body_bytes
     async def __call__(self, scope, receive, send):
         path = scope.get('path', '')
-        if scope['type'] != 'http' or scope['method'] != 'POST' or not path.startswith('/dip-channel/') or '/' in path[13:] or len(path) == 13:
+        if (
+            scope['type'] != 'http'
+            or scope['method'] != 'POST'
+            or not path.startswith('/dip-channel/')
+            or '/' in path[13:]
+            or len(path) == 13
+        ):
             return await self.app(scope, receive, send)
         chunks, size, more = [], 0, True
         while more:
             m = await receive()
-            if m['type'] == 'http.disconnect': return
-            chunks.append(m.get('body', b'')); size += len(chunks[-1]); more = m.get('more_body', False)
-            if size > self.max_body: break
+            if m['type'] == 'http.disconnect':
+                return
+            chunks.append(m.get('body', b''))
+            size += len(chunks[-1])
+            more = m.get('more_body', False)
+            if size > self.max_body:
+                break
         status, out = await self.handler(scope, b''.join(chunks))
         raw = json.dumps(out).encode()
         headers = [(b'content-type', b'application/json'), (b'content-length', str(len(raw)).encode())]
-        if more: headers.append((b'connection', b'close'))     # the rest of an oversized body is never read: this connection ends
+        # the rest of an oversized body is never read: this connection ends
+        if more:
+            headers.append((b'connection', b'close'))
         await send({'type': 'http.response.start', 'status': status, 'headers': headers})
         await send({'type': 'http.response.body', 'body': raw})
 
@@ -233,15 +355,27 @@ def _submit_pool() -> ThreadPoolExecutor:
 
 @functools.lru_cache(maxsize=1)
 def _read_pool() -> ThreadPoolExecutor:
-    "The threads that answer replay, monitoring and journal reads: apart from the submit threads, so readers never hold up senders."
+    """The threads that answer replay, monitoring and journal reads: apart from the submit threads, so readers never
+    hold up senders."""
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix='dip-read')
 
 _log = logging.getLogger('mhhs_ref.dip')
-_HTTP = {'MSG1000': 500, 'REF0100': 404, 'REF0101': 403, 'REF0102': 403, 'REF0103': 413, 'REF0104': 429, 'REF0105': 401, 'REF0107': 503}
+_HTTP = {
+    'MSG1000': 500,
+    'REF0100': 404,
+    'REF0101': 403,
+    'REF0102': 403,
+    'REF0103': 413,
+    'REF0104': 429,
+    'REF0105': 401,
+    'REF0107': 503,
+}
+
 
 def http_status(code: str) -> int:
     "The HTTP status a refusal naming `code` is answered with (400 for the message codes)."
     return _HTTP.get(code, 400)
+
 
 def answer_code(response) -> str | None:
     "The code the first entry of a StandardResponse (an httpx response, or its JSON) starts with."
@@ -257,7 +391,8 @@ def _takes_signature(submit) -> bool:
     except (TypeError, ValueError): return False
 
 def _check_callback(url):
-    "A webhook or status callback URL: http or https, with a host and a valid port, no spaces (MSG1001 naming callbackURL)."
+    """A webhook or status callback URL: http or https, with a host and a valid port, no spaces (MSG1001 naming
+    callbackURL)."""
     bad = lambda why: MhhsError('MSG1001', f"callbackURL {str(url)[:100]!r} {why}", path='callbackURL')
     if not isinstance(url, str) or any(c.isspace() or ord(c) < 32 for c in url): raise bad("is not a URL")
     try: parts = urlsplit(url); parts.port
@@ -272,99 +407,156 @@ class _Api:
         self.hub, self.api_keys, self.verifier, self.limits, self.base_url = hub, api_keys, verifier, limits, base_url
         self.buckets: dict[str, _Bucket] = {}
 
-    def refusal(self, code: str, detail: str, status: int | None = None, path: str | None = None, who=None, errors=None) -> tuple[int, dict]:
+    def refusal(
+        self, code: str, detail: str, status: int | None = None, path: str | None = None, who=None, errors=None
+    ) -> tuple[int, dict]:
         "(HTTP status, StandardResponse) for a refused request: one entry naming `code`; `help` lists every problem."
         ts = wire_datetime(dt.datetime.now(dt.timezone.utc))
         help_text = '; '.join(f"{p}: {d}" if p else d for p, d in errors) if errors else detail
-        entry = standard_entry(coded(code, f"{path}: {detail}" if path else detail), sent=ts, sender=self.hub.dip_id,
-                               recipient=getattr(who, 'dip_id', None), help_text=help_text)
+        entry = standard_entry(
+            coded(code, f"{path}: {detail}" if path else detail),
+            sent=ts,
+            sender=self.hub.dip_id,
+            recipient=getattr(who, 'dip_id', None),
+            help_text=help_text,
+        )
         return status or http_status(code), standard_response([entry], ts)
 
     def refuse(self, e: MhhsError, who=None, status=None) -> tuple[int, dict]:
         return self.refusal(e.code, e.detail, status, e.path, who, getattr(e, 'errors', None))
 
     def fault(self, e: Exception, who=None) -> tuple[int, dict]:
-        "A fault of the DIP itself, logged under an incident id: the store failing is 503 REF0107 (send again later), anything else 500 MSG1000."
+        """A fault of the DIP itself, logged under an incident id: the store failing is 503 REF0107 (send again later),
+        anything else 500 MSG1000."""
         incident = secrets.token_hex(6)
         _log.error("incident %s: %s", incident, e, exc_info=e)
         if storage_trouble(e):
-            self.hub.storage_fault = f"{type(e).__name__}: {e}"        # the health check reports it until a write succeeds
-            return self.refusal('REF0107', f"the DIP's store failed (incident {incident}): nothing was accepted, send again later", 503, who=who)
-        return self.refusal('MSG1000', f"the DIP failed (incident {incident} in its log); send again later", 500, who=who)
+            # the health check reports it until a write succeeds
+            self.hub.storage_fault = f"{type(e).__name__}: {e}"
+            return self.refusal(
+                'REF0107',
+                f"the DIP's store failed (incident {incident}): nothing was accepted, send again later",
+                503,
+                who=who,
+            )
+        return self.refusal(
+            'MSG1000', f"the DIP failed (incident {incident} in its log); send again later", 500, who=who
+        )
 
     async def off(self, fn, *args, pool=None):
-        "Run blocking work (SQLite, pandas, JSON of a large body, a signature's memory) in a thread, never on the event loop."
+        """Run blocking work (SQLite, pandas, JSON of a large body, a signature's memory) in a thread, never on the
+        event loop."""
         return await asyncio.get_running_loop().run_in_executor(pool or _submit_pool(), functools.partial(fn, *args))
 
     async def body(self, request: Request) -> bytes:
-        "The request body, read chunk by chunk and refused (REF0103) as soon as it passes the limit: a hostile body is never held whole."
+        """The request body, read chunk by chunk and refused (REF0103) as soon as it passes the limit: a hostile body is
+        never held whole."""
         limit = self.limits.max_body_bytes
         declared = request.headers.get('content-length', '')
-        if declared.isdigit() and int(declared) > limit: raise MhhsError('REF0103', f"{declared} bytes > {limit}")
+        if declared.isdigit() and int(declared) > limit:
+            raise MhhsError('REF0103', f"{declared} bytes > {limit}")
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > limit: raise MhhsError('REF0103', f"more than {limit} bytes")
+            if size > limit:
+                raise MhhsError('REF0103', f"more than {limit} bytes")
             chunks.append(chunk)
         return b''.join(chunks)
 
-    def authenticate(self, method: str, raw_path: str, origin: str, headers, body: bytes, signed: bool = True, defer: bool = False):
-        """The caller's credentials: body size, API key, rate and (if `signed`) signature checked (REF0103, REF0105, REF0104).
+    def authenticate(
+        self, method: str, raw_path: str, origin: str, headers, body: bytes, signed: bool = True, defer: bool = False
+    ):
+        """The caller's credentials: body size, API key, rate and (if `signed`) signature checked (REF0103, REF0105,
+        REF0104).
 
-        With `defer`, (credentials, signature) — the signature for the hub to remember in the acceptance's transaction."""
-        if len(body) > self.limits.max_body_bytes: raise MhhsError('REF0103', f"{len(body)} bytes > {self.limits.max_body_bytes}")
+        With `defer`, (credentials, signature) — the signature for the hub to remember in the acceptance's
+        transaction."""
+        if len(body) > self.limits.max_body_bytes:
+            raise MhhsError('REF0103', f"{len(body)} bytes > {self.limits.max_body_bytes}")
         key = headers.get('x-api-key')
         who = self.api_keys.get(key or '')
-        if who is None: raise MhhsError('REF0105', "missing or unknown X-API-Key")
+        if who is None:
+            raise MhhsError('REF0105', "missing or unknown X-API-Key")
         b = self.buckets.setdefault(key, _Bucket(self.limits.rate_per_s, self.limits.burst))
-        if not b.take(): raise MhhsError('REF0104', f"more than {self.limits.rate_per_s:g} requests/s")
+        if not b.take():
+            raise MhhsError('REF0104', f"more than {self.limits.rate_per_s:g} requests/s")
         if signed and self.verifier is not None:
-            url = (self.base_url.rstrip('/') if self.base_url else origin) + raw_path     # the path as sent, before decoding
-            if not defer: self.verifier.verify(method, url, body, headers, expect_dip_id=who.dip_id)
-            else: return who, self.verifier.check(method, url, body, headers, expect_dip_id=who.dip_id)[1:]
+            # the path as sent, before decoding
+            url = (self.base_url.rstrip('/') if self.base_url else origin) + raw_path
+            if not defer:
+                self.verifier.verify(method, url, body, headers, expect_dip_id=who.dip_id)
+            else:
+                return who, self.verifier.check(method, url, body, headers, expect_dip_id=who.dip_id)[1:]
         return (who, None) if defer else who
 
     async def caller(self, request: Request, signed: bool = True, defer: bool = False):
-        "(credentials, body) of a request — (credentials, body, signature) with `defer`, for the hub to remember as it stores."
+        """(credentials, body) of a request — (credentials, body, signature) with `defer`, for the hub to remember as it
+        stores."""
         body = await self.body(request)
         raw = request.scope.get('raw_path', request.url.path.encode()).decode('latin-1') + _query(request.scope)
-        got = await self.off(self.authenticate, request.method, raw, f"{request.url.scheme}://{request.url.netloc}", request.headers, body, signed, defer)
+        got = await self.off(
+            self.authenticate,
+            request.method,
+            raw,
+            f"{request.url.scheme}://{request.url.netloc}",
+            request.headers,
+            body,
+            signed,
+            defer,
+        )
         who, signature = got if defer else (got, None)
         request.state.who = who
         return (who, body, signature) if defer else (who, body)
 
     def parse(self, body: bytes, definition: str | None = None):
         "The JSON body, checked against a definition of the specification if one is named (MSG1001)."
-        try: value = json.loads(body or b'null')
-        except ValueError as e: raise MhhsError('MSG1001', f"body is not JSON: {e}", path='') from None
+        try:
+            value = json.loads(body or b'null')
+        except ValueError as e:
+            raise MhhsError('MSG1001', f"body is not JSON: {e}", path='') from None
         return self.check(definition, value) if definition else value
 
     def check(self, definition: str, value):
         "`value` if it conforms to the specification's `definition`, else MSG1001 naming every failing path."
-        if errs := spec_errors(definition, value): raise refused('MSG1001', [(p or definition, d) for p, d in errs])
+        if errs := spec_errors(definition, value):
+            raise refused('MSG1001', [(p or definition, d) for p, d in errs])
         return value
 
     def webhook_config(self, body: bytes) -> dict:
-        "A WebhookConfig body (also wrapped in `config`, as the callback expression has it) with an http(s) callbackURL."
+        """A WebhookConfig body (also wrapped in `config`, as the callback expression has it) with an http(s)
+        callbackURL."""
         cfg = self.parse(body)
-        if isinstance(cfg, dict) and isinstance(cfg.get('config'), dict): cfg = cfg['config']
+        if isinstance(cfg, dict) and isinstance(cfg.get('config'), dict):
+            cfg = cfg['config']
         cfg = self.check('WebhookConfig', cfg)
         _check_callback(cfg.get('callbackURL'))
         for k in ('maxMessageCount', 'maxPayloadSize'):
-            if cfg.get(k) is not None and cfg[k] <= 0: raise MhhsError('MSG1001', f"{k} must be positive", path=k)
+            if cfg.get(k) is not None and cfg[k] <= 0:
+                raise MhhsError('MSG1001', f"{k} must be positive", path=k)
         return cfg
 
     def own(self, who: Credentials, dip_id: str, what: str):
-        if who.dip_id != dip_id: raise MhhsError('REF0102', f"{who.dip_id} may not {what} of {dip_id}")
+        if who.dip_id != dip_id:
+            raise MhhsError('REF0102', f"{who.dip_id} may not {what} of {dip_id}")
 
     def publish(self, channel_id: str, who: Credentials, body: bytes, signature=None) -> tuple[int, dict]:
-        "Parse and submit a DIPMessageArray (blocking: run it in a thread); the hub remembers `signature` as it stores the messages."
+        """Parse and submit a DIPMessageArray (blocking: run it in a thread); the hub remembers `signature` as it stores
+        the messages."""
         msgs = self.parse(body)
-        if not isinstance(msgs, list) or not msgs: raise MhhsError('MSG1001', "the body must be a non-empty array of messages (DIPMessageArray)", path='')
-        if len(msgs) > self.limits.max_messages: raise MhhsError('REF0103', f"{len(msgs)} messages > {self.limits.max_messages} in one request")
-        if signature is not None and not _takes_signature(self.hub.submit):     # a wrapped submit (the sandbox's): a commit of its own
-            self.verifier.remember(*signature); signature = None
-        res = self.hub.submit(channel_id, msgs, who, signature) if signature is not None else self.hub.submit(channel_id, msgs, who)
+        if not isinstance(msgs, list) or not msgs:
+            raise MhhsError('MSG1001', "the body must be a non-empty array of messages (DIPMessageArray)", path='')
+        if len(msgs) > self.limits.max_messages:
+            raise MhhsError('REF0103', f"{len(msgs)} messages > {self.limits.max_messages} in one request")
+        if signature is not None and not _takes_signature(
+            self.hub.submit
+        ):  # a wrapped submit (the sandbox's): a commit of its own
+            self.verifier.remember(*signature)
+            signature = None
+        res = (
+            self.hub.submit(channel_id, msgs, who, signature)
+            if signature is not None
+            else self.hub.submit(channel_id, msgs, who)
+        )
         return res.status, res.body()
 
     def _publish_scope(self, scope, body: bytes) -> tuple[int, dict]:
@@ -373,51 +565,76 @@ class _Api:
             headers = {k.decode('latin-1'): v.decode('latin-1') for k, v in scope['headers']}
             host = headers.get('host') or '%s:%s' % tuple(scope.get('server') or ('127.0.0.1', 80))
             raw = (scope.get('raw_path') or scope['path'].encode()).decode('latin-1') + _query(scope)
-            who, signature = self.authenticate('POST', raw, f"{scope.get('scheme', 'http')}://{host}", headers, body, defer=True)
-            return self.publish(scope['path'][len('/dip-channel/'):], who, body, signature)
-        except MhhsError as e: return self.refuse(e, who)
-        except Exception as e: return self.fault(e, who)
+            who, signature = self.authenticate(
+                'POST', raw, f"{scope.get('scheme', 'http')}://{host}", headers, body, defer=True
+            )
+            return self.publish(scope['path'][len('/dip-channel/') :], who, body, signature)
+        except MhhsError as e:
+            return self.refuse(e, who)
+        except Exception as e:
+            return self.fault(e, who)
 
     async def publish_scope(self, scope, body: bytes) -> tuple[int, dict]:
-        "`sendMessage` for the fast path: the same checks, codes and answer, from the ASGI scope — all of it in a submit thread."
+        """`sendMessage` for the fast path: the same checks, codes and answer, from the ASGI scope — all of it in a
+        submit thread."""
         return await self.off(self._publish_scope, scope, body)
 
 # %% ../../nbs/12_dip_http.ipynb #create
 @implements('DIP-P008', 'DIP-P009')
-def create_app(hub: Hub, api_keys: dict[str, Credentials], verifier: SignatureVerifier | None, limits: Limits | None = None,
-               base_url: str | None = None, fast_path: bool = True):
+def create_app(
+    hub: Hub,
+    api_keys: dict[str, Credentials],
+    verifier: SignatureVerifier | None,
+    limits: Limits | None = None,
+    base_url: str | None = None,
+    fast_path: bool = True,
+):
     "The DIP API as a FastAPI app over `hub`. `verifier=None` turns signature checks off (local notebooks only)."
     api = _Api(hub, api_keys, verifier, limits or Limits(), base_url)
     src = spec_catalogue()['source']
-    app = FastAPI(title='mhhs_ref DIP', version=f"{src['version']}+mhhs-ref", description=f"The DIP API {src['version']} on the mhhs_ref hub.")
-    app.openapi = lambda: openapi_document()    # the specification's operations, not FastAPI's reading of our handlers
+    app = FastAPI(
+        title='mhhs_ref DIP',
+        version=f"{src['version']}+mhhs-ref",
+        description=f"The DIP API {src['version']} on the mhhs_ref hub.",
+    )
+    app.openapi = lambda: openapi_document()  # the specification's operations, not FastAPI's reading of our handlers
     app.router.redirect_slashes = False
     respond = lambda status, body: JSONResponse(body, status_code=status)
 
     @app.exception_handler(MhhsError)
     async def _mhhs(request, e: MhhsError):
         r = respond(*api.refuse(e, getattr(request.state, 'who', None)))
-        if e.code == 'REF0103': r.headers['connection'] = 'close'    # the rest of the body is not read
+        if e.code == 'REF0103':
+            r.headers['connection'] = 'close'  # the rest of the body is not read
         return r
 
     @app.exception_handler(Exception)
     async def _any(request, e: Exception):
-        if isinstance(e, ClientDisconnect): return Response(status_code=400)   # the sender left (or was cut off): no one to answer, no incident
+        # the sender left (or was cut off): no one to answer, no incident
+        if isinstance(e, ClientDisconnect):
+            return Response(status_code=400)
         return respond(*api.fault(e, getattr(request.state, 'who', None)))
 
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.requests import ClientDisconnect
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request, e):   # unknown paths and methods answer in the same shape, naming a code
-        return respond(*api.refusal('REF0100' if e.status_code in (404, 405) else 'MSG1001', str(e.detail), e.status_code))
 
-    _channel_routes(app, api); _status_routes(app, api); _extension_routes(app, api)
-    if fast_path: app.add_middleware(_PublishFastPath, handler=api.publish_scope, max_body_bytes=api.limits.max_body_bytes)
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request, e):  # unknown paths and methods answer in the same shape, naming a code
+        return respond(
+            *api.refusal('REF0100' if e.status_code in (404, 405) else 'MSG1001', str(e.detail), e.status_code)
+        )
+
+    _channel_routes(app, api)
+    _status_routes(app, api)
+    _extension_routes(app, api)
+    if fast_path:
+        app.add_middleware(_PublishFastPath, handler=api.publish_scope, max_body_bytes=api.limits.max_body_bytes)
     return app
 
 # %% ../../nbs/12_dip_http.ipynb #channelroutes
 def _channel_routes(app: FastAPI, api: _Api):
-    "sendMessage, configurePublication (and its DELETE), replayPublication, requeuePublication and the validation endpoints."
+    """sendMessage, configurePublication (and its DELETE), replayPublication, requeuePublication and the validation
+    endpoints."""
     hub = api.hub
 
     @app.post('/dip-channel/{channel_id}', status_code=201)
@@ -430,8 +647,17 @@ def _channel_routes(app: FastAPI, api: _Api):
     async def pubconfig(channel_id: str, recipient: str, request: Request):
         who, body = await api.caller(request)
         cfg = api.webhook_config(body)
-        await api.off(functools.partial(hub.subscribe, channel_id, recipient, cfg['callbackURL'], who, max_count=cfg.get('maxMessageCount'),
-                                        max_kb=cfg.get('maxPayloadSize')))
+        await api.off(
+            functools.partial(
+                hub.subscribe,
+                channel_id,
+                recipient,
+                cfg['callbackURL'],
+                who,
+                max_count=cfg.get('maxMessageCount'),
+                max_kb=cfg.get('maxPayloadSize'),
+            )
+        )
         return JSONResponse({'channel': channel_id, 'recipient': recipient, **cfg}, status_code=201)
 
     @app.delete('/dip-channel/{channel_id}/pubconfig/{recipient}')
@@ -444,24 +670,54 @@ def _channel_routes(app: FastAPI, api: _Api):
     async def replay(channel_id: str, recipient: str, request: Request):
         who, body = await api.caller(request)
         api.own(who, recipient, 'replay the publications')
-        def page():          # in a read thread: the query, the bodies and their JSON are all blocking work
+
+        def page():  # in a read thread: the query, the bodies and their JSON are all blocking work
             q = api.parse(body, 'MessageRequest')
             size = q.get('pageSize', api.limits.max_replay)
             if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= api.limits.max_replay:
-                raise MhhsError('MSG1001', f"pageSize must be a whole number from 1 to {api.limits.max_replay}", path='pageSize')
-            msgs, token = hub.replay(channel_id, recipient, who, q['datetimeFrom'], q['datetimeTo'], q['eventCode'], q['MPAN'], q.get('transactionIDs'),
-                                     page_size=size, continuation=request.headers.get('x-continuation-token'))
+                raise MhhsError(
+                    'MSG1001', f"pageSize must be a whole number from 1 to {api.limits.max_replay}", path='pageSize'
+                )
+            msgs, token = hub.replay(
+                channel_id,
+                recipient,
+                who,
+                q['datetimeFrom'],
+                q['datetimeTo'],
+                q['eventCode'],
+                q['MPAN'],
+                q.get('transactionIDs'),
+                page_size=size,
+                continuation=request.headers.get('x-continuation-token'),
+            )
             return json.dumps(msgs).encode(), token
+
         raw, token = await api.off(page, pool=_read_pool())
-        return Response(raw, status_code=206 if token else 200, media_type='application/json', headers={'X-Continuation-Token': token} if token else {})
+        return Response(
+            raw,
+            status_code=206 if token else 200,
+            media_type='application/json',
+            headers={'X-Continuation-Token': token} if token else {},
+        )
 
     @app.post('/dip-channel/{channel_id}/requeue/{recipient}')
     async def requeue(channel_id: str, recipient: str, request: Request):
         who, body = await api.caller(request)
         api.own(who, recipient, 'requeue the publications')
         q = api.parse(body, 'MessageRequest')
-        rid = await api.off(functools.partial(hub.requeue, channel_id, recipient, who, datetime_from=q['datetimeFrom'], datetime_to=q['datetimeTo'],
-                                              event=q['eventCode'], mpan=q['MPAN'], transaction_ids=q.get('transactionIDs')))
+        rid = await api.off(
+            functools.partial(
+                hub.requeue,
+                channel_id,
+                recipient,
+                who,
+                datetime_from=q['datetimeFrom'],
+                datetime_to=q['datetimeTo'],
+                event=q['eventCode'],
+                mpan=q['MPAN'],
+                transaction_ids=q.get('transactionIDs'),
+            )
+        )
         return JSONResponse({'requeueId': rid}, status_code=200)
 
     @app.post('/validate/{channel_id}/{event_code}')
@@ -472,7 +728,11 @@ def _channel_routes(app: FastAPI, api: _Api):
             for i, item in enumerate(items if isinstance(items, list) and items else [items]):
                 got = validate_message(channel_id, item)['payload']['CommonBlock']['S0']['eventCode'].strip('[]')
                 if got != event_code.strip('[]'):
-                    raise MhhsError('MSG1001', f"event {got} sent to the {event_code} validator", path=f'[{i}].payload.CommonBlock.S0.eventCode')
+                    raise MhhsError(
+                        'MSG1001',
+                        f"event {got} sent to the {event_code} validator",
+                        path=f'[{i}].payload.CommonBlock.S0.eventCode',
+                    )
         except MhhsError as e:
             return JSONResponse(coded(e.code, f"{e.path}: {e.detail}" if e.path else e.detail), status_code=400)
         return JSONResponse('Message OK', status_code=201)
@@ -486,7 +746,12 @@ def _status_routes(app: FastAPI, api: _Api):
     async def status_submit(request: Request):
         who, body = await api.caller(request)
         items = await api.off(api.parse, body, 'StandardResponseArray')
-        return JSONResponse(standard_response(await api.off(hub.submit_status, who, items), wire_datetime(dt.datetime.now(dt.timezone.utc))), status_code=201)
+        return JSONResponse(
+            standard_response(
+                await api.off(hub.submit_status, who, items), wire_datetime(dt.datetime.now(dt.timezone.utc))
+            ),
+            status_code=201,
+        )
 
     @app.post('/statusmessage/config/{recipient}')
     async def status_config(recipient: str, request: Request):
@@ -505,7 +770,8 @@ def _status_routes(app: FastAPI, api: _Api):
 
 # %% ../../nbs/12_dip_http.ipynb #extensionroutes
 def _extension_routes(app: FastAPI, api: _Api):
-    "What mhhs_ref serves beyond DIP API v2.1.0: requeue progress, a message's journal, status-message pull and push, metrics, health."
+    """What mhhs_ref serves beyond DIP API v2.1.0: requeue progress, a message's journal, status-message pull and push,
+    metrics, health."""
     hub = api.hub
 
     @app.get('/dip-channel/{channel_id}/requeueStatus/{recipient}')
@@ -513,7 +779,8 @@ def _extension_routes(app: FastAPI, api: _Api):
         who, _ = await api.caller(request)
         api.own(who, recipient, 'read the requeues')
         def status():
-            rid = hub._read('SELECT id FROM requeues WHERE channel=? AND recipient=? ORDER BY created_at DESC LIMIT 1', (channel_id, recipient))
+            rid = hub._read('SELECT id FROM requeues WHERE channel=? AND recipient=? ORDER BY created_at DESC LIMIT '
+                            '1', (channel_id, recipient))
             if not rid: raise MhhsError('REF0102', f"no requeue for {recipient} on {channel_id}")
             return hub.requeue_status(rid[0][0])
         return await api.off(status, pool=_read_pool())
@@ -539,33 +806,42 @@ def _extension_routes(app: FastAPI, api: _Api):
         who, body = await api.caller(request)
         api.own(who, recipient, 'requeue the status messages')
         q = api.parse(body) or {}
-        n = await api.off(hub.requeue_status_messages, recipient, q.get('datetimeFrom') if isinstance(q, dict) else None)
+        n = await api.off(
+            hub.requeue_status_messages, recipient, q.get('datetimeFrom') if isinstance(q, dict) else None
+        )
         return JSONResponse({'requeued': n}, status_code=202)
 
     cache = {'at': -1e9, 'raw': b''}
-    def figures() -> bytes:          # at most once a second, whoever asks: concurrent callers share one computation
+
+    def figures() -> bytes:  # at most once a second, whoever asks: concurrent callers share one computation
         with cache.setdefault('lock', threading.Lock()):
             if time.monotonic() - cache['at'] >= 1.0:
-                cache['raw'] = json.dumps({'deliveries': json.loads(hub.metrics().to_json(orient='records')),
-                                           'stages': json.loads(hub.inbound_metrics().to_json(orient='records')),
-                                           'recipient_answers': json.loads(hub.recipient_answers().to_json(orient='records'))}).encode()
+                cache['raw'] = json.dumps(
+                    {
+                        'deliveries': json.loads(hub.metrics().to_json(orient='records')),
+                        'stages': json.loads(hub.inbound_metrics().to_json(orient='records')),
+                        'recipient_answers': json.loads(hub.recipient_answers().to_json(orient='records')),
+                    }
+                ).encode()
                 cache['at'] = time.monotonic()
             return cache['raw']
 
     @app.get('/metrics')
     async def metrics(request: Request):
-        await api.caller(request, signed=False)          # a participant's API key: monitoring is not anonymous
+        await api.caller(request, signed=False)  # a participant's API key: monitoring is not anonymous
         return Response(await api.off(figures, pool=_read_pool()), media_type='application/json')
 
     @app.get('/healthz')
     async def healthz():
-        "Answered on the loop when all is well (nothing to wait for); after a storage fault, a probe write in a thread decides."
+        """Answered on the loop when all is well (nothing to wait for); after a storage fault, a probe write in a thread
+        decides."""
         h = {'status': 'ok'} if hub.storage_fault is None else await api.off(hub.health)
         return JSONResponse(h, status_code=200 if h['status'] == 'ok' else 503)
 
 # %% ../../nbs/12_dip_http.ipynb #b8b6732c
 class WebhookDeliverer:
-    "Signed webhook delivery (httpx) for the hub: (status, the recipient's StandardResponse); `inproc:` callbacks still go to Python receivers."
+    """Signed webhook delivery (httpx) for the hub: (status, the recipient's StandardResponse); `inproc:` callbacks
+    still go to Python receivers."""
     def __init__(self, dip_identity: Identity, timeout_s: float = 15.0, inprocess=None):
         from mhhs_ref.dip.hub import InProcessDeliverer
         self.identity, self.inprocess = dip_identity, inprocess or InProcessDeliverer()
@@ -574,27 +850,44 @@ class WebhookDeliverer:
     def register(self, name, fn): return self.inprocess.register(name, fn)
     def __call__(self, callback, channel, recipient, messages):
         if callback.startswith('inproc:'):
-            return self.inprocess(callback, channel, recipient, messages.messages() if isinstance(messages, JsonArray) else messages)
+            return self.inprocess(
+                callback, channel, recipient, messages.messages() if isinstance(messages, JsonArray) else messages
+            )
         body = messages.encode() if isinstance(messages, JsonArray) else json.dumps(messages).encode()
         headers = {'content-type': 'application/json', **sign_request(self.identity, 'POST', callback, body)}
         r = self.client.post(callback, content=body, headers=headers)
-        try: answer = r.json() if r.content else None
-        except ValueError: answer = None           # a recipient that answers no JSON names no code
+        try:
+            answer = r.json() if r.content else None
+        except ValueError:
+            answer = None  # a recipient that answers no JSON names no code
         return r.status_code, answer
 
 # %% ../../nbs/12_dip_http.ipynb #189303f4
 class WebhookReceiver:
-    "A participant's webhook endpoint on loopback: verifies the DIP's signature, collects publications, answers with RCP codes."
-    def __init__(self, dip_cert_pem: bytes | None, dip_id: str = DIP_PARTICIPANT_ID, host: str = '127.0.0.1', port: int = 0,
-                 participant_id: str | None = None, validate: bool = False, memory_path=None):
-        # memory_path: a SQLite file remembering the signatures taken, so a restarted receiver refuses a replayed webhook too
+    """A participant's webhook endpoint on loopback: verifies the DIP's signature, collects publications, answers with
+    RCP codes."""
+    def __init__(
+        self,
+        dip_cert_pem: bytes | None,
+        dip_id: str = DIP_PARTICIPANT_ID,
+        host: str = '127.0.0.1',
+        port: int = 0,
+        participant_id: str | None = None,
+        validate: bool = False,
+        memory_path=None,
+    ):
+        # memory_path: a SQLite file remembering the signatures taken, so a restarted receiver refuses a replayed
+        # webhook too
         memory = SqliteSignatureMemory(memory_path) if memory_path else None
         self.verifier = SignatureVerifier({dip_id: dip_cert_pem}, memory=memory) if dip_cert_pem else None
-        self.participant_id, self.validate = participant_id, validate     # who answers; check each publication's schema (RCP1001)
+        self.participant_id, self.validate = (
+            participant_id,
+            validate,
+        )  # who answers; check each publication's schema (RCP1001)
         self.received: list[dict] = []
-        self.answers: deque = deque(maxlen=100_000)            # (HTTP status, the codes answered)
+        self.answers: deque = deque(maxlen=100_000)  # (HTTP status, the codes answered)
         self.calls: deque = deque(maxlen=100_000)
-        self.mode, self.delay = 'ok', 0.0       # mode: ok | fail (503) | refuse (400, RCP1001)
+        self.mode, self.delay = 'ok', 0.0  # mode: ok | fail (503) | refuse (400, RCP1001)
         self.rejected_signatures = 0
         self.host, self.port = host, port
         self._server = None
@@ -602,67 +895,100 @@ class WebhookReceiver:
         self.event = threading.Event()
 
     def answer(self, msgs: list) -> tuple[int, dict]:
-        "What this recipient answers a delivery: RCP0000 for each publication taken, RCP1001 for one that fails its schema."
+        """What this recipient answers a delivery: RCP0000 for each publication taken, RCP1001 for one that fails its
+        schema."""
         me = self.participant_id or DIP_PARTICIPANT_ID
-        if self.mode == 'refuse': return recipient_answer(me, msgs, 'RCP1001', 'refused by the test receiver')
-        if self.mode == 'fail': return 503, recipient_answer(me, msgs, 'RCP1000', 'the test receiver is failing')[1]
+        if self.mode == 'refuse':
+            return recipient_answer(me, msgs, 'RCP1001', 'refused by the test receiver')
+        if self.mode == 'fail':
+            return 503, recipient_answer(me, msgs, 'RCP1000', 'the test receiver is failing')[1]
         codes, why = {}, None
         for m in msgs if self.validate else []:
-            try: validate_message(m['payload']['CommonBlock']['S0']['interfaceID'], m)
+            try:
+                validate_message(m['payload']['CommonBlock']['S0']['interfaceID'], m)
             except (MhhsError, KeyError, TypeError) as e:
                 codes[block_at(m, 'payload', 'CommonBlock', 'D0').get('transactionID')], why = 'RCP1001', why or str(e)
         return recipient_answer(me, msgs, codes, why)
 
     def app(self):
         app = FastAPI()
+
         @app.post('/{path:path}')
         async def hook(path: str, request: Request):
             body = await request.body()
             if self.verifier is not None:
-                try: await asyncio.get_running_loop().run_in_executor(None, self.verifier.verify, 'POST', str(request.url), body, request.headers)
+                try:
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, self.verifier.verify, 'POST', str(request.url), body, request.headers
+                    )
                 except MhhsError as e:
                     self.rejected_signatures += 1
                     ts = wire_datetime(dt.datetime.now(dt.timezone.utc))
-                    entry = standard_entry(coded('RCP9999', e.detail), sent=ts, sender=self.participant_id or DIP_PARTICIPANT_ID)
+                    entry = standard_entry(
+                        coded('RCP9999', e.detail), sent=ts, sender=self.participant_id or DIP_PARTICIPANT_ID
+                    )
                     return JSONResponse(standard_response([entry], ts), status_code=401)
-            if self.delay: time.sleep(self.delay)
+            if self.delay:
+                time.sleep(self.delay)
             self.calls.append((time.time(), self.mode))
-            try: msgs = json.loads(body)
-            except ValueError: msgs = None
-            if not isinstance(msgs, list): return JSONResponse(recipient_answer(self.participant_id or DIP_PARTICIPANT_ID, [], 'RCP1001')[1], status_code=400)
+            try:
+                msgs = json.loads(body)
+            except ValueError:
+                msgs = None
+            if not isinstance(msgs, list):
+                return JSONResponse(
+                    recipient_answer(self.participant_id or DIP_PARTICIPANT_ID, [], 'RCP1001')[1], status_code=400
+                )
             status, answer = self.answer(msgs)
-            taken = [m for m, e in zip(msgs, answer['messageArray']) if e['message'].startswith('RCP0000')] if status < 300 else []
+            taken = (
+                [m for m, e in zip(msgs, answer['messageArray']) if e['message'].startswith('RCP0000')]
+                if status < 300
+                else []
+            )
             self.answers.append((status, [e['message'][:7] for e in answer['messageArray']]))
             if taken:
-                with self.lock: self.received.extend(taken)
+                with self.lock:
+                    self.received.extend(taken)
                 self.event.set()
             return JSONResponse(answer, status_code=status)
+
         return app
 
     def start(self) -> str:
         "Serve in a background thread; returns the base URL."
         import uvicorn, socket
+
         if not self.port:
-            s = socket.socket(); s.bind((self.host, 0)); self.port = s.getsockname()[1]; s.close()
-        self._server = uvicorn.Server(uvicorn.Config(self.app(), host=self.host, port=self.port, log_level='warning', access_log=False))
+            s = socket.socket()
+            s.bind((self.host, 0))
+            self.port = s.getsockname()[1]
+            s.close()
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app(), host=self.host, port=self.port, log_level='warning', access_log=False)
+        )
         threading.Thread(target=self._server.run, daemon=True).start()
         for _ in range(200):
-            if self._server.started: break
+            if self._server.started:
+                break
             time.sleep(0.02)
         return self.url
 
     @property
-    def url(self) -> str: return f"http://{self.host}:{self.port}"
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
     def stop(self):
-        if self._server: self._server.should_exit = True
+        if self._server:
+            self._server.should_exit = True
 
     def wait_for(self, n: int, timeout: float = 10.0) -> bool:
         "Wait until at least `n` publications have arrived."
         end = time.time() + timeout
         while time.time() < end:
-            if len(self.received) >= n: return True
-            self.event.wait(0.05); self.event.clear()
+            if len(self.received) >= n:
+                return True
+            self.event.wait(0.05)
+            self.event.clear()
         return len(self.received) >= n
 
 # %% ../../nbs/12_dip_http.ipynb #e9c433e6
@@ -675,7 +1001,9 @@ class DipClient:
     @property
     def dip_id(self) -> str: return self.identity.dip_id
 
-    def request(self, method: str, path: str, payload=None, headers: dict | None = None, sign: bool = True, retries: int = 2) -> httpx.Response:
+    def request(
+        self, method: str, path: str, payload=None, headers: dict | None = None, sign: bool = True, retries: int = 2
+    ) -> httpx.Response:
         """A signed request to the DIP; returns the response (whatever its status).
 
         A connection dropped before the answer (a reset keep-alive connection, say) is retried with a fresh signature:
@@ -684,18 +1012,27 @@ class DipClient:
         body = b'' if payload is None else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
         for attempt in range(retries + 1):
             h = {'content-type': 'application/json', 'X-API-Key': self.api_key, **(headers or {})}
-            if sign: h.update(sign_request(self.identity, method, url, body))
-            try: return self.http.request(method, url, content=body, headers=h)
+            if sign:
+                h.update(sign_request(self.identity, method, url, body))
+            try:
+                return self.http.request(method, url, content=body, headers=h)
             except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
-                if attempt == retries: raise
+                if attempt == retries:
+                    raise
 
     def send(self, channel_id: str, messages: list[dict]) -> httpx.Response:
         return self.request('POST', f'/dip-channel/{channel_id}', messages)
 
-    def configure(self, channel_id: str, callback_url: str, max_messages: int | None = None, max_kb: float | None = None) -> httpx.Response:
+    def configure(
+        self, channel_id: str, callback_url: str, max_messages: int | None = None, max_kb: float | None = None
+    ) -> httpx.Response:
         "Put a webhook on a channel (configurePublication, a WebhookConfig)."
         cfg = {'callbackURL': callback_url, 'maxMessageCount': max_messages, 'maxPayloadSize': max_kb}
-        return self.request('POST', f'/dip-channel/{channel_id}/pubconfig/{self.dip_id}', {k: v for k, v in cfg.items() if v is not None})
+        return self.request(
+            'POST',
+            f'/dip-channel/{channel_id}/pubconfig/{self.dip_id}',
+            {k: v for k, v in cfg.items() if v is not None},
+        )
 
     def configure_status(self, callback_url: str) -> httpx.Response:
         return self.request('POST', f'/statusmessage/config/{self.dip_id}', {'callbackURL': callback_url})
@@ -705,16 +1042,30 @@ class DipClient:
         body = {'datetimeFrom': None, 'datetimeTo': None, 'eventCode': None, 'MPAN': None, 'version': None, **query}
         out, token, seen = [], None, set()
         while True:
-            r = self.request('POST', f'/dip-channel/{channel_id}/replay/{self.dip_id}', body, headers={'X-Continuation-Token': token} if token else None)
-            if r.status_code not in (200, 206): raise MhhsError(answer_code(r) or 'MSG1000', r.text[:500])
-            page = r.json(); out += page; token = r.headers.get('x-continuation-token')
-            if not token: return out
-            if token in seen or not page:       # a DIP that does not move on would keep us here for ever
-                raise MhhsError('MSG1000', f"the DIP answered continuation token {token!r} again (or an empty page with one): replay stopped")
+            r = self.request(
+                'POST',
+                f'/dip-channel/{channel_id}/replay/{self.dip_id}',
+                body,
+                headers={'X-Continuation-Token': token} if token else None,
+            )
+            if r.status_code not in (200, 206):
+                raise MhhsError(answer_code(r) or 'MSG1000', r.text[:500])
+            page = r.json()
+            out += page
+            token = r.headers.get('x-continuation-token')
+            if not token:
+                return out
+            if token in seen or not page:  # a DIP that does not move on would keep us here for ever
+                raise MhhsError(
+                    'MSG1000',
+                    f"the DIP answered continuation token {token!r} again (or an empty page with one): replay stopped",
+                )
             seen.add(token)
 
     def delivery_status(self, channel_id: str, sender_ref: str) -> list[dict]:
-        return self.request('GET', f'/dip-channel/{channel_id}/deliveryStatus/{self.dip_id}/{sender_ref}').json()['journal']
+        return self.request('GET', f'/dip-channel/{channel_id}/deliveryStatus/{self.dip_id}/{sender_ref}').json()[
+            'journal'
+        ]
 
 # %% ../../nbs/12_dip_http.ipynb #f3691962
 def load_config(path) -> dict:
@@ -730,85 +1081,164 @@ def load_config(path) -> dict:
     cfg['dip'] = dip
     return cfg
 
-def write_config(folder, participants, identities: dict[str, Identity], dip_identity: Identity, limits: dict | None = None,
-                 retry: dict | None = None, store: dict | None = None) -> 'Path':
-    "Write a serve configuration (JSON plus PEM files) for `participants` (a frame with dip_id, role, mpid, name); API key = 'key-<dip_id>'."
+def write_config(
+    folder,
+    participants,
+    identities: dict[str, Identity],
+    dip_identity: Identity,
+    limits: dict | None = None,
+    retry: dict | None = None,
+    store: dict | None = None,
+) -> 'Path':
+    """Write a serve configuration (JSON plus PEM files) for `participants` (a frame with dip_id, role, mpid, name); API
+    key = 'key-<dip_id>'."""
     from pathlib import Path
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    (folder/'dip-key.pem').write_bytes(dip_identity.key_pem); (folder/'dip-cert.pem').write_bytes(dip_identity.cert_pem)
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / 'dip-key.pem').write_bytes(dip_identity.key_pem)
+    (folder / 'dip-cert.pem').write_bytes(dip_identity.cert_pem)
     ps = []
     for d, role, mpid, name in participants[['dip_id', 'role', 'mpid', 'name']].itertuples(index=False):
         p = {'dip_id': d, 'role': role, 'mpid': mpid, 'name': name, 'api_key': f'key-{d}'}
         if d in identities:
-            (folder/f'{d}.pem').write_bytes(identities[d].cert_pem); p['cert_pem_file'] = f'{d}.pem'
+            (folder / f'{d}.pem').write_bytes(identities[d].cert_pem)
+            p['cert_pem_file'] = f'{d}.pem'
         ps.append(p)
-    cfg = {'dip': {'dip_id': dip_identity.dip_id, 'key_pem_file': 'dip-key.pem', 'cert_pem_file': 'dip-cert.pem'},
-           'participants': ps, 'limits': limits or {}, 'retry': retry or {}, 'store': store or {'kind': 'sqlite'}}
-    (folder/'dip.json').write_text(json.dumps(cfg, indent=1))
-    return folder/'dip.json'
+    cfg = {
+        'dip': {'dip_id': dip_identity.dip_id, 'key_pem_file': 'dip-key.pem', 'cert_pem_file': 'dip-cert.pem'},
+        'participants': ps,
+        'limits': limits or {},
+        'retry': retry or {},
+        'store': store or {'kind': 'sqlite'},
+    }
+    (folder / 'dip.json').write_text(json.dumps(cfg, indent=1))
+    return folder / 'dip.json'
 
-def build_server(db: str, config: dict, insecure_dev: bool = False, limits: Limits | None = None, base_url: str | None = None):
+
+def build_server(
+    db: str, config: dict, insecure_dev: bool = False, limits: Limits | None = None, base_url: str | None = None
+):
     "(app, hub) for a configuration: participants registered, API keys mapped, verifier and webhook signer set up."
     from mhhs_ref.dip.hub import RetryPolicy
+
     dip = config.get('dip') or {}
-    ident = Identity(dip.get('dip_id', '0000000000'), dip['key_pem'], dip['cert_pem']) if dip.get('key_pem') else make_identity(dip.get('dip_id', '0000000000'))
+    ident = (
+        Identity(dip.get('dip_id', '0000000000'), dip['key_pem'], dip['cert_pem'])
+        if dip.get('key_pem')
+        else make_identity(dip.get('dip_id', '0000000000'))
+    )
     limits = limits or Limits(**config.get('limits', {}))
     store = config.get('store') or {'kind': 'sqlite'}
     bodies = None
     if store.get('kind') == 'nats':
         from mhhs_ref.dip.nats import NatsBodyStore
+
         bodies = NatsBodyStore(store['url'], store.get('stream', 'DIPBODIES'))
-    elif store.get('kind') != 'sqlite': raise MhhsError('REF0107', f"unknown store kind {store.get('kind')!r}: sqlite or nats")
-    hub = Hub(db, deliverer=WebhookDeliverer(ident, timeout_s=limits.webhook_timeout_s), retry=RetryPolicy(**config.get('retry', {})),
-              delivery_workers=int(config.get('delivery_workers', 8)), bodies=bodies, dip_id=ident.dip_id)
-    memory = SqliteSignatureMemory(hub.con, hub.lock) if str(db) != ':memory:' else None      # a restart remembers the signatures taken
-    keys, verifier = {}, (None if insecure_dev else SignatureVerifier(window_s=limits.signature_window_s, memory=memory))
+    elif store.get('kind') != 'sqlite':
+        raise MhhsError('REF0107', f"unknown store kind {store.get('kind')!r}: sqlite or nats")
+    hub = Hub(
+        db,
+        deliverer=WebhookDeliverer(ident, timeout_s=limits.webhook_timeout_s),
+        retry=RetryPolicy(**config.get('retry', {})),
+        delivery_workers=int(config.get('delivery_workers', 8)),
+        bodies=bodies,
+        dip_id=ident.dip_id,
+    )
+    # a restart remembers the signatures taken
+    memory = SqliteSignatureMemory(hub.con, hub.lock) if str(db) != ':memory:' else None
+    keys, verifier = (
+        {},
+        (None if insecure_dev else SignatureVerifier(window_s=limits.signature_window_s, memory=memory)),
+    )
     for p in config.get('participants', []):
         hub.add_participant(p['dip_id'], p['role'], p.get('mpid'), p.get('name'))
         keys[p['api_key']] = Credentials(p['dip_id'], p['role'])
-        if verifier is not None and p.get('cert_pem'): verifier.register(p['dip_id'], p['cert_pem'])
+        if verifier is not None and p.get('cert_pem'):
+            verifier.register(p['dip_id'], p['cert_pem'])
     return create_app(hub, keys, verifier, limits, base_url=base_url), hub
+
 
 def _deadline_protocol(header_timeout_s: float, body_timeout_s: float):
     "uvicorn's httptools protocol, closing a connection whose request headers or body do not arrive in time."
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
     class DeadlineProtocol(HttpToolsProtocol):
         _deadline = None
+
         def _arm(self, seconds):
-            self._disarm(); self._deadline = self.loop.call_later(seconds, self._too_slow)
+            self._disarm()
+            self._deadline = self.loop.call_later(seconds, self._too_slow)
+
         def _disarm(self):
-            if self._deadline is not None: self._deadline.cancel(); self._deadline = None
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
         def _too_slow(self):
             self._deadline = None
-            if not self.transport.is_closing(): self.transport.close()
+            if not self.transport.is_closing():
+                self.transport.close()
+
         def connection_made(self, transport):
-            super().connection_made(transport); self._arm(header_timeout_s)      # a connection that never sends is a slow one
+            # a connection that never sends is a slow one
+            super().connection_made(transport)
+            self._arm(header_timeout_s)
+
         def on_message_begin(self):
-            super().on_message_begin(); self._arm(header_timeout_s)
+            super().on_message_begin()
+            self._arm(header_timeout_s)
+
         def on_headers_complete(self):
-            self._arm(body_timeout_s); super().on_headers_complete()
+            self._arm(body_timeout_s)
+            super().on_headers_complete()
+
         def on_message_complete(self):
-            self._disarm(); super().on_message_complete()
+            self._disarm()
+            super().on_message_complete()
+
         def connection_lost(self, exc):
-            self._disarm(); super().connection_lost(exc)
+            self._disarm()
+            super().connection_lost(exc)
+
     return DeadlineProtocol
+
 
 mark_implements('ASM-DIP-HTTP-LIMITS', __name__, '_deadline_protocol')
 
-def serve(host: str = '127.0.0.1', port: int = 8000, db: str = 'dip.db', config: str | None = None, insecure_dev: bool = False):
+
+def serve(
+    host: str = '127.0.0.1', port: int = 8000, db: str = 'dip.db', config: str | None = None, insecure_dev: bool = False
+):
     "Run the DIP over HTTP until interrupted."
     import uvicorn
+
     cfg = load_config(config) if config else {'participants': []}
-    if not config and not insecure_dev: raise MhhsError('REF0105', "give --config with participants, keys and certificates, or --insecure-dev")
+    if not config and not insecure_dev:
+        raise MhhsError('REF0105', "give --config with participants, keys and certificates, or --insecure-dev")
     app, hub = build_server(db, cfg, insecure_dev, base_url=f"http://{host}:{port}")
     hub.start(interval=0.2, linger=float(cfg.get('delivery_linger_s', 0.01)))
-    import gc; gc.freeze()      # what start-up built stays: keep it out of every later full collection (pauses of ~50 ms)
-    # an idle kept-alive connection is closed after 5 s; past 1,000 open connections new requests get 503 at once rather than
+    # what start-up built stays: keep it out of every later full collection (pauses of ~50 ms)
+    import gc
+
+    gc.freeze()
+    # an idle kept-alive connection is closed after 5 s; past 1,000 open connections new requests get 503 at once rather
+    # than
     # exhausting the process's file descriptors (slow senders holding connections open, issue 16)
     limits = Limits(**cfg.get('limits', {}))
-    try: uvicorn.run(app, host=host, port=port, log_level='warning', access_log=False, timeout_keep_alive=5, limit_concurrency=1000,
-                     http=_deadline_protocol(limits.header_timeout_s, limits.body_timeout_s))
-    finally: hub.stop()
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level='warning',
+            access_log=False,
+            timeout_keep_alive=5,
+            limit_concurrency=1000,
+            http=_deadline_protocol(limits.header_timeout_s, limits.body_timeout_s),
+        )
+    finally:
+        hub.stop()
 
 # %% ../../nbs/12_dip_http.ipynb #a39c8f6f
 EXTENSION_TAG = 'mhhs_ref extension'
@@ -833,12 +1263,42 @@ def _header(name: str, required: bool = True, **extra) -> dict:
 _EXT = {'x-mhhs-ref-extension': True}
 
 def _callback(body: str) -> dict:
-    "What the DIP posts to a configured webhook, and how it treats each answer (the specification's callback, with our retry rule)."
-    answers = {s: _answer(s, 'StandardResponse' if s in ('201', '207', '400') else None, **{'x-mhhs-ref-retried': int(s) in RETRIED})
-               for s in ('201', '207', '400', '401', '403', '404', '405', '406', '408', '413', '429', '500', '502', '503', '504', '505')}
-    return {'outEvent': {'{$request.body#/callbackURL}': {'post': {
-        'parameters': [_header(h) for h in SIGNATURE_HEADERS] + [_header('X-DIP-MPO', False)],
-        'requestBody': {'required': True, 'content': _content(body)}, 'responses': answers}}}}
+    """What the DIP posts to a configured webhook, and how it treats each answer (the specification's callback, with our
+    retry rule)."""
+    answers = {
+        s: _answer(
+            s, 'StandardResponse' if s in ('201', '207', '400') else None, **{'x-mhhs-ref-retried': int(s) in RETRIED}
+        )
+        for s in (
+            '201',
+            '207',
+            '400',
+            '401',
+            '403',
+            '404',
+            '405',
+            '406',
+            '408',
+            '413',
+            '429',
+            '500',
+            '502',
+            '503',
+            '504',
+            '505',
+        )
+    }
+    return {
+        'outEvent': {
+            '{$request.body#/callbackURL}': {
+                'post': {
+                    'parameters': [_header(h) for h in SIGNATURE_HEADERS] + [_header('X-DIP-MPO', False)],
+                    'requestBody': {'required': True, 'content': _content(body)},
+                    'responses': answers,
+                }
+            }
+        }
+    }
 
 # %% ../../nbs/12_dip_http.ipynb #official
 _CALLBACK_BODY = {'configurePublication': 'DIPMessageEgressArray', 'postStatusMsgWebhook': 'StandardResponseArray'}
@@ -848,59 +1308,137 @@ def _official(op: dict) -> dict:
     params, seen = [], set()
     for p in op['parameters']:
         if (p['name'], p['in']) in seen: continue       # the status webhook's DELETE lists its parameters twice
-        seen.add((p['name'], p['in'])); params.append({'name': p['name'], 'in': p['in'], 'required': p['required'], 'schema': _oas(p['schema'])})
+        seen.add((p['name'], p['in']))
+        params.append({'name': p['name'], 'in': p['in'], 'required': p['required'], 'schema': _oas(p['schema'])})
     answers = {s: _answer(s, schema) for s, schema in op['responses'].items()}
     validation = op['path'].startswith('/validate/')
-    for s in (('401', '413', '429') if validation else ('401', '403', '413', '429', '500', '503')):   # what we may answer beyond the list
+    # what we may answer beyond the list
+    for s in ('401', '413', '429') if validation else ('401', '403', '413', '429', '500', '503'):
         answers.setdefault(s, _answer(s, 'StandardResponse', **_EXT))
     out = {'tags': op['tags'], 'summary': op['summary'], 'parameters': params, 'responses': answers}
-    if op['operationId']: out['operationId'] = op['operationId']
-    if op['requestBody']: out['requestBody'] = {'required': op['requestBody']['required'], 'content': _content(op['requestBody']['schema'])}
-    if op['operationId'] in _CALLBACK_BODY: out['callbacks'] = _callback(_CALLBACK_BODY[op['operationId']])
-    if op['operationId'] == 'replayPublication':          # our paging
+    if op['operationId']:
+        out['operationId'] = op['operationId']
+    if op['requestBody']:
+        out['requestBody'] = {
+            'required': op['requestBody']['required'],
+            'content': _content(op['requestBody']['schema']),
+        }
+    if op['operationId'] in _CALLBACK_BODY:
+        out['callbacks'] = _callback(_CALLBACK_BODY[op['operationId']])
+    if op['operationId'] == 'replayPublication':  # our paging
         out['parameters'].append(_header('X-Continuation-Token', False, **_EXT))
-        out['responses']['206'] = _answer('206', {'$ref': '#/definitions/DIPMessageEgressArray'}, headers={'X-Continuation-Token': {'schema': {'type': 'string'}}}, **_EXT)
+        out['responses']['206'] = _answer(
+            '206',
+            {'$ref': '#/definitions/DIPMessageEgressArray'},
+            headers={'X-Continuation-Token': {'schema': {'type': 'string'}}},
+            **_EXT,
+        )
     return out
 
 # %% ../../nbs/12_dip_http.ipynb #extensions
 def _path(name: str) -> dict: return {'name': name, 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
 
-_EXTENSIONS = [   # (method, path, operationId, summary, parameters, request body, answer body, signed)
-    ('get', '/dip-channel/{id}/requeueStatus/{recipient-id}', 'requeueStatus', "Progress of the recipient's latest requeue on a channel",
-     ['id', 'recipient-id'], None, 'RequeueStatus', True),
-    ('get', '/dip-channel/{id}/deliveryStatus/{recipient-id}/{message-id}', 'deliveryStatus', "The journal of one of the caller's messages, by sender unique reference",
-     ['id', 'recipient-id', 'message-id'], None, {'type': 'object'}, True),
-    ('post', '/statusmessage/replay/{recipient-id}', 'replayStatusMessages', "The status messages addressed to the caller",
-     ['recipient-id'], None, 'StandardResponseArray', True),
-    ('post', '/statusmessage/requeue/{recipient-id}', 'requeueStatusMessages', "Push the caller's status messages to its status webhook again",
-     ['recipient-id'], {'type': 'object', 'properties': {'datetimeFrom': {'$ref': '#/definitions/DT-003N-DateTime'}}}, {'type': 'object'}, True),
-    ('get', '/metrics', 'metrics', "Deliveries, journal stages and recipients' answers (DIP principle 009)", [], None, {'type': 'object'}, 'key'),
-    ('get', '/healthz', 'healthz', "Whether the DIP is serving", [], None, {'type': 'object'}, False)]
+_EXTENSIONS = [  # (method, path, operationId, summary, parameters, request body, answer body, signed)
+    (
+        'get',
+        '/dip-channel/{id}/requeueStatus/{recipient-id}',
+        'requeueStatus',
+        "Progress of the recipient's latest requeue on a channel",
+        ['id', 'recipient-id'],
+        None,
+        'RequeueStatus',
+        True,
+    ),
+    (
+        'get',
+        '/dip-channel/{id}/deliveryStatus/{recipient-id}/{message-id}',
+        'deliveryStatus',
+        "The journal of one of the caller's messages, by sender unique reference",
+        ['id', 'recipient-id', 'message-id'],
+        None,
+        {'type': 'object'},
+        True,
+    ),
+    (
+        'post',
+        '/statusmessage/replay/{recipient-id}',
+        'replayStatusMessages',
+        "The status messages addressed to the caller",
+        ['recipient-id'],
+        None,
+        'StandardResponseArray',
+        True,
+    ),
+    (
+        'post',
+        '/statusmessage/requeue/{recipient-id}',
+        'requeueStatusMessages',
+        "Push the caller's status messages to its status webhook again",
+        ['recipient-id'],
+        {'type': 'object', 'properties': {'datetimeFrom': {'$ref': '#/definitions/DT-003N-DateTime'}}},
+        {'type': 'object'},
+        True,
+    ),
+    (
+        'get',
+        '/metrics',
+        'metrics',
+        "Deliveries, journal stages and recipients' answers (DIP principle 009)",
+        [],
+        None,
+        {'type': 'object'},
+        'key',
+    ),
+    ('get', '/healthz', 'healthz', "Whether the DIP is serving", [], None, {'type': 'object'}, False),
+]
+
 
 def _extension(path, op_id, summary, params, body, answer, signed) -> dict:
-    out = {'tags': [EXTENSION_TAG], 'summary': summary, 'operationId': op_id, **_EXT,
-           'parameters': [_path(p) for p in params] + ([_header(h) for h in SIGNATURE_HEADERS] if signed is True else []),
-           'responses': {'200': _answer('200', answer), **({s: _answer(s, 'StandardResponse') for s in ('401', '403', '429')} if signed else {})}}
-    if body: out['requestBody'] = {'required': False, 'content': _content(body)}
-    if signed is False: out['security'] = []           # the health check alone: 'key' is an API key without a signature
+    out = {
+        'tags': [EXTENSION_TAG],
+        'summary': summary,
+        'operationId': op_id,
+        **_EXT,
+        'parameters': [_path(p) for p in params] + ([_header(h) for h in SIGNATURE_HEADERS] if signed is True else []),
+        'responses': {
+            '200': _answer('200', answer),
+            **({s: _answer(s, 'StandardResponse') for s in ('401', '403', '429')} if signed else {}),
+        },
+    }
+    if body:
+        out['requestBody'] = {'required': False, 'content': _content(body)}
+    if signed is False:
+        out['security'] = []  # the health check alone: 'key' is an API key without a signature
     return out
+
 
 @functools.lru_cache(maxsize=1)
 @implements('DIP-P008', 'ASM-DIP-API-EXTENSIONS')
 def openapi_document() -> dict:
-    "The OpenAPI document mhhs_ref serves: the specification's operations, built from the derived catalogue, and our extensions, marked."
+    """The OpenAPI document mhhs_ref serves: the specification's operations, built from the derived catalogue, and our
+    extensions, marked."""
     cat = spec_catalogue()
     api, src = cat['api'], cat['source']
     paths: dict[str, dict] = {}
-    for op in api['operations']: paths.setdefault(op['path'], {})[op['method'].lower()] = _official(op)
-    for method, path, *rest in _EXTENSIONS: paths.setdefault(path, {})[method] = _extension(path, *rest)
-    return {'openapi': '3.1.0',
-            'info': {'title': 'DIP API (mhhs_ref reference hub)', 'version': f"{src['version']}+mhhs-ref",
-                     'description': f"Elexon's DIP API {src['version']} ({src['repository']} at {(src['commit'] or '')[:7]}) as the mhhs_ref hub serves it; "
-                                    f"operations tagged '{EXTENSION_TAG}' (x-mhhs-ref-extension) are not part of the specification."},
-            'security': api['security'], 'paths': paths,
-            'tags': [{'name': t} for t in sorted({t for item in paths.values() for o in item.values() for t in o['tags']})],
-            'components': {'schemas': _oas(cat['definitions']), 'securitySchemes': api['securitySchemes']}}
+    for op in api['operations']:
+        paths.setdefault(op['path'], {})[op['method'].lower()] = _official(op)
+    for method, path, *rest in _EXTENSIONS:
+        paths.setdefault(path, {})[method] = _extension(path, *rest)
+    return {
+        'openapi': '3.1.0',
+        'info': {
+            'title': 'DIP API (mhhs_ref reference hub)',
+            'version': f"{src['version']}+mhhs-ref",
+            'description': f"Elexon's DIP API {src['version']} ({src['repository']} at "
+            f"{(src['commit'] or '')[:7]}) as the mhhs_ref hub serves it; "
+            f"operations tagged '{EXTENSION_TAG}' (x-mhhs-ref-extension) are not part of the "
+            f"specification.",
+        },
+        'security': api['security'],
+        'paths': paths,
+        'tags': [{'name': t} for t in sorted({t for item in paths.values() for o in item.values() for t in o['tags']})],
+        'components': {'schemas': _oas(cat['definitions']), 'securitySchemes': api['securitySchemes']},
+    }
 
 # %% ../../nbs/12_dip_http.ipynb #http-code-marks
 mark_implements(['RCP0000', 'RCP1000', 'RCP1001', 'RCP9999'], __name__, 'WebhookReceiver')

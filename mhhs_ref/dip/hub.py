@@ -15,7 +15,15 @@ import pandas as pd
 
 from ..core import MhhsError, Role, rejection
 from ..design import implements, mark_implements
-from ..interfaces import MessageInvalid, channel, reachable, schema_errors, spec_catalogue, validate_message, wire_datetime
+from mhhs_ref.interfaces import (
+    MessageInvalid,
+    channel,
+    reachable,
+    schema_errors,
+    spec_catalogue,
+    validate_message,
+    wire_datetime,
+)
 from ..time import _aware_utc
 
 # %% auto #0
@@ -31,7 +39,8 @@ __all__ = ['SCHEMA', 'ADDED_COLUMNS', 'CENTRAL_ROLES', 'DIP_PARTICIPANT_ID', 'JO
 # %% ../../nbs/11_dip.ipynb #07561c53
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS participants (dip_id TEXT PRIMARY KEY, mpid TEXT, role TEXT NOT NULL, name TEXT);
-CREATE TABLE IF NOT EXISTS subscriptions (channel TEXT, dip_id TEXT, callback TEXT NOT NULL, max_count INTEGER, max_kb REAL,
+CREATE TABLE IF NOT EXISTS subscriptions (channel TEXT, dip_id TEXT, callback TEXT NOT NULL, max_count INTEGER,
+max_kb REAL,
   PRIMARY KEY (channel, dip_id));
 CREATE TABLE IF NOT EXISTS status_config (dip_id TEXT PRIMARY KEY, callback TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS messages (
@@ -51,7 +60,8 @@ CREATE TABLE IF NOT EXISTS mpan_routes (mpan TEXT, role TEXT, dip_id TEXT, effec
 CREATE TABLE IF NOT EXISTS journal (id INTEGER PRIMARY KEY, txn_id TEXT, sender_ref TEXT, channel TEXT, stage TEXT,
   status TEXT, at REAL, duration_ms REAL, recipient TEXT, http_status INTEGER, detail TEXT, code TEXT);
 CREATE INDEX IF NOT EXISTS journal_txn ON journal (txn_id);
-CREATE TABLE IF NOT EXISTS status_messages (id INTEGER PRIMARY KEY, recipient TEXT, txn_id TEXT, code TEXT, message TEXT,
+CREATE TABLE IF NOT EXISTS status_messages (id INTEGER PRIMARY KEY, recipient TEXT, txn_id TEXT, code TEXT,
+message TEXT,
   at REAL, state TEXT, attempts INTEGER DEFAULT 0, next_at REAL, reporter TEXT, help TEXT);
 CREATE TABLE IF NOT EXISTS requeues (id TEXT PRIMARY KEY, channel TEXT, recipient TEXT, total INTEGER, created_at REAL);
 CREATE TABLE IF NOT EXISTS archived_days (day TEXT PRIMARY KEY, path TEXT, messages INTEGER);
@@ -59,37 +69,57 @@ CREATE TABLE IF NOT EXISTS seen_signatures (digest BLOB PRIMARY KEY, until REAL 
 CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at REAL);
 """
 
-ADDED_COLUMNS = [('deliveries', 'recipient_code', 'TEXT'), ('subscriptions', 'max_count', 'INTEGER'), ('subscriptions', 'max_kb', 'REAL'),
-                 ('journal', 'code', 'TEXT'), ('status_messages', 'reporter', 'TEXT'),
-                 ('status_messages', 'help', 'TEXT')]
+ADDED_COLUMNS = [
+    ('deliveries', 'recipient_code', 'TEXT'),
+    ('subscriptions', 'max_count', 'INTEGER'),
+    ('subscriptions', 'max_kb', 'REAL'),
+    ('journal', 'code', 'TEXT'),
+    ('status_messages', 'reporter', 'TEXT'),
+    ('status_messages', 'help', 'TEXT'),
+]
+
 
 def _damaged(path, why: str) -> MhhsError:
-    why = ' '.join(why.split())[:300]          # one line, whatever SQLite's report holds
-    return MhhsError('REF0107', f"{path} {why}: the DIP does not start on it — restore it from a backup, or remove it to start an empty hub")
+    why = ' '.join(why.split())[:300]  # one line, whatever SQLite's report holds
+    return MhhsError(
+        'REF0107',
+        f"{path} {why}: the DIP does not start on it — restore it from a backup, or remove it to start an empty hub",
+    )
+
 
 def storage_trouble(e: BaseException) -> bool:
-    "Whether `e` is the store failing (disk full, a file-size limit, I/O, a damaged page) rather than a bug or a bad request."
-    if isinstance(e, sqlite3.OperationalError) or type(e) is sqlite3.DatabaseError: return True
+    """Whether `e` is the store failing (disk full, a file-size limit, I/O, a damaged page) rather than a bug or a bad
+    request."""
+    if isinstance(e, sqlite3.OperationalError) or type(e) is sqlite3.DatabaseError:
+        return True
     return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT, errno.EROFS)
 
+
 def connect(path: str | Path = ':memory:') -> sqlite3.Connection:
-    "Open (and create) a hub database: WAL journal, synchronous=FULL, so a commit is durable before we answer; a damaged file is refused (REF0107)."
+    """Open (and create) a hub database: WAL journal, synchronous=FULL, so a commit is durable before we answer; a
+    damaged file is refused (REF0107)."""
     existing = str(path) != ':memory:' and Path(path).exists()
-    if existing and Path(path).stat().st_size == 0: raise _damaged(path, "is an empty file, not a DIP database")
+    if existing and Path(path).stat().st_size == 0:
+        raise _damaged(path, "is an empty file, not a DIP database")
     con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
     try:
         con.execute('PRAGMA journal_mode=WAL')
-        if existing and (check := con.execute('PRAGMA quick_check').fetchone()[0]) != 'ok': raise _damaged(path, f"is damaged ({check})")
+        if existing and (check := con.execute('PRAGMA quick_check').fetchone()[0]) != 'ok':
+            raise _damaged(path, f"is damaged ({check})")
     except sqlite3.DatabaseError as e:
-        con.close(); raise _damaged(path, f"is not a readable DIP database ({e})") from None
-    except MhhsError: con.close(); raise
+        con.close()
+        raise _damaged(path, f"is not a readable DIP database ({e})") from None
+    except MhhsError:
+        con.close()
+        raise
     con.execute('PRAGMA synchronous=FULL')
     con.execute('PRAGMA busy_timeout=10000')
     con.executescript(SCHEMA)
-    for table, column, kind in ADDED_COLUMNS:    # a database written by an earlier version gains the newer columns
+    for table, column, kind in ADDED_COLUMNS:  # a database written by an earlier version gains the newer columns
         if column not in {r[1] for r in con.execute(f'PRAGMA table_info({table})')}:
             con.execute(f'ALTER TABLE {table} ADD COLUMN {column} {kind}')
     return con
+
 
 mark_implements(['DIP-TC003', 'DIP-TC001'], __name__, 'connect')
 
@@ -125,47 +155,77 @@ def _clip(text, n: int) -> str | None:
     text = str(text)
     return text if len(text) <= n else text[:n - 1] + '…'
 
-def _fits(value, shortest: int, longest: int) -> bool: return isinstance(value, str) and shortest <= len(value) <= longest
+def _fits(value, shortest: int, longest: int) -> bool:
+    return isinstance(value, str) and shortest <= len(value) <= longest
+
 
 @functools.lru_cache(maxsize=1)
 def _reference_pattern() -> re.Pattern:
     "DT-995N, the sender unique reference's pattern, as the specification gives it."
     return re.compile(spec_catalogue()['definitions']['DT-995N-SenderUniqueReference']['pattern'])
 
+
 def block_at(value, *keys) -> dict:
     "value[k1][k2]… if each step is an object, else {} (what was sent may be anything)."
-    for k in keys: value = value.get(k) if isinstance(value, dict) else None
+    for k in keys:
+        value = value.get(k) if isinstance(value, dict) else None
     return value if isinstance(value, dict) else {}
+
 
 def coded(code: str, detail: str | None = None) -> str:
     "A `message` text: the code and its catalogue meaning first, then `detail` (`MSG1001 - Schema Failure: …`)."
     return f"{rejection(code)}" + (f": {detail}" if detail else '')
+
 
 def leading_code(message) -> str | None:
     "The response code a `message` text starts with (`RCP1001 - …` → `RCP1001`), or None."
     m = re.match(r'([A-Z]{2,4}\d{3,4})\b', message) if isinstance(message, str) else None
     return m.group(1) if m else None
 
+
 @implements('DIP-P005')
-def standard_entry(message: str, *, sent: str, sender: str = DIP_PARTICIPANT_ID, recipient: str | None = None, txn: str | None = None,
-                   ref: str | None = None, correlation: str | None = None, help_text: str | None = None) -> dict:
-    "One StandardResponseBodyType: all ten fields, each within its data type (text cut, ids that do not fit sent as null)."
-    return {'transactionID': txn if _fits(txn, 1, 65) else None,
-            'senderUniqueReference': ref if _fits(ref, 1, 200) and _reference_pattern().match(ref) else None,
-            'correlationID': correlation if _fits(correlation, 1, 60) else None,
-            'sentTimestamp': sent, 'senderID': sender if _fits(sender, 10, 10) else DIP_PARTICIPANT_ID,
-            'recipientID': recipient if _fits(recipient, 10, 10) else None, 'DIPConnectionProviderID': None,
-            'message': _clip(message, 200), 'help': _clip(help_text, 500) or None, 'serviceTicketURL': None}
+def standard_entry(
+    message: str,
+    *,
+    sent: str,
+    sender: str = DIP_PARTICIPANT_ID,
+    recipient: str | None = None,
+    txn: str | None = None,
+    ref: str | None = None,
+    correlation: str | None = None,
+    help_text: str | None = None,
+) -> dict:
+    """One StandardResponseBodyType: all ten fields, each within its data type (text cut, ids that do not fit sent as
+    null)."""
+    return {
+        'transactionID': txn if _fits(txn, 1, 65) else None,
+        'senderUniqueReference': ref if _fits(ref, 1, 200) and _reference_pattern().match(ref) else None,
+        'correlationID': correlation if _fits(correlation, 1, 60) else None,
+        'sentTimestamp': sent,
+        'senderID': sender if _fits(sender, 10, 10) else DIP_PARTICIPANT_ID,
+        'recipientID': recipient if _fits(recipient, 10, 10) else None,
+        'DIPConnectionProviderID': None,
+        'message': _clip(message, 200),
+        'help': _clip(help_text, 500) or None,
+        'serviceTicketURL': None,
+    }
+
 
 @functools.lru_cache(maxsize=None)
 def _api_validator(name: str):
     import jsonschema
-    return jsonschema.Draft7Validator({'$ref': f'#/definitions/{name}', 'definitions': reachable(spec_catalogue()['definitions'], name)})
+
+    return jsonschema.Draft7Validator(
+        {'$ref': f'#/definitions/{name}', 'definitions': reachable(spec_catalogue()['definitions'], name)}
+    )
+
 
 def spec_errors(name: str, value) -> list[tuple[str, str]]:
-    "Every failure of `value` against the specification's definition `name` (`WebhookConfig`, `MessageRequest` …): [(path, problem)]."
+    """Every failure of `value` against the specification's definition `name` (`WebhookConfig`, `MessageRequest` …):
+    [(path, problem)]."""
     v = _api_validator(name)
     return [] if v.is_valid(value) else schema_errors(v.schema, value)
+
 
 def standard_response(entries: list[dict], timestamp: str) -> dict:
     "A StandardResponse: one entry per message, and when the answer was made."
@@ -174,51 +234,83 @@ def standard_response(entries: list[dict], timestamp: str) -> dict:
 # %% ../../nbs/11_dip.ipynb #e224fab0
 class Deliverer(Protocol):
     "What a recipient answered a delivery: its HTTP status, or (status, its StandardResponse body)."
-    def __call__(self, callback: str, channel: str, recipient: str, messages: list[dict]) -> int | tuple[int, dict | None]: ...
+
+    def __call__(
+        self, callback: str, channel: str, recipient: str, messages: list[dict]
+    ) -> int | tuple[int, dict | None]: ...
+
 
 class JsonArray(str):
     "A batch of publications as the JSON array text a webhook posts (for deliverers with `takes_json`)."
-    def messages(self) -> list[dict]: return json.loads(self)
+
+    def messages(self) -> list[dict]:
+        return json.loads(self)
+
 
 @implements('DIP-P004')
-def recipient_answer(recipient: str, messages: list[dict], codes: str | dict[str, str] = 'RCP0000', detail: str | None = None) -> tuple[int, dict]:
-    """A recipient's answer to a delivery: (201 all taken | 207 some | 400 none, StandardResponse), one entry per publication.
+def recipient_answer(
+    recipient: str, messages: list[dict], codes: str | dict[str, str] = 'RCP0000', detail: str | None = None
+) -> tuple[int, dict]:
+    """A recipient's answer to a delivery: (201 all taken | 207 some | 400 none, StandardResponse), one entry per
+    publication.
 
-    `codes` is one RCP code for every publication or {transactionID: code}, publications not named being taken (RCP0000)."""
+    `codes` is one RCP code for every publication or {transactionID: code}, publications not named being taken
+    (RCP0000)."""
     sent = wire_datetime(dt.datetime.now(dt.timezone.utc))
     entries = []
     for m in messages:
         d0, s1 = block_at(m, 'payload', 'CommonBlock', 'D0'), block_at(m, 'payload', 'CommonBlock', 'S1')
         code = codes if isinstance(codes, str) else codes.get(d0.get('transactionID'), 'RCP0000')
-        entries.append(standard_entry(coded(code, None if code == 'RCP0000' else detail), sent=sent, sender=recipient,
-                                      recipient=s1.get('senderDIPID'), txn=d0.get('transactionID'), ref=s1.get('senderUniqueReference'),
-                                      correlation=s1.get('senderCorrelationID'), help_text=None if code == 'RCP0000' else detail))
+        entries.append(
+            standard_entry(
+                coded(code, None if code == 'RCP0000' else detail),
+                sent=sent,
+                sender=recipient,
+                recipient=s1.get('senderDIPID'),
+                txn=d0.get('transactionID'),
+                ref=s1.get('senderUniqueReference'),
+                correlation=s1.get('senderCorrelationID'),
+                help_text=None if code == 'RCP0000' else detail,
+            )
+        )
     taken = sum(e['message'].startswith('RCP0000') for e in entries)
     return (201 if taken == len(entries) else 207 if taken else 400), standard_response(entries, sent)
 
+
 def _all_taken(recipient: str) -> tuple[int, dict]:
-    "201 and one RCP0000 entry naming no transaction: every publication of the delivery taken (cheaper than an entry each)."
+    """201 and one RCP0000 entry naming no transaction: every publication of the delivery taken (cheaper than an entry
+    each)."""
     sent = wire_datetime(dt.datetime.now(dt.timezone.utc))
     return 201, standard_response([standard_entry(coded('RCP0000'), sent=sent, sender=recipient)], sent)
 
+
 def recipient_codes(answer) -> dict[str | None, str]:
-    "The codes in a recipient's StandardResponse: {transactionID: code}; an entry naming no transaction answers for all (key None)."
+    """The codes in a recipient's StandardResponse: {transactionID: code}; an entry naming no transaction answers for
+    all (key None)."""
     out, entries = {}, answer.get('messageArray') if isinstance(answer, dict) else None
     for e in entries if isinstance(entries, list) else []:
         code = leading_code(e.get('message')) if isinstance(e, dict) else None
-        if code: out[e['transactionID'] if isinstance(e.get('transactionID'), str) else None] = code
+        if code:
+            out[e['transactionID'] if isinstance(e.get('transactionID'), str) else None] = code
     return out
+
 
 class InProcessDeliverer:
     "Delivers to Python callables registered under a callback name (`inproc:<name>`)."
-    def __init__(self): self.receivers: dict[str, Callable] = {}
+
+    def __init__(self):
+        self.receivers: dict[str, Callable] = {}
+
     def register(self, name: str, fn: Callable[[str, list[dict]], object]) -> str:
-        "Register `fn(channel, messages)` → None (all taken), an HTTP status or `recipient_answer(…)`; returns the callback for the hub."
+        """Register `fn(channel, messages)` → None (all taken), an HTTP status or `recipient_answer(…)`; returns the
+        callback for the hub."""
         self.receivers[name] = fn
         return f'inproc:{name}'
+
     def __call__(self, callback, channel, recipient, messages):
         name = callback.removeprefix('inproc:')
-        if name not in self.receivers: return 404
+        if name not in self.receivers:
+            return 404
         res = self.receivers[name](channel, messages)
         return _all_taken(recipient) if res is None else res
 
@@ -239,21 +331,34 @@ class SubmitResult:
     timestamp: str
     def body(self) -> dict: return {'messageArray': self.results, 'timestamp': self.timestamp}
 
-JOURNAL_INSERT = ('INSERT INTO journal (txn_id, sender_ref, channel, stage, status, at, duration_ms, recipient, http_status, detail, code) '
+JOURNAL_INSERT = ('INSERT INTO journal (txn_id, sender_ref, channel, stage, status, at, duration_ms, recipient, '
+                  'http_status, detail, code) '
                   'VALUES (?,?,?,?,?,?,?,?,?,?,?)')
 
 class Hub:
     "The DIP: validates, stores, routes and delivers messages; durable in SQLite."
-    def __init__(self, db: str | Path = ':memory:', deliverer: Deliverer | None = None, retry: RetryPolicy | None = None,
-                 clock: Callable[[], dt.datetime] = _now_utc, archive_dir: str | Path | None = None,
-                 online_days: int = 14, archive_years: int = 2, seed: int | None = None, delivery_workers: int = 1,
-                 bodies: 'BodyStore | None' = None, dip_id: str = DIP_PARTICIPANT_ID):
+    def __init__(
+        self,
+        db: str | Path = ':memory:',
+        deliverer: Deliverer | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], dt.datetime] = _now_utc,
+        archive_dir: str | Path | None = None,
+        online_days: int = 14,
+        archive_years: int = 2,
+        seed: int | None = None,
+        delivery_workers: int = 1,
+        bodies: 'BodyStore | None' = None,
+        dip_id: str = DIP_PARTICIPANT_ID,
+    ):
         self.con = connect(db)
         self.dip_id = dip_id
         self.lock = threading.RLock()
         self.deliverer = deliverer or InProcessDeliverer()
         self.retry, self.clock = retry or RetryPolicy(), clock
-        self.archive_dir = Path(archive_dir) if archive_dir else (None if str(db) == ':memory:' else Path(str(db) + '.archive'))
+        self.archive_dir = (
+            Path(archive_dir) if archive_dir else (None if str(db) == ':memory:' else Path(str(db) + '.archive'))
+        )
         self.online_days, self.archive_years = online_days, archive_years
         self.rng = random.Random(seed)
         self.wake = threading.Event()
@@ -264,96 +369,159 @@ class Hub:
         self._pool = None
         self.bodies = bodies
         self.path = None if str(db) == ':memory:' else Path(db)
-        self.storage_fault: str | None = None     # the last storage trouble, until a write succeeds again (health)
+        self.storage_fault: str | None = None  # the last storage trouble, until a write succeeds again (health)
         self._readers = threading.local()
 
     # -- helpers
     def _q(self, sql, args=()):
-        with self.lock: return self.con.execute(sql, args).fetchall()
+        with self.lock:
+            return self.con.execute(sql, args).fetchall()
 
     def _read(self, sql, args=()):
-        "A read that need not wait for the hub's lock: its own connection per thread on a file (WAL readers do not block writers)."
-        if self.path is None: return self._q(sql, args)
+        """A read that need not wait for the hub's lock: its own connection per thread on a file (WAL readers do not
+        block writers)."""
+        if self.path is None:
+            return self._q(sql, args)
         con = getattr(self._readers, 'con', None)
         if con is None:
             con = self._readers.con = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
             con.execute('PRAGMA query_only=1')
         return con.execute(sql, args).fetchall()
 
-    def health(self, headroom: int = 256*1024) -> dict:
-        """{'status': 'ok'} or the storage fault: after one, a probe decides whether the store takes writes again — it commits
-        `headroom` bytes (more than a large request stores) and removes them, so a store with room for a few rows only stays faulty."""
-        if self.storage_fault is None: return {'status': 'ok'}
+    def health(self, headroom: int = 256 * 1024) -> dict:
+        """{'status': 'ok'} or the storage fault: after one, a probe decides whether the store takes writes again — it
+        commits
+        `headroom` bytes (more than a large request stores) and removes them, so a store with room for a few rows only
+        stays faulty."""
+        if self.storage_fault is None:
+            return {'status': 'ok'}
         try:
             with self.lock:
-                for sql, args in (('INSERT OR REPLACE INTO health VALUES (2, zeroblob(?))', (headroom,)), ('DELETE FROM health WHERE id=2', ())):
+                for sql, args in (
+                    ('INSERT OR REPLACE INTO health VALUES (2, zeroblob(?))', (headroom,)),
+                    ('DELETE FROM health WHERE id=2', ()),
+                ):
                     self.con.execute('BEGIN IMMEDIATE')
-                    try: self.con.execute(sql, args); self.con.execute('COMMIT')
+                    try:
+                        self.con.execute(sql, args)
+                        self.con.execute('COMMIT')
                     finally:
-                        if self.con.in_transaction: self.con.execute('ROLLBACK')
-        except sqlite3.Error as e: self.storage_fault = f"{type(e).__name__}: {e}"
-        else: self.storage_fault = None; return {'status': 'ok'}
+                        if self.con.in_transaction:
+                            self.con.execute('ROLLBACK')
+        except sqlite3.Error as e:
+            self.storage_fault = f"{type(e).__name__}: {e}"
+        else:
+            self.storage_fault = None
+            return {'status': 'ok'}
         return {'status': 'storage fault', 'detail': self.storage_fault}
 
-    def _ts(self) -> float: return self.clock().timestamp()
+    def _ts(self) -> float:
+        return self.clock().timestamp()
 
-    def _journal_row(self, txn, ref, ch, stage, status, t0=None, recipient=None, http=None, detail=None, code=None) -> tuple:
-        return (txn, ref, ch, stage, status, self._ts(), None if t0 is None else (time.perf_counter() - t0)*1000, recipient, http, detail, code)
+    def _journal_row(
+        self, txn, ref, ch, stage, status, t0=None, recipient=None, http=None, detail=None, code=None
+    ) -> tuple:
+        return (
+            txn,
+            ref,
+            ch,
+            stage,
+            status,
+            self._ts(),
+            None if t0 is None else (time.perf_counter() - t0) * 1000,
+            recipient,
+            http,
+            detail,
+            code,
+        )
 
     def _journal(self, cur, *args, **kw):
         "Write one journal row (`cur` a cursor), or collect it (`cur` a list, written later with one statement)."
         row = self._journal_row(*args, **kw)
-        if isinstance(cur, list): cur.append(row); return
+        if isinstance(cur, list):
+            cur.append(row)
+            return
         cur.execute(JOURNAL_INSERT, row)
 
     # -- participants
     def add_participant(self, dip_id: str, role: str, mpid: str | None = None, name: str | None = None):
         "Register a DIP participant (one DIP id, one role)."
-        with self.lock: self.con.execute('INSERT OR REPLACE INTO participants VALUES (?,?,?,?)', (dip_id, mpid, Role(role).value, name))
+        with self.lock:
+            self.con.execute(
+                'INSERT OR REPLACE INTO participants VALUES (?,?,?,?)', (dip_id, mpid, Role(role).value, name)
+            )
         self._roles, self._subs = None, {}
 
     def add_participants(self, frame: pd.DataFrame):
         "Register participants from a frame with columns dip_id, role, mpid, name (e.g. ISD participants)."
         with self.lock:
-            self.con.executemany('INSERT OR REPLACE INTO participants VALUES (?,?,?,?)',
-                                 frame[['dip_id', 'mpid', 'role', 'name']].itertuples(index=False, name=None))
+            self.con.executemany(
+                'INSERT OR REPLACE INTO participants VALUES (?,?,?,?)',
+                frame[['dip_id', 'mpid', 'role', 'name']].itertuples(index=False, name=None),
+            )
         self._roles, self._subs = None, {}
 
     def role_of(self, dip_id: str) -> str | None:
         "The role of a DIP id (cached: participants change rarely and every message asks)."
-        if self._roles is None: self._roles = dict(self._q('SELECT dip_id, role FROM participants'))
+        if self._roles is None:
+            self._roles = dict(self._q('SELECT dip_id, role FROM participants'))
         return self._roles.get(dip_id)
 
     def _subscribers(self, channel_id: str) -> list[tuple[str, str]]:
         "(dip_id, role) of every subscriber of a channel (cached until a subscription changes)."
         if channel_id not in self._subs:
-            self._subs[channel_id] = self._q('SELECT s.dip_id, p.role FROM subscriptions s JOIN participants p ON p.dip_id=s.dip_id WHERE s.channel=?', (channel_id,))
+            self._subs[channel_id] = self._q(
+                'SELECT s.dip_id, p.role FROM subscriptions s JOIN participants p ON '
+                'p.dip_id=s.dip_id WHERE s.channel=?',
+                (channel_id,),
+            )
         return self._subs[channel_id]
 
-    def subscribe(self, channel_id: str, dip_id: str, callback: str, who: Credentials | None = None,
-                  max_count: int | None = None, max_kb: float | None = None):
-        "Register the callback for `dip_id` on a channel (DIP API pubconfig, `WebhookConfig`); only the participant itself may."
+    def subscribe(
+        self,
+        channel_id: str,
+        dip_id: str,
+        callback: str,
+        who: Credentials | None = None,
+        max_count: int | None = None,
+        max_kb: float | None = None,
+    ):
+        """Register the callback for `dip_id` on a channel (DIP API pubconfig, `WebhookConfig`); only the participant
+        itself may."""
         channel(channel_id)
-        if who and who.dip_id != dip_id: raise MhhsError('REF0102', f"{who.dip_id} cannot configure publications of {dip_id}")
-        if self.role_of(dip_id) is None: raise MhhsError('REF0102', f"{dip_id} is not a DIP participant")
+        if who and who.dip_id != dip_id:
+            raise MhhsError('REF0102', f"{who.dip_id} cannot configure publications of {dip_id}")
+        if self.role_of(dip_id) is None:
+            raise MhhsError('REF0102', f"{dip_id} is not a DIP participant")
         with self.lock:
-            self.con.execute('INSERT OR REPLACE INTO subscriptions VALUES (?,?,?,?,?)', (channel_id, dip_id, callback, max_count, max_kb))
-            self.con.execute("UPDATE deliveries SET state='pending' WHERE channel=? AND recipient=? AND state='held'", (channel_id, dip_id))
+            self.con.execute(
+                'INSERT OR REPLACE INTO subscriptions VALUES (?,?,?,?,?)',
+                (channel_id, dip_id, callback, max_count, max_kb),
+            )
+            self.con.execute(
+                "UPDATE deliveries SET state='pending' WHERE channel=? AND recipient=? AND state='held'",
+                (channel_id, dip_id),
+            )
         self._subs.pop(channel_id, None)
         self.wake.set()
 
     def unsubscribe(self, channel_id: str, dip_id: str, who: Credentials | None = None):
-        if who and who.dip_id != dip_id: raise MhhsError('REF0102', f"{who.dip_id} cannot configure publications of {dip_id}")
-        with self.lock: self.con.execute('DELETE FROM subscriptions WHERE channel=? AND dip_id=?', (channel_id, dip_id))
+        if who and who.dip_id != dip_id:
+            raise MhhsError('REF0102', f"{who.dip_id} cannot configure publications of {dip_id}")
+        with self.lock:
+            self.con.execute('DELETE FROM subscriptions WHERE channel=? AND dip_id=?', (channel_id, dip_id))
         self._subs.pop(channel_id, None)
 
     def subscribe_status(self, dip_id: str, callback: str):
         "Register where status messages for `dip_id` go (DIP API /statusmessage/config)."
-        with self.lock: self.con.execute('INSERT OR REPLACE INTO status_config VALUES (?,?)', (dip_id, callback))
+        with self.lock:
+            self.con.execute('INSERT OR REPLACE INTO status_config VALUES (?,?)', (dip_id, callback))
 
     def unsubscribe_status(self, dip_id: str):
         "Forget where status messages for `dip_id` go (they are kept for pull)."
-        with self.lock: self.con.execute('DELETE FROM status_config WHERE dip_id=?', (dip_id,))
+        with self.lock:
+            self.con.execute('DELETE FROM status_config WHERE dip_id=?', (dip_id,))
+
 
 mark_implements('TOM-DIP', __name__, 'Hub')
 
@@ -366,7 +534,8 @@ def _ts_of(v, default):
     if v is None: return default
     if isinstance(v, (int, float)): return float(v)
     try: return _aware_utc(v).timestamp()
-    except (ValueError, MhhsError): raise MhhsError('MSG1001', f"{v!r} is not an ISO 8601 date-time with a UTC offset", path='datetimeFrom/datetimeTo') from None
+    except (ValueError, MhhsError): raise MhhsError('MSG1001', f"{v!r} is not an ISO 8601 date-time with a UTC "
+        f"offset", path='datetimeFrom/datetimeTo') from None
 
 def route_changes(channel_id: str, body: dict, role_of: Callable[[str], str | None]) -> list[tuple]:
     "Routing-table changes a Registration publication implies: (mpan, role, dip_id, from, to) with to=None open."
@@ -375,22 +544,40 @@ def route_changes(channel_id: str, body: dict, role_of: Callable[[str], str | No
     if not mpan or cb['S1']['senderRoleID'] != 'REGS': return []
     out = []
     if channel_id == 'IF-001' and cu.get('B002'):
-        b = cu['B002']; out.append((mpan, 'SUP', b['incomingSupplierDIPID'], _day(b['supplierEffectiveFromDate']), None))
-    if channel_id == 'IF-036':   # the appointed service (B014/B015) and its partner service (B016/B017)
-        for key, dipk, fromk in (('B014', 'incomingMeteringServiceDIPID', 'incomingMeteringServiceEffectiveFromDate'),
-                                 ('B015', 'incomingDataServiceDIPID', 'incomingDataServiceEffectiveFromDate'),
-                                 ('B016', 'incomingMeteringServiceDIPID', 'incomingMeteringServiceEffectiveFromDate'),
-                                 ('B017', 'incomingDataServiceDIPID', 'incomingDataServiceEffectiveFromDate')):
+        b = cu['B002']
+        out.append((mpan, 'SUP', b['incomingSupplierDIPID'], _day(b['supplierEffectiveFromDate']), None))
+    if channel_id == 'IF-036':  # the appointed service (B014/B015) and its partner service (B016/B017)
+        for key, dipk, fromk in (
+            ('B014', 'incomingMeteringServiceDIPID', 'incomingMeteringServiceEffectiveFromDate'),
+            ('B015', 'incomingDataServiceDIPID', 'incomingDataServiceEffectiveFromDate'),
+            ('B016', 'incomingMeteringServiceDIPID', 'incomingMeteringServiceEffectiveFromDate'),
+            ('B017', 'incomingDataServiceDIPID', 'incomingDataServiceEffectiveFromDate'),
+        ):
             b = cu.get(key)
-            if b and role_of(b[dipk]): out.append((mpan, role_of(b[dipk]), b[dipk], _day(b[fromk]), None))
-    if channel_id == 'IF-009' and cu.get('B042'):     # CSS de-registration: every route of the MPAN ends the day before
-        out.append((mpan, '*', None, None, (dt.date.fromisoformat(_day(cu['B042']['CSSMPANDeRegistrationDate'])) - dt.timedelta(days=1)).isoformat()))
+            if b and role_of(b[dipk]):
+                out.append((mpan, role_of(b[dipk]), b[dipk], _day(b[fromk]), None))
+    if channel_id == 'IF-009' and cu.get('B042'):  # CSS de-registration: every route of the MPAN ends the day before
+        out.append(
+            (
+                mpan,
+                '*',
+                None,
+                None,
+                (
+                    dt.date.fromisoformat(_day(cu['B042']['CSSMPANDeRegistrationDate'])) - dt.timedelta(days=1)
+                ).isoformat(),
+            )
+        )
     if channel_id in ('IF-037', 'IF-003'):
-        for key, dipk, tok in (('B008', 'deAppointedMeteringServiceDIPID', 'meteringServiceEffectiveToDate'),
-                               ('B009', 'deAppointedDataServiceDIPID', 'dataServiceEffectiveToDate')):
+        for key, dipk, tok in (
+            ('B008', 'deAppointedMeteringServiceDIPID', 'meteringServiceEffectiveToDate'),
+            ('B009', 'deAppointedDataServiceDIPID', 'dataServiceEffectiveToDate'),
+        ):
             b = cu.get(key)
-            if b and role_of(b[dipk]): out.append((mpan, role_of(b[dipk]), b[dipk], None, _day(b[tok])))
+            if b and role_of(b[dipk]):
+                out.append((mpan, role_of(b[dipk]), b[dipk], None, _day(b[tok])))
     return out
+
 
 mark_implements(['DIP-P002', 'IF-036', 'IF-037', 'IF-009'], __name__, 'route_changes')
 
@@ -400,20 +587,24 @@ def _apply_routes(self, cur, changes, txn):
     for mpan, role, dip_id, start, end in changes:
         if start is not None:  # a new appointment closes the open one of the same role the day before
             prev = (dt.date.fromisoformat(start) - dt.timedelta(days=1)).isoformat()
-            cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND role=? AND effective_to IS NULL AND effective_from<?',
+            cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND role=? AND effective_to IS NULL AND '
+                        'effective_from<?',
                         (prev, mpan, role, start))
-            cur.execute('INSERT OR REPLACE INTO mpan_routes VALUES (?,?,?,?,?,?)', (mpan, role, dip_id, start, None, txn))
+            cur.execute('INSERT OR REPLACE INTO mpan_routes VALUES '
+                        '(?,?,?,?,?,?)', (mpan, role, dip_id, start, None, txn))
         elif role == '*':
             cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND effective_to IS NULL', (end, mpan))
         else:
-            cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND role=? AND dip_id=? AND effective_to IS NULL',
+            cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND role=? AND dip_id=? AND effective_to '
+                        'IS NULL',
                         (end, mpan, role, dip_id))
 
 @implements('DIP-P002')
 def routes_for(self, mpan: str, on: str | dt.date) -> dict[str, str]:
     "The routing table's view of an MPAN on a day: role → DIP id."
     on = str(on)
-    rows = self._q('SELECT role, dip_id FROM mpan_routes WHERE mpan=? AND effective_from<=? AND (effective_to IS NULL OR effective_to>=?) '
+    rows = self._q('SELECT role, dip_id FROM mpan_routes WHERE mpan=? AND effective_from<=? AND (effective_to IS '
+                   'NULL OR effective_to>=?) '
                    'ORDER BY effective_from', (mpan, on, on))
     return {r: d for r, d in rows}
 
@@ -422,12 +613,14 @@ def set_route(self, mpan: str, role: str, dip_id: str, effective_from, effective
     with self.lock:
         cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
         _apply_routes(self, cur, [(mpan, Role(role).value, dip_id, str(effective_from), None)], 'seed')
-        if effective_to: cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND role=? AND effective_from=?',
+        if effective_to: cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND role=? AND '
+                                     'effective_from=?',
                                      (str(effective_to), mpan, role, str(effective_from)))
         cur.execute('COMMIT')
 
 def load_routes(self, rows) -> int:
-    "Bulk-seed open routes (mpan, role, dip_id, effective_from) for MPANs the table does not hold yet — a migration load."
+    """Bulk-seed open routes (mpan, role, dip_id, effective_from) for MPANs the table does not hold yet — a migration
+    load."""
     rows = [(m, Role(r).value, d, str(f), None, 'seed') for m, r, d, f in rows]
     with self.lock:
         cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
@@ -444,7 +637,12 @@ def _message_day(body) -> str:
         return _day(b900['settlementDayConsumptionPeriods'][0]['settlementDay']['settlementDayDate'])
     return _day(body['payload']['CommonBlock']['S1']['senderTimestamp'])
 
-_A0_CODES = {'primaryRecipients': ('MSG1031', 'MSG1032'), 'secondaryRecipients': ('MSG1033', 'MSG1034'), 'always': ('MSG1035', 'MSG1036')}
+_A0_CODES = {
+    'primaryRecipients': ('MSG1031', 'MSG1032'),
+    'secondaryRecipients': ('MSG1033', 'MSG1034'),
+    'always': ('MSG1035', 'MSG1036'),
+}
+
 
 @implements('DIP-P002', 'ASM-ALWAYS-ROLES')
 def resolve_recipients(self, channel_id: str, body: dict) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
@@ -456,21 +654,27 @@ def resolve_recipients(self, channel_id: str, body: dict) -> tuple[dict[str, str
     for key, (no_participant, wrong_role) in _A0_CODES.items():
         for i, d in enumerate(a0.get(key) or []):
             role, path = self.role_of(d), f'payload.CommonBlock.A0.{key}[{i}]'
-            if role is None: problems.append((no_participant, path, f"{d} is not a DIP participant"))
-            elif role not in ch.recipients: problems.append((wrong_role, path, f"{d} is a {role}, not a {'/'.join(ch.recipients)} participant"))
-            elif key == 'primaryRecipients': out[d] = 'primary'
+            if role is None:
+                problems.append((no_participant, path, f"{d} is not a DIP participant"))
+            elif role not in ch.recipients:
+                problems.append((wrong_role, path, f"{d} is a {role}, not a {'/'.join(ch.recipients)} participant"))
+            elif key == 'primaryRecipients':
+                out[d] = 'primary'
     mpan_block = cb.get('M0') or cb.get('M1') or {}
     if 'secondary' in ch.routing and mpan_block:
         mpan = mpan_block.get('MPANCore') or mpan_block.get('principalMPAN')
         routes = self.routes_for(mpan, _message_day(body))
         for role in ch.recipients:
             d = mpan_block.get('distributorDIPID') if role == 'LDSO' else routes.get(role)
-            if d and d not in out and self.role_of(d) == role: out[d] = 'secondary'
+            if d and d not in out and self.role_of(d) == role:
+                out[d] = 'secondary'
     if 'always' in ch.routing:
         for d, role in self._subscribers(ch.id):
-            if role in ch.recipients and (role in CENTRAL_ROLES or ch.mpan == 'none') and d not in out: out[d] = 'always'
+            if role in ch.recipients and (role in CENTRAL_ROLES or ch.mpan == 'none') and d not in out:
+                out[d] = 'always'
     out.pop(sender, None)
     return out, problems
+
 
 Hub.resolve_recipients = resolve_recipients
 
@@ -479,9 +683,11 @@ def _txn_id(ch, sender, role, now):
     return f"T-{ch}-{sender}-{role}-{now:%Y%m%d}-{secrets.token_hex(8)}"
 
 def as_sent(message: dict) -> dict:
-    "What a sender said in a message, to compare a repeat with the one accepted: without D0 (the DIP's) and of A0 only the primary recipients."
+    """What a sender said in a message, to compare a repeat with the one accepted: without D0 (the DIP's) and of A0 only
+    the primary recipients."""
     cb = {k: v for k, v in message['payload']['CommonBlock'].items() if k != 'D0'}
-    cb['A0'] = sorted(set((cb.get('A0') or {}).get('primaryRecipients') or []) - {cb['S1']['senderDIPID']})   # the DIP fills the rest itself
+    # the DIP fills the rest itself
+    cb['A0'] = sorted(set((cb.get('A0') or {}).get('primaryRecipients') or []) - {cb['S1']['senderDIPID']})
     return {**message, 'payload': {**message['payload'], 'CommonBlock': cb}}
 
 def refused(code: str, errors: list[tuple[str, str]]) -> MhhsError:
@@ -492,22 +698,28 @@ def refused(code: str, errors: list[tuple[str, str]]) -> MhhsError:
 
 @implements('DIP-P003')
 def check_message(self, ch, raw, who: Credentials) -> tuple[dict, dict, list]:
-    "Header, schema and addressing checks of one message → (body to store, recipients, routing changes); MhhsError naming its code."
+    """Header, schema and addressing checks of one message → (body to store, recipients, routing changes); MhhsError
+    naming its code."""
     msg = validate_message(ch.id, raw)
     s1, at = msg['payload']['CommonBlock']['S1'], 'payload.CommonBlock.S1'
     if s1['senderDIPID'] != who.dip_id:
-        raise MhhsError('MSG1009', f"{s1['senderDIPID']!r} is not the authenticated sender {who.dip_id}", path=f'{at}.senderDIPID')
+        raise MhhsError('MSG1009', f"{s1['senderDIPID']!r} is not the authenticated sender "
+                                   f"{who.dip_id}", path=f'{at}.senderDIPID')
     if s1['senderRoleID'] != who.role:
-        raise MhhsError('MSG1010', f"{s1['senderRoleID']!r} is not the role of {who.dip_id} ({who.role})", path=f'{at}.senderRoleID')
+        raise MhhsError('MSG1010', f"{s1['senderRoleID']!r} is not the role of {who.dip_id} "
+                                   f"({who.role})", path=f'{at}.senderRoleID')
     if s1.get('DIPConnectionProviderID') not in (None, who.dip_id):
-        raise MhhsError('MSG1011', f"{s1['DIPConnectionProviderID']!r} is not the caller {who.dip_id}", path=f'{at}.DIPConnectionProviderID')
+        raise MhhsError('MSG1011', f"{s1['DIPConnectionProviderID']!r} is not the caller "
+                                   f"{who.dip_id}", path=f'{at}.DIPConnectionProviderID')
     try: _aware_utc(s1['senderTimestamp'])
     except (ValueError, MhhsError):
-        raise MhhsError('MSG1007', f"{s1['senderTimestamp']!r} is not a date-time with a UTC offset", path=f'{at}.senderTimestamp') from None
+        raise MhhsError('MSG1007', f"{s1['senderTimestamp']!r} is not a date-time with a UTC "
+                                   f"offset", path=f'{at}.senderTimestamp') from None
     # the DIP passes the payload on as sent; only A0 and D0 of a copied common block are (re)written
     body = {**msg, 'payload': {**msg['payload'], 'CommonBlock': dict(msg['payload']['CommonBlock'])}}
     try: recipients, problems = self.resolve_recipients(ch.id, body); changes = route_changes(ch.id, body, self.role_of)
-    except (ValueError, KeyError, TypeError, MhhsError) as e:     # e.g. a date the schema lets through (DT-003 fixes only its length)
+    # e.g. a date the schema lets through (DT-003 fixes only its length)
+    except (ValueError, KeyError, TypeError, MhhsError) as e:
         raise MhhsError('MSG1001', f"the DIP cannot route by it: {type(e).__name__}: {e}", path='payload') from None
     if problems: raise refused(problems[0][0], [(p, d) for _, p, d in problems])
     return body, recipients, changes
@@ -516,27 +728,42 @@ Hub.check_message = check_message
 
 # %% ../../nbs/11_dip.ipynb #97ad70b7
 @implements('DIP-P001', 'DIP-P003', 'DIP-P005', 'DIP-TC003', 'ASM-DIP-ALL-OR-NOTHING')
-def submit(self, channel_id: str, messages: list | dict, who: Credentials, signature: tuple | None = None) -> SubmitResult:
+def submit(
+    self, channel_id: str, messages: list | dict, who: Credentials, signature: tuple | None = None
+) -> SubmitResult:
     """Accept an array of messages on `channel_id` from the authenticated caller `who`: all of them (201) or none (400).
 
-    `signature` — (digest, until, now) of the request's signature — is remembered in the same transaction (the HTTP notebook)."""
+    `signature` — (digest, until, now) of the request's signature — is remembered in the same transaction (the HTTP
+    notebook)."""
     now = self.clock()
     ts = wire_datetime(now)
-    ch = channel(channel_id)                    # MSG1002: an id that is no channel
-    if ch.unpublished: raise MhhsError('MSG1002', f"{ch.id} has no schema in the DIP API", path='id')
-    if isinstance(messages, dict): messages = [messages]
-    if not isinstance(messages, list) or not messages: raise MhhsError('MSG1001', "the body must be a non-empty array of messages", path='')
-    if self.role_of(who.dip_id) != who.role: raise MhhsError('REF0101', f"credentials for {who.dip_id} do not hold role {who.role}")
+    ch = channel(channel_id)  # MSG1002: an id that is no channel
+    if ch.unpublished:
+        raise MhhsError('MSG1002', f"{ch.id} has no schema in the DIP API", path='id')
+    if isinstance(messages, dict):
+        messages = [messages]
+    if not isinstance(messages, list) or not messages:
+        raise MhhsError('MSG1001', "the body must be a non-empty array of messages", path='')
+    if self.role_of(who.dip_id) != who.role:
+        raise MhhsError('REF0101', f"credentials for {who.dip_id} do not hold role {who.role}")
     if ch.senders and who.role not in ch.senders:
-        raise MhhsError('MSG1010', f"role {who.role} does not send {ch.id} (senders: {', '.join(ch.senders)})", path='payload.CommonBlock.S1.senderRoleID')
+        raise MhhsError(
+            'MSG1010',
+            f"role {who.role} does not send {ch.id} (senders: {', '.join(ch.senders)})",
+            path='payload.CommonBlock.S1.senderRoleID',
+        )
     checked, refused = [], {}
     for i, raw in enumerate(messages):
         t0 = time.perf_counter()
-        try: checked.append((i, *self.check_message(ch, raw, who), t0))
-        except MhhsError as e: refused[i] = e
+        try:
+            checked.append((i, *self.check_message(ch, raw, who), t0))
+        except MhhsError as e:
+            refused[i] = e
     results = {} if refused else self._accept(ch, checked, who, now, ts, refused, signature)
-    if refused: return self._refuse(ch, messages, refused, who, ts, signature)
+    if refused:
+        return self._refuse(ch, messages, refused, who, ts, signature)
     return SubmitResult(201, [results[i] for i in range(len(messages))], ts)
+
 
 Hub.submit = submit
 
@@ -544,103 +771,208 @@ Hub.submit = submit
 @implements('ASM-DIP-IDEMPOTENT', 'DIP-TC003')
 @implements('ASM-DIP-REPLAY-MEMORY')
 def _remember_signature(self, cur, signature) -> None:
-    "Keep a request's signature in the acceptance's own transaction (no commit of its own); REF0105 if it was used already."
+    """Keep a request's signature in the acceptance's own transaction (no commit of its own); REF0105 if it was used
+    already."""
     if signature is None: return
     digest, until, now = signature
-    if cur.execute('INSERT INTO seen_signatures VALUES (?,?) ON CONFLICT (digest) DO UPDATE SET until=excluded.until WHERE seen_signatures.until<?',
+    if cur.execute('INSERT INTO seen_signatures VALUES (?,?) ON CONFLICT (digest) DO UPDATE SET until=excluded.until '
+                   'WHERE seen_signatures.until<?',
                    (digest, until, now)).rowcount != 1:
         raise MhhsError('REF0105', "signature already used (replayed request)")
 
 def _accept(self, ch, checked, who, now, ts, refused: dict, signature=None) -> dict[int, dict]:
-    "Store the checked messages in one transaction → {index: entry}; any refusal found here (MSG1006, MSG103x) rolls all back."
+    """Store the checked messages in one transaction → {index: entry}; any refusal found here (MSG1006, MSG103x) rolls
+    all back."""
     results, external, jrows, texts = {}, [], [], {}
-    ok = lambda txn, ref, corr, help_text=None: standard_entry(coded('MSG0000'), sent=ts, sender=self.dip_id, recipient=who.dip_id,
-                                                               txn=txn, ref=ref, correlation=corr, help_text=help_text)
+    ok = lambda txn, ref, corr, help_text=None: standard_entry(
+        coded('MSG0000'),
+        sent=ts,
+        sender=self.dip_id,
+        recipient=who.dip_id,
+        txn=txn,
+        ref=ref,
+        correlation=corr,
+        help_text=help_text,
+    )
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
         try:
             self._remember_signature(cur, signature)
             for i, body, recipients, changes, t0 in checked:
                 cb = body['payload']['CommonBlock']
                 s1, s0 = cb['S1'], cb['S0']
                 ref, corr = s1['senderUniqueReference'], s1['senderCorrelationID']
-                dup = cur.execute('SELECT txn_id, body FROM messages WHERE sender=? AND sender_ref=?', (who.dip_id, ref)).fetchone()
-                if dup:          # the reference again: the same message (a retry) is answered with its transaction, another refused
+                dup = cur.execute(
+                    'SELECT txn_id, body FROM messages WHERE sender=? AND sender_ref=?', (who.dip_id, ref)
+                ).fetchone()
+                # the reference again: the same message (a retry) is answered with its transaction, another refused
+                if dup:
                     first = texts.get(dup[0]) or self._fill_bodies([dup])[dup[0]]
                     if as_sent(json.loads(first)) == as_sent(body):
-                        results[i] = ok(dup[0], ref, corr, f"identical to the message accepted as {dup[0]}: that transaction is the answer")
-                    else: refused[i] = MhhsError('MSG1006', f"{ref} was used for a different message, {dup[0]}", path='payload.CommonBlock.S1.senderUniqueReference')
+                        results[i] = ok(
+                            dup[0],
+                            ref,
+                            corr,
+                            f"identical to the message accepted as {dup[0]}: that transaction is the answer",
+                        )
+                    else:
+                        refused[i] = MhhsError(
+                            'MSG1006',
+                            f"{ref} was used for a different message, {dup[0]}",
+                            path='payload.CommonBlock.S1.senderUniqueReference',
+                        )
                     continue
                 txn = _txn_id(ch.id, who.dip_id, who.role, now)
                 self._journal(jrows, txn, ref, ch.id, 'Inbound', 'GoodToGo', t0)
                 if changes:
-                    t1 = time.perf_counter(); self._apply_routes(cur, changes, txn)
+                    t1 = time.perf_counter()
+                    self._apply_routes(cur, changes, txn)
                     # stage order is MPANUpdateQueue → Addressing: a Registration publication reaches the parties
                     # it has just appointed (IF-001 to the incoming supplier, IF-036 to the incoming services)
                     recipients = self.resolve_recipients(ch.id, body)[0]
                     self._journal(jrows, txn, ref, ch.id, 'MPANUpdateQueue', 'OK', t1, detail=json.dumps(changes))
                 mpan = (cb.get('M0') or {}).get('MPANCore') or (cb.get('M1') or {}).get('principalMPAN')
-                if not recipients:                      # it would reach nobody: refused, not accepted and dropped
-                    if 'secondary' not in ch.routing: code, why = 'MSG1030', f"{ch.id} has no recipient for it"
-                    elif mpan: code, why = 'MSG1038', f"no party is known for MPAN {mpan} on {_message_day(body)}"
-                    else: code, why = 'MSG1037', "it carries no MPAN to find secondary recipients by"
-                    refused[i] = MhhsError(code, why + ', and it names no primary recipient', path='payload.CommonBlock.A0'); continue
-                cb['A0'] = {'primaryRecipients': sorted(d for d, k in recipients.items() if k == 'primary'),
-                            'secondaryRecipients': sorted(d for d, k in recipients.items() if k == 'secondary'),
-                            'always': sorted(d for d, k in recipients.items() if k == 'always')}
-                cb['D0'] = {'transactionID': txn, 'transactionTimestamp': ts, 'publicationID': ch.publication_id,
-                            'initialCorrelationID': corr, 'replayIndicator': False, 'serviceTicketURL': None}
+                if not recipients:  # it would reach nobody: refused, not accepted and dropped
+                    if 'secondary' not in ch.routing:
+                        code, why = 'MSG1030', f"{ch.id} has no recipient for it"
+                    elif mpan:
+                        code, why = 'MSG1038', f"no party is known for MPAN {mpan} on {_message_day(body)}"
+                    else:
+                        code, why = 'MSG1037', "it carries no MPAN to find secondary recipients by"
+                    refused[i] = MhhsError(
+                        code, why + ', and it names no primary recipient', path='payload.CommonBlock.A0'
+                    )
+                    continue
+                cb['A0'] = {
+                    'primaryRecipients': sorted(d for d, k in recipients.items() if k == 'primary'),
+                    'secondaryRecipients': sorted(d for d, k in recipients.items() if k == 'secondary'),
+                    'always': sorted(d for d, k in recipients.items() if k == 'always'),
+                }
+                cb['D0'] = {
+                    'transactionID': txn,
+                    'transactionTimestamp': ts,
+                    'publicationID': ch.publication_id,
+                    'initialCorrelationID': corr,
+                    'replayIndicator': False,
+                    'serviceTicketURL': None,
+                }
                 text = texts[txn] = json.dumps(body)
-                if self.bodies is not None: external.append((txn, ch.id, text)); text = ''
-                cur.execute('INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?)', (txn, ch.id, s0['eventCode'].strip('[]'), ch.publication_id,
-                            who.dip_id, who.role, ref, corr, mpan, now.timestamp(), text))
-                routing = ';'.join(f"{k.title()}:[{','.join(f'{self.role_of(d)}:{d}' for d, kk in recipients.items() if kk == k)}]" for k in ('primary', 'secondary', 'always'))
+                if self.bodies is not None:
+                    external.append((txn, ch.id, text))
+                    text = ''
+                cur.execute(
+                    'INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+                    (
+                        txn,
+                        ch.id,
+                        s0['eventCode'].strip('[]'),
+                        ch.publication_id,
+                        who.dip_id,
+                        who.role,
+                        ref,
+                        corr,
+                        mpan,
+                        now.timestamp(),
+                        text,
+                    ),
+                )
+                routing = ';'.join(
+                    f"{k.title()}:[{','.join(f'{self.role_of(d)}:{d}' for d, kk in recipients.items() if kk == k)}]"
+                    for k in ('primary', 'secondary', 'always')
+                )
                 self._journal(jrows, txn, ref, ch.id, 'Addressing', 'SentToTopic', detail=routing)
-                cur.executemany('INSERT INTO deliveries (txn_id, recipient, kind, channel, state, next_at, created_at) VALUES (?,?,?,?,?,?,?)',
-                                [(txn, d, k, ch.id, 'pending', now.timestamp(), now.timestamp()) for d, k in recipients.items()])
+                cur.executemany(
+                    'INSERT INTO deliveries (txn_id, recipient, kind, channel, state, next_at, '
+                    'created_at) VALUES (?,?,?,?,?,?,?)',
+                    [(txn, d, k, ch.id, 'pending', now.timestamp(), now.timestamp()) for d, k in recipients.items()],
+                )
                 results[i] = ok(txn, ref, corr)
-            if refused:                               # all or nothing: the accepted ones go too
-                cur.execute('ROLLBACK'); return {}
-            cur.executemany(JOURNAL_INSERT, jrows)       # the request's journal rows, one statement
+            if refused:  # all or nothing: the accepted ones go too
+                cur.execute('ROLLBACK')
+                return {}
+            cur.executemany(JOURNAL_INSERT, jrows)  # the request's journal rows, one statement
             if external:
-                try: self.bodies.put(external)      # durable in the broker before SQLite commits and before we answer
-                except Exception as e: raise MhhsError('REF0107', f"{type(e).__name__}: {e}") from None
+                try:
+                    self.bodies.put(external)  # durable in the broker before SQLite commits and before we answer
+                except Exception as e:
+                    raise MhhsError('REF0107', f"{type(e).__name__}: {e}") from None
             cur.execute('COMMIT')
         except BaseException:
-            if self.con.in_transaction: cur.execute('ROLLBACK')     # a full disk has rolled it back already
+            if self.con.in_transaction:
+                cur.execute('ROLLBACK')  # a full disk has rolled it back already
             raise
-    self.storage_fault = None                        # the store takes writes again
+    self.storage_fault = None  # the store takes writes again
     self.wake.set()
     return results
 
+
 def _refuse(self, ch, messages, refused: dict, who, ts, signature=None) -> SubmitResult:
-    "The 400 answer to a request with a refused message: every message's entry, and one journal row each (Inbound, Rejected)."
+    """The 400 answer to a request with a refused message: every message's entry, and one journal row each (Inbound,
+    Rejected)."""
     first = min(refused)
     entries, rows = [], []
     for i, raw in enumerate(messages):
-        e = refused.get(i) or MhhsError('MSG1000', f"not accepted because message [{first}] of the request was refused ({refused[first].code}): "
-                                                    "a request is accepted whole or not at all", path='')
+        e = refused.get(i) or MhhsError(
+            'MSG1000',
+            f"not accepted because message [{first}] of the request was "
+            f"refused ({refused[first].code}): "
+            "a request is accepted whole or not at all",
+            path='',
+        )
         errors = getattr(e, 'errors', None) or [(e.path or '', e.detail)]
         s1 = block_at(raw, 'payload', 'CommonBlock', 'S1')
         text = coded(e.code, f"{e.path}: {e.detail}" if e.path else e.detail)
-        entries.append(standard_entry(text, sent=ts, sender=self.dip_id, recipient=who.dip_id, ref=s1.get('senderUniqueReference'),
-                                      correlation=s1.get('senderCorrelationID'), help_text='; '.join(f"{p}: {d}" if p else d for p, d in errors)))
-        rows.append(self._journal_row(None, entries[-1]['senderUniqueReference'], ch.id, 'Inbound', 'Rejected', detail=entries[-1]['message'], code=e.code))
+        entries.append(
+            standard_entry(
+                text,
+                sent=ts,
+                sender=self.dip_id,
+                recipient=who.dip_id,
+                ref=s1.get('senderUniqueReference'),
+                correlation=s1.get('senderCorrelationID'),
+                help_text='; '.join(f"{p}: {d}" if p else d for p, d in errors),
+            )
+        )
+        rows.append(
+            self._journal_row(
+                None,
+                entries[-1]['senderUniqueReference'],
+                ch.id,
+                'Inbound',
+                'Rejected',
+                detail=entries[-1]['message'],
+                code=e.code,
+            )
+        )
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
-        try: self._remember_signature(cur, signature)
-        except MhhsError: cur.execute('ROLLBACK'); raise
-        cur.executemany(JOURNAL_INSERT, rows); cur.execute('COMMIT')
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
+        try:
+            self._remember_signature(cur, signature)
+        except MhhsError:
+            cur.execute('ROLLBACK')
+            raise
+        cur.executemany(JOURNAL_INSERT, rows)
+        cur.execute('COMMIT')
     return SubmitResult(400, entries, ts)
+
 
 def _fill_bodies(self, pairs: list[tuple[str, str]]) -> dict[str, str]:
     "txn → body for (txn, stored body) pairs, fetching from the external store those stored as ''."
     out = {t: b for t, b in pairs if b}
     missing = [t for t, b in pairs if not b]
-    if missing and self.bodies is not None: out.update(self.bodies.get(missing))
+    if missing and self.bodies is not None:
+        out.update(self.bodies.get(missing))
     return out
 
-Hub._remember_signature, Hub._accept, Hub._refuse, Hub._fill_bodies = _remember_signature, _accept, _refuse, _fill_bodies
+
+Hub._remember_signature, Hub._accept, Hub._refuse, Hub._fill_bodies = (
+    _remember_signature,
+    _accept,
+    _refuse,
+    _fill_bodies,
+)
 
 # %% ../../nbs/11_dip.ipynb #15991ff5
 def _status_of(answer) -> tuple[int, dict | None]:
@@ -649,7 +981,8 @@ def _status_of(answer) -> tuple[int, dict | None]:
     return int(status), (body if isinstance(body, dict) else None)
 
 def _parts(rows, texts, batch: int, max_count, max_kb):
-    "Split one recipient's due rows into webhook calls: at most `batch` (or its maxMessageCount) and its maxPayloadSize kB."
+    """Split one recipient's due rows into webhook calls: at most `batch` (or its maxMessageCount) and its
+    maxPayloadSize kB."""
     n = max(1, min(batch, int(max_count))) if max_count else batch
     limit = max_kb*1024 if max_kb else None
     part, size = [], 2
@@ -663,9 +996,12 @@ def _parts(rows, texts, batch: int, max_count, max_kb):
 def pump(self, limit: int = 1000, batch: int = 100) -> int:
     "Deliver what is due now; returns the number of delivery attempts made."
     now = self._ts()
-    due = self._q("SELECT d.id, d.txn_id, d.recipient, d.channel, d.attempts, d.replay, m.body, m.sender, m.sender_ref, s.callback, s.max_count, s.max_kb "
-                  "FROM deliveries d JOIN messages m ON m.txn_id=d.txn_id LEFT JOIN subscriptions s ON s.channel=d.channel AND s.dip_id=d.recipient "
-                  "WHERE d.state IN ('pending','retrying') AND d.next_at<=? ORDER BY d.next_at, d.id LIMIT ?", (now, limit))
+    due = self._q("SELECT d.id, d.txn_id, d.recipient, d.channel, d.attempts, d.replay, m.body, m.sender, "
+                  "m.sender_ref, s.callback, s.max_count, s.max_kb "
+                  "FROM deliveries d JOIN messages m ON m.txn_id=d.txn_id LEFT JOIN subscriptions s ON "
+                  "s.channel=d.channel AND s.dip_id=d.recipient "
+                  "WHERE d.state IN ('pending','retrying') AND d.next_at<=? ORDER BY d.next_at, d.id LIMIT ?", (now,
+                  limit))
     groups: dict[tuple, list] = {}
     for row in due: groups.setdefault((row[2], row[3], row[9], row[10], row[11]), []).append(row)
     texts = self._fill_bodies(list({(r[1], r[6]) for r in due}))
@@ -680,31 +1016,55 @@ def pump(self, limit: int = 1000, batch: int = 100) -> int:
         if callback is None:   # nowhere to push: hold until the recipient configures the channel (replay still works)
             self._hold(rows); continue
         for part in _parts(rows, texts, batch, max_count, max_kb):
-            raw = getattr(self.deliverer, 'takes_json', False) and not callback.startswith('inproc:') and not any(r[5] for r in part)
-            tasks.append((recipient, ch, callback, part, JsonArray('[' + ','.join(texts[r[1]] for r in part) + ']') if raw else [body_of(r) for r in part]))
+            raw = (
+                getattr(self.deliverer, 'takes_json', False)
+                and not callback.startswith('inproc:')
+                and not any(r[5] for r in part)
+            )
+            tasks.append(
+                (
+                    recipient,
+                    ch,
+                    callback,
+                    part,
+                    JsonArray('[' + ','.join(texts[r[1]] for r in part) + ']') if raw else [body_of(r) for r in part],
+                )
+            )
+
     def deliver(task):
         recipient, ch, callback, part, bodies = task
         t0 = time.perf_counter()
-        try: (status, answer), err = _status_of(self.deliverer(callback, ch, recipient, bodies)), None
-        except Exception as e: status, answer, err = None, None, f"{type(e).__name__}: {e}"
+        try:
+            (status, answer), err = _status_of(self.deliverer(callback, ch, recipient, bodies)), None
+        except Exception as e:
+            status, answer, err = None, None, f"{type(e).__name__}: {e}"
         self._record_outcome(part, status, err, t0, answer)
         return len(part)
-    if self.delivery_workers > 1 and len(tasks) > 1:   # recipients are independent: deliver to them in parallel
+
+    if self.delivery_workers > 1 and len(tasks) > 1:  # recipients are independent: deliver to them in parallel
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(self.delivery_workers, thread_name_prefix='dip-webhook')
         attempts = sum(self._pool.map(deliver, tasks))
-    else: attempts = sum(map(deliver, tasks))
-    if self._q("SELECT 1 FROM status_messages WHERE state IN ('pending','retrying') LIMIT 1"): self._pump_status()
+    else:
+        attempts = sum(map(deliver, tasks))
+    if self._q("SELECT 1 FROM status_messages WHERE state IN ('pending','retrying') LIMIT 1"):
+        self._pump_status()
     return attempts
+
 
 def _hold(self, part):
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
         for r in part:
             cur.execute("UPDATE deliveries SET state='held' WHERE id=?", (r[0],))
-            self._journal(cur, r[1], r[8], r[3], 'Outbound', 'Paused', None, r[2], None, 'no callback configured for this channel')
+            self._journal(
+                cur, r[1], r[8], r[3], 'Outbound', 'Paused', None, r[2], None, 'no callback configured for this channel'
+            )
         cur.execute('COMMIT')
+
 
 Hub.pump, Hub._hold = pump, _hold
 
@@ -728,107 +1088,226 @@ mark_implements('ASM-DIP-OUTCOME-SYNC', __name__, '_record_outcome')
 
 @implements('DIP-P004', 'DIP-P005', 'ASM-DIP-RCP-FORWARD')
 def _write_outcome(self, part, status, err, t0, now, codes: dict, answer=None):
-    "One transaction recording what became of a delivery attempt, with the recipient's code for each publication (the caller holds the lock)."
+    """One transaction recording what became of a delivery attempt, with the recipient's code for each publication (the
+    caller holds the lock)."""
     cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
     ms = None if t0 is None else (time.perf_counter() - t0)*1000
     code_of = lambda r: codes.get(r[1], codes.get(None))
-    texts = {e.get('transactionID'): e.get('message') for e in (answer or {}).get('messageArray') or [] if isinstance(e, dict)}
+    texts = {
+        e.get('transactionID'): e.get('message')
+        for e in (answer or {}).get('messageArray') or []
+        if isinstance(e, dict)
+    }
     ok = status is not None and 200 <= status < 300
     taken = [r for r in part if ok and code_of(r) in (None, 'RCP0000')]
-    if taken:                                          # the common case: one statement each for the batch
-        cur.executemany("UPDATE deliveries SET state='delivered', attempts=attempts+1, last_status=?, delivered_at=?, recipient_code=? WHERE id=?",
-                        [(status, now, code_of(r), r[0]) for r in taken])
-        cur.executemany(JOURNAL_INSERT, [(r[1], r[8], r[3], 'Outbound', 'Delivered', now, ms, r[2], status, None, code_of(r)) for r in taken])
+    if taken:  # the common case: one statement each for the batch
+        cur.executemany(
+            "UPDATE deliveries SET state='delivered', attempts=attempts+1, last_status=?, "
+            "delivered_at=?, recipient_code=? WHERE id=?",
+            [(status, now, code_of(r), r[0]) for r in taken],
+        )
+        cur.executemany(
+            JOURNAL_INSERT,
+            [(r[1], r[8], r[3], 'Outbound', 'Delivered', now, ms, r[2], status, None, code_of(r)) for r in taken],
+        )
     done = {r[0] for r in taken}
-    for (did, txn, recipient, ch, n, replay, body, sender, ref, *_) in (r for r in part if r[0] not in done):
+    for did, txn, recipient, ch, n, replay, body, sender, ref, *_ in (r for r in part if r[0] not in done):
         n, code = n + 1, code_of((did, txn))
-        if ok or not _retried(status):                 # the recipient refused it: not retried
+        if ok or not _retried(status):  # the recipient refused it: not retried
             said = texts.get(txn) or texts.get(None) or (coded(code) if code else None)
-            cur.execute("UPDATE deliveries SET state='rejected', attempts=?, last_status=?, recipient_code=?, last_error=? WHERE id=?",
-                        (n, status, code, said, did))
+            cur.execute(
+                "UPDATE deliveries SET state='rejected', attempts=?, last_status=?, recipient_code=?, "
+                "last_error=? WHERE id=?",
+                (n, status, code, said, did),
+            )
             self._journal(cur, txn, ref, ch, 'Outbound', 'RejectedByRecipient', t0, recipient, status, said, code=code)
-            if code:                                   # the recipient said why: the sender hears it (DIP principle 005)
-                cur.execute("INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
-                            (sender, txn, code, said, now, 'pending', now, recipient, f"{recipient} refused {ch} {txn} (HTTP {status})"))
+            if code:  # the recipient said why: the sender hears it (DIP principle 005)
+                cur.execute(
+                    "INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, "
+                    "reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        sender,
+                        txn,
+                        code,
+                        said,
+                        now,
+                        'pending',
+                        now,
+                        recipient,
+                        f"{recipient} refused {ch} {txn} (HTTP {status})",
+                    ),
+                )
         elif n >= self.retry.max_attempts:
-            cur.execute("UPDATE deliveries SET state='exhausted', attempts=?, last_status=?, last_error=? WHERE id=?", (n, status, err, did))
+            cur.execute(
+                "UPDATE deliveries SET state='exhausted', attempts=?, last_status=?, last_error=? WHERE id=?",
+                (n, status, err, did),
+            )
             self._journal(cur, txn, ref, ch, 'Outbound', 'RetriesExhausted', t0, recipient, status, err, code='REF0106')
-            cur.execute("INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (sender, txn, 'REF0106', coded('REF0106', f"{ch} {txn} to {recipient} after {n} attempts ({err or status})"),
-                         now, 'pending', now, self.dip_id, None))
+            cur.execute(
+                "INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, "
+                "reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    sender,
+                    txn,
+                    'REF0106',
+                    coded('REF0106', f"{ch} {txn} to {recipient} after {n} attempts ({err or status})"),
+                    now,
+                    'pending',
+                    now,
+                    self.dip_id,
+                    None,
+                ),
+            )
         else:
-            cur.execute("UPDATE deliveries SET state='retrying', attempts=?, last_status=?, last_error=?, next_at=? WHERE id=?",
-                        (n, status, err, now + self.retry.delay(n, self.rng), did))
+            cur.execute(
+                "UPDATE deliveries SET state='retrying', attempts=?, last_status=?, last_error=?, next_at=? WHERE id=?",
+                (n, status, err, now + self.retry.delay(n, self.rng), did),
+            )
             self._journal(cur, txn, ref, ch, 'Outbound', 'Retrying', t0, recipient, status, err)
     cur.execute('COMMIT')
+
 
 Hub._record_outcome, Hub._write_outcome = _record_outcome, _write_outcome
 
 # %% ../../nbs/11_dip.ipynb #status
 def _status_entries(self, rows, sent: str) -> list[dict]:
     "Status messages as StandardResponseBodyType: from the reporter (a recipient, or the DIP) to the original sender."
-    return [standard_entry(message, sent=sent, sender=reporter or self.dip_id, recipient=recipient, txn=txn, ref=ref, correlation=corr, help_text=help_text)
-            for txn, message, reporter, recipient, ref, corr, help_text in rows]
+    return [
+        standard_entry(
+            message,
+            sent=sent,
+            sender=reporter or self.dip_id,
+            recipient=recipient,
+            txn=txn,
+            ref=ref,
+            correlation=corr,
+            help_text=help_text,
+        )
+        for txn, message, reporter, recipient, ref, corr, help_text in rows
+    ]
 
-_STATUS_ROWS = ("SELECT sm.txn_id, sm.message, sm.reporter, sm.recipient, m.sender_ref, m.correlation_id, sm.help "
-                "FROM status_messages sm LEFT JOIN messages m ON m.txn_id=sm.txn_id ")
+
+_STATUS_ROWS = (
+    "SELECT sm.txn_id, sm.message, sm.reporter, sm.recipient, m.sender_ref, m.correlation_id, sm.help "
+    "FROM status_messages sm LEFT JOIN messages m ON m.txn_id=sm.txn_id "
+)
+
 
 def _pump_status(self):
     "Deliver pending status messages to the configured status callbacks (retried like publications)."
     now = self._ts()
-    rows = self._q("SELECT sm.id, sm.attempts, c.callback, " + _STATUS_ROWS[7:] + "LEFT JOIN status_config c ON c.dip_id=sm.recipient "
-                   "WHERE sm.state IN ('pending','retrying') AND sm.next_at<=?", (now,))
+    rows = self._q(
+        "SELECT sm.id, sm.attempts, c.callback, " + _STATUS_ROWS[7:] + "LEFT JOIN status_config c ON "
+        "c.dip_id=sm.recipient "
+        "WHERE sm.state IN ('pending','retrying') AND sm.next_at<=?",
+        (now,),
+    )
     for sid, n, callback, *row in rows:
-        if callback is None: continue   # kept for pull (replay of status messages)
-        try: status = _status_of(self.deliverer(callback, 'statusmessage', row[3], self._status_entries([row], wire_datetime(self.clock()))))[0]
-        except Exception: status = None
+        if callback is None:
+            continue  # kept for pull (replay of status messages)
+        try:
+            status = _status_of(
+                self.deliverer(
+                    callback, 'statusmessage', row[3], self._status_entries([row], wire_datetime(self.clock()))
+                )
+            )[0]
+        except Exception:
+            status = None
         ok = status is not None and 200 <= status < 300
         with self.lock:
-            self.con.execute("UPDATE status_messages SET state=?, attempts=?, next_at=? WHERE id=?",
-                             ('delivered' if ok else 'retrying', n + 1, now + self.retry.delay(n + 1, self.rng), sid))
-            self.con.execute('INSERT INTO journal (txn_id, stage, status, at, recipient, http_status) VALUES (?,?,?,?,?,?)',
-                             (row[0], 'StatusMessage', 'Delivered' if ok else 'Retrying', now, row[3], status))
+            self.con.execute(
+                "UPDATE status_messages SET state=?, attempts=?, next_at=? WHERE id=?",
+                ('delivered' if ok else 'retrying', n + 1, now + self.retry.delay(n + 1, self.rng), sid),
+            )
+            self.con.execute(
+                'INSERT INTO journal (txn_id, stage, status, at, recipient, http_status) VALUES (?,?,?,?,?,?)',
+                (row[0], 'StatusMessage', 'Delivered' if ok else 'Retrying', now, row[3], status),
+            )
+
 
 @implements('DIP-P005')
 def submit_status(self, who: Credentials, items: list[dict]) -> list[dict]:
-    "A recipient reports on publications it received (e.g. a later-stage rejection); the DIP passes each to the original sender."
-    if not isinstance(items, list) or not items: raise MhhsError('MSG1001', "the body must be a non-empty array of status messages", path='')
+    """A recipient reports on publications it received (e.g. a later-stage rejection); the DIP passes each to the
+    original sender."""
+    if not isinstance(items, list) or not items:
+        raise MhhsError('MSG1001', "the body must be a non-empty array of status messages", path='')
     senders = []
     with self.lock:
         for i, it in enumerate(items):
             txn, text = (it.get('transactionID'), it.get('message')) if isinstance(it, dict) else (None, None)
             if not isinstance(txn, str) or not isinstance(text, str) or not text.strip():
                 raise MhhsError('MSG1001', "each status message needs a transactionID and a message", path=f'[{i}]')
-            row = self.con.execute('SELECT m.sender, m.sender_ref, m.correlation_id FROM messages m JOIN deliveries d ON d.txn_id=m.txn_id AND d.recipient=? '
-                                   'WHERE m.txn_id=? LIMIT 1', (who.dip_id, txn)).fetchone()
-            if row is None: raise MhhsError('REF0102', f"{who.dip_id} did not receive {txn}", path=f'[{i}].transactionID')
+            row = self.con.execute(
+                'SELECT m.sender, m.sender_ref, m.correlation_id FROM messages m JOIN deliveries '
+                'd ON d.txn_id=m.txn_id AND d.recipient=? '
+                'WHERE m.txn_id=? LIMIT 1',
+                (who.dip_id, txn),
+            ).fetchone()
+            if row is None:
+                raise MhhsError('REF0102', f"{who.dip_id} did not receive {txn}", path=f'[{i}].transactionID')
             senders.append(row)
         ts = self._ts()
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
-        cur.executemany("INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
-                        [(s[0], it['transactionID'], leading_code(it['message']), _clip(it['message'], 200), ts, 'pending', ts, who.dip_id,
-                          _clip(it.get('help'), 500)) for it, s in zip(items, senders)])
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
+        cur.executemany(
+            "INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, "
+            "reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    s[0],
+                    it['transactionID'],
+                    leading_code(it['message']),
+                    _clip(it['message'], 200),
+                    ts,
+                    'pending',
+                    ts,
+                    who.dip_id,
+                    _clip(it.get('help'), 500),
+                )
+                for it, s in zip(items, senders)
+            ],
+        )
         cur.execute('COMMIT')
     self.wake.set()
     sent = wire_datetime(self.clock())
-    return [standard_entry(coded('MSG0000'), sent=sent, sender=self.dip_id, recipient=who.dip_id, txn=it['transactionID'], ref=s[1], correlation=s[2])
-            for it, s in zip(items, senders)]
+    return [
+        standard_entry(
+            coded('MSG0000'),
+            sent=sent,
+            sender=self.dip_id,
+            recipient=who.dip_id,
+            txn=it['transactionID'],
+            ref=s[1],
+            correlation=s[2],
+        )
+        for it, s in zip(items, senders)
+    ]
+
 
 def status_messages(self, recipient: str) -> list[dict]:
     "Status messages addressed to `recipient`, as StandardResponseBodyType (the pull side: /statusmessage/replay)."
     rows = self._q(_STATUS_ROWS + 'WHERE sm.recipient=? ORDER BY sm.id', (recipient,))
     return self._status_entries(rows, wire_datetime(self.clock()))
 
+
 def requeue_status_messages(self, recipient: str, since=None) -> int:
     "Push a recipient's status messages (since a time) to its status callback again; returns how many."
     with self.lock:
-        n = self.con.execute("UPDATE status_messages SET state='pending', next_at=? WHERE recipient=? AND at>=?",
-                             (self._ts(), recipient, _ts_of(since, 0.0))).rowcount
+        n = self.con.execute(
+            "UPDATE status_messages SET state='pending', next_at=? WHERE recipient=? AND at>=?",
+            (self._ts(), recipient, _ts_of(since, 0.0)),
+        ).rowcount
     self.wake.set()
     return n
 
-Hub._status_entries, Hub._pump_status, Hub.submit_status, Hub.status_messages, Hub.requeue_status_messages = \
-    _status_entries, _pump_status, submit_status, status_messages, requeue_status_messages
+
+Hub._status_entries, Hub._pump_status, Hub.submit_status, Hub.status_messages, Hub.requeue_status_messages = (
+    _status_entries,
+    _pump_status,
+    submit_status,
+    status_messages,
+    requeue_status_messages,
+)
 
 # %% ../../nbs/11_dip.ipynb #loop
 def run_until_idle(self, max_rounds: int = 10_000, advance: Callable[[float], None] | None = None) -> int:
@@ -844,10 +1323,12 @@ def run_until_idle(self, max_rounds: int = 10_000, advance: Callable[[float], No
 
 def pause(self, recipient: str):
     "Hold deliveries to `recipient` (DIP journal state Paused) until `resume`."
-    with self.lock: self.con.execute("UPDATE deliveries SET state='paused' WHERE recipient=? AND state IN ('pending','retrying')", (recipient,))
+    with self.lock: self.con.execute("UPDATE deliveries SET state='paused' WHERE recipient=? AND state IN "
+                                     "('pending','retrying')", (recipient,))
 
 def resume(self, recipient: str):
-    with self.lock: self.con.execute("UPDATE deliveries SET state='pending', next_at=? WHERE recipient=? AND state='paused'", (self._ts(), recipient))
+    with self.lock: self.con.execute("UPDATE deliveries SET state='pending', next_at=? WHERE recipient=? AND "
+                                     "state='paused'", (self._ts(), recipient))
     self.wake.set()
 
 def start(self, interval: float = 0.5, linger: float = 0.0):
@@ -877,35 +1358,52 @@ def delivery_status(self, sender: str, sender_ref: str) -> pd.DataFrame:
     "The journal of one message, found by its sender's unique reference."
     txn = self._q('SELECT txn_id FROM messages WHERE sender=? AND sender_ref=?', (sender, sender_ref))
     if not txn: raise MhhsError('REF0102', f"no message {sender_ref} from {sender}")
-    rows = self._q('SELECT stage, status, at, duration_ms, recipient, http_status, code, detail FROM journal WHERE txn_id=? ORDER BY id', (txn[0][0],))
-    df = pd.DataFrame(rows, columns=['stage', 'status', 'at', 'duration_ms', 'recipient', 'http_status', 'code', 'detail'])
+    rows = self._q('SELECT stage, status, at, duration_ms, recipient, http_status, code, detail FROM journal WHERE '
+                   'txn_id=? ORDER BY id', (txn[0][0],))
+    df = pd.DataFrame(
+        rows, columns=['stage', 'status', 'at', 'duration_ms', 'recipient', 'http_status', 'code', 'detail']
+    )
     df['at'] = pd.to_datetime(df['at'], unit='s', utc=True)
     return df
+
 
 Hub.delivery_status = delivery_status
 
 # %% ../../nbs/11_dip.ipynb #1d830c03
 def _entitled(self, recipient, channel_id, since, until, event=None, mpan=None, txns=None, after=None, limit=None):
-    "Online publications of a channel addressed to `recipient`, in (received_at, txn_id) order: those after the key `after`, at most `limit`."
-    sql = ('SELECT m.txn_id, m.body, m.received_at FROM messages m WHERE m.channel=? AND m.received_at>=? AND m.received_at<? '
+    """Online publications of a channel addressed to `recipient`, in (received_at, txn_id) order: those after the key
+    `after`, at most `limit`."""
+    sql = ('SELECT m.txn_id, m.body, m.received_at FROM messages m WHERE m.channel=? AND m.received_at>=? AND '
+           'm.received_at<? '
            'AND EXISTS (SELECT 1 FROM deliveries d WHERE d.txn_id=m.txn_id AND d.recipient=?)')
     args = [channel_id, since, until, recipient]
     if event: sql += ' AND m.event=?'; args.append(event.strip('[]'))
     if mpan: sql += ' AND m.mpan=?'; args.append(mpan)
     if txns: sql += f" AND m.txn_id IN ({','.join('?'*len(txns))})"; args += list(txns)
-    if after: sql += ' AND (m.received_at>? OR (m.received_at=? AND m.txn_id>?))'; args += [after[0], after[0], after[1]]
+    if after:
+        sql += ' AND (m.received_at>? OR (m.received_at=? AND m.txn_id>?))'
+        args += [after[0], after[0], after[1]]
     sql += ' ORDER BY m.received_at, m.txn_id'
-    if limit: sql += ' LIMIT ?'; args.append(limit)
+    if limit:
+        sql += ' LIMIT ?'
+        args.append(limit)
     return self._read(sql, args)
+
 
 def _page_key(token) -> tuple[float, str] | None:
     "The (received_at, transaction id) a continuation token resumes after; MSG1001 for a token this DIP did not give."
-    if token is None: return None
+    if token is None:
+        return None
     at, sep, txn = str(token).partition('~')
     try:
-        if not (sep and txn): raise ValueError(token)
+        if not (sep and txn):
+            raise ValueError(token)
         return float(at), txn
-    except ValueError: raise MhhsError('MSG1001', f"{token!r} is not a continuation token of this DIP", path='X-Continuation-Token') from None
+    except ValueError:
+        raise MhhsError(
+            'MSG1001', f"{token!r} is not a continuation token of this DIP", path='X-Continuation-Token'
+        ) from None
+
 
 def _check_request(transaction_ids, page_size=1):
     if transaction_ids is not None and (not isinstance(transaction_ids, list) or len(transaction_ids) > 100):
@@ -913,20 +1411,42 @@ def _check_request(transaction_ids, page_size=1):
     if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
         raise MhhsError('MSG1001', f"pageSize {page_size!r} is not a whole number of at least 1", path='pageSize')
 
+
 @implements('DIP-TC005')
-def replay(self, channel_id: str, recipient: str, who: Credentials, datetime_from=None, datetime_to=None, event=None, mpan=None,
-           transaction_ids: list[str] | None = None, page_size: int = 100, continuation: str | None = None) -> tuple[list[dict], str | None]:
-    "Past publications of `channel_id` addressed to `recipient`: (one page of messages, continuation token or None); reads only that page."
+def replay(
+    self,
+    channel_id: str,
+    recipient: str,
+    who: Credentials,
+    datetime_from=None,
+    datetime_to=None,
+    event=None,
+    mpan=None,
+    transaction_ids: list[str] | None = None,
+    page_size: int = 100,
+    continuation: str | None = None,
+) -> tuple[list[dict], str | None]:
+    """Past publications of `channel_id` addressed to `recipient`: (one page of messages, continuation token or None);
+    reads only that page."""
     channel(channel_id)
-    if who.dip_id != recipient: raise MhhsError('REF0102', f"{who.dip_id} may not replay publications of {recipient}")
+    if who.dip_id != recipient:
+        raise MhhsError('REF0102', f"{who.dip_id} may not replay publications of {recipient}")
     _check_request(transaction_ids, page_size)
     after = _page_key(continuation)
     since, until = _ts_of(datetime_from, 0.0), _ts_of(datetime_to, 4e9)
     # archived days are all older than the online store, so the archive's rows come first in the one order
-    rows = sorted((r for r in self._archived(recipient, channel_id, since, until, event, mpan, transaction_ids) if after is None or (r[2], r[0]) > after),
-                  key=lambda r: (r[2], r[0]))[:page_size + 1]
+    rows = sorted(
+        (
+            r
+            for r in self._archived(recipient, channel_id, since, until, event, mpan, transaction_ids)
+            if after is None or (r[2], r[0]) > after
+        ),
+        key=lambda r: (r[2], r[0]),
+    )[: page_size + 1]
     if len(rows) <= page_size:
-        online = self._entitled(recipient, channel_id, since, until, event, mpan, transaction_ids, after, page_size + 1 - len(rows))
+        online = self._entitled(
+            recipient, channel_id, since, until, event, mpan, transaction_ids, after, page_size + 1 - len(rows)
+        )
         texts = self._fill_bodies([(t, b) for t, b, _ in online])
         rows += [(t, texts[t], at) for t, _, at in online]
     page, more = rows[:page_size], len(rows) > page_size
@@ -937,35 +1457,64 @@ def replay(self, channel_id: str, recipient: str, who: Credentials, datetime_fro
         out.append(b)
     return out, (f"{page[-1][2]!r}~{page[-1][0]}" if more else None)
 
+
 @implements('DIP-TC005')
 def requeue(self, channel_id: str, recipient: str, who: Credentials, **filters) -> str:
     "Push past publications to the recipient's webhook again; returns a requeue id for `requeue_status`."
-    if who.dip_id != recipient: raise MhhsError('REF0102', f"{who.dip_id} may not requeue publications of {recipient}")
+    if who.dip_id != recipient:
+        raise MhhsError('REF0102', f"{who.dip_id} may not requeue publications of {recipient}")
     _check_request(filters.get('transaction_ids'))
-    busy = self._q("SELECT r.id FROM requeues r JOIN deliveries d ON d.requeue_id=r.id WHERE r.recipient=? AND d.state IN ('pending','retrying') LIMIT 1", (recipient,))
-    if busy: raise MhhsError('REF0104', f"requeue {busy[0][0]} for {recipient} is still running: one at a time")
-    rows = self._entitled(recipient, channel_id, _ts_of(filters.get('datetime_from'), 0.0), _ts_of(filters.get('datetime_to'), 4e9),
-                          filters.get('event'), filters.get('mpan'), filters.get('transaction_ids'))
+    busy = self._q(
+        "SELECT r.id FROM requeues r JOIN deliveries d ON d.requeue_id=r.id WHERE r.recipient=? AND "
+        "d.state IN ('pending','retrying') LIMIT 1",
+        (recipient,),
+    )
+    if busy:
+        raise MhhsError('REF0104', f"requeue {busy[0][0]} for {recipient} is still running: one at a time")
+    rows = self._entitled(
+        recipient,
+        channel_id,
+        _ts_of(filters.get('datetime_from'), 0.0),
+        _ts_of(filters.get('datetime_to'), 4e9),
+        filters.get('event'),
+        filters.get('mpan'),
+        filters.get('transaction_ids'),
+    )
     rid, now = f"RQ-{secrets.token_hex(6)}", self._ts()
     with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
         cur.execute('INSERT INTO requeues VALUES (?,?,?,?,?)', (rid, channel_id, recipient, len(rows), now))
-        cur.executemany("INSERT INTO deliveries (txn_id, recipient, kind, channel, state, next_at, created_at, replay, requeue_id) VALUES (?,?,?,?,?,?,?,?,?)",
-                        [(t, recipient, 'requeue', channel_id, 'pending', now, now, 1, rid) for t, _, _ in rows])
+        cur.executemany(
+            "INSERT INTO deliveries (txn_id, recipient, kind, channel, state, next_at, created_at, "
+            "replay, requeue_id) VALUES (?,?,?,?,?,?,?,?,?)",
+            [(t, recipient, 'requeue', channel_id, 'pending', now, now, 1, rid) for t, _, _ in rows],
+        )
         cur.execute('COMMIT')
     self.wake.set()
     return rid
 
+
 def requeue_status(self, requeue_id: str) -> dict:
     "Progress of a requeue, as the DIP API's requeueStatus reports it."
     r = self._q('SELECT total FROM requeues WHERE id=?', (requeue_id,))
-    if not r: raise MhhsError('REF0102', f"no requeue {requeue_id}")
+    if not r:
+        raise MhhsError('REF0102', f"no requeue {requeue_id}")
     states = dict(self._q('SELECT state, COUNT(*) FROM deliveries WHERE requeue_id=? GROUP BY state', (requeue_id,)))
     total, done = r[0][0], states.get('delivered', 0)
     failed = states.get('exhausted', 0) + states.get('rejected', 0)
-    status = 'Completed' if done == total else 'Processing' if done + failed < total else 'Failed'    # RequeueStatus's three states
-    return {'requeueId': requeue_id, 'percentComplete': 100.0 if not total else round(100*(done + failed)/total, 1),
-            'totalTransactions': total, 'processedTransactions': done + failed, 'status': status, 'failedTransactions': failed}
+    status = (
+        'Completed' if done == total else 'Processing' if done + failed < total else 'Failed'
+    )  # RequeueStatus's three states
+    return {
+        'requeueId': requeue_id,
+        'percentComplete': 100.0 if not total else round(100 * (done + failed) / total, 1),
+        'totalTransactions': total,
+        'processedTransactions': done + failed,
+        'status': status,
+        'failedTransactions': failed,
+    }
+
 
 Hub._entitled, Hub.replay, Hub.requeue, Hub.requeue_status = _entitled, replay, requeue, requeue_status
 
@@ -973,11 +1522,13 @@ Hub._entitled, Hub.replay, Hub.requeue, Hub.requeue_status = _entitled, replay, 
 @implements('DIP-TC005', 'ASM-DIP-ARCHIVE')
 def archive(self) -> dict:
     "Move messages older than the online window into daily gzip archives; drop archives past retention."
-    if self.archive_dir is None: raise MhhsError('REF0405', "this hub has no archive folder (in-memory hub: pass archive_dir)")
+    if self.archive_dir is None: raise MhhsError('REF0405', "this hub has no archive folder (in-memory hub: pass "
+        "archive_dir)")
     self.archive_dir.mkdir(parents=True, exist_ok=True)
     now = self.clock()
     cutoff = (now - dt.timedelta(days=self.online_days)).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    rows = self._q('SELECT txn_id, channel, event, sender, mpan, received_at, body FROM messages WHERE received_at<? ORDER BY received_at', (cutoff,))
+    rows = self._q('SELECT txn_id, channel, event, sender, mpan, received_at, body FROM messages WHERE received_at<? '
+                   'ORDER BY received_at', (cutoff,))
     texts = self._fill_bodies([(r[0], r[6]) for r in rows])
     rows = [(*r[:6], texts[r[0]]) for r in rows]
     by_day: dict[str, list] = {}
@@ -986,73 +1537,134 @@ def archive(self) -> dict:
     for day, rs in by_day.items():
         path = self.archive_dir/f'{day}.jsonl.gz'
         recips = {}
-        for t, *_ in rs: recips[t] = [d for (d,) in self._q('SELECT DISTINCT recipient FROM deliveries WHERE txn_id=?', (t,))]
+        for t, *_ in rs: recips[t] = [d for (d,) in self._q('SELECT DISTINCT recipient FROM deliveries WHERE '
+            'txn_id=?', (t,))]
         with gzip.open(path, 'at') as f:
             for t, ch, ev, snd, mp, at, body in rs:
-                f.write(json.dumps({'txn_id': t, 'channel': ch, 'event': ev, 'sender': snd, 'mpan': mp, 'received_at': at,
-                                    'recipients': recips[t], 'body': json.loads(body)}) + '\n')
+                f.write(
+                    json.dumps(
+                        {
+                            'txn_id': t,
+                            'channel': ch,
+                            'event': ev,
+                            'sender': snd,
+                            'mpan': mp,
+                            'received_at': at,
+                            'recipients': recips[t],
+                            'body': json.loads(body),
+                        }
+                    )
+                    + '\n'
+                )
         with self.lock:
-            cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
+            cur = self.con.cursor()
+            cur.execute('BEGIN IMMEDIATE')
             ids = [r[0] for r in rs]
             for k in range(0, len(ids), 500):
-                chunk = ids[k:k + 500]; qm = ','.join('?'*len(chunk))
+                chunk = ids[k : k + 500]
+                qm = ','.join('?' * len(chunk))
                 cur.execute(f'DELETE FROM deliveries WHERE txn_id IN ({qm})', chunk)
                 cur.execute(f'DELETE FROM messages WHERE txn_id IN ({qm})', chunk)
-            cur.execute('INSERT OR REPLACE INTO archived_days VALUES (?,?,COALESCE((SELECT messages FROM archived_days WHERE day=?),0)+?)',
-                        (day, str(path), day, len(rs)))
+            cur.execute(
+                'INSERT OR REPLACE INTO archived_days VALUES (?,?,COALESCE((SELECT messages FROM '
+                'archived_days WHERE day=?),0)+?)',
+                (day, str(path), day, len(rs)),
+            )
             cur.execute('COMMIT')
         moved += len(rs)
-    oldest = (now - dt.timedelta(days=365*self.archive_years)).date().isoformat()
+    oldest = (now - dt.timedelta(days=365 * self.archive_years)).date().isoformat()
     dropped = 0
     for p in self.archive_dir.glob('*.jsonl.gz'):
-        if p.name[:10] < oldest: p.unlink(); dropped += 1
-    with self.lock: self.con.execute('DELETE FROM archived_days WHERE day<?', (oldest,))
+        if p.name[:10] < oldest:
+            p.unlink()
+            dropped += 1
+    with self.lock:
+        self.con.execute('DELETE FROM archived_days WHERE day<?', (oldest,))
     return {'moved': moved, 'days': len(by_day), 'archives_dropped': dropped}
 
+
 def _archived(self, recipient, channel_id, since, until, event=None, mpan=None, txns=None):
-    if self.archive_dir is None or not self.archive_dir.exists(): return []
+    if self.archive_dir is None or not self.archive_dir.exists():
+        return []
     out = []
     lo = dt.datetime.fromtimestamp(max(since, 0), dt.timezone.utc).date().isoformat()
     hi = dt.datetime.fromtimestamp(min(until, 4e9), dt.timezone.utc).date().isoformat()
     for p in sorted(self.archive_dir.glob('*.jsonl.gz')):
-        if not (lo <= p.name[:10] <= hi): continue
+        if not (lo <= p.name[:10] <= hi):
+            continue
         with gzip.open(p, 'rt') as f:
             for line in f:
                 r = json.loads(line)
-                if (r['channel'] == channel_id and recipient in r['recipients'] and since <= r['received_at'] < until
-                        and (not event or r['event'] == event.strip('[]')) and (not mpan or r['mpan'] == mpan)
-                        and (not txns or r['txn_id'] in txns)):
+                if (
+                    r['channel'] == channel_id
+                    and recipient in r['recipients']
+                    and since <= r['received_at'] < until
+                    and (not event or r['event'] == event.strip('[]'))
+                    and (not mpan or r['mpan'] == mpan)
+                    and (not txns or r['txn_id'] in txns)
+                ):
                     out.append((r['txn_id'], r['body'], r['received_at']))
     return out
+
 
 Hub.archive, Hub._archived = archive, _archived
 
 # %% ../../nbs/11_dip.ipynb #9366f3cd
 @implements('DIP-P009')
 def metrics(self, recent: int = 10_000) -> pd.DataFrame:
-    """Per channel and recipient: deliveries delivered, pending, rejected, exhausted, retries (counted in SQL), and delivery
+    """Per channel and recipient: deliveries delivered, pending, rejected, exhausted, retries (counted in SQL), and
+    delivery
     latency p50/p90/p99 (ms) over the `recent` latest deliveries — so its cost does not grow with the store."""
-    counts = self._read("SELECT channel, recipient, SUM(state='delivered'), SUM(state IN ('pending','retrying','paused')), SUM(state='rejected'), "
-                        "SUM(state='exhausted'), SUM(MAX(attempts - 1, 0)) FROM deliveries GROUP BY channel, recipient ORDER BY channel, recipient")
-    out = pd.DataFrame(counts, columns=['channel', 'recipient', 'delivered', 'pending', 'rejected', 'exhausted', 'retries'])
-    lat = pd.DataFrame(self._read("SELECT d.channel, d.recipient, (d.delivered_at - m.received_at)*1000 FROM "
-                                  "(SELECT txn_id, channel, recipient, delivered_at FROM deliveries WHERE state='delivered' ORDER BY id DESC LIMIT ?) d "
-                                  "JOIN messages m ON m.txn_id=d.txn_id", (recent,)), columns=['channel', 'recipient', 'latency_ms'])
-    q = lat.groupby(['channel', 'recipient']).latency_ms.quantile([0.5, 0.9, 0.99]).unstack() if len(lat) else pd.DataFrame(columns=[0.5, 0.9, 0.99])
+    counts = self._read("SELECT channel, recipient, SUM(state='delivered'), SUM(state IN "
+                        "('pending','retrying','paused')), SUM(state='rejected'), "
+                        "SUM(state='exhausted'), SUM(MAX(attempts - 1, 0)) FROM deliveries GROUP BY channel, "
+                        "recipient ORDER BY channel, recipient")
+    out = pd.DataFrame(
+        counts, columns=['channel', 'recipient', 'delivered', 'pending', 'rejected', 'exhausted', 'retries']
+    )
+    lat = pd.DataFrame(
+        self._read(
+            "SELECT d.channel, d.recipient, (d.delivered_at - m.received_at)*1000 FROM "
+            "(SELECT txn_id, channel, recipient, delivered_at FROM deliveries WHERE "
+            "state='delivered' ORDER BY id DESC LIMIT ?) d "
+            "JOIN messages m ON "
+            "m.txn_id=d.txn_id",
+            (recent,),
+        ),
+        columns=['channel', 'recipient', 'latency_ms'],
+    )
+    q = (
+        lat.groupby(['channel', 'recipient']).latency_ms.quantile([0.5, 0.9, 0.99]).unstack()
+        if len(lat)
+        else pd.DataFrame(columns=[0.5, 0.9, 0.99])
+    )
     q.columns = ['p50_ms', 'p90_ms', 'p99_ms']
-    return out.merge(q.reset_index(), on=['channel', 'recipient'], how='left') if len(q) else out.assign(p50_ms=None, p90_ms=None, p99_ms=None)
+    return (
+        out.merge(q.reset_index(), on=['channel', 'recipient'], how='left')
+        if len(q)
+        else out.assign(p50_ms=None, p90_ms=None, p99_ms=None)
+    )
+
 
 def inbound_metrics(self) -> pd.DataFrame:
     "Per channel and journal stage/status: how many and how long (ms, mean)."
-    rows = self._read('SELECT channel, stage, status, COUNT(*), AVG(duration_ms) FROM journal GROUP BY channel, stage, status')
+    rows = self._read(
+        'SELECT channel, stage, status, COUNT(*), AVG(duration_ms) FROM journal GROUP BY channel, stage, status'
+    )
     return pd.DataFrame(rows, columns=['channel', 'stage', 'status', 'count', 'mean_ms'])
+
 
 @implements('DIP-P009', 'DIP-P004')
 def recipient_answers(self) -> pd.DataFrame:
-    "Per channel, recipient and the code the recipient answered (RCP0000 …; none when it named no code): how many deliveries."
-    rows = self._read("SELECT channel, recipient, recipient_code, state, COUNT(*) FROM deliveries WHERE state IN ('delivered','rejected') "
-                   "GROUP BY channel, recipient, recipient_code, state ORDER BY channel, recipient, recipient_code")
+    """Per channel, recipient and the code the recipient answered (RCP0000 …; none when it named no code): how many
+    deliveries."""
+    rows = self._read(
+        "SELECT channel, recipient, recipient_code, state, COUNT(*) FROM deliveries WHERE state IN "
+        "('delivered','rejected') "
+        "GROUP BY channel, recipient, recipient_code, state ORDER BY channel, recipient, recipient_code"
+    )
     return pd.DataFrame(rows, columns=['channel', 'recipient', 'code', 'state', 'deliveries'])
+
 
 Hub.metrics, Hub.inbound_metrics, Hub.recipient_answers = metrics, inbound_metrics, recipient_answers
 

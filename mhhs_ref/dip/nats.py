@@ -32,7 +32,8 @@ class NatsServer:
             s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
         self.port, self.proc = port, None
         (self.folder/'nats.conf').write_text(
-            f'listen: 127.0.0.1:{port}\njetstream {{\n  store_dir: "{self.folder/"store"}"\n  sync_interval: always\n}}\n')
+            f'listen: 127.0.0.1:{port}\njetstream {{\n  store_dir: "{self.folder/"store"}"\n  sync_interval: '
+            f'always\n}}\n')
 
     @property
     def url(self) -> str: return f'nats://127.0.0.1:{self.port}'
@@ -77,20 +78,32 @@ class NatsBodyStore:
 
     def put(self, items):
         async def go():
-            acks = await asyncio.gather(*[self.js.publish(self._subject(t), b.encode(), headers={'Nats-Msg-Id': t}, timeout=self.timeout)
-                                          for t, ch, b in items])
+            acks = await asyncio.gather(
+                *[
+                    self.js.publish(self._subject(t), b.encode(), headers={'Nats-Msg-Id': t}, timeout=self.timeout)
+                    for t, ch, b in items
+                ]
+            )
             return acks
+
         acks = self._run(go())
-        if len(acks) != len(items): raise MhhsError('REF0107', "JetStream did not acknowledge every body")
+        if len(acks) != len(items):
+            raise MhhsError('REF0107', "JetStream did not acknowledge every body")
 
     def get(self, txn_ids):
         async def go():
-            msgs = await asyncio.gather(*[self.js.get_last_msg(self.stream, self._subject(t), direct=True) for t in txn_ids])
+            msgs = await asyncio.gather(
+                *[self.js.get_last_msg(self.stream, self._subject(t), direct=True) for t in txn_ids]
+            )
             return {t: m.data.decode() for t, m in zip(txn_ids, msgs)}
+
         return self._run(go())
 
     def close(self):
         "Close the connection. One the server already dropped (a restart, a kill) is closed too: that is not an error."
-        try: self._run(self.nc.close())
-        except Exception: pass
-        finally: self.loop.call_soon_threadsafe(self.loop.stop)
+        try:
+            self._run(self.nc.close())
+        except Exception:
+            pass
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
