@@ -28,8 +28,8 @@ def main(version: bool = typer.Option(False, '--version', callback=_version, is_
     "mhhs_ref command line."
 
 # %% auto #0
-__all__ = ['app', 'dip_app', 'OUT_MARKER', 'catalogue_app', 'main', 'trace', 'register', 'docs', 'schemas', 'dip_serve',
-           'catalogue_diff', 'catalogue_derive', 'simulate', 'sandbox']
+__all__ = ['app', 'dip_app', 'OUT_MARKER', 'catalogue_app', 'sandbox_app', 'main', 'trace', 'register', 'docs', 'schemas',
+           'dip_serve', 'catalogue_diff', 'catalogue_derive', 'simulate', 'sandbox', 'sandbox_serve', 'vectors']
 
 # %% ../nbs/90_cli.ipynb #7b68ff56
 @app.command()
@@ -146,7 +146,7 @@ def _guard_out(out: Path, command: str, force: bool = False):
     _writable(out)
     if out.is_dir() and any(out.iterdir()):
         if not force: _fail_code("REF0401", f"{out} exists and is not empty: choose another --out" + (" or pass "
-            "--force" if command == 'simulate' else ''))
+            "--force" if command in ('simulate', 'vectors') else ''))
         marker = out/OUT_MARKER
         if not marker.is_file() or marker.read_text().strip() != command:
             _fail_code("REF0401", f"{out} was not written by mhhs-ref {command}: --force replaces only a folder it "
@@ -293,41 +293,71 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
         if k != 'config':
             t.add_row(k.replace('_', ' '), str(v))
     Console().print(t)
+    if (out / 'report.html').is_file():
+        typer.echo(f"report: {out / 'report.html'}")
 
 # %% ../nbs/90_cli.ipynb #24b8d4b7
-@app.command()
-def sandbox(out: Path = typer.Option(..., '--out', help="Folder for the connection file, keys, databases and the "
-                                                        "report (must not exist or be empty)."),
-            role: str = typer.Option('SUP', help="The participant's role: SUP or SDS."),
+sandbox_app = typer.Typer(help="The participant sandbox: play scenarios against your own system (a run), or keep a "
+                               "test DIP up for your own test suite (`serve`).", invoke_without_command=True)
+app.add_typer(sandbox_app, name='sandbox')
+
+def _today(today: Optional[str]):
+    "The sandbox's day from --today (YYYY-MM-DD; clock-change days included), or None for today."
+    import datetime as dt
+    from mhhs_ref.time import WORKING_DAY_YEARS
+    if today is None: return None
+    try: day = dt.date.fromisoformat(today)
+    except ValueError: _fail_code("REF0400", f"--today {today!r} is not a date (YYYY-MM-DD)")
+    if not (WORKING_DAY_YEARS.start <= day.year < WORKING_DAY_YEARS.stop - 1):
+        _fail_code("REF0400", f"--today {today}: the sandbox knows the settlement calendar for "
+                              f"{WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 2} only")
+    return day
+
+def _make_sandbox(out, role, dip_id, mpid, cert, host, port, reply_timeout, today, seed):
+    "A started sandbox, or one line saying what is wrong (a --cert that cannot sign is refused here, not later)."
+    from mhhs_ref.core import MhhsError
+    from mhhs_ref.sandbox import Sandbox
+    _guard_out(out, 'sandbox')
+    if cert is not None and not cert.is_file(): _fail_code("REF0404", f"certificate {cert} does not exist")
+    day = _today(today)
+    try:
+        sb = Sandbox(out, dip_id=dip_id, role=role, mpid=mpid, cert_pem=cert.read_bytes() if cert else None,
+                     host=host, port=port, reply_timeout_s=reply_timeout, today=day, seed=seed)
+        (out / OUT_MARKER).write_text('sandbox\n')
+        return sb, sb.start()
+    except MhhsError as e: _fail(str(e))
+    except OSError as e: _fail_code("REF0403", f"cannot write {out}: {e.strerror or e}")
+
+_OUT_HELP = "Folder for the connection file, keys, databases and the report (must not exist or be empty)."
+_CERT_HELP = ("The participant's signing certificate (PEM; RSA key, common name = the DIP id); default: one is "
+              "made and written to --out.")
+
+@sandbox_app.callback()
+def sandbox(ctx: typer.Context,
+            out: Optional[Path] = typer.Option(None, '--out', help=_OUT_HELP),
+            role: str = typer.Option('SUP', help="The participant's role: SUP, SDS, ADS or MSS."),
             dip_id: str = typer.Option('2399000001', '--dip-id', help="The participant's DIP id (10 digits)."),
             mpid: str = typer.Option('PRTA', help="The participant's MPID (4 characters)."),
             scenario: Optional[list[str]] = typer.Option(None, help="Scenario to play (repeat for more); default "
                 "every scenario of the role."),
-            cert: Optional[Path] = typer.Option(None, help="The participant's signing certificate (PEM); default: "
-                                                           "one is made and written to --out."),
+            cert: Optional[Path] = typer.Option(None, help=_CERT_HELP),
             host: str = typer.Option('127.0.0.1', help="Address to serve the DIP API on."),
             port: int = typer.Option(0, min=0, max=65535, help="Port (0: a free one; see sandbox.json)."),
             wait: float = typer.Option(120.0, help="Seconds to wait for the participant's webhooks before each "
                                                    "scenario."),
             reply_timeout: float = typer.Option(10.0, '--reply-timeout', help="Seconds the participant has to answer "
-                "each message.")):
+                "each message, counted from the webhook post that asks for it."),
+            today: Optional[str] = typer.Option(None, help="The sandbox's today (YYYY-MM-DD), for a replayable run; "
+                                                           "default: today."),
+            seed: Optional[int] = typer.Option(None, min=0, max=99_999, help="Seed (0-99999): fixes the MPANs and "
+                                                                             "the API key, for a replayable run.")):
     "Run the participant sandbox: play scenarios against your own system and write a conformance report."
     from mhhs_ref.core import MhhsError
-    from mhhs_ref.sandbox import SCENARIOS, Sandbox
-    _guard_out(out, 'sandbox')
-    if cert is not None and not cert.exists(): _fail(f"certificate {cert} does not exist")
+    from mhhs_ref.sandbox import SCENARIOS
+    if ctx.invoked_subcommand: return
+    if out is None: _fail("missing option '--out'")
+    sb, info = _make_sandbox(out, role, dip_id, mpid, cert, host, port, reply_timeout, today, seed)
     try:
-        sb = Sandbox(
-            out,
-            dip_id=dip_id,
-            role=role,
-            mpid=mpid,
-            cert_pem=cert.read_bytes() if cert else None,
-            host=host,
-            port=port,
-            reply_timeout_s=reply_timeout,
-        )
-        info = sb.start()
         ids = scenario or [k for k, s in SCENARIOS.items() if s.role == role]
         typer.echo(
             f"sandbox DIP at {info['base_url']} for {dip_id} ({role}); connection file {out / 'sandbox.json'}", err=True
@@ -345,13 +375,69 @@ def sandbox(out: Path = typer.Option(..., '--out', help="Folder for the connecti
         typer.echo("mhhs-ref: interrupted", err=True)
         raise typer.Exit(130)
     finally:
-        if 'sb' in locals():
-            sb.stop()
+        sb.stop()
     page = rep.write(out)
-    (out / OUT_MARKER).write_text('sandbox\n')
-    typer.echo(rep.summary().to_string(index=False))
+    typer.echo(rep.summary().to_string(index=False) if len(rep.checks) else 'no checks')
     typer.echo(
-        f"{'PASS' if rep.passed else 'FAIL'}: {int(rep.checks.passed.sum())}/{len(rep.checks)} checks; report {page}"
+        f"{'PASS' if rep.passed else 'FAIL'}: {int(rep.checks.passed.sum())}/{len(rep.checks)} checks; report {page}; "
+        f"JSON {out / 'conformance.json'}; JUnit {out / 'conformance.xml'}; evidence {out / 'evidence.zip'}"
     )
     if not rep.passed:
         raise typer.Exit(1)
+
+@sandbox_app.command('serve')
+def sandbox_serve(out: Path = typer.Option(..., '--out', help=_OUT_HELP),
+                  role: str = typer.Option('SUP', help="The participant's role: SUP, SDS, ADS or MSS."),
+                  dip_id: str = typer.Option('2399000001', '--dip-id', help="The participant's DIP id (10 digits)."),
+                  mpid: str = typer.Option('PRTA', help="The participant's MPID (4 characters)."),
+                  cert: Optional[Path] = typer.Option(None, help=_CERT_HELP),
+                  host: str = typer.Option('127.0.0.1', help="Address to serve the DIP API on."),
+                  port: int = typer.Option(0, min=0, max=65535, help="Port (0: a free one; see sandbox.json)."),
+                  wait: float = typer.Option(120.0, help="Seconds a run waits for the participant's webhooks."),
+                  reply_timeout: float = typer.Option(10.0, '--reply-timeout', help="Seconds the participant has to "
+                      "answer each message."),
+                  today: Optional[str] = typer.Option(None, help="The sandbox's today (YYYY-MM-DD)."),
+                  seed: Optional[int] = typer.Option(None, min=0, max=99_999, help="Seed (0-99999).")):
+    """Keep a test DIP up until interrupted: your test suite starts scenarios and resets over HTTP (POST
+    /sandbox/scenarios/{id}/run, GET /sandbox/runs/{n}, POST /sandbox/reset; see /openapi.json)."""
+    import time
+    sb, info = _make_sandbox(out, role, dip_id, mpid, cert, host, port, reply_timeout, today, seed)
+    sb.wait_s = wait
+    typer.echo(f"sandbox DIP at {info['base_url']} for {dip_id} ({role}); connection file {out / 'sandbox.json'}; "
+               f"start a scenario with POST {info['base_url']}/sandbox/scenarios/<id>/run (X-API-Key); Ctrl-C stops",
+               err=True)
+    try:
+        with _term_as_interrupt():
+            while True: time.sleep(0.5)
+    except KeyboardInterrupt:
+        typer.echo("mhhs-ref: sandbox stopped; run reports are in " + str(out / 'runs'), err=True)
+    finally:
+        sb.stop()
+
+@app.command()
+def vectors(out: Path = typer.Option(..., '--out', help="Folder to write the test vectors into (must not exist or be "
+                                                        "empty, unless --force and `vectors` wrote it)."),
+            force: bool = typer.Option(False, help="Replace a folder `mhhs-ref vectors` wrote before.")):
+    "Write test vectors for participants in any language: valid and invalid messages with their codes, and more."
+    import os
+    import shutil
+    _guard_out(out, 'vectors', force)
+    try: from mhhs_ref.vectors import write_vectors
+    except ImportError as e: _fail(f"test vectors are not available in this installation: {e}")
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    tmp.mkdir(parents=True)
+    try:
+        with _term_as_interrupt():
+            summary = write_vectors(tmp)
+            (tmp / OUT_MARKER).write_text('vectors\n')
+            if out.exists(): shutil.rmtree(out)       # only a folder `vectors` wrote gets here (_guard_out)
+            tmp.rename(out)
+    except KeyboardInterrupt:
+        shutil.rmtree(tmp, ignore_errors=True)
+        typer.echo("mhhs-ref: interrupted; no vectors written", err=True)
+        raise typer.Exit(130)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        _fail_code("REF0403", f"cannot write {out}: {e.strerror or e}")
+    for k, v in (summary or {}).items(): typer.echo(f"{k}: {v}")
+    typer.echo(f"vectors written to {out}")

@@ -22,7 +22,7 @@ __all__ = ['REJECTION_CODES', 'MPAN_PRIMES', 'GSP_GROUP_NAMES', 'DISTRIBUTOR_GSP
            'is_actual_quality', 'is_zero_quality', 'is_estimate_quality', 'EstimationReason', 'AmendmentReason',
            'ReadingMethod', 'ReadFrequency', 'AnnualConsumptionQuality', 'DefaultLoadShapeFlag', 'AppointmentScenario',
            'DeAppointmentReason', 'ResponseCode', 'IHDInstallStatus', 'CommsHubActivity', 'SettlementCode',
-           'EnvironmentTag']
+           'EnvironmentTag', 'Message', 'Publication']
 
 # %% ../nbs/00_core.ipynb #cb3778e1
 @dataclass(frozen=True)
@@ -380,3 +380,36 @@ class EnvironmentTag(str, Enum):
     SIT = 'SIT'
     UIT = 'UIT'
     DEV = 'DEV'
+
+# %% ../nbs/00_core.ipynb #618be319
+class Message:
+    "A read-only view of a DIP message body: its event, channel, MPAN, sender and blocks."
+    def __init__(self, body: dict): self.body = body
+    @property
+    def common(self) -> dict: return self.body['payload']['CommonBlock']
+    @property
+    def event(self) -> str: return self.common['S0']['eventCode'].strip('[]')
+    @property
+    def channel(self) -> str: return self.common['S0']['interfaceID']
+    @property
+    def sender(self) -> str: return self.common['S1']['senderDIPID']
+    @property
+    def sender_role(self) -> str: return self.common['S1']['senderRoleID']
+    @property
+    def correlation(self) -> str | None: return self.common['S1'].get('senderCorrelationID')
+    @property
+    def mpan(self) -> str | None:
+        "The MPAN core of the message (`M0`), or its principal MPAN (`M1`), or None."
+        m = self.common.get('M0') or self.common.get('M1') or {}
+        return m.get('MPANCore') or m.get('principalMPAN')
+    def block(self, code: str) -> dict | None:
+        "A block by its code — custom (`'B906'`) or common (`'S1'`) — or None."
+        return (self.body['payload'].get('CustomBlock') or {}).get(code) or self.common.get(code)
+
+@dataclass
+class Publication:
+    "A message a service wants the DIP to publish."
+    channel: str
+    body: dict
+    @property
+    def event(self) -> str: return Message(self.body).event

@@ -6,15 +6,16 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/design.html.md"""
 
 # %% ../nbs/02_design.ipynb #58cd8595
 from __future__ import annotations
-import functools, importlib.resources, json, os, time
+import functools, importlib.resources, json, linecache, os, subprocess, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 # %% auto #0
-__all__ = ['DATA_DIR', 'REGISTER_PATH', 'KINDS', 'STATUSES', 'ID_PREFIXES', 'MARKS', 'RESULTS', 'RegisterError', 'load_register',
-           'Mark', 'mark_implements', 'implements', 'verifies', 'marks_frame', 'read_results']
+__all__ = ['DATA_DIR', 'REGISTER_PATH', 'KINDS', 'STATUSES', 'ID_PREFIXES', 'MARKS', 'RESULTS', 'RESULT_COLUMNS', 'RegisterError',
+           'load_register', 'Mark', 'mark_implements', 'implements', 'verifies', 'marks_frame', 'read_results',
+           'results_info']
 
 # %% ../nbs/02_design.ipynb #266a11a8
 DATA_DIR = Path(str(importlib.resources.files('mhhs_ref')))/'data'
@@ -82,51 +83,124 @@ def implements(*ids):
 # %% ../nbs/02_design.ipynb #fcba90e4
 RESULTS: list[dict] = []
 
-def _record(ids, test, outcome):
-    path = os.environ.get('MHHS_TRACE_RESULTS')
-    rows = [dict(item=i, test=test, outcome=outcome, at=time.time()) for i in ids]
+def _context() -> str:
+    "Who is running the test: `pytest`, `nbdev-test`, or `interactive` (a person in a notebook or a shell)."
+    if os.environ.get('PYTEST_CURRENT_TEST'): return 'pytest'
+    nbt = sys.modules.get('nbdev.test')
+    if os.environ.get('IN_TEST') and nbt is not None and getattr(nbt, '_cur_nb', [None])[0] is not None:
+        return 'nbdev-test'
+    return 'interactive'
+
+@functools.cache
+def _commit() -> str:
+    "The commit of the source tree being tested (`abc1234`, `abc1234+changes` when files differ from it, or '')."
+    root = DATA_DIR.parents[1]
+    if not (root/'.git').exists(): return ''
+    try:
+        git = lambda *a: subprocess.run(['git', '-C', str(root), *a], capture_output=True, text=True, timeout=10)
+        head = git('rev-parse', '--short', 'HEAD').stdout.strip()
+        dirty = git('status', '--porcelain', '--untracked-files=no').stdout.strip()
+        return head + ('+changes' if head and dirty else '')
+    except (OSError, subprocess.SubprocessError): return ''
+
+def _running_nb() -> Path | None:
+    nbt = sys.modules.get('nbdev.test')
+    p = getattr(nbt, '_cur_nb', [None])[0] if nbt else None
+    return Path(p) if p else None
+
+@functools.cache
+def _nb_cells(path: str) -> tuple:
+    try: cells = json.loads(Path(path).read_text())['cells']
+    except (OSError, ValueError, KeyError): return ()
+    return tuple((c.get('id', ''), ''.join(c.get('source', ''))) for c in cells if c.get('cell_type') == 'code')
+
+def _where(frame) -> dict:
+    "Where a `verifies` stands: a notebook's cell id, or a file and line relative to the project."
+    fn, line = frame.f_code.co_filename, frame.f_lineno
+    nb = _running_nb()
+    if fn.startswith('<') and nb is not None:
+        src = ''.join(linecache.getlines(fn)).strip()
+        text = linecache.getline(fn, line).strip()
+        cells = _nb_cells(str(nb))
+        hit = next((i for i, s in cells if s.strip() == src), None)
+        if hit is None and text: hit = next((i for i, s in cells if text in s), None)
+        return dict(notebook=nb.name, cell=hit or '', line=line)
+    p = Path(fn)
+    root = DATA_DIR.parents[1].resolve()
+    try: p = p.resolve().relative_to(root)
+    except ValueError: return {}
+    return dict(file=p.as_posix(), line=line)
+
+def _record(ids, test, outcome, where=None):
+    ctx = _context()
+    rows = [dict(item=i, test=test, outcome=outcome, at=time.time(), ctx=ctx, commit=_commit(), **(where or {}))
+            for i in ids]
     RESULTS.extend(rows)
-    if path:
+    path = os.environ.get('MHHS_TRACE_RESULTS')
+    if path and ctx != 'interactive':  # a person trying a cell by hand proves nothing to the regulator
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with open(path, 'a') as f:
             for r in rows: f.write(json.dumps(r) + '\n')
 
 _cell_counter = {}
 def _default_test_name():
-    nb = os.environ.get('MHHS_TRACE_NB', 'interactive')
+    nb = _running_nb()
+    node = os.environ.get('PYTEST_CURRENT_TEST', '').rsplit(' (', 1)[0]   # `tests/test_x.py::test_y (call)`
+    nb = nb.name if nb else node or os.environ.get('MHHS_TRACE_NB', 'interactive')
     _cell_counter[nb] = _cell_counter.get(nb, 0) + 1
     return f"{nb}::verifies#{_cell_counter[nb]}"
 
 class verifies:
     "Context manager or decorator: the enclosed test verifies these design items."
-    def __init__(self, *ids, test: str|None = None):
-        self.ids, self.test = _ids(ids), test
+    def __init__(self, *ids, test: str|None = None, where: dict|None = None):
+        self.ids, self.test, self.where = _ids(ids), test, where
     def __enter__(self):
         if self.test is None: self.test = _default_test_name()
+        if self.where is None:
+            try: self.where = _where(sys._getframe(1))
+            except Exception: self.where = {}
         return self
     def __exit__(self, typ, exc, tb):
-        _record(self.ids, self.test, 'failed' if typ else 'passed')
+        _record(self.ids, self.test, 'failed' if typ else 'passed', self.where)
         return False
     def __call__(self, fn):
         name = self.test or f"{fn.__module__}::{fn.__qualname__}"
+        code = getattr(fn, '__code__', None)
         @functools.wraps(fn)
         def wrapper(*a, **k):
-            with verifies(*self.ids, test=name): return fn(*a, **k)
+            where = _where(_CodeFrame(code)) if code else {}
+            with verifies(*self.ids, test=name, where=where): return fn(*a, **k)
         wrapper.__design_items__ = tuple(self.ids)
         return wrapper
+
+class _CodeFrame:
+    "A stand-in frame for a decorated test: its file and first line."
+    def __init__(self, code): self.f_code, self.f_lineno = code, code.co_firstlineno
 
 # %% ../nbs/02_design.ipynb #a6b07111
 def marks_frame() -> pd.DataFrame:
     "All `implements` marks made so far, one row per (item, symbol)."
     return pd.DataFrame([m.__dict__ for m in MARKS], columns=['item', 'module', 'symbol'])
 
+RESULT_COLUMNS = ['item', 'test', 'outcome', 'at', 'ctx', 'commit', 'notebook', 'cell', 'file', 'line']
+
 def read_results(path: str|Path|None = None) -> pd.DataFrame:
-    "Verification results from a JSON-lines file (default `MHHS_TRACE_RESULTS`), or from memory."
+    """Verification results from a JSON-lines file (default `MHHS_TRACE_RESULTS`), or from memory. Rows recorded in
+    an interactive session are not evidence and are dropped; a test that ran more than once keeps its last outcome."""
     path = path or os.environ.get('MHHS_TRACE_RESULTS')
     rows = RESULTS
     if path and Path(path).exists():
         rows = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
-    return pd.DataFrame(rows, columns=['item', 'test', 'outcome', 'at'])
+    df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    df = df[df.ctx.fillna('') != 'interactive']
+    return df.drop_duplicates(['item', 'test'], keep='last').reset_index(drop=True)
+
+def results_info(res: pd.DataFrame) -> dict:
+    "When and from which commit(s) a set of results comes: rows, first and last time (UTC), commits."
+    if not len(res): return dict(rows=0, first=None, last=None, commits=[])
+    at = pd.to_datetime(res['at'].astype(float), unit='s', utc=True)
+    commits = sorted(set(res.commit.dropna()) - {''})
+    return dict(rows=len(res), first=at.min(), last=at.max(), commits=commits)
 
 # %% ../nbs/02_design.ipynb #42fa6292
 mark_implements(['ASM-ID-PREFIX', 'ASM-PLANNED-STATUS'], __name__, 'load_register')

@@ -6,7 +6,7 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/docs.html.md"""
 
 # %% ../nbs/91_docs.ipynb #43cd18a1
 from __future__ import annotations
-import json, os, re, shutil, subprocess, tarfile, tempfile
+import hashlib, json, os, re, shutil, subprocess, tarfile, tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,7 +15,9 @@ from .core import MhhsError
 MERMAID_VERSION = '11.4.1'
 
 # %% auto #0
-__all__ = ['MERMAID_VERSION', 'SITE_MARKER', 'cache_dir', 'mermaid_bundle', 'stage', 'strip_remote_imports', 'build_site']
+__all__ = ['MERMAID_VERSION', 'SITE_MARKER', 'SPEC_VERSION', 'cache_dir', 'mermaid_bundle', 'stage', 'strip_remote_imports',
+           'project_root', 'anchor_cells', 'model_fields_docs', 'link_terms', 'glossary', 'glossary_page',
+           'changelog_page', 'register_page', 'enrich', 'finish', 'build_site']
 
 # %% ../nbs/91_docs.ipynb #4277d6e4
 def cache_dir() -> Path:
@@ -106,6 +108,7 @@ def _cwd(path):
     finally: os.chdir(old)
 
 SITE_MARKER = '.mhhs-ref-site'
+SPEC_VERSION = "Elexon DIP API v2.1.0"
 
 def _check_out(out: Path):
     "Refuse an output folder this builder did not write (REF0401): the build replaces `out` whole."
@@ -114,43 +117,279 @@ def _check_out(out: Path):
         raise MhhsError('REF0401', f"{out} is not empty and was not written by mhhs-ref docs: choose another --out "
                                    f"(nothing was deleted)")
 
+def project_root(root: str | Path | None = None) -> Path:
+    """The mhhs_ref source tree to build from: `root`, else the project around the current folder, else the tree the
+    package is installed from (an editable install). Says where to run the command when there is none."""
+    import mhhs_ref
+    cands = [Path(root)] if root else [Path.cwd(), *Path.cwd().parents, Path(mhhs_ref.__file__).resolve().parents[1]]
+    for c in cands:
+        if (c/'nbs'/'_quarto.yml').exists() and (c/'mhhs_ref'/'__init__.py').exists(): return c.resolve()
+    raise MhhsError('REF0404', "mhhs-ref docs builds the site from the project's notebooks: run it inside a clone of "
+                               "mhhs_ref (the folder holding nbs/ and settings.ini), or pass its root")
+
+def _git(root: Path, *args) -> str:
+    try: return subprocess.run(['git', '-C', str(root), *args], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError): return ''
+
+# %% ../nbs/91_docs.ipynb #afceaeef
+def _md_cell(src: str) -> dict: return dict(cell_type='markdown', metadata={}, source=src)
+
+def anchor_cells(nb: dict) -> int:
+    "Put an anchor (`#cell-<id>`) before every code cell, so the matrix can link to the cell that proves an item."
+    cells, n = [], 0
+    for c in nb['cells']:
+        if c.get('cell_type') == 'code' and c.get('id'):
+            cells.append(_md_cell(f'<span id="cell-{c["id"]}" class="cell-anchor"></span>')); n += 1
+        cells.append(c)
+    nb['cells'] = cells
+    return n
+
+def _model_table(obj) -> str | None:
+    "A pydantic model's fields as a Markdown table (name, JSON name, type, required, description)."
+    fields = getattr(obj, 'model_fields', None)
+    if not isinstance(fields, dict) or not isinstance(obj, type): return None
+    cell = lambda s: str(s).replace('|', '\\|').replace('\n', ' ')
+    typ = lambda a: cell(getattr(a, '__name__', None) or str(a).replace('typing.', ''))
+    rows = [f"| `{n}` | `{f.alias or n}` | {typ(f.annotation)} | {'yes' if f.is_required() else 'no'} | "
+            f"{cell(f.description or '')} |" for n, f in fields.items()]
+    if not rows: return "*A model with no fields.*"
+    return "| field | JSON name | type | required | description |\n|---|---|---|---|---|\n" + '\n'.join(rows)
+
+_SHOW_DOC = re.compile(r'^show_doc\((\w+)\)\s*$', re.M)
+_SRC_MOD = re.compile(r'/blob/[^/]+/(mhhs_ref/[\w/]+)\.py')
+
+def model_fields_docs(nb: dict) -> int:
+    "Replace nbdev's `Model(**data:Any)->None` signature of each pydantic model with a table of its fields."
+    import importlib
+    n = 0
+    for c in nb['cells']:
+        m = _SHOW_DOC.search(''.join(c.get('source', '')))
+        if c.get('cell_type') != 'code' or not m: continue
+        for o in c.get('outputs', []):
+            md = ''.join(o.get('data', {}).get('text/markdown', []))
+            mod = _SRC_MOD.search(md)
+            if '**data:Any' not in md or not mod: continue
+            try: obj = getattr(importlib.import_module(mod.group(1).replace('/', '.')), m.group(1))
+            except Exception: continue
+            table = _model_table(obj)
+            if table is None: continue
+            new = re.sub(r'```python\n[\s\S]*?```', lambda _: table, md, count=1)
+            o['data']['text/markdown'] = new.splitlines(keepends=True); n += 1
+    return n
+
+_SKIP = re.compile(r'(```[\s\S]*?```|`[^`\n]*`|!?\[[^\]\n]*\]\([^)\n]*\)|<[^>\n]+>|^#.*$|https?://\S+|\{[^}\n]*\})',
+                   re.M)
+
+def link_terms(text: str, terms: list[tuple[str, str]], seen: set) -> str:
+    "Link the first use on a page of each glossary term (`terms`: (regex, anchor)) outside code, links and headings."
+    parts = _SKIP.split(text)
+    for k in range(0, len(parts), 2):
+        for rx, anchor in terms:
+            if anchor in seen: continue
+            def sub(m):
+                seen.add(anchor); return f'[{m.group(0)}](glossary.html#{anchor})'
+            parts[k], hit = re.subn(rf'(?<![\w\-/.#]){rx}(?![\w\-])', sub, parts[k], count=1)
+    return ''.join(parts)
+
+def glossary(root: Path | None = None) -> list[dict]:
+    "The glossary's terms: term, anchor, pattern and meaning (from `mhhs_ref/data/glossary.csv`)."
+    import csv
+    from mhhs_ref.design import DATA_DIR
+    with open(DATA_DIR/'glossary.csv', newline='', encoding='utf-8') as f: return list(csv.DictReader(f))
+
+def glossary_page(terms: list[dict]) -> str:
+    rows = '\n'.join(f'<dt id="{t["anchor"]}">{t["term"]}</dt><dd>{t["meaning"]}</dd>' for t in terms)
+    return ("---\ntitle: Glossary\ndescription: The terms of the MHHS design as this site uses them.\n---\n\n"
+            "Each page links the first use of a term here. Meanings are in our own words; the MHHS design documents "
+            "and the BSC are the authority.\n\n" f'<dl class="glossary">\n{rows}\n</dl>\n')
+
+def changelog_page(root: Path) -> str:
+    "The changelog from the project's history: one line per change, newest first (`git log --oneline`)."
+    log = _git(root, 'log', '--no-merges', '--pretty=format:%h%x09%ad%x09%s', '--date=short').splitlines()
+    items = []
+    for line in log:
+        h, d, s = (line.split('\t', 2) + ['', ''])[:3]
+        head = re.split(r'(?<=[a-z0-9)])[:;] ', s, maxsplit=1)[0]
+        items.append(f"* **{d}** `{h}` — {head[:240]}{'…' if len(head) > 240 else ''}")
+    body = '\n'.join(items) or "*The history is not available (this copy of the project has no git history).*"
+    return ("---\ntitle: Changelog\ndescription: What changed, release by release, from the project's history.\n---\n\n"
+            + body + '\n')
+
+def register_page(reg) -> str:
+    "The design register as a page: every item with its kind, status and source, a filter, and the CSV to download."
+    import html as h
+    e = lambda s: h.escape(str(s))
+    rows = '\n'.join(
+        f'<tr id="{e(r.id)}" class="reg-row"><td><a href="traceability.html#{e(r.id)}"><code>{e(r.id)}</code></a>'
+        f'</td><td>{e(r.kind)}</td><td><span class="trace-status status-{e(r.status)}">{e(r.status)}</span></td>'
+        f'<td><b>{e(r.title)}</b><br>{e(r.statement)}<br><small>{e(r.source)}</small>'
+        + (f'<br><small><i>{e(r.reason)}</i></small>' if r.reason else '') + '</td></tr>' for r in reg.itertuples())
+    script = ('(function(){const q=document.getElementById("reg-text"),c=document.getElementById("reg-count");'
+              'const rows=[].slice.call(document.querySelectorAll("#reg-table tbody tr"));function f(){let n=0;'
+              'const t=q.value.trim().toLowerCase();rows.forEach(function(r){const ok=!t||r.textContent.toLowerCase()'
+              '.indexOf(t)>=0;r.style.display=ok?"":"none";if(ok)n++});c.textContent=n+" of "+rows.length+" items"}'
+              'q.addEventListener("input",f);f()})();')
+    return ("---\ntitle: Design register\ndescription: Every item of the MHHS design this reference traces, with its "
+            "scope status.\npage-layout: full\ntoc: false\n---\n\n"
+            f"{len(reg)} items. Each id opens its row in the [traceability matrix](traceability.html); "
+            "[how the register works](design.html). "
+            '<a href="design_register.csv" download>Download the register as CSV</a>.\n\n'
+            '```{=html}\n<div class="trace-filters"><label>Find <input id="reg-text" type="search" '
+            'placeholder="id, title, source…"></label> <span id="reg-count"></span></div>\n'
+            '<div class="trace-wrap"><table class="table table-sm trace-matrix" id="reg-table"><colgroup>'
+            '<col style="width:12%"><col style="width:11%"><col style="width:11%"><col style="width:66%"></colgroup>'
+            '<thead><tr><th>id</th><th>kind</th><th>status</th><th>item, statement, source</th></tr></thead><tbody>\n'
+            f'{rows}\n</tbody></table></div>\n<script>{script}</script>\n```\n')
+
+# %% ../nbs/91_docs.ipynb #98ee63b7
+def enrich(src: Path, root: Path, mx=None, res=None, commit: str = '') -> None:
+    """Between staging and rendering: cell anchors, pydantic field tables and glossary links in every page; the
+    register, glossary and changelog pages; the navbar and a footer with the version, the specification and the
+    date of the results."""
+    import yaml, mhhs_ref
+    from mhhs_ref.design import load_register, results_info
+    terms = glossary()
+    pats = [(t.get('pattern') or re.escape(t['term']), t['anchor']) for t in terms]
+    for p in sorted(src.glob('*.ipynb')):
+        nb = json.loads(p.read_text())
+        anchor_cells(nb); model_fields_docs(nb)
+        seen: set = set()
+        for c in nb['cells']:
+            if c.get('cell_type') == 'markdown':
+                c['source'] = link_terms(''.join(c['source']), pats, seen)
+        p.write_text(json.dumps(nb))
+    (src/'register.md').write_text(register_page(load_register()))
+    (src/'glossary.md').write_text(glossary_page(terms))
+    (src/'changelog.md').write_text(changelog_page(root))
+    info = results_info(res) if res is not None else {'rows': 0}
+    when = f"test results of {info['last']:%Y-%m-%d %H:%M} UTC" if info.get('rows') else "tests not run for this build"
+    qy = src/'_quarto.yml'
+    cfg = yaml.safe_load(qy.read_text())
+    web = cfg.setdefault('website', {})
+    web['navbar']['left'] = [dict(text='Home', href='index.ipynb'), dict(text='Design register', href='register.md'),
+                             dict(text='Traceability', href='traceability.ipynb'),
+                             dict(text='Glossary', href='glossary.md'), dict(text='Changelog', href='changelog.md')]
+    web['page-footer'] = dict(
+        left=f"mhhs_ref {mhhs_ref.__version__}" + (f" (commit `{commit[:10]}`)" if commit else ''),
+        center=f"Follows {SPEC_VERSION} · {when}", right="[Changelog](changelog.md) · [Glossary](glossary.md)")
+    qy.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    sb = src/'sidebar.yml'
+    if sb.exists():
+        side = yaml.safe_load(sb.read_text())
+        side['website']['sidebar']['contents'] += ['register.md', 'glossary.md', 'changelog.md']
+        sb.write_text(yaml.safe_dump(side, sort_keys=False))
+
+def _test_file_page(path: Path, rel: str) -> str:
+    import html as h
+    lines = path.read_text(errors='replace').splitlines()
+    body = '\n'.join(f'<span id="L{i}" class="ln"><a href="#L{i}">{i:>4}</a>  {h.escape(l)}</span>'
+                     for i, l in enumerate(lines, 1))
+    return ('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>' + h.escape(rel) + '</title>'
+            '<style>body{font-family:system-ui,sans-serif;margin:1rem 2rem}pre{font-size:13px;line-height:1.35}'
+            '.ln{display:block}.ln a{color:#8c959f;text-decoration:none}.ln:target{background:#fff3cd}</style>'
+            f'</head><body><p><a href="{"../" * rel.count("/")}traceability.html">← traceability matrix</a> · '
+            f'<code>{h.escape(rel)}</code> (a test file of mhhs_ref)</p><pre>{body}</pre></body></html>')
+
+_MERMAID_INIT = ("import mermaid from './_mermaid/mermaid.esm.min.mjs';"
+                  "mermaid.initialize({startOnLoad:true,theme:'default'});")
+
+def _ids(page: Path) -> set:
+    return set(re.findall(r'\bid="([^"]+)"', page.read_text(errors='ignore'))) if page.exists() else set()
+
+def finish(built: Path, root: Path, commit: str = '') -> dict:
+    """After rendering: links to the published host made relative (the site works where it is), source links pinned
+    to the commit built, the test files published with line anchors, the register as CSV, and every matrix link to
+    an anchor that does not exist pointed at its page instead. Returns counts of what was done."""
+    from nbdev.config import get_config
+    from mhhs_ref.design import REGISTER_PATH
+    cfg = get_config(root)
+    host = f"{cfg.doc_host}{cfg.doc_baseurl}".rstrip('/') + '/'
+    blob = f"{cfg.git_url}/blob/{cfg.branch}/"
+    done = dict(relative=0, pinned=0, tests=0, dead=0)
+    for page in built.glob('*.html'):
+        text = page.read_text()
+        text, a = re.subn(rf'href="{re.escape(host)}([^"]*)"', r'href="\1"', text)
+        b = 0
+        if commit: text, b = re.subn(re.escape(blob), f"{cfg.git_url}/blob/{commit}/", text)
+        if "class='mermaid'" in text and 'mermaid.esm.min.mjs' not in text:  # a diagram inside a cell's HTML output
+            text = text.replace('</body>', f'<script type="module">{_MERMAID_INIT}</script></body>'); b += 1
+        if a or b: page.write_text(text); done['relative'] += a; done['pinned'] += b
+    for t in sorted((root/'tests').rglob('*.py')) if (root/'tests').is_dir() else []:
+        rel = t.relative_to(root).as_posix()
+        dest = built/f'{rel}.html'; dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(_test_file_page(t, rel)); done['tests'] += 1
+    shutil.copy2(REGISTER_PATH, built/'design_register.csv')
+    ids = {}
+    for name in ('traceability.html', 'register.html'):
+        page = built/name
+        if not page.exists(): continue
+        def fix(m):
+            target, anchor = m.group(1), m.group(2)
+            if target not in ids: ids[target] = _ids(built/target)
+            if anchor in ids[target]: return m.group(0)
+            done['dead'] += 1; return f'href="{target}"'
+        text = re.sub(r'href="([\w\-./]+\.html)#([^"]+)"', fix, page.read_text())
+        page.write_text(text)
+    return done
+
+# %% ../nbs/91_docs.ipynb #14988347
 def build_site(root: str | Path | None = None, out: str | Path | None = None, results: str | Path | None = None,
                quiet: bool = True) -> Path:
-    """Build the documentation site offline into `out` (default `_site/`); returns the output folder. Replaces only a
-    site it built."""
-    from nbdev.config import get_config
-    cfg = get_config(root)
-    root = Path(cfg.config_path)
+    """Build the documentation site offline into `out` (default `_site/` of the project); returns the output folder.
+    Works in a temporary copy of the notebooks and leaves nothing behind in the tree (nbdev's processed notebooks are
+    kept in the user's cache, so the next build reprocesses only what changed); replaces only a site it built.
+    `results` is the test results file (default the project's `_trace/results.jsonl`); `results=False` builds as a
+    fresh clone would, with no results."""
+    root = project_root(root)
     out = Path(out or root/'_site').resolve()
     _check_out(out)
-    with _cwd(root):
-        from nbdev.doclinks import _build_modidx
-        from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
-        from nbdev.serve import proc_nbs
-        _build_modidx()
-        refresh_quarto_yml()
-        nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
-        proc = proc_nbs(cfg.nbs_path, n_workers=0)
-        mx_html = None
-        try:
-            from mhhs_ref import trace
-            mx = trace.matrix(results)
-            mx_html = trace.matrix_html(mx)
-        except Exception as e:  # a broken register must not hide the rest of the site, but the page says why
-            mx_html = f"<p><strong>The matrix could not be built:</strong> {e}</p>"
-        src = root/'_build'/'site-src'
-        stage(proc, src, mx_html)
-        bundle = mermaid_bundle()
-        import smalldocs.layout, smalldocs.site
-        smalldocs.layout.MERMAID = f'./_mermaid/mermaid.esm.min.mjs'
-        site = smalldocs.site.build(src, quiet=quiet)
-        built = Path(site.out)
-        shutil.copytree(bundle, built/'_mermaid', dirs_exist_ok=True)
-        strip_remote_imports(built)
-        from mhhs_ref.dip.http import openapi_document
-        (built/'dip-openapi.json').write_text(json.dumps(openapi_document(), indent=1))
-        (built/SITE_MARKER).write_text('written by mhhs-ref docs; replaced whole by the next build\n')
-        if built.resolve() != out:
-            shutil.rmtree(out, ignore_errors=True)
-            shutil.move(str(built), out)
+    if results is None and (root/'_trace'/'results.jsonl').exists(): results = root/'_trace'/'results.jsonl'
+    import pandas as pd
+    from mhhs_ref.design import read_results, results_info, RESULT_COLUMNS
+    res = read_results(results) if results else pd.DataFrame(columns=RESULT_COLUMNS)
+    commit = _git(root, 'rev-parse', 'HEAD').strip()
+    with tempfile.TemporaryDirectory(prefix='mhhs-ref-docs-') as tmp:
+        work = Path(tmp)
+        for f in ('settings.ini', 'pyproject.toml'):
+            if (root/f).exists(): shutil.copy2(root/f, work/f)
+        shutil.copytree(root/'nbs', work/'nbs', symlinks=False, ignore=shutil.ignore_patterns('.ipynb_checkpoints'))
+        (work/'mhhs_ref').symlink_to(root/'mhhs_ref', target_is_directory=True)
+        with _cwd(work):
+            from nbdev.config import get_config
+            from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
+            from nbdev.serve import proc_nbs
+            cfg = get_config(work)
+            refresh_quarto_yml()
+            nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
+            cached = cache_dir()/'proc'/hashlib.sha1(str(root).encode()).hexdigest()[:12]
+            if cached.is_dir(): shutil.copytree(cached, work/'_proc')   # mtimes kept: only changed notebooks rerun
+            proc = proc_nbs(cfg.nbs_path, n_workers=0)
+            shutil.rmtree(cached.with_suffix('.part'), ignore_errors=True)
+            shutil.copytree(proc, cached.with_suffix('.part'))
+            shutil.rmtree(cached, ignore_errors=True); cached.with_suffix('.part').rename(cached)
+            try:
+                from mhhs_ref import trace
+                mx = trace.matrix(res)
+                mx_html = trace.matrix_html(mx, results_info(res))
+            except Exception as e:  # a broken register must not hide the rest of the site, but the page says why
+                mx, mx_html = None, f"<p><strong>The matrix could not be built:</strong> {e}</p>"
+            src = work/'site-src'
+            stage(proc, src, mx_html)
+            enrich(src, root, mx, res, commit)
+            bundle = mermaid_bundle()
+            import smalldocs.layout, smalldocs.site
+            smalldocs.layout.MERMAID = './_mermaid/mermaid.esm.min.mjs'
+            site = smalldocs.site.build(src, quiet=quiet)
+            built = Path(site.out)
+            shutil.copytree(bundle, built/'_mermaid', dirs_exist_ok=True)
+            strip_remote_imports(built)
+            finish(built, root, commit)
+            from mhhs_ref.dip.http import openapi_document
+            (built/'dip-openapi.json').write_text(json.dumps(openapi_document(), indent=1))
+            (built/SITE_MARKER).write_text('written by mhhs-ref docs; replaced whole by the next build\n')
+            part = out.with_name(out.name + '.part')
+            shutil.rmtree(part, ignore_errors=True)
+            shutil.move(str(built), part)
+            if out.exists(): shutil.rmtree(out)
+            part.rename(out)
     return out

@@ -6,10 +6,9 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/bp018_lss.html.md"""
 
 # %% ../nbs/32_bp018_lss.ipynb #8b0a55f9
 from __future__ import annotations
+from .store import Store
 import datetime as dt
 import json
-import sqlite3
-import threading
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -292,14 +291,11 @@ class LoadShapingService:
     def __init__(self, db: str = ':memory:', rules: LssRules | None = None, dip_id: str = '1900000001', clock=None):
         self.rules, self.dip_id = rules or LssRules(), dip_id
         self.clock = clock or (lambda: dt.datetime.now(UTC))
-        self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
-        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA '
-            'synchronous=FULL')
-        self.con.executescript(SCHEMA)
+        self.store = Store(db, SCHEMA)
+        self.con, self.lock = self.store.con, self.store.lock
         if 'market_segment' not in {r[1] for r in self.con.execute('PRAGMA '
             'table_info(held)')}:      # a database of an earlier version
             self.con.execute('ALTER TABLE held ADD COLUMN market_segment TEXT')
-        self.lock = threading.RLock()
 
 mark_implements('TOM-LSS', __name__, 'LoadShapingService')
 
@@ -312,32 +308,26 @@ def run(self: LoadShapingService, day, mpans: pd.DataFrame, wh: np.ndarray, qual
     day = as_date(day)
     s = day_shapes(day, mpans, wh, quality, self.rules)
     off = offpeak_mask(day, self.rules)
-    with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
-        try:
-            r = (cur.execute('SELECT MAX(run) FROM shapes WHERE day=?', (str(day),)).fetchone()[0] or 0) + 1
-            cur.executemany(
-                'INSERT INTO shapes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
-                [
-                    (
-                        str(day),
-                        r,
-                        *(x if x is not None else '*' for x in row[:5]),
-                        row.flag,
-                        row.n,
-                        json.dumps(row.values.tolist()),
-                        int(row.values.sum()),
-                        int(row.values[~off].sum()),
-                        int(row.values[off].sum()),
-                        self.clock().timestamp(),
-                    )
-                    for row in s.itertuples(index=False)
-                ],
-            )
-            cur.execute('COMMIT')
-        except BaseException:
-            cur.execute('ROLLBACK')
-            raise
+    with self.store.tx() as cur:
+        r = (cur.execute('SELECT MAX(run) FROM shapes WHERE day=?', (str(day),)).fetchone()[0] or 0) + 1
+        cur.executemany(
+            'INSERT INTO shapes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
+            [
+                (
+                    str(day),
+                    r,
+                    *(x if x is not None else '*' for x in row[:5]),
+                    row.flag,
+                    row.n,
+                    json.dumps(row.values.tolist()),
+                    int(row.values.sum()),
+                    int(row.values[~off].sum()),
+                    int(row.values[off].sum()),
+                    self.clock().timestamp(),
+                )
+                for row in s.itertuples(index=False)
+            ],
+        )
     return r
 
 
@@ -546,18 +536,14 @@ def receive(self: LoadShapingService, body: dict, txn: str | None = None) -> lis
         mq, days = cu['B900']['MQID']['measurementQuantityID'], cu['B900']['settlementDayConsumptionPeriods']
         rows = [(str(_aware_utc(d['settlementDay']['settlementDayDate']).date()), json.dumps(d)) for d in days]
     except MhhsError as e: return _refuse(self, body, e, now)
-    with self.lock:
-        cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
-        try:
-            for day, blk in rows:
-                new = cur.execute('INSERT INTO held (mpan, mq, day, gsp_group, connection_type, ds, txn, '
-                                  'received_at, day_block, market_segment) '
-                                  'VALUES (?,?,?,?,?,?,?,?,?,?)', (mpan, mq, day, gsp, ct, sender, txn, now, blk,
-                                  seg)).lastrowid
-                cur.execute('UPDATE held SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND superseded_by IS '
-                            'NULL AND id<>?', (new, mpan, mq, day, new))
-            cur.execute('COMMIT')
-        except BaseException: cur.execute('ROLLBACK'); raise
+    with self.store.tx() as cur:
+        for day, blk in rows:
+            new = cur.execute('INSERT INTO held (mpan, mq, day, gsp_group, connection_type, ds, txn, '
+                              'received_at, day_block, market_segment) '
+                              'VALUES (?,?,?,?,?,?,?,?,?,?)', (mpan, mq, day, gsp, ct, sender, txn, now, blk,
+                              seg)).lastrowid
+            cur.execute('UPDATE held SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND superseded_by IS '
+                        'NULL AND id<>?', (new, mpan, mq, day, new))
     return []
 
 @implements('IF-026', 'ASM-LSS-REGISTRATION-VIEW')

@@ -6,6 +6,7 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/market.html.md"""
 
 # %% ../nbs/40_market.ipynb #9b5d32ca
 from __future__ import annotations
+from fastcore.basics import patch
 import datetime as dt
 import math
 import time as _time
@@ -23,7 +24,7 @@ from .time import SETTLEMENT_TZ, as_date, daylight, utc_period_ends
 
 # %% auto #0
 __all__ = ['GSP_SHARES', 'NO_FAULTS', 'MISSING', 'SEGMENTS', 'METERING', 'CATEGORIES', 'CONNECTIONS', 'SP_COLUMNS', 'MarketMix',
-           'FaultRates', 'mpan_cores', 'mpan_strings', 'MarketSpec', 'mpans', 'DayPartition', 'day', 'market_frame',
+           'FaultRates', 'mpan_cores', 'mpan_strings', 'MarketSpec', 'DayPartition', 'day', 'market_frame',
            'consumption_frame', 'write_day', 'read_day']
 
 # %% ../nbs/40_market.ipynb #f269a33c
@@ -41,6 +42,10 @@ class MarketMix:
     consent: tuple = (('H', 0.93), ('D', 0.05), ('M', 0.02))             # DI-017 for smart meters
     s_connection: tuple = (('W', 0.985), ('L', 0.015))                   # DI-087 in segment S
     a_connection: tuple = (('L', 0.80), ('H', 0.19), ('E', 0.01))       # in segment A
+    # a non-domestic site using more than this a year is CT-metered (DI-087 'L'): a whole-current connection carries at
+    # most 11.5 kWh a half-hour (the ECS1012 maximum), which a site of this size can reach at its peak
+    whole_current_max_kwh: float = 50_000.0
+    lv_ct_max_kwh: float = 2_000_000.0     # likewise an LV CT site ('L': 500 kWh a half-hour at most) above it: HV
     deenergised: float = 0.005             # share of MPANs de-energised (DI-084 'D')
     n_suppliers: int = 20
     supplier_zipf: float = 1.0             # supplier k's share ∝ 1/k^z
@@ -141,6 +146,7 @@ SEGMENTS, METERING = ['S', 'A', 'U'], ['smart', 'traditional', 'advanced', 'unme
 CATEGORIES, CONNECTIONS = ['dom', 'nondom', 'adv', 'ums', 'exp'], ['W', 'L', 'H', 'E', 'U']
 _SEG_ROLES = {'S': ('MSS', 'SDS'), 'A': ('MSA', 'ADS'), 'U': ('UMSO', 'UMSDS')}
 
+@patch
 @implements('ASM-MARKET-MIX', 'ASM-MARKET-BMU')
 def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
     "The MPANs of one GSP group: one row each, with Registration's facts and the settlement attributes."
@@ -186,6 +192,10 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
     for cat, median, sigma in mix.annual_kwh:
         on = category == CATEGORIES.index(cat)
         ac[on] = median * np.exp(sigma * rng.standard_normal(on.sum()))
+    big = (category == CATEGORIES.index('nondom')) & (conn == CONNECTIONS.index('W')) & (ac > mix.whole_current_max_kwh)
+    conn = np.where(big, CONNECTIONS.index('L'), conn).astype(np.int8)  # too big for whole current: CT-metered
+    big = np.isin(category, [CATEGORIES.index('nondom'), CATEGORIES.index('adv')]) & (conn == CONNECTIONS.index('L'))
+    conn = np.where(big & (ac > mix.lv_ct_max_kwh), CONNECTIONS.index('H'), conn).astype(np.int8)
     energised = (rng.random(m) < mix.deenergised).astype(np.int8)
     lo, hi = np.datetime64(mix.created_from), np.datetime64(mix.created_to)
     created = lo + rng.integers(0, int((hi - lo).astype(int)), m).astype('timedelta64[D]')
@@ -219,9 +229,6 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
     df['related_import'] = pd.Series(mpan_strings(cores[np.maximum(rel, 0)])).where(rel >= 0)
     return df
 
-
-MarketSpec.mpans = mpans
-
 # %% ../nbs/40_market.ipynb #e57b3326
 # the typical days (and market.category_shapes, as before)
 from .profiles import CLOUDINESS, category_shapes, shifts
@@ -247,6 +254,7 @@ class DayPartition:
 _NOISE = {'dom': 0.5, 'nondom': 0.35, 'adv': 0.15, 'ums': 0.0, 'exp': 0.2}
 
 # %% ../nbs/40_market.ipynb #fc709410
+@patch
 def _true(self: MarketSpec, part: pd.DataFrame, day: dt.date, rng) -> np.ndarray:
     """True half-hourly Wh: category shape (shifted −2…+2 periods per MPAN) × daily mean × lognormal noise; unmetered
     MPANs draw what their inventory does. Each cell is computed in float32 and rounded to whole Wh; nothing is summed in
@@ -287,6 +295,7 @@ def _true(self: MarketSpec, part: pd.DataFrame, day: dt.date, rng) -> np.ndarray
     return out
 
 
+@patch
 @implements('ASM-MARKET-FAULTS')
 def _metered(self: MarketSpec, part: pd.DataFrame, true: np.ndarray, rng) -> np.ndarray:
     f, n = self.faults, len(part)
@@ -319,9 +328,6 @@ def _metered(self: MarketSpec, part: pd.DataFrame, true: np.ndarray, rng) -> np.
     out[gaps] = np.where((cols >= start[:, None]) & (cols < (start + length)[:, None]), MISSING, out[gaps])
     out[smart & (rng.random(n) < f.comms_failure)] = MISSING
     return out
-
-
-MarketSpec._true, MarketSpec._metered = _true, _metered
 
 # %% ../nbs/40_market.ipynb #a0d7c0b5
 def day(self: MarketSpec, gsp: str, day, mpans: pd.DataFrame | None = None) -> DayPartition:

@@ -6,10 +6,10 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/bp019_mds.html.md"""
 
 # %% ../nbs/33_bp019_mds.ipynb #49ffd886
 from __future__ import annotations
+from .store import Store
+from fastcore.basics import patch
 import datetime as dt
 import json
-import sqlite3
-import threading
 from typing import Callable
 
 import numpy as np
@@ -27,14 +27,14 @@ from mhhs_ref.data_services.processing import (
 )
 from .design import implements, mark_implements
 from .interfaces import build_message, sender_unique_reference, wire_datetime
-from .registration import Publication
+from .core import Publication
 from .time import UTC, _aware_utc, as_date, utc_period_ends
 
 # %% auto #0
 __all__ = ['ACTUAL_Q', 'SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame',
            'versions', 'refusals', 'replay', 'handle', 'spread_cumulative', 'default_missing', 'llf_factors',
-           'llf_default_report', 'emr_report', 'ccc_ids', 'uncorrected_volumes', 'local_volumes', 'load_day',
-           'check_frame', 'if013', 'annual_consumption', 'if040', 'duos_volumes']
+           'llf_default_report', 'emr_report', 'ccc_ids', 'uncorrected_volumes', 'local_volumes', 'check_frame',
+           'load_day', 'duos_volumes']
 
 # %% ../nbs/33_bp019_mds.ipynb #89be5066
 ACTUAL_Q = {'A', 'A1', 'A2', 'A3'}
@@ -162,12 +162,8 @@ class MarketWideDataService:
     ):
         self.view, self.dip_id, self.environment = view, dip_id, environment
         self.clock = clock or (lambda: dt.datetime.now(UTC))
-        self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
-        if str(db) != ':memory:':
-            self.con.execute('PRAGMA journal_mode=WAL')
-            self.con.execute('PRAGMA synchronous=FULL')
-        self.con.executescript(SCHEMA)
-        self.lock = threading.RLock()
+        self.store = Store(db, SCHEMA)
+        self.con, self.lock = self.store.con, self.store.lock
 
     def today(self) -> dt.date:
         return self.clock().date()
@@ -225,26 +221,19 @@ def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> 
         ]
     mq = cu['B900']['MQID']['measurementQuantityID']
     now = self.clock().timestamp()
-    with self.lock:
-        cur = self.con.cursor()
-        cur.execute('BEGIN IMMEDIATE')
-        try:
-            for day_block in cu['B900']['settlementDayConsumptionPeriods']:
-                day = str(_aware_utc(day_block['settlementDay']['settlementDayDate']).date())
-                new = cur.execute(
-                    'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned, '
-                    's1) VALUES (?,?,?,?,?,?,?,?,?)',
-                    (mpan, mq, day, sender, txn, now, json.dumps(day_block), int(warn), json.dumps(cb['S1'])),
-                ).lastrowid
-                cur.execute(
-                    'UPDATE submissions SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND '
-                    'superseded_by IS NULL AND id<>?',
-                    (new, mpan, mq, day, new),
-                )
-            cur.execute('COMMIT')
-        except BaseException:
-            cur.execute('ROLLBACK')
-            raise
+    with self.store.tx() as cur:
+        for day_block in cu['B900']['settlementDayConsumptionPeriods']:
+            day = str(_aware_utc(day_block['settlementDay']['settlementDayDate']).date())
+            new = cur.execute(
+                'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned, '
+                's1) VALUES (?,?,?,?,?,?,?,?,?)',
+                (mpan, mq, day, sender, txn, now, json.dumps(day_block), int(warn), json.dumps(cb['S1'])),
+            ).lastrowid
+            cur.execute(
+                'UPDATE submissions SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND '
+                'superseded_by IS NULL AND id<>?',
+                (new, mpan, mq, day, new),
+            )
     if warn:
         return [
             self._reply(
@@ -384,8 +373,11 @@ mark_implements('ASM-REPLAY-S2', __name__, '_bulk_s1')
 
 
 def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Publication]:
-    """The MDS's side of the DIP: IF-021 and IF-015 in; everything else it receives (IF-001, IF-036 …) it does not act
-    on here."""
+    """The MDS's side of the DIP: Registration's publications (IF-001, IF-036 …) go to its view when the view learns
+    from them (a `RegistrationFeed`), before IF-021 and IF-015 are acted on."""
+    learn = getattr(self.view, 'handle', None)
+    if learn is not None:
+        learn(channel_id, body)
     if channel_id == 'IF-021':
         return self.receive(body)
     if channel_id == 'IF-015':
@@ -796,82 +788,6 @@ def local_volumes(
 
     return _volumes(mpans, isd, len(cells), fill_rows, block, kinds)
 
-# %% ../nbs/33_bp019_mds.ipynb #c3295f2d
-@implements('BP019', 'ECS1003')
-def load_day(
-    self: MarketWideDataService,
-    day,
-    mpans,
-    wh: np.ndarray,
-    quality: np.ndarray,
-    reason: np.ndarray,
-    ds: str = 'bulk',
-    received_at: dt.datetime | None = None,
-    mq: str = 'AI',
-) -> int:
-    """Store a day's processed data for `mpans` as new versions received at `received_at`; returns the rows stored (0
-    after RF)."""
-    from mhhs_ref.data_services.processing import QUALITY, REASONS, _kwh
-    from mhhs_ref.interfaces import wire_datetime
-
-    day = as_date(day)
-    at = received_at or self.clock()
-    if not open_for_submission([day], at.date())[0]:
-        with self.lock:
-            self.con.execute(
-                'INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)',
-                (at.timestamp(), None, ds, 'ECS1003', f"{len(mpans)} MPANs for {day} after RF"),
-            )
-        return 0
-    ends = [wire_datetime(e) for e in utc_period_ends(day)]
-    head = {'settlementDayDate': wire_datetime(dt.datetime.combine(day, dt.time(), UTC)), 'periodDuration': 30}
-    qs, rs = np.array(QUALITY, dtype=object), np.array(REASONS, dtype=object)
-    rows = []
-    for m, w, q, r in zip(mpans.mpan.astype(str), wh, quality, reason):
-        periods = [
-            {'sp': e, 'v': _kwh(int(v)), 'q': qq, 'e': rr, 'arc': None}
-            for e, v, qq, rr in zip(ends, w, qs[q], rs[r])
-            if v != MISSING
-        ]
-        rows.append(
-            (
-                m,
-                mq,
-                str(day),
-                ds,
-                None,
-                at.timestamp(),
-                json.dumps({'settlementDay': head, 'consumptionPeriods': periods}),
-                0,
-            )
-        )
-    with self.lock:
-        cur = self.con.cursor()
-        cur.execute('BEGIN IMMEDIATE')
-        try:
-            first = cur.execute('SELECT COALESCE(MAX(id), 0) FROM submissions').fetchone()[0]
-            cur.executemany(
-                'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned) VALUES '
-                '(?,?,?,?,?,?,?,?)',
-                rows,
-            )
-            cur.execute(
-                'UPDATE submissions SET superseded_by=(SELECT MAX(t.id) FROM submissions t WHERE '
-                't.mpan=submissions.mpan AND t.mq=submissions.mq '
-                'AND t.day=submissions.day) WHERE day=? AND mq=? AND superseded_by IS NULL AND id<=? AND '
-                'EXISTS (SELECT 1 FROM submissions t '
-                'WHERE t.mpan=submissions.mpan AND t.mq=submissions.mq AND t.day=submissions.day AND t.id>?)',
-                (str(day), mq, first, first),
-            )
-            cur.execute('COMMIT')
-        except BaseException:
-            cur.execute('ROLLBACK')
-            raise
-    return len(rows)
-
-
-MarketWideDataService.load_day = load_day
-
 # %% ../nbs/33_bp019_mds.ipynb #2b3c8a0d
 _Q_ACTUAL = np.array([q in ACTUAL_Q for q in QUALITY])
 _Q_ZE = np.array([q.startswith('ZE') for q in QUALITY])
@@ -923,7 +839,96 @@ def check_frame(
             out[a + i[bad]] = np.array(_FRAME_RULES, dtype=object)[first.astype(np.intp) - 1]
     return out
 
+# %% ../nbs/33_bp019_mds.ipynb #c3295f2d
+def _checkable(mpans: pd.DataFrame) -> pd.DataFrame:
+    "The columns `check_frame` reads, with the MDS's defaults where a frame lacks them (energised, whole current)."
+    out = mpans
+    if 'energisation' not in out: out = out.assign(energisation='E')
+    if 'connection_type' not in out: out = out.assign(connection_type='W')
+    return out
+
+
+@implements('BP019', 'ECS1003', 'ECS1010', 'ECS1012')
+def load_day(
+    self: MarketWideDataService,
+    day,
+    mpans,
+    wh: np.ndarray,
+    quality: np.ndarray,
+    reason: np.ndarray,
+    ds: str = 'bulk',
+    received_at: dt.datetime | None = None,
+    mq: str = 'AI',
+) -> int:
+    """Store a day's processed data for `mpans` as new versions received at `received_at`, after the ECS rules of
+    `check_frame`: an MPAN whose day breaks one is refused (a row in `refusals`) and not stored. Returns the rows
+    stored (0 after RF)."""
+    from mhhs_ref.data_services.processing import QUALITY, REASONS, _kwh
+    from mhhs_ref.interfaces import wire_datetime
+
+    day = as_date(day)
+    at = received_at or self.clock()
+    if not open_for_submission([day], at.date())[0]:
+        with self.lock:
+            self.con.execute(
+                'INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)',
+                (at.timestamp(), None, ds, 'ECS1003', f"{len(mpans)} MPANs for {day} after RF"),
+            )
+        return 0
+    codes = check_frame(_checkable(mpans), wh, quality, reason, mq=mq)
+    refused = np.flatnonzero(codes != '')
+    if len(refused):
+        with self.lock:
+            self.con.executemany(
+                'INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)',
+                [(at.timestamp(), str(mpans.mpan.iloc[k]), ds, codes[k], f"bulk load of {day}") for k in refused],
+            )
+    keep = codes == ''
+    mpans, wh, quality, reason = mpans[keep], wh[keep], quality[keep], reason[keep]
+    ends = [wire_datetime(e) for e in utc_period_ends(day)]
+    head = {'settlementDayDate': wire_datetime(dt.datetime.combine(day, dt.time(), UTC)), 'periodDuration': 30}
+    qs, rs = np.array(QUALITY, dtype=object), np.array(REASONS, dtype=object)
+    rows = []
+    for m, w, q, r in zip(mpans.mpan.astype(str), wh, quality, reason):
+        periods = [
+            {'sp': e, 'v': _kwh(int(v)), 'q': qq, 'e': rr, 'arc': None}
+            for e, v, qq, rr in zip(ends, w, qs[q], rs[r])
+            if v != MISSING
+        ]
+        rows.append(
+            (
+                m,
+                mq,
+                str(day),
+                ds,
+                None,
+                at.timestamp(),
+                json.dumps({'settlementDay': head, 'consumptionPeriods': periods}),
+                0,
+            )
+        )
+    with self.store.tx() as cur:
+        first = cur.execute('SELECT COALESCE(MAX(id), 0) FROM submissions').fetchone()[0]
+        cur.executemany(
+            'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned) VALUES '
+            '(?,?,?,?,?,?,?,?)',
+            rows,
+        )
+        cur.execute(
+            'UPDATE submissions SET superseded_by=(SELECT MAX(t.id) FROM submissions t WHERE '
+            't.mpan=submissions.mpan AND t.mq=submissions.mq '
+            'AND t.day=submissions.day) WHERE day=? AND mq=? AND superseded_by IS NULL AND id<=? AND '
+            'EXISTS (SELECT 1 FROM submissions t '
+            'WHERE t.mpan=submissions.mpan AND t.mq=submissions.mq AND t.day=submissions.day AND t.id>?)',
+            (str(day), mq, first, first),
+        )
+    return len(rows)
+
+
+MarketWideDataService.load_day = load_day
+
 # %% ../nbs/33_bp019_mds.ipynb #d12d295d
+@patch
 @implements('IF-013', 'BP019', 'DI-154')
 def if013(
     self: MarketWideDataService,
@@ -1017,10 +1022,8 @@ def if013(
         )
     return out
 
-
-MarketWideDataService.if013 = if013
-
 # %% ../nbs/33_bp019_mds.ipynb #5e8969fd
+@patch
 @implements('IF-040', 'ASM-MDS-AC', 'DI-150', 'BP019')
 def annual_consumption(
     self: MarketWideDataService, mpans: pd.DataFrame, month_start, previous_kwh: pd.Series | None = None
@@ -1067,6 +1070,7 @@ def annual_consumption(
     return pd.DataFrame(out, columns=['mpan', 'annual_kwh', 'quality', 'days_held', 'actual_share'])
 
 
+@patch
 def if040(self: MarketWideDataService, ac: pd.DataFrame, month_start) -> list[Publication]:
     "IF-040 for every MPAN with an annual consumption."
     from mhhs_ref.data_services.processing import _kwh
@@ -1096,9 +1100,6 @@ def if040(self: MarketWideDataService, ac: pd.DataFrame, month_start) -> list[Pu
         for m, a, q in zip(ac.mpan, ac.annual_kwh, ac.quality)
         if a is not None and not pd.isna(a)
     ]
-
-
-MarketWideDataService.annual_consumption, MarketWideDataService.if040 = annual_consumption, if040
 
 # %% ../nbs/33_bp019_mds.ipynb #897abdff
 @implements('REP-002', 'REP-002B', 'BP019')

@@ -6,11 +6,10 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/mds_registration_feed.html.md"""
 
 # %% ../nbs/33a_mds_registration_feed.ipynb #a24464cb
 from __future__ import annotations
+from .store import Store
+from fastcore.basics import patch
 import datetime as dt
 import json
-import sqlite3
-import threading
-from contextlib import contextmanager
 from typing import Callable
 
 import pandas as pd
@@ -20,7 +19,7 @@ from .interfaces import channels
 from .time import SETTLEMENT_TZ, UTC, _aware_utc, as_date
 
 # %% auto #0
-__all__ = ['FEED_CHANNELS', 'SCHEMA', 'RegistrationFeed', 'periods', 'view', 'messages', 'handle', 'load_mpans', 'WithFeed']
+__all__ = ['FEED_CHANNELS', 'SCHEMA', 'RegistrationFeed', 'handle']
 
 # %% ../nbs/33a_mds_registration_feed.ipynb #90e5aef7
 FEED_CHANNELS = tuple(sorted(c.id for c in channels().values() if 'REGS' in c.senders and 'MDS' in c.recipients))
@@ -40,29 +39,16 @@ class RegistrationFeed:
     "What the MDS knows of MPANs, learnt from the Registration publications it receives (ASM-MDS-FEED)."
     def __init__(self, db: str = ':memory:', clock: Callable[[], dt.datetime] | None = None):
         self.clock = clock or (lambda: dt.datetime.now(UTC))
-        self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
-        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA '
-            'synchronous=FULL')
-        self.con.executescript(SCHEMA)
-        self.lock = threading.RLock()
+        self.store = Store(db, SCHEMA)
+        self.con, self.lock = self.store.con, self.store.lock
 
     def _now(self) -> float: return self.clock().timestamp()
     def __call__(self, mpan: str, day, known_at: dt.datetime | None = None) -> dict:
         return self.view(mpan, day, known_at)
 
-    @contextmanager
     def _tx(self):
         "One transaction: a message is taken whole or not at all."
-        with self.lock:
-            cur = self.con.cursor()
-            cur.execute('BEGIN IMMEDIATE')
-            try:
-                yield cur
-            except BaseException:
-                cur.execute('ROLLBACK')
-                raise
-            else:
-                cur.execute('COMMIT')
+        return self.store.tx()
 
 
 mark_implements('ASM-MDS-FEED', __name__, 'RegistrationFeed')
@@ -140,6 +126,7 @@ def _fill_undated(self, cur, mpan: str, item: str, value, floor: str, as_of: str
         self._fill(cur, mpan, item, value, as_of, as_of, src)
 
 
+@patch
 def periods(self: RegistrationFeed, mpan: str, item: str | None = None) -> pd.DataFrame:
     "The feed's current periods for `mpan` (one item, or all): item, value, effective_from, effective_to, source."
     with self.lock:
@@ -161,9 +148,9 @@ RegistrationFeed._set, RegistrationFeed._end, RegistrationFeed._fill, Registrati
     _fill,
     _fill_undated,
 )
-RegistrationFeed.periods = periods
 
 # %% ../nbs/33a_mds_registration_feed.ipynb #066658d2
+@patch
 @implements('ASM-MDS-FEED', 'ASM-MDS-REGISTRATION-VIEW')
 def view(self: RegistrationFeed, mpan: str, day, known_at: dt.datetime | None = None) -> dict:
     """The MDS's view of `mpan` on settlement day `day`, as the feed knows it now (or knew it at `known_at`): the same
@@ -195,15 +182,13 @@ def view(self: RegistrationFeed, mpan: str, day, known_at: dt.datetime | None = 
     return out
 
 
+@patch
 def messages(self: RegistrationFeed) -> pd.DataFrame:
     "Every publication the feed has taken in, once each: channel, event, MPAN, when, and what it did with it."
     with self.lock:
         df = pd.read_sql_query('SELECT * FROM feed_messages ORDER BY received_at, rowid', self.con)
     df['received_at'] = pd.to_datetime(df.received_at, unit='s', utc=True)
     return df
-
-
-RegistrationFeed.view, RegistrationFeed.messages = view, messages
 
 # %% ../nbs/33a_mds_registration_feed.ipynb #8cc185f3
 def _ref(body: dict) -> str:
@@ -347,6 +332,7 @@ def handle(self: RegistrationFeed, channel_id: str, body: dict) -> list:
 RegistrationFeed._site, RegistrationFeed._take, RegistrationFeed.handle = _site, _take, handle
 
 # %% ../nbs/33a_mds_registration_feed.ipynb #13a67b30
+@patch
 @implements('ASM-MDS-FEED-MIGRATION')
 def load_mpans(self: RegistrationFeed, frame: pd.DataFrame, source: str = 'migration') -> int:
     """Bulk-load MPANs as a migration gives them to the MDS (no publications): the columns
@@ -372,17 +358,3 @@ def load_mpans(self: RegistrationFeed, frame: pd.DataFrame, source: str = 'migra
             rows,
         )
     return len(frame)
-
-
-RegistrationFeed.load_mpans = load_mpans
-
-# %% ../nbs/33a_mds_registration_feed.ipynb #17bc1bae
-class WithFeed:
-    "A service (the MDS) with a RegistrationFeed in front: each delivery goes to the feed, then to the service."
-    def __init__(self, service, feed: RegistrationFeed): self.service, self.feed = service, feed
-    def handle(self, channel_id: str, body: dict) -> list:
-        self.feed.handle(channel_id, body)
-        return self.service.handle(channel_id, body)
-    def __getattr__(self, name): return getattr(self.service, name)
-
-mark_implements('ASM-MDS-FEED', __name__, 'WithFeed')

@@ -6,23 +6,33 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/sandbox.html.md"""
 
 # %% ../nbs/42_sandbox.ipynb #14fcfde2
 from __future__ import annotations
+import asyncio
 import datetime as dt
+import hashlib
 import html
 import json
+import math
+import queue
+import re
 import secrets
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass
+import zipfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
+from xml.etree import ElementTree as ET
 
 import pandas as pd
+from fastapi import Request
+from fastapi.responses import JSONResponse
 
+from . import __version__
 from .core import MhhsError, complete_mpan_core
 from .data_services import processing as _dp
 from .design import implements
-from .dip.hub import Credentials
+from .dip.hub import Credentials, JsonArray, leading_code
 from mhhs_ref.dip.http import (
     DipClient,
     Identity,
@@ -33,20 +43,22 @@ from mhhs_ref.dip.http import (
     answer_code,
     create_app,
     make_identity,
+    openapi_document,
 )
-from .interfaces import build_message, channels, wire_datetime
+from .interfaces import build_message, channels, spec_catalogue, wire_datetime
 from .isd import reference_isd
 from .mds import ACTUAL_Q, MarketWideDataService
-from .mds_feed import RegistrationFeed, WithFeed
+from .mds_feed import RegistrationFeed
 from .processes import Market, standin_consumption, standin_meters, wire_midnight_utc
 from .registration import settlement_date
 from .time import SETTLEMENT_TZ, utc_period_ends
 
 # %% auto #0
-__all__ = ['SANDBOX_ROLES', 'SCENARIOS', 'Check', 'Sent', 'Sandbox', 'start', 'stop', 'participant_identity', 'pump', 'settle',
-           'from_participant', 'deliveries', 'configured', 'wait_configured', 'check', 'expect_sent',
-           'expect_acknowledged', 'new_mpans', 'brief', 'answers', 'Scenario', 'scenario', 'ConformanceReport', 'play',
-           'report', 'write', 'ParticipantHarness']
+__all__ = ['SANDBOX_ROLES', 'SCENARIOS', 'Check', 'Sent', 'check_certificate', 'Sandbox', 'reset', 'start', 'stop',
+           'participant_identity', 'pump', 'settle', 'from_participant', 'deliveries', 'configured', 'wait_configured',
+           'check', 'expect_sent', 'expect_acknowledged', 'new_mpans', 'brief', 'answers', 'Scenario', 'scenario',
+           'ConformanceReport', 'play', 'report', 'to_json', 'to_junit', 'to_html', 'write', 'bundle', 'Run', 'submit',
+           'sandbox_openapi', 'ParticipantHarness']
 
 # %% ../nbs/42_sandbox.ipynb #378ccab3
 @dataclass
@@ -54,7 +66,7 @@ class Check:
     "One conformance check: what was expected, what was seen, and whether they agree."
     scenario: str
     step: str
-    kind: str          # schema | timing | sequence | codes | content | outcome | delivery
+    kind: str          # refused | schema | timing | sequence | codes | content | outcome | delivery
     passed: bool
     expected: str
     actual: str
@@ -62,27 +74,74 @@ class Check:
 
 @dataclass
 class Sent:
-    "One message the participant posted, with the DIP's answer."
+    "One message the participant posted, with the DIP's answer (accepted or refused, whatever the reason)."
     at: float
     channel: str
     body: dict | None
-    code: str             # MSG0000 when accepted, else the DIP's code
+    code: str             # MSG0000 when accepted, else the DIP's code (REF0105 for a bad signature, MSG1001 …)
     detail: str
     txn: str | None = None
+    http_status: int | None = None
     @property
     def event(self) -> str | None:
         try: return self.body['payload']['CommonBlock']['S0']['eventCode'].strip('[]')
-        except (TypeError, KeyError): return None
+        except (TypeError, KeyError, AttributeError): return None
     @property
     def mpan(self) -> str | None:
         try: return self.body['payload']['CommonBlock']['M0']['MPANCore']
         except (TypeError, KeyError): return None
+    @property
+    def accepted(self) -> bool: return self.code == 'MSG0000'
 
 # %% ../nbs/42_sandbox.ipynb #8f138954
-SANDBOX_ROLES = ('SUP', 'SDS')
+SANDBOX_ROLES = ('SUP', 'SDS', 'ADS', 'MSS')
+_SEND_PATH = re.compile(r'/dip-channel/([^/]+)')
 
 def _free_port(host: str) -> int:
     s = socket.socket(); s.bind((host, 0)); p = s.getsockname()[1]; s.close(); return p
+
+def check_certificate(cert_pem: bytes, dip_id: str) -> None:
+    """A participant's own signing certificate, checked before the sandbox starts (REF0410): a PEM certificate, valid
+    now, whose common name is the participant's DIP id and whose key is RSA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+    try: cert = x509.load_pem_x509_certificate(cert_pem)
+    except Exception:
+        raise MhhsError('REF0410', "the certificate is not a PEM certificate (-----BEGIN CERTIFICATE-----)") from None
+    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not cn or cn[0].value != dip_id:
+        raise MhhsError('REF0410', f"the certificate's common name is {cn[0].value if cn else 'missing'!r}; it must be "
+                                   f"the participant's DIP id {dip_id}, or the DIP refuses every request (REF0105)")
+    key = cert.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise MhhsError('REF0410', f"the certificate's key is not RSA ({type(key).__name__.lstrip('_')}): the DIP "
+                                   f"verifies RSA signatures (PKCS#1 v1.5, SHA-256) only; make an RSA key")
+    now = dt.datetime.now(dt.timezone.utc)
+    if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
+        raise MhhsError('REF0410', f"the certificate is valid {cert.not_valid_before_utc:%Y-%m-%d} to "
+                                   f"{cert.not_valid_after_utc:%Y-%m-%d}, not now")
+
+class _Recorder:
+    "The DIP's webhook deliverer, recording each post to the participant: when, what, and what its webhook answered."
+    takes_json = True
+    def __init__(self, inner, sb): self.inner, self.sb = inner, sb
+    def register(self, name, fn): return self.inner.register(name, fn)
+    def __call__(self, callback, channel, recipient, messages):
+        if recipient != self.sb.dip_id: return self.inner(callback, channel, recipient, messages)
+        t, status, answer, error = time.time(), None, None, None
+        try:
+            status, answer = self.inner(callback, channel, recipient, messages)
+            return status, answer
+        except Exception as e:
+            error = f"{type(e).__name__}: {e}"[:300]
+            raise
+        finally:
+            bodies = messages.messages() if isinstance(messages, JsonArray) else messages
+            with self.sb._lock:
+                self.sb.delivered.append({'at': t, 'took_s': round(time.time() - t, 3), 'channel': channel,
+                                          'callback': callback, 'http_status': status, 'error': error,
+                                          'answer': answer, 'messages': bodies})
 
 @implements('ASM-SANDBOX', 'TOM-DIP')
 class Sandbox:
@@ -99,6 +158,8 @@ class Sandbox:
         port: int = 0,
         reply_timeout_s: float = 10.0,
         start=None,
+        today: dt.date | None = None,
+        seed: int | None = None,
     ):
         if role not in SANDBOX_ROLES:
             raise MhhsError('REF0410', f"role {role!r}: the sandbox's scenarios are for {', '.join(SANDBOX_ROLES)}")
@@ -106,47 +167,34 @@ class Sandbox:
             raise MhhsError('REF0410', f"DIP id {dip_id!r} is not 10 digits")
         if not (len(mpid) == 4 and mpid.isalnum() and mpid.isupper()):
             raise MhhsError('REF0410', f"MPID {mpid!r} is not 4 upper-case letters or digits")
+        if seed is not None and not (0 <= seed <= 99_999):
+            raise MhhsError('REF0410', f"seed {seed} is not between 0 and 99999")
         isd = reference_isd()
         if dip_id in set(isd.participants.dip_id) or mpid in set(isd.participants.mpid):
             raise MhhsError('REF0410', f"DIP id {dip_id} or MPID {mpid} belongs to a simulated party; choose another")
-        isd.participants = pd.concat(
-            [isd.participants, pd.DataFrame([{'mpid': mpid, 'role': role, 'dip_id': dip_id, 'name': name}])],
-            ignore_index=True,
-        )
+        if cert_pem:
+            check_certificate(cert_pem, dip_id)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.dip_id, self.role, self.mpid, self.host = dip_id, role, mpid, host
+        self.dip_id, self.role, self.mpid, self.name, self.host = dip_id, role, mpid, name, host
         self.port = port or _free_port(host)
-        self.reply_timeout_s = reply_timeout_s
-        start = start or dt.datetime.combine(dt.datetime.now(SETTLEMENT_TZ).date(), dt.time(9), SETTLEMENT_TZ)
-        self.market = mk = Market(
-            isd=isd,
-            start=start,
-            hub_db=str(self.folder / 'dip.db'),
-            registration_db=str(self.folder / 'registration.db'),
-        )
-        mk.actors.pop(dip_id, None)  # the participant answers for itself, by webhook
-        for ch in channels():
-            mk.hub.unsubscribe(ch, dip_id)
-        # the MDS knows MPANs only from the Registration publications the DIP delivers to it (its feed, ASM-MDS-FEED)
-        self.feed = RegistrationFeed(str(self.folder / 'mds-registration.db'), clock=mk.clock)
-        self.mds = MarketWideDataService(
-            str(self.folder / 'mds.db'), view=self.feed, clock=mk.clock, dip_id=mk.first('MDS')
-        )
-        mk.attach(mk.first('MDS'), WithFeed(self.mds, self.feed))
+        self.reply_timeout_s, self.seed = reply_timeout_s, seed
+        self.start_at = start or dt.datetime.combine(today or dt.datetime.now(SETTLEMENT_TZ).date(), dt.time(9),
+                                                     SETTLEMENT_TZ)
         self.dip_identity = make_identity('0000000000')
         self.identity = None if cert_pem else make_identity(dip_id)
-        verifier = SignatureVerifier(window_s=300.0)
-        verifier.register(dip_id, cert_pem or self.identity.cert_pem)
-        self.api_key = f"sandbox-{secrets.token_hex(12)}"
-        mk.hub.deliverer = WebhookDeliverer(self.dip_identity, timeout_s=reply_timeout_s, inprocess=mk.deliverer)
+        self.verifier = SignatureVerifier(window_s=300.0)
+        self.verifier.register(dip_id, cert_pem or self.identity.cert_pem)
+        # a seed fixes the API key too, so a replayed run's connection file is the same
+        self.api_key = (f"sandbox-{hashlib.sha256(f'mhhs-ref sandbox {seed}'.encode()).hexdigest()[:24]}"
+                        if seed is not None else f"sandbox-{secrets.token_hex(12)}")
+        self._lock = threading.Lock()
         self.sent: list[Sent] = []
+        self.delivered: list[dict] = []
         self.checks: list[Check] = []
         self.briefs: dict[str, dict] = {}
-        self._orig_submit = mk.hub.submit
-        mk.hub.submit = self._submit
-        self.app = create_app(mk.hub, {self.api_key: Credentials(dip_id, role)}, verifier, Limits())
-        self._server, self._k = None, 0
+        self._server, self._k, self._n, self._played, self.market = None, 0, 0, False, None
+        self._build()
 
     @property
     def base_url(self) -> str:
@@ -157,35 +205,106 @@ class Sandbox:
         "The channels the participant's role receives (one webhook each)."
         return sorted(c.id for c in channels().values() if self.role in c.recipients and not c.unpublished)
 
-    def _submit(self, channel_id, messages, who):
-        t = time.time()
-        try:
-            res = self._orig_submit(channel_id, messages, who)
-        except MhhsError as e:
-            if who.dip_id == self.dip_id:
-                self.sent.append(Sent(t, channel_id, None, e.code, f"{e.code}: {e.detail}"))
-            raise
-        if who.dip_id == self.dip_id:
-            msgs = messages if isinstance(messages, list) else [messages]
-            for m, r in zip(msgs, res.results):
-                self.sent.append(
-                    Sent(
-                        t,
-                        channel_id,
-                        m if isinstance(m, dict) else None,
-                        r['message'][:7],
-                        r['message'],
-                        r.get('transactionID'),
-                    )
-                )
-        return res
+# %% ../nbs/42_sandbox.ipynb #780ce6e7
+def _hooks(self: Sandbox) -> list[tuple]:
+    "The webhooks the participant has configured on the current hub: (channel, callback, max count, max kB)."
+    if self.market is None: return []
+    return self.market.hub._q('SELECT channel, callback, max_count, max_kb FROM subscriptions WHERE dip_id=?',
+                              (self.dip_id,))
+
+def _build(self: Sandbox) -> None:
+    """A fresh market at the sandbox's start time (new SQLite files under `state/`), the DIP app over it, and the
+    participant's webhooks carried over from the market before."""
+    hooks = self._hooks()
+    self._n += 1
+    state = self.folder / 'state' / f"{self._n:03d}"
+    state.mkdir(parents=True, exist_ok=True)
+    isd = reference_isd()
+    isd.participants = pd.concat(
+        [isd.participants,
+         pd.DataFrame([{'mpid': self.mpid, 'role': self.role, 'dip_id': self.dip_id, 'name': self.name}])],
+        ignore_index=True,
+    )
+    self.market = mk = Market(
+        isd=isd,
+        start=self.start_at,
+        hub_db=str(state / 'dip.db'),
+        registration_db=str(state / 'registration.db'),
+    )
+    mk.actors.pop(self.dip_id, None)  # the participant answers for itself, by webhook
+    for ch in channels():
+        mk.hub.unsubscribe(ch, self.dip_id)
+    # the MDS knows MPANs only from the Registration publications the DIP delivers to it (its feed, ASM-MDS-FEED)
+    self.feed = RegistrationFeed(str(state / 'mds-registration.db'), clock=mk.clock)
+    self.mds = MarketWideDataService(
+        str(state / 'mds.db'), view=self.feed, clock=mk.clock, dip_id=mk.first('MDS')
+    )
+    mk.attach(mk.first('MDS'), self.mds)  # the MDS gives each delivery to its view, the feed, first
+    mk.hub.deliverer = _Recorder(
+        WebhookDeliverer(self.dip_identity, timeout_s=self.reply_timeout_s, inprocess=mk.deliverer), self)
+    for ch, callback, n, kb in hooks:
+        mk.hub.subscribe(ch, self.dip_id, callback, max_count=n, max_kb=kb)
+    self.app = create_app(mk.hub, {self.api_key: Credentials(self.dip_id, self.role)}, self.verifier, Limits())
+    _control_routes(self)
+
+def reset(self: Sandbox, clear: bool = False) -> None:
+    """A fresh market (same day, same standing data, the participant's webhooks kept), so a scenario does not depend on
+    the ones before it; `clear` also forgets the checks and messages so far."""
+    self._build()
+    if clear:
+        with self._lock:
+            self.sent, self.delivered, self.checks, self.briefs = [], [], [], {}
+
+Sandbox._hooks, Sandbox._build, Sandbox.reset = _hooks, _build, reset
 
 # %% ../nbs/42_sandbox.ipynb #bee896fe
+async def _asgi(self: Sandbox, scope, receive, send):
+    """What uvicorn serves: the current market's DIP app (a reset swaps it), every `sendMessage` with the participant's
+    API key recorded with the DIP's answer — refused ones too (a bad signature, a malformed body)."""
+    app = self.app
+    m = _SEND_PATH.fullmatch(scope.get('path', '')) if scope['type'] == 'http' else None
+    key = dict(scope.get('headers') or []).get(b'x-api-key', b'').decode('latin-1')
+    if not m or scope.get('method') != 'POST' or key != self.api_key:
+        return await app(scope, receive, send)
+    t, chunks, out = time.time(), [], {'status': None, 'body': []}
+    async def rx():
+        msg = await receive()
+        if msg['type'] == 'http.request': chunks.append(msg.get('body', b''))
+        return msg
+    async def tx(msg):
+        if msg['type'] == 'http.response.start': out['status'] = msg['status']
+        elif msg['type'] == 'http.response.body': out['body'].append(msg.get('body', b''))
+        await send(msg)
+    try: await app(scope, rx, tx)
+    finally:
+        await asyncio.get_running_loop().run_in_executor(
+            None, self._record_sent, t, m.group(1), b''.join(chunks), out['status'], b''.join(out['body']))
+
+def _record_sent(self: Sandbox, t: float, channel: str, raw: bytes, status, answer: bytes) -> None:
+    "One `Sent` per message of a request (one for a body that is no array), each with the DIP's entry for it."
+    try: msgs = json.loads(raw)
+    except ValueError: msgs = None
+    try: entries = json.loads(answer).get('messageArray') or []
+    except (ValueError, AttributeError): entries = []
+    msgs = msgs if isinstance(msgs, list) and msgs else [msgs]
+    rows = []
+    for k, msg in enumerate(msgs):
+        e = (entries[k] if len(entries) == len(msgs) else entries[0] if entries else {}) or {}
+        text = e.get('message') or f"HTTP {status}, no StandardResponse"
+        why = e.get('help')
+        rows.append(Sent(t, channel, msg if isinstance(msg, dict) else None, leading_code(text) or f"HTTP{status}",
+                         text + (f" ({why})" if why and why not in text else ''), e.get('transactionID'), status))
+    with self._lock:
+        self.sent.extend(rows)
+
 def start(self: Sandbox) -> dict:
     "Serve the DIP API and write the participant's connection file; returns its contents."
     import uvicorn
+
+    async def app(scope, receive, send):
+        await self._asgi(scope, receive, send)
     self._server = uvicorn.Server(
-        uvicorn.Config(self.app, host=self.host, port=self.port, log_level='warning', access_log=False)
+        uvicorn.Config(app, host=self.host, port=self.port, log_level='warning', access_log=False, lifespan='off')
     )
     threading.Thread(target=self._server.run, name='sandbox-dip', daemon=True).start()
     for _ in range(500):
@@ -203,14 +322,20 @@ def start(self: Sandbox) -> dict:
         'dip_dip_id': self.dip_identity.dip_id,
         'channels': self.channels,
         'sandbox_today': str(self.market.clock.today()),
+        'seed': self.seed,
     }
     if self.identity:
         (self.folder / 'participant-key.pem').write_bytes(self.identity.key_pem)
         (self.folder / 'participant-cert.pem').write_bytes(self.identity.cert_pem)
         info |= {'key_file': 'participant-key.pem', 'cert_file': 'participant-cert.pem'}
-    (self.folder / 'sandbox.json').write_text(json.dumps(info, indent=1))
+    _atomic_write(self.folder / 'sandbox.json', json.dumps(info, indent=1))
     return info
 
+def _atomic_write(path: Path, text: str) -> None:
+    "Write a file whole or not at all (a participant polling for it never reads half of it)."
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 def stop(self: Sandbox) -> None:
     if self._server:
@@ -229,7 +354,7 @@ def participant_identity(folder) -> tuple[dict, Identity, bytes]:
     return info, ident, (folder / info['dip_cert_file']).read_bytes()
 
 
-Sandbox.start, Sandbox.stop = start, stop
+Sandbox._asgi, Sandbox._record_sent, Sandbox.start, Sandbox.stop = _asgi, _record_sent, start, stop
 
 # %% ../nbs/42_sandbox.ipynb #741c92e0
 def pump(self: Sandbox, until: Callable[[], bool], timeout: float | None = None) -> bool:
@@ -252,14 +377,23 @@ def settle(self: Sandbox, quiet: float = 0.4) -> None:
 def from_participant(
     self: Sandbox, channel: str | None = None, event: str | None = None, mpan: str | None = None, since: float = 0.0
 ) -> list[Sent]:
+    with self._lock:
+        sent = list(self.sent)
     return [
         s
-        for s in self.sent
+        for s in sent
         if s.at >= since
         and (channel is None or s.channel == channel)
         and (event is None or s.event == event)
         and (mpan is None or s.mpan == mpan)
     ]
+
+def _posts(self: Sandbox, channel: str, mpan: str | None, since: float) -> list[dict]:
+    "The webhook posts to the participant on `channel` (carrying `mpan`) since `since`, oldest first."
+    with self._lock:
+        posts = list(self.delivered)
+    def mpans(p): return {_cb(m).get('M0', {}).get('MPANCore') for m in p['messages'] or [] if isinstance(m, dict)}
+    return [p for p in posts if p['at'] >= since and p['channel'] == channel and (mpan is None or mpan in mpans(p))]
 
 
 def deliveries(self: Sandbox) -> pd.DataFrame:
@@ -297,18 +431,31 @@ def wait_configured(self: Sandbox, needed, timeout: float = 30.0) -> None:
     Sandbox.pump,
     Sandbox.settle,
     Sandbox.from_participant,
+    Sandbox._posts,
     Sandbox.deliveries,
     Sandbox.configured,
     Sandbox.wait_configured,
-) = pump, settle, from_participant, deliveries, configured, wait_configured
+) = pump, settle, from_participant, _posts, deliveries, configured, wait_configured
 
 # %% ../nbs/42_sandbox.ipynb #96086779
 def check(
     self: Sandbox, scenario: str, step: str, kind: str, passed: bool, expected, actual, code: str | None = None
 ) -> bool:
-    self.checks.append(Check(scenario, step, kind, bool(passed), str(expected), str(actual), None if passed else code))
+    c = Check(scenario, step, kind, bool(passed), _text(expected), _text(actual), None if passed else code)
+    with self._lock:
+        self.checks.append(c)
     return bool(passed)
 
+def _text(v) -> str:
+    "A value as the report shows it: null for nothing, JSON for a block, text otherwise (never Python's own syntax)."
+    if v is None: return 'null'
+    if isinstance(v, (dict, list)): return json.dumps(v, default=str)
+    return str(v)
+
+def _said(s: Sent) -> str:
+    "How one sent message reads in a report: what it was and what the DIP answered."
+    what = f"{s.channel} {s.event or '(no event)'}" + (f" for {s.mpan}" if s.mpan else '')
+    return f"{what}: accepted" if s.accepted else f"{what}: refused, {s.detail[:200]}"
 
 def expect_sent(
     self: Sandbox,
@@ -319,33 +466,62 @@ def expect_sent(
     event: str | None = None,
     mpan: str | None = None,
     n: int = 1,
+    trigger: tuple[str, str | None] | None = None,
 ) -> list[Sent]:
-    """Wait for `n` messages of `channel`/`event` (for `mpan`) from the participant; check they came in time and passed
-    the schema."""
-    got = lambda: self.from_participant(channel, event, mpan, since)
-    ok = self.pump(lambda: len([s for s in got() if s.code == 'MSG0000']) >= n)
-    msgs = got()
+    """Wait for `n` messages of `channel`/`event` (for `mpan`) from the participant and check them: accepted by the
+    DIP, and each within the reply time of its own trigger — the webhook post (`trigger`: channel, MPAN) that asks for
+    it, else `since`. Causes come first: a refused message, or a trigger the webhook did not take, is checked before
+    the timing it spoils."""
+    limit = self.reply_timeout_s
+    def t0():
+        posts = self._posts(*trigger, since) if trigger else []
+        ok = [p for p in posts if p['http_status'] and 200 <= p['http_status'] < 300]
+        return (ok[-1]['at'] if ok else None), posts
+    def in_time():
+        start, _ = t0()
+        return [s for s in self.from_participant(channel, event, mpan, since)
+                if s.accepted and start is not None and s.at - start <= limit] if trigger else \
+               [s for s in self.from_participant(channel, event, mpan, since) if s.accepted and s.at - since <= limit]
+    # wait until the messages come, or the trigger was posted (or not) and the reply time after it has run out
+    end = time.monotonic() + limit * (2 if trigger else 1)
+    def done():
+        start, _ = t0()
+        if len(in_time()) >= n: return True
+        if trigger and start is not None: return time.time() > start + limit + 0.05
+        return time.monotonic() > end
+    self.pump(done, timeout=limit * 2 + 1)
+    msgs, good = self.from_participant(channel, event, mpan, since), in_time()
+    start, posts = t0()
     what = f"{n} × {channel} {event or ''}".strip() + (f" for {mpan}" if mpan else '')
-    if not self.check(
-        scenario,
-        step,
-        'timing',
-        ok,
-        f"{what} within {self.reply_timeout_s:g} s",
-        f"{len([s for s in msgs if s.code == 'MSG0000'])} accepted after {time.time() - since:.1f} s"
-        if msgs
-        else 'nothing',
-        'REF0413',
-    ):
-        for s in msgs:
-            if s.code != 'MSG0000':
-                self.check(scenario, step, 'schema', False, 'MSG0000 (accepted by the DIP)', s.detail[:300], s.code)
-        return [s for s in msgs if s.code == 'MSG0000']
+    for s in msgs:       # causes: every refusal of a message of the kind asked for
+        if not s.accepted:
+            self.check(scenario, step, 'schema' if s.code.startswith('MSG') else 'refused', False,
+                       'accepted by the DIP (MSG0000)', f"refused: {s.detail[:300]}", s.code)
+    if trigger and start is None:
+        seen = '; '.join(f"HTTP {p['http_status']}" if p['http_status'] else (p['error'] or 'no answer')
+                         for p in posts[-3:]) or 'never posted'
+        self.check(scenario, step, 'delivery', False, f"the {trigger[0]} that asks for it taken by your webhook (2xx)",
+                   seen, 'REF0414')
+    late = [s for s in msgs if s.accepted and s not in good]
+    if len(good) >= n:
+        first = min(s.at for s in good) - (start if trigger else since)
+        actual = f"{len(good)} accepted, the first {first:.1f} s after its trigger"
+    elif late:
+        actual = f"{len(late)} accepted too late: {min(s.at for s in late) - (start or since):.1f} s after the trigger"
+    elif msgs:
+        actual = f"no accepted {channel} {event or ''}".rstrip() + f" ({len(msgs)} refused)"
+    else:
+        other = [s for s in self.from_participant(since=since)
+                 if s.channel == channel or (mpan is not None and s.mpan == mpan)]
+        instead = f"; sent instead: {'; '.join(_said(s) for s in other[:3])}" if other else ''
+        actual = f"nothing in {limit:g} s{instead}"
+    self.check(scenario, step, 'timing', len(good) >= n,
+               f"{what} within {limit:g} s of {'its ' + trigger[0] if trigger else 'the start of the step'}",
+               actual, 'REF0413')
     for s in msgs:
-        self.check(
-            scenario, step, 'schema', s.code == 'MSG0000', 'MSG0000 (accepted by the DIP)', s.detail[:300], s.code
-        )
-    return [s for s in msgs if s.code == 'MSG0000']
+        if s.accepted:
+            self.check(scenario, step, 'schema', True, 'accepted by the DIP (MSG0000)', s.detail[:300])
+    return [s for s in msgs if s.accepted]
 
 
 def expect_acknowledged(
@@ -362,8 +538,8 @@ def expect_acknowledged(
         ok = r.state == 'delivered'
         seen = (
             f"{r.state}"
-            + (f", HTTP {r.http_status}" if r.http_status else '')
-            + (f", {r.error}" if r.error else '')
+            + (f", HTTP {int(r.http_status)}" if pd.notna(r.http_status) and r.http_status else '')
+            + (f", {r.error}" if isinstance(r.error, str) and r.error else '')
             + f" after {r.attempts} attempt(s)"
         )
         self.check(
@@ -381,7 +557,8 @@ Sandbox.check, Sandbox.expect_sent, Sandbox.expect_acknowledged = check, expect_
 
 # %% ../nbs/42_sandbox.ipynb #b27179e5
 def new_mpans(
-    self: Sandbox, n: int, supplier: str, ds: str | None = None, ms: str | None = None, since_days: int = 60
+    self: Sandbox, n: int, supplier: str, ds: str | None = None, ms: str | None = None, since_days: int = 60,
+    segment: str = 'S',
 ) -> list[str]:
     mk = self.market
     since = mk.clock.today() - dt.timedelta(days=since_days)
@@ -397,7 +574,7 @@ def new_mpans(
                 energy_direction='I',
                 domestic_premise=True,
                 duos_tariff='1',
-                market_segment='S',
+                market_segment=segment,
                 energisation='E',
                 supplier=supplier,
                 ms=ms or mk.first('MSS'),
@@ -415,7 +592,7 @@ def new_mpans(
 
 
 def brief(self: Sandbox, scenario: str, **facts) -> dict:
-    "Tell the participant what the scenario is (written to scenario-<id>.json beside sandbox.json)."
+    "Tell the participant what the scenario is (written to `scenario-<id>.json` beside `sandbox.json`)."
     b = {
         'scenario': scenario,
         'title': SCENARIOS[scenario].title,
@@ -423,7 +600,8 @@ def brief(self: Sandbox, scenario: str, **facts) -> dict:
         **facts,
     }
     self.briefs[scenario] = b
-    (self.folder / f"scenario-{scenario}.json").write_text(json.dumps(b, indent=1, default=str))
+    # whole or not at all, before the scenario's first publication is posted to the participant
+    _atomic_write(self.folder / f"scenario-{scenario}.json", json.dumps(b, indent=1, default=str))
     return b
 
 
@@ -477,6 +655,7 @@ def _sup_gain(sb: Sandbox) -> None:
     day = mk.clock.today() + dt.timedelta(days=7)
     providers = {r: {d: mk.mpid(d) for d, x in mk._roles.items() if x == r} for r in ('SDS', 'MSS')}
     sb.brief(S, mpan=mpan, switch_day=day, providers=providers,
+             effective_from=wire_datetime(dt.datetime.combine(day, dt.time(0), SETTLEMENT_TZ)),
              expect="appoint a data service (SDS) and a metering service (MSS) of your choice with IF-031 DSApp and "
                     "MSApp, scenario COS, from the switch day")
     t0 = time.time()
@@ -488,7 +667,7 @@ def _sup_gain(sb: Sandbox) -> None:
     corr = if002[0][0] if if002 else None
     chosen = {}
     for event, svc, role in (('DSApp', 'DS', 'SDS'), ('MSApp', 'MS', 'MSS')):
-        got = sb.expect_sent(S, f"IF-031 {event}", t0, 'IF-031', event, mpan)
+        got = sb.expect_sent(S, f"IF-031 {event}", t0, 'IF-031', event, mpan, trigger=('IF-002', mpan))
         if not got: continue
         cu = _cu(got[-1].body)
         blk = cu.get('B071' if svc == 'DS' else 'B070') or {}
@@ -527,7 +706,7 @@ def _sup_gain(sb: Sandbox) -> None:
             f"IF-031 {event}",
             'sequence',
             _cb(got[-1].body)['S1']['senderCorrelationID'] == corr,
-            f"senderCorrelationID of IF-002: {corr}",
+            f"senderCorrelationID of IF-002: {json.dumps(corr)}",
             _cb(got[-1].body)['S1']['senderCorrelationID'],
         )
         chosen[svc] = sp
@@ -610,24 +789,35 @@ def _sup_loss(sb: Sandbox) -> None:
     sb.expect_acknowledged(S, mpans=[mpan])
 
 # %% ../nbs/42_sandbox.ipynb #d028fa95
-@implements('SP002')     # the check that a data service refuses an unknown contract with SP002
-@scenario('ds-appointment', 'SDS', 'Change of data service: an appointment request '
-                                   '(BP003)', ('IF-033', 'IF-035', 'IF-036'))
-def _ds_appointment(sb: Sandbox) -> None:
-    "A data service must accept under a contract it holds (SP000) and refuse an unknown contract with SP002."
-    S, mk = 'ds-appointment', sb.market
+_APPOINTED = {  # service → (the response event, the block that names the service, its contract reference)
+    'DS': ('DSAppSPResponse', 'B071', 'contractReferenceDataService'),
+    'MS': ('MSAppSPResponse', 'B070', 'contractReferenceMeteringService'),
+}
+
+def _appointment(S: str, svc: str) -> Callable[[Sandbox], None]:
+    """The participant proposed as `svc` ('DS' data, 'MS' metering service): it must accept under a contract it holds
+    (SP000) and refuse an unknown contract with SP002."""
+    event, blk, _ = _APPOINTED[svc]
+    def play(sb: Sandbox) -> None:
+        _appointment_play(sb, S, svc, event, blk)
+    return play
+
+def _appointment_play(sb: Sandbox, S: str, svc: str, event: str, blk: str) -> None:
+    mk = sb.market
     sup = mk.first('SUP')
-    ok, unknown = sb.new_mpans(2, supplier=sup)
+    # an advanced data service serves the advanced segment
+    ok, unknown = sb.new_mpans(2, supplier=sup, segment='A' if sb.role == 'ADS' else 'S')
     day = mk.clock.today() + dt.timedelta(days=3)
-    sb.brief(S, supplier=sup, contracts={'SANDBOX-OK': sup}, mpans=[ok, unknown], effective_from=day,
+    sb.brief(S, supplier=sup, contracts={'SANDBOX-OK': sup}, contract_block=blk, mpans=[ok, unknown],
+             effective_from=day,
              expect="accept requests under a contract you hold (SP000); refuse any other contract reference with SP002")
     t0 = time.time()
     for mpan, ref in ((ok, 'SANDBOX-OK'), (unknown, 'SANDBOX-UNKNOWN')):
-        mk.appoint(sup, mpan, 'DS', sb.dip_id, day, 'CSP', contract_ref=ref)
+        mk.appoint(sup, mpan, svc, sb.dip_id, day, 'CSP', contract_ref=ref)
     want = {ok: ('A', 'SP000'), unknown: ('R', 'SP002')}
     for mpan in (ok, unknown):
         step = f"IF-034 for {'SANDBOX-OK' if mpan == ok else 'SANDBOX-UNKNOWN'}"
-        got = sb.expect_sent(S, step, t0, 'IF-034', mpan=mpan)
+        got = sb.expect_sent(S, step, t0, 'IF-034', mpan=mpan, trigger=('IF-033', mpan))
         if not got:
             continue
         body = got[-1].body
@@ -641,8 +831,8 @@ def _ds_appointment(sb: Sandbox) -> None:
             S,
             step,
             'sequence',
-            got[-1].event == 'DSAppSPResponse',
-            'event DSAppSPResponse (answering DSAppSPRequest)',
+            got[-1].event == event,
+            f"event {event} (answering {event.replace('Response', 'Request')})",
             got[-1].event,
         )
         sb.check(
@@ -650,7 +840,7 @@ def _ds_appointment(sb: Sandbox) -> None:
             step,
             'sequence',
             _cb(body)['S1']['senderCorrelationID'] == corr,
-            f"senderCorrelationID of IF-033: {corr}",
+            f"senderCorrelationID of IF-033: {json.dumps(corr)}",
             _cb(body)['S1']['senderCorrelationID'],
         )
         b7 = _cu(body).get('B007') or {}
@@ -669,7 +859,7 @@ def _ds_appointment(sb: Sandbox) -> None:
             step,
             'content',
             (_cu(body).get('B012') or {}) == b033.get('B012'),
-            f"B012 as sent: {b033.get('B012')}",
+            f"B012 as sent: {json.dumps(b033.get('B012'))}",
             _cu(body).get('B012'),
             'RCP1063',
         )
@@ -677,16 +867,25 @@ def _ds_appointment(sb: Sandbox) -> None:
     mk.advance_to(day)
     sb.settle()
     for mpan, mine in ((ok, True), (unknown, False)):
-        ds = (mk.registration.as_at(mpan, day)['DS'] or {}).get('dip_id')
+        ds = (mk.registration.as_at(mpan, day)[svc] or {}).get('dip_id')
         sb.check(
             S,
             f"registration of {mpan}",
             'outcome',
             (ds == sb.dip_id) == mine,
-            f"DS {'is' if mine else 'is not'} {sb.dip_id} from {day}",
+            f"{svc} {'is' if mine else 'is not'} {sb.dip_id} from {day}",
             ds,
         )
     sb.expect_acknowledged(S, mpans=[ok, unknown])
+
+
+_ds_appointment = implements('SP002')(  # the check that a data service refuses an unknown contract with SP002
+    scenario('ds-appointment', 'SDS', 'Change of data service: an appointment request (BP003)',
+             ('IF-033', 'IF-035', 'IF-036'))(_appointment('ds-appointment', 'DS')))
+_ads_appointment = scenario('ads-appointment', 'ADS', 'Change of data service: an advanced data service proposed '
+                            '(BP003)', ('IF-033', 'IF-035', 'IF-036'))(_appointment('ads-appointment', 'DS'))
+_ms_appointment = scenario('ms-appointment', 'MSS', 'Change of metering service: an appointment request (BP002)',
+                           ('IF-033', 'IF-035', 'IF-036'))(_appointment('ms-appointment', 'MS'))
 
 # %% ../nbs/42_sandbox.ipynb #61399097
 @scenario('ds-day', 'SDS', 'Data collection and processing: a day of consumption (BP004, BP005)', ('IF-064', 'IF-014'))
@@ -698,11 +897,13 @@ def _ds_day(sb: Sandbox) -> None:
     ends = utc_period_ends(day)
     sent_wh = {m: standin_consumption(m, day) for m in mpans}
     gaps = {mpans[0]: [], mpans[1]: [10, 11, 12, 13], mpans[2]: list(range(48))}
+    dso = dict(zip(mk.isd.distributors.distributor_id, mk.isd.distributors.dip_id))
     info = {
         m: {
             k: mk.registration.as_at(m, day)[k]
             for k in ('gsp_group', 'connection_type', 'market_segment', 'energisation', 'domestic_premise')
         }
+        | {'distributor_dip_id': dso[m[:2]]}
         for m in mpans
     }
     sb.brief(
@@ -744,7 +945,7 @@ def _ds_day(sb: Sandbox) -> None:
         step = f"IF-021 for {m}" + (
             ' (4 half-hours missing)' if gaps[m] and len(gaps[m]) < 48 else ' (meter silent)' if gaps[m] else ''
         )
-        got = [s for s in sb.expect_sent(S, step, t0, 'IF-021', 'ActivePower', m)]
+        got = sb.expect_sent(S, step, t0, 'IF-021', 'ActivePower', m, trigger=('IF-064', None))
         if not got:
             continue
         b900 = _cu(got[-1].body).get('B900') or {}
@@ -789,7 +990,7 @@ def _ds_day(sb: Sandbox) -> None:
         )
         est = [by.get(pd.Timestamp(ends[k])) for k in gaps[m]]
         bad = [
-            f"{ends[k]:%H:%M} {p and p['q']} e={p and p.get('e')}"
+            f"{ends[k]:%H:%M} {p and p['q']} e={json.dumps(p and p.get('e'))}"
             for k, p in zip(gaps[m], est)
             if not p or p['q'] in ACTUAL_Q or not p.get('e')
         ]
@@ -820,91 +1021,313 @@ def _ds_day(sb: Sandbox) -> None:
 # %% ../nbs/42_sandbox.ipynb #8e076392
 @dataclass
 class ConformanceReport:
-    "Pass/fail per step, with the expected and the actual, for one participant."
+    "Pass/fail per step, with the expected and the actual, for one participant; every message both ways beside it."
     participant: dict
     checks: pd.DataFrame
     sent: pd.DataFrame
+    run: dict = field(default_factory=dict)            # seed, today, versions, scenarios, times
+    delivered: list = field(default_factory=list)      # every webhook post to the participant, with its answer
+    briefs: dict = field(default_factory=dict)         # what each scenario told the participant
     @property
     def passed(self) -> bool: return bool(len(self.checks)) and bool(self.checks.passed.all())
     def summary(self) -> pd.DataFrame:
         return self.checks.groupby(['scenario', 'kind']).passed.agg(checks='size', passed='sum').reset_index()
     def failures(self) -> pd.DataFrame: return self.checks[~self.checks.passed].reset_index(drop=True)
 
+def _mpan_base(self: Sandbox, sid: str) -> int:
+    "Where a scenario's MPANs are numbered from: its place among the scenarios and the seed, never the runs before it."
+    return 1000 * (self.seed or 0) + 100 * list(SCENARIOS).index(sid)
+
 @implements('ASM-SANDBOX')
 def play(self: Sandbox, *scenario_ids: str, wait_s: float = 30.0) -> ConformanceReport:
-    "Play scenarios in turn (each needs the participant's webhooks on its channels) and return the report."
+    """Play scenarios in turn, each on a fresh market (same day, its own MPANs) once it has the participant's webhooks
+    on its channels, and return the report of this call."""
     for sid in scenario_ids:
         if sid not in SCENARIOS: raise MhhsError('REF0411', f"unknown scenario {sid!r}; choose from "
             f"{', '.join(SCENARIOS)}")
         if SCENARIOS[sid].role != self.role: raise MhhsError('REF0411', f"scenario {sid} is for a "
             f"{SCENARIOS[sid].role}, the participant is a {self.role}")
+    marks, began = (len(self.checks), len(self.sent), len(self.delivered)), time.time()
     for sid in scenario_ids:
+        if self._played:
+            self.reset()
+        self._played, self._k = True, self._mpan_base(sid)
         self.wait_configured(SCENARIOS[sid].needs, timeout=wait_s)
         try: SCENARIOS[sid].play(self)
         except MhhsError as e:         # the market refused something the participant caused: a failed step, not a crash
             self.check(sid, 'scenario', 'outcome', False, 'the scenario runs to its end', f"{e.code}: "
                 f"{e.detail}"[:300], e.code)
-    return self.report()
+    return self.report(marks, {'scenarios': list(scenario_ids), 'started': _iso(began), 'finished': _iso(time.time())})
 
-def report(self: Sandbox) -> ConformanceReport:
-    checks = pd.DataFrame([asdict(c) for c in self.checks], columns=[f for f in Check.__dataclass_fields__])
+def _iso(t: float) -> str: return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec='milliseconds')
+
+def report(self: Sandbox, marks: tuple[int, int, int] = (0, 0, 0), run: dict | None = None) -> ConformanceReport:
+    "The report of everything since `marks` (checks, sent, posts): the whole life of the sandbox by default."
+    with self._lock:
+        checks, sent, posts = self.checks[marks[0]:], self.sent[marks[1]:], self.delivered[marks[2]:]
+    checks = pd.DataFrame([asdict(c) for c in checks], columns=[f for f in Check.__dataclass_fields__])
     sent = pd.DataFrame(
         [
             {
-                'at': pd.Timestamp(s.at, unit='s', tz='UTC'),
+                'at': _iso(s.at),
                 'channel': s.channel,
                 'event': s.event,
                 'mpan': s.mpan,
                 'code': s.code,
-                'detail': s.detail[:200],
+                'detail': s.detail,
+                'http_status': s.http_status,
+                'transactionID': s.txn,
+                'body': s.body,
             }
-            for s in self.sent
+            for s in sorted(sent, key=lambda s: s.at)
         ],
-        columns=['at', 'channel', 'event', 'mpan', 'code', 'detail'],
+        columns=['at', 'channel', 'event', 'mpan', 'code', 'detail', 'http_status', 'transactionID', 'body'],
     )
+    src = spec_catalogue()['source']
+    meta = {'tool': 'mhhs_ref', 'tool_version': __version__, 'spec': src['repository'], 'spec_version': src['version'],
+            'spec_commit': src['commit'], 'seed': self.seed, 'sandbox_today': str(self.start_at.date()),
+            'reply_timeout_s': self.reply_timeout_s} | (run or {})
     return ConformanceReport(
-        {'dip_id': self.dip_id, 'role': self.role, 'mpid': self.mpid, 'sandbox': self.base_url}, checks, sent
+        {'dip_id': self.dip_id, 'role': self.role, 'mpid': self.mpid, 'sandbox': self.base_url}, checks, sent, meta,
+        [{**p, 'at': _iso(p['at'])} for p in posts],
+        {k: b for k, b in self.briefs.items() if k in set(checks.scenario)},
     )
 
 
-Sandbox.play, Sandbox.report = play, report
+Sandbox._mpan_base, Sandbox.play, Sandbox.report = _mpan_base, play, report
 
 # %% ../nbs/42_sandbox.ipynb #dbacbc0d
-def write(self: ConformanceReport, folder) -> Path:
-    "Write conformance.json and conformance.html into `folder`; returns the HTML path."
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    doc = {'participant': self.participant, 'passed': self.passed, 'checks': self.checks.to_dict(orient='records'),
-           'sent': json.loads(self.sent.to_json(orient='records', date_format='iso'))}
-    (folder/'conformance.json').write_text(json.dumps(doc, indent=1, default=str))
+def _plain(v):
+    "A value as strict JSON has it: NaN and NaT become null, numpy scalars plain numbers, timestamps ISO text."
+    if isinstance(v, dict): return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [_plain(x) for x in v]
+    if v is None or isinstance(v, (str, bool)): return v
+    if isinstance(v, float): return None if math.isnan(v) or math.isinf(v) else v
+    if isinstance(v, int): return v
+    if hasattr(v, 'item'): return _plain(v.item())       # numpy scalars
+    if isinstance(v, (pd.Timestamp, dt.datetime, dt.date)): return None if pd.isna(v) else v.isoformat()
+    return None if pd.isna(v) else str(v)
+
+def to_json(self: ConformanceReport) -> dict:
+    "The report as strict JSON (no NaN): what a participant's CI parses, in any language."
+    rec = lambda df: [_plain(r) for r in df.to_dict(orient='records')]
+    return {'format': 'mhhs-ref-conformance/1', 'participant': self.participant, 'passed': self.passed,
+            'run': _plain(self.run), 'summary': rec(self.summary()) if len(self.checks) else [],
+            'checks': rec(self.checks), 'sent': rec(self.sent)}
+
+def to_junit(self: ConformanceReport) -> str:
+    "JUnit XML: one test suite per scenario, one test case per check, a failure naming the code."
+    top = ET.Element('testsuites', name=f"mhhs-ref sandbox {self.participant['dip_id']}",
+                     tests=str(len(self.checks)), failures=str(int((~self.checks.passed).sum())))
+    for sid, df in self.checks.groupby('scenario', sort=False):
+        suite = ET.SubElement(top, 'testsuite', name=str(sid), tests=str(len(df)),
+                              failures=str(int((~df.passed).sum())))
+        for k, c in enumerate(df.itertuples()):
+            case = ET.SubElement(suite, 'testcase', classname=f"{sid}.{c.kind}", name=f"{k + 1:03d} {c.step}")
+            if not c.passed:
+                f = ET.SubElement(case, 'failure', message=f"expected {c.expected}; got {c.actual}"[:500],
+                                  type=c.code if isinstance(c.code, str) else 'failed')
+                f.text = f"{c.code or ''} expected: {c.expected}\nactual: {c.actual}".strip()
+    return ET.tostring(top, encoding='unicode', xml_declaration=True)
+
+def _cell(v) -> str:
+    "One table cell of the HTML report: nothing for a missing value, JSON (folded) for a body, text otherwise."
+    v = _plain(v)
+    if v is None: return ''
+    if isinstance(v, (dict, list)):
+        return (f"<details><summary>{len(json.dumps(v))} bytes</summary><pre>"
+                f"{html.escape(json.dumps(v, indent=1))}</pre></details>")
+    return html.escape(str(v))
+
+def to_html(self: ConformanceReport) -> str:
     verdict = 'PASS' if self.passed else 'FAIL'
     def table(df):
         if df.empty: return '<p>none</p>'
         rows = ''.join(
-            '<tr class="{}">{}</tr>'.format(
-                '' if r.get('passed', True) else 'fail', ''.join(f"<td>{html.escape(str(v))}</td>" for v in r.values())
-            )
+            '<tr class="{}">{}</tr>'.format('' if r.get('passed', True) else 'fail',
+                                            ''.join(f"<td>{_cell(v)}</td>" for v in r.values()))
             for r in df.to_dict(orient='records')
         )
         return f"<table><tr>{''.join(f'<th>{html.escape(str(c))}</th>' for c in df.columns)}</tr>{rows}</table>"
-
-    p = self.participant
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Conformance report
+    posts = pd.DataFrame([{'at': p['at'], 'channel': p['channel'], 'HTTP': p['http_status'], 'error': p['error'],
+                           'events': ', '.join(str(_cb(m)['S0'].get('eventCode')) for m in p['messages'] or []),
+                           'bodies': p['messages']} for p in self.delivered])
+    p, r = self.participant, self.run
+    head = ', '.join(f"{k} {html.escape(str(r[k]))}" for k in ('tool_version', 'spec_version', 'seed',
+                                                                 'sandbox_today') if r.get(k) is not None)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>Conformance report
 {html.escape(p['dip_id'])}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
-td,th{{border:1px solid #ccc;
-padding:3px 6px;text-align:left;vertical-align:top}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}} pre{{font-size:11px;margin:0}}
 tr.fail td{{background:#fde2e2}} .PASS{{color:#17692c}} .FAIL{{color:#b00020}}</style></head><body>
 <h1>Conformance report — <span class="{verdict}">{verdict}</span></h1>
 <p>Participant {html.escape(p['dip_id'])} ({html.escape(p['role'])}, MPID {html.escape(p['mpid'])})
-against the mhhs_ref sandbox at {html.escape(p['sandbox'])}.
+against the mhhs_ref sandbox at {html.escape(p['sandbox'])} ({head}).
 {int(self.checks.passed.sum())} of {len(self.checks)} checks passed.</p>
-<h2>Summary</h2>{table(self.summary())}<h2>Failures</h2>{table(self.failures())}<h2>Every check</h2>{table(self.checks)}
-<h2>Messages the participant sent</h2>{table(self.sent)}</body></html>"""
-    (folder / 'conformance.html').write_text(page)
+<h2>Summary</h2>{table(self.summary()) if len(self.checks) else '<p>none</p>'}
+<h2>Failures</h2>{table(self.failures())}<h2>Every check</h2>{table(self.checks)}
+<h2>Messages the participant sent</h2>{table(self.sent)}
+<h2>Webhook posts to the participant</h2>{table(posts)}</body></html>"""
+
+def write(self: ConformanceReport, folder) -> Path:
+    """Write conformance.json (strict JSON), conformance.xml (JUnit), conformance.html and evidence.zip into `folder`;
+    returns the HTML path."""
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    doc = json.dumps(self.to_json(), indent=1, allow_nan=False)
+    _atomic_write(folder / 'conformance.json', doc)
+    _atomic_write(folder / 'conformance.xml', self.to_junit())
+    _atomic_write(folder / 'conformance.html', self.to_html())
+    self.bundle(folder / 'evidence.zip')
     return folder / 'conformance.html'
 
+@implements('ASM-SANDBOX')
+def bundle(self: ConformanceReport, path) -> Path:
+    """One zip of a run for an auditor: the report (JSON, JUnit, HTML), every message both ways (JSON lines), the
+    scenario files, and a manifest naming the specification and tool versions and the seed."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    lines = lambda rows: ''.join(json.dumps(_plain(r), allow_nan=False) + '\n' for r in rows)
+    with zipfile.ZipFile(tmp, 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr('manifest.json', json.dumps(_plain({'participant': self.participant, 'passed': self.passed,
+                                                       **self.run}), indent=1, allow_nan=False))
+        z.writestr('conformance.json', json.dumps(self.to_json(), indent=1, allow_nan=False))
+        z.writestr('conformance.xml', self.to_junit())
+        z.writestr('conformance.html', self.to_html())
+        z.writestr('messages/from-participant.jsonl', lines(self.sent.to_dict(orient='records')))
+        z.writestr('messages/to-participant.jsonl', lines(self.delivered))
+        for sid, b in self.briefs.items():
+            z.writestr(f"scenarios/scenario-{sid}.json", json.dumps(_plain(b), indent=1))
+    tmp.replace(path)
+    return path
 
-ConformanceReport.write = write
+
+ConformanceReport.to_json, ConformanceReport.to_junit, ConformanceReport.to_html = to_json, to_junit, to_html
+ConformanceReport.write, ConformanceReport.bundle = write, bundle
+
+# %% ../nbs/42_sandbox.ipynb #976e2001
+@dataclass
+class Run:
+    "One request to the long-lived sandbox: a scenario played on a fresh market, or a reset."
+    n: int
+    scenario: str | None                   # None: a reset
+    state: str = 'queued'                  # queued | running | done | failed
+    report: ConformanceReport | None = None
+    error: str | None = None
+    folder: Path | None = None
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+    def view(self, sb: 'Sandbox') -> dict:
+        out = {'run': self.n, 'kind': 'scenario' if self.scenario else 'reset', 'scenario': self.scenario,
+               'state': self.state, 'error': self.error,
+               'brief': sb.briefs.get(self.scenario) if self.scenario else None,
+               'report_folder': str(self.folder) if self.folder else None}
+        if self.report is not None:
+            out |= {'passed': self.report.passed, 'report': self.report.to_json()}
+        return _plain(out)
+
+def submit(self: Sandbox, scenario: str | None, wait_s: float = 120.0) -> Run:
+    """Queue a scenario (None: a reset) for the sandbox's one worker; runs go in the order asked, each on a fresh
+    market, and each run's report is written to `runs/<n>-<scenario>/` in the folder."""
+    if scenario is not None and (scenario not in SCENARIOS or SCENARIOS[scenario].role != self.role):
+        raise MhhsError('REF0411', f"scenario {scenario!r}: choose one of "
+                                   f"{', '.join(k for k, s in SCENARIOS.items() if s.role == self.role)}")
+    with self._lock:
+        if not hasattr(self, '_runs'):
+            self._runs, self._queue = {}, queue.Queue()
+            threading.Thread(target=self._worker, name='sandbox-runs', daemon=True).start()
+        run = Run(len(self._runs) + 1, scenario)
+        self._runs[run.n] = run
+    self._queue.put((run, wait_s))
+    return run
+
+def _worker(self: Sandbox) -> None:
+    while True:
+        run, wait_s = self._queue.get()
+        run.state = 'running'
+        try:
+            if run.scenario is None:
+                self.reset(clear=True)
+                self._played = False
+            else:
+                rep = self.play(run.scenario, wait_s=wait_s)
+                run.folder = self.folder / 'runs' / f"{run.n:03d}-{run.scenario}"
+                rep.write(run.folder)
+                run.report = rep
+            run.state = 'done'
+        except MhhsError as e:
+            run.state, run.error = 'failed', str(e)
+        except Exception as e:         # our fault: said, and the worker goes on
+            run.state, run.error = 'failed', f"{type(e).__name__}: {e}"[:500]
+        finally:
+            run.done.set()
+
+_SANDBOX_TAG = 'mhhs_ref sandbox'
+_SANDBOX_OPS = [  # method, path, summary, answer
+    ('get', '/sandbox/scenarios', "The scenarios of the participant's role: id, title, and the channels each needs "
+     "a webhook on.", 'SandboxScenarios'),
+    ('post', '/sandbox/scenarios/{scenario}/run', "Queue a scenario: it plays on a fresh market (same day, its own "
+     "MPANs) once the participant's webhooks are on its channels. Answers 202 with the run; poll it.", 'SandboxRun'),
+    ('get', '/sandbox/runs/{run}', "A run: queued, running, done (with the conformance report, as conformance.json) "
+     "or failed (with the reason); the scenario file once written.", 'SandboxRun'),
+    ('post', '/sandbox/reset', "Forget every check and message so far and start a fresh market (the webhooks stay); "
+     "answers when the runs queued before it and the reset are done.", 'SandboxRun'),
+]
+
+@implements('ASM-SANDBOX-CONTROL')
+def sandbox_openapi() -> dict:
+    "The OpenAPI document the sandbox serves: the DIP's, and the sandbox's own control operations (API key only)."
+    doc = openapi_document()
+    for method, path, summary, answer in _SANDBOX_OPS:
+        doc['paths'].setdefault(path, {})[method] = {
+            'tags': [_SANDBOX_TAG], 'summary': summary, 'operationId': f"sandbox_{method}_{path.split('/')[2]}",
+            'x-mhhs-ref-extension': True,
+            'parameters': [{'name': 'X-API-Key', 'in': 'header', 'required': True, 'schema': {'type': 'string'}}]
+            + [{'name': p, 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
+               for p in re.findall(r'\{(\w+)\}', path)],
+            'responses': {'202' if path.endswith('/run') else '200': {
+                'description': answer, 'content': {'application/json': {'schema': {'type': 'object'}}}},
+                '401': {'description': 'REF0105: missing or unknown X-API-Key'},
+                '400': {'description': 'REF0411: not a scenario of the participant\'s role'}},
+        }
+    doc['tags'].append({'name': _SANDBOX_TAG})
+    return doc
+
+@implements('ASM-SANDBOX-CONTROL')
+def _control_routes(self: Sandbox) -> None:
+    "The sandbox's control operations on its DIP app (a vendor's test suite drives the long-lived sandbox with them)."
+    app, sb = self.app, self
+    app.openapi = sandbox_openapi
+    def key(request):
+        if request.headers.get('x-api-key') != sb.api_key:
+            raise MhhsError('REF0105', "missing or unknown X-API-Key")
+
+    @app.get('/sandbox/scenarios')
+    def scenarios(request: Request):
+        key(request)
+        return {'role': sb.role, 'scenarios': [{'id': s.id, 'title': s.title, 'needs': list(s.needs)}
+                                               for s in SCENARIOS.values() if s.role == sb.role]}
+
+    @app.post('/sandbox/scenarios/{scenario}/run')
+    def run_scenario(scenario: str, request: Request):
+        key(request)
+        return JSONResponse(sb.submit(scenario, wait_s=getattr(sb, 'wait_s', 120.0)).view(sb), status_code=202)
+
+    @app.get('/sandbox/runs/{run}')
+    def get_run(run: int, request: Request):
+        key(request)
+        r = getattr(sb, '_runs', {}).get(run)
+        if r is None:
+            raise MhhsError('REF0100', f"no run {run}")
+        return r.view(sb)
+
+    @app.post('/sandbox/reset')
+    def reset_(request: Request):
+        key(request)
+        r = sb.submit(None)
+        r.done.wait(3600)
+        return r.view(sb)
+
+
+Sandbox.submit, Sandbox._worker = submit, _worker
 
 # %% ../nbs/42_sandbox.ipynb #742c1d73
 class ParticipantHarness:

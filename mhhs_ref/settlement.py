@@ -6,10 +6,10 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/settlement_runs.html.md"""
 
 # %% ../nbs/35_settlement_runs.ipynb #f91522a6
 from __future__ import annotations
+from .store import Store
+from fastcore.basics import patch
 import datetime as dt
 import json
-import sqlite3
-import threading
 
 import numpy as np
 import pandas as pd
@@ -23,7 +23,7 @@ from .calc import align_rows, settle_gsp_day
 from .reports import pack_report, rep003_report, rep004_report, rep006_report, rep007_report
 
 # %% auto #0
-__all__ = ['SCHEMA', 'SENDER', 'SettlementService', 'run', 'report_messages', 'runs', 'supplier_volumes', 'settled']
+__all__ = ['SCHEMA', 'SENDER', 'SettlementService']
 
 # %% ../nbs/35_settlement_runs.ipynb #5638bcf3
 SCHEMA = """
@@ -50,11 +50,8 @@ class SettlementService:
         defaults."""
         self.mds, self.isd, self.shapes = mds, isd, shapes
         self.clock = clock or getattr(mds, 'clock', None) or (lambda: dt.datetime.now(UTC))
-        self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
-        if str(db) != ':memory:': self.con.execute('PRAGMA journal_mode=WAL'); self.con.execute('PRAGMA '
-            'synchronous=FULL')
-        self.con.executescript(SCHEMA)
-        self.lock = threading.RLock()
+        self.store = Store(db, SCHEMA)
+        self.con, self.lock = self.store.con, self.store.lock
 
 mark_implements('REF-RUN-CALENDAR', __name__, 'SettlementService')
 
@@ -69,6 +66,7 @@ def _held(mds, day, mpans: pd.DataFrame, known_at: float) -> np.ndarray:
     return wh
 
 
+@patch
 @implements('REF-RUN-CALENDAR', 'REF-RUN-PRECEDENCE', 'BP020', 'BP019', 'BP013')
 def run(
     self: SettlementService,
@@ -99,77 +97,70 @@ def run(
     res = settle_gsp_day(day, mpans, held, take, self.isd, shapes=self.shapes, events=tuple(events))
     rep, dde, factors = res.reports, res.dde, res.factors
     gsp, executed = res.gsp_group, self.clock()
-    with self.lock:
-        cur = self.con.cursor()
-        cur.execute('BEGIN IMMEDIATE')
-        try:
-            n = (
-                (
-                    cur.execute(
-                        'SELECT COUNT(*) FROM runs WHERE day=? AND gsp_group=? AND code=?', (str(day), gsp, code)
-                    ).fetchone()[0]
-                )
-                + 1
+    with self.store.tx() as cur:
+        n = (
+            (
+                cur.execute(
+                    'SELECT COUNT(*) FROM runs WHERE day=? AND gsp_group=? AND code=?', (str(day), gsp, code)
+                ).fetchone()[0]
             )
-            rid = cur.execute(
-                'INSERT INTO runs (day, gsp_group, code, run_date, run_number, executed, mpans_held, '
-                'mpans_defaulted) VALUES (?,?,?,?,?,?,?,?)',
-                (str(day), gsp, code, str(run_date), n, executed.timestamp(), res.mpans_held, res.mpans_defaulted),
-            ).lastrowid
-            dt4 = rep['REP-004'].query("direction == 'import'")
+            + 1
+        )
+        rid = cur.execute(
+            'INSERT INTO runs (day, gsp_group, code, run_date, run_number, executed, mpans_held, '
+            'mpans_defaulted) VALUES (?,?,?,?,?,?,?,?)',
+            (str(day), gsp, code, str(run_date), n, executed.timestamp(), res.mpans_held, res.mpans_defaulted),
+        ).lastrowid
+        dt4 = rep['REP-004'].query("direction == 'import'")
+        cur.executemany(
+            'INSERT INTO deemed_take VALUES (?,?,?,?)',
+            [(rid, s, int(p), float(v)) for s, p, v in zip(dt4.supplier, dt4.period, dt4.deemed_take_mwh)],
+        )
+        r3 = rep['REP-003'].query("direction == 'import'")
+        cur.executemany(
+            'INSERT INTO bmu_allocation VALUES (?,?,?,?,?)',
+            [(rid, s, b, int(p), float(v)) for s, b, p, v in zip(r3.supplier, r3.bmu, r3.period, r3.allocated_mwh)],
+        )
+        if dde is not None and len(dde):
             cur.executemany(
-                'INSERT INTO deemed_take VALUES (?,?,?,?)',
-                [(rid, s, int(p), float(v)) for s, p, v in zip(dt4.supplier, dt4.period, dt4.deemed_take_mwh)],
-            )
-            r3 = rep['REP-003'].query("direction == 'import'")
-            cur.executemany(
-                'INSERT INTO bmu_allocation VALUES (?,?,?,?,?)',
-                [(rid, s, b, int(p), float(v)) for s, b, p, v in zip(r3.supplier, r3.bmu, r3.period, r3.allocated_mwh)],
-            )
-            if dde is not None and len(dde):
-                cur.executemany(
-                    'INSERT INTO dde VALUES (?,?,?,?,?)',
-                    [
-                        (rid, s, b, int(p), float(w) / 1e6)
-                        for s, b, p, w in zip(dde.supplier, dde.bmu, dde.period, dde.dde_wh)
-                    ],
-                )
-            cur.executemany(
-                'INSERT INTO factors VALUES (?,?,?,?)',
+                'INSERT INTO dde VALUES (?,?,?,?,?)',
                 [
-                    (rid, int(p), float(i), float(e))
-                    for p, i, e in zip(factors.period, factors.import_ggcf, factors.export_ggcf)
+                    (rid, s, b, int(p), float(w) / 1e6)
+                    for s, b, p, w in zip(dde.supplier, dde.bmu, dde.period, dde.dde_wh)
                 ],
             )
+        cur.executemany(
+            'INSERT INTO factors VALUES (?,?,?,?)',
+            [
+                (rid, int(p), float(i), float(e))
+                for p, i, e in zip(factors.period, factors.import_ggcf, factors.export_ggcf)
+            ],
+        )
+        cur.executemany(
+            'INSERT INTO exceptions VALUES (?,?,?,?,?)',
+            [(rid, *r) for r in res.exceptions().itertuples(index=False)],
+        )
+        if reports:
             cur.executemany(
-                'INSERT INTO exceptions VALUES (?,?,?,?,?)',
-                [(rid, *r) for r in res.exceptions().itertuples(index=False)],
+                'INSERT INTO reports VALUES (?,?,?,?)',
+                [
+                    (rid, ch, sup, json.dumps(body))
+                    for ch, sup, body in _run_reports(
+                        self,
+                        day,
+                        code,
+                        n,
+                        executed,
+                        res.rep6,
+                        res.corrected,
+                        factors,
+                        rep,
+                        dde,
+                        res.dde_ccc,
+                        events,
+                    )
+                ],
             )
-            if reports:
-                cur.executemany(
-                    'INSERT INTO reports VALUES (?,?,?,?)',
-                    [
-                        (rid, ch, sup, json.dumps(body))
-                        for ch, sup, body in _run_reports(
-                            self,
-                            day,
-                            code,
-                            n,
-                            executed,
-                            res.rep6,
-                            res.corrected,
-                            factors,
-                            rep,
-                            dde,
-                            res.dde_ccc,
-                            events,
-                        )
-                    ],
-                )
-            cur.execute('COMMIT')
-        except BaseException:
-            cur.execute('ROLLBACK')
-            raise
     return rid
 
 
@@ -189,6 +180,7 @@ def _run_reports(self, day, code, n, executed, rep6, corr, factors, rep, dde, dd
 SENDER = {'REP-006': 'MDS', 'REP-003': 'VAS', 'REP-004': 'VAS', 'REP-007': 'VAS'}
 
 
+@patch
 @implements('REP-003', 'REP-004', 'REP-006', 'REP-007', 'BP020', 'BP019')
 def report_messages(
     self: SettlementService, run_id: int, senders: dict[str, str] | None = None, **pack
@@ -214,12 +206,14 @@ def report_messages(
     ]
 
 
+@patch
 def runs(self: SettlementService) -> pd.DataFrame:
     "Every run executed."
     with self.lock:
         return pd.read_sql_query('SELECT * FROM runs ORDER BY id', self.con)
 
 
+@patch
 def supplier_volumes(self: SettlementService, day) -> pd.DataFrame:
     "Each supplier's deemed take (import) for `day` (MWh) in every run: one column per run code, in run order."
     with self.lock:
@@ -235,16 +229,8 @@ def supplier_volumes(self: SettlementService, day) -> pd.DataFrame:
     return out[[c for c in RUN_PRECEDENCE if c in out.columns]]
 
 
+@patch
 def settled(self: SettlementService, day) -> pd.Series:
     "Each supplier's volume as settled now: the latest run by precedence (REF-RUN-PRECEDENCE)."
     v = self.supplier_volumes(day)
     return v[latest_run(list(v.columns))].rename(f"{latest_run(list(v.columns))}")
-
-
-SettlementService.run, SettlementService.runs, SettlementService.supplier_volumes, SettlementService.settled = (
-    run,
-    runs,
-    supplier_volumes,
-    settled,
-)
-SettlementService.report_messages = report_messages

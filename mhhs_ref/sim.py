@@ -11,6 +11,7 @@ import json
 import shutil
 import time
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +26,14 @@ from .market import GSP_SHARES, MarketSpec, market_frame
 from .mds import MarketWideDataService, default_missing, llf_factors
 from .settlement import SettlementService
 from .time import UTC, as_date, local_day_cells, run_schedule, to_local_day
+from .isd import reference_isd
 from .dde import DemandDisconnectionEvent
 from .vas import gsp_group_take
 
 # %% auto #0
-__all__ = ['CAUSES', 'SimConfig', 'fault_rows', 'factor_causes', 'simulate_partition', 'simulate_processes', 'simulate',
-           'explain_factors', 'mpan_stepper']
+__all__ = ['CAUSES', 'OUTPUTS', 'OTHER_FILES', 'REPORT', 'BUNDLE', 'RUNS', 'GSP_COLOURS', 'CHART_DAYS', 'SimConfig', 'fault_rows',
+           'factor_causes', 'load_by_direction', 'simulate_partition', 'simulate_processes', 'simulate',
+           'explain_factors', 'data_dictionary', 'vega_bundle', 'mpan_stepper']
 
 # %% ../nbs/41_simulation.ipynb #6011e173
 @dataclass
@@ -126,6 +129,7 @@ def factor_causes(
     tr = to_local_day(ld, true)[imp].astype(np.float64)
     days = sorted({d for d, _ in local_day_cells(ld)})
     T, noisy, flat = (float(np.sum(x['import'])) for x in (measured, take, clean))
+    true_meter, losses = tr.sum() / 1e6, (tr * (llf - 1)).sum() / 1e6
     rows = []
     for code, run_date in zip(sched.run, sched.run_date):
         settled, kind = {}, {}
@@ -156,11 +160,27 @@ def factor_causes(
                 'weighted_mwh': W / 1e6,
                 **{c: x / 1e6 for c, x in part.items()},
                 'fault_volume_mwh': (tr * llf)[k == 1].sum() / 1e6,
+                'true_meter_mwh': true_meter,
+                'losses_mwh': losses,
             }
         )
     return pd.DataFrame(rows)
 
 # %% ../nbs/41_simulation.ipynb #96f35f66
+@implements('BP019')
+def load_by_direction(mds, day, mpans: pd.DataFrame, sub, rows: np.ndarray, received_at: dt.datetime) -> int:
+    """Load `rows` of a day's processed data (`sub`: wh, quality, reason) into the MDS, each MPAN under its own
+    measurement quantity: AI for import MPANs, AE for export MPANs. Returns the rows stored."""
+    exp = (mpans.energy_direction.astype(str) == 'E').to_numpy()
+    n = 0
+    for mq, on in (('AI', ~exp), ('AE', exp)):
+        r = rows & on
+        if r.any():
+            n += mds.load_day(day, mpans[r].reset_index(drop=True), sub.wh[r], sub.quality[r], sub.reason[r],
+                              received_at=received_at, mq=mq)
+    return n
+
+
 @implements(
     'BP004',
     'BP005',
@@ -177,8 +197,11 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
     exceptions, MDS refusals."""
     cfg = SimConfig(**cfg)
     spec = MarketSpec(cfg.mpans, seed=cfg.seed)
-    mds = MarketWideDataService()
-    st = SettlementService(mds, spec.isd)
+    # the simulation's clock, not the wall clock: a run is stamped at the end of its run date, so the same seed gives
+    # the same outputs
+    now = [dt.datetime.combine(as_date(cfg.start), dt.time(), UTC)]
+    mds = MarketWideDataService(clock=lambda: now[0])
+    st = SettlementService(mds, spec.isd, clock=lambda: now[0])
     rng = np.random.default_rng([cfg.seed, spec.gsp_groups.index(gsp)])
     regs, out = (
         None,
@@ -212,20 +235,14 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
         sh = day_shapes(day, part.mpans, sub.wh, sub.quality)
         out['shapes'].append(sh.assign(day=str(day), values=sh['values'].map(lambda v: v.tolist())))
         late = rng.random(len(part.mpans)) < cfg.late_share
+        exp = (part.mpans.energy_direction.astype(str) == 'E').to_numpy()  # export MPANs
         received = np.where(late, day.toordinal() + cfg.late_after_days, day.toordinal() + 1)
         # never submitted
         if cfg.ds_fault_mode == 'missing':
             received = np.where(hit, np.iinfo(np.int64).max, received)
         for rows, when in ((~late, day + dt.timedelta(days=1)), (late, day + dt.timedelta(days=cfg.late_after_days))):
             rows = rows & ~hit if cfg.ds_fault_mode == 'missing' else rows
-            mds.load_day(
-                day,
-                part.mpans[rows].reset_index(drop=True),
-                sub.wh[rows],
-                sub.quality[rows],
-                sub.reason[rows],
-                received_at=dt.datetime.combine(when, dt.time(6), UTC),
-            )
+            load_by_direction(mds, day, part.mpans, sub, rows, dt.datetime.combine(when, dt.time(6), UTC))
         true[day] = part.true_wh
         sent[day] = {'wh': sub.wh, 'quality': sub.quality, 'received': received, 'fault': hit}
         submitted = np.where(hit[:, None], 0, sub.wh) if cfg.ds_fault_mode == 'missing' else sub.wh
@@ -236,6 +253,8 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
                     'day': [str(day)],
                     'mpans': [len(part.mpans)],
                     'true_mwh': [part.true_wh.sum(dtype=np.int64) / 1e6],
+                    'true_import_mwh': [part.true_wh[~exp].sum(dtype=np.int64) / 1e6],
+                    'true_export_mwh': [part.true_wh[exp].sum(dtype=np.int64) / 1e6],
                     'submitted_mwh': [submitted.sum(dtype=np.int64) / 1e6],
                     'estimated_share': [float((sub.quality != 0).mean())],
                     'fault_mpan_days': [int(hit.sum())],
@@ -256,7 +275,8 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
                 if len(hit_dde):
                     events = (DemandDisconnectionEvent(str(ld), cfg.dde_periods[0], cfg.dde_periods[1], list(hit_dde)),)
             sched = run_schedule(ld)
-            for code in sched.run:
+            for code, run_date in zip(sched.run, sched.run_date):
+                now[0] = dt.datetime.combine(as_date(run_date), dt.time(23, 59), UTC)
                 st.run(ld, code, part.mpans, measured, events=events)
             out['factor_causes'].append(
                 factor_causes(ld, part.mpans, spec.isd, true, sent, sched, measured, take, clean).assign(gsp_group=gsp)
@@ -432,7 +452,7 @@ def _engine_map(cfg: SimConfig, groups: list[str], progress=None) -> list[dict]:
         return [done[g] for g in groups]
 
 
-@implements('ASM-SIM-RATES')
+@implements('ASM-SIM-RATES', 'REF-SIM-OUTPUTS')
 def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False, progress=None) -> dict:
     """Run a whole simulation into `out` (written under a temporary name, renamed at the end). `progress(stage, detail)`
     is
@@ -450,7 +470,10 @@ def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False,
         spec = MarketSpec(cfg.mpans, seed=cfg.seed)
         say('market', None)
         frame = market_frame(spec)
-        frame.to_parquet(tmp / 'market.parquet', index=False)
+        mpid = _names(spec.isd)[0]
+        written = {'market': frame.assign(supplier_mpid=frame.supplier.astype(str).map(mpid))}
+        written['participants'] = spec.isd.participants[['mpid', 'role', 'dip_id', 'name']]
+        written['gsp_groups'] = spec.isd.gsp_groups
         # the faulty data service, named for every partition
         if cfg.ds_fault and cfg.ds_fault_share > 0:
             ds = _fault_ds(cfg, frame)
@@ -465,15 +488,24 @@ def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False,
         proc = simulate_processes(cfg, frame)
         for k, v in proc.items():
             if isinstance(v, pd.DataFrame):
-                v.to_parquet(tmp / f'dip_{k}.parquet' if k == 'journal' else tmp / f'{k}.parquet', index=False)
+                written['dip_journal' if k == 'journal' else k] = v
         parts = _engine_map(cfg, spec.gsp_groups, progress=lambda g: say('meter to bank', g))
         res = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]}
+        for k in ('volumes', 'bmu_volumes', 'dde'):  # the supplier's MPID beside its DIP id
+            v = res[k]
+            res[k] = v.assign(supplier_mpid=v.supplier.astype(str).map(mpid)) if len(v) else v.assign(supplier_mpid=[])
         for k, v in res.items():
-            v.to_parquet(tmp / f'{"load_shapes" if k == "shapes" else k}.parquet', index=False)
+            written['load_shapes' if k == 'shapes' else k] = v
+        dd = data_dictionary(written)  # refuses a column it cannot describe before anything is written
+        for k, v in written.items():
+            _write(v, tmp, k)
+        dd.to_csv(tmp / 'data_dictionary.csv', index=False, lineterminator='\n')
+        (tmp / 'data_dictionary.md').write_text(_dictionary_md(dd))
         say('report', None)
         summary = _summary(cfg, frame, proc, res, time.perf_counter() - t0)
         (tmp / 'summary.json').write_text(json.dumps(summary, indent=1, default=str))
-        (tmp / 'report.html').write_text(_report(cfg, proc, res, summary))
+        (tmp / BUNDLE).write_text(vega_bundle())
+        (tmp / REPORT).write_text(_report(cfg, proc, res, summary, spec.isd, frame))
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -497,6 +529,9 @@ def _summary(cfg, frame, proc, res, seconds) -> dict:
         'dip_deliveries': int(((j.stage == 'Outbound') & (j.status == 'Delivered')).sum()),
         'changes': dict(zip(proc['counts'].change, proc['counts']['count'].astype(int))),
         'true_mwh': round(float(res['summary'].true_mwh.sum()), 3),
+        'true_import_at_meters_mwh': round(float(res['factor_causes'].query("code == 'SF'").true_meter_mwh.sum()), 3),
+        'losses_mwh': round(float(res['factor_causes'].query("code == 'SF'").losses_mwh.sum()), 3),
+        'take_import_mwh': round(float(res['factor_causes'].query("code == 'SF'").take_mwh.sum()), 3),
         'submitted_mwh': round(float(res['summary'].submitted_mwh.sum()), 3),
         'estimated_share': round(
             float((res['summary'].estimated_share * res['summary'].mpans).sum() / res['summary'].mpans.sum()), 4
@@ -534,147 +569,11 @@ def _dip_latency(j: pd.DataFrame) -> pd.DataFrame:
     return q
 
 
-def _svg(chart) -> str:
-    import vl_convert as vlc
-
-    return vlc.vegalite_to_svg(chart.to_json())
-
-
-def _report(cfg, proc, res, s) -> str:
-    import altair as alt
-
-    sh = res['shapes']
-    sh = sh[(sh.mq == 'AI') & sh.gsp_group.notna()]
-    top = (
-        sh.groupby(['connection_type', 'market_segment', 'domestic_premise'])
-        .n.sum()
-        .sort_values(ascending=False)
-        .index[:4]
-    )
-    rows = []
-    for c, m, d in top:
-        mean = np.mean(
-            np.stack(
-                sh[(sh.connection_type == c) & (sh.market_segment == m) & (sh.domestic_premise == d)]['values'].map(
-                    np.array
-                )
-            ),
-            axis=0,
-        )
-        rows += [(f"{c}/{m}/{d}", (k + 1) / 2, 100 * v / max(mean.sum(), 1)) for k, v in enumerate(mean)]
-    c1 = (
-        alt.Chart(
-            pd.DataFrame(rows, columns=['category', 'utc_hour', 'share']),
-            title='Load shapes: % of the day per period (mean over GSP groups)',
-        )
-        .mark_line()
-        .encode(x='utc_hour:Q', y=alt.Y('share:Q', title='% of day'), color='category:N')
-        .properties(width=560, height=220)
-    )
-    f = res['factors'].query("code == 'SF'")
-    c2 = (
-        alt.Chart(f, title='GSP Group Correction factors (import, SF)')
-        .mark_line()
-        .encode(x='period:Q', y=alt.Y('import_ggcf:Q', scale=alt.Scale(zero=False)), color='gsp_group:N')
-        .properties(width=560, height=220)
-    )
-    vol = res['volumes'].groupby(['code', 'supplier']).mwh.sum().reset_index()
-    topsup = vol.groupby('supplier').mwh.sum().sort_values(ascending=False).index[:6]
-    base = vol[vol.supplier.isin(topsup)].pivot(index='supplier', columns='code', values='mwh')
-    moves = base.sub(base['DF'], axis=0).reset_index().melt('supplier', var_name='run', value_name='MWh vs DF')
-    c3 = (
-        alt.Chart(moves, title='Supplier volumes across runs (relative to DF)')
-        .mark_line(point=True)
-        .encode(x=alt.X('run:N', sort=['II', 'SF', 'R1', 'RF', 'DF']), y='MWh vs DF:Q', color='supplier:N')
-        .properties(width=560, height=220)
-    )
-    j = proc['journal']
-    counts = (
-        j[(j.stage == 'Outbound') & (j.status == 'Delivered')]
-        .groupby('channel')
-        .size()
-        .rename('deliveries')
-        .reset_index()
-    )
-    c4 = (
-        alt.Chart(counts, title='DIP deliveries by channel')
-        .mark_bar()
-        .encode(x='deliveries:Q', y=alt.Y('channel:N', sort='-x'))
-        .properties(width=560, height=300)
-    )
-    lat = _dip_latency(j)
-    c5 = (
-        alt.Chart(lat, title='DIP latency by journal stage (ms, wall clock inside the hub)')
-        .mark_bar()
-        .encode(
-            x=alt.X('ms:Q', title='ms'),
-            y=alt.Y('stage:N', sort=['Inbound', 'MPAN routing update', 'Addressing', 'Outbound']),
-            color='percentile:N',
-            yOffset='percentile:N',
-        )
-        .properties(width=560, height=220)
-    )
-    exc = (
-        res['exceptions']
-        .groupby('code')[['mpans_held', 'mpans_defaulted']]
-        .sum()
-        .reindex(['II', 'SF', 'R1', 'RF', 'DF'])
-    )
-    rej = pd.concat(
-        [
-            proc['registration_rejections'],
-            res['mds_refusals'].groupby('code').size().rename('n').reset_index().assign(service='MDS', source='IF-021'),
-        ]
-    )
-    head = ''.join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in s.items() if k != 'config')
-    ex = explain_factors(res, cfg)
-    per_group = (
-        res['factors'][res['factors'].code.isin(['II', 'SF'])]
-        .groupby(['gsp_group', 'code'])
-        .import_ggcf.agg(['mean', 'min', 'max'])
-        .unstack('code')
-    )
-    per_group.columns = [f"{c} {m}" for m, c in per_group.columns]
-    per_group = per_group[[f"{c} {m}" for c in ('II', 'SF') for m in ('mean', 'min', 'max')]].round(3)
-    why = ''.join(
-        f"<h3>{code}</h3><p>{ex[code]['text']}</p>"
-        f"{ex[code]['table'].round({'MWh': 3, '% of take': 2, 'factor points': 2}).to_html()}"
-        for code in ('II', 'SF')
-        if code in ex
-    )
-    faults = (
-        ', '.join(
-            x
-            for x in [
-                f"data service {cfg.ds_fault} drops {cfg.ds_fault_share:.0%} of its MPAN-days ({cfg.ds_fault_mode})"
-                if cfg.ds_fault and cfg.ds_fault_share > 0
-                else '',
-                f"GSP import metering error {cfg.gsp_meter_error:+.1%}" if cfg.gsp_meter_error else '',
-            ]
-            if x
-        )
-        or 'none'
-    )
-    style = (
-        "body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222} "
-        "table{border-collapse:collapse;margin:1em 0} td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-    )
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>mhhs_ref "
-        f"simulation</title><style>{style}</style></head><body>"
-        f"<h1>mhhs_ref simulation</h1><p>{cfg.mpans:,} MPANs from {cfg.start} for {cfg.days} day(s), seed "
-        f"{cfg.seed}, engine {cfg.engine}.</p>"
-        f"<h2>Summary</h2><table>{head}</table>"
-        f"<h2>Load shapes</h2>{_svg(c1)}<h2>GSP Group "
-        f"Correction</h2><p><b>{ex['SF']['verdict'] if 'SF' in ex else ''}</b></p>"
-        f"<p>Faults injected: {faults}. Take noise {cfg.take_noise:.1%} per period.</p>{_svg(c2)}"
-        f"<h3>Import factors by GSP group (II and SF)</h3>{per_group.to_html()}<h3>Why the factors are where "
-        f"they are</h3>{why}<h2>Supplier volumes across runs</h2>{_svg(c3)}"
-        f"<h2>The DIP</h2>{_svg(c4)}{_svg(c5)}"
-        f"{lat.pivot(index='stage', columns='percentile', values='ms').round(2).to_html()}"
-        f"<h2>Exceptions: MPANs defaulted by run</h2>{exc.to_html()}"
-        f"<h2>Rejections by code</h2>{rej[['service', 'source', 'code', 'n']].to_html(index=False)}</body></html>"
-    )
+@lru_cache(maxsize=None)
+def _mpid(dip_id: str) -> str:
+    "A participant's MPID from its DIP id (the reference ISD's); what was given when it is not a DIP id."
+    p = reference_isd().participants
+    return dict(zip(p.dip_id.astype(str), p.mpid)).get(str(dip_id), str(dip_id))
 
 
 def _pts(x: float) -> str:
@@ -695,6 +594,8 @@ def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, 
         tab['factor points'] = 100 * tab.MWh / W
         tab['what it is'] = [_cause_words(c, cfg) for c in CAUSES]
         mean, lo, hi = float(ff.mean()), float(ff.min()), float(ff.max())
+        at = lambda r: f"{r.gsp_group} {r.day} period {r.period}"
+        where = f"lowest {lo:.3f} in {at(f.loc[ff.idxmin()])}, highest {hi:.3f} in {at(f.loc[ff.idxmax()])}"
         top = tab['factor points'].abs().sort_values(ascending=False)
         top = [c for c in top.index if abs(tab.loc[c, 'factor points']) >= 0.5][:3]
         causes = (
@@ -709,7 +610,7 @@ def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, 
                 else 'submitted as zeros, so their volume is lost to the suppliers'
             )
             injected.append(
-                f"the data service fault ({cfg.ds_fault} dropped MPAN-days with "
+                f"the data service fault ({_mpid(cfg.ds_fault)}, DIP id {cfg.ds_fault}, dropped MPAN-days with "
                 f"{g.fault_volume_mwh.sum():,.1f} MWh of import: "
                 f"{how}) moves them {_pts(tab.loc['fault', 'factor points'])} points"
             )
@@ -721,14 +622,13 @@ def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, 
         injected = (' Injected: ' + '; '.join(injected) + '.') if injected else ''
         if abs(mean - 1) <= band:
             verdict = (
-                f"{code}: healthy — import factors average {mean:.3f} (periods and groups {lo:.3f}–{hi:.3f}), "
+                f"{code}: healthy — import factors average {mean:.3f} ({where}), "
                 f"within "
                 f"{band:.2f} of 1; largest causes: {causes}.{injected}"
             )
         else:
             verdict = (
-                f"{code}: not healthy — import factors average {mean:.3f} (periods and groups "
-                f"{lo:.3f}–{hi:.3f}), "
+                f"{code}: not healthy — import factors average {mean:.3f} ({where}), "
                 f"{100 * (mean - 1):+.1f} points from 1; the causes: {causes}.{injected}"
             )
         text = (
@@ -772,7 +672,8 @@ def _cause_words(c: str, cfg: SimConfig) -> str:
             else 'submitted zeros for them as if read, so their volume was lost to the suppliers'
         )
         return (
-            f"the injected fault: data service {cfg.ds_fault} dropped {cfg.ds_fault_share:.0%} of its MPAN-days "
+            f"the injected fault: data service {_mpid(cfg.ds_fault)} (DIP id {cfg.ds_fault}) dropped "
+            f"{cfg.ds_fault_share:.0%} of its MPAN-days "
             f"and {how}"
         )
     if c == 'GSP meter error':
@@ -784,6 +685,619 @@ def _cause_words(c: str, cfg: SimConfig) -> str:
     if c == 'take noise':
         return f"{CAUSES[c]} ({cfg.take_noise:.1%} per period)"
     return CAUSES[c]
+
+# %% ../nbs/41_simulation.ipynb #d03b1729
+_RUN = 'settlement run: II, SF, R1, RF or DF'
+_LDAY = 'local settlement day (YYYY-MM-DD)'
+_SUP = "supplier's DIP id (its MPID is in supplier_mpid; participants maps DIP ids to MPIDs)"
+_GSP = 'GSP group id (_A … _P; gsp_groups names the region)'
+_PER = 'local settlement period of the day, from 1 (46 or 50 on clock-change days)'
+
+OUTPUTS = {
+    'market': ('Every MPAN of the synthetic market (one row per MPAN)', {
+        'mpan': ('', 'the MPAN (13 digits)'),
+        'gsp_group': ('', _GSP),
+        'distributor_id': ('', "the distributor's id (10-23), whose area the GSP group is"),
+        'market_segment': ('', 'S smart and non-smart, A advanced, U unmetered'),
+        'metering': ('', 'smart, traditional, advanced or unmetered'),
+        'connection_type': ('', 'W whole current, L LV CT, H HV, E EHV, U unmetered (DI-087)'),
+        'energy_direction': ('', 'I import, E export'),
+        'domestic_premise': ('', 'true for a domestic premise'),
+        'category': ('', 'the profile it is made from: dom, nondom, adv, ums or exp'),
+        'supplier': ('', _SUP),
+        'supplier_mpid': ('', "the supplier's MPID"),
+        'bmu': ('', "the supplier's BM Unit in this GSP group"),
+        'ms': ('', "metering service's DIP id"),
+        'ds': ('', "data service's DIP id"),
+        'llfc': ('', 'line loss factor class (LLF by connection type: W and U 1.08, L 1.06, H 1.03, E 1.01)'),
+        'consent': ('', 'smart data consent (DI-017): H half-hourly, D daily, M monthly, N none'),
+        'energisation': ('', 'E energised, D de-energised'),
+        'annual_kwh': ('kWh/year', 'annual consumption the MPAN is drawn with'),
+        'created_on': ('date', 'when the MPAN was created'),
+        'duos_tariff': ('', 'DUoS tariff group 1, 2 or 3'),
+        'related_import': ('', "an export MPAN's import MPAN (empty for import MPANs)"),
+    }),
+    'participants': ('Market participants: MPID, role, DIP id and name (maps the DIP ids in other files to MPIDs)', {
+        'mpid': ('', 'market participant id (4 characters)'),
+        'role': ('', 'market role (SUP supplier, SDS/ADS/UMSDS data services, MSS/MSA metering services, …)'),
+        'dip_id': ('', 'its DIP id (10 digits), as used in the other files'),
+        'name': ('', 'its name'),
+    }),
+    'gsp_groups': ('The 14 GSP groups', {'gsp_group': ('', _GSP), 'region': ('', 'the region it covers')}),
+    'volumes': ("Suppliers' deemed take (import) per settlement run, GSP group and period (REP-004)", {
+        'day': ('', _LDAY), 'code': ('', _RUN), 'supplier': ('', _SUP), 'supplier_mpid': ('', "the supplier's MPID"),
+        'period': ('', _PER), 'mwh': ('MWh', 'energy allocated at the GSP: metered × LLF, corrected'),
+        'gsp_group': ('', _GSP),
+    }),
+    'bmu_volumes': ("Suppliers' allocation by BM Unit (REP-003, import)", {
+        'day': ('', _LDAY), 'code': ('', _RUN), 'supplier': ('', _SUP), 'supplier_mpid': ('', "the supplier's MPID"),
+        'bmu': ('', 'BM Unit id'), 'period': ('', _PER), 'mwh': ('MWh', 'energy allocated to the BM Unit at the GSP'),
+        'gsp_group': ('', _GSP),
+    }),
+    'dde': ('Demand disconnection volumes (BP013) per run, supplier, BM Unit and period; empty without an event', {
+        'day': ('', _LDAY), 'code': ('', _RUN), 'supplier': ('', _SUP), 'supplier_mpid': ('', "the supplier's MPID"),
+        'bmu': ('', 'BM Unit id'), 'period': ('', _PER), 'mwh': ('MWh', 'energy not taken because of the event'),
+        'gsp_group': ('', _GSP),
+    }),
+    'factors': ('GSP Group Correction factors per run, GSP group and period', {
+        'day': ('', _LDAY), 'code': ('', _RUN), 'period': ('', _PER),
+        'import_ggcf': ('factor', 'import correction factor: 1 + (take − uncorrected volume) ÷ weighted volume'),
+        'export_ggcf': ('factor', 'export correction factor'), 'gsp_group': ('', _GSP),
+    }),
+    'factor_causes': ('Per run and GSP group day: the take, the volumes and the gap split by cause', {
+        'day': ('', _LDAY), 'code': ('', _RUN),
+        'take_mwh': ('MWh', 'GSP Group Take, import (at the GSP: with losses, noise and any meter error)'),
+        'uncorrected_mwh': ('MWh', "suppliers' import volume before correction, at the GSP (metered × LLF)"),
+        'weighted_mwh': ('MWh', 'the part of it with scaling weight 1, which takes the correction'),
+        **{c: ('MWh', f'gap (take − uncorrected) due to: {w}') for c, w in CAUSES.items()},
+        'fault_volume_mwh': ('MWh', "true import (at the GSP) of the fault's MPAN-days"),
+        'true_meter_mwh': ('MWh', 'true import energy at the meters'),
+        'losses_mwh': ('MWh', 'line losses on it: true × (LLF − 1)'),
+        'gsp_group': ('', _GSP),
+    }),
+    'load_shapes': ('Load shapes per GSP group, category and UTC day (BP018)', {
+        'gsp_group': ('', _GSP), 'connection_type': ('', 'connection type'), 'market_segment': ('', 'market segment'),
+        'domestic_premise': ('', 'T domestic, F not'), 'mq': ('', 'measurement quantity: AI import, AE export'),
+        'flag': ('', 'A from actual data, D defaulted'), 'n': ('MPANs', 'MPANs the shape is made from'),
+        'values': ('Wh per MPAN', 'the 48 UTC half-hours (in the CSV: values_1 … values_48)'),
+        'mean_day_kwh': ('kWh', 'mean energy per MPAN that day'), 'day': ('', 'UTC day (YYYY-MM-DD)'),
+    }),
+    'exceptions': ('Per run and GSP group day: MPANs held and defaulted', {
+        'day': ('', _LDAY), 'code': ('', _RUN), 'mpans_held': ('MPANs', 'MPANs whose data the MDS held at the run'),
+        'mpans_defaulted': ('MPANs', 'MPANs defaulted (REP-007): no data yet'), 'gsp_group': ('', _GSP),
+    }),
+    'summary': ('Per GSP group and UTC day: MPANs, true and submitted energy, estimates, faults', {
+        'gsp_group': ('', _GSP), 'day': ('', 'UTC day (YYYY-MM-DD)'), 'mpans': ('MPANs', 'MPANs in the group'),
+        'true_mwh': ('MWh', 'true energy at the meters, import and export'),
+        'true_import_mwh': ('MWh', 'true import energy at the meters'),
+        'true_export_mwh': ('MWh', 'true export energy at the meters'),
+        'submitted_mwh': ('MWh', 'energy the data services submitted to the MDS, import and export'),
+        'estimated_share': ('fraction', 'share of period values that are estimates (0–1)'),
+        'fault_mpan_days': ('MPAN-days', "MPAN-days the injected data service fault dropped"),
+    }),
+    'dip_journal': ('The DIP journal of the process stage: one row per message stage', {
+        'txn': ('', 'transaction id'), 'channel': ('', 'interface (IF-xxx)'), 'event': ('', 'event name'),
+        'sender_role': ('', "sender's market role"), 'stage': ('', 'journal stage (Inbound, Addressing, Outbound, …)'),
+        'status': ('', 'status at that stage'), 'recipient': ('', "recipient's DIP id (outbound stages)"),
+        'at': ('s since 1970 UTC', 'wall-clock time of the stage'),
+        'duration_ms': ('ms', 'wall-clock time the hub spent on the stage'),
+    }),
+    'registration_rejections': ('Rejections of the process stage by code (empty if none)', {
+        'code': ('', 'rejection code (DI-999)'), 'source': ('', 'the interface or step refused'),
+        'n': ('count', 'how many'), 'service': ('', 'the service that refused'),
+    }),
+    'counts': ('Changes made in the process stage', {'change': ('', 'kind of change'), 'count': ('count', 'how many')}),
+    'loaded': ('MPANs loaded into Registration for the process stage',
+               {'mpans_in_registration': ('MPANs', 'smart import MPANs loaded')}),
+    'mds_refusals': ('MDS refusals of submissions (empty if none)', {
+        'id': ('', 'refusal id'), 'at': ('s since 1970 UTC', 'when'), 'mpan': ('', 'the MPAN (empty for a whole day)'),
+        'ds': ('', "the data service's DIP id"), 'code': ('', 'ECS code'), 'detail': ('', 'what was refused'),
+        'gsp_group': ('', _GSP),
+    }),
+}
+OTHER_FILES = {
+    'report.html': 'the report: summary, drill-downs and charts (open in a browser; no network needed)',
+    'vega-bundle.js': 'Vega, Vega-Lite and Vega-Embed, for the interactive charts of report.html',
+    'summary.json': 'the one-screen summary (the console table) with the configuration',
+    'data_dictionary.md': 'this dictionary',
+    'data_dictionary.csv': 'this dictionary as a table: file, column, type, unit, meaning',
+}
+
+
+def _csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    "`df` for a spreadsheet: a column of lists becomes one column per element (`values_1`, `values_2`, …)."
+    lists = [c for c in df.columns if len(df) and isinstance(df[c].iloc[0], (list, np.ndarray))]
+    for c in lists:
+        wide = pd.DataFrame(df[c].map(list).tolist(), index=df.index)
+        wide.columns = [f'{c}_{k + 1}' for k in wide.columns]
+        df = pd.concat([df.drop(columns=c), wide], axis=1)
+    return df
+
+
+def _write(df: pd.DataFrame, folder: Path, name: str) -> None:
+    "`name`.parquet and, beside it, `name`.csv (UTF-8, comma-separated, one header row)."
+    df.to_parquet(folder / f'{name}.parquet', index=False)
+    _csv_frame(df).to_csv(folder / f'{name}.csv', index=False, lineterminator='\n')
+
+
+@implements('REF-SIM-OUTPUTS')
+def data_dictionary(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    "One row per output file and column: file, column, type, unit, meaning (REF0400 for a column not described)."
+    rows = []
+    for name, df in frames.items():
+        what, cols = OUTPUTS[name]
+        missing = [c for c in df.columns if c not in cols]
+        if missing: raise MhhsError('REF0400', f"{name}: columns {missing} are not in the data dictionary")
+        for c in df.columns:
+            unit, meaning = cols[c]
+            rows.append((f'{name}.parquet / .csv', c, str(df[c].dtype), unit, meaning))
+    return pd.DataFrame(rows, columns=['file', 'column', 'type', 'unit', 'meaning'])
+
+
+def _dictionary_md(dd: pd.DataFrame) -> str:
+    out = ['# Data dictionary of a simulation run', '',
+           'Every file of this folder. Each table is written twice: `.parquet` (typed) and `.csv` (for spreadsheets; '
+           'a column of lists is spread over numbered columns). DIP ids map to MPIDs in `participants`; GSP groups to '
+           'regions in `gsp_groups`. Energies are MWh unless the unit says otherwise; allocated energy is at the grid '
+           'supply point, so it includes line losses (metered × LLF).', '']
+    out += [f'- `{f}`: {w}' for f, w in OTHER_FILES.items()]
+    for f, g in dd.groupby('file', sort=False):
+        out += ['', f'## {f}', '', OUTPUTS[f.split('.')[0]][0] + '.', '', '| column | type | unit | meaning |',
+                '| --- | --- | --- | --- |']
+        out += [f"| {r.column} | {r.type} | {r.unit} | {r.meaning} |" for r in g.itertuples()]
+    return '\n'.join(out) + '\n'
+
+# %% ../nbs/41_simulation.ipynb #a30fdb0e
+REPORT, BUNDLE = 'report.html', 'vega-bundle.js'  # written into the run folder; the command prints REPORT's path
+RUNS = ['II', 'SF', 'R1', 'RF', 'DF']
+# 14 GSP groups, 14 colours told apart at a glance (Tableau's ten and four strong others)
+GSP_COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
+               '#17becf', '#000000', '#e6b800', '#800000', '#ff00ff']
+CHART_DAYS = 7  # the half-hourly charts show at most this many days (the files hold them all)
+
+
+@lru_cache(maxsize=1)
+@implements('REF-SIM-OUTPUTS')
+def vega_bundle() -> str:
+    "Vega, Vega-Lite and Vega-Embed as one classic script, from `vl-convert` (the package ships them: no network)."
+    import vl_convert as vlc
+
+    return vlc.javascript_bundle()
+
+
+def _names(isd) -> tuple[dict, dict, dict]:
+    "DIP id → MPID, DIP id → name, GSP group → region."
+    p = isd.participants
+    g = isd.gsp_groups
+    return (dict(zip(p.dip_id.astype(str), p.mpid)), dict(zip(p.dip_id.astype(str), p.name)),
+            dict(zip(g.gsp_group, g.region)))
+
+
+def _starts(days) -> pd.DataFrame:
+    "Each local day's periods with their start instant (UTC, ISO 8601): days follow each other on one time axis."
+    rows = []
+    for d in days:
+        for p, (u, col) in enumerate(local_day_cells(as_date(d)), 1):
+            t = dt.datetime.combine(u, dt.time(), UTC) + dt.timedelta(minutes=30 * col)
+            rows.append((str(d), p, t.strftime('%Y-%m-%dT%H:%M:00Z')))
+    return pd.DataFrame(rows, columns=['day', 'period', 'start'])
+
+
+def _fmt(df: pd.DataFrame, digits: int | dict = 3) -> pd.DataFrame:
+    "Numbers as text a person reads: thousands separated, `digits` decimals (per column when a dict)."
+    out = df.copy()
+    for c in out.columns:
+        k = digits.get(c, 3) if isinstance(digits, dict) else digits
+        if pd.api.types.is_bool_dtype(out[c]):
+            continue
+        if pd.api.types.is_float_dtype(out[c]):
+            out[c] = out[c].map(lambda x, k=k: '–' if pd.isna(x) else f'{x:,.{k}f}')
+        elif pd.api.types.is_integer_dtype(out[c]):
+            out[c] = out[c].map(lambda x: f'{x:,}')
+    return out
+
+
+def _table(df: pd.DataFrame | None, digits: int | dict = 3, index: bool = False, empty: str = 'none') -> str:
+    "An HTML table (text left, numbers right), or `empty` in words where there are no rows."
+    import html
+
+    if df is None or not len(df):
+        return f"<p class='none'>{empty}</p>"
+    df = df.reset_index() if index else df
+    num = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    long = [not n and df[c].astype(str).str.len().max() > 40 for c, n in zip(df.columns, num)]
+    cls = lambda n, w=False: " class='n'" if n else " class='w'" if w else ''
+    head = ''.join(f"<th{cls(n)}>{html.escape(str(c))}</th>" for c, n in zip(df.columns, num))
+    body = ''.join('<tr>' + ''.join(f"<td{cls(n, w)}>{html.escape(str(v))}</td>" for v, n, w in zip(r, num, long))
+                   + '</tr>' for r in _fmt(df, digits).itertuples(index=False))
+    return f"<table class='t'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _svg(chart) -> str:
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(chart if isinstance(chart, dict) else chart.to_json())
+
+
+def _chart(cid: str, chart, note: str = '') -> str:
+    """A chart twice: its Vega-Lite spec for the interactive view, and an SVG rendered here, shown until (and unless)
+    the page's script replaces it."""
+    import altair as alt
+
+    with alt.data_transformers.disable_max_rows():
+        spec = chart.to_dict()
+    js = json.dumps(spec, separators=(',', ':')).replace('</', '<\\/')
+    cap = f'<figcaption>{note}</figcaption>' if note else ''
+    return (f"<figure class='chart' id='{cid}'><div class='live'></div><div class='fallback'>{_svg(spec)}</div>{cap}"
+            f"</figure><script type='application/json' id='{cid}-spec'>{js}</script>")
+
+
+_EMBED = """<script src='vega-bundle.js'></script><script>
+(function () {
+  var s = document.getElementById('js-status');
+  if (!window.vegaEmbed) { s.textContent = 'Charts are static pictures: vega-bundle.js did not load.'; return; }
+  var n = 0, figs = document.querySelectorAll('figure.chart');
+  figs.forEach(function (f) {
+    var spec = JSON.parse(document.getElementById(f.id + '-spec').textContent);
+    vegaEmbed(f.querySelector('.live'), spec, {actions: false, renderer: 'svg', mode: 'vega-lite'})
+      .then(function () { f.querySelector('.fallback').remove(); f.classList.add('interactive');
+        n += 1; if (n === figs.length) s.textContent = 'Charts are interactive: hover for values, pick in the ' +
+          'drop-downs, click a legend entry to pick it out (shift-click for more).'; })
+      .catch(function (e) { console.error(e); });
+  });
+})();
+</script>"""
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1180px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.4}
+table.t{border-collapse:collapse;margin:.6em 0;font-size:.92em}
+.t td,.t th{border:1px solid #ccc;padding:2px 8px;text-align:left;vertical-align:top}
+.t th{background:#f3f3f3} .t td{white-space:nowrap} .t .n{text-align:right} .t td.w{white-space:normal}
+table.sum td,table.sum th{text-align:left;border:1px solid #ccc;padding:3px 8px;vertical-align:top}
+table.sum th{background:#f3f3f3;white-space:nowrap} table.sum{border-collapse:collapse}
+p.none{color:#666;font-style:italic} figure{margin:1em 0;overflow-x:auto} figcaption{color:#555;font-size:.9em}
+nav a{margin-right:1em} .note{color:#555;font-size:.92em} details{margin:.6em 0} summary{cursor:pointer}
+.wide{overflow-x:auto} code{background:#f5f5f5;padding:0 3px}
+"""
+
+# %% ../nbs/41_simulation.ipynb #938f4446
+def _utc_x(title='start of the half-hour (UTC)'):
+    import altair as alt
+
+    return alt.X('start:T', scale=alt.Scale(type='utc'), title=title,
+                 axis=alt.Axis(format='%d %b %H:%M', labelAngle=0, tickCount=8))
+
+
+def _factor_chart(f: pd.DataFrame, region: dict):
+    """Import factors over time, one line per GSP group in its own colour; a drop-down picks the run, the legend picks
+    out groups."""
+    import altair as alt
+
+    labels = [f'{g} {region.get(g, "")}'.strip() for g in GSP_SHARES]
+    d = f.assign(group=f.gsp_group.map(lambda g: f'{g} {region.get(g, "")}'.strip()))
+    d = d[['group', 'code', 'day', 'period', 'start', 'import_ggcf']]
+    runs = [r for r in RUNS if r in set(d.code)]
+    run = alt.param(name='run', value='SF' if 'SF' in runs else runs[0],
+                    bind=alt.binding_select(options=runs, name='Run '))
+    pick = alt.selection_point(fields=['group'], bind='legend')
+    return (
+        alt.Chart(d, title='Import GSP Group Correction factor per half-hour (1 = no correction)')
+        .mark_line(strokeWidth=1.6, point=alt.OverlayMarkDef(size=12))
+        .encode(
+            x=_utc_x(),
+            y=alt.Y('import_ggcf:Q', scale=alt.Scale(zero=False), title='import factor'),
+            color=alt.Color('group:N', title='GSP group', scale=alt.Scale(domain=labels, range=GSP_COLOURS),
+                            legend=alt.Legend(symbolLimit=14)),
+            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.12)),
+            tooltip=['group:N', 'code:N', 'day:N', 'period:Q', alt.Tooltip('start:T', format='%H:%M UTC'),
+                     alt.Tooltip('import_ggcf:Q', format='.4f', title='factor')],
+        )
+        .add_params(run, pick)
+        .transform_filter(alt.datum.code == run)
+        .properties(width=820, height=300)
+    )
+
+
+def _supplier_chart(v: pd.DataFrame, first: str):
+    "One supplier's allocated energy per half-hour, a line per run; a drop-down picks the supplier (by MPID)."
+    import altair as alt
+
+    sups = list(v.groupby('supplier_mpid').mwh.sum().sort_values(ascending=False).index)
+    sup = alt.param(name='supplier', value=first, bind=alt.binding_select(options=sups, name='Supplier (MPID) '))
+    return (
+        alt.Chart(v, title="A supplier's allocated energy per half-hour, by run (all GSP groups)")
+        .mark_line(strokeWidth=1.6)
+        .encode(
+            x=_utc_x(),
+            y=alt.Y('mwh:Q', title='MWh per half-hour (at the GSP)'),
+            color=alt.Color('code:N', title='run', sort=RUNS, scale=alt.Scale(domain=RUNS)),
+            strokeDash=alt.StrokeDash('code:N', sort=RUNS, legend=None),
+            tooltip=['supplier_mpid:N', 'code:N', 'day:N', 'period:Q', alt.Tooltip('start:T', format='%H:%M UTC'),
+                     alt.Tooltip('mwh:Q', format='.4f', title='MWh')],
+        )
+        .add_params(sup)
+        .transform_filter(alt.datum.supplier_mpid == sup)
+        .properties(width=820, height=260)
+    )
+
+
+def _moves_chart(moves: pd.DataFrame):
+    "Each supplier's change in allocated energy from one run to the next (MWh), as a table of coloured cells."
+    import altair as alt
+
+    steps = list(moves.step.unique())
+    lim = max(float(moves['MWh'].abs().max()), 1e-6)
+    base = alt.Chart(moves, title='Moves between runs per supplier (MWh, all GSP groups and days)').encode(
+        x=alt.X('step:N', sort=steps, title=None, axis=alt.Axis(orient='top', labelAngle=0)),
+        y=alt.Y('supplier_mpid:N', sort=list(moves.supplier_mpid.unique()), title='supplier (MPID)'),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color('MWh:Q', scale=alt.Scale(scheme='redblue', domain=[-lim, lim]), title='MWh moved'),
+        tooltip=['supplier_mpid:N', 'step:N', alt.Tooltip('MWh:Q', format='+.4f')],
+    )
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text('MWh:Q', format='+.3f'),
+        color=alt.condition(f'abs(datum.MWh) > {lim / 2}', alt.value('white'), alt.value('black')))
+    return (cells + text).properties(width=480, height=18 * moves.supplier_mpid.nunique())
+
+
+def _energy_chart(e: pd.DataFrame):
+    "Per GSP group: true import at the meters, the line losses on it and the correction, stacked (SF)."
+    import altair as alt
+
+    parts = ['true energy at the meters', 'line losses (LLF)', 'GSP Group Correction']
+    return (
+        alt.Chart(e, title='Allocated import energy per GSP group, SF: what it is made of (MWh)')
+        .mark_bar()
+        .encode(
+            y=alt.Y('group:N', title='GSP group', sort=list(e.group.unique())),
+            x=alt.X('MWh:Q', title='MWh', stack='zero'),
+            color=alt.Color('part:N', sort=parts, title=None, legend=alt.Legend(orient='bottom'),
+                            scale=alt.Scale(domain=parts, range=['#4c78a8', '#f58518', '#54a24b'])),
+            order=alt.Order('order:Q'),
+            tooltip=['group:N', 'part:N', alt.Tooltip('MWh:Q', format=',.3f')],
+        )
+        .properties(width=760, height=22 * e.group.nunique())
+    )
+
+
+def _shape_chart(sh: pd.DataFrame):
+    import altair as alt
+
+    sh = sh[(sh.mq == 'AI') & sh.gsp_group.notna()]
+    top = sh.groupby(['connection_type', 'market_segment', 'domestic_premise']).n.sum().sort_values(ascending=False)
+    rows = []
+    for c, m, d in top.index[:4]:
+        sel = sh[(sh.connection_type == c) & (sh.market_segment == m) & (sh.domestic_premise == d)]
+        mean = np.mean(np.stack(sel['values'].map(np.array)), axis=0)
+        rows += [(f"{c}/{m}/{d}", (k + 1) / 2, 100 * v / max(mean.sum(), 1)) for k, v in enumerate(mean)]
+    return (
+        alt.Chart(pd.DataFrame(rows, columns=['category', 'utc_hour', 'share']),
+                  title='Load shapes: % of the day per half-hour (mean over GSP groups and days)')
+        .mark_line()
+        .encode(x=alt.X('utc_hour:Q', title='hour of the UTC day (end of the half-hour)'),
+                y=alt.Y('share:Q', title='% of the day'),
+                color=alt.Color('category:N', title='connection/segment/domestic'),
+                tooltip=['category:N', 'utc_hour:Q', alt.Tooltip('share:Q', format='.2f')])
+        .properties(width=760, height=220)
+    )
+
+
+def _dip_charts(j: pd.DataFrame, lat: pd.DataFrame):
+    import altair as alt
+
+    counts = (j[(j.stage == 'Outbound') & (j.status == 'Delivered')].groupby('channel').size().rename('deliveries')
+              .reset_index())
+    c1 = (alt.Chart(counts, title='DIP deliveries by interface').mark_bar()
+          .encode(x=alt.X('deliveries:Q', title='deliveries'), y=alt.Y('channel:N', sort='-x', title='interface'),
+                  tooltip=['channel:N', 'deliveries:Q'])
+          .properties(width=700, height=max(60, 16 * len(counts))))
+    c2 = (alt.Chart(lat, title='DIP latency by journal stage (ms, wall clock inside the hub)').mark_bar()
+          .encode(x=alt.X('ms:Q', title='ms'), y=alt.Y('stage:N', title='stage'), color='percentile:N',
+                  yOffset='percentile:N', tooltip=['stage:N', 'percentile:N', alt.Tooltip('ms:Q', format='.3f')])
+          .properties(width=700, height=200))
+    return c1, c2
+
+# %% ../nbs/41_simulation.ipynb #7bb50d86
+def _faults_words(cfg, mpid: dict) -> str:
+    x = []
+    if cfg.ds_fault and cfg.ds_fault_share > 0:
+        x.append(f"data service {mpid.get(str(cfg.ds_fault), '?')} (DIP id {cfg.ds_fault}) drops "
+                 f"{cfg.ds_fault_share:.0%} of its MPAN-days ({cfg.ds_fault_mode})")
+    if cfg.gsp_meter_error:
+        x.append(f"GSP import metering error {cfg.gsp_meter_error:+.1%}")
+    return ', '.join(x) or 'none'
+
+
+def _where(r, region: dict) -> str:
+    return (f"{r.import_ggcf:.4f} in {r.gsp_group} {region.get(r.gsp_group, '')}, run {r.code}, {r.day} period "
+            f"{r.period} ({r.start[11:16]} UTC)")
+
+
+def _report(cfg, proc, res, s, isd, frame) -> str:
+    "The report: a summary in words and units, the correction explained, drill-downs by GSP group and supplier, runs."
+    mpid, pname, region = _names(isd)
+    days = sorted(res['factors'].day.unique())
+    starts = _starts(days)
+    fc = res['factor_causes']
+    code = 'SF' if 'SF' in set(fc.code) else fc.code.iloc[-1]
+    sfc = fc[fc.code == code]
+    true_imp, losses, take = sfc.true_meter_mwh.sum(), sfc.losses_mwh.sum(), sfc.take_mwh.sum()
+    vol = res['volumes']
+    alloc = vol.groupby('code').mwh.sum().reindex(RUNS).dropna()
+    a = float(alloc.get(code, np.nan))
+    summ = res['summary']
+    imp = frame.energy_direction.astype(str) == 'I'
+    llf = isd.llf_classes.line_loss_factor
+    f = res['factors'].merge(starts, on=['day', 'period'], how='left')
+    fc_ = f[f.code == code]
+    lo, hi = fc_.loc[fc_.import_ggcf.idxmin()], fc_.loc[fc_.import_ggcf.idxmax()]
+    exc = res['exceptions'].groupby('code')[['mpans_held', 'mpans_defaulted']].sum().reindex(RUNS).dropna()
+    ex = explain_factors(res, cfg)
+    lat = _dip_latency(proc['journal'])
+    rej = pd.concat([
+        proc['registration_rejections'],
+        res['mds_refusals'].groupby('code').size().rename('n').reset_index().assign(service='MDS', source='IF-021'),
+    ])
+    rej_words = ', '.join(f"{r.n} × {r.code} ({r.service}, {r.source})" for r in rej.itertuples()) or 'none'
+    dde = float(res['dde'].query("code == @code").mwh.sum()) if len(res['dde']) else 0.0
+    ddi = (f"{exc.loc['II', 'mpans_defaulted']:,.0f} MPANs of {exc.loc['II'].sum():,.0f} at II "
+           f"({exc.loc['II', 'mpans_defaulted'] / max(exc.loc['II'].sum(), 1):.1%}): their data reached the MDS "
+           f"after the run (late submissions), so the run defaulted them from load shape × annual consumption; "
+           f"later runs (MPANs whose data the MDS refused or never got): "
+           + ', '.join(f"{c} {exc.loc[c, 'mpans_defaulted']:,.0f}" for c in exc.index if c != 'II')
+           if 'II' in exc.index else 'none')
+    chg = '; '.join(f"{k} {v:,}" for k, v in s['changes'].items())
+    rows = [
+        ('Market', f"{len(frame):,} MPANs ({int(imp.sum()):,} import, {int((~imp).sum()):,} export) in "
+                   f"{frame.gsp_group.nunique()} GSP groups, {frame.supplier.nunique()} suppliers"),
+        ('Settlement days', f"{len(days)} local day(s): {', '.join(days)}; seed {cfg.seed}, engine {cfg.engine}"),
+        ('True energy at the meters', f"{true_imp:,.1f} MWh import over the local days settled; "
+                                      f"{summ.true_export_mwh.sum():,.1f} MWh export over the UTC days processed"),
+        ('Submitted to the MDS', f"{summ.submitted_mwh.sum():,.1f} MWh import and export over the "
+                                 f"{summ.day.nunique()} UTC day(s) processed ({summ.day.min()} to {summ.day.max()}: a "
+                                 f"local day in summer time starts on the UTC day before); "
+                                 f"{s['estimated_share']:.1%} of the half-hourly values are the data services' "
+                                 f"estimates"),
+        ('Line losses', f"+{losses:,.1f} MWh ({losses / max(true_imp, 1e-9):.1%} of the true import): energy is "
+                        f"allocated at the grid supply point, so each MPAN's metered energy is multiplied by its "
+                        f"line loss factor (LLF {llf.min():.2f}–{llf.max():.2f} by connection type)"),
+        ('GSP Group Take (import)', f"{take:,.1f} MWh: the true energy plus losses as the GSP metering saw it "
+                                    f"(take noise {cfg.take_noise:.1%} per half-hour; GSP meter error "
+                                    f"{f'{cfg.gsp_meter_error:+.1%}' if cfg.gsp_meter_error else 'none'})"),
+        (f'Allocated to suppliers ({code})', f"{a:,.1f} MWh import = true energy {true_imp:,.1f} + losses "
+                                             f"{losses:,.1f} + GSP Group Correction {a - true_imp - losses:+,.1f} "
+                                             f"MWh. It exceeds the true energy by {a - true_imp:,.1f} MWh "
+                                             f"({(a - true_imp) / max(true_imp, 1e-9):.1%}), mostly line losses"),
+        ('Allocated by run', '; '.join(f"{c} {x:,.3f} MWh" for c, x in alloc.items())),
+        ('GSP Group Correction', ex[code]['verdict'] if code in ex else 'none'),
+        (f'Import factors ({code})', f"lowest {_where(lo, region)}; highest {_where(hi, region)}; over all runs "
+                                     f"{f.import_ggcf.min():.4f}–{f.import_ggcf.max():.4f}"),
+        ('MPANs defaulted', ddi),
+        ('Faults injected', _faults_words(cfg, mpid)),
+        ('Processes over the DIP', f"{chg}; {s['dip_messages']:,} messages, {s['dip_deliveries']:,} deliveries; "
+                                   f"p99 latency " + ', '.join(f"{k} {v:.2f} ms" for k, v in s['dip_p99_ms'].items())),
+        ('Rejections and refusals', rej_words),
+        ('Demand disconnection (BP013)', f"{dde:,.3f} MWh in {code}" if dde else 'none'),
+        ('Run time', f"{s['seconds']:,.1f} s"),
+    ]
+    summary = "<table class='sum'>" + ''.join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + '</table>'
+
+    # the correction, over time and by group
+    shown = days[:CHART_DAYS]
+    more = f' (the first {CHART_DAYS} of {len(days)} days; the files hold all)' if len(days) > CHART_DAYS else ''
+    fchart = _chart('factors', _factor_chart(f[f.day.isin(shown)], region),
+                    f'Half-hours of {len(shown)} day(s) in time order{more}. Without scripts: run {code}.')
+    out = pd.concat([fc_.nsmallest(5, 'import_ggcf'), fc_.nlargest(5, 'import_ggcf')])
+    out = out.assign(region=out.gsp_group.map(region), start=out.start.str[:16].str.replace('T', ' ') + ' UTC')
+    outliers = out[['gsp_group', 'region', 'code', 'day', 'period', 'start', 'import_ggcf']].rename(
+        columns={'gsp_group': 'GSP group', 'code': 'run', 'start': 'starts', 'import_ggcf': 'import factor'})
+    why = ''.join(
+        f"<h3>{c}</h3><p>{ex[c]['text']}</p>"
+        + _table(ex[c]['table'].rename(columns={'MWh': 'MWh (at the GSP)'}).rename_axis('cause'),
+                 {'MWh (at the GSP)': 3, '% of take': 2, 'factor points': 2}, index=True)
+        for c in ('II', 'SF') if c in ex
+    )
+
+    # drill-down by GSP group
+    g = res['factors'].groupby(['gsp_group', 'code']).import_ggcf.agg(['mean', 'min', 'max']).unstack('code')
+    g.columns = [f"{c} {m}" for m, c in g.columns]
+    gfc = sfc.groupby('gsp_group')[['true_meter_mwh', 'losses_mwh', 'take_mwh']].sum()
+    galloc = vol[vol.code == code].groupby('gsp_group').mwh.sum().rename('allocated_mwh')
+    gexc = res['exceptions'].query("code == 'II'").groupby('gsp_group').mpans_defaulted.sum().rename('defaulted at II')
+    gm = frame.groupby('gsp_group', observed=True).size().rename('MPANs')
+    groups = pd.concat([gm, gfc, galloc, g[[c for c in ('II mean', f'{code} mean', f'{code} min', f'{code} max')
+                                             if c in g]], gexc], axis=1).reindex(list(GSP_SHARES))
+    groups.insert(0, 'region', groups.index.map(region))
+    groups = groups.rename(columns={'true_meter_mwh': 'true MWh', 'losses_mwh': 'losses MWh', 'take_mwh': 'take MWh',
+                                    'allocated_mwh': f'allocated {code} MWh'}).rename_axis('GSP group').reset_index()
+    e = groups.assign(group=groups['GSP group'] + ' ' + groups.region)
+    energy = pd.concat([
+        e[['group']].assign(part='true energy at the meters', MWh=e['true MWh'], order=0),
+        e[['group']].assign(part='line losses (LLF)', MWh=e['losses MWh'], order=1),
+        e[['group']].assign(part='GSP Group Correction', MWh=e[f'allocated {code} MWh'] - e['true MWh']
+                            - e['losses MWh'], order=2),
+    ])
+    fdig = {c: 4 for c in groups.columns if c.split()[-1] in ('mean', 'min', 'max')}
+    sup_by_group = (vol[vol.code == code].assign(supplier_mpid=lambda d: d.supplier.map(mpid))
+                    .pivot_table(index='supplier_mpid', columns='gsp_group', values='mwh', aggfunc='sum')
+                    .reindex(columns=list(GSP_SHARES)))
+    sup_by_group = sup_by_group.loc[sup_by_group.sum(axis=1).sort_values(ascending=False).index]
+
+    # drill-down by supplier, and the runs compared
+    vv = vol.assign(supplier_mpid=vol.supplier.map(mpid))
+    per = vv.pivot_table(index=['supplier', 'supplier_mpid'], columns='code', values='mwh', aggfunc='sum')
+    per.columns.name = None
+    per = per.reindex(columns=[r for r in RUNS if r in per.columns])
+    per = per.sort_values(code if code in per.columns else per.columns[-1], ascending=False)
+    steps = list(zip(per.columns[:-1], per.columns[1:]))
+    moves = pd.DataFrame({f'{x}→{y}': per[y] - per[x] for x, y in steps}, index=per.index)
+    sups = frame[imp].groupby('supplier', observed=True).size()
+    sup_tab = per.reset_index().assign(
+        name=lambda d: d.supplier.map(pname), MPANs=lambda d: d.supplier.map(sups).fillna(0).astype(int),
+        share=lambda d: 100 * d[code] / d[code].sum())
+    sup_tab = sup_tab[['supplier_mpid', 'name', 'supplier', 'MPANs', *per.columns, 'share']].rename(
+        columns={'supplier_mpid': 'MPID', 'supplier': 'DIP id', 'share': f'% of {code}',
+                 **{c: f'{c} MWh' for c in per.columns}})
+    mv = moves.reset_index().drop(columns='supplier').melt('supplier_mpid', var_name='step', value_name='MWh')
+    mtab = moves.reset_index().drop(columns='supplier').rename(columns={'supplier_mpid': 'MPID'})
+    mtab = mtab.rename(columns={c: f'{c} MWh' for c in mtab.columns[1:]})
+    total = moves.sum().to_dict()
+    vs = (vv[vv.day.isin(shown)].groupby(['supplier_mpid', 'code', 'day', 'period']).mwh.sum().reset_index()
+          .merge(starts, on=['day', 'period']))
+    sc = _chart('supplier', _supplier_chart(vs, per.index[0][1]),
+                f'Without scripts: the largest supplier, {per.index[0][1]}{more}.')
+    c1, c2 = _dip_charts(proc['journal'], lat)
+    refusals = res['mds_refusals'].assign(
+        at=lambda d: pd.to_datetime(d['at'], unit='s', utc=True).dt.strftime('%Y-%m-%d %H:%M UTC'))
+    refusals = refusals.drop(columns='id').rename(columns={'ds': 'data service'})
+    refusals_by = refusals.groupby(['code', 'gsp_group']).size().rename('MPANs').reset_index()
+
+    nav = ''.join(f"<a href='#{a}'>{t}</a>" for a, t in (
+        ('summary', 'Summary'), ('correction', 'Correction'), ('groups', 'GSP groups'), ('suppliers', 'Suppliers'),
+        ('runs', 'Runs compared'), ('shapes', 'Load shapes'), ('dip', 'DIP'), ('exceptions', 'Exceptions'),
+        ('files', 'Files')))
+    files = ''.join(f"<li><a href='{n}.csv'>{n}.csv</a> / <code>{n}.parquet</code>: {OUTPUTS[n][0]}</li>"
+                    for n in OUTPUTS)
+    return (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
+        "content='width=device-width,initial-scale=1'><title>mhhs_ref simulation report</title>"
+        f"<style>{_STYLE}</style></head><body>"
+        f"<h1>mhhs_ref simulation report</h1><p>{cfg.mpans:,} import MPANs asked for, from {cfg.start} for "
+        f"{cfg.days} day(s), seed {cfg.seed}. Energy in MWh, factors without unit (1 = no correction), suppliers and "
+        f"data services by MPID (DIP ids in the tables and <a href='participants.csv'>participants.csv</a>). "
+        f"Every file of this folder and its columns: <a href='data_dictionary.md'>data_dictionary.md</a> "
+        f"(<a href='data_dictionary.csv'>.csv</a>).</p><p id='js-status' class='note'>Charts are static pictures "
+        f"(scripts are off).</p><nav>{nav}</nav>"
+        f"<h2 id='summary'>Summary</h2>{summary}"
+        f"<h2 id='correction'>GSP Group Correction</h2><p><b>{ex[code]['verdict'] if code in ex else 'none'}</b></p>"
+        f"<p>Faults injected: {_faults_words(cfg, mpid)}. Take noise {cfg.take_noise:.1%} per half-hour.</p>{fchart}"
+        f"<h3>The five lowest and five highest import factors of {code}</h3>"
+        f"{_table(outliers, {'import factor': 4})}<h3>Why the factors are where they are</h3>{why}"
+        f"<h2 id='groups'>By GSP group</h2><p>True import at the meters, the losses on it, the take and what was "
+        f"allocated in {code} (MWh); the import factors (mean, lowest, highest over the half-hours); MPANs "
+        f"defaulted at II.</p><div class='wide'>{_table(groups, {**fdig, 'defaulted at II': 0})}</div>"
+        + _chart('energy', _energy_chart(energy), 'Allocated = true energy + line losses + correction.')
+        + f"<details><summary>Allocated energy by supplier and GSP group ({code}, MWh)</summary><div class='wide'>"
+        f"{_table(sup_by_group.reset_index().rename(columns={'supplier_mpid': 'MPID'}), 2)}</div></details>"
+        f"<h2 id='suppliers'>By supplier</h2><p>Import MPANs and allocated energy per run (MWh, all GSP groups and "
+        f"days).</p><div class='wide'>{_table(sup_tab, {f'% of {code}': 1})}</div>{sc}"
+        f"<h2 id='runs'>Runs compared</h2><p>How each supplier's allocation moves from one run to the next as late "
+        f"data replaces the MDS's defaults and the factors are recomputed (MWh; + the later run allocates more). "
+        f"Every run allocates the whole take, so the moves between suppliers add up to the change in the take — "
+        f"market-wide: " + ('; '.join(f"{k} {v:+,.3f} MWh" for k, v in total.items()) or 'none') + '.</p>'
+        + _chart('moves', _moves_chart(mv))
+        + f"<details><summary>The moves as a table</summary><div class='wide'>{_table(mtab, 4)}</div></details>"
+        + f"<h2 id='shapes'>Load shapes</h2>{_chart('shapes', _shape_chart(res['shapes']))}"
+        f"<h2 id='dip'>The DIP</h2>{_chart('deliveries', c1)}{_chart('latency', c2)}"
+        f"{_table(lat.pivot(index='stage', columns='percentile', values='ms').reset_index(), 3)}"
+        f"<h3>Rejections by code</h3>{_table(rej[['service', 'source', 'code', 'n']])}"
+        f"<h2 id='exceptions'>Exceptions: MPANs defaulted by run</h2>"
+        f"{_table(exc.reset_index().rename(columns={'code': 'run'}), 0)}"
+        f"<h3>MDS refusals</h3>{_table(refusals_by, 0)}"
+        + (f"<details><summary>Every refusal</summary>{_table(refusals)}</details>" if len(refusals) else '')
+        + f"<h2 id='files'>Files</h2><ul>{files}</ul>{_EMBED}</body></html>"
+    )
 
 # %% ../nbs/41_simulation.ipynb #eb8865c0
 def mpan_stepper(market, mpan: str | None = None):

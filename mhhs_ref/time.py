@@ -22,11 +22,12 @@ from .design import implements, mark_implements
 # %% auto #0
 __all__ = ['UTC', 'SETTLEMENT_TZ', 'PERIOD', 'UTC_PERIODS_PER_DAY', 'GB_LATITUDE', 'GB_LONGITUDE', 'WORKING_DAY_YEARS', 'II_WD',
            'SF_WD', 'R1_WD', 'R2_WD', 'R3_WD', 'RF_WD', 'DF_WD', 'NEW_TIMETABLE_FROM', 'RUN_OFFSETS_WD', 'RUN_SOURCES',
-           'RUN_ASSUMPTIONS', 'RUN_TIMETABLE', 'RUN_PRECEDENCE', 'as_date', 'utc_settlement_date', 'utc_period_ends',
-           'utc_period', 'utc_sp', 'local_day_start', 'local_periods_in_day', 'local_period_end', 'local_period',
-           'local_period_ends', 'local_periods_frame', 'local_to_utc_frame', 'local_day_cells', 'to_local_day',
-           'daylight', 'is_working_day', 'add_working_days', 'working_days_between', 'RunTimetable',
-           'run_calendar_notes', 'run_schedule', 'runs_due', 'latest_run']
+           'RUN_ASSUMPTIONS', 'RUN_TIMETABLE', 'RUN_PRECEDENCE', 'as_date', 'aware_utc', 'utc_settlement_date',
+           'utc_period_ends', 'utc_period', 'utc_sp', 'local_day_start', 'local_periods_in_day', 'local_period_end',
+           'local_period', 'local_period_ends', 'wire_datetime', 'wire_midnight_utc', 'wire_midnight',
+           'local_periods_frame', 'local_to_utc_frame', 'local_day_cells', 'to_local_day', 'daylight', 'is_working_day',
+           'add_working_days', 'working_days_between', 'RunTimetable', 'run_calendar_notes', 'run_schedule', 'runs_due',
+           'latest_run', 'open_for_submission']
 
 # %% ../nbs/01_time.ipynb #7603cf39
 UTC = dt.timezone.utc
@@ -43,10 +44,13 @@ def as_date(value) -> dt.date:
     except ValueError: raise MhhsError('ECS1014', f"not a date: {value!r}") from None
 
 # %% ../nbs/01_time.ipynb #0f10eddd
-def _aware_utc(value) -> dt.datetime:
+def aware_utc(value) -> dt.datetime:
+    "A date-time with its UTC offset (a wire string, `...Z`, or a datetime) as UTC; ECS1005 if it carries none."
     ts = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value).replace('Z', '+00:00'))
     if ts.tzinfo is None: raise MhhsError('ECS1005', f"{value!r} has no UTC offset; MHHS date-times always carry one")
     return ts.astimezone(UTC)
+
+_aware_utc = aware_utc   # the old private name, still imported by modules of other notebooks
 
 @implements('DI-101')
 def utc_settlement_date(value) -> dt.date:
@@ -102,7 +106,7 @@ def local_period_end(day, period: int) -> dt.datetime:
 @implements('DI-496')
 def local_period(sp) -> tuple[dt.date, int]:
     "(local settlement date, local period number) of a UTC period end instant."
-    ts = _aware_utc(sp)
+    ts = aware_utc(sp)
     utc_period(ts)  # refuses instants off the half-hour grid
     day = (ts - PERIOD).astimezone(SETTLEMENT_TZ).date()
     return day, (ts - local_day_start(day)) // PERIOD
@@ -111,6 +115,20 @@ def local_period_ends(day) -> list[dt.datetime]:
     "The UTC end instants of every local settlement period of `day`, in order."
     start = local_day_start(day)
     return [start + PERIOD*n for n in range(1, local_periods_in_day(day) + 1)]
+
+# %% ../nbs/01_time.ipynb #ef0806a6
+def wire_datetime(ts: dt.datetime) -> str:
+    "Format an aware date-time the way the DIP carries it: `YYYY-MM-DDTHH:MM:SS+HH:MM` (25 characters)."
+    if ts.tzinfo is None: raise MhhsError('MSG1001', f"{ts!r} has no UTC offset")
+    return ts.replace(microsecond=0).isoformat()
+
+def wire_midnight_utc(day) -> str:
+    "The wire date-time of 00:00 UTC starting the UTC day `day`."
+    return wire_datetime(dt.datetime.combine(as_date(day), dt.time(), UTC))
+
+def wire_midnight(day) -> str:
+    "The wire date-time of local midnight starting `day` (offset +00:00 or +01:00)."
+    return wire_datetime(local_day_start(as_date(day)).astimezone(SETTLEMENT_TZ))
 
 # %% ../nbs/01_time.ipynb #203dab15
 def _utc_index(sp) -> pd.DatetimeIndex:
@@ -382,3 +400,11 @@ def latest_run(runs) -> str:
     if not runs:
         raise MhhsError('REF0003', "no runs to choose from")
     return max(runs, key=RUN_PRECEDENCE.index)
+
+# %% ../nbs/01_time.ipynb #e19ae480
+@implements('ECS1003')
+def open_for_submission(days, today) -> np.ndarray:
+    "True for each settlement day whose RF run date is after `today`."
+    sched = run_schedule(pd.Series(days).map(as_date).tolist())
+    rf = sched[sched.run == 'RF'].set_index('settlement_date').run_date
+    return np.array([rf[as_date(x)] > as_date(today) for x in days])

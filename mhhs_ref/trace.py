@@ -6,16 +6,18 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/traceability.html.md"""
 
 # %% ../nbs/60_traceability.ipynb #e74dbab2
 from __future__ import annotations
-import html, importlib, pkgutil, re
+import html, importlib, json, pkgutil, re
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
 import mhhs_ref
-from .design import load_register, marks_frame, read_results, implements
+from .design import DATA_DIR, load_register, marks_frame, read_results, results_info, implements
 
 # %% auto #0
-__all__ = ['import_all', 'matrix', 'problems', 'to_csv', 'summary', 'matrix_html']
+__all__ = ['ROOT', 'RESULT_WORDS', 'import_all', 'page_of', 'test_link', 'bp_pages', 'matrix', 'problems', 'to_csv', 'summary',
+           'evidence_line', 'matrix_html']
 
 # %% ../nbs/60_traceability.ipynb #2db18092
 def import_all() -> list[str]:
@@ -27,59 +29,126 @@ def import_all() -> list[str]:
     return names
 
 def _doc_index() -> dict[str, str]:
+    "Symbol → its API anchor on the site, as a link relative to the site (nbdev's index names the published host)."
     from mhhs_ref._modidx import d
-    return {sym: link for mod in d['syms'].values() for sym, (link, _) in mod.items()}
+    host = d['settings'].get('doc_host', '') + d['settings'].get('doc_baseurl', '')
+    return {sym: link.removeprefix(host).lstrip('/') for mod in d['syms'].values() for sym, (link, _) in mod.items()}
+
+def page_of(notebook: str) -> str:
+    "The site page of a notebook: nbdev names it after the notebook without its number prefix."
+    return re.sub(r'^\d+[a-z]?_', '', Path(notebook).stem) + '.html'
 
 def _module_page(module: str) -> str:
-    "The site page of a module: nbdev names it after its notebook without the number prefix."
+    "The site page of a module: the page of the notebook it is exported from."
     try: src = Path(importlib.import_module(module).__file__).read_text().splitlines()[:8]
     except Exception: return ''
     for line in src:
-        m = re.search(r'File to edit: \.\./nbs/(?:.*/)?(\d+[a-z]?_)?([\w-]+)\.ipynb', line)
-        if m: return f"{m.group(2)}.html"
+        m = re.search(r'File to edit: \.\./nbs/(?:.*/)?([\w-]+\.ipynb)', line)
+        if m: return page_of(m.group(1))
     return ''
+
+def _code_link(module: str, symbol: str, page: str, docs: dict) -> str:
+    "A private symbol has no API entry of its own: link to its page. A public one links to its anchor."
+    if any(part.startswith('_') for part in symbol.split('.')): return page
+    return docs.get(f"{module}.{symbol}", page)
+
+# %% ../nbs/60_traceability.ipynb #2b490d1b
+ROOT = DATA_DIR.parents[1]   # the source tree when installed editable; its nbs/ and tests/ may be absent
+
+@cache
+def _nb_code_cells(notebook: str) -> dict[str, tuple[int, bool]]:
+    "Code cell id → (its number among the notebook's code cells, whether the site hides it)."
+    try: cells = json.loads((ROOT/'nbs'/notebook).read_text())['cells']
+    except (OSError, ValueError, KeyError): return {}
+    out, n = {}, 0
+    for c in cells:
+        if c.get('cell_type') != 'code': continue
+        n += 1
+        src = ''.join(c.get('source', ''))
+        hidden = bool(re.search(r'^#\|\s*(hide\b|include:\s*false|echo:\s*false)', src, re.M))
+        out[c.get('id', '')] = (n, hidden)
+    return out
+
+@cache
+def _test_file(name: str) -> str:
+    "A pytest test's file relative to the project, from a name such as `tests/dip/test_fuzz.py` or `test_fuzz`."
+    name = name.split('::')[0].removesuffix('.py')
+    if '/' in name and (ROOT/f'{name}.py').exists(): return f'{name}.py'
+    stem = name.replace('.', '/').split('/')[-1]
+    hits = sorted((ROOT/'tests').rglob(f'{stem}.py')) if (ROOT/'tests').is_dir() else []
+    return hits[0].relative_to(ROOT).as_posix() if hits else ''
+
+def test_link(r) -> tuple[str, str]:
+    "(label, link) for one result: the notebook cell that proves the item, or the test file and line."
+    nb = getattr(r, 'notebook', None) if isinstance(getattr(r, 'notebook', None), str) else ''
+    if not nb and '.ipynb::' in r.test: nb = r.test.split('::')[0]
+    if nb:
+        page, stem = page_of(nb), Path(page_of(nb)).stem
+        cell = r.cell if isinstance(getattr(r, 'cell', None), str) else ''
+        n, hidden = _nb_code_cells(nb).get(cell, (0, True))
+        if cell and n and not hidden: return f'{stem} cell {n}', f'{page}#cell-{cell}'
+        return stem, page
+    f = r.file if isinstance(getattr(r, 'file', None), str) and r.file else _test_file(r.test)
+    if not f: return r.test, ''
+    line = int(r.line) if pd.notna(getattr(r, 'line', None)) else 0
+    return (f'{Path(f).name}:{line}' if line else Path(f).name), f'{f}.html' + (f'#L{line}' if line else '')
+
+@cache
+def bp_pages() -> dict[str, str]:
+    "Business process id → the page of its own notebook (`BP003A` → `bp003a_css_dcc_update.html`)."
+    nbs = sorted((ROOT/'nbs').glob('*.ipynb')) if (ROOT/'nbs').is_dir() else []
+    out = {}
+    for p in nbs:
+        m = re.search(r'(?:^|_)(bp\d{3}[a-z]?)(?:_|$)', p.stem)
+        if m: out.setdefault(m.group(1).upper(), page_of(p.name))
+    return out
 
 # %% ../nbs/60_traceability.ipynb #8806e2c7
 def _joined(xs): return '; '.join(sorted(set(xs)))
 
+RESULT_WORDS = {
+    'passed': 'every test of the item passed in the last run',
+    'failed': 'at least one test of the item failed in the last run',
+    'no test': 'the last run had no test that verifies the item',
+    'not run': 'no test results were given: the tests were not run for this build',
+}
+
 @implements('REF-TRACEABILITY')
 def matrix(results=None, register: pd.DataFrame | None = None) -> pd.DataFrame:
-    "One row per design item: where it is implemented, which tests verify it, and their last outcome."
+    """One row per design item: where it is implemented, which tests verify it (with a link to each), and their last
+    outcome: `passed`, `failed`, `no test`, or `not run` when there are no results at all."""
     import_all()
     reg = register if register is not None else load_register()
     marks = marks_frame()
     res = results if isinstance(results, pd.DataFrame) else read_results(results)
-    docs = _doc_index()
+    docs, bps = _doc_index(), bp_pages()
     marks['page'] = marks.module.map(_module_page)
-    marks['link'] = [docs.get(f"{m}.{s}", p) for m, s, p in zip(marks.module, marks.symbol, marks.page)]
+    marks['link'] = [_code_link(m, s, p, docs) for m, s, p in zip(marks.module, marks.symbol, marks.page)]
     by_item = marks.groupby('item')
+    res_by = {i: g for i, g in res.groupby('item')} if len(res) else {}
     rows = []
     for r in reg.itertuples():
         mk = by_item.get_group(r.id) if r.id in by_item.groups else marks.iloc[0:0]
-        rs = res[res.item == r.id]
+        rs = res_by.get(r.id, res.iloc[0:0])
         passed, failed = int((rs.outcome == 'passed').sum()), int((rs.outcome == 'failed').sum())
-        last = (
-            'failed'
-            if failed
-            else ('passed' if passed else ('missing' if r.status in ('implemented', 'assumption') else ''))
-        )
-        rows.append(
-            dict(
-                id=r.id,
-                kind=r.kind,
-                title=r.title,
-                status=r.status,
-                source=r.source,
-                reason=r.reason,
-                pages=_joined(mk.page[mk.page != '']),
-                symbols=_joined(mk.module.str.removeprefix('mhhs_ref.') + '.' + mk.symbol),
-                links=_joined(mk.link),
-                tests=_joined(rs.test),
-                passed=passed,
-                failed=failed,
-                last_result=last,
-            )
-        )
+        last = 'not run' if not len(res) else 'failed' if failed else 'passed' if passed else 'no test'
+        links = {}
+        for t in rs.itertuples():
+            label, href = test_link(t)
+            ok, bad = links.get((label, href), (0, 0))
+            links[(label, href)] = (ok + (t.outcome == 'passed'), bad + (t.outcome == 'failed'))
+        pages = set(mk.page[mk.page != ''])
+        if r.id in bps: pages.add(bps[r.id])
+        rows.append(dict(
+            id=r.id, kind=r.kind, title=r.title, status=r.status, source=r.source, reason=r.reason,
+            pages=_joined(pages),
+            symbols=_joined(mk.module.str.removeprefix('mhhs_ref.') + '.' + mk.symbol),
+            links=_joined(mk.link),
+            code_links=sorted({(s.split('.')[-1], l) for s, l in zip(mk.symbol, mk.link) if l}),
+            tests=_joined(rs.test),
+            test_links=[(lb, h, ok, bad) for (lb, h), (ok, bad) in sorted(links.items())],
+            passed=passed, failed=failed, last_result=last,
+        ))
     return pd.DataFrame(rows)
 
 
@@ -113,20 +182,8 @@ def problems(mx: pd.DataFrame | None = None, results=None) -> list[str]:
 # %% ../nbs/60_traceability.ipynb #26b9b985
 def to_csv(mx: pd.DataFrame, path=None):
     "Write the matrix as CSV to `path` (or return the text)."
-    cols = [
-        'id',
-        'kind',
-        'title',
-        'status',
-        'reason',
-        'source',
-        'pages',
-        'symbols',
-        'tests',
-        'passed',
-        'failed',
-        'last_result',
-    ]
+    cols = ['id', 'kind', 'title', 'status', 'reason', 'source', 'pages', 'symbols', 'tests', 'passed', 'failed',
+            'last_result']
     return mx[cols].to_csv(path, index=False)
 
 
@@ -135,47 +192,82 @@ def summary(mx: pd.DataFrame) -> pd.DataFrame:
     return mx.groupby(['kind', 'status']).size().unstack(fill_value=0)
 
 
-def _links(links: str) -> str:
-    return ' '.join(
-        f'<a href="{html.escape(l)}"><code>{html.escape(l.split("#")[-1] or l)}</code></a>'
-        for l in links.split('; ')
-        if l
-    )
+def evidence_line(info: dict | None) -> str:
+    "One sentence saying where the results come from, or that there are none."
+    if not info or not info.get('rows'):
+        return ("No test results were given to this build, so every item shows <b>not run</b> — not proven, not "
+                "failed. Run <code>pytest</code>, then <code>mhhs-ref docs</code>, to fill in the last column.")
+    when = lambda t: t.strftime('%Y-%m-%d %H:%M UTC')
+    span = when(info['first']) + ('' if when(info['first']) == when(info['last']) else f" to {when(info['last'])}")
+    commits = ', '.join(f'<code>{html.escape(c)}</code>' for c in info['commits']) or 'an unrecorded commit'
+    return (f"Results: {info['rows']:,} verifications recorded by the test runners (pytest, nbdev-test) from "
+            f"{span}, on commit {commits}. Results recorded by hand in an interactive session are not counted.")
 
 
-def matrix_html(mx: pd.DataFrame) -> str:
-    "The matrix as a self-contained filterable HTML table."
-    esc = lambda s: html.escape(str(s))
-    opts = lambda col: ''.join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in sorted(mx[col].unique()))
-    head = ''.join(
-        f'<th>{h}</th>' for h in ('id', 'kind', 'item and source', 'status', 'implemented by', 'tests', 'last result')
-    )
+_esc = lambda s: html.escape(str(s))
+
+def _code_links(links) -> str:
+    "Each implementing symbol by name, linked to its API entry (or its page when it has none, as a private one)."
+    return ' '.join(f'<a href="{_esc(l)}"><code>{_esc(s)}</code></a>' for s, l in (links if isinstance(links, list)
+                                                                                   else []))
+
+def _page_links(pages: str) -> str:
+    return ' '.join(f'<a class="trace-page" href="{_esc(p)}">{_esc(p.removesuffix(".html"))}</a>'
+                    for p in pages.split('; ') if p)
+
+def _test_links(tl) -> str:
+    out = []
+    for label, href, ok, bad in (tl if isinstance(tl, list) else []):
+        mark = f' <span class="trace-bad">✗{bad}</span>' if bad else (f' ✓{ok}' if ok > 1 else ' ✓')
+        text = f'{_esc(label)}{mark}'
+        out.append(f'<a href="{_esc(href)}">{text}</a>' if href else f'<span>{text}</span>')
+    return '<br>'.join(out)
+
+_SCRIPT = """(function(){
+const $=function(i){return document.getElementById(i)};
+const q=$("trace-text"),k=$("trace-kind"),s=$("trace-status"),r=$("trace-result"),c=$("trace-count");
+const rows=[].slice.call(document.querySelectorAll("#trace-matrix tbody tr"));
+function f(){let n=0;const t=q.value.trim().toLowerCase();rows.forEach(function(e){
+ const ok=(!k.value||e.dataset.kind===k.value)&&(!s.value||e.dataset.status===s.value)&&
+ (!r.value||e.dataset.result===r.value)&&(!t||e.textContent.toLowerCase().indexOf(t)>=0);
+ e.style.display=ok?"":"none";if(ok)n++;});c.textContent=n+" of "+rows.length+" items";}
+function go(){const id=decodeURIComponent(location.hash.slice(1));const e=id&&document.getElementById(id);
+ if(!e||!e.classList.contains("trace-row"))return;q.value="";k.value="";s.value="";r.value="";f();
+ rows.forEach(function(x){x.classList.remove("trace-hit")});e.classList.add("trace-hit");
+ e.scrollIntoView({block:"center"});}
+[q,k,s,r].forEach(function(e){e.addEventListener("input",f);e.addEventListener("change",f)});
+window.addEventListener("hashchange",go);f();go();
+window.addEventListener("load",function(){setTimeout(go,100)});})();"""
+
+def matrix_html(mx: pd.DataFrame, info: dict | None = None) -> str:
+    """The matrix as a self-contained HTML table: a permalink per item (`#BP001`), filters by text, kind, status and
+    result, each item's tests as links to the cell or test file that proves it, and where the results come from."""
+    opts = lambda col: ''.join(f'<option value="{_esc(v)}">{_esc(v)}</option>' for v in sorted(mx[col].unique()))
+    cols = [('id', 10), ('kind', 7), ('item, source and status', 29), ('implemented by', 22), ('tests', 22),
+            ('last result', 10)]
+    head = ''.join(f'<th>{h}</th>' for h, _ in cols)
+    group = ''.join(f'<col style="width:{w}%">' for _, w in cols)
     body = []
     for r in mx.itertuples():
-        tests = f'{r.passed} passed' + (f', {r.failed} failed' if r.failed else '')
-        note = f'<br><small>{esc(r.reason)}</small>' if r.reason else ''
+        note = f'<br><small>{_esc(r.reason)}</small>' if r.reason else ''
+        impl = '<br>'.join(x for x in (_page_links(r.pages), _code_links(r.code_links)) if x)
         body.append(
-            f'<tr data-kind="{esc(r.kind)}" '
-            f'data-status="{esc(r.status)}"><td><code>{esc(r.id)}</code></td><td>{esc(r.kind)}</td>'
-            f'<td>{esc(r.title)}<br><small class="trace-source">{esc(r.source)}</small></td><td '
-            f'class="status-{esc(r.status)}">{esc(r.status)}{note}</td>'
-            f'<td>{_links(r.links)}</td><td '
-            f'title="{esc(r.tests)}">{tests if (r.passed or r.failed) else ""}</td>'
-            f'<td class="result-{esc(r.last_result or "none")}">{esc(r.last_result)}</td></tr>'
-        )
+            f'<tr class="trace-row" id="{_esc(r.id)}" data-kind="{_esc(r.kind)}" data-status="{_esc(r.status)}" '
+            f'data-result="{_esc(r.last_result)}"><td><a class="trace-id" href="#{_esc(r.id)}" '
+            f'title="permalink"><code>{_esc(r.id)}</code></a></td><td>{_esc(r.kind)}</td>'
+            f'<td>{_esc(r.title)}<br><small class="trace-source">{_esc(r.source)}</small><br>'
+            f'<span class="trace-status status-{_esc(r.status)}">{_esc(r.status)}</span>{note}</td>'
+            f'<td class="trace-impl">{impl}</td><td class="trace-tests">{_test_links(r.test_links)}</td>'
+            f'<td class="result-{_esc(r.last_result.replace(" ", "-"))}" '
+            f'title="{_esc(RESULT_WORDS.get(r.last_result, ""))}">{_esc(r.last_result)}</td></tr>')
     return (
-        '<div class="trace-filters">Kind <select id="trace-kind"><option '
-        'value="">all</option>' + opts('kind') + '</select> '
-        'Status <select id="trace-status"><option value="">all</option>' + opts('status') + '</select> '
-        '<span id="trace-count"></span></div>\n'
-        f'<table class="table table-sm trace-matrix" '
-        f'id="trace-matrix"><thead><tr>{head}</tr></thead><tbody>\n'
-        + '\n'.join(body)
-        + '\n</tbody></table>\n<script>(function(){const '
-        'k=document.getElementById("trace-kind"),s=document.getElementById("trace-status"),'
-        'c=document.getElementById("trace-count");function f(){let n=0;document.querySelectorAll("#trace-matrix '
-        'tbody tr").forEach(function(r){'
-        'const ok=(!k.value||r.dataset.kind===k.value)&&(!s.value||r.dataset.status===s.value);'
-        'r.style.display=ok?"":"none";if(ok)n++;});'
-        'c.textContent=n+" items";}k.addEventListener("change",f);s.addEventListener("change",f);f();})();</script>\n'
-    )
+        f'<p class="trace-evidence">{evidence_line(info)}</p>\n'
+        '<div class="trace-filters"><label>Find <input id="trace-text" type="search" '
+        'placeholder="id, title, page, test…"></label> '
+        '<label>Kind <select id="trace-kind"><option value="">all</option>' + opts('kind') + '</select></label> '
+        '<label>Status <select id="trace-status"><option value="">all</option>' + opts('status') + '</select></label> '
+        '<label>Last result <select id="trace-result"><option value="">all</option>' + opts('last_result') +
+        '</select></label> <span id="trace-count"></span></div>\n'
+        f'<div class="trace-wrap"><table class="table table-sm trace-matrix" id="trace-matrix"><colgroup>{group}'
+        f'</colgroup><thead><tr>{head}</tr></thead><tbody>\n' + '\n'.join(body) +
+        f'\n</tbody></table></div>\n<script>{_SCRIPT}</script>\n')

@@ -16,7 +16,7 @@ from .design import implements, mark_implements
 from .processes import Market, Step
 
 # %% auto #0
-__all__ = ['Stepper', 'card', 'card_html', 'widget']
+__all__ = ['Stepper', 'card', 'card_html', 'steps_html', 'widget']
 
 # %% ../nbs/50_stepper.ipynb #23aa070e
 class Stepper:
@@ -28,6 +28,7 @@ class Stepper:
         if not steps:
             raise ValueError('a stepper needs at least one step')
         self.steps, self.recipients, self.names, self.i = list(steps), recipients or {}, names or {}, 0
+        self.diagram = ''   # the run's mermaid sequence diagram, shown beside the card with the current step marked
 
     @classmethod
     def from_market(cls, market: Market, mpan: str | None = None) -> 'Stepper':
@@ -39,7 +40,10 @@ class Stepper:
         }
         names = {d: f"{market.role(d)} {market.mpid(d)}" for d in market._roles}
         names[market.regs] = 'REGS'
-        return cls([s for s in market.steps if mpan is None or s.mpan == mpan], rec, names)
+        st = cls([s for s in market.steps if mpan is None or s.mpan == mpan], rec, names)
+        try: st.diagram = str(market.sequence_diagram(mpan))
+        except Exception: st.diagram = ''   # a run the journal cannot draw still steps
+        return st
 
     def __len__(self):
         return len(self.steps)
@@ -80,7 +84,8 @@ mark_implements('REF-STEPPER', __name__, 'Stepper')
 # %% ../nbs/50_stepper.ipynb #ca58b0fc
 def card(self, i: int | None = None) -> dict:
     "What step `i` (default: the current one) shows."
-    s = self.steps[self.i if i is None else i]
+    k = self.i if i is None else i
+    s = self.steps[k]
     who = s.sender if s.receiver else 'CSS' if s.via in ('CSS', 'LDSO') else self.names.get(s.sender, s.sender)
     if s.receiver:
         title, blocks = f"{s.event} (outside the DIP)", {}
@@ -98,8 +103,9 @@ def card(self, i: int | None = None) -> dict:
     for c in ('supplier', 'MS', 'DS'):
         if c in state: state[c] = state[c].map(lambda d: self.names.get(d, d) if d else '—')
     return {
-        'n': s.n,
+        'n': k + 1,
         'of': len(self),
+        'step': s.n,
         'at': s.at.isoformat(timespec='minutes'),
         'title': title,
         'from': who,
@@ -117,7 +123,9 @@ def card_html(self, i: int | None = None) -> str:
     e = html.escape
     blocks = e(json.dumps(c['blocks'], indent=1)) if c['blocks'] else e(c['note'] or '')
     return (
-        f"<div class='mhhs-card'><p><b>Step {c['n']}</b> of {c['of'] - 1} · {e(c['at'])} · via {e(c['via'])}</p>"
+        f"<div class='mhhs-card' data-step='{c['step']}'><p><b>Step {c['n']}</b> of {c['of']} · {e(c['at'])} · "
+        f"via {e(c['via'])} · <span title='the number of this message in the run and its sequence diagram'>"
+        f"message {c['step']} of the run</span></p>"
         f"<p><b>{e(c['title'])}</b> — from <b>{e(c['from'])}</b> to {e(', '.join(c['to']) or '—')}</p>"
         f"<pre style='max-height:16em;overflow:auto;font-size:80%'>{blocks}</pre>"
         f"<p>Registration state after this step:</p>{c['state'].to_html(index=False, border=0)}</div>"
@@ -127,39 +135,68 @@ def card_html(self, i: int | None = None) -> str:
 Stepper.card, Stepper.card_html = card, card_html
 
 # %% ../nbs/50_stepper.ipynb #58b0d3c3
+def steps_html(self) -> str:
+    "The run's steps as a list beside the card, the current one marked: the sequence, for JupyterLab's widget."
+    e = html.escape
+    items = []
+    for k in range(len(self)):
+        c = self.card(k)
+        style = " style='background:#fff3cd;font-weight:700'" if k == self.i else ''
+        items.append(f"<li{style}>{e(c['title'])} <small>{e(c['from'])} → {e(', '.join(c['to'][:2]) or '—')}"
+                     f"{' …' if len(c['to']) > 2 else ''}</small></li>")
+    return f"<ol class='mhhs-steps' style='max-height:24em;overflow:auto;font-size:80%'>{''.join(items)}</ol>"
+
 @implements('REF-STEPPER')
 def widget(self):
-    "An ipywidgets stepper: first / previous / next / last buttons, a slider, and the card."
+    """An ipywidgets stepper: first / previous / next / last buttons (Font Awesome icons, which JupyterLab ships, so
+    they render whatever the fonts), a slider, the card, and the run's steps beside it with the current one marked."""
     import ipywidgets as W
-    out = W.HTML(self.card_html())
-    slider = W.IntSlider(value=self.i, min=0, max=len(self) - 1, description='step', continuous_update=False)
-    def show(_=None): out.value = self.card_html(); slider.value = self.i
+    out, seq = W.HTML(self.card_html()), W.HTML(self.steps_html())
+    slider = W.IntSlider(value=self.i + 1, min=1, max=len(self), description='step', continuous_update=False)
+    def show(_=None): out.value = self.card_html(); seq.value = self.steps_html(); slider.value = self.i + 1
     buttons = []
-    for label, move in (('⏮', self.first), ('◀', self.prev), ('▶', self.next), ('⏭', self.last)):
-        b = W.Button(description=label, layout=W.Layout(width='3em'))
+    for icon, tip, move in (('fast-backward', 'first step', self.first), ('step-backward', 'previous step', self.prev),
+                            ('step-forward', 'next step', self.next), ('fast-forward', 'last step', self.last)):
+        b = W.Button(description='', icon=icon, tooltip=tip, layout=W.Layout(width='3em'))
         b.on_click(lambda _, mv=move: (mv(), show())); buttons.append(b)
-    slider.observe(lambda ch: (self.goto(ch['new']), show()), names='value')
-    return W.VBox([W.HBox(buttons + [slider]), out])
+    slider.observe(lambda ch: (self.goto(ch['new'] - 1), show()), names='value')
+    return W.VBox([W.HBox(buttons + [slider]), W.HBox([out, seq])])
+
+_MARK_JS = """function {uid}h(){{var r=document.getElementById('{uid}'),c=r.getElementsByClassName('{uid}-c'),n='';
+for(var j=0;j<c.length;j++)if(c[j].style.display!=='none')n=c[j].dataset.step;var s=r.querySelector('svg');
+if(!s)return false;var p=s.closest('pre')||s.parentNode,hit=null;
+s.querySelectorAll('text.messageText,text.noteText').forEach(function(t){{var on=t.textContent.indexOf(n+'. ')===0;
+t.classList.toggle('mhhs-now',on);if(on&&!hit)hit=t;}});
+if(hit){{var a=hit.getBoundingClientRect(),b=p.getBoundingClientRect();p.scrollTop+=a.top-b.top-p.clientHeight/2;
+p.scrollLeft+=a.left-b.left-p.clientWidth/3;}}return true;}}
+(function(){{var t=0,i=setInterval(function(){{if({uid}h()||++t>60)clearInterval(i);}},250);}})();"""
 
 def _repr_html_(self) -> str:
-    "The stepper for a static page: every card embedded, buttons switch which one shows (no kernel needed)."
+    """The stepper for a static page: every card embedded, buttons switch which one shows (no kernel needed), and the
+    run's sequence diagram beside it with the current step's message marked."""
     uid = f"st{secrets.token_hex(4)}"
     cards = ''.join(
-        f"<div class='{uid}-c' style='display:{'block' if k == self.i else 'none'}'>{self.card_html(k)}</div>"
+        f"<div class='{uid}-c' data-step='{self.steps[k].n}' style='display:{'block' if k == self.i else 'none'}'>"
+        f"{self.card_html(k)}</div>"
         for k in range(len(self))
     )
-    btn = lambda label, js: f"<button type='button' onclick=\"{uid}({js})\">{label}</button>"
+    btn = lambda label, tip, js: (f"<button type='button' title='{tip}' aria-label='{tip}' "
+                                  f"onclick=\"{uid}({js})\">{label}</button>")
     script = (
-        f"<script>function {uid}(d){{var c=document.getElementsByClassName('{uid}-c'),k=0;"
+        f"<script>function {uid}(d){{var c=document.getElementById('{uid}').getElementsByClassName('{uid}-c'),k=0;"
         f"for(var j=0;j<c.length;j++)if(c[j].style.display!=='none')k=j;"
         f"k=d==='first'?0:d==='last'?c.length-1:Math.max(0,Math.min(c.length-1,k+d));"
-        f"for(var j=0;j<c.length;j++)c[j].style.display=j===k?'block':'none';}}</script>"
+        f"for(var j=0;j<c.length;j++)c[j].style.display=j===k?'block':'none';{uid}h();}}"
+        + _MARK_JS.format(uid=uid) + "</script>"
     )
+    side = (f"<div class='mhhs-seq'><pre class='mermaid'>{html.escape(self.diagram)}</pre></div>" if self.diagram
+            else f"<div class='mhhs-seq'>{self.steps_html()}</div>")
     return (
-        f"<div class='mhhs-stepper'>{script}<p>{btn('« first', repr('first'))} {btn('◀ previous', -1)} "
-        f"{btn('next ▶', 1)} "
-        f"{btn('last »', repr('last'))}</p>{cards}</div>"
+        f"<div class='mhhs-stepper' id='{uid}'><p>{btn('« first', 'first step', repr('first'))} "
+        f"{btn('◀ previous', 'previous step', -1)} {btn('next ▶', 'next step', 1)} "
+        f"{btn('last »', 'last step', repr('last'))}</p><div class='mhhs-stepper-grid'><div>{cards}</div>{side}</div>"
+        f"{script}</div>"
     )
 
 
-Stepper.widget, Stepper._repr_html_ = widget, _repr_html_
+Stepper.steps_html, Stepper.widget, Stepper._repr_html_ = steps_html, widget, _repr_html_

@@ -35,7 +35,8 @@ def pytest_collection_modifyitems(session, config, items):
         if i.path.stem in FAST_MODULES and not i.get_closest_marker('slow'):
             i.add_marker(pytest.mark.fast)
     # a run that collects notebook tests starts the results afresh, and the gate runs after everything else
-    if any('test_notebooks' in i.nodeid for i in items):
+    nb_items = {i.nodeid for i in items if 'test_notebooks' in i.nodeid}
+    if nb_items and len(nb_items) == len(list((ROOT / 'nbs').glob('*.ipynb'))):  # a full run only, not a -k subset
         config._mhhs_results.unlink(missing_ok=True)
     # order: notebooks (they feed the results), other tests, the conformance of every message built and the
     # browser test of the site (whose matrix page shows those results), and the traceability gate last

@@ -63,6 +63,7 @@ def test_simulate_is_the_main_job_and_never_leaves_half_outputs(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert time.perf_counter() - t0 < 120
     assert (out / 'report.html').exists() and (out / 'volumes.parquet').exists() and 'allocated mwh by run' in r.stdout
+    assert f"report: {out / 'report.html'}" in r.stdout       # the run ends naming its report
     again = run('simulate', '--out', str(out))
     assert again.returncode == 2 and 'exists and is not empty' in again.stderr and 'Traceback' not in again.stderr
     _interrupted_run_leaves_nothing(tmp_path / 'run2', signal.SIGINT)
@@ -128,3 +129,20 @@ def test_simulate_force_replaces_only_its_own_output(tmp_path):
     assert (out / '.mhhs-ref-output').read_text().strip() == 'simulate'
     r = run('simulate', '--out', str(out), '--mpans', '300', '--force', timeout=300)
     assert r.returncode == 0 and (out / 'report.html').exists(), r.stderr[-2000:]
+
+
+def test_vectors_writes_a_new_folder_and_replaces_only_its_own(tmp_path):
+    "`mhhs-ref vectors --out DIR`: written whole; again only with --force; never over a folder it did not write."
+    out = tmp_path / 'vectors'
+    r = run('vectors', '--out', str(out), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / '.mhhs-ref-output').read_text().strip() == 'vectors' and (out / 'manifest.json').is_file()
+    again = run('vectors', '--out', str(out))
+    assert again.returncode == 2 and 'REF0401' in again.stderr and '--force' in again.stderr
+    assert run('vectors', '--out', str(out), '--force', timeout=300).returncode == 0
+    mine = tmp_path / 'mine'
+    mine.mkdir()
+    (mine / 'keep.txt').write_text('mine')
+    r = run('vectors', '--out', str(mine), '--force')
+    assert r.returncode == 2 and 'nothing was deleted' in r.stderr and (mine / 'keep.txt').read_text() == 'mine'
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith('.')]       # no half-written folder left

@@ -21,7 +21,7 @@ from mhhs_ref.core import complete_mpan_core
 from mhhs_ref.data_services import processing as dp
 from mhhs_ref.design import verifies
 from mhhs_ref.mds import MarketWideDataService, registration_view
-from mhhs_ref.mds_feed import FEED_CHANNELS, RegistrationFeed, WithFeed
+from mhhs_ref.mds_feed import FEED_CHANNELS, RegistrationFeed
 from mhhs_ref.processes import Market, demo_market, standin_consumption, standin_meters
 from mhhs_ref.registration import Publication
 
@@ -243,7 +243,7 @@ def test_race_if021_before_if036():
         if b['payload']['CommonBlock']['M0']['MPANCore'] == new
     }
     feed = RegistrationFeed(clock=m.clock)
-    mds = WithFeed(MarketWideDataService(view=feed, clock=m.clock, dip_id=mds_id), feed)
+    mds = MarketWideDataService(view=feed, clock=m.clock, dip_id=mds_id)
     with verifies('ASM-MDS-FEED', 'IF-036', 'IF-014', 'RCP1009', 'BP019'):
         assert mds.handle('IF-001', got[('IF-001', '[InitialRegistration]')]) == []
         out = mds.handle('IF-021', got[('IF-021', '[ActivePower]')])

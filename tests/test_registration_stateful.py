@@ -26,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from mhhs_ref.core import REJECTION_CODES, MhhsError
 from mhhs_ref.design import verifies
-from mhhs_ref.metering import _meter_rows
+from mhhs_ref.registration.meters import _meter_rows
 from mhhs_ref.processes import demo_market
 from mhhs_ref.registration import B074_KEYS, SEGMENT_ROLES, wire_midnight
 

@@ -4,7 +4,9 @@ ways.
 Everything runs over real HTTP on loopback: the sandbox's DIP (uvicorn), the participants' webhook receivers, signed
 requests."""
 
+import datetime as dt
 import json
+import re
 import subprocess
 import sys
 import time
@@ -85,13 +87,15 @@ class Supplier:
     def react(self, channel, body):
         mpan = cb(body)['M0']['MPANCore']
         if channel == 'IF-002':
+            if 'late' in self.faults:
+                time.sleep(REPLY_S + 1.5)
             b = self.brief('sup-gain')
             day = pd.Timestamp(b['switch_day']).date() + pd.Timedelta(days=1 if 'wrong-day' in self.faults else 0)
             scenario = 'CSP' if 'wrong-scenario' in self.faults else 'COS'
             css = cu(body)['B013']['CSSRegistrationID']
             return [
                 self.appointment(ev, mpan, sp, mpid, day, scenario, css, body)
-                for ev in ('DSApp', 'MSApp')
+                for ev in (('MSApp',) if 'ms-only' in self.faults else ('DSApp', 'MSApp'))
                 for sp, mpid in [next(iter(b['providers'][_APP[ev][5]].items()))]
             ]
         if (
@@ -176,13 +180,34 @@ class DataService:
         return out
 
 
-def run_sandbox(tmp_path, role, dip_id, mpid, participant, scenarios, mode='ok'):
-    sb = Sandbox(tmp_path / 'sb', dip_id=dip_id, role=role, mpid=mpid, reply_timeout_s=REPLY_S)
+class MeteringService:
+    "A metering service's system: answers appointment requests by contract (B070), like the careful data service."
+
+    def __init__(self, faults=()):
+        self.faults, self.h = set(faults), None
+
+    def react(self, channel, body):
+        if channel != 'IF-033':
+            return []
+        c = cu(body)
+        contract = (c.get('B070') or {}).get('contractReferenceMeteringService')
+        ok = contract == 'SANDBOX-OK' or 'accept-all' in self.faults
+        blocks = {k: c[k] for k in ('B012', 'B013', 'B070', 'B071') if k in c} | {
+            'B007': {'responseCode': 'A' if ok else 'R', 'proposedAppointmentResponseCode': 'SP000' if ok else 'SP002'}
+        }
+        return [self.h.message('IF-034', 'MSAppSPResponse', cb(body)['M0']['MPANCore'], blocks, answering=body)]
+
+
+def run_sandbox(tmp_path, role, dip_id, mpid, participant, scenarios, mode='ok', today=None, seed=None,
+                after_start=None):
+    sb = Sandbox(tmp_path / 'sb', dip_id=dip_id, role=role, mpid=mpid, reply_timeout_s=REPLY_S, today=today, seed=seed)
     sb.start()
     h = ParticipantHarness(tmp_path / 'sb', participant.react, getattr(participant, 'idle', None))
     participant.h = h
     h.receiver.mode = mode
     h.start()
+    if after_start:
+        after_start(h)
     try:
         return sb.play(*scenarios, wait_s=10)
     finally:
@@ -236,10 +261,33 @@ def test_data_service_correct_and_wrong(tmp_path):
             f.to_string()
         )  # no answer in time; estimates without reason; a malformed message
         p = bad.write(tmp_path / 'report')
-        assert (
-            'FAIL' in p.read_text()
-            and json.loads((tmp_path / 'report' / 'conformance.json').read_text())['passed'] is False
-        )
+        assert 'FAIL' in p.read_text()
+        check_report_files(tmp_path / 'report', passed=False)
+
+
+def _no_nan(name):
+    raise ValueError(f"{name} in conformance.json")
+
+
+def check_report_files(folder, passed):
+    "Strict JSON (a NaN would fail), JUnit XML beside it, HTML without Python's None/nan/dict syntax, the bundle."
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    doc = json.loads((folder / 'conformance.json').read_text(), parse_constant=_no_nan)
+    assert doc['passed'] is passed and doc['format'] == 'mhhs-ref-conformance/1'
+    assert all(c['code'] is None or isinstance(c['code'], str) for c in doc['checks'])
+    assert doc['run']['spec_version'] == '2.1.0' and doc['run']['tool_version']
+    junit = ET.parse(folder / 'conformance.xml').getroot()
+    assert int(junit.get('tests')) == len(doc['checks'])
+    assert int(junit.get('failures')) == sum(not c['passed'] for c in doc['checks'])
+    page = (folder / 'conformance.html').read_text()
+    cells = re.findall(r'<td>([^<]*)</td>', page)
+    assert not {'nan', 'None', 'NaT'} & set(cells) and not any(c.startswith('{&#x27;') for c in cells)
+    names = zipfile.ZipFile(folder / 'evidence.zip').namelist()
+    assert {'manifest.json', 'conformance.json', 'conformance.xml', 'conformance.html',
+            'messages/from-participant.jsonl', 'messages/to-participant.jsonl'} <= set(names)
+    return doc
 
 
 def test_webhook_down_is_reported(tmp_path):
@@ -248,6 +296,8 @@ def test_webhook_down_is_reported(tmp_path):
         rep = run_sandbox(tmp_path, 'SDS', '1499000001', 'PRTD', DataService(), ['ds-appointment'], mode='fail')
         f = rep.failures()
         assert {'REF0413', 'REF0414'} <= set(f.code.dropna()), f.to_string()
+        # causes before consequences: the post the webhook refused comes before the reply that never came
+        assert f.index[f.code == 'REF0414'].min() < f.index[f.code == 'REF0413'].min(), f.to_string()
 
 
 def test_cli_sandbox(tmp_path):
@@ -297,3 +347,92 @@ def test_cli_sandbox(tmp_path):
                 h.stop()
             assert p.returncode == status, stdout + stderr
             assert (out / 'conformance.html').exists() and ('PASS' if status == 0 else 'FAIL') in stdout
+
+
+def test_refused_late_and_wrong_messages_are_reported(tmp_path):
+    """A request refused for its signature is kept and reported as refused (REF0105); a wrong event the DIP accepted is
+    named; a reply later than the reply time after its own trigger fails its timing check."""
+    from mhhs_ref.dip.http import make_identity
+
+    with verifies('ASM-SANDBOX', 'DIP-P008'):
+        def bad_key(h):
+            h.client.identity = make_identity('2399000001')   # the right DIP id, not the registered certificate
+
+        rep = run_sandbox(tmp_path / 'sig', 'SUP', '2399000001', 'PRTA', Supplier(), ['sup-gain'],
+                          after_start=bad_key)
+        f = rep.failures()
+        refused = f[(f.kind == 'refused') & (f.code == 'REF0105')]
+        assert set(refused.step) == {'IF-031 DSApp', 'IF-031 MSApp'}, f.to_string()
+        assert set(rep.sent.code) == {'REF0105'} and rep.sent.body.notna().all()     # kept, with their bodies
+        timing = f[f.kind == 'timing']
+        assert (timing.index > refused.index.min()).all()                # the cause is listed before its consequence
+
+        rep = run_sandbox(tmp_path / 'wrong', 'SUP', '2399000001', 'PRTA', Supplier({'ms-only'}), ['sup-gain'])
+        f = rep.failures()
+        t = f[(f.step == 'IF-031 DSApp') & (f.kind == 'timing')]
+        assert len(t) == 1 and 'sent instead' in t.actual.iloc[0] and 'MSApp' in t.actual.iloc[0], f.to_string()
+
+        rep = run_sandbox(tmp_path / 'late', 'SUP', '2399000001', 'PRTA', Supplier({'late'}), ['sup-gain'])
+        f = rep.failures()
+        t = f[f.kind == 'timing']
+        assert set(t.step) == {'IF-031 DSApp', 'IF-031 MSApp'} and set(t.code) == {'REF0413'}, f.to_string()
+        assert t.actual.str.startswith(f'nothing in {REPLY_S:g} s').all()
+
+
+def test_replayable_runs(tmp_path):
+    "--today and --seed: the same day and MPANs whatever order the scenarios play in (each on a fresh market)."
+    with verifies('ASM-SANDBOX'):
+        a = run_sandbox(tmp_path / 'a', 'SUP', '2399000001', 'PRTA', Supplier(), ['sup-gain', 'sup-loss'],
+                        today=dt.date(2026, 10, 18), seed=4)
+        b = run_sandbox(tmp_path / 'b', 'SUP', '2399000001', 'PRTA', Supplier(), ['sup-loss', 'sup-gain'],
+                        today=dt.date(2026, 10, 18), seed=4)
+        assert a.passed and b.passed, a.failures().to_string() + b.failures().to_string()
+        for sid in ('sup-gain', 'sup-loss'):
+            assert a.briefs[sid] == b.briefs[sid], sid
+        assert a.briefs['sup-gain']['switch_day'] == dt.date(2026, 10, 25)             # the autumn clock change
+        assert a.briefs['sup-gain']['effective_from'] == '2026-10-25T00:00:00+01:00'
+
+
+def test_cli_refuses_a_certificate_that_cannot_sign(tmp_path):
+    "`--cert` is checked at start-up: a common name other than the DIP id, or an EC key, is one line with REF0410."
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from mhhs_ref.dip.http import make_identity
+
+    with verifies('ASM-SANDBOX'):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, '2399000001')])
+        now = dt.datetime.now(dt.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(1).not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=9)).sign(key, hashes.SHA256()))
+        (tmp_path / 'ec.pem').write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (tmp_path / 'cn.pem').write_bytes(make_identity('2399000009').cert_pem)
+        exe = Path(sys.executable).with_name('mhhs-ref')
+        for pem, says in (('ec.pem', 'not RSA'), ('cn.pem', "common name is '2399000009'")):
+            r = subprocess.run([str(exe), 'sandbox', '--out', str(tmp_path / f'out-{pem}'), '--cert',
+                                str(tmp_path / pem)], capture_output=True, text=True, timeout=120)
+            assert r.returncode == 2 and 'REF0410' in r.stderr and says in r.stderr, r.stderr
+            assert 'Traceback' not in r.stderr
+
+
+def test_metering_service_correct_and_wrong(tmp_path):
+    "A third role: a metering service proposed for appointment (BP002), accepting by contract or everything."
+    with verifies('ASM-SANDBOX', 'BP002'):
+        good = run_sandbox(tmp_path / 'good', 'MSS', '3199000001', 'PRTM', MeteringService(), ['ms-appointment'])
+        assert good.passed, good.failures().to_string()
+        assert set(good.checks.kind) >= {'timing', 'schema', 'sequence', 'codes', 'outcome', 'delivery'}
+        bad = run_sandbox(tmp_path / 'bad', 'MSS', '3199000001', 'PRTM', MeteringService({'accept-all'}),
+                          ['ms-appointment'])
+        f = bad.failures()
+        assert set(f.kind) == {'codes', 'outcome'} and (f.code == 'SP000').any(), f.to_string()
+
+
+def test_advanced_data_service_appointment(tmp_path):
+    "A fourth role: an advanced data service proposed on MPANs of the advanced segment (BP003)."
+    with verifies('ASM-SANDBOX', 'BP003'):
+        rep = run_sandbox(tmp_path, 'ADS', '1599000001', 'PRTX', DataService(), ['ads-appointment'])
+        assert rep.passed, rep.failures().to_string()

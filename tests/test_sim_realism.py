@@ -99,7 +99,8 @@ def test_the_report_shows_factors_per_group_and_the_causes(tmp_path):
     s = simulate(tmp_path / 'run', SimConfig(mpans=1_000, process_mpans=50, gsp_meter_error=0.03))
     html = (tmp_path / 'run' / 'report.html').read_text()
     with verifies('ASM-SIM-FAULTS'):
-        assert 'Import factors by GSP group' in html and 'Why the factors are where they are' in html
+        assert 'By GSP group' in html and 'Why the factors are where they are' in html
+        assert all(f'<td>{g}</td>' in html for g in ('_A', '_H', '_P'))  # the per-group table
         assert 'GSP meter error' in html and 'factor points' in html and 'not healthy' in s['correction']
         test = lambda name: set(pd.read_parquet(tmp_path / 'run' / name).gsp_group)
         assert test('factor_causes.parquet') == test('factors.parquet') and len(test('factors.parquet')) == 14

@@ -16,7 +16,7 @@ import pandas as pd
 from ..core import MhhsError
 from .processing import MISSING, Q, DayData
 from ..design import implements, mark_implements
-from ..time import SETTLEMENT_TZ, UTC, as_date, daylight, local_day_start, utc_period_ends
+from ..time import SETTLEMENT_TZ, UTC, UTC_PERIODS_PER_DAY, as_date, daylight, local_day_start, utc_period_ends
 
 # %% auto #0
 __all__ = ['READ_INTERVAL_DAYS', 'UMS_REGIMES', 'collection_plan', 'Registers', 'read_due', 'ums_inventory', 'ums_consumption',
@@ -89,9 +89,9 @@ def ums_inventory(mpans: pd.DataFrame) -> pd.DataFrame:
 
 def _on_fraction(day, regime: str) -> np.ndarray:
     "Fraction of each of the 48 UTC periods of `day` that equipment on `regime` is switched on."
-    if regime == 'continuous': return np.ones(48)
+    if regime == 'continuous': return np.ones(UTC_PERIODS_PER_DAY)
     d = as_date(day)
-    grid = np.arange(48) / 2                                   # period starts, UTC hours from the day's midnight
+    grid = np.arange(UTC_PERIODS_PER_DAY) / 2         # period starts, UTC hours from the day's midnight
     # (on, off) intervals for the night ending on d0 and starting on d0
     def dark(d0, offset):
         rise, sset = daylight(d0)
@@ -114,7 +114,7 @@ def _on_fraction(day, regime: str) -> np.ndarray:
                 segs = [s for x, y in segs for s in ((x, min(y, c0)), (max(x, c1), y)) if s[1] > s[0]]
             pieces += segs
         ons = pieces
-    frac = np.zeros(48)
+    frac = np.zeros(UTC_PERIODS_PER_DAY)
     for a, b in ons:
         frac += np.clip(np.minimum(grid + 0.5, b) - np.maximum(grid, a), 0, 0.5) / 0.5
     return np.clip(frac, 0, 1)
@@ -127,7 +127,7 @@ def ums_consumption(inventory: pd.DataFrame, mpans: pd.DataFrame, day) -> np.nda
     idx = pd.Index(mpans.mpan.astype(str)).get_indexer(inventory.mpan.astype(str))
     if (idx < 0).any():
         raise MhhsError('REF0302', 'inventory lines for MPANs not in the frame')
-    out = np.zeros((len(mpans), 48))
+    out = np.zeros((len(mpans), UTC_PERIODS_PER_DAY))
     load = (
         np.stack([frac[r] for r in inventory.regime]) * (inventory.watts * inventory['count']).to_numpy()[:, None] * 0.5
     )

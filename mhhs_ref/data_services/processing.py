@@ -19,13 +19,14 @@ from ..columnar import key_codes
 from ..design import implements, mark_implements
 from ..interfaces import build_message, wire_datetime
 from ..profiles import day_level, shape_category, typical_shapes
-from ..time import UTC, _aware_utc, as_date, daylight, run_schedule, utc_period_ends
+from ..time import (UTC, UTC_PERIODS_PER_DAY, aware_utc, as_date, daylight, open_for_submission, run_schedule,
+                           utc_period_ends)
 
 # %% auto #0
 __all__ = ['MISSING', 'QUALITY', 'REASONS', 'Q', 'MAX_WH_PER_PERIOD', 'VALIDATION_RULES', 'LS_KEY', 'QUALITY_FOR', 'DayData',
            'validate', 'from_long', 'shape_keys', 'fallback_load_shapes', 'load_shapes', 'shape_exactly',
            'interpolate_gaps', 'shape_quantity', 'annual_basis', 'seven_day_basis', 'annual_consumption_wh', 'process',
-           'shape_period', 'open_for_submission', 'to_frame', 'to_if021', 'day_arrays', 'from_if021']
+           'shape_period', 'to_frame', 'to_if021', 'day_arrays', 'from_if021']
 
 # %% ../../nbs/31_bp005_data_processing.ipynb #a358f0e3
 MISSING = np.iinfo(np.int32).min
@@ -59,7 +60,7 @@ class DayData:
 
     def __post_init__(self):
         self.day = as_date(self.day)
-        if self.wh.shape != (len(self.mpans), 48):
+        if self.wh.shape != (len(self.mpans), UTC_PERIODS_PER_DAY):
             raise MhhsError('REF0303', f"expected {len(self.mpans)} × 48 values, got {self.wh.shape}")
         if self.quality is None:
             self.quality = np.where(self.wh == MISSING, -1, Q['A']).astype(np.int8)
@@ -127,7 +128,7 @@ def from_long(day, mpans: pd.DataFrame, rows: pd.DataFrame) -> tuple[DayData, pd
     rows = rows[~exact]
     clash = rows.duplicated(['mpan', 'sp'], keep=False)
     refused.append(rows[clash].assign(code='ECS1007'))
-    wh = np.full((len(mpans), 48), MISSING, np.int32)
+    wh = np.full((len(mpans), UTC_PERIODS_PER_DAY), MISSING, np.int32)
     i = pd.Index(mpans.mpan).get_indexer(rows.mpan)
     j = grid.get_indexer(rows.sp)
     wh[i, j] = rows.wh.to_numpy()
@@ -157,16 +158,16 @@ def fallback_load_shapes(day, keys: pd.DataFrame) -> pd.DataFrame:
     daylight."""
     d = as_date(day)
     typ = typical_shapes(d)
-    level = {c: v.sum() / 48 for c, v in typ.items()}
+    level = {c: v.sum() / UTC_PERIODS_PER_DAY for c, v in typ.items()}
     week = {c: sum(day_level(d - dt.timedelta(days=k))[c] for k in range(7)) for c in typ}
     mq = keys['mq'] if 'mq' in keys else None
     cat = shape_category(
         keys.market_segment.to_numpy(), keys.domestic_premise.to_numpy(), None if mq is None else mq.to_numpy()
     )
     # unmetered: flat, a flat year (ASM-DS-LOADSHAPE-FALLBACK)
-    typ['ums'], level['ums'], week['ums'] = np.ones(48), 1.0, 7.0
-    p = np.stack([typ[c] / typ[c].sum() for c in cat]) if len(cat) else np.zeros((0, 48))
-    out = pd.DataFrame(p, columns=[f'p{k:02d}' for k in range(1, 49)])
+    typ['ums'], level['ums'], week['ums'] = np.ones(UTC_PERIODS_PER_DAY), 1.0, 7.0
+    p = np.stack([typ[c] / typ[c].sum() for c in cat]) if len(cat) else np.zeros((0, UTC_PERIODS_PER_DAY))
+    out = pd.DataFrame(p, columns=[f'p{k:02d}' for k in range(1, UTC_PERIODS_PER_DAY + 1)])
     out['day_total'] = 1.0
     out['week_total'] = [week[c] / level[c] for c in cat]
     out['annual_total'] = [365.0 / level[c] for c in cat]
@@ -188,7 +189,7 @@ def load_shapes(day, mpans: pd.DataFrame, source: Callable | None = None) -> tup
     ]
     if (idx < 0).any():
         raise MhhsError('REF0300', f"no load shape for {int((idx < 0).sum())} MPANs on {day}")
-    vals = ls[[f'p{k:02d}' for k in range(1, 49)]].to_numpy(dtype=np.float64)[idx]
+    vals = ls[[f'p{k:02d}' for k in range(1, UTC_PERIODS_PER_DAY + 1)]].to_numpy(dtype=np.float64)[idx]
     return vals, ls[['day_total', 'week_total', 'annual_total']].iloc[idx].reset_index(drop=True)
 
 # %% ../../nbs/31_bp005_data_processing.ipynb #6686964f
@@ -221,14 +222,14 @@ def interpolate_gaps(d: DayData, todo: np.ndarray, max_len: int = 2) -> np.ndarr
     for i in np.flatnonzero(todo.any(axis=1) & ~todo.all(axis=1)):
         row, g = d.wh[i], good[i]
         j = 0
-        while j < 48:
+        while j < UTC_PERIODS_PER_DAY:
             if not todo[i, j]:
                 j += 1
                 continue
             k = j
-            while k < 48 and todo[i, k]:
+            while k < UTC_PERIODS_PER_DAY and todo[i, k]:
                 k += 1
-            if j > 0 and k < 48 and g[j - 1] and g[k] and k - j <= max_len:
+            if j > 0 and k < UTC_PERIODS_PER_DAY and g[j - 1] and g[k] and k - j <= max_len:
                 a, b = int(row[j - 1]), int(row[k])
                 for t in range(j, k):
                     d.wh[i, t] = round(a + (b - a) * (t - j + 1) / (k - j + 1))
@@ -308,6 +309,8 @@ QUALITY_FOR = {
     ('advanced', 'shape'): 'EA2',
     ('advanced', 'annual'): 'EA12',
     ('advanced', 'seven_day'): 'EA11',
+    ('smart', 'amend'): 'E3',       # a consumption amendment (BP016)
+    ('advanced', 'amend'): 'EA3',
 }
 mark_implements('ASM-DS-QUALITY-CODES', __name__, 'QUALITY_FOR')
 
@@ -404,14 +407,6 @@ def shape_period(advance_wh: int, day_totals: np.ndarray) -> np.ndarray:
     "Split an interval's register advance over its days in proportion to the load shape's day totals (integers, exact)."
     return shape_exactly(np.array([advance_wh]), np.asarray(day_totals, dtype=np.float64)[None, :])[0]
 
-# %% ../../nbs/31_bp005_data_processing.ipynb #f7d1d325
-@implements('ECS1003')
-def open_for_submission(days, today) -> np.ndarray:
-    "True for each settlement day whose RF run date is after `today`."
-    sched = run_schedule(pd.Series(days).map(as_date).tolist())
-    rf = sched[sched.run == 'RF'].set_index('settlement_date').run_date
-    return np.array([rf[as_date(x)] > as_date(today) for x in days])
-
 # %% ../../nbs/31_bp005_data_processing.ipynb #5f630ae8
 def to_frame(d: DayData, arc: np.ndarray | None = None, mq: str | None = None) -> pd.DataFrame:
     "The long form of a processed day: one row per MPAN × period (measurement quantity AI/AE by direction, or `mq`)."
@@ -428,13 +423,14 @@ def to_frame(d: DayData, arc: np.ndarray | None = None, mq: str | None = None) -
     reasons = np.array(REASONS, dtype=object)
     return pd.DataFrame(
         {
-            'mpan': np.repeat(d.mpans.mpan.astype(str).to_numpy(), 48),
-            'mq': np.repeat(mq, 48),
+            'mpan': np.repeat(d.mpans.mpan.astype(str).to_numpy(), UTC_PERIODS_PER_DAY),
+            'mq': np.repeat(mq, UTC_PERIODS_PER_DAY),
             'sp': np.tile(pd.DatetimeIndex(utc_period_ends(d.day)), n),
             'wh': d.wh.ravel().astype(np.int64),
             'q': np.array(QUALITY, dtype=object)[d.quality.ravel()],
             'e': reasons[d.reason.ravel()],
-            'arc': (np.full(n * 48, None, dtype=object) if arc is None else np.asarray(arc, dtype=object).ravel()),
+            'arc': (np.full(n * UTC_PERIODS_PER_DAY, None, dtype=object) if arc is None
+                    else np.asarray(arc, dtype=object).ravel()),
         }
     )
 
@@ -509,11 +505,11 @@ def day_arrays(day, day_blocks: list) -> tuple[np.ndarray, np.ndarray]:
     """(wh int32 [n, 48] with MISSING, quality codes int8 [n, 48] with -1) from n B900 day blocks (dicts or their JSON)
     of UTC `day` — how a receiver of IF-021 (the MDS, the LSS) puts what it holds back on the day's half-hour grid."""
     grid = {e: k for k, e in enumerate(utc_period_ends(day))}
-    wh = np.full((len(day_blocks), 48), MISSING, np.int32)
-    q = np.full((len(day_blocks), 48), -1, np.int8)
+    wh = np.full((len(day_blocks), UTC_PERIODS_PER_DAY), MISSING, np.int32)
+    q = np.full((len(day_blocks), UTC_PERIODS_PER_DAY), -1, np.int8)
     for i, blk in enumerate(day_blocks):
         for c in (json.loads(blk) if isinstance(blk, str) else blk)['consumptionPeriods']:
-            k = grid[_aware_utc(c['sp'])]
+            k = grid[aware_utc(c['sp'])]
             wh[i, k] = _wh(c['v'])
             q[i, k] = Q[c['q']]
     return wh, q

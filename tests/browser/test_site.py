@@ -1,10 +1,13 @@
 """Browser test: headless Chromium opens every page of the offline site with the network blocked except loopback.
 
 Each page must load with zero console errors and zero failed requests; the traceability table and at least one
-chart (an SVG figure) must be visible, and mermaid diagrams must render to SVG.
+chart (an SVG figure) must be visible, and mermaid diagrams must render to SVG. At a laptop's 1366 px the matrix has
+no clipped column, an item's permalink scrolls to its row, every link of the matrix (code and tests) resolves to a
+page and an anchor that exist; screenshots of the matrix, a permalink and a BP page are kept in the test's tmp dir.
+A second build, as from a fresh clone (no results), says "not run".
 """
 
-import functools, http.server, os, shutil, threading
+import functools, http.server, os, re, threading
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,9 +31,20 @@ def site(tmp_path_factory):
     "Build the site once into a temporary folder (results of the notebook tests fill the matrix when present)."
     from mhhs_ref.docs import build_site
 
+    if os.environ.get('MHHS_TEST_SITE'):  # a site already built with `mhhs-ref docs --out DIR`, checked as it is
+        return Path(os.environ['MHHS_TEST_SITE'])
     out = tmp_path_factory.mktemp('site') / '_site'
     results = os.environ.get('MHHS_TRACE_RESULTS')
     return build_site(ROOT, out=out, results=results if results and Path(results).exists() else None)
+
+
+@pytest.fixture(scope='module')
+def shots(tmp_path_factory):
+    "Where the screenshots go (the test's tmp dir)."
+    return tmp_path_factory.mktemp('screenshots')
+
+
+LAPTOP = {'width': 1366, 'height': 900}
 
 
 @pytest.fixture(scope='module')
@@ -78,9 +92,9 @@ def _pages(site):
     )
 
 
-def _open(browser, url):
+def _open(browser, url, viewport=None):
     "Open `url` with every non-loopback request blocked; return (page, console errors, failed requests)."
-    ctx = browser.new_context()
+    ctx = browser.new_context(viewport=viewport or LAPTOP)
     errors, failed = [], []
 
     def route(r):
@@ -123,6 +137,10 @@ def test_traceability_table_and_chart_visible(site, server, browser):
     shown = page.locator('#trace-matrix tbody tr:visible').count()
     assert 0 < shown < n
     assert 'items' in page.locator('#trace-count').inner_text()
+    page.select_option('#trace-status', '')
+    page.fill('#trace-text', 'change of supplier')
+    found = page.locator('#trace-matrix tbody tr:visible').count()
+    assert 0 < found < 20 and page.locator('#BP001').is_visible(), found
     page.context.close()
     page, errors, failed = _open(browser, f"{server}/time.html")
     charts = page.locator('.cell-output-display svg')
@@ -164,11 +182,142 @@ def test_stepper_steps_on_the_static_page(site, server, browser):
     page.goto(f"{server}/bp001_change_of_supplier.html")
     stepper = page.locator('.mhhs-stepper').first
     visible = lambda: stepper.locator('.mhhs-card:visible').first.inner_text()
-    assert 'Step 0 ' in visible() and 'Pending' in visible()
-    stepper.get_by_role('button', name='next ▶').click()
-    assert 'Step 1 ' in visible() and 'IF-002 GainMPANInfo' in visible()
-    stepper.get_by_role('button', name='last »').click()
-    assert 'IF-041' in visible()
-    stepper.get_by_role('button', name='◀ previous').click()
-    assert 'Step 1 ' not in visible()
+    assert re.search(r'Step [01] ', visible()) and 'Pending' in visible()
+    stepper.get_by_role('button', name=re.compile('next')).click()
+    assert 'IF-002 GainMPANInfo' in visible()
+    stepper.get_by_role('button', name=re.compile('last')).click()
+    last = visible()
+    assert 'IF-041' in last
+    stepper.get_by_role('button', name=re.compile('previous')).click()
+    assert visible() != last
     page.close()
+
+
+def test_stepper_counts_from_one_and_marks_the_diagram(site, server, browser):
+    "The stepper page's run: 'Step 1 of N' first, 'Step N of N' last, the current message marked in its diagram."
+    page, errors, failed = _open(browser, f"{server}/stepper.html")
+    stepper = page.locator('.mhhs-stepper').last
+    visible = lambda: stepper.locator('.mhhs-card:visible').first.inner_text()
+    m = re.search(r'Step (\d+) of (\d+)', visible())
+    assert m and m.group(1) == '1', visible()
+    page.wait_for_selector('.mhhs-stepper pre.mermaid svg', timeout=15000)
+    stepper.get_by_role('button', name=re.compile('next')).click()
+    page.wait_for_timeout(200)
+    marked = stepper.locator('text.mhhs-now')
+    assert marked.count() >= 1 and marked.first.text_content().startswith(visible().split('message ')[1].split(' ')[0])
+    stepper.get_by_role('button', name=re.compile('last')).click()
+    m = re.search(r'Step (\d+) of (\d+)', visible())
+    assert m.group(1) == m.group(2), visible()
+    assert not errors and not failed, errors + failed
+    page.context.close()
+
+
+_COLUMNS = ('id', 'kind', 'item, source and status', 'implemented by', 'tests', 'last result')
+
+
+def test_matrix_readable_at_1366(site, server, browser, shots):
+    "Every column of the matrix lies inside the window at 1366 px, nothing overlaps it, and print shows it all."
+    page, errors, failed = _open(browser, f"{server}/traceability.html")
+    page.locator('.trace-filters').scroll_into_view_if_needed()
+    heads = page.eval_on_selector_all(
+        '#trace-matrix thead th',
+        'hs => hs.map(h => [h.textContent, h.getBoundingClientRect().left, h.getBoundingClientRect().right])',
+    )
+    assert tuple(h for h, _, _ in heads) == _COLUMNS
+    assert all(0 <= left and right <= LAPTOP['width'] for _, left, right in heads), heads
+    assert page.evaluate('document.documentElement.scrollWidth') <= LAPTOP['width']
+    box = page.locator('#trace-matrix').bounding_box()
+    margin = page.locator('#quarto-margin-sidebar')
+    if margin.count() and margin.is_visible():  # a table of contents, if any, stays clear of the matrix
+        m = margin.bounding_box()
+        assert m['x'] >= box['x'] + box['width'] or m['y'] >= box['y'] + box['height'], (m, box)
+    assert 'Results:' in page.locator('.trace-evidence').inner_text() or 'not run' in page.content()
+    page.screenshot(path=str(shots / 'matrix-1366.png'))
+    page.emulate_media(media='print')
+    assert not page.locator('.trace-filters').is_visible()
+    w = page.evaluate('document.querySelector("#trace-matrix").getBoundingClientRect().right')
+    assert w <= LAPTOP['width'] + 1, w
+    page.emulate_media(media='screen')
+    assert not errors and not failed, errors + failed
+    page.context.close()
+
+
+def test_permalink_scrolls_to_and_marks_its_row(site, server, browser, shots):
+    page, errors, failed = _open(browser, f"{server}/traceability.html#BP001")
+    row = page.locator('#BP001')
+    page.wait_for_function(
+        '() => { const r = document.getElementById("BP001").getBoundingClientRect();'
+        ' return r.top >= 0 && r.bottom <= innerHeight; }',
+        timeout=10000,
+    )
+    assert 'trace-hit' in row.get_attribute('class')
+    assert row.evaluate('e => getComputedStyle(e).backgroundColor') not in ('rgba(0, 0, 0, 0)', 'transparent')
+    assert 'bp001_change_of_supplier' in row.locator('td').nth(3).inner_text()  # the BP's own notebook
+    page.screenshot(path=str(shots / 'permalink-BP001.png'))
+    page.context.close()
+    page, errors, failed = _open(browser, f"{server}/bp001_change_of_supplier.html")
+    page.screenshot(path=str(shots / 'bp001-1366.png'))
+    assert page.evaluate('document.documentElement.scrollWidth') <= LAPTOP['width']
+    seq = page.locator('pre.mermaid').first  # a tall diagram scrolls inside its box, with a visible scroll bar
+    assert seq.evaluate('e => e.scrollHeight <= e.clientHeight + 2 || getComputedStyle(e).overflowY === "auto"')
+    page.context.close()
+
+
+def _anchors(site: Path, rel: str, cache: dict) -> set:
+    if rel not in cache:
+        p = site / rel
+        cache[rel] = set(re.findall(r'\bid="([^"]+)"', p.read_text(errors='ignore'))) if p.exists() else None
+    return cache[rel]
+
+
+def test_every_matrix_link_resolves(site):
+    "Each code link and each test link of the matrix opens a page that exists, at an anchor that exists."
+    text = (site / 'traceability.html').read_text()
+    table = text[text.index('id="trace-matrix"') :]
+    cache, bad, tests = {}, [], 0
+    for href in re.findall(r'href="([^"#]+\.html)(?:#([^"]*))?"', table):
+        rel, anchor = href
+        if rel.startswith('http'):
+            continue
+        ids = _anchors(site, rel, cache)
+        if ids is None or (anchor and anchor not in ids):
+            bad.append(f'{rel}#{anchor}')
+    for cell in re.findall(r'<td class="trace-tests">(.*?)</td>', table):
+        tests += cell.count('<a ')
+    assert not bad, bad[:20]
+    assert tests > 0 or 'No test results were given' in text
+
+
+def test_register_page_and_csv(site, server, browser):
+    "The navbar's 'Design register' opens the list of items; the register downloads as CSV."
+    page, errors, failed = _open(browser, f"{server}/index.html")
+    page.get_by_role('link', name='Design register').first.click()
+    page.wait_for_load_state('networkidle')
+    assert page.url.endswith('register.html')
+    assert page.locator('#reg-table tbody tr').count() >= 150
+    assert page.locator('a[href="design_register.csv"]').count() == 1
+    assert (site / 'design_register.csv').read_text().startswith('id,kind,title')
+    footer = page.locator('footer').inner_text()
+    assert 'DIP API v2.1.0' in footer and 'mhhs_ref' in footer, footer
+    page.context.close()
+    for name in ('glossary.html', 'changelog.html'):
+        assert (site / name).exists(), name
+    assert 'id="mpan"' in (site / 'glossary.html').read_text()
+    assert 'glossary.html#mpan' in (site / 'bp001_change_of_supplier.html').read_text()
+
+
+@pytest.fixture(scope='module')
+def fresh_site(tmp_path_factory):
+    "The site as a fresh clone builds it: no test results at all."
+    from mhhs_ref.docs import build_site
+
+    root = Path(os.environ.get('MHHS_DOCS_ROOT') or ROOT)  # a copy of the project may be given to build from
+    return build_site(root, out=tmp_path_factory.mktemp('fresh') / '_site', results=False)
+
+
+def test_fresh_clone_says_not_run(fresh_site):
+    text = (fresh_site / 'traceability.html').read_text()
+    assert 'No test results were given' in text
+    results = re.findall(r'<td class="result-([a-z-]+)"', text)
+    assert results and set(results) == {'not-run'}, set(results)
+    assert 'tests not run for this build' in text
