@@ -876,13 +876,8 @@ def load_day(
             )
         return 0
     codes = check_frame(_checkable(mpans), wh, quality, reason, mq=mq)
-    refused = np.flatnonzero(codes != '')
-    if len(refused):
-        with self.lock:
-            self.con.executemany(
-                'INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)',
-                [(at.timestamp(), str(mpans.mpan.iloc[k]), ds, codes[k], f"bulk load of {day}") for k in refused],
-            )
+    refused = [(at.timestamp(), str(mpans.mpan.iloc[k]), ds, codes[k], f"bulk load of {day}")
+               for k in np.flatnonzero(codes != '')]
     keep = codes == ''
     mpans, wh, quality, reason = mpans[keep], wh[keep], quality[keep], reason[keep]
     ends = [wire_datetime(e) for e in utc_period_ends(day)]
@@ -907,7 +902,8 @@ def load_day(
                 0,
             )
         )
-    with self.store.tx() as cur:
+    with self.store.tx() as cur:  # the load's refusals and its stored days: together or not at all
+        cur.executemany('INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)', refused)
         first = cur.execute('SELECT COALESCE(MAX(id), 0) FROM submissions').fetchone()[0]
         cur.executemany(
             'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned) VALUES '
