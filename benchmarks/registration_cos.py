@@ -24,7 +24,7 @@ from mhhs_ref.core import complete_mpan_core
 from mhhs_ref.dip.hub import Credentials, Hub, InProcessDeliverer
 from mhhs_ref.interfaces import build_message
 from mhhs_ref.processes import Market
-from mhhs_ref.registration import wire_midnight
+from mhhs_ref.time import wire_midnight
 
 
 def peak_mb() -> float:

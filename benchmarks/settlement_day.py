@@ -3,6 +3,8 @@
 For each market size (default 1 M, 10 M and 30 M import MPANs, exports beside them) every GSP group's day is made by the
 market generator (the input: not counted as compute), then, each timed in the worker that holds the partition:
 
+- keys — `mds.mpan_kinds`: each MPAN's kind (its combination of the columns every key is made of), coded once per
+         partition and handed to the stages below, which look their keys up per kind;
 - LSS  — `lss.day_shapes`: contributors, category sums, the cascade;
 - MDS  — `mds.check_frame` (the ECS rules on the day's values) and `mds.local_volumes` (defaulting, losses, CCCs,
          REP-006 aggregation by local settlement period);
@@ -45,10 +47,10 @@ import pandas as pd
 from mhhs_ref.data_services.processing import MISSING
 from mhhs_ref.lss import CATEGORY, contributions, day_shapes
 from mhhs_ref.market import MarketSpec
-from mhhs_ref.mds import check_frame, local_volumes
+from mhhs_ref.mds import check_frame, local_volumes, mpan_kinds
 from mhhs_ref.vas import allocate, correct, gsp_group_take
 
-STAGES = ['LSS', 'MDS validate', 'MDS default+aggregate', 'VAS take', 'VAS correct+allocate']
+STAGES = ['MPAN kinds', 'LSS', 'MDS validate', 'MDS default+aggregate', 'VAS take', 'VAS correct+allocate']
 
 
 def peak_mb() -> float:
@@ -102,16 +104,19 @@ def one_partition(args) -> dict:
     reset_hwm()
     t = {}
     t0 = time.perf_counter()
-    day_shapes(part.day, part.mpans, wh, quality)
+    kinds = mpan_kinds(part.mpans)  # once per partition, shared by the stages (as `calc.settle_gsp_day` does)
+    t['MPAN kinds'] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    day_shapes(part.day, part.mpans, wh, quality, kinds=kinds)
     t['LSS'] = time.perf_counter() - t0
     t0 = time.perf_counter()
     codes = check_frame(part.mpans, wh, codes_in, reason)
     t['MDS validate'] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    rep6, per_mpan = local_volumes(part.day, part.mpans, {part.day: wh}, spec.isd)
+    rep6, per_mpan = local_volumes(part.day, part.mpans, {part.day: wh}, spec.isd, kinds=kinds)
     t['MDS default+aggregate'] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    take = gsp_group_take(part.true_wh, part.mpans, spec.isd, seed=seed)
+    take = gsp_group_take(part.true_wh, part.mpans, spec.isd, seed=seed, kinds=kinds)
     t['VAS take'] = time.perf_counter() - t0
     t0 = time.perf_counter()
     corr, factors = correct(rep6, take, spec.isd)

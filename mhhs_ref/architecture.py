@@ -20,7 +20,7 @@ __all__ = ['LAYERS', 'unit', 'layer', 'module_imports', 'upward', 'circles', 'ch
 # %% ../nbs/07_architecture.ipynb #d6fdf4ef
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ('foundations', ('__init__', '_modidx', 'design', 'core', 'time', 'columnar', 'profiles', 'architecture',
-                     'store')),
+                     'store', 'units')),
     ('spec', ('spec', 'isd', 'interfaces')),
     ('dip', ('dip',)),
     ('services', ('registration', 'css', 'data_services', 'lss', 'mds', 'mds_feed', 'vas', 'dde', 'calc',

@@ -17,7 +17,7 @@ from .core import MhhsError
 from .data_services.processing import MISSING
 from .dde import DemandDisconnectionEvent, dde_on_local_day, with_disconnections
 from .design import implements
-from .mds import llf_default_report, local_volumes
+from .mds import llf_default_report, local_volumes, mpan_kinds
 from .time import as_date, local_day_cells
 from .vas import allocate, correct
 
@@ -85,7 +85,8 @@ def settle_gsp_day(day, mpans: pd.DataFrame, held: dict, take, isd, shapes: Call
     for d, a in held.items():
         if np.shape(a) != (len(mpans), 48): raise MhhsError('REF0303', f"held values for {d} are {np.shape(a)}, not "
             f"({len(mpans)}, 48)")
-    rep6, dflt = local_volumes(day, mpans, held, isd, shapes=shapes)
+    kinds = mpan_kinds(mpans)  # each MPAN's kind, coded once: the MDS's lookups and REP-008 share it
+    rep6, dflt = local_volumes(day, mpans, held, isd, shapes=shapes, kinds=kinds)
     corr, factors = correct(rep6, take, isd, periods=n)
     rep = allocate(corr, dflt)
     dde_c = (
@@ -106,7 +107,7 @@ def settle_gsp_day(day, mpans: pd.DataFrame, held: dict, take, isd, shapes: Call
         rep,
         dde,
         dde_c,
-        llf_default_report(mpans, isd),
+        llf_default_report(mpans, isd, kinds),
         n_held,
         int((dflt.defaulted_periods > 0).sum()),
     )

@@ -14,7 +14,7 @@ import pandas as pd
 from .design import implements
 
 # %% auto #0
-__all__ = ['key_codes', 'grouped_row_sums']
+__all__ = ['SMALL_KEYS', 'key_codes', 'grouped_row_sums']
 
 # %% ../nbs/04_columnar.ipynb #abe2c9b8
 def _col_codes(col: pd.Series) -> tuple[np.ndarray, int]:
@@ -27,12 +27,31 @@ def _col_codes(col: pd.Series) -> tuple[np.ndarray, int]:
         c, k = c.astype(np.int64), len(u)
     return np.where(c < 0, k, c), k + 1
 
+_NA = object()      # every missing value, as one key part (`pd.factorize` codes all missing values alike)
+SMALL_KEYS = 2_048  # up to this many rows, `key_codes` walks the rows' tuples in Python: no per-call array set-up
+
+def _small_key_codes(columns) -> tuple[np.ndarray, np.ndarray]:
+    "`key_codes` of a few rows: each row's tuple of values (missing as `_NA`) looked up in a dict as it comes."
+    vals = []
+    for col in columns:
+        na = np.asarray(pd.isna(col)).tolist()
+        vals.append([_NA if m else v for v, m in zip(col.tolist(), na)])
+    at, first, codes = {}, [], np.empty(len(columns[0]), np.int64)
+    for i, k in enumerate(zip(*vals)):
+        c = at.get(k)
+        if c is None:
+            c = at[k] = len(at)
+            first.append(i)
+        codes[i] = c
+    return codes, np.array(first, dtype=np.int64)
+
 @implements('ASM-COLUMNAR-SUMS')
 def key_codes(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(codes, first_rows): a dense code per row (0..G-1, in order of first appearance) for the combination of
     `columns`,
     and for each code the first row that has it — `frame.iloc[first_rows]` gives the distinct combinations."""
     n = len(columns[0])
+    if n <= SMALL_KEYS: return _small_key_codes(columns)  # a key table (kinds, REP-006 keys): the same codes
     combined = np.zeros(n, np.int64)
     for col in columns:
         c, k = _col_codes(col)

@@ -16,8 +16,8 @@ MERMAID_VERSION = '11.4.1'
 
 # %% auto #0
 __all__ = ['MERMAID_VERSION', 'SITE_MARKER', 'SPEC_VERSION', 'cache_dir', 'mermaid_bundle', 'stage', 'strip_remote_imports',
-           'project_root', 'anchor_cells', 'model_fields_docs', 'link_terms', 'glossary', 'glossary_page',
-           'changelog_page', 'register_page', 'enrich', 'finish', 'build_site']
+           'project_root', 'anchor_cells', 'model_fields_docs', 'link_terms', 'glossary', 'glossary_html',
+           'source_root', 'changelog_md', 'register_html', 'enrich', 'dead_code_links', 'finish', 'build_site']
 
 # %% ../nbs/91_docs.ipynb #4277d6e4
 def cache_dir() -> Path:
@@ -197,27 +197,36 @@ def glossary(root: Path | None = None) -> list[dict]:
     from mhhs_ref.design import DATA_DIR
     with open(DATA_DIR/'glossary.csv', newline='', encoding='utf-8') as f: return list(csv.DictReader(f))
 
-def glossary_page(terms: list[dict]) -> str:
-    rows = '\n'.join(f'<dt id="{t["anchor"]}">{t["term"]}</dt><dd>{t["meaning"]}</dd>' for t in terms)
-    return ("---\ntitle: Glossary\ndescription: The terms of the MHHS design as this site uses them.\n---\n\n"
-            "Each page links the first use of a term here. Meanings are in our own words; the MHHS design documents "
-            "and the BSC are the authority.\n\n" f'<dl class="glossary">\n{rows}\n</dl>\n')
+def glossary_html(terms: list[dict] | None = None) -> str:
+    "The glossary as an HTML definition list, one anchor per term (`glossary.html#mpan`)."
+    import html as h
+    rows = '\n'.join(f'<dt id="{h.escape(t["anchor"])}">{h.escape(t["term"])}</dt><dd>{h.escape(t["meaning"])}</dd>'
+                     for t in (glossary() if terms is None else terms))
+    return f'<dl class="glossary">\n{rows}\n</dl>'
 
-def changelog_page(root: Path) -> str:
-    "The changelog from the project's history: one line per change, newest first (`git log --oneline`)."
-    log = _git(root, 'log', '--no-merges', '--pretty=format:%h%x09%ad%x09%s', '--date=short').splitlines()
+def source_root() -> Path:
+    """The source tree the pages describe: `MHHS_REF_SOURCE` while `mhhs-ref docs` builds, else the tree the package
+    is installed from (the clone, for an editable install)."""
+    import mhhs_ref
+    return Path(os.environ.get('MHHS_REF_SOURCE') or Path(mhhs_ref.__file__).resolve().parents[1])
+
+def changelog_md(root: Path | None = None) -> str:
+    "The changelog from the project's history as Markdown: one line per change, newest first."
+    log = _git(root or source_root(), 'log', '--no-merges', '--pretty=format:%h%x09%ad%x09%s', '--date=short')
     items = []
-    for line in log:
+    for line in log.splitlines():
         h, d, s = (line.split('\t', 2) + ['', ''])[:3]
         head = re.split(r'(?<=[a-z0-9)])[:;] ', s, maxsplit=1)[0]
         items.append(f"* **{d}** `{h}` — {head[:240]}{'…' if len(head) > 240 else ''}")
-    body = '\n'.join(items) or "*The history is not available (this copy of the project has no git history).*"
-    return ("---\ntitle: Changelog\ndescription: What changed, release by release, from the project's history.\n---\n\n"
-            + body + '\n')
+    return '\n'.join(items) or "*The history is not available (this copy of the project has no git history).*"
 
-def register_page(reg) -> str:
-    "The design register as a page: every item with its kind, status and source, a filter, and the CSV to download."
-    import html as h
+def register_html(reg=None) -> str:
+    """The design register as HTML: every item with its kind, status, statement and source, a text filter, and the
+    register itself as a CSV download (a `data:` link, so the page needs no file beside it under either renderer)."""
+    import base64, html as h
+    from mhhs_ref.design import REGISTER_PATH, load_register
+    data = REGISTER_PATH.read_bytes() if reg is None else reg.to_csv(index=False).encode()
+    reg = load_register() if reg is None else reg
     e = lambda s: h.escape(str(s))
     rows = '\n'.join(
         f'<tr id="{e(r.id)}" class="reg-row"><td><a href="traceability.html#{e(r.id)}"><code>{e(r.id)}</code></a>'
@@ -229,25 +238,25 @@ def register_page(reg) -> str:
               'const t=q.value.trim().toLowerCase();rows.forEach(function(r){const ok=!t||r.textContent.toLowerCase()'
               '.indexOf(t)>=0;r.style.display=ok?"":"none";if(ok)n++});c.textContent=n+" of "+rows.length+" items"}'
               'q.addEventListener("input",f);f()})();')
-    return ("---\ntitle: Design register\ndescription: Every item of the MHHS design this reference traces, with its "
-            "scope status.\npage-layout: full\ntoc: false\n---\n\n"
-            f"{len(reg)} items. Each id opens its row in the [traceability matrix](traceability.html); "
-            "[how the register works](design.html). "
-            '<a href="design_register.csv" download>Download the register as CSV</a>.\n\n'
-            '```{=html}\n<div class="trace-filters"><label>Find <input id="reg-text" type="search" '
+    csv_url = 'data:text/csv;base64,' + base64.b64encode(data).decode()
+    return (f'<p>{len(reg)} items. Each id opens its row in the <a href="traceability.html">traceability matrix</a>; '
+            '<a href="design.html">how the register works</a>. '
+            f'<a id="reg-csv" href="{csv_url}" download="design_register.csv">Download the register as CSV</a>.</p>\n'
+            '<div class="trace-filters"><label>Find <input id="reg-text" type="search" '
             'placeholder="id, title, source…"></label> <span id="reg-count"></span></div>\n'
             '<div class="trace-wrap"><table class="table table-sm trace-matrix" id="reg-table"><colgroup>'
             '<col style="width:12%"><col style="width:11%"><col style="width:11%"><col style="width:66%"></colgroup>'
             '<thead><tr><th>id</th><th>kind</th><th>status</th><th>item, statement, source</th></tr></thead><tbody>\n'
-            f'{rows}\n</tbody></table></div>\n<script>{script}</script>\n```\n')
+            f'{rows}\n</tbody></table></div>\n<script>{script}</script>')
+
 
 # %% ../nbs/91_docs.ipynb #98ee63b7
 def enrich(src: Path, root: Path, mx=None, res=None, commit: str = '') -> None:
-    """Between staging and rendering: cell anchors, pydantic field tables and glossary links in every page; the
-    register, glossary and changelog pages; the navbar and a footer with the version, the specification and the
-    date of the results."""
+    """Between staging and rendering: cell anchors, pydantic field tables and glossary links in every page, and a
+    footer with the version, the commit, the specification and the date of the results. (The register, glossary and
+    changelog pages are notebooks of their own, computed by nbdev's processing for both renderers.)"""
     import yaml, mhhs_ref
-    from mhhs_ref.design import load_register, results_info
+    from mhhs_ref.design import results_info
     terms = glossary()
     pats = [(t.get('pattern') or re.escape(t['term']), t['anchor']) for t in terms]
     for p in sorted(src.glob('*.ipynb')):
@@ -258,26 +267,15 @@ def enrich(src: Path, root: Path, mx=None, res=None, commit: str = '') -> None:
             if c.get('cell_type') == 'markdown':
                 c['source'] = link_terms(''.join(c['source']), pats, seen)
         p.write_text(json.dumps(nb))
-    (src/'register.md').write_text(register_page(load_register()))
-    (src/'glossary.md').write_text(glossary_page(terms))
-    (src/'changelog.md').write_text(changelog_page(root))
     info = results_info(res) if res is not None else {'rows': 0}
     when = f"test results of {info['last']:%Y-%m-%d %H:%M} UTC" if info.get('rows') else "tests not run for this build"
     qy = src/'_quarto.yml'
     cfg = yaml.safe_load(qy.read_text())
     web = cfg.setdefault('website', {})
-    web['navbar']['left'] = [dict(text='Home', href='index.ipynb'), dict(text='Design register', href='register.md'),
-                             dict(text='Traceability', href='traceability.ipynb'),
-                             dict(text='Glossary', href='glossary.md'), dict(text='Changelog', href='changelog.md')]
     web['page-footer'] = dict(
         left=f"mhhs_ref {mhhs_ref.__version__}" + (f" (commit `{commit[:10]}`)" if commit else ''),
-        center=f"Follows {SPEC_VERSION} · {when}", right="[Changelog](changelog.md) · [Glossary](glossary.md)")
+        center=f"Follows {SPEC_VERSION} · {when}", right="[Changelog](changelog.html) · [Glossary](glossary.html)")
     qy.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
-    sb = src/'sidebar.yml'
-    if sb.exists():
-        side = yaml.safe_load(sb.read_text())
-        side['website']['sidebar']['contents'] += ['register.md', 'glossary.md', 'changelog.md']
-        sb.write_text(yaml.safe_dump(side, sort_keys=False))
 
 def _test_file_page(path: Path, rel: str) -> str:
     import html as h
@@ -296,10 +294,32 @@ _MERMAID_INIT = ("import mermaid from './_mermaid/mermaid.esm.min.mjs';"
 def _ids(page: Path) -> set:
     return set(re.findall(r'\bid="([^"]+)"', page.read_text(errors='ignore'))) if page.exists() else set()
 
+_CODE_LINK = re.compile(r'<a href="([\w\-./]*\.html)?#([^"]+)">(<code>[^<]*</code>)</a>')
+
+def dead_code_links(built: Path, ids: dict | None = None) -> int:
+    """nbdev links each `name` in backticks to its API documentation, private names and methods included, but
+    documents only public symbols: such a link to an anchor that does not exist becomes plain code on its own page,
+    and a link to the other page without the anchor. Returns how many links were changed."""
+    ids = {} if ids is None else ids
+    n = 0
+    for page in sorted(built.glob('*.html')):
+        def fix(m):
+            nonlocal n
+            target, anchor, inner = m.group(1) or page.name, m.group(2), m.group(3)
+            if target not in ids: ids[target] = _ids(built/target)
+            if anchor in ids[target]: return m.group(0)
+            n += 1
+            return inner if target == page.name else f'<a href="{target}">{inner}</a>'
+        text = page.read_text()
+        new = _CODE_LINK.sub(fix, text)
+        if new != text: page.write_text(new)
+    return n
+
 def finish(built: Path, root: Path, commit: str = '') -> dict:
     """After rendering: links to the published host made relative (the site works where it is), source links pinned
-    to the commit built, the test files published with line anchors, the register as CSV, and every matrix link to
-    an anchor that does not exist pointed at its page instead. Returns counts of what was done."""
+    to the commit built, the test files published with line anchors, the register as CSV, every matrix link to
+    an anchor that does not exist pointed at its page instead, and the same for code links on every page
+    (`dead_code_links`). Returns counts of what was done."""
     from nbdev.config import get_config
     from mhhs_ref.design import REGISTER_PATH
     cfg = get_config(root)
@@ -330,6 +350,7 @@ def finish(built: Path, root: Path, commit: str = '') -> dict:
             done['dead'] += 1; return f'href="{target}"'
         text = re.sub(r'href="([\w\-./]+\.html)#([^"]+)"', fix, page.read_text())
         page.write_text(text)
+    done['dead'] += dead_code_links(built, ids)
     return done
 
 # %% ../nbs/91_docs.ipynb #14988347
@@ -360,10 +381,12 @@ def build_site(root: str | Path | None = None, out: str | Path | None = None, re
             from nbdev.serve import proc_nbs
             cfg = get_config(work)
             refresh_quarto_yml()
+            os.environ['MHHS_REF_SOURCE'] = str(root)
             nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
             cached = cache_dir()/'proc'/hashlib.sha1(str(root).encode()).hexdigest()[:12]
             if cached.is_dir(): shutil.copytree(cached, work/'_proc')   # mtimes kept: only changed notebooks rerun
-            proc = proc_nbs(cfg.nbs_path, n_workers=0)
+            try: proc = proc_nbs(cfg.nbs_path, n_workers=0)
+            finally: os.environ.pop('MHHS_REF_SOURCE', None)
             shutil.rmtree(cached.with_suffix('.part'), ignore_errors=True)
             shutil.copytree(proc, cached.with_suffix('.part'))
             shutil.rmtree(cached, ignore_errors=True); cached.with_suffix('.part').rename(cached)

@@ -27,7 +27,7 @@ from mhhs_ref.data_services.processing import (
 from .columnar import key_codes
 from .design import implements, mark_implements
 from .interfaces import build_message, validate_message, wire_datetime
-from .time import SETTLEMENT_TZ, UTC, _aware_utc, as_date, local_periods_frame, utc_period_ends
+from .time import SETTLEMENT_TZ, UTC, aware_utc, as_date, local_periods_frame, utc_period_ends
 
 # %% auto #0
 __all__ = ['CATEGORY', 'ACTUAL', 'SCHEMA', 'SEGMENT_OF_SENDER', 'DOMESTIC_PROFILE_CLASSES', 'LssRules', 'categories',
@@ -152,42 +152,25 @@ def _contributor_sums(codes: np.ndarray, n_groups: int, wh: np.ndarray, quality:
     return out, tot, ok
 
 
-def _category_sums(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray) -> tuple[list[tuple], np.ndarray]:
+def _category_sums(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray,
+                   kinds: tuple | None = None) -> tuple[list[tuple], np.ndarray]:
     """Per finest category of the MPANs: its key, and [Σ normalised shapes of its contributors (48), their number, Σ
     their
-    day totals (Wh)] — the contributors being those `contributions` picks."""
-    ed = (
-        mpans['mq']
-        if 'mq' in mpans
-        else mpans['energy_direction']
-        if 'energy_direction' in mpans
-        else pd.Series('I', index=mpans.index)
-    )
-    codes, first = key_codes(
-        mpans.gsp_group, mpans.connection_type, mpans.market_segment, mpans.domestic_premise.astype(bool), ed
-    )
+    day totals (Wh)] — the contributors being those `contributions` picks. With `kinds` (the MDS's `mpan_kinds`: a code
+    per MPAN and each kind's first MPAN, categories' columns included) the categories are coded over the kinds."""
+    src, kind = (mpans, None) if kinds is None else (kinds[1], kinds[0])
+    ed = (src['mq'] if 'mq' in src else src['energy_direction'] if 'energy_direction' in src
+          else pd.Series('I', index=src.index))
+    codes, first = key_codes(src.gsp_group, src.connection_type, src.market_segment, src.domestic_premise.astype(bool),
+                             ed)
+    if kind is not None: codes = codes[kind]  # a kind's category is its first MPAN's: the same codes, in the same order
     shape, tot, ok = _contributor_sums(codes, len(first), wh, quality)
     count = np.bincount(codes[ok], minlength=len(first)).astype(np.float64)
     day = np.bincount(codes[ok], weights=tot[ok].astype(np.float64), minlength=len(first))
     sums = np.concatenate([shape, count[:, None], day[:, None]], axis=1)
-    cat = categories(
-        mpans[
-            [
-                c
-                for c in (
-                    'gsp_group',
-                    'connection_type',
-                    'market_segment',
-                    'domestic_premise',
-                    'mq',
-                    'energy_direction',
-                )
-                if c in mpans
-            ]
-        ]
-        .iloc[first]
-        .reset_index(drop=True)
-    )
+    cols = [c for c in ('gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq', 'energy_direction')
+            if c in src]
+    cat = categories(src.iloc[first][cols].reset_index(drop=True))  # the first rows only, then their columns
     return _fold(list(zip(*(cat[c].tolist() for c in CATEGORY))), sums)
 
 # %% ../nbs/32_bp018_lss.ipynb #1c0aa0c8
@@ -200,13 +183,14 @@ _BACKSTOP_COLS = [f'p{k:02d}' for k in range(1, 49)]
 
 @implements('BP018', 'ASM-LSS-CASCADE', 'DI-154')
 def day_shapes(
-    day, mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, rules: LssRules | None = None
+    day, mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, rules: LssRules | None = None,
+    kinds: tuple | None = None
 ) -> pd.DataFrame:
     """The load shapes of one UTC day for every category the MPANs fall in, and the national wider categories:
     key columns, `flag` (A/D/E), `n` contributors, `values` (48 Wh, int) and `mean_day_kwh`. Every measurement
     quantity has a back-stop (`fallback_load_shapes`: export follows daylight), so `B` (no data) does not occur."""
     rules = rules or LssRules()
-    keys, sums = _category_sums(mpans, wh, quality)
+    keys, sums = _category_sums(mpans, wh, quality, kinds)
     keys = [tuple('*' if v is None or v != v else v for v in k) for k in keys]
     lookup = []
     for level in range(3):
@@ -534,7 +518,7 @@ def receive(self: LoadShapingService, body: dict, txn: str | None = None) -> lis
         seg = SEGMENT_OF_SENDER.get(cb['S1']['senderRoleID'])
         ct = (cu.get('B067') or {}).get('connectionTypeIndicator')
         mq, days = cu['B900']['MQID']['measurementQuantityID'], cu['B900']['settlementDayConsumptionPeriods']
-        rows = [(str(_aware_utc(d['settlementDay']['settlementDayDate']).date()), json.dumps(d)) for d in days]
+        rows = [(str(aware_utc(d['settlementDay']['settlementDayDate']).date()), json.dumps(d)) for d in days]
     except MhhsError as e: return _refuse(self, body, e, now)
     with self.store.tx() as cur:
         for day, blk in rows:
@@ -562,7 +546,7 @@ def receive_change(self: LoadShapingService, body: dict, txn: str | None = None)
                 'no profile class effective-from date',
                 path='payload.CustomBlock.B032.profileClassEffectiveFromDate',
             )
-        start = _aware_utc(eff).astimezone(SETTLEMENT_TZ).date()  # the local day it starts
+        start = aware_utc(eff).astimezone(SETTLEMENT_TZ).date()  # the local day it starts
         row = (
             cb['M0']['MPANCore'],
             'domestic_premise',

@@ -17,14 +17,15 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from .core import MPAN_PRIMES
+from .core import MPAN_PRIMES, EnergisationStatus
 from .design import implements, mark_implements
 from .isd import StandingData, reference_isd
 from .time import SETTLEMENT_TZ, as_date, daylight, utc_period_ends
+from .units import MISSING
 
 # %% auto #0
-__all__ = ['GSP_SHARES', 'NO_FAULTS', 'MISSING', 'SEGMENTS', 'METERING', 'CATEGORIES', 'CONNECTIONS', 'SP_COLUMNS', 'MarketMix',
-           'FaultRates', 'mpan_cores', 'mpan_strings', 'MarketSpec', 'DayPartition', 'day', 'market_frame',
+__all__ = ['GSP_SHARES', 'NO_FAULTS', 'SEGMENTS', 'METERING', 'CATEGORIES', 'CONNECTIONS', 'SP_COLUMNS', 'MarketMix',
+           'FaultRates', 'mpan_cores', 'mpan_strings', 'MarketSpec', 'DayPartition', 'market_frame',
            'consumption_frame', 'write_day', 'read_day']
 
 # %% ../nbs/40_market.ipynb #f269a33c
@@ -70,7 +71,6 @@ class FaultRates:
     deenergised_recording: float = 0.03    # per de-energised MPAN
 
 NO_FAULTS = FaultRates(0, 0, 1, 0, 0, 0, 0)
-MISSING = np.iinfo(np.int32).min
 mark_implements('ASM-MARKET-FAULTS', __name__, 'FaultRates')
 
 # %% ../nbs/40_market.ipynb #86623f65
@@ -281,7 +281,7 @@ def _true(self: MarketSpec, part: pd.DataFrame, day: dt.date, rng) -> np.ndarray
             scale * self.rng(str(part.gsp_group.iloc[0]), 2, day.toordinal()).uniform(*CLOUDINESS),
             scale,
         )
-    scale = np.where(part.energisation.to_numpy() == 'D', 0.0, scale)
+    scale = np.where(part.energisation.to_numpy() == EnergisationStatus.DE_ENERGISED.value, 0.0, scale)
     out *= scale.astype(np.float32)[:, None]
     np.rint(out, out=out)
     np.clip(out, 0, 2**31 - 128, out=out)
@@ -306,7 +306,7 @@ def _metered(self: MarketSpec, part: pd.DataFrame, true: np.ndarray, rng) -> np.
     out[(kind == 'traditional') | (kind == 'unmetered')] = MISSING
     # computed, not metered: always there
     out[kind == 'unmetered'] = true[kind == 'unmetered']
-    deen = part.energisation.to_numpy() == 'D'
+    deen = part.energisation.to_numpy() == EnergisationStatus.DE_ENERGISED.value
     rec = deen & hh & (rng.random(n) < f.deenergised_recording)
     out[rec] = rng.integers(0, 60, (rec.sum(), 48))
 
@@ -330,6 +330,7 @@ def _metered(self: MarketSpec, part: pd.DataFrame, true: np.ndarray, rng) -> np.
     return out
 
 # %% ../nbs/40_market.ipynb #a0d7c0b5
+@patch
 def day(self: MarketSpec, gsp: str, day, mpans: pd.DataFrame | None = None) -> DayPartition:
     "One GSP group's UTC settlement `day`: true and metered half-hourly Wh for every MPAN of the partition."
     d = as_date(day)
@@ -337,8 +338,6 @@ def day(self: MarketSpec, gsp: str, day, mpans: pd.DataFrame | None = None) -> D
     rng = self.rng(gsp, 1, d.toordinal())
     true = self._true(part, d, rng)
     return DayPartition(d, gsp, part, true, self._metered(part, true, rng))
-
-MarketSpec.day = day
 
 # %% ../nbs/40_market.ipynb #5a8aeb6d
 def market_frame(spec: MarketSpec) -> pd.DataFrame:

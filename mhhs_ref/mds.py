@@ -28,13 +28,13 @@ from mhhs_ref.data_services.processing import (
 from .design import implements, mark_implements
 from .interfaces import build_message, sender_unique_reference, wire_datetime
 from .core import Publication
-from .time import UTC, _aware_utc, as_date, utc_period_ends
+from .time import UTC, aware_utc, as_date, utc_period_ends
 
 # %% auto #0
 __all__ = ['ACTUAL_Q', 'SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame',
-           'versions', 'refusals', 'replay', 'handle', 'spread_cumulative', 'default_missing', 'llf_factors',
-           'llf_default_report', 'emr_report', 'ccc_ids', 'uncorrected_volumes', 'local_volumes', 'check_frame',
-           'load_day', 'duos_volumes']
+           'versions', 'refusals', 'replay', 'handle', 'spread_cumulative', 'mpan_kinds', 'default_missing',
+           'llf_factors', 'llf_default_report', 'emr_report', 'ccc_ids', 'uncorrected_volumes', 'local_volumes',
+           'check_frame', 'load_day', 'duos_volumes']
 
 # %% ../nbs/33_bp019_mds.ipynb #89be5066
 ACTUAL_Q = {'A', 'A1', 'A2', 'A3'}
@@ -97,7 +97,7 @@ def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
         return 'ECS1002', f"{mq} is not a quantity of {event}", False
     warn, seen = False, set()
     for k, day_block in enumerate(b900['settlementDayConsumptionPeriods']):
-        sd = _aware_utc(day_block['settlementDay']['settlementDayDate'])
+        sd = aware_utc(day_block['settlementDay']['settlementDayDate'])
         if (sd.hour, sd.minute, sd.second) != (0, 0, 0):
             return 'ECS1014', f"settlement day {sd.isoformat()} is not midnight UTC", False
         if day_block['settlementDay']['periodDuration'] != 30:
@@ -112,7 +112,7 @@ def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
             return 'RCP1009', f"{ds} is not the data service of {mpan} on {day}", False
         grid = set(utc_period_ends(day))
         for c in day_block['consumptionPeriods']:
-            sp = _aware_utc(c['sp'])
+            sp = aware_utc(c['sp'])
             if sp in seen:
                 return ('ECS1006' if sp in grid else 'ECS1007'), f"period {c['sp']} appears twice", False
             seen.add(sp)
@@ -223,7 +223,7 @@ def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> 
     now = self.clock().timestamp()
     with self.store.tx() as cur:
         for day_block in cu['B900']['settlementDayConsumptionPeriods']:
-            day = str(_aware_utc(day_block['settlementDay']['settlementDayDate']).date())
+            day = str(aware_utc(day_block['settlementDay']['settlementDayDate']).date())
             new = cur.execute(
                 'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned, '
                 's1) VALUES (?,?,?,?,?,?,?,?,?)',
@@ -389,7 +389,7 @@ MarketWideDataService.replay, MarketWideDataService.handle = replay, handle
 
 # %% ../nbs/33_bp019_mds.ipynb #c684bc09
 from .columnar import grouped_row_sums, key_codes
-from .data_services.processing import LS_KEY, fallback_load_shapes, shape_keys
+from .data_services.processing import LS_KEY, fallback_arrays, fallback_load_shapes, shape_keys
 from .time import local_day_cells
 from .isd import LLF_BY_CONNECTION
 from .lss import _any_nonzero
@@ -431,7 +431,8 @@ def _shapes_of(
     (default the fallback), matched by their values as strings — what `load_shapes` gives per MPAN, once per key;
     REF0300
     names how many MPANs (`codes` into `keys`) have none."""
-    ls = (source or fallback_load_shapes)(day, keys)
+    if source is None: return fallback_arrays(day, keys)  # the fallback's numbers by the keys' rows: no frame, no match
+    ls = source(day, keys)
     if 'mq' not in ls:
         ls = ls.assign(mq='AI')  # a source keyed without the quantity serves import only
     # the values as strings, as `astype(str)` makes them
@@ -485,14 +486,17 @@ _KIND = [
 ]
 
 
-def _kinds(mpans: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+def mpan_kinds(mpans: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Each MPAN's kind — its combination of the columns settlement's keys are made of (`_KIND`: GSP group, supplier, BM
     Unit, distributor, connection type, segment, DPI, direction, quantity) — as a code in order of first appearance, and
     the kinds (each one's first MPAN). A load-shape key, LLF class, CCC or REP-006 key is looked up once per kind."""
     cols = [c for c in _KIND if c in mpans]
     own = 'distributor_id' not in mpans and 'mpan' in mpans  # the distributor from the MPAN's first digits
     code, first = _first_codes(_combined([mpans[c] for c in cols] + ([_distributor(mpans)] if own else [])))
-    return code, mpans.iloc[first][cols + (['mpan'] if own else [])].reset_index(drop=True)
+    return code, mpans[cols + (['mpan'] if own else [])].iloc[first].reset_index(drop=True)
+
+
+_kinds = mpan_kinds
 
 
 class _Defaults:
@@ -500,7 +504,7 @@ class _Defaults:
     energisation."""
 
     def __init__(self, day, mpans: pd.DataFrame, source: Callable | None = None, kinds: tuple | None = None):
-        kind, head = kinds or _kinds(mpans)
+        kind, head = kinds or mpan_kinds(mpans)
         keys = shape_keys(head)  # the measurement quantity included
         code, first = key_codes(*(keys[c] for c in LS_KEY))  # per kind, in the MPANs' order of first appearance
         self.code = code[kind]
@@ -580,10 +584,13 @@ def llf_factors(mpans: pd.DataFrame, isd) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 @implements('REP-008', 'BP019')
-def llf_default_report(mpans: pd.DataFrame, isd) -> pd.DataFrame:
+def llf_default_report(mpans: pd.DataFrame, isd, kinds: tuple | None = None) -> pd.DataFrame:
     """REP-008's content: per distributor, GSP group and connection type, the MPANs settled with a default line loss
-    factor, and the factor."""
-    f, defaulted, _ = llf_factors(mpans, isd)
+    factor, and the factor (looked up per kind when `kinds`, `mpan_kinds(mpans)`, is given)."""
+    if kinds is None: f, defaulted, _ = llf_factors(mpans, isd)
+    else:
+        f, defaulted, _ = llf_factors(kinds[1], isd)
+        f, defaulted = f[kinds[0]], defaulted[kinds[0]]
     d = mpans[defaulted]
     out = pd.DataFrame(
         {
@@ -681,7 +688,7 @@ def _volumes(
     with each one's defaulted periods and Wh; returns (rows gsp_group, supplier, bmu, ccc_id, component, period, mpans,
     wh; per MPAN defaults)."""
     n = len(mpans)
-    kind, head = kinds or _kinds(mpans)  # looked up per kind of MPAN, not per MPAN
+    kind, head = kinds or mpan_kinds(mpans)  # looked up per kind of MPAN, not per MPAN
     factor, _, lcode = llf_factors(head, isd)  # and the LLF class, part of the key below
     ccc = ccc_ids(head, isd)
     codes, first = key_codes(head.gsp_group, head.supplier, head.bmu, pd.Series(ccc['C']), pd.Series(lcode))
@@ -736,14 +743,16 @@ def _volumes(
 
 @implements('BP019', 'REP-006')
 def uncorrected_volumes(
-    day, mpans: pd.DataFrame, wh: np.ndarray, isd, block: int = 16_384, shapes: Callable | None = None
+    day, mpans: pd.DataFrame, wh: np.ndarray, isd, block: int = 16_384, shapes: Callable | None = None,
+    kinds: tuple | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """REP-006's content for one GSP group's UTC day (periods 1–48 of the UTC day): rows (gsp_group, supplier, bmu,
     ccc_id,
     component, period) with consumption or losses (int64 Wh) and MPAN counts; and per MPAN what was defaulted (for
     IF-013
-    and REP-007). Settlement reports by local settlement period: `local_volumes`."""
-    kinds = _kinds(mpans)
+    and REP-007). Settlement reports by local settlement period: `local_volumes`. `kinds`: `mpan_kinds(mpans)` when the
+    caller has it already."""
+    kinds = kinds or mpan_kinds(mpans)
     dflt = _Defaults(day, mpans, shapes, kinds)
 
     def fill_rows(pos):
@@ -757,7 +766,8 @@ def uncorrected_volumes(
 
 @implements('BP019', 'REP-006', 'DI-496')
 def local_volumes(
-    day, mpans: pd.DataFrame, by_utc_day: dict, isd, block: int = 16_384, shapes: Callable | None = None
+    day, mpans: pd.DataFrame, by_utc_day: dict, isd, block: int = 16_384, shapes: Callable | None = None,
+    kinds: tuple | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """REP-006's content for local settlement day `day`, by local settlement period (1–46, 48 or 50): from `{UTC date:
     [n, 48]
@@ -768,7 +778,7 @@ def local_volumes(
     for d in days:
         if d not in by_utc_day:
             raise MhhsError('REF0004', f"local day {as_date(day)} needs UTC day {d}, which was not given")
-    kinds = _kinds(mpans)
+    kinds = kinds or mpan_kinds(mpans)  # `mpan_kinds(mpans)`, once per GSP group's MPANs, when the caller has it
     dflt = {d: _Defaults(d, mpans, shapes, kinds) for d in days}
     span = {d: slice(min(c for dd, c in cells if dd == d), max(c for dd, c in cells if dd == d) + 1) for d in days}
 

@@ -16,10 +16,10 @@ import pandas as pd
 
 from .design import implements, mark_implements
 from .interfaces import channels
-from .time import SETTLEMENT_TZ, UTC, _aware_utc, as_date
+from .time import SETTLEMENT_TZ, UTC, aware_utc, as_date
 
 # %% auto #0
-__all__ = ['FEED_CHANNELS', 'SCHEMA', 'RegistrationFeed', 'handle']
+__all__ = ['FEED_CHANNELS', 'SCHEMA', 'RegistrationFeed']
 
 # %% ../nbs/33a_mds_registration_feed.ipynb #90e5aef7
 FEED_CHANNELS = tuple(sorted(c.id for c in channels().values() if 'REGS' in c.senders and 'MDS' in c.recipients))
@@ -56,7 +56,7 @@ mark_implements('ASM-MDS-FEED', __name__, 'RegistrationFeed')
 # %% ../nbs/33a_mds_registration_feed.ipynb #734935b2
 def _day(value) -> str:
     "The settlement day a wire date-time (a local midnight) or a date names."
-    if isinstance(value, str) and 'T' in value: return str(_aware_utc(value).astimezone(SETTLEMENT_TZ).date())
+    if isinstance(value, str) and 'T' in value: return str(aware_utc(value).astimezone(SETTLEMENT_TZ).date())
     return str(as_date(value))
 
 def _before(day: str) -> str: return str(dt.date.fromisoformat(day) - dt.timedelta(days=1))
@@ -67,7 +67,8 @@ def _rows(cur, mpan, item):
                        'superseded_at IS NULL '
                        'ORDER BY effective_from', (mpan, item)).fetchall()
 
-def _set(self, cur, mpan: str, item: str, value, start: str, end: str | None, src: str):
+@patch
+def _set(self: RegistrationFeed, cur, mpan: str, item: str, value, start: str, end: str | None, src: str):
     """From `start` (to `end`, inclusive; open when None) `item` is `value`: overlapping periods are cut back, never
     rewritten."""
     rows = [
@@ -93,7 +94,8 @@ def _set(self, cur, mpan: str, item: str, value, start: str, end: str | None, sr
     cur.executemany('UPDATE feed_facts SET superseded_at=? WHERE id=?', [(now, r[0]) for r in rows])
 
 
-def _end(self, cur, mpan: str, item: str, last_day: str, src: str):
+@patch
+def _end(self: RegistrationFeed, cur, mpan: str, item: str, last_day: str, src: str):
     "`item` is not known after `last_day`: the period open then ends on it, later ones go."
     now = self._now()
     for rid, v, f, t in _rows(cur, mpan, item):
@@ -108,14 +110,16 @@ def _end(self, cur, mpan: str, item: str, last_day: str, src: str):
             )
 
 
-def _fill(self, cur, mpan: str, item: str, value, start: str, as_of: str, src: str):
+@patch
+def _fill(self: RegistrationFeed, cur, mpan: str, item: str, value, start: str, as_of: str, src: str):
     "`value` holds from `start` through `as_of`, and after that until the next change the feed already knows of."
     later = [f for _, _, f, _ in _rows(cur, mpan, item) if f > as_of]
     self._set(cur, mpan, item, value, start, _before(min(later)) if later else None, src)
 
 
+@patch
 @implements('ASM-MDS-FEED-DATES')
-def _fill_undated(self, cur, mpan: str, item: str, value, floor: str, as_of: str, src: str):
+def _fill_undated(self: RegistrationFeed, cur, mpan: str, item: str, value, floor: str, as_of: str, src: str):
     """`value` holds on `as_of`, since a date the message does not give: since `floor` when the item is new, else from
     `as_of`."""
     rows = _rows(cur, mpan, item)
@@ -141,14 +145,6 @@ def periods(self: RegistrationFeed, mpan: str, item: str | None = None) -> pd.Da
     df['effective_to'] = df.effective_to.astype(object).where(df.effective_to.notna(), None)  # open: None
     return df
 
-
-RegistrationFeed._set, RegistrationFeed._end, RegistrationFeed._fill, RegistrationFeed._fill_undated = (
-    _set,
-    _end,
-    _fill,
-    _fill_undated,
-)
-
 # %% ../nbs/33a_mds_registration_feed.ipynb #066658d2
 @patch
 @implements('ASM-MDS-FEED', 'ASM-MDS-REGISTRATION-VIEW')
@@ -157,7 +153,7 @@ def view(self: RegistrationFeed, mpan: str, day, known_at: dt.datetime | None = 
     dict as `registration_view`; an MPAN the feed has not heard of gives no data service, no supplier and `known:
     False`."""
     on = str(as_date(day))
-    k = None if known_at is None else _aware_utc(known_at).timestamp()
+    k = None if known_at is None else aware_utc(known_at).timestamp()
     when = 'superseded_at IS NULL' if k is None else 'recorded_at<=? AND (superseded_at IS NULL OR superseded_at>?)'
     with self.lock:
         heard = self.con.execute('SELECT 1 FROM feed_mpans WHERE mpan=?' + ('' if k is None else ' AND '
@@ -196,7 +192,8 @@ def _ref(body: dict) -> str:
     cb = body['payload']['CommonBlock']
     return (cb.get('D0') or {}).get('transactionID') or cb['S1']['senderUniqueReference']
 
-def _site(self, cur, mpan, cu, as_of, src):
+@patch
+def _site(self: RegistrationFeed, cur, mpan, cu, as_of, src):
     "The supporting site blocks of IF-001 and IF-036 (B023, B025): each value held on `as_of` since the date it gives."
     b23, b25 = cu.get('B023'), cu.get('B025')
     dated = [
@@ -231,6 +228,7 @@ def _site(self, cur, mpan, cu, as_of, src):
         )
 
 
+@patch
 @implements(
     'ASM-MDS-FEED', 'ASM-MDS-FEED-DATES', 'IF-001', 'IF-003', 'IF-008', 'IF-009', 'IF-018', 'IF-036', 'IF-037', 'IF-044'
 )
@@ -312,6 +310,7 @@ def _take(self: RegistrationFeed, cur, ch: str, event: str, mpan: str, cb: dict,
     return 'taken'
 
 
+@patch
 def handle(self: RegistrationFeed, channel_id: str, body: dict) -> list:
     "One delivered Registration publication in (once: a re-delivery changes nothing); the feed publishes nothing."
     if channel_id not in FEED_CHANNELS:
@@ -327,9 +326,6 @@ def handle(self: RegistrationFeed, channel_id: str, body: dict) -> list:
             cur.execute('INSERT OR IGNORE INTO feed_mpans VALUES (?,?,?)', (mpan, now, f"{channel_id} {event}"))
         cur.execute('INSERT INTO feed_messages VALUES (?,?,?,?,?,?)', (ref, channel_id, event, mpan, now, outcome))
     return []
-
-
-RegistrationFeed._site, RegistrationFeed._take, RegistrationFeed.handle = _site, _take, handle
 
 # %% ../nbs/33a_mds_registration_feed.ipynb #13a67b30
 @patch

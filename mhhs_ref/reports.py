@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from .core import MhhsError, QualityIndicator, SettlementCode
+from .core import ConsumptionComponent, EnergyDirection, MhhsError, QualityIndicator, SettlementCode
 from .design import implements, mark_implements
 from .interfaces import DIPId, build_message, validate_block, validate_message, wire_datetime
 from .mds import ccc_ids
 from .time import PERIOD, as_date, utc_sp
+from .units import QUALITY, kwh, mwh, mwh_from_float, wh_from_mwh
 from .dde import DemandDisconnectionEvent, dde_by_ccc, disconnection_volumes
 
 # %% auto #0
@@ -30,9 +31,9 @@ __all__ = ['Dec96', 'PosDec96', 'LocalPeriod', 'GSPGroup', 'DateTime25', 'CCCId'
            'R009', 'R026', 'R025', 'Rep004Supplier', 'Rep004', 'R036', 'Rep007GSP', 'Rep007', 'R027', 'R039', 'Rep008',
            'R103', 'R016', 'R017', 'R019', 'R018', 'R021', 'R022', 'R023', 'R024', 'Rep003DDE', 'R020', 'R010', 'R011',
            'R0105', 'Rep002GSP', 'Rep002Distributor', 'Rep002', 'Rep002BSupplier', 'Rep002B', 'R068', 'Rep009GSP',
-           'Rep009Supplier', 'Rep009', 'mwh6', 'wh_of', 'event_id', 'check_report', 'rep006_report', 'rep006_frame',
-           'pack_report', 'unpack_report', 'mwh6f', 'rep004_report', 'rep007_report', 'rep008_report', 'rep003_report',
-           'rep003a_report', 'rep002_report', 'rep002b_report', 'rep009_report']
+           'Rep009Supplier', 'Rep009', 'event_id', 'check_report', 'rep006_report', 'rep006_frame', 'pack_report',
+           'unpack_report', 'rep004_report', 'rep007_report', 'rep008_report', 'rep003_report', 'rep003a_report',
+           'rep002_report', 'rep002b_report', 'rep009_report']
 
 # %% ../nbs/37_reports.ipynb #6eb98c0a
 Dec96 = Annotated[str, Field(pattern=r'^-?\d{1,9}\.\d{6}$')]
@@ -432,19 +433,6 @@ REPORT_MODELS: dict[str, type[BaseModel]] = {
 }
 
 # %% ../nbs/37_reports.ipynb #15fd9ee8
-def mwh6(wh) -> str:
-    "Integer Wh as MWh with six decimals, exactly (ASM-REP006-UNITS)."
-    wh = int(wh)
-    return f"{'-' if wh < 0 else ''}{abs(wh) // 1_000_000}.{abs(wh) % 1_000_000:06d}"
-
-def wh_of(mwh: str | None) -> int | None:
-    "The inverse of `mwh6`."
-    if mwh is None: return None
-    neg = mwh.startswith('-'); whole, frac = mwh.lstrip('-').split('.')
-    return (-1 if neg else 1) * (int(whole) * 1_000_000 + int(frac))
-
-mark_implements('ASM-REP006-UNITS', __name__, 'mwh6')
-
 def event_id(event: DemandDisconnectionEvent) -> str:
     "Our id of an event (the design's DI-332 format is not public): DDE-<day>-<first period>-<last period>."
     return f"DDE-{as_date(event.day)}-{event.first_period}-{event.last_period}"
@@ -524,9 +512,9 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
         cccs = []
         for ccc, g in b.groupby('ccc_id', sort=True):
             c = det.loc[int(ccc)]
-            loss = c.consumption_component == 'L'
+            loss = c.consumption_component == ConsumptionComponent.LOSSES.value
             g = g.sort_values('period')
-            vol = [mwh6(w) for w in g.wh]
+            vol = [mwh(w) for w in g.wh]
             cccs.append(
                 {
                     'R003': {
@@ -546,8 +534,8 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
                         for p, n, v in zip(g.period, g.mpans, vol)
                     ],
                     'R034': {
-                        'dailyUncorrectedBMUnitPeriodLevelConsumption': None if loss else mwh6(g.wh.sum()),
-                        'dailyBMUnitPeriodLevelConsumptionLosses': mwh6(g.wh.sum()) if loss else None,
+                        'dailyUncorrectedBMUnitPeriodLevelConsumption': None if loss else mwh(g.wh.sum()),
+                        'dailyBMUnitPeriodLevelConsumptionLosses': mwh(g.wh.sum()) if loss else None,
                     },
                 }
             )
@@ -559,7 +547,7 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
                 de = d[d.period.between(e.first_period, e.last_period)].sort_values(['ccc_id', 'period'])
                 if de.empty:
                     continue
-                zero = mwh6(0)
+                zero = mwh(0)
                 evs.append(
                     {
                         'R051': _r051(e),
@@ -567,17 +555,17 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
                             {
                                 'consumptionComponentClassID': int(c_),
                                 'settlementPeriodID': int(p),
-                                'supplierAdvancedDemandDisconnectionVolume': mwh6(w),
+                                'supplierAdvancedDemandDisconnectionVolume': mwh(w),
                                 'supplierAdvancedDemandDisconnectionVolumeLosses': zero,
-                                'BMUnitDemandDisconnectionVolume': mwh6(w),
+                                'BMUnitDemandDisconnectionVolume': mwh(w),
                                 'BMUnitDemandDisconnectionVolumeLosses': None,
                             }
                             for c_, p, w in zip(de.ccc_id, de.period, de.dde_wh)
                         ],
                         'R107': {
-                            'dailyAdvancedDemandDisconnectionVolume': mwh6(de.dde_wh.sum()),
+                            'dailyAdvancedDemandDisconnectionVolume': mwh(de.dde_wh.sum()),
                             'dailyAdvancedDemandDisconnectionVolumeLosses': zero,
-                            'dailyBMUnitDemandDisconnectionVolume': mwh6(de.dde_wh.sum()),
+                            'dailyBMUnitDemandDisconnectionVolume': mwh(de.dde_wh.sum()),
                             'dailyBMUnitDemandDisconnectionVolumeLosses': zero,
                         },
                     }
@@ -606,7 +594,7 @@ def rep006_frame(report: dict, isd=None) -> pd.DataFrame:
                 for x in c.periods or []:
                     v = (
                         x.uncorrectedBMUnitPeriodLevelConsumptionLosses
-                        if c.R003.consumptionComponentIndicator == 'L'
+                        if c.R003.consumptionComponentIndicator == ConsumptionComponent.LOSSES.value
                         else x.uncorrectedBMUnitPeriodLevelConsumption
                     )
                     out.append(
@@ -618,7 +606,7 @@ def rep006_frame(report: dict, isd=None) -> pd.DataFrame:
                             c.R003.consumptionComponentIndicator,
                             x.settlementPeriod,
                             x.MSIDCount,
-                            wh_of(v),
+                            wh_from_mwh(v),
                         )
                     )
     return pd.DataFrame(out, columns=['gsp_group', 'supplier', 'bmu', 'ccc_id', 'component', 'period', 'mpans', 'wh'])
@@ -676,11 +664,6 @@ def unpack_report(channel_id: str, message: dict) -> dict:
     return check_report(channel_id, _decompress(message['payload']['CustomBlock']['P03']['compressedReport']))
 
 # %% ../nbs/37_reports.ipynb #72e2f2cc
-def mwh6f(x: float) -> str:
-    "An MWh float (already rounded to 6 dp by the VAS) as a 9,6 string."
-    out = f"{float(x):.6f}"
-    return '0.000000' if out == '-0.000000' else out
-
 @implements('REP-004', 'BP020', 'ASM-REP004-IMPORT')
 def rep004_report(
     rep4: pd.DataFrame,
@@ -704,11 +687,11 @@ def rep004_report(
         'REP004-R009': {
             'R009': {'supplierMPID': _mpid(isd, supplier)},
             'REP004-R026': [
-                {'SettlementPeriod': int(p), 'supplierDeemedTake': mwh6f(v)}
+                {'SettlementPeriod': int(p), 'supplierDeemedTake': mwh_from_float(v)}
                 for p, v in zip(d.period, d.deemed_take_mwh)
             ],
             'REP004-R025': [
-                {'dailySupplierDeemedTakeforSettlementDay': mwh6f(round(float(d.deemed_take_mwh.sum()), 6))}
+                {'dailySupplierDeemedTakeforSettlementDay': mwh_from_float(round(float(d.deemed_take_mwh.sum()), 6))}
             ],
         },
     }
@@ -732,7 +715,8 @@ def rep007_report(
                 'REP007-R036': [
                     {
                         'BMUnitID': str(b),
-                        'detailsOfDefaultDataUsed': f"{int(n)} MPANs with defaulted periods; {mwh6f(m)} MWh defaulted",
+                        'detailsOfDefaultDataUsed': f"{int(n)} MPANs with defaulted periods; "
+                                                    f"{mwh_from_float(m)} MWh defaulted",
                     }
                     for b, n, m in zip(d.bmu, d.mpans_defaulted, d.defaulted_mwh)
                 ],
@@ -797,8 +781,8 @@ def rep003_report(
         cccs = []
         for ccc, g in b.groupby('ccc_id', sort=True):
             c, g = det.loc[int(ccc)], g.sort_values('period')
-            loss = c.consumption_component == 'L'
-            unc, cor = [mwh6(w) for w in g.wh], [mwh6f(round(x / 1e6, 6)) for x in g.corrected_wh]
+            loss = c.consumption_component == ConsumptionComponent.LOSSES.value
+            unc, cor = [mwh(w) for w in g.wh], [mwh_from_float(round(x / 1e6, 6)) for x in g.corrected_wh]
             cccs.append(
                 {
                     'R017': {
@@ -809,10 +793,11 @@ def rep003_report(
                         'consumptionComponentIndicator': c.consumption_component,
                     },
                     'R019': {
-                        'dailyBMUnitPeriodLevelConsumption': mwh6(0 if loss else g.wh.sum()),
-                        'dailyBMUnitPeriodLevelConsumptionLosses': mwh6(g.wh.sum()) if loss else None,
-                        'dailyCorrectedComponent': mwh6f(0 if loss else round(g.corrected_wh.sum() / 1e6, 6)),
-                        'dailyCorrectedComponentLosses': mwh6f(round(g.corrected_wh.sum() / 1e6, 6) if loss else 0),
+                        'dailyBMUnitPeriodLevelConsumption': mwh(0 if loss else g.wh.sum()),
+                        'dailyBMUnitPeriodLevelConsumptionLosses': mwh(g.wh.sum()) if loss else None,
+                        'dailyCorrectedComponent': mwh_from_float(0 if loss else round(g.corrected_wh.sum() / 1e6, 6)),
+                        'dailyCorrectedComponentLosses': mwh_from_float(
+                            round(g.corrected_wh.sum() / 1e6, 6) if loss else 0),
                     },
                     'REP003-R018': [
                         {
@@ -827,13 +812,13 @@ def rep003_report(
                     ],
                 }
             )
-        msids = int(b[b.component == 'C'].drop_duplicates('ccc_id').mpans.sum())
+        msids = int(b[b.component == ConsumptionComponent.CONSUMPTION.value].drop_duplicates('ccc_id').mpans.sum())
         rec = {
             'R016': {'BMUnitID': str(bmu), 'defaultBMUnitFlag': bool(default_bmu(bmu))},
             'REP003-R017': cccs,
             'R021': {
-                'dailyUncorrectedPeriodBMUnitTotalAllocatedVolume': mwh6(b.wh.sum()),
-                'dailyPeriodBMUnitTotalAllocatedVolume': mwh6f(round(b.corrected_wh.sum() / 1e6, 6)),
+                'dailyUncorrectedPeriodBMUnitTotalAllocatedVolume': mwh(b.wh.sum()),
+                'dailyPeriodBMUnitTotalAllocatedVolume': mwh_from_float(round(b.corrected_wh.sum() / 1e6, 6)),
                 'dailyBMUnitMSIDCount': msids,
             },
         }
@@ -850,14 +835,14 @@ def rep003_report(
                         'REP003-R022': [
                             {
                                 'SettlementPeriod': int(p),
-                                'BMUnitAllocatedDemandDisconnectionVolume': mwh6(w),
+                                'BMUnitAllocatedDemandDisconnectionVolume': mwh(w),
                                 'BMUnitAllocatedDemandDisconnectionVolumeLosses': None,
                             }
                             for p, w in zip(de.period, de.dde_wh)
                         ],
                         'R023': {
-                            'dailyBMUnitAllocatedDemandDisconnectionVolume': mwh6(de.dde_wh.sum()),
-                            'dailyBMUnitAllocatedDemandDisconnectionVolumeLosses': mwh6(0),
+                            'dailyBMUnitAllocatedDemandDisconnectionVolume': mwh(de.dde_wh.sum()),
+                            'dailyBMUnitAllocatedDemandDisconnectionVolumeLosses': mwh(0),
                         },
                     }
                 )
@@ -927,15 +912,15 @@ def _tariffs(per: pd.DataFrame, daily: pd.DataFrame, key: str) -> list[dict]:
                     {
                         'settlementPeriod': int(p),
                         'settlementPeriodDuration': 30,
-                        'totalUncorrectedVolume': mwh6(v),
+                        'totalUncorrectedVolume': mwh(v),
                         'totalNumberEnergisedMPANs': int(e),
                         'totalNumberDeEnergisedMPANs': int(x),
                     }
                     for p, v, e, x in zip(g.period, g.volume_wh, g.energised, g.deenergised)
                 ],
                 'R0105': {
-                    'dailyTotalVolumeBasedOnActualData': mwh6(day.actual_wh.sum()),
-                    'dailyTotalVolumeBasedOnEstimatedData': mwh6(day.estimated_wh.sum()),
+                    'dailyTotalVolumeBasedOnActualData': mwh(day.actual_wh.sum()),
+                    'dailyTotalVolumeBasedOnEstimatedData': mwh(day.estimated_wh.sum()),
                 },
             }
         )
@@ -1017,15 +1002,14 @@ def rep009_report(
     mpans: pd.DataFrame, filled: np.ndarray, quality: np.ndarray, supplier: str, *, day, code: str, run_number: int, isd
 ) -> dict:
     """One supplier's REP-009 for a day: `filled` Wh [n, periods] after defaulting, `quality` the held quality codes
-    (`processing.QUALITY` index, -1 where the MDS defaulted) — rows of `mpans` in the same order."""
-    from mhhs_ref.data_services.processing import QUALITY, _kwh
-
+    (`units.QUALITY` index, -1 where the MDS defaulted) — rows of `mpans` in the same order."""
     sel = (mpans.supplier.astype(str) == str(supplier)).to_numpy()
     if not sel.any():
         raise MhhsError('REF0352', f"no MPANs of supplier {supplier}")
     m, w, q = mpans[sel], filled[sel], quality[sel]
     qual = np.array(QUALITY + ['E'], dtype=object)  # index -1 → E: defaulted by the MDS
-    mq = np.where(m.get('energy_direction', pd.Series('I', index=m.index)).astype(str).to_numpy() == 'E', 'AE', 'AI')
+    direction = m.get('energy_direction', pd.Series('I', index=m.index)).astype(str).to_numpy()
+    mq = np.where(direction == EnergyDirection.EXPORT.value, 'AE', 'AI')
     gsps = []
     for gsp in sorted(m.gsp_group.astype(str).unique()):
         on = (m.gsp_group.astype(str) == gsp).to_numpy()
@@ -1034,7 +1018,7 @@ def rep009_report(
                 'MPANCore': str(mp),
                 'measurementQuantityID': str(mq_),
                 'settlementPeriodID': k + 1,
-                'periodMeteringSystemMeteredData': _kwh(int(v)),
+                'periodMeteringSystemMeteredData': kwh(v),
                 'settlementPeriodQualityIndicator': qual[qq],
             }
             for mp, mq_, row, qrow in zip(m.mpan[on], mq[on], w[on], q[on])

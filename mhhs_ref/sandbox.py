@@ -44,21 +44,25 @@ from mhhs_ref.dip.http import (
     create_app,
     make_identity,
     openapi_document,
+    sign_request,
 )
 from .interfaces import build_message, channels, spec_catalogue, wire_datetime
 from .isd import reference_isd
 from .mds import ACTUAL_Q, MarketWideDataService
 from .mds_feed import RegistrationFeed
-from .processes import Market, standin_consumption, standin_meters, wire_midnight_utc
+from .processes.actors import standin_meters
+from .processes.data_service import standin_consumption
+from .processes.market import Market
+from .time import wire_midnight_utc
 from .registration import settlement_date
 from .time import SETTLEMENT_TZ, utc_period_ends
 
 # %% auto #0
-__all__ = ['SANDBOX_ROLES', 'SCENARIOS', 'Check', 'Sent', 'check_certificate', 'Sandbox', 'reset', 'start', 'stop',
+__all__ = ['SANDBOX_ROLES', 'SCENARIOS', 'AMEND_KWH', 'Check', 'Sent', 'check_certificate', 'Sandbox', 'reset', 'start', 'stop',
            'participant_identity', 'pump', 'settle', 'from_participant', 'deliveries', 'configured', 'wait_configured',
-           'check', 'expect_sent', 'expect_acknowledged', 'new_mpans', 'brief', 'answers', 'Scenario', 'scenario',
-           'ConformanceReport', 'play', 'report', 'to_json', 'to_junit', 'to_html', 'write', 'bundle', 'Run', 'submit',
-           'sandbox_openapi', 'ParticipantHarness']
+           'check', 'expect_sent', 'expect_acknowledged', 'forged_post', 'requeue_check', 'new_mpans', 'brief',
+           'answers', 'Scenario', 'scenario', 'ConformanceReport', 'play', 'report', 'to_json', 'to_junit', 'to_html',
+           'write', 'bundle', 'Run', 'submit', 'sandbox_openapi', 'ParticipantHarness']
 
 # %% ../nbs/42_sandbox.ipynb #378ccab3
 @dataclass
@@ -94,7 +98,7 @@ class Sent:
     def accepted(self) -> bool: return self.code == 'MSG0000'
 
 # %% ../nbs/42_sandbox.ipynb #8f138954
-SANDBOX_ROLES = ('SUP', 'SDS', 'ADS', 'MSS')
+SANDBOX_ROLES = ('SUP', 'SDS', 'ADS', 'MSS', 'LDSO')
 _SEND_PATH = re.compile(r'/dip-channel/([^/]+)')
 
 def _free_port(host: str) -> int:
@@ -121,6 +125,24 @@ def check_certificate(cert_pem: bytes, dip_id: str) -> None:
     if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
         raise MhhsError('REF0410', f"the certificate is valid {cert.not_valid_before_utc:%Y-%m-%d} to "
                                    f"{cert.not_valid_after_utc:%Y-%m-%d}, not now")
+
+@implements('ASM-SANDBOX-LDSO')
+def _area(isd, role: str, dip_id: str, mpid: str) -> tuple[str, str]:
+    """(distributor id, GSP group) of the MPANs the sandbox makes for this participant. A distributor's DIP id, MPID
+    and area are standing data, so an LDSO participant plays one of the distributors; every other role is a party of
+    its own, and its MPANs are Southern's (20, `_H`)."""
+    d = isd.distributors
+    if role == 'LDSO':
+        row = d[d.dip_id == dip_id]
+        if row.empty:
+            raise MhhsError('REF0410', f"an LDSO participant plays a distributor of standing data: DIP id {dip_id} is "
+                                       f"none of {', '.join(d.dip_id)}")
+        if mpid != row.mpid.iloc[0]:
+            raise MhhsError('REF0410', f"distributor {dip_id}'s MPID is {row.mpid.iloc[0]}, not {mpid}")
+        return row.distributor_id.iloc[0], row.gsp_group.iloc[0]
+    if dip_id in set(isd.participants.dip_id) or mpid in set(isd.participants.mpid):
+        raise MhhsError('REF0410', f"DIP id {dip_id} or MPID {mpid} belongs to a simulated party; choose another")
+    return '20', '_H'
 
 class _Recorder:
     "The DIP's webhook deliverer, recording each post to the participant: when, what, and what its webhook answered."
@@ -170,8 +192,7 @@ class Sandbox:
         if seed is not None and not (0 <= seed <= 99_999):
             raise MhhsError('REF0410', f"seed {seed} is not between 0 and 99999")
         isd = reference_isd()
-        if dip_id in set(isd.participants.dip_id) or mpid in set(isd.participants.mpid):
-            raise MhhsError('REF0410', f"DIP id {dip_id} or MPID {mpid} belongs to a simulated party; choose another")
+        self.area = _area(isd, role, dip_id, mpid)
         if cert_pem:
             check_certificate(cert_pem, dip_id)
         self.folder = Path(folder)
@@ -193,6 +214,7 @@ class Sandbox:
         self.delivered: list[dict] = []
         self.checks: list[Check] = []
         self.briefs: dict[str, dict] = {}
+        self._failed_triggers: set[tuple] = set()  # (scenario, channel, MPAN) of triggers already reported
         self._server, self._k, self._n, self._played, self.market = None, 0, 0, False, None
         self._build()
 
@@ -215,16 +237,17 @@ def _hooks(self: Sandbox) -> list[tuple]:
 def _build(self: Sandbox) -> None:
     """A fresh market at the sandbox's start time (new SQLite files under `state/`), the DIP app over it, and the
     participant's webhooks carried over from the market before."""
-    hooks = self._hooks()
+    hooks, old = self._hooks(), (self.market, getattr(self, 'feed', None), getattr(self, 'mds', None))
     self._n += 1
     state = self.folder / 'state' / f"{self._n:03d}"
     state.mkdir(parents=True, exist_ok=True)
     isd = reference_isd()
-    isd.participants = pd.concat(
-        [isd.participants,
-         pd.DataFrame([{'mpid': self.mpid, 'role': self.role, 'dip_id': self.dip_id, 'name': self.name}])],
-        ignore_index=True,
-    )
+    if self.role != 'LDSO':  # a distributor is in standing data already
+        isd.participants = pd.concat(
+            [isd.participants,
+             pd.DataFrame([{'mpid': self.mpid, 'role': self.role, 'dip_id': self.dip_id, 'name': self.name}])],
+            ignore_index=True,
+        )
     self.market = mk = Market(
         isd=isd,
         start=self.start_at,
@@ -246,6 +269,23 @@ def _build(self: Sandbox) -> None:
         mk.hub.subscribe(ch, self.dip_id, callback, max_count=n, max_kb=kb)
     self.app = create_app(mk.hub, {self.api_key: Credentials(self.dip_id, self.role)}, self.verifier, Limits())
     _control_routes(self)
+    _close(*old)
+
+def _close(market, feed, mds) -> None:
+    """Close a market the sandbox no longer serves: its SQLite connections (hub, this thread's hub reader,
+    Registration, the MDS and its feed) and the webhook client, each under its own lock so a call in flight ends
+    first."""
+    if market is None: return
+    hub = market.hub
+    with hub.lock:
+        hub.con.close()
+    reader = getattr(hub._readers, 'con', None)
+    if reader is not None: reader.close()
+    for store in (market.registration.store, feed and feed.store, mds and mds.store):
+        if store is not None:
+            with store.lock: store.con.close()
+    client = getattr(getattr(hub.deliverer, 'inner', None), 'client', None)
+    if client is not None: client.close()
 
 def reset(self: Sandbox, clear: bool = False) -> None:
     """A fresh market (same day, same standing data, the participant's webhooks kept), so a scenario does not depend on
@@ -497,7 +537,8 @@ def expect_sent(
         if not s.accepted:
             self.check(scenario, step, 'schema' if s.code.startswith('MSG') else 'refused', False,
                        'accepted by the DIP (MSG0000)', f"refused: {s.detail[:300]}", s.code)
-    if trigger and start is None:
+    if trigger and start is None and (scenario, *trigger) not in self._failed_triggers:
+        self._failed_triggers.add((scenario, *trigger))
         seen = '; '.join(f"HTTP {p['http_status']}" if p['http_status'] else (p['error'] or 'no answer')
                          for p in posts[-3:]) or 'never posted'
         self.check(scenario, step, 'delivery', False, f"the {trigger[0]} that asks for it taken by your webhook (2xx)",
@@ -535,6 +576,8 @@ def expect_acknowledged(
     if mpans:
         d = d[d.mpan.isin(mpans)]
     for r in d.itertuples():
+        if {(scenario, r.channel, r.mpan), (scenario, r.channel, None)} & self._failed_triggers:
+            continue   # already reported as the trigger the webhook did not take
         ok = r.state == 'delivered'
         seen = (
             f"{r.state}"
@@ -555,27 +598,79 @@ def expect_acknowledged(
 
 Sandbox.check, Sandbox.expect_sent, Sandbox.expect_acknowledged = check, expect_sent, expect_acknowledged
 
+# %% ../nbs/42_sandbox.ipynb #cdc7bdab
+@implements('ASM-SANDBOX-NEGATIVE')
+def forged_post(self: Sandbox, scenario: str, channel: str) -> bool:
+    """Post the last publication the participant was sent on `channel` to its webhook again, signed with a key that is
+    not the DIP's; passes if the webhook refuses it (4xx)."""
+    import httpx
+    step = f"a post on {channel} not signed by the DIP"
+    hook = next((cb for ch, cb, *_ in self._hooks() if ch == channel), None)
+    with self._lock:
+        posts = [p for p in self.delivered if p['channel'] == channel and p['messages']]
+    if hook is None or not posts:
+        return self.check(scenario, step, 'security', False, f"a webhook on {channel} that has been sent something",
+                          'no webhook' if hook is None else 'nothing sent to it yet', 'REF0412')
+    if getattr(self, '_forger', None) is None:
+        self._forger = make_identity(self.dip_identity.dip_id)   # the DIP's id, another key
+    body = json.dumps(posts[-1]['messages']).encode()
+    headers = {'content-type': 'application/json', **sign_request(self._forger, 'POST', hook, body)}
+    try:
+        with httpx.Client(timeout=self.reply_timeout_s) as c:
+            seen = f"HTTP {c.post(hook, content=body, headers=headers).status_code}"
+    except httpx.HTTPError as e:
+        seen = f"no answer ({type(e).__name__})"
+    status = int(seen[5:]) if seen.startswith('HTTP') else 0
+    return self.check(scenario, step, 'security', 400 <= status < 500,
+                      'refused (HTTP 4xx): the signature does not verify against dip-cert.pem', seen, 'REF0105')
+
+@implements('ASM-SANDBOX-NEGATIVE', 'DIP-TC005')
+def requeue_check(self: Sandbox, scenario: str, channel: str, mpan: str | None = None) -> None:
+    """Requeue the participant's past `channel` publications (for `mpan`) as the DIP's requeue operation does: each
+    must come again with `replayIndicator` true and its first transaction id, and be taken (2xx)."""
+    hub, t = self.market.hub, time.time()
+    d = self.deliveries()
+    first = set(d[(d.channel == channel) & ((d.mpan == mpan) if mpan else True)].txn)
+    rid = hub.requeue(channel, self.dip_id, Credentials(self.dip_id, self.role), mpan=mpan)
+    self.settle()
+    rows = hub._q('SELECT d.txn_id, d.state, d.attempts, d.last_status FROM deliveries d WHERE d.requeue_id=?', (rid,))
+    with self._lock:
+        again = [m for p in self.delivered if p['at'] >= t and p['channel'] == channel for m in p['messages'] or []
+                 if isinstance(m, dict)]
+    replayed = {_cb(m)['D0']['transactionID'] for m in again if _cb(m)['D0'].get('replayIndicator') is True}
+    step = f"{channel} requeued" + (f" for {mpan}" if mpan else '')
+    self.check(scenario, step, 'sequence', bool(rows) and {r[0] for r in rows} == first == replayed,
+               f"each of the {len(first)} publication(s) again, same transaction id, replayIndicator true",
+               f"{len(rows)} requeued, {len(replayed & first)} came again marked as a replay", 'REF0414')
+    bad = [f"{r[0]}: {r[1]}, HTTP {r[3]}" for r in rows if r[1] != 'delivered']
+    self.check(scenario, step, 'delivery', bool(rows) and not bad, 'every requeued publication taken (2xx)',
+               '; '.join(bad[:3]) or f"{len(rows)} taken", 'REF0414')
+
+
+Sandbox.forged_post, Sandbox.requeue_check = forged_post, requeue_check
+
 # %% ../nbs/42_sandbox.ipynb #b27179e5
 def new_mpans(
     self: Sandbox, n: int, supplier: str, ds: str | None = None, ms: str | None = None, since_days: int = 60,
-    segment: str = 'S',
+    segment: str = 'S', energisation: str = 'E',
 ) -> list[str]:
     mk = self.market
     since = mk.clock.today() - dt.timedelta(days=since_days)
-    cores = [complete_mpan_core(f"20{9_000_000_000 + self._k + i:010d}") for i in range(1, n + 1)]
+    area, gsp = self.area
+    cores = [complete_mpan_core(f"{area}{9_000_000_000 + self._k + i:010d}") for i in range(1, n + 1)]
     self._k += n
     frame = pd.DataFrame(
         [
             dict(
                 mpan=c,
                 created_on=str(since),
-                gsp_group='_H',
+                gsp_group=gsp,
                 connection_type='W',
                 energy_direction='I',
                 domestic_premise=True,
                 duos_tariff='1',
                 market_segment=segment,
-                energisation='E',
+                energisation=energisation,
                 supplier=supplier,
                 ms=ms or mk.first('MSS'),
                 ds=ds or mk.first('SDS'),
@@ -1018,6 +1113,195 @@ def _ds_day(sb: Sandbox) -> None:
         )
     sb.expect_acknowledged(S, mpans=mpans)
 
+# %% ../nbs/42_sandbox.ipynb #18671385
+def _addressed(sb: Sandbox, S: str, mpan: str, channel: str, why: str) -> None:
+    "Check the DIP addressed `channel` publications for `mpan` to the participant (a distributor: by its MPAN block)."
+    d = sb.deliveries()
+    got = d[(d.channel == channel) & (d.mpan == mpan)]
+    sb.check(S, f"{channel} for {mpan}", 'sequence', not got.empty, f"{channel} ({why}) addressed to the distributor",
+             f"{len(got)} publication(s)" + (f": {', '.join(sorted(set(got.event)))}" if len(got) else ''))
+
+@implements('ASM-SANDBOX-LDSO')
+@scenario('ldso-cos', 'LDSO', 'Change of supplier in the distributor\'s area (BP001)',
+          ('IF-001', 'IF-036', 'IF-037', 'IF-041'))
+def _ldso_cos(sb: Sandbox) -> None:
+    S, mk = 'ldso-cos', sb.market
+    (mpan,) = sb.new_mpans(1, supplier=mk.first('SUP'))
+    gainer = mk.first('SUP', 1)
+    mk.actors[gainer].preferred = {'SDS': mk.first('SDS', 1), 'MSS': mk.first('MSS', 1)}
+    day = mk.clock.today() + dt.timedelta(days=7)
+    sb.brief(S, mpan=mpan, switch_day=day, losing_supplier=mk.first('SUP'), gaining_supplier=gainer,
+             expect="take (2xx) every IF-001, IF-036, IF-037 and IF-041 for the MPAN; refuse (4xx) a post the DIP "
+                    "did not sign; take a requeued IF-001 again")
+    mk.switch(mpan, gainer, day)
+    mk.advance_to(day)
+    sb.settle()
+    for ch, why in (('IF-001', 'the change of supplier'), ('IF-036', 'the new services'),
+                    ('IF-037', 'the old services'), ('IF-041', 'the reads at the change of supplier')):
+        _addressed(sb, S, mpan, ch, why)
+    sb.expect_acknowledged(S, mpans=[mpan])
+    sb.forged_post(S, 'IF-001')
+    sb.requeue_check(S, 'IF-001', mpan)
+
+@scenario('ldso-consumption', 'LDSO', 'Consumption in the distributor\'s area (BP005, IF-021)', ('IF-021',))
+def _ldso_consumption(sb: Sandbox) -> None:
+    S, mk = 'ldso-consumption', sb.market
+    ds = mk.first('SDS')
+    mpans = sb.new_mpans(3, supplier=mk.first('SUP'), ds=ds)
+    day = mk.clock.today() - dt.timedelta(days=1)
+    sb.brief(S, day=day, mpans=mpans, data_service=ds,
+             expect="take (2xx) the IF-021 of each MPAN; refuse (4xx) a post the DIP did not sign; take the "
+                    "requeued IF-021 again")
+    a = mk.actors[ds]
+    for m in mpans[:2]:              # read; the third is estimated
+        a.collected[(m, day)] = standin_consumption(m, day)
+    mk.submit(ds, a.submit_days([day], mpans))
+    sb.settle()
+    for m in mpans:
+        _addressed(sb, S, m, 'IF-021', f"the consumption of {day}")
+    sb.expect_acknowledged(S, ['IF-021'], mpans)
+    sb.forged_post(S, 'IF-021')
+    sb.requeue_check(S, 'IF-021')
+
+# %% ../nbs/42_sandbox.ipynb #e64fc6ee
+@scenario('ds-deenergised', 'SDS', 'Consumption on de-energised MPANs: an IF-014 warning, a refusal to avoid '
+                                   '(BP005, BP019)', ('IF-064', 'IF-014'))
+def _ds_deenergised(sb: Sandbox) -> None:
+    S, mk = 'ds-deenergised', sb.market
+    read, silent = sb.new_mpans(2, supplier=mk.first('SUP'), ds=sb.dip_id, energisation='D')
+    day, mdr = mk.clock.today() - dt.timedelta(days=1), mk.first('MDR')
+    dso = dict(zip(mk.isd.distributors.distributor_id, mk.isd.distributors.dip_id))
+    keys = ('gsp_group', 'connection_type', 'market_segment', 'energisation', 'domestic_premise')
+    info = {m: {k: mk.registration.as_at(m, day)[k] for k in keys} | {'distributor_dip_id': dso[m[:2]]}
+            for m in (read, silent)}
+    sb.brief(S, day=day, mpans=info, mdr=mdr,
+             expect="submit IF-021 for both de-energised MPANs for the UTC day: the half-hours read as read (the MDS "
+                    "accepts them with an IF-014 warning, ECS1008: take it); the silent meter's estimated as zero, "
+                    "with a reason (a non-zero estimate on a de-energised MPAN is refused, ECS1008)")
+    t0 = time.time()
+    periods = [{'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'}
+               for e, v in zip(utc_period_ends(day), standin_consumption(read, day))]
+    b941 = [{'settlementDay': {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30},
+             'MDRConsumptionPeriods': periods}]
+    mk.submit(mdr, [mk.actors[mdr].message('IF-064', 'MDRConsumption', read,
+                                           {'B045': {'measurementQuantityID': 'AI'}, 'B941List': b941},
+                                           primary=[sb.dip_id])])
+    for m in (read, silent):
+        step = f"IF-021 for {m} ({'read' if m == read else 'meter silent'})"
+        got = sb.expect_sent(S, step, t0, 'IF-021', 'ActivePower', m, trigger=('IF-064', None))
+        if not got:
+            continue
+        per = [p for d in _cu(got[-1].body).get('B900', {}).get('settlementDayConsumptionPeriods') or []
+               for p in d.get('consumptionPeriods') or []]
+        if m == silent:
+            bad = [f"{p['sp'][11:16]} {p['v']} {p['q']} e={json.dumps(p.get('e'))}" for p in per
+                   if _dp._wh(p['v']) != 0 or p['q'] in ACTUAL_Q or not p.get('e')]
+            sb.check(S, step, 'content', len(per) == len(utc_period_ends(day)) and not bad,
+                     'every half-hour estimated as zero, with a reason', '; '.join(bad[:4]) or f"{len(per)} periods",
+                     'ECS1008')
+        sb.settle()
+        ref = sb.mds.con.execute('SELECT code, detail FROM refusals WHERE mpan=? AND ds=? ORDER BY id DESC LIMIT 1',
+                                 (m, sb.dip_id)).fetchall()
+        sb.check(S, step, 'outcome', not ref, 'accepted by the MDS (no IF-014 refusal)',
+                 f"{ref[0][0]} {ref[0][1]}" if ref else 'accepted', ref[0][0] if ref else None)
+    warned = [(ev, r0) for ev, r0 in sb.answers('IF-014', read)]
+    seen = '; '.join(f"{ev} {r0.get('responseCode')} {' '.join(r0.get('responseMessages') or [])[:60]}"
+                     for ev, r0 in warned)
+    sb.check(S, f"IF-014 for {read}", 'codes',
+             any(ev == 'ConsumptionOnDeEnergisedMPAN' and r0.get('responseCode') == 'W'
+                 and 'ECS1008' in ' '.join(r0.get('responseMessages') or []) for ev, r0 in warned),
+             'the MDS warns (IF-014 ConsumptionOnDeEnergisedMPAN, W, ECS1008) and keeps the data', seen or 'none')
+    sb.expect_acknowledged(S, ['IF-064', 'IF-014'], [read, silent])
+
+# %% ../nbs/42_sandbox.ipynb #8b039f98
+AMEND_KWH = '9.600'    # the gross revised consumption the sandbox's supplier asks for
+
+def _amendment_answer(sb: Sandbox, S: str, step: str, got: list[Sent], mpan: str, ref: str, want: tuple) -> None:
+    "Check an IF-028: the request's correlation id, its B902List back, and R0 as `want` (code, DSCA code or None)."
+    body = got[-1].body
+    req = sb.market.hub._q("SELECT correlation_id, body FROM messages WHERE channel='IF-027' AND mpan=? ORDER BY "
+                           "received_at DESC LIMIT 1", (mpan,))
+    corr, b902 = req[0][0], _cu(json.loads(req[0][1])).get('B902List')
+    sb.check(S, step, 'sequence', _cb(body)['S1']['senderCorrelationID'] == corr,
+             f"senderCorrelationID of IF-027: {json.dumps(corr)}", _cb(body)['S1']['senderCorrelationID'])
+    sb.check(S, step, 'content', _cu(body).get('B902List') == b902, f"B902List of {ref} as sent",
+             _cu(body).get('B902List'))
+    r0 = _cb(body).get('R0') or {}
+    said = ' '.join(r0.get('responseMessages') or [])
+    ok = r0.get('responseCode') == want[0] and (want[1] is None or said.startswith(want[1]))
+    sb.check(S, step, 'codes', ok, f"R0 {want[0]}" + (f", {want[1]}" if want[1] else ''),
+             f"R0 {r0.get('responseCode')} {said[:80]}".strip(), (want[1] or said[:7] or None) if not ok else None)
+
+@implements('BP016')
+@scenario('ds-amendment', 'SDS', 'Consumption amendment: a supplier restates a day (BP016)',
+          ('IF-064', 'IF-027', 'IF-014'))
+def _ds_amendment(sb: Sandbox) -> None:
+    S, mk = 'ds-amendment', sb.market
+    sup, mdr = mk.first('SUP'), mk.first('MDR')
+    (mpan,) = sb.new_mpans(1, supplier=sup, ds=sb.dip_id)
+    day = mk.clock.today() - dt.timedelta(days=1)
+    dso = dict(zip(mk.isd.distributors.distributor_id, mk.isd.distributors.dip_id))
+    keys = ('gsp_group', 'connection_type', 'market_segment', 'energisation', 'domestic_premise')
+    info = {mpan: {k: mk.registration.as_at(mpan, day)[k] for k in keys} | {'distributor_dip_id': dso[mpan[:2]]}}
+    sb.brief(S, day=day, mpans=info, mdr=mdr, supplier=sup,
+             expect="submit IF-021 for the day's reads; then answer each IF-027 with IF-028: accept an amendment of "
+                    "a day you submitted (R0 A) and restate the day in a new IF-021 (the half-hours add up to the "
+                    "gross revised consumption; estimated quality, reason 9, the request's arc); refuse one for "
+                    "days you hold nothing for (R0 R, DSCA001)")
+    t0 = time.time()
+    periods = [{'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'}
+               for e, v in zip(utc_period_ends(day), standin_consumption(mpan, day))]
+    b941 = [{'settlementDay': {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30},
+             'MDRConsumptionPeriods': periods}]
+    mk.submit(mdr, [mk.actors[mdr].message('IF-064', 'MDRConsumption', mpan,
+                                           {'B045': {'measurementQuantityID': 'AI'}, 'B941List': b941},
+                                           primary=[sb.dip_id])])
+    sb.expect_sent(S, 'IF-021 for the day', t0, 'IF-021', 'ActivePower', mpan, trigger=('IF-064', None))
+    sb.settle()
+    # the amendment of the day it submitted: accepted, and the day restated
+    t1 = time.time()
+    mk.amend_consumption(sup, mpan, day, day + dt.timedelta(days=1), AMEND_KWH, arc='R', reference='SANDBOX-AMEND-1')
+    step = 'IF-028 for SANDBOX-AMEND-1'
+    got = sb.expect_sent(S, step, t1, 'IF-028', 'ConsumptionAmendment', mpan, trigger=('IF-027', mpan))
+    if got:
+        _amendment_answer(sb, S, step, got, mpan, 'SANDBOX-AMEND-1', ('A', None))
+    step = 'IF-021 restating the day'
+    got = sb.expect_sent(S, step, t1, 'IF-021', 'ActivePower', mpan, trigger=('IF-027', mpan))
+    if got:
+        per = [p for d in _cu(got[-1].body).get('B900', {}).get('settlementDayConsumptionPeriods') or []
+               for p in d.get('consumptionPeriods') or []]
+        total = sum(_dp._wh(p['v']) for p in per)
+        sb.check(S, step, 'content', len(per) == len(utc_period_ends(day)) and total == _dp._wh(AMEND_KWH),
+                 f"the {len(utc_period_ends(day))} half-hours of {day}, adding up to {AMEND_KWH} kWh",
+                 f"{len(per)} half-hours, {total / 1000:.3f} kWh")
+        bad = [f"{p['sp'][11:16]} {p['q']} e={json.dumps(p.get('e'))} arc={json.dumps(p.get('arc'))}" for p in per
+               if p['q'] in ACTUAL_Q or p.get('e') != '9' or p.get('arc') != 'R']
+        sb.check(S, step, 'content', not bad, 'each half-hour estimated, reason 9, arc R', '; '.join(bad[:3]) or
+                 'as asked', 'ECS1016' if any(p.get('e') == '9' and not p.get('arc') for p in per) else None)
+        sb.settle()
+        ref = sb.mds.con.execute('SELECT code, detail FROM refusals WHERE mpan=? AND ds=? ORDER BY id DESC LIMIT 1',
+                                 (mpan, sb.dip_id)).fetchall()
+        kept = sb.mds.con.execute("SELECT day_block FROM submissions WHERE mpan=? AND mq='AI' AND day=? AND "
+                                  "superseded_by IS NULL", (mpan, str(day))).fetchall()
+        now = sum(_dp._wh(p['v']) for p in json.loads(kept[0][0])['consumptionPeriods']) if kept else None
+        sb.check(S, step, 'outcome', not ref and now == _dp._wh(AMEND_KWH),
+                 f"the MDS holds {AMEND_KWH} kWh for {day}",
+                 f"{ref[0][0]} {ref[0][1]}" if ref else f"{(now or 0) / 1000:.3f} kWh", ref[0][0] if ref else None)
+    # an amendment of days it holds nothing for: refused, nothing restated
+    t2 = time.time()
+    before = day - dt.timedelta(days=5)
+    mk.amend_consumption(sup, mpan, before, before + dt.timedelta(days=1), '5.000', arc='R',
+                         reference='SANDBOX-AMEND-2')
+    step = 'IF-028 for SANDBOX-AMEND-2'
+    got = sb.expect_sent(S, step, t2, 'IF-028', 'ConsumptionAmendment', mpan, trigger=('IF-027', mpan))
+    if got:
+        _amendment_answer(sb, S, step, got, mpan, 'SANDBOX-AMEND-2', ('R', 'DSCA001'))
+    sb.settle()
+    more = sb.from_participant('IF-021', mpan=mpan, since=t2)
+    sb.check(S, 'after SANDBOX-AMEND-2', 'sequence', not more, 'no IF-021 for a refused amendment',
+             '; '.join(_said(s) for s in more[:2]) or 'none')
+    sb.expect_acknowledged(S, ['IF-064', 'IF-027'], [mpan])
+
 # %% ../nbs/42_sandbox.ipynb #8e076392
 @dataclass
 class ConformanceReport:
@@ -1052,6 +1336,7 @@ def play(self: Sandbox, *scenario_ids: str, wait_s: float = 30.0) -> Conformance
         if self._played:
             self.reset()
         self._played, self._k = True, self._mpan_base(sid)
+        self._failed_triggers = set()
         self.wait_configured(SCENARIOS[sid].needs, timeout=wait_s)
         try: SCENARIOS[sid].play(self)
         except MhhsError as e:         # the market refused something the participant caused: a failed step, not a crash
@@ -1355,9 +1640,11 @@ class ParticipantHarness:
         return self.info['dip_id']
 
     def message(
-        self, channel: str, event: str, mpan: str, blocks: dict, answering: dict | None = None, primary=None
+        self, channel: str, event: str, mpan: str, blocks: dict, answering: dict | None = None, primary=None,
+        response: dict | None = None,
     ) -> tuple[str, dict]:
-        "A message from this participant; `answering` (a received body) gives its correlation id and MPAN block."
+        """A message from this participant; `answering` (a received body) gives its correlation id and MPAN block,
+        `response` its R0."""
         m0 = answering and _cb(answering)['M0']
         return channel, build_message(
             channel,
@@ -1367,6 +1654,7 @@ class ParticipantHarness:
             mpan_core=mpan,
             blocks=blocks,
             primary=primary,
+            response=response,
             correlation_id=answering and _cb(answering)['S1']['senderCorrelationID'],
             now=dt.datetime.now(SETTLEMENT_TZ),
             distributor_dip_id=m0 and m0['distributorDIPID'],

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .core import MhhsError
-from .data_services.processing import MISSING
+from .units import MISSING
 from .design import implements, mark_implements
 from .mds import MarketWideDataService
 from .time import RUN_PRECEDENCE, UTC, as_date, latest_run, local_day_cells, run_schedule
@@ -234,3 +234,19 @@ def settled(self: SettlementService, day) -> pd.Series:
     "Each supplier's volume as settled now: the latest run by precedence (REF-RUN-PRECEDENCE)."
     v = self.supplier_volumes(day)
     return v[latest_run(list(v.columns))].rename(f"{latest_run(list(v.columns))}")
+
+# %% ../nbs/35_settlement_runs.ipynb #4bebd90d
+_DAY_TABLES = {
+    'volumes': 'SELECT r.day, r.code, d.supplier, d.period, d.mwh FROM deemed_take d JOIN runs r ON r.id=d.run_id',
+    'factors': 'SELECT r.day, r.code, f.period, f.import_ggcf, f.export_ggcf FROM factors f JOIN runs r ON '
+               'r.id=f.run_id',
+    'dde': 'SELECT r.day, r.code, e.supplier, e.bmu, e.period, e.mwh FROM dde e JOIN runs r ON r.id=e.run_id',
+    'bmu': 'SELECT r.day, r.code, b.supplier, b.bmu, b.period, b.mwh FROM bmu_allocation b JOIN runs r ON '
+           'r.id=b.run_id'}
+
+@patch
+def day_tables(self: SettlementService, day) -> dict[str, pd.DataFrame]:
+    "Every run of `day`: its deemed take per supplier and period, factors, DDE volumes and BM unit allocations."
+    with self.lock:
+        return {k: pd.read_sql_query(q + ' WHERE r.day=?', self.con, params=(str(as_date(day)),))
+                for k, q in _DAY_TABLES.items()}

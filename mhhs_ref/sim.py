@@ -19,7 +19,8 @@ import pandas as pd
 
 from .core import MhhsError
 from .data_services.collection import Registers, collect_day
-from .data_services.processing import MISSING, Q, process
+from .data_services.processing import process
+from .units import MISSING, Q
 from .design import implements, mark_implements
 from .lss import day_shapes
 from .market import GSP_SHARES, MarketSpec, market_frame
@@ -282,35 +283,9 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
                 factor_causes(ld, part.mpans, spec.isd, true, sent, sched, measured, take, clean).assign(gsp_group=gsp)
             )
             runs = st.runs()
-            with st.lock:
-                v = pd.read_sql_query(
-                    'SELECT r.day, r.code, d.supplier, d.period, d.mwh FROM deemed_take d JOIN '
-                    'runs r ON r.id=d.run_id WHERE r.day=?',
-                    st.con,
-                    params=(str(ld),),
-                )
-                f = pd.read_sql_query(
-                    'SELECT r.day, r.code, f.period, f.import_ggcf, f.export_ggcf FROM factors f '
-                    'JOIN runs r ON r.id=f.run_id WHERE r.day=?',
-                    st.con,
-                    params=(str(ld),),
-                )
-                e = pd.read_sql_query(
-                    'SELECT r.day, r.code, e.supplier, e.bmu, e.period, e.mwh FROM dde e JOIN runs '
-                    'r ON r.id=e.run_id WHERE r.day=?',
-                    st.con,
-                    params=(str(ld),),
-                )
-                bm = pd.read_sql_query(
-                    'SELECT r.day, r.code, b.supplier, b.bmu, b.period, b.mwh FROM bmu_allocation '
-                    'b JOIN runs r ON r.id=b.run_id WHERE r.day=?',
-                    st.con,
-                    params=(str(ld),),
-                )
-            out['volumes'].append(v.assign(gsp_group=gsp))
-            out['factors'].append(f.assign(gsp_group=gsp))
-            out['dde'].append(e.assign(gsp_group=gsp))
-            out['bmu_volumes'].append(bm.assign(gsp_group=gsp))
+            t = st.day_tables(ld)
+            for k, name in (('volumes', 'volumes'), ('factors', 'factors'), ('dde', 'dde'), ('bmu', 'bmu_volumes')):
+                out[name].append(t[k].assign(gsp_group=gsp))
             out['exceptions'].append(
                 runs[runs.day == str(ld)][['day', 'code', 'mpans_held', 'mpans_defaulted']].assign(gsp_group=gsp)
             )
@@ -327,8 +302,8 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
 def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Changes of supplier, of metering service and meter exchanges over the DIP for the period; the DIP journal and
     rejections."""
-    from mhhs_ref.processes import Market
-    from mhhs_ref.registration import wire_midnight
+    from mhhs_ref.processes.market import Market
+    from mhhs_ref.time import wire_midnight
     smart = frame[(frame.market_segment == 'S') & (frame.energy_direction == 'I') & (frame.energisation == 'E')].head(
         cfg.process_mpans
     )
@@ -339,7 +314,7 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
     rng = np.random.default_rng(cfg.seed)
     n = lambda rate: max(1, int(round(cfg.mpans * rate * cfg.days / 365)))
     picks = rng.permutation(len(smart))
-    sups = [d for d, r in m._roles.items() if r == 'SUP']
+    sups = m.participants('SUP')
     counts = {
         'changes of supplier': n(cfg.switch_rate),
         'metering service changes': n(cfg.ms_change_rate),
@@ -356,7 +331,7 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
         except MhhsError as e:
             refused.append(e.code)
     counts['changes of supplier refused'] = len(refused)
-    mss = [d for d, ro in m._roles.items() if ro == 'MSS']
+    mss = m.participants('MSS')
     for _ in range(counts['metering service changes']):
         r = smart.iloc[picks[i % len(picks)]]
         i += 1
@@ -398,17 +373,8 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
                 ],
             )
     m.advance_to(start + dt.timedelta(days=max(cfg.days, 8)))
-    journal = pd.DataFrame(
-        m.hub._q(
-            "SELECT m.txn_id, m.channel, m.event, m.sender_role, j.stage, j.status, "
-            "j.recipient, j.at, j.duration_ms "
-            "FROM journal j JOIN messages m ON m.txn_id=j.txn_id"
-        ),
-        columns=['txn', 'channel', 'event', 'sender_role', 'stage', 'status', 'recipient', 'at', 'duration_ms'],
-    )
-    rej = pd.read_sql_query(
-        'SELECT code, source, COUNT(*) n FROM rejections GROUP BY code, source', m.registration.con
-    ).assign(service='Registration')
+    journal = m.hub.journal_entries()
+    rej = m.registration.rejection_counts().assign(service='Registration')
     if refused:
         rej = pd.concat(
             [

@@ -50,13 +50,12 @@ def aware_utc(value) -> dt.datetime:
     if ts.tzinfo is None: raise MhhsError('ECS1005', f"{value!r} has no UTC offset; MHHS date-times always carry one")
     return ts.astimezone(UTC)
 
-_aware_utc = aware_utc   # the old private name, still imported by modules of other notebooks
 
 @implements('DI-101')
 def utc_settlement_date(value) -> dt.date:
     "The UTC settlement date named by `value`, which must be 00:00:00 UTC (else ECS1014)."
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime): return value
-    try: ts = _aware_utc(value)
+    try: ts = aware_utc(value)
     except (ValueError, MhhsError): raise MhhsError('ECS1014', f"{value!r} is not a UTC "
         f"date-time", path='settlementDayDate') from None
     if (ts.hour, ts.minute, ts.second, ts.microsecond) != (0, 0, 0, 0):
@@ -72,7 +71,7 @@ def utc_period_ends(day) -> list[dt.datetime]:
 @implements('DI-082')
 def utc_period(sp) -> tuple[dt.date, int]:
     "(UTC settlement date, period 1–48) of a period end instant `sp`."
-    ts = _aware_utc(sp)
+    ts = aware_utc(sp)
     if ts.second or ts.microsecond or ts.minute % 30: raise MhhsError('ECS1005', f"{sp!r} is not on a half-hour "
         f"boundary", path='sp')
     start = ts - PERIOD

@@ -36,14 +36,14 @@ def _doc_index() -> dict[str, str]:
 
 def page_of(notebook: str) -> str:
     "The site page of a notebook: nbdev names it after the notebook without its number prefix."
-    return re.sub(r'^\d+[a-z]?_', '', Path(notebook).stem) + '.html'
+    return re.sub(r'^\d+[a-zA-Z0-9]*_', '', Path(notebook).stem.lower()) + '.html'  # nbdev's nbpath2html
 
 def _module_page(module: str) -> str:
     "The site page of a module: the page of the notebook it is exported from."
     try: src = Path(importlib.import_module(module).__file__).read_text().splitlines()[:8]
     except Exception: return ''
     for line in src:
-        m = re.search(r'File to edit: \.\./nbs/(?:.*/)?([\w-]+\.ipynb)', line)
+        m = re.search(r'File to edit: (?:\.\./)+nbs/(?:.*/)?([\w-]+\.ipynb)', line)  # ../../nbs in a subpackage
         if m: return page_of(m.group(1))
     return ''
 
@@ -78,6 +78,28 @@ def _test_file(name: str) -> str:
     hits = sorted((ROOT/'tests').rglob(f'{stem}.py')) if (ROOT/'tests').is_dir() else []
     return hits[0].relative_to(ROOT).as_posix() if hits else ''
 
+def _verifies_line(f: str, test: str, item: str, line: int) -> int:
+    """The line of the `verifies` that recorded a result, in the test file as it is now: a file edited since the run
+    moves its lines. Within the test function the pytest id names (`…::test_x[p]::verifies#k`): the recorded line if
+    it still verifies the item, else the first `verifies(` naming the item, else the k-th `verifies(`; the recorded
+    line when the function or its `verifies` cannot be found."""
+    m = re.search(r'::(\w+)(?:\[.*\])?::verifies#(\d+)$', test or '')
+    try: lines = (ROOT/f).read_text().splitlines() if m else []
+    except OSError: lines = []
+    start = next((i for i, l in enumerate(lines) if re.match(rf'\s*(?:async\s+)?def {m.group(1)}\(', l)), None) \
+        if lines else None
+    if start is None: return line
+    indent, cands = len(lines[start]) - len(lines[start].lstrip()), []
+    for i in range(start + 1, len(lines)):
+        l = lines[i]
+        if l.strip() and len(l) - len(l.lstrip()) <= indent and not l.lstrip().startswith((')', ']', '#')): break
+        if 'verifies(' in l: cands.append(i + 1)
+    if not cands: return line
+    named = [c for c in cands if item in ' '.join(lines[c - 1 : c + 2])]
+    if line in named: return line
+    if named: return named[0]
+    return line if line in cands else cands[min(int(m.group(2)), len(cands)) - 1]
+
 def test_link(r) -> tuple[str, str]:
     "(label, link) for one result: the notebook cell that proves the item, or the test file and line."
     nb = getattr(r, 'notebook', None) if isinstance(getattr(r, 'notebook', None), str) else ''
@@ -91,6 +113,7 @@ def test_link(r) -> tuple[str, str]:
     f = r.file if isinstance(getattr(r, 'file', None), str) and r.file else _test_file(r.test)
     if not f: return r.test, ''
     line = int(r.line) if pd.notna(getattr(r, 'line', None)) else 0
+    line = _verifies_line(f, r.test, getattr(r, 'item', ''), line)
     return (f'{Path(f).name}:{line}' if line else Path(f).name), f'{f}.html' + (f'#L{line}' if line else '')
 
 @cache

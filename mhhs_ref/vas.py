@@ -14,7 +14,7 @@ import pandas as pd
 from .columnar import key_codes
 from .core import MhhsError
 from .design import implements
-from .mds import _add_runs, _group_order, _kinds, llf_factors
+from .mds import _add_runs, _group_order, llf_factors, mpan_kinds
 
 # %% auto #0
 __all__ = ['gsp_group_take', 'takes_from_net', 'correct', 'allocate']
@@ -22,10 +22,10 @@ __all__ = ['gsp_group_take', 'takes_from_net', 'correct', 'allocate']
 # %% ../nbs/34_bp020_vas.ipynb #7ce8bdf4
 @implements('ASM-GSP-TAKE', 'ASM-LLF-DEFAULT')
 def gsp_group_take(true_wh: np.ndarray, mpans: pd.DataFrame, isd, noise: float = 0.01, seed: int = 0,
-                   block: int = 16_384) -> dict[str, np.ndarray]:
+                   block: int = 16_384, kinds: tuple | None = None) -> dict[str, np.ndarray]:
     """Per period (a column of `true_wh`: 48 for a UTC day, 46–50 for a local day) the import and export energy entering
     the GSP group (Wh, float64): true energy with losses (each MPAN's LLF as the MDS takes it), times 1 + noise."""
-    kind, head = _kinds(mpans)                                           # LLF classes looked up per kind of MPAN
+    kind, head = kinds or mpan_kinds(mpans)                  # LLF classes looked up per kind (`mpan_kinds`)
     factor, _, cls = llf_factors(head, isd)
     exp = (head.energy_direction == 'E').to_numpy() if 'energy_direction' in head else np.zeros(len(head), bool)
     codes, first = key_codes(pd.Series(cls), pd.Series(exp))             # per LLF class and direction: exact sums first

@@ -11,12 +11,13 @@ import json
 import secrets
 
 import pandas as pd
+from fastcore.basics import patch
 
 from .design import implements, mark_implements
-from .processes import Market, Step
+from .processes.market import Market, Step
 
 # %% auto #0
-__all__ = ['Stepper', 'card', 'card_html', 'steps_html', 'widget']
+__all__ = ['Stepper']
 
 # %% ../nbs/50_stepper.ipynb #23aa070e
 class Stepper:
@@ -38,7 +39,7 @@ class Stepper:
             t: [f"{r} {market.mpid(d)}" for d, r in zip(g.recipient, g.recipient_role)]
             for t, g in j.groupby('txn', sort=False)
         }
-        names = {d: f"{market.role(d)} {market.mpid(d)}" for d in market._roles}
+        names = {d: f"{market.role(d)} {market.mpid(d)}" for d in market.participants()}
         names[market.regs] = 'REGS'
         st = cls([s for s in market.steps if mpan is None or s.mpan == mpan], rec, names)
         try: st.diagram = str(market.sequence_diagram(mpan))
@@ -82,7 +83,8 @@ class Stepper:
 mark_implements('REF-STEPPER', __name__, 'Stepper')
 
 # %% ../nbs/50_stepper.ipynb #ca58b0fc
-def card(self, i: int | None = None) -> dict:
+@patch
+def card(self: Stepper, i: int | None = None) -> dict:
     "What step `i` (default: the current one) shows."
     k = self.i if i is None else i
     s = self.steps[k]
@@ -117,7 +119,8 @@ def card(self, i: int | None = None) -> dict:
     }
 
 
-def card_html(self, i: int | None = None) -> str:
+@patch
+def card_html(self: Stepper, i: int | None = None) -> str:
     "One card as HTML."
     c = self.card(i)
     e = html.escape
@@ -131,11 +134,9 @@ def card_html(self, i: int | None = None) -> str:
         f"<p>Registration state after this step:</p>{c['state'].to_html(index=False, border=0)}</div>"
     )
 
-
-Stepper.card, Stepper.card_html = card, card_html
-
 # %% ../nbs/50_stepper.ipynb #58b0d3c3
-def steps_html(self) -> str:
+@patch
+def steps_html(self: Stepper) -> str:
     "The run's steps as a list beside the card, the current one marked: the sequence, for JupyterLab's widget."
     e = html.escape
     items = []
@@ -146,8 +147,9 @@ def steps_html(self) -> str:
                      f"{' …' if len(c['to']) > 2 else ''}</small></li>")
     return f"<ol class='mhhs-steps' style='max-height:24em;overflow:auto;font-size:80%'>{''.join(items)}</ol>"
 
+@patch
 @implements('REF-STEPPER')
-def widget(self):
+def widget(self: Stepper):
     """An ipywidgets stepper: first / previous / next / last buttons (Font Awesome icons, which JupyterLab ships, so
     they render whatever the fonts), a slider, the card, and the run's steps beside it with the current one marked."""
     import ipywidgets as W
@@ -171,7 +173,8 @@ if(hit){{var a=hit.getBoundingClientRect(),b=p.getBoundingClientRect();p.scrollT
 p.scrollLeft+=a.left-b.left-p.clientWidth/3;}}return true;}}
 (function(){{var t=0,i=setInterval(function(){{if({uid}h()||++t>60)clearInterval(i);}},250);}})();"""
 
-def _repr_html_(self) -> str:
+@patch
+def _repr_html_(self: Stepper) -> str:
     """The stepper for a static page: every card embedded, buttons switch which one shows (no kernel needed), and the
     run's sequence diagram beside it with the current step's message marked."""
     uid = f"st{secrets.token_hex(4)}"
@@ -197,6 +200,3 @@ def _repr_html_(self) -> str:
         f"{btn('last »', 'last step', repr('last'))}</p><div class='mhhs-stepper-grid'><div>{cards}</div>{side}</div>"
         f"{script}</div>"
     )
-
-
-Stepper.steps_html, Stepper.widget, Stepper._repr_html_ = steps_html, widget, _repr_html_

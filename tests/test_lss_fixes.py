@@ -12,7 +12,7 @@ from mhhs_ref.data_services import processing as dp
 from mhhs_ref.interfaces import build_message
 from mhhs_ref.lss import LoadShapingService, LssRules, day_shapes, offpeak_mask, shape_rows, shapes_source
 from mhhs_ref.mds import default_missing
-from mhhs_ref.registration import wire_midnight
+from mhhs_ref.time import wire_midnight
 from mhhs_ref.time import daylight, local_period, utc_period_ends
 
 P48 = [f'p{k:02d}' for k in range(1, 49)]

@@ -60,6 +60,7 @@ def test_signed_request_example_in_node(tmp_path):
     ('SDS', '1499000001', 'PRTD', '2026-03-30'),    # the day of consumption is the spring clock change
     ('MSS', '3199000001', 'PRTM', '2026-06-30'),
     ('ADS', '1599000001', 'PRTX', '2026-06-30'),
+    ('LDSO', '2500000020', 'SOUT', '2026-10-26'),   # the consumption day (yesterday) is the autumn clock change
 ])
 def test_node_participant_passes_every_scenario(tmp_path, role, dip_id, mpid, today):
     with verifies('ASM-SANDBOX', 'TOM-DIP'):
@@ -81,8 +82,9 @@ def test_node_participant_passes_every_scenario(tmp_path, role, dip_id, mpid, to
                               "scenarios: [...new Set(r.checks.map(c => c.scenario))].sort(), seed: r.run.seed}))",
                               str(out / 'conformance.json')], capture_output=True, text=True, timeout=60, check=True)
         r = json.loads(got.stdout)
-        want = {'SUP': ['sup-gain', 'sup-loss'], 'SDS': ['ds-appointment', 'ds-day'], 'MSS': ['ms-appointment'],
-                'ADS': ['ads-appointment']}[role]
+        want = {'SUP': ['sup-gain', 'sup-loss'], 'SDS': ['ds-amendment', 'ds-appointment', 'ds-day', 'ds-deenergised'],
+                'MSS': ['ms-appointment'],
+                'ADS': ['ads-appointment'], 'LDSO': ['ldso-consumption', 'ldso-cos']}[role]
         assert r['passed'] is True and r['scenarios'] == want and r['n'] > 10 and r['seed'] == 7, r
         junit = ET.parse(out / 'conformance.xml').getroot()
         assert junit.get('failures') == '0' and int(junit.get('tests')) == r['n']

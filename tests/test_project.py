@@ -1,6 +1,6 @@
 """The project's own files hold together: settings.ini mirrors pyproject.toml, the README's commands exist."""
 
-import configparser, re, tomllib
+import configparser, json, re, tomllib
 from pathlib import Path
 
 from mhhs_ref.design import verifies
@@ -69,3 +69,35 @@ def test_ruff_clean():
         [str(ruff), 'check', '--output-format', 'concise', '.'], cwd=ROOT, capture_output=True, text=True
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+
+
+def _site_targets(node):
+    "Every page a navbar or sidebar entry of a Quarto config names (`href:` values and bare sidebar entries)."
+    if isinstance(node, str):
+        return [node] if re.search(r'\.(ipynb|qmd|md)$', node) else []
+    if isinstance(node, dict):
+        return [t for k, v in node.items() for t in (_site_targets(v) if k != 'text' else [])]
+    if isinstance(node, list):
+        return [t for v in node for t in _site_targets(v)]
+    return []
+
+
+def test_every_navbar_and_sidebar_page_has_a_source():
+    """Quarto (`nbdev-docs`) and `mhhs-ref docs` both render the pages the navbar and sidebar name from sources in
+    nbs/: a target without one is a broken link on a site built with Quarto."""
+    import yaml
+
+    nbs = ROOT / 'nbs'
+    cfg = yaml.safe_load((nbs / '_quarto.yml').read_text())
+    navbar = _site_targets(cfg['website']['navbar'])
+    sb = nbs / 'sidebar.yml'  # written by nbdev from the notebooks (git ignores it): checked when present
+    sidebar = _site_targets(yaml.safe_load(sb.read_text())['website']['sidebar']) if sb.exists() else []
+    assert {'register.ipynb', 'glossary.ipynb', 'changelog.ipynb'} <= set(navbar), navbar
+    missing = [t for t in navbar + sidebar if not (nbs / t).is_file()]
+    assert not missing, missing
+    for page in ('register', 'glossary', 'changelog'):  # computed when the site is built, never stored
+        cells = [c for c in json.loads((nbs / f'{page}.ipynb').read_text())['cells'] if c['cell_type'] == 'code']
+        assert cells and all('#| exec_doc' in ''.join(c['source']) and not c.get('outputs') for c in cells), page
+    footer = cfg['website'].get('page-footer', {})
+    for link in re.findall(r'\]\(([\w\-]+)\.html\)', str(footer)):
+        assert (nbs / f'{link}.ipynb').is_file(), link

@@ -28,7 +28,8 @@ from mhhs_ref.core import REJECTION_CODES, MhhsError
 from mhhs_ref.design import verifies
 from mhhs_ref.registration.meters import _meter_rows
 from mhhs_ref.processes import demo_market
-from mhhs_ref.registration import B074_KEYS, SEGMENT_ROLES, wire_midnight
+from mhhs_ref.registration import B074_KEYS, SEGMENT_ROLES
+from mhhs_ref.time import wire_midnight
 
 EXAMPLES = int(os.environ.get('MHHS_STATEFUL_EXAMPLES', '30'))
 SP_CODES = ['SP001', 'SP003', 'SP005', 'SP007', 'SP011']
@@ -39,7 +40,7 @@ class Ownership(RuleBasedStateMachine):
     @initialize()
     def market(self):
         self.m, self.mpans = demo_market(mpans=3, record=False)
-        self.sups = [d for d, r in self.m._roles.items() if r == 'SUP'][:5]
+        self.sups = self.m.participants('SUP')[:5]
         self.seen: dict[int, tuple] = {}  # fact id → the row as first seen
         self.superseded: dict[int, float] = {}
         self.msgs_checked = 0
@@ -271,12 +272,10 @@ class Ownership(RuleBasedStateMachine):
             return
         for (code,) in self.m.registration.con.execute('SELECT code FROM rejections'):
             assert code and CODE.match(code) and code in REJECTION_CODES, code
-        rows = self.m.hub._q(
-            "SELECT rowid, channel, body FROM messages WHERE channel IN ('IF-032','IF-035') AND rowid>?",
-            (self.msgs_checked,),
-        )
+        rows = [(x['row'], x['channel'], x['body']) for x in self.m.hub.messages(('IF-032', 'IF-035'),
+                                                                                 after=self.msgs_checked)]
         for rowid, ch, body in rows:
-            b = json.loads(body)['payload']
+            b = body['payload']
             ev = b['CommonBlock']['S0']['eventCode']
             if ch == 'IF-032' and b['CommonBlock']['R0']['responseCode'] == 'R':
                 assert CODE.match(b['CommonBlock']['R0']['responseMessages'][0][:7]), b['CommonBlock']['R0']
@@ -322,8 +321,8 @@ class Ownership(RuleBasedStateMachine):
                     (mpan, rid, rid, f, f),
                 ).fetchall()
                 assert all(json.loads(s) != 'X' for (s,) in status), ('installed while disconnected', mpan, kind, f)
-        for (body,) in self.m.hub._q("SELECT body FROM messages WHERE channel='IF-006' AND event='MeterExchange'"):
-            b = json.loads(body)['payload']
+        for x in self.m.hub.messages('IF-006', event='MeterExchange'):
+            b = x['body']['payload']
             if b['CommonBlock']['R0']['responseCode'] != 'A':
                 assert CODE.match(b['CommonBlock']['R0']['responseMessages'][0][:7]), b['CommonBlock']['R0']
                 continue

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mhhs_ref.core import rejection
 from mhhs_ref.data_services import processing as dp
+from mhhs_ref.data_services.amendment import amend_days, amended
 from mhhs_ref.design import verifies
-from mhhs_ref.registration import wire_midnight
+from mhhs_ref.time import wire_midnight
 from mhhs_ref.sandbox import ParticipantHarness, Sandbox
 from mhhs_ref.time import utc_period_ends
 
@@ -115,7 +117,8 @@ class DataService:
     "A smart data service's system (processing with mhhs_ref's own functions). `faults`: the mistakes it makes."
 
     def __init__(self, faults=()):
-        self.faults, self.h, self.got, self.done = set(faults), None, {}, False
+        self.faults, self.h, self.got, self.done = set(faults), None, {}, set()
+        self.frames, self.refs = {}, set()      # what it submitted, per (MPAN, day); amendment references taken
 
     def react(self, channel, body):
         if channel == 'IF-033':
@@ -132,6 +135,8 @@ class DataService:
                 }
             }
             return [self.h.message('IF-034', 'DSAppSPResponse', cb(body)['M0']['MPANCore'], blocks, answering=body)]
+        if channel == 'IF-027':
+            return self.amend(body)
         if channel == 'IF-064':
             for d in cu(body)['B941List']:
                 day = pd.Timestamp(d['settlementDay']['settlementDayDate']).date()
@@ -142,11 +147,41 @@ class DataService:
                 self.got[(cb(body)['M0']['MPANCore'], day)] = wh
         return []
 
+    def amend(self, body):
+        "IF-027: IF-028 for each request (DSCA001 for days it holds nothing for), the restated days as IF-021."
+        mpan, out, new = cb(body)['M0']['MPANCore'], [], []
+        for block in cu(body)['B902List']:
+            for req in block['supplierConsumptionAmendmentRequests']:
+                days = amend_days(req)
+                ref = req['consumptionAmendmentSupplierReference']
+                code = ('DSCA010' if ref in self.refs else None if all((mpan, d) in self.frames for d in days)
+                        else 'DSCA001')
+                if 'accept-amendments' in self.faults:
+                    code = None
+                r0 = ({'responseCode': 'A', 'responseMessages': []} if code is None
+                      else {'responseCode': 'R', 'responseMessages': [f'{code} - {rejection(code).meaning}']})
+                b902 = {'B902List': [{'MQID': block['MQID'], 'supplierConsumptionAmendmentRequests': [req]}]}
+                out.append(self.h.message('IF-028', 'ConsumptionAmendment', mpan, b902, answering=body,
+                                          primary=[cb(body)['S1']['senderDIPID']], response=r0))
+                if code is None and all((mpan, d) in self.frames for d in days):
+                    self.refs.add(ref)
+                    frame = amended(pd.concat([self.frames[(mpan, d)] for d in days], ignore_index=True), req, 'smart')
+                    if 'no-arc' in self.faults:
+                        frame = frame.assign(arc=None)
+                    new.append(frame)
+        if new:
+            out += [('IF-021', m) for m in dp.to_if021(pd.concat(new, ignore_index=True), self.h.dip_id, 'SDS')]
+        return out
+
     def idle(self):
-        path = self.h.folder / 'scenario-ds-day.json'
-        if self.done or not self.got or not path.exists():
+        "Submit a day once its reads have come: the day and MPANs of the day scenario whose MPANs were read."
+        got = {m for m, _ in self.got}
+        files = [self.h.folder / f'scenario-{sid}.json' for sid in ('ds-day', 'ds-deenergised', 'ds-amendment')]
+        briefs = [json.loads(f.read_text()) for f in files if f.exists()]
+        b = next((b for b in briefs if got & set(b['mpans']) and b['scenario'] not in self.done), None)
+        if b is None:
             return []
-        b = json.loads(path.read_text())
+        self.done.add(b['scenario'])
         day = pd.Timestamp(b['day']).date()
         mpans = sorted(b['mpans'])
         mp = pd.DataFrame(
@@ -164,7 +199,8 @@ class DataService:
         )
         wh = np.stack([self.got.get((m, day), np.full(48, dp.MISSING, np.int32)) for m in mpans])
         frame = dp.to_frame(dp.process(dp.DayData(day, mp, wh), day_quantity_wh=np.full(len(mpans), -1, np.int64)))
-        self.done = True
+        for m, g in frame.groupby('mpan', sort=False):
+            self.frames[(m, day)] = g.reset_index(drop=True)
         out = []
         for m, msg in zip(mpans, dp.to_if021(frame, self.h.dip_id, 'SDS')):
             periods = cu(msg)['B900']['settlementDayConsumptionPeriods'][0]['consumptionPeriods']
@@ -172,6 +208,9 @@ class DataService:
                 for p in periods:
                     if p['q'] not in ('A', 'A1', 'A2', 'A3'):
                         p['e'] = None
+            if 'estimate-deenergised' in self.faults and (m, day) not in self.got:
+                for p in periods:
+                    p.update(v='0.100', q='E5', e='4')   # an estimate other than zero on a de-energised MPAN
             if 'silent-skipped' in self.faults and (m, day) not in self.got:
                 msg['payload']['CustomBlock'].pop(
                     'B900'
@@ -436,3 +475,60 @@ def test_advanced_data_service_appointment(tmp_path):
     with verifies('ASM-SANDBOX', 'BP003'):
         rep = run_sandbox(tmp_path, 'ADS', '1599000001', 'PRTX', DataService(), ['ads-appointment'])
         assert rep.passed, rep.failures().to_string()
+
+
+class Distributor:
+    "A distributor's system: takes what the DIP sends (the harness verifies each post's signature), sends nothing."
+
+    def __init__(self):
+        self.h = None
+
+    def react(self, channel, body):
+        return []
+
+
+def test_distributor_correct_and_wrong(tmp_path):
+    """A fifth role: the LDSO, playing distributor 20, takes its area's publications, refuses a forged post, takes a
+    requeue."""
+    with verifies('ASM-SANDBOX', 'ASM-SANDBOX-LDSO', 'ASM-SANDBOX-NEGATIVE', 'BP001', 'IF-021', 'DIP-TC005'):
+        good = run_sandbox(tmp_path / 'good', 'LDSO', '2500000020', 'SOUT', Distributor(),
+                           ['ldso-cos', 'ldso-consumption'])
+        assert good.passed, good.failures().to_string()
+        c = good.checks
+        assert {'sequence', 'delivery', 'security'} <= set(c.kind) and len(c) >= 15, c.to_string()
+        assert {'IF-001 requeued for ' + good.briefs['ldso-cos']['mpan'], 'IF-021 requeued'} <= set(c.step)
+        # a webhook that takes a post without checking its signature
+        bad = run_sandbox(tmp_path / 'bad', 'LDSO', '2500000020', 'SOUT', Distributor(),
+                          ['ldso-cos', 'ldso-consumption'],
+                          after_start=lambda h: setattr(h.receiver, 'verifier', None))
+        f = bad.failures()
+        assert set(f.kind) == {'security'} and set(f.code) == {'REF0105'} and len(f) == 2, f.to_string()
+        assert all(a.startswith('HTTP 2') for a in f.actual), f.to_string()
+
+
+def test_data_service_deenergised(tmp_path):
+    "IF-014 both ways: a warning to take (actuals on a de-energised MPAN), a refusal to avoid (a non-zero estimate)."
+    with verifies('ASM-SANDBOX', 'IF-014', 'ECS1008', 'BP005'):
+        good = run_sandbox(tmp_path / 'good', 'SDS', '1499000001', 'PRTD', DataService(), ['ds-deenergised'])
+        assert good.passed, good.failures().to_string()
+        c = good.checks
+        assert ((c.kind == 'codes') & c.step.str.startswith('IF-014')).sum() == 1, c.to_string()
+        assert (c.step.str.startswith('acknowledge IF-014 ConsumptionOnDeEnergisedMPAN')).any(), c.to_string()
+        bad = run_sandbox(tmp_path / 'bad', 'SDS', '1499000001', 'PRTD', DataService({'estimate-deenergised'}),
+                          ['ds-deenergised'])
+        f = bad.failures()
+        assert set(zip(f.kind, f.code)) == {('content', 'ECS1008'), ('outcome', 'ECS1008')}, f.to_string()
+
+
+def test_data_service_amendment(tmp_path):
+    "BP016: a supplier's amendment of a day submitted is accepted and restated; one of days never held is refused."
+    with verifies('ASM-SANDBOX', 'BP016', 'IF-027', 'IF-028', 'ECS1016'):
+        good = run_sandbox(tmp_path / 'good', 'SDS', '1499000001', 'PRTD', DataService(), ['ds-amendment'])
+        assert good.passed, good.failures().to_string()
+        assert {'IF-028 for SANDBOX-AMEND-1', 'IF-021 restating the day', 'IF-028 for SANDBOX-AMEND-2'} <= set(
+            good.checks.step)
+        bad = run_sandbox(tmp_path / 'bad', 'SDS', '1499000001', 'PRTD', DataService({'accept-amendments', 'no-arc'}),
+                          ['ds-amendment'])
+        f = bad.failures()
+        assert {('IF-028 for SANDBOX-AMEND-2', 'DSCA001'), ('IF-021 restating the day', 'ECS1016')} <= set(
+            zip(f.step, f.code)), f.to_string()

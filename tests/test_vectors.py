@@ -186,3 +186,27 @@ def test_sigterm_leaves_nothing_half_written(tmp_path):
         if p.poll() is None:
             p.kill()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_scenario_cases_found_as_package_data_or_in_a_checkout(tmp_path):
+    """The cases are read from mhhs_ref/data/scenarios (package data, in the wheel) when there, else from a checkout's
+    tests/scenarios; the package-data globs in pyproject.toml take every file of a case placed under data/scenarios."""
+    import shutil
+    import tomllib
+
+    with verifies('ASM-SANDBOX'):
+        packaged, checkout = tmp_path / 'pkg' / 'data' / 'scenarios', tmp_path / 'src' / 'tests' / 'scenarios'
+        assert vectors.scenario_root((packaged, checkout)) == checkout       # neither: the checkout's, reported missing
+        shutil.copytree(vectors.SCENARIO_ROOT / 'processing' / '01_clean', checkout / 'processing' / '01_clean')
+        assert vectors.scenario_root((packaged, checkout)) == checkout
+        (packaged / 'settlement').mkdir(parents=True)
+        assert vectors.scenario_root((packaged, checkout)) == packaged
+        # every file of every case, placed as package data, is matched by the package-data globs
+        shutil.rmtree(packaged)
+        shutil.copytree(vectors.SCENARIO_ROOT, packaged)
+        root = Path(__file__).resolve().parents[1]
+        globs = tomllib.loads((root / 'pyproject.toml').read_text())['tool']['setuptools']['package-data']['mhhs_ref']
+        pkg = tmp_path / 'pkg'
+        taken = {p for g in globs for p in pkg.glob(g) if p.is_file()}
+        files = {p for p in packaged.rglob('*') if p.is_file()}
+        assert files and files <= taken, sorted(str(p) for p in files - taken)[:5]

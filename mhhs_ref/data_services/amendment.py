@@ -12,7 +12,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .processing import MAX_WH_PER_PERIOD, QUALITY_FOR, _wh, shape_exactly
+from .processing import MAX_WH_PER_PERIOD, QUALITY_FOR, shape_exactly
+from ..units import wh_from_kwh
 from ..design import implements
 from ..time import UTC_PERIODS_PER_DAY, aware_utc, open_for_submission
 
@@ -43,7 +44,7 @@ def amendment_refusal(mq: str, req: dict, *, held: Callable[[dt.date], bool], re
     open_ = open_for_submission(days, today)
     if not open_.any(): return 'DSCA003'
     if not open_.all(): return 'DSCA004'
-    gross = _wh(req['grossRevisedConsumption'])
+    gross = wh_from_kwh(req['grossRevisedConsumption'])
     if gross < threshold_wh: return 'DSCA005'
     cap = MAX_WH_PER_PERIOD.get(connection_type(days[0]), 11_500) * UTC_PERIODS_PER_DAY * len(days)
     if gross > cap: return 'DSCA007'
@@ -55,7 +56,7 @@ AMEND_REASON = '9'   # the estimation reason of an amended period
 def amended(prev: pd.DataFrame, req: dict, family: str) -> pd.DataFrame:
     "`prev` (the submitted frame of the period) restated as the request's gross revised consumption, in its shape."
     weights = np.clip(prev.wh.to_numpy(dtype=np.float64), 0, None)[None, :]
-    new = shape_exactly(np.array([_wh(req['grossRevisedConsumption'])]), weights)[0]
+    new = shape_exactly(np.array([wh_from_kwh(req['grossRevisedConsumption'])]), weights)[0]
     return prev.assign(wh=new, q=QUALITY_FOR[(family, 'amend')], e=AMEND_REASON, arc=req['arc'])
 
 def by_day(frame: pd.DataFrame):

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..core import MhhsError
-from .processing import MISSING, Q, DayData
+from .processing import DayData
+from ..units import MISSING, Q
 from ..design import implements, mark_implements
 from ..time import SETTLEMENT_TZ, UTC, UTC_PERIODS_PER_DAY, as_date, daylight, local_day_start, utc_period_ends
 

@@ -8,6 +8,7 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/bp005_data_processing.html.md"""
 from __future__ import annotations
 import datetime as dt
 import json
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -24,9 +25,9 @@ from ..time import (UTC, UTC_PERIODS_PER_DAY, aware_utc, as_date, daylight, open
 
 # %% auto #0
 __all__ = ['MISSING', 'QUALITY', 'REASONS', 'Q', 'MAX_WH_PER_PERIOD', 'VALIDATION_RULES', 'LS_KEY', 'QUALITY_FOR', 'DayData',
-           'validate', 'from_long', 'shape_keys', 'fallback_load_shapes', 'load_shapes', 'shape_exactly',
-           'interpolate_gaps', 'shape_quantity', 'annual_basis', 'seven_day_basis', 'annual_consumption_wh', 'process',
-           'shape_period', 'to_frame', 'to_if021', 'day_arrays', 'from_if021']
+           'validate', 'from_long', 'shape_keys', 'fallback_load_shapes', 'fallback_arrays', 'load_shapes',
+           'shape_exactly', 'interpolate_gaps', 'shape_quantity', 'annual_basis', 'seven_day_basis',
+           'annual_consumption_wh', 'process', 'shape_period', 'to_frame', 'to_if021', 'day_arrays', 'from_if021']
 
 # %% ../../nbs/31_bp005_data_processing.ipynb #a358f0e3
 MISSING = np.iinfo(np.int32).min
@@ -150,28 +151,49 @@ def shape_keys(mpans: pd.DataFrame) -> pd.DataFrame:
     mq = pd.Categorical.from_codes((ed == 'E').to_numpy().astype(np.int8), ['AI', 'AE'])
     return mpans[LS_KEY[:-1]].assign(mq=pd.Series(mq, index=mpans.index))
 
+@lru_cache(maxsize=64)
+def _fallback_day(d: dt.date) -> dict[str, tuple[np.ndarray, float, float]]:
+    """Per category, the fallback's numbers for day `d`: its 48 period values (adding up to 1, read-only), week total
+    and annual total in the day's own unit."""
+    typ = typical_shapes(d)
+    level = {c: v.sum() / UTC_PERIODS_PER_DAY for c, v in typ.items()}
+    week = {c: sum(day_level(d - dt.timedelta(days=k))[c] for k in range(7)) for c in typ}
+    # unmetered: flat, a flat year (ASM-DS-LOADSHAPE-FALLBACK)
+    typ['ums'], level['ums'], week['ums'] = np.ones(UTC_PERIODS_PER_DAY), 1.0, 7.0
+    out = {}
+    for c in typ:
+        p = typ[c] / typ[c].sum()
+        p.flags.writeable = False
+        out[c] = (p, week[c] / level[c], 365.0 / level[c])
+    return out
+
+def _key_categories(keys: pd.DataFrame) -> np.ndarray:
+    "The profile category of each load-shape key row (`shape_category`): by quantity, segment and DPI."
+    mq = keys['mq'] if 'mq' in keys else None
+    return shape_category(
+        keys.market_segment.to_numpy(), keys.domestic_premise.to_numpy(), None if mq is None else mq.to_numpy()
+    )
+
 @implements('ASM-DS-LOADSHAPE-FALLBACK')
 def fallback_load_shapes(day, keys: pd.DataFrame) -> pd.DataFrame:
     """A documented stand-in for LSS load shapes: per key row, `p01`…`p48` (relative kWh, adding up to 1: the unit is
     the day's consumption), `day_total` (1), `week_total` (the 7 days to `day`) and `annual_total` (365 ÷ the day's
     level) — the typical day of the key's category (`profiles.typical_shapes`), with its season, weekday and
     daylight."""
-    d = as_date(day)
-    typ = typical_shapes(d)
-    level = {c: v.sum() / UTC_PERIODS_PER_DAY for c, v in typ.items()}
-    week = {c: sum(day_level(d - dt.timedelta(days=k))[c] for k in range(7)) for c in typ}
-    mq = keys['mq'] if 'mq' in keys else None
-    cat = shape_category(
-        keys.market_segment.to_numpy(), keys.domestic_premise.to_numpy(), None if mq is None else mq.to_numpy()
-    )
-    # unmetered: flat, a flat year (ASM-DS-LOADSHAPE-FALLBACK)
-    typ['ums'], level['ums'], week['ums'] = np.ones(UTC_PERIODS_PER_DAY), 1.0, 7.0
-    p = np.stack([typ[c] / typ[c].sum() for c in cat]) if len(cat) else np.zeros((0, UTC_PERIODS_PER_DAY))
+    tab, cat = _fallback_day(as_date(day)), _key_categories(keys)
+    p = np.stack([tab[c][0] for c in cat]) if len(cat) else np.zeros((0, UTC_PERIODS_PER_DAY))
     out = pd.DataFrame(p, columns=[f'p{k:02d}' for k in range(1, UTC_PERIODS_PER_DAY + 1)])
     out['day_total'] = 1.0
-    out['week_total'] = [week[c] / level[c] for c in cat]
-    out['annual_total'] = [365.0 / level[c] for c in cat]
+    out['week_total'] = [tab[c][1] for c in cat]
+    out['annual_total'] = [tab[c][2] for c in cat]
     return pd.concat([keys.reset_index(drop=True), out], axis=1)
+
+def fallback_arrays(day, keys: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """`fallback_load_shapes` as arrays, for a caller that needs only the numbers: (`p01`…`p48` float64 [k, 48],
+    `annual_total` float64 [k]) of the `keys` rows, in their order — the same floats, no frame."""
+    tab, cat = _fallback_day(as_date(day)), _key_categories(keys)
+    if not len(cat): return np.zeros((0, UTC_PERIODS_PER_DAY)), np.zeros(0)
+    return np.stack([tab[c][0] for c in cat]), np.array([tab[c][2] for c in cat], dtype=np.float64)
 
 
 @implements('ASM-DS-LOADSHAPE-FALLBACK')

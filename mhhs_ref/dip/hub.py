@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional, Protocol
 
 import pandas as pd
+from fastcore.basics import patch
 
 from ..core import MhhsError, Role, rejection
 from ..design import implements, mark_implements
@@ -24,17 +25,14 @@ from mhhs_ref.interfaces import (
     validate_message,
     wire_datetime,
 )
-from ..time import _aware_utc
+from ..time import aware_utc
 
 # %% auto #0
 __all__ = ['SCHEMA', 'ADDED_COLUMNS', 'CENTRAL_ROLES', 'DIP_PARTICIPANT_ID', 'JOURNAL_INSERT', 'DS_ROLES', 'MS_ROLES', 'RETRIED',
            'storage_trouble', 'connect', 'Credentials', 'RetryPolicy', 'block_at', 'coded', 'leading_code',
            'standard_entry', 'spec_errors', 'standard_response', 'Deliverer', 'JsonArray', 'recipient_answer',
-           'recipient_codes', 'InProcessDeliverer', 'BodyStore', 'SubmitResult', 'Hub', 'route_changes', 'routes_for',
-           'set_route', 'load_routes', 'resolve_recipients', 'as_sent', 'refused', 'check_message', 'submit', 'pump',
-           'submit_status', 'status_messages', 'requeue_status_messages', 'run_until_idle', 'pause', 'resume', 'start',
-           'stop', 'delivery_status', 'replay', 'requeue', 'requeue_status', 'archive', 'metrics', 'inbound_metrics',
-           'recipient_answers']
+           'recipient_codes', 'InProcessDeliverer', 'BodyStore', 'SubmitResult', 'Hub', 'route_changes', 'as_sent',
+           'refused']
 
 # %% ../../nbs/11_dip.ipynb #07561c53
 SCHEMA = """
@@ -528,12 +526,12 @@ mark_implements('TOM-DIP', __name__, 'Hub')
 # %% ../../nbs/11_dip.ipynb #a7cbe351
 DS_ROLES, MS_ROLES = ('SDS', 'ADS', 'UMSDS'), ('MSS', 'MSA', 'UMSO')
 
-def _day(s: str) -> str: return _aware_utc(s).date().isoformat()
+def _day(s: str) -> str: return aware_utc(s).date().isoformat()
 
 def _ts_of(v, default):
     if v is None: return default
     if isinstance(v, (int, float)): return float(v)
-    try: return _aware_utc(v).timestamp()
+    try: return aware_utc(v).timestamp()
     except (ValueError, MhhsError): raise MhhsError('MSG1001', f"{v!r} is not an ISO 8601 date-time with a UTC "
         f"offset", path='datetimeFrom/datetimeTo') from None
 
@@ -582,8 +580,9 @@ def route_changes(channel_id: str, body: dict, role_of: Callable[[str], str | No
 mark_implements(['DIP-P002', 'IF-036', 'IF-037', 'IF-009'], __name__, 'route_changes')
 
 # %% ../../nbs/11_dip.ipynb #7c1abf63
+@patch
 @implements('DIP-P002')
-def _apply_routes(self, cur, changes, txn):
+def _apply_routes(self: Hub, cur, changes, txn):
     for mpan, role, dip_id, start, end in changes:
         if start is not None:  # a new appointment closes the open one of the same role the day before
             prev = (dt.date.fromisoformat(start) - dt.timedelta(days=1)).isoformat()
@@ -599,8 +598,9 @@ def _apply_routes(self, cur, changes, txn):
                         'IS NULL',
                         (end, mpan, role, dip_id))
 
+@patch
 @implements('DIP-P002')
-def routes_for(self, mpan: str, on: str | dt.date) -> dict[str, str]:
+def routes_for(self: Hub, mpan: str, on: str | dt.date) -> dict[str, str]:
     "The routing table's view of an MPAN on a day: role → DIP id."
     on = str(on)
     rows = self._q('SELECT role, dip_id FROM mpan_routes WHERE mpan=? AND effective_from<=? AND (effective_to IS '
@@ -608,17 +608,19 @@ def routes_for(self, mpan: str, on: str | dt.date) -> dict[str, str]:
                    'ORDER BY effective_from', (mpan, on, on))
     return {r: d for r, d in rows}
 
-def set_route(self, mpan: str, role: str, dip_id: str, effective_from, effective_to=None):
+@patch
+def set_route(self: Hub, mpan: str, role: str, dip_id: str, effective_from, effective_to=None):
     "Seed the routing table directly (as a migration load would)."
     with self.lock:
         cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
-        _apply_routes(self, cur, [(mpan, Role(role).value, dip_id, str(effective_from), None)], 'seed')
+        self._apply_routes(cur, [(mpan, Role(role).value, dip_id, str(effective_from), None)], 'seed')
         if effective_to: cur.execute('UPDATE mpan_routes SET effective_to=? WHERE mpan=? AND role=? AND '
                                      'effective_from=?',
                                      (str(effective_to), mpan, role, str(effective_from)))
         cur.execute('COMMIT')
 
-def load_routes(self, rows) -> int:
+@patch
+def load_routes(self: Hub, rows) -> int:
     """Bulk-seed open routes (mpan, role, dip_id, effective_from) for MPANs the table does not hold yet — a migration
     load."""
     rows = [(m, Role(r).value, d, str(f), None, 'seed') for m, r, d, f in rows]
@@ -627,8 +629,6 @@ def load_routes(self, rows) -> int:
         cur.executemany('INSERT OR REPLACE INTO mpan_routes VALUES (?,?,?,?,?,?)', rows)
         cur.execute('COMMIT')
     return len(rows)
-
-Hub._apply_routes, Hub.routes_for, Hub.set_route, Hub.load_routes = _apply_routes, routes_for, set_route, load_routes
 
 # %% ../../nbs/11_dip.ipynb #8e4c9111
 def _message_day(body) -> str:
@@ -644,8 +644,9 @@ _A0_CODES = {
 }
 
 
+@patch
 @implements('DIP-P002', 'ASM-ALWAYS-ROLES')
-def resolve_recipients(self, channel_id: str, body: dict) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+def resolve_recipients(self: Hub, channel_id: str, body: dict) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
     "Recipients of a message: ({dip_id: kind}, [(code, path, problem)]) — kind is primary, secondary or always."
     ch = channel(channel_id)
     cb = body['payload']['CommonBlock']
@@ -675,9 +676,6 @@ def resolve_recipients(self, channel_id: str, body: dict) -> tuple[dict[str, str
     out.pop(sender, None)
     return out, problems
 
-
-Hub.resolve_recipients = resolve_recipients
-
 # %% ../../nbs/11_dip.ipynb #subcheck
 def _txn_id(ch, sender, role, now):
     return f"T-{ch}-{sender}-{role}-{now:%Y%m%d}-{secrets.token_hex(8)}"
@@ -696,8 +694,9 @@ def refused(code: str, errors: list[tuple[str, str]]) -> MhhsError:
     e.errors = errors
     return e
 
+@patch
 @implements('DIP-P003')
-def check_message(self, ch, raw, who: Credentials) -> tuple[dict, dict, list]:
+def check_message(self: Hub, ch, raw, who: Credentials) -> tuple[dict, dict, list]:
     """Header, schema and addressing checks of one message → (body to store, recipients, routing changes); MhhsError
     naming its code."""
     msg = validate_message(ch.id, raw)
@@ -711,7 +710,7 @@ def check_message(self, ch, raw, who: Credentials) -> tuple[dict, dict, list]:
     if s1.get('DIPConnectionProviderID') not in (None, who.dip_id):
         raise MhhsError('MSG1011', f"{s1['DIPConnectionProviderID']!r} is not the caller "
                                    f"{who.dip_id}", path=f'{at}.DIPConnectionProviderID')
-    try: _aware_utc(s1['senderTimestamp'])
+    try: aware_utc(s1['senderTimestamp'])
     except (ValueError, MhhsError):
         raise MhhsError('MSG1007', f"{s1['senderTimestamp']!r} is not a date-time with a UTC "
                                    f"offset", path=f'{at}.senderTimestamp') from None
@@ -724,12 +723,11 @@ def check_message(self, ch, raw, who: Credentials) -> tuple[dict, dict, list]:
     if problems: raise refused(problems[0][0], [(p, d) for _, p, d in problems])
     return body, recipients, changes
 
-Hub.check_message = check_message
-
 # %% ../../nbs/11_dip.ipynb #97ad70b7
+@patch
 @implements('DIP-P001', 'DIP-P003', 'DIP-P005', 'DIP-TC003', 'ASM-DIP-ALL-OR-NOTHING')
 def submit(
-    self, channel_id: str, messages: list | dict, who: Credentials, signature: tuple | None = None
+    self: Hub, channel_id: str, messages: list | dict, who: Credentials, signature: tuple | None = None
 ) -> SubmitResult:
     """Accept an array of messages on `channel_id` from the authenticated caller `who`: all of them (201) or none (400).
 
@@ -764,13 +762,11 @@ def submit(
         return self._refuse(ch, messages, refused, who, ts, signature)
     return SubmitResult(201, [results[i] for i in range(len(messages))], ts)
 
-
-Hub.submit = submit
-
 # %% ../../nbs/11_dip.ipynb #accept
+@patch
 @implements('ASM-DIP-IDEMPOTENT', 'DIP-TC003')
 @implements('ASM-DIP-REPLAY-MEMORY')
-def _remember_signature(self, cur, signature) -> None:
+def _remember_signature(self: Hub, cur, signature) -> None:
     """Keep a request's signature in the acceptance's own transaction (no commit of its own); REF0105 if it was used
     already."""
     if signature is None: return
@@ -780,7 +776,8 @@ def _remember_signature(self, cur, signature) -> None:
                    (digest, until, now)).rowcount != 1:
         raise MhhsError('REF0105', "signature already used (replayed request)")
 
-def _accept(self, ch, checked, who, now, ts, refused: dict, signature=None) -> dict[int, dict]:
+@patch
+def _accept(self: Hub, ch, checked, who, now, ts, refused: dict, signature=None) -> dict[int, dict]:
     """Store the checked messages in one transaction → {index: entry}; any refusal found here (MSG1006, MSG103x) rolls
     all back."""
     results, external, jrows, texts = {}, [], [], {}
@@ -907,7 +904,8 @@ def _accept(self, ch, checked, who, now, ts, refused: dict, signature=None) -> d
     return results
 
 
-def _refuse(self, ch, messages, refused: dict, who, ts, signature=None) -> SubmitResult:
+@patch
+def _refuse(self: Hub, ch, messages, refused: dict, who, ts, signature=None) -> SubmitResult:
     """The 400 answer to a request with a refused message: every message's entry, and one journal row each (Inbound,
     Rejected)."""
     first = min(refused)
@@ -958,21 +956,14 @@ def _refuse(self, ch, messages, refused: dict, who, ts, signature=None) -> Submi
     return SubmitResult(400, entries, ts)
 
 
-def _fill_bodies(self, pairs: list[tuple[str, str]]) -> dict[str, str]:
+@patch
+def _fill_bodies(self: Hub, pairs: list[tuple[str, str]]) -> dict[str, str]:
     "txn → body for (txn, stored body) pairs, fetching from the external store those stored as ''."
     out = {t: b for t, b in pairs if b}
     missing = [t for t, b in pairs if not b]
     if missing and self.bodies is not None:
         out.update(self.bodies.get(missing))
     return out
-
-
-Hub._remember_signature, Hub._accept, Hub._refuse, Hub._fill_bodies = (
-    _remember_signature,
-    _accept,
-    _refuse,
-    _fill_bodies,
-)
 
 # %% ../../nbs/11_dip.ipynb #15991ff5
 def _status_of(answer) -> tuple[int, dict | None]:
@@ -992,8 +983,9 @@ def _parts(rows, texts, batch: int, max_count, max_kb):
         part.append(r); size += k
     if part: yield part
 
+@patch
 @implements('DIP-P005', 'ASM-DIP-RETRY', 'DIP-TC004', 'ASM-DIP-ORDER')
-def pump(self, limit: int = 1000, batch: int = 100) -> int:
+def pump(self: Hub, limit: int = 1000, batch: int = 100) -> int:
     "Deliver what is due now; returns the number of delivery attempts made."
     now = self._ts()
     due = self._q("SELECT d.id, d.txn_id, d.recipient, d.channel, d.attempts, d.replay, m.body, m.sender, "
@@ -1054,7 +1046,8 @@ def pump(self, limit: int = 1000, batch: int = 100) -> int:
     return attempts
 
 
-def _hold(self, part):
+@patch
+def _hold(self: Hub, part):
     with self.lock:
         cur = self.con.cursor()
         cur.execute('BEGIN IMMEDIATE')
@@ -1065,15 +1058,13 @@ def _hold(self, part):
             )
         cur.execute('COMMIT')
 
-
-Hub.pump, Hub._hold = pump, _hold
-
 # %% ../../nbs/11_dip.ipynb #outcome
 RETRIED = {408, 429, 500, 502, 503, 504}     # the statuses the specification marks "retry" for a webhook's answer
 
 def _retried(status) -> bool: return status is None or status in RETRIED or (500 <= status < 600 and status != 505)
 
-def _record_outcome(self, part, status, err, t0, answer=None):
+@patch
+def _record_outcome(self: Hub, part, status, err, t0, answer=None):
     now = self._ts()
     delivered = status is not None and 200 <= status < 300
     with self.lock:
@@ -1084,10 +1075,11 @@ def _record_outcome(self, part, status, err, t0, answer=None):
         finally:
             if delivered: self.con.execute('PRAGMA synchronous=FULL')
 
-mark_implements('ASM-DIP-OUTCOME-SYNC', __name__, '_record_outcome')
+mark_implements('ASM-DIP-OUTCOME-SYNC', __name__, 'Hub._record_outcome')
 
+@patch
 @implements('DIP-P004', 'DIP-P005', 'ASM-DIP-RCP-FORWARD')
-def _write_outcome(self, part, status, err, t0, now, codes: dict, answer=None):
+def _write_outcome(self: Hub, part, status, err, t0, now, codes: dict, answer=None):
     """One transaction recording what became of a delivery attempt, with the recipient's code for each publication (the
     caller holds the lock)."""
     cur = self.con.cursor(); cur.execute('BEGIN IMMEDIATE')
@@ -1166,11 +1158,9 @@ def _write_outcome(self, part, status, err, t0, now, codes: dict, answer=None):
             self._journal(cur, txn, ref, ch, 'Outbound', 'Retrying', t0, recipient, status, err)
     cur.execute('COMMIT')
 
-
-Hub._record_outcome, Hub._write_outcome = _record_outcome, _write_outcome
-
 # %% ../../nbs/11_dip.ipynb #status
-def _status_entries(self, rows, sent: str) -> list[dict]:
+@patch
+def _status_entries(self: Hub, rows, sent: str) -> list[dict]:
     "Status messages as StandardResponseBodyType: from the reporter (a recipient, or the DIP) to the original sender."
     return [
         standard_entry(
@@ -1193,7 +1183,8 @@ _STATUS_ROWS = (
 )
 
 
-def _pump_status(self):
+@patch
+def _pump_status(self: Hub):
     "Deliver pending status messages to the configured status callbacks (retried like publications)."
     now = self._ts()
     rows = self._q(
@@ -1225,8 +1216,9 @@ def _pump_status(self):
             )
 
 
+@patch
 @implements('DIP-P005')
-def submit_status(self, who: Credentials, items: list[dict]) -> list[dict]:
+def submit_status(self: Hub, who: Credentials, items: list[dict]) -> list[dict]:
     """A recipient reports on publications it received (e.g. a later-stage rejection); the DIP passes each to the
     original sender."""
     if not isinstance(items, list) or not items:
@@ -1284,13 +1276,15 @@ def submit_status(self, who: Credentials, items: list[dict]) -> list[dict]:
     ]
 
 
-def status_messages(self, recipient: str) -> list[dict]:
+@patch
+def status_messages(self: Hub, recipient: str) -> list[dict]:
     "Status messages addressed to `recipient`, as StandardResponseBodyType (the pull side: /statusmessage/replay)."
     rows = self._q(_STATUS_ROWS + 'WHERE sm.recipient=? ORDER BY sm.id', (recipient,))
     return self._status_entries(rows, wire_datetime(self.clock()))
 
 
-def requeue_status_messages(self, recipient: str, since=None) -> int:
+@patch
+def requeue_status_messages(self: Hub, recipient: str, since=None) -> int:
     "Push a recipient's status messages (since a time) to its status callback again; returns how many."
     with self.lock:
         n = self.con.execute(
@@ -1300,17 +1294,9 @@ def requeue_status_messages(self, recipient: str, since=None) -> int:
     self.wake.set()
     return n
 
-
-Hub._status_entries, Hub._pump_status, Hub.submit_status, Hub.status_messages, Hub.requeue_status_messages = (
-    _status_entries,
-    _pump_status,
-    submit_status,
-    status_messages,
-    requeue_status_messages,
-)
-
 # %% ../../nbs/11_dip.ipynb #loop
-def run_until_idle(self, max_rounds: int = 10_000, advance: Callable[[float], None] | None = None) -> int:
+@patch
+def run_until_idle(self: Hub, max_rounds: int = 10_000, advance: Callable[[float], None] | None = None) -> int:
     "Pump until nothing is due; with `advance`, move a test clock to each next retry time (for notebooks and tests)."
     total = 0
     for _ in range(max_rounds):
@@ -1321,17 +1307,20 @@ def run_until_idle(self, max_rounds: int = 10_000, advance: Callable[[float], No
         advance(max(0.0, nxt - self._ts()) + 0.001)   # a millisecond past due: clocks keep microseconds
     return total
 
-def pause(self, recipient: str):
+@patch
+def pause(self: Hub, recipient: str):
     "Hold deliveries to `recipient` (DIP journal state Paused) until `resume`."
     with self.lock: self.con.execute("UPDATE deliveries SET state='paused' WHERE recipient=? AND state IN "
                                      "('pending','retrying')", (recipient,))
 
-def resume(self, recipient: str):
+@patch
+def resume(self: Hub, recipient: str):
     with self.lock: self.con.execute("UPDATE deliveries SET state='pending', next_at=? WHERE recipient=? AND "
                                      "state='paused'", (self._ts(), recipient))
     self.wake.set()
 
-def start(self, interval: float = 0.5, linger: float = 0.0):
+@patch
+def start(self: Hub, interval: float = 0.5, linger: float = 0.0):
     """Deliver in a background thread, woken by new messages (and every `interval` seconds for retries).
 
     `linger` waits that many seconds after a wake-up before delivering, so that messages arriving one by one are
@@ -1347,14 +1336,14 @@ def start(self, interval: float = 0.5, linger: float = 0.0):
             if not n: self.wake.wait(interval)
     self._worker = threading.Thread(target=loop, name='dip-delivery', daemon=True); self._worker.start()
 
-def stop(self):
+@patch
+def stop(self: Hub):
     self._stop.set(); self.wake.set()
     if self._worker: self._worker.join(timeout=10)
 
-Hub.run_until_idle, Hub.pause, Hub.resume, Hub.start, Hub.stop = run_until_idle, pause, resume, start, stop
-
 # %% ../../nbs/11_dip.ipynb #bafc1540
-def delivery_status(self, sender: str, sender_ref: str) -> pd.DataFrame:
+@patch
+def delivery_status(self: Hub, sender: str, sender_ref: str) -> pd.DataFrame:
     "The journal of one message, found by its sender's unique reference."
     txn = self._q('SELECT txn_id FROM messages WHERE sender=? AND sender_ref=?', (sender, sender_ref))
     if not txn: raise MhhsError('REF0102', f"no message {sender_ref} from {sender}")
@@ -1366,11 +1355,61 @@ def delivery_status(self, sender: str, sender_ref: str) -> pd.DataFrame:
     df['at'] = pd.to_datetime(df['at'], unit='s', utc=True)
     return df
 
+# %% ../../nbs/11_dip.ipynb #9950bc0d
+_DELIVERED = ("SELECT m.txn_id, m.channel, m.event, m.sender, m.sender_role, m.mpan, j.recipient, j.at FROM journal j "
+              "JOIN messages m ON m.txn_id=j.txn_id WHERE j.stage='Outbound' AND j.status='Delivered'")
 
-Hub.delivery_status = delivery_status
+@patch
+def delivered(self: Hub, mpan: str | None = None) -> pd.DataFrame:
+    "Deliveries made (of `mpan`'s messages, or all) in journal order: txn, channel, event, sender, role, recipient, at."
+    rows = self._q(_DELIVERED + (" AND m.mpan=?" if mpan else '') + " ORDER BY j.id", (mpan,) if mpan else ())
+    df = pd.DataFrame(rows, columns=['txn', 'channel', 'event', 'sender', 'sender_role', 'mpan', 'recipient', 'at'])
+    df['at'] = pd.to_datetime(df['at'], unit='s', utc=True)
+    return df
+
+@patch
+def journal_entries(self: Hub) -> pd.DataFrame:
+    "Every journal row with its message's channel, event and sender role; `at` in seconds since the epoch."
+    rows = self._q("SELECT m.txn_id, m.channel, m.event, m.sender_role, j.stage, j.status, j.recipient, j.at, "
+                   "j.duration_ms FROM journal j JOIN messages m ON m.txn_id=j.txn_id")
+    return pd.DataFrame(rows, columns=['txn', 'channel', 'event', 'sender_role', 'stage', 'status', 'recipient', 'at',
+                                       'duration_ms'])
+
+# %% ../../nbs/11_dip.ipynb #34f738f7
+@patch
+def messages(self: Hub, channel: str | tuple | None = None, mpan: str | None = None, event: str | None = None,
+             after: int = 0) -> list[dict]:
+    """The messages the hub holds, oldest first (optionally of a channel or channels, an MPAN, an event, stored after
+    row `after`): row, txn, channel, event, mpan, correlation, received_at and the body as a dict."""
+    chs = (channel,) if isinstance(channel, str) else tuple(channel or ())
+    where, args = ['rowid>?'], [after]
+    if chs: where.append(f"channel IN ({','.join('?' * len(chs))})"); args += chs
+    if mpan is not None: where.append('mpan=?'); args.append(mpan)
+    if event is not None: where.append('event=?'); args.append(event)
+    rows = self._q('SELECT rowid, txn_id, channel, event, mpan, correlation_id, received_at, body FROM messages '
+                   f"WHERE {' AND '.join(where)} ORDER BY rowid", args)
+    bodies = self._fill_bodies([(r[1], r[7]) for r in rows])
+    keys = ('row', 'txn', 'channel', 'event', 'mpan', 'correlation', 'received_at')
+    return [dict(zip(keys, r[:7]), body=json.loads(bodies[r[1]])) for r in rows]
+
+@patch
+def subscriptions(self: Hub, dip_id: str) -> list[tuple]:
+    "The webhooks `dip_id` has configured: (channel, callback, max count, max kB)."
+    return self._q('SELECT channel, callback, max_count, max_kb FROM subscriptions WHERE dip_id=? ORDER BY channel',
+                   (dip_id,))
+
+@patch
+def deliveries_to(self: Hub, dip_id: str) -> pd.DataFrame:
+    "Every publication addressed to `dip_id`: channel, event, MPAN, correlation, state, attempts, HTTP status, error."
+    rows = self._q('SELECT d.channel, m.event, m.mpan, m.correlation_id, d.state, d.attempts, d.last_status, '
+                   'd.last_error, m.txn_id FROM deliveries d JOIN messages m ON m.txn_id=d.txn_id WHERE d.recipient=? '
+                   'ORDER BY d.id', (dip_id,))
+    return pd.DataFrame(
+        rows, columns=['channel', 'event', 'mpan', 'correlation', 'state', 'attempts', 'http_status', 'error', 'txn'])
 
 # %% ../../nbs/11_dip.ipynb #1d830c03
-def _entitled(self, recipient, channel_id, since, until, event=None, mpan=None, txns=None, after=None, limit=None):
+@patch
+def _entitled(self: Hub, recipient, channel_id, since, until, event=None, mpan=None, txns=None, after=None, limit=None):
     """Online publications of a channel addressed to `recipient`, in (received_at, txn_id) order: those after the key
     `after`, at most `limit`."""
     sql = ('SELECT m.txn_id, m.body, m.received_at FROM messages m WHERE m.channel=? AND m.received_at>=? AND '
@@ -1412,9 +1451,10 @@ def _check_request(transaction_ids, page_size=1):
         raise MhhsError('MSG1001', f"pageSize {page_size!r} is not a whole number of at least 1", path='pageSize')
 
 
+@patch
 @implements('DIP-TC005')
 def replay(
-    self,
+    self: Hub,
     channel_id: str,
     recipient: str,
     who: Credentials,
@@ -1458,8 +1498,9 @@ def replay(
     return out, (f"{page[-1][2]!r}~{page[-1][0]}" if more else None)
 
 
+@patch
 @implements('DIP-TC005')
-def requeue(self, channel_id: str, recipient: str, who: Credentials, **filters) -> str:
+def requeue(self: Hub, channel_id: str, recipient: str, who: Credentials, **filters) -> str:
     "Push past publications to the recipient's webhook again; returns a requeue id for `requeue_status`."
     if who.dip_id != recipient:
         raise MhhsError('REF0102', f"{who.dip_id} may not requeue publications of {recipient}")
@@ -1495,7 +1536,8 @@ def requeue(self, channel_id: str, recipient: str, who: Credentials, **filters) 
     return rid
 
 
-def requeue_status(self, requeue_id: str) -> dict:
+@patch
+def requeue_status(self: Hub, requeue_id: str) -> dict:
     "Progress of a requeue, as the DIP API's requeueStatus reports it."
     r = self._q('SELECT total FROM requeues WHERE id=?', (requeue_id,))
     if not r:
@@ -1515,12 +1557,10 @@ def requeue_status(self, requeue_id: str) -> dict:
         'failedTransactions': failed,
     }
 
-
-Hub._entitled, Hub.replay, Hub.requeue, Hub.requeue_status = _entitled, replay, requeue, requeue_status
-
 # %% ../../nbs/11_dip.ipynb #b5743732
+@patch
 @implements('DIP-TC005', 'ASM-DIP-ARCHIVE')
-def archive(self) -> dict:
+def archive(self: Hub) -> dict:
     "Move messages older than the online window into daily gzip archives; drop archives past retention."
     if self.archive_dir is None: raise MhhsError('REF0405', "this hub has no archive folder (in-memory hub: pass "
         "archive_dir)")
@@ -1583,7 +1623,8 @@ def archive(self) -> dict:
     return {'moved': moved, 'days': len(by_day), 'archives_dropped': dropped}
 
 
-def _archived(self, recipient, channel_id, since, until, event=None, mpan=None, txns=None):
+@patch
+def _archived(self: Hub, recipient, channel_id, since, until, event=None, mpan=None, txns=None):
     if self.archive_dir is None or not self.archive_dir.exists():
         return []
     out = []
@@ -1606,12 +1647,10 @@ def _archived(self, recipient, channel_id, since, until, event=None, mpan=None, 
                     out.append((r['txn_id'], r['body'], r['received_at']))
     return out
 
-
-Hub.archive, Hub._archived = archive, _archived
-
 # %% ../../nbs/11_dip.ipynb #9366f3cd
+@patch
 @implements('DIP-P009')
-def metrics(self, recent: int = 10_000) -> pd.DataFrame:
+def metrics(self: Hub, recent: int = 10_000) -> pd.DataFrame:
     """Per channel and recipient: deliveries delivered, pending, rejected, exhausted, retries (counted in SQL), and
     delivery
     latency p50/p90/p99 (ms) over the `recent` latest deliveries — so its cost does not grow with the store."""
@@ -1646,7 +1685,8 @@ def metrics(self, recent: int = 10_000) -> pd.DataFrame:
     )
 
 
-def inbound_metrics(self) -> pd.DataFrame:
+@patch
+def inbound_metrics(self: Hub) -> pd.DataFrame:
     "Per channel and journal stage/status: how many and how long (ms, mean)."
     rows = self._read(
         'SELECT channel, stage, status, COUNT(*), AVG(duration_ms) FROM journal GROUP BY channel, stage, status'
@@ -1654,8 +1694,9 @@ def inbound_metrics(self) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=['channel', 'stage', 'status', 'count', 'mean_ms'])
 
 
+@patch
 @implements('DIP-P009', 'DIP-P004')
-def recipient_answers(self) -> pd.DataFrame:
+def recipient_answers(self: Hub) -> pd.DataFrame:
     """Per channel, recipient and the code the recipient answered (RCP0000 …; none when it named no code): how many
     deliveries."""
     rows = self._read(
@@ -1665,12 +1706,10 @@ def recipient_answers(self) -> pd.DataFrame:
     )
     return pd.DataFrame(rows, columns=['channel', 'recipient', 'code', 'state', 'deliveries'])
 
-
-Hub.metrics, Hub.inbound_metrics, Hub.recipient_answers = metrics, inbound_metrics, recipient_answers
-
 # %% ../../nbs/11_dip.ipynb #dip-code-marks
-mark_implements(['MSG1031', 'MSG1032', 'MSG1033', 'MSG1034', 'MSG1035', 'MSG1036'], __name__, 'resolve_recipients')
-mark_implements(['MSG1009', 'MSG1010', 'MSG1011', 'ASM-DIP-CONNECTION-PROVIDER'], __name__, 'check_message')
-mark_implements(['MSG0000', 'MSG1006', 'MSG1030', 'MSG1037', 'MSG1038', 'ASM-DIP-NO-RECIPIENT'], __name__, '_accept')
-mark_implements(['MSG1000'], __name__, 'submit')
+mark_implements(['MSG1031', 'MSG1032', 'MSG1033', 'MSG1034', 'MSG1035', 'MSG1036'], __name__, 'Hub.resolve_recipients')
+mark_implements(['MSG1009', 'MSG1010', 'MSG1011', 'ASM-DIP-CONNECTION-PROVIDER'], __name__, 'Hub.check_message')
+mark_implements(['MSG0000', 'MSG1006', 'MSG1030', 'MSG1037', 'MSG1038', 'ASM-DIP-NO-RECIPIENT'], __name__,
+                'Hub._accept')
+mark_implements(['MSG1000'], __name__, 'Hub.submit')
 mark_implements(['RCP0000'], __name__, 'recipient_answer')

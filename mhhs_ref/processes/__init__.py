@@ -13,4 +13,3 @@ from .data_service import *
 from .market import *
 from .commands import *
 from .journal import *
-from ..time import wire_midnight_utc   # imported from here by the sandbox

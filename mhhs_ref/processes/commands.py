@@ -45,7 +45,7 @@ def demo_market(start='2026-11-02T09:00:00+00:00', mpans: int = 1, since: str = 
              ms=m.first('MSS'), ds=m.first('SDS'), meters=standin_meters(c, since),
              address={'addressLine1': f'{i} Example Road', 'meteringPointPostcode': 'SO15 2AA'})
         for i, c in enumerate(cores, 1)]))
-    for k, s in enumerate(p for p, r in m._roles.items() if r == 'SUP'):  # supplier k prefers providers k mod n
+    for k, s in enumerate(m.participants('SUP')):  # supplier k prefers providers k mod n
         m.actors[s].preferred = {role: m.first(role, k % 4) for role in ('MSS', 'SDS', 'MSA', 'ADS')}
     return m, cores
 
@@ -158,7 +158,7 @@ def _mdr_start_blocks(mk: Market, mpan: str, day: dt.date, mdr: str, s: dict) ->
                  'serviceProviderAppointmentRequestingSupplierMPID': mk.mpid(sup)},
         'B078': {'energyDirection': s['energy_direction']},
         'B025': {'energisationStatus': s['energisation'], 'energisationStatusEffectiveFromDate':
-                 wire_midnight(mk.registration._since(mpan, 'energisation', day))},
+                 wire_midnight(mk.registration.since(mpan, 'energisation', day))},
         'B068': {'consentGranularity': 'H', 'consentGranularityEffectiveFromDate': wire_midnight(day)},
         'B074List': [{k: x[k] for k in B074_KEYS} for x in s['meters'] or []]}
 

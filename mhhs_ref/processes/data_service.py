@@ -14,6 +14,7 @@ from fastcore.basics import patch
 
 from ..core import Message, Publication, rejection
 from ..data_services import processing as _dp
+from ..units import MISSING, kwh, wh_from_kwh
 from ..data_services.amendment import AMEND_REASON, amend_days, amended, amendment_refusal, by_day
 from ..data_services.collection import reactive_wh
 from ..design import implements, mark_implements
@@ -79,8 +80,8 @@ def provide(self: MeterDataRetriever, day, skip=()) -> list[Publication]:
     for mpan, sds in self.started.items():
         if mpan in skip: continue
         wh = self.market.meter_source(mpan, day)
-        periods = [{'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'}
-                   for e, v in zip(utc_period_ends(day), wh) if v != _dp.MISSING]
+        periods = [{'sp': wire_datetime(e), 'v': kwh(v), 'q': 'A'}
+                   for e, v in zip(utc_period_ends(day), wh) if v != MISSING]
         if not periods: continue
         sday = {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30}
         out.append(self.message('IF-064', 'MDRConsumption', mpan, {
@@ -129,7 +130,7 @@ def on_data(self: DataService, ch: str, msg: Message) -> list[Publication] | Non
     if ch == 'IF-064': self.keep_consumption(msg); return []
     if ch == 'IF-062': return []                        # the MDR started: nothing to answer
     if ch == 'IF-040':
-        self.annual_kwh[msg.mpan] = _dp._wh(msg.block('B059')['annualConsumption']) / 1000
+        self.annual_kwh[msg.mpan] = wh_from_kwh(msg.block('B059')['annualConsumption']) / 1000
         return []
     if ch == 'IF-065':
         return [p for r in msg.block('B076List') or [] for p in self.take_register(
@@ -147,9 +148,9 @@ def keep_consumption(self: DataService, msg: Message) -> None:
     "Keep IF-064's half-hours per (MPAN, UTC day)."
     for b in msg.block('B941List') or []:
         day = aware_utc(b['settlementDay']['settlementDayDate']).date()
-        wh = np.full(UTC_PERIODS_PER_DAY, _dp.MISSING, np.int32)
+        wh = np.full(UTC_PERIODS_PER_DAY, MISSING, np.int32)
         grid = {e: k for k, e in enumerate(utc_period_ends(day))}
-        for p in b['MDRConsumptionPeriods']: wh[grid[aware_utc(p['sp'])]] = _dp._wh(p['v'])
+        for p in b['MDRConsumptionPeriods']: wh[grid[aware_utc(p['sp'])]] = wh_from_kwh(p['v'])
         self.collected[(msg.mpan, day)] = wh
 
 @patch
@@ -243,7 +244,7 @@ def submit_days(self: DataService, days, mpans: list[str], quantities: dict | No
                                     for b in _dp.to_if021(frame, self.dip_id, self.role, now=now, connection=conn)]
     for day in map(_dp.as_date, days):
         mp = self._mpan_rows(mpans, day)
-        wh = np.stack([self.collected.get((m, day), np.full(UTC_PERIODS_PER_DAY, _dp.MISSING, np.int32))
+        wh = np.stack([self.collected.get((m, day), np.full(UTC_PERIODS_PER_DAY, MISSING, np.int32))
                        for m in mpans])
         qty = np.array([self._day_quantity(m, day, quantities) for m in mpans], dtype=np.int64)
         res = _dp.process(_dp.DayData(day, mp, wh), day_quantity_wh=qty)
@@ -273,7 +274,7 @@ def take_register(self: DataService, mpan: str, day: dt.date, kwh: str) -> list[
     "Record a register read at the start of `day`; re-estimate and resubmit the days since the previous read."
     held = self.reads.setdefault(mpan, {})
     before = [d for d in held if d < day]
-    held[day] = _dp._wh(kwh)
+    held[day] = wh_from_kwh(kwh)
     if not before: return []
     d0 = max(before)
     days = [d0 + dt.timedelta(days=k) for k in range((day - d0).days)]

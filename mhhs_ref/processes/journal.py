@@ -18,17 +18,11 @@ from .market import Market
 __all__ = ['Mermaid']
 
 # %% ../../nbs/22e_process_journal.ipynb #756f334b
-_JOURNAL = ("SELECT m.txn_id, m.channel, m.event, m.sender, m.sender_role, m.mpan, j.recipient, j.at FROM journal j "
-            "JOIN messages m ON m.txn_id=j.txn_id WHERE j.stage='Outbound' AND j.status='Delivered'")
-
 @patch
 def journal(self: Market, mpan: str | None = None) -> pd.DataFrame:
     "Delivered messages of the run: txn, channel, event, sender and recipient (with roles), delivered time."
-    q = _JOURNAL + (" AND m.mpan=?" if mpan else '') + " ORDER BY j.id"
-    df = pd.DataFrame(self.hub._q(q, (mpan,) if mpan else ()),
-                      columns=['txn', 'channel', 'event', 'sender', 'sender_role', 'mpan', 'recipient', 'at'])
+    df = self.hub.delivered(mpan)
     df['recipient_role'] = df.recipient.map(self.role)
-    df['at'] = pd.to_datetime(df['at'], unit='s', utc=True)
     return df
 
 # %% ../../nbs/22e_process_journal.ipynb #3a223982

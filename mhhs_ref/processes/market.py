@@ -111,9 +111,14 @@ def mpid(self: Market, dip_id: str) -> str | None: return self._mpids.get(dip_id
 def role(self: Market, dip_id: str) -> str | None: return self._roles.get(dip_id)
 
 @patch
+def participants(self: Market, role: str | None = None) -> list[str]:
+    "The DIP ids of the market's participants (of `role`, or all) in ISD order."
+    return [d for d, r in self._roles.items() if role is None or r == role]
+
+@patch
 def first(self: Market, role: str, k: int = 0) -> str:
     "The k-th participant of `role` in ISD order."
-    return [d for d, r in self._roles.items() if r == role][k]
+    return self.participants(role)[k]
 
 @patch
 def actor(self: Market, dip_id: str) -> Actor: return self.actors[dip_id]
@@ -131,8 +136,7 @@ def _snapshot(self: Market, mpans) -> dict:
         out[m] = {'supplier': s['supplier'] and s['supplier']['dip_id'], 'MS': s['MS'] and s['MS']['dip_id'],
                   'DS': s['DS'] and s['DS']['dip_id'], 'segment': s['market_segment'],
                   'energisation': s['energisation'],
-                  'requests': self.registration._q_requests(
-                      "mpan=? AND state NOT IN ('active','rejected','lapsed','superseded')", (m,))}
+                  'requests': self.registration.open_requests(m)}
     return out
 
 @patch

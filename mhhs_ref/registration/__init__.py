@@ -19,6 +19,7 @@ from .facts import *
 from .sites import *
 from .switches import *
 from .appointments import *
+from .activation import *
 from .mdr import *
 from .contracts import *
 from .relationships import *

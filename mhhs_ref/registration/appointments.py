@@ -1,4 +1,4 @@
-"""Appointment requests IF-031 → IF-032 → IF-033 → IF-034 → IF-035, appointing and de-appointing service providers.
+"""Appointment requests IF-031 → IF-032 → IF-033 → IF-034 → IF-035: checked, asked of the provider, answered. Activation and de-appointment are [the next room](registration_activation.html).
 
 Docs: https://mhhs-ref.github.io/mhhs_ref/registration_appointments.html.md"""
 
@@ -89,6 +89,12 @@ def _request_state(self: RegistrationService, rid: int, state: str, code: str | 
     with self.lock:
         self.con.execute('UPDATE requests SET state=?, code=? WHERE id=?', (state, code, rid))
         self.con.execute('INSERT INTO request_log VALUES (?,?,?,?,?)', (rid, state, code, self._now(), detail))
+
+# %% ../../nbs/20c_registration_appointments.ipynb #a3bb762c
+@patch
+def open_requests(self: RegistrationService, mpan: str) -> list[dict]:
+    "The appointment and segment requests for `mpan` still in progress (not active, rejected, lapsed or superseded)."
+    return self._q_requests("mpan=? AND state NOT IN ('active','rejected','lapsed','superseded')", (mpan,))
 
 # %% ../../nbs/20c_registration_appointments.ipynb #ef746dd3
 @patch
@@ -415,181 +421,4 @@ def _on_sp_response(self: RegistrationService, body: dict) -> list[Publication]:
             )
     if r['scenario'] != 'COS' and r['effective_from'] <= str(self.today()):
         out += self._activate(r)
-    return out
-
-# %% ../../nbs/20c_registration_appointments.ipynb #cfca846f
-@patch
-def _write_appointment(self: RegistrationService, r: dict) -> dict | None:
-    "Write request `r` as the appointment from its date; returns the appointment it replaces."
-    mpan, svc, day = r['mpan'], r['service'], r['effective_from']
-    prev = self._value_on(mpan, svc, _day_before(day))
-    value = {
-        'dip_id': r['sp'],
-        'mpid': r['sp_mpid'],
-        'role': r['sp_role'],
-        'supplier': r['supplier'],
-        'scenario': r['scenario'],
-        'contract_ref': r['contract_ref'],
-    }
-    # an appointment never outlives the registration of the supplier that made it (e.g. a de-registered MPAN)
-    supply_end = next(
-        (t for _, v, f, t in _rows(self.con, mpan, 'supplier') if f <= day and (t is None or t >= day)), None
-    )
-    with self.lock:
-        with self._tx() as cur:
-            self._set_from(cur, mpan, svc, value, day, f"request {r['id']} {r['scenario']}", end=supply_end)
-    self._request_state(r['id'], 'active')
-    return prev
-
-_UNSET = object()
-
-@patch
-@implements('IF-036', 'BP002', 'BP003', 'BP003B')
-def _activate(self: RegistrationService, r: dict, prev=_UNSET) -> list[Publication]:
-    "Make request `r` the appointment (unless already written) and publish IF-036, and IF-037 for the one it replaces."
-    mpan, svc, day = r['mpan'], r['service'], r['effective_from']
-    if prev is _UNSET:
-        prev = self._write_appointment(r)
-    if svc == 'MS':
-        b = {
-            'B014': {
-                'incomingMeteringServiceDIPID': r['sp'],
-                'incomingMeteringServiceEffectiveFromDate': wire_midnight(day),
-                'incomingMeteringServiceMPID': r['sp_mpid'],
-                'contractReferenceMeteringService': r['contract_ref'],
-                'appointmentScenario': r['scenario'],
-            }
-        }
-        partner = self._value_on(mpan, 'DS', day)
-        if partner:
-            b['B017'] = {
-                'incomingDataServiceDIPID': partner['dip_id'],
-                'incomingDataServiceMPID': partner['mpid'],
-                'incomingDataServiceEffectiveFromDate': wire_midnight(self._since(mpan, 'DS', day)),
-            }
-    else:
-        b = {
-            'B015': {
-                'incomingDataServiceMPID': r['sp_mpid'],
-                'incomingDataServiceDIPID': r['sp'],
-                'incomingDataServiceEffectiveFromDate': wire_midnight(day),
-                'contractReferenceDataService': r['contract_ref'],
-                'appointmentScenario': r['scenario'],
-                'traditionalFallBackReadFrequency': None,
-            }
-        }
-        partner = self._value_on(mpan, 'MS', day)
-        if partner:
-            b['B016'] = {
-                'incomingMeteringServiceDIPID': partner['dip_id'],
-                'incomingMeteringServiceMPID': partner['mpid'],
-                'incomingMeteringServiceEffectiveFromDate': wire_midnight(self._since(mpan, 'MS', day)),
-            }
-    b['B012'] = {
-        'serviceProviderAppointmentRequestingSupplierDIPID': r['supplier'],
-        'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(r['supplier']),
-    }
-    if r['css_id']:
-        b['B013'] = {'CSSRegistrationID': r['css_id']}
-    b['B005'] = self._incumbents(mpan, _day_before(day))['B005']  # who served the MPAN the day before
-    b.update(self._relationship_blocks(mpan, day))
-    b.update(self._meter_blocks(mpan, day))
-    b.update(self._site_blocks(mpan, day, ('B022', 'B023', 'B024', 'B025', 'B026', 'B028', 'B029')))
-    out = [
-        self._message(
-            'IF-036',
-            f"{svc}AppActive",
-            mpan,
-            b,
-            primary=sorted({r['supplier'], r['sp']}),
-            correlation=r['correlation'],
-            on=day,
-        )
-    ]
-    if prev and prev['dip_id'] != r['sp']:
-        out += self._deappoint(
-            mpan,
-            svc,
-            prev,
-            _day_before(day),
-            {'COS': 'CSUPP', 'SEG': 'CSEGM'}.get(r['scenario'], 'CSERV'),
-            r,
-            r['supplier'],
-        )
-    if r['scenario'] == 'SEG':
-        out += self._segment_change(r)
-    if prev is None or prev['dip_id'] != r['sp']:
-        out += self._update_css_dcc(mpan, day, r)
-    return out
-
-@patch
-@implements('IF-037')
-def _deappoint(
-    self: RegistrationService, mpan, svc, prev: dict, last_day: str, reason: str, successor: dict | None, supplier: str
-) -> list[Publication]:
-    "End `prev`'s appointment on `last_day` and tell it (and the supplier) with IF-037."
-    with self.lock:
-        with self._tx() as cur:
-            if successor is None:
-                self._end(cur, mpan, svc, last_day, f'de-appointed {reason}')
-    since = wire_midnight(self._since(mpan, svc, last_day))
-    if svc == 'MS':
-        b = {
-            'B008': {
-                'deAppointedMeteringServiceDIPID': prev['dip_id'],
-                'deAppointedMeteringServiceMPID': prev['mpid'],
-                'meteringServiceEffectiveFromDate': since,
-                'meteringServiceEffectiveToDate': wire_midnight(last_day),
-                'deAppointmentReasonCode': reason,
-            }
-        }
-        if successor:
-            b['B010'] = {
-                'incomingMeteringServiceDIPID': successor['sp'],
-                'incomingMeteringServiceMPID': successor['sp_mpid'],
-                'incomingMeteringServiceEffectiveFromDate': wire_midnight(successor['effective_from']),
-            }
-    else:
-        b = {
-            'B009': {
-                'deAppointedDataServiceDIPID': prev['dip_id'],
-                'deAppointedDataServiceMPID': prev['mpid'],
-                'dataServiceEffectiveFromDate': since,
-                'dataServiceEffectiveToDate': wire_midnight(last_day),
-                'deAppointmentReasonCode': reason,
-            }
-        }
-        if successor:
-            b['B011'] = {
-                'incomingDataServiceDIPID': successor['sp'],
-                'incomingDataServiceMPID': successor['sp_mpid'],
-                'incomingDataServiceEffectiveFromDate': wire_midnight(successor['effective_from']),
-            }
-    if reason == 'CSUPP':
-        b['B002'] = {
-            'incomingSupplierDIPID': supplier,
-            'incomingSupplierMPID': self._mpid.get(supplier),
-            'supplierEffectiveFromDate': wire_midnight(_day_after(last_day)),
-        }
-    # the provider and the supplier it served; the DIP adds the current supplier, LDSO and central services
-    out = [
-        self._message(
-            'IF-037',
-            f"{svc}DeApp",
-            mpan,
-            b,
-            primary=sorted({prev['dip_id'], prev.get('supplier') or supplier}),
-            on=last_day,
-        )
-    ]
-    if successor is None and reason != 'DEREG' and supplier:
-        out.append(
-            self._reminder(
-                mpan,
-                f"No{svc}Appointed",
-                supplier,
-                f"no {svc} is appointed from {_day_after(last_day)}",
-                _day_after(last_day),
-            )
-        )
     return out

@@ -10,7 +10,7 @@ import datetime as dt
 from fastcore.basics import patch
 from ..core import MhhsError
 from ..design import implements
-from ..time import SETTLEMENT_TZ, _aware_utc
+from ..time import SETTLEMENT_TZ, aware_utc
 from .appointments import _r0
 from .facts import Publication, RegistrationService, SEGMENT_ROLES, _day_before, wire_midnight
 from .facts import _event
@@ -34,7 +34,7 @@ def _on_energisation(self: RegistrationService, body: dict) -> list[Publication]
             raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
         if not b25:
             raise MhhsError('RCP1021', f"{event} needs block B025", 'CustomBlock.B025')
-        day = _aware_utc(b25['energisationStatusEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()
+        day = aware_utc(b25['energisationStatusEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()
         appointed = self._value_on(mpan, 'MS', str(day))
         if not appointed or appointed['dip_id'] != ms:
             raise MhhsError('REG1019', f"{ms} is not the metering service of {mpan} on {day}", 'S1.senderDIPID')

@@ -10,7 +10,7 @@ import datetime as dt
 from fastcore.basics import patch
 from ..core import MhhsError
 from ..design import implements
-from ..time import SETTLEMENT_TZ, _aware_utc
+from ..time import SETTLEMENT_TZ, aware_utc
 from .appointments import _r0
 from .facts import Publication, RegistrationService, SERVICE_OF_ROLE, _day_before
 from .facts import _event
@@ -62,7 +62,7 @@ def _on_direct_contract(self: RegistrationService, body: dict) -> list[Publicati
             b = cu[key]
             if b[dk] != sender:
                 raise MhhsError('REG1076', f"{sender} cannot add a contract for {b[dk]}", f'{key}.{dk}')
-            end = _aware_utc(b[tk]).astimezone(SETTLEMENT_TZ).date()
+            end = aware_utc(b[tk]).astimezone(SETTLEMENT_TZ).date()
             if end < today:
                 raise MhhsError('REG1071', f"the contract ends {end}, before today ({today})", f'{key}.{tk}')
             if end > _plus_years(today, 2):

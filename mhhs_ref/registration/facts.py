@@ -15,13 +15,13 @@ from ..core import MhhsError
 from ..design import implements, mark_implements
 from ..interfaces import wire_datetime
 from ..isd import StandingData, reference_isd
-from ..time import SETTLEMENT_TZ, _aware_utc, local_day_start
+from ..time import SETTLEMENT_TZ, aware_utc, local_day_start, wire_midnight
 from typing import Callable
 from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['SERVICE_OF_ROLE', 'SEGMENT_ROLES', 'MPID_CODES', 'SCHEMA', 'LDSO_ITEMS', 'STATE_ITEMS', 'FACT_KINDS',
-           'RegistrationRules', 'settlement_date', 'wire_midnight', 'RegistrationService']
+           'RegistrationRules', 'settlement_date', 'RegistrationService']
 
 # %% ../../nbs/20_registration.ipynb #0d0b019e
 @dataclass(frozen=True)
@@ -43,15 +43,10 @@ mark_implements('ASM-REG-MPID-SPLIT', __name__, 'MPID_CODES')
 # %% ../../nbs/20_registration.ipynb #aaf0d0be
 def settlement_date(value, code: str = 'REG1032', path: str = '') -> dt.date:
     "The local settlement day a wire date-time starts; `code` if it is not a local midnight."
-    t = _aware_utc(value).astimezone(SETTLEMENT_TZ)
+    t = aware_utc(value).astimezone(SETTLEMENT_TZ)
     if (t.hour, t.minute, t.second, t.microsecond) != (0, 0, 0, 0):
         raise MhhsError(code, f"{value} is not a local midnight (it is {t:%H:%M} UK time)", path=path)
     return t.date()
-
-def wire_midnight(day) -> str:
-    "The wire date-time of local midnight starting `day` (offset +00:00 or +01:00)."
-    day = day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)[:10])
-    return wire_datetime(local_day_start(day).astimezone(SETTLEMENT_TZ))
 
 # %% ../../nbs/20_registration.ipynb #12fbf006
 SCHEMA = """
@@ -201,6 +196,12 @@ def _end(self: RegistrationService, cur, mpan: str, kind: str, last_day, cause: 
                               (mpan, kind, v, f, last_day, now, cause)).lastrowid
             cur.execute('UPDATE facts SET superseded_by=? WHERE id=?', (new, rid))
 
+# %% ../../nbs/20_registration.ipynb #fd7bd161
+@patch
+def correct(self: RegistrationService, mpan: str, kind: str, value, start, cause: str, end=None) -> int:
+    "A data correction: from `start` (to `end`, inclusive) `kind` is `value`, in its own transaction; no publications."
+    with self._tx() as cur: return self._set_from(cur, mpan, kind, value, start, cause, end)
+
 # %% ../../nbs/20_registration.ipynb #5442c80a
 @patch
 def _value_on(self: RegistrationService, mpan, kind, on, known_at=None, cur=None):
@@ -214,7 +215,7 @@ def _value_on(self: RegistrationService, mpan, kind, on, known_at=None, cur=None
 def as_at(self: RegistrationService, mpan: str, on=None, known_at: dt.datetime | None = None) -> dict:
     "Everything Registration holds for `mpan` on settlement day `on` (default today), as known now or at `known_at`."
     on = str(on or self.today())
-    k = None if known_at is None else _aware_utc(known_at).timestamp()
+    k = None if known_at is None else aware_utc(known_at).timestamp()
     with self.lock:
         row = self.con.execute('SELECT distributor, created_on FROM mpans WHERE mpan=?', (mpan,)).fetchone()
         if row is None: raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", path='M0.MPANCore')

@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from .facts import Publication, RegistrationService, wire_midnight
 from .sites import B074_KEYS, check_meter, map_on, meter_day
 from .facts import _event
-from ..time import SETTLEMENT_TZ, _aware_utc, add_working_days
+from ..time import SETTLEMENT_TZ, aware_utc, add_working_days
 
 # %% auto #0
 __all__ = ['METER_RULE_CODES', 'on_mtd']
@@ -58,7 +58,7 @@ def _refuse(rule: str, detail: str, path: str = ''):
 
 
 def _day(value) -> dt.date:
-    return _aware_utc(value).astimezone(SETTLEMENT_TZ).date()
+    return aware_utc(value).astimezone(SETTLEMENT_TZ).date()
 
 # %% ../../nbs/29_bp009_change_of_meter.ipynb #a8ee2009
 def _details(reg: RegistrationService, meter: dict, history: list[dict], path='B906.existingMeter'):

@@ -13,7 +13,7 @@ from fastcore.basics import patch
 from ..core import MhhsError, gsp_group_for_mpan, is_valid_mpan_core
 from ..design import implements
 from ..interfaces import build_message, validate_block
-from ..time import SETTLEMENT_TZ, _aware_utc
+from ..time import SETTLEMENT_TZ, aware_utc
 from .facts import Publication, RegistrationService, _rows, wire_midnight
 
 # %% auto #0
@@ -28,6 +28,11 @@ def _reject(
         self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES '
                          '(?,?,?,?,?)', (self._now(), mpan, source, code, detail))
     raise MhhsError(code, detail, path=path)
+
+@patch
+def rejection_counts(self: RegistrationService) -> pd.DataFrame:
+    "How many requests Registration refused, by code and source (api, IF-031, …): columns code, source, n."
+    return self.store.frame('SELECT code, source, COUNT(*) n FROM rejections GROUP BY code, source')
 
 @patch
 def _site(self: RegistrationService, mpan, on):
@@ -171,11 +176,18 @@ def _site_blocks(self: RegistrationService, mpan: str, on, wanted) -> dict:
 
 @patch
 def _since(self: RegistrationService, mpan, kind, on) -> str:
+    "The day the value of `kind` held on `on` took effect (`on` itself when Registration holds none)."
     on = str(on)
     for _, v, f, t in _rows(self.con, mpan, kind):
         if f <= on and (t is None or t >= on):
             return f
     return on
+
+# %% ../../nbs/20a_registration_sites.ipynb #0fe7a9a5
+@patch
+def since(self: RegistrationService, mpan: str, kind: str, on) -> str:
+    "The day the value of `kind` held on `on` took effect (`on` itself when Registration holds none)."
+    return self._since(mpan, kind, on)
 
 # %% ../../nbs/20a_registration_sites.ipynb #f1b4f29d
 B074_KEYS = (
@@ -207,7 +219,7 @@ def check_meter(meter: dict) -> dict:
 
 def meter_day(meter: dict) -> str:
     "The settlement day a meter was installed (its fact starts then)."
-    return str(_aware_utc(meter['meterInstallationDate']).astimezone(SETTLEMENT_TZ).date())
+    return str(aware_utc(meter['meterInstallationDate']).astimezone(SETTLEMENT_TZ).date())
 
 def map_on(meter: dict, day) -> dict | None:
     "The meter's asset provider (B075) on `day`: the latest MAP effective by then, else the first."
@@ -215,7 +227,7 @@ def map_on(meter: dict, day) -> dict | None:
     due = [
         m
         for m in hist
-        if str(_aware_utc(m['meterAssetProviderEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()) <= str(day)
+        if str(aware_utc(m['meterAssetProviderEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()) <= str(day)
     ]
     return (due or hist or [None])[-1]
 

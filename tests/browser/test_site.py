@@ -288,22 +288,186 @@ def test_every_matrix_link_resolves(site):
     assert tests > 0 or 'No test results were given' in text
 
 
-def test_register_page_and_csv(site, server, browser):
-    "The navbar's 'Design register' opens the list of items; the register downloads as CSV."
+def test_register_glossary_changelog_pages(site, server, browser):
+    """The navbar's 'Design register' opens the list of items, with a working filter and the register as a CSV
+    download (byte for byte the file); the glossary and the changelog are pages of their own with their content."""
+    from mhhs_ref.design import REGISTER_PATH
+
     page, errors, failed = _open(browser, f"{server}/index.html")
     page.get_by_role('link', name='Design register').first.click()
     page.wait_for_load_state('networkidle')
     assert page.url.endswith('register.html')
-    assert page.locator('#reg-table tbody tr').count() >= 150
-    assert page.locator('a[href="design_register.csv"]').count() == 1
-    assert (site / 'design_register.csv').read_text().startswith('id,kind,title')
+    rows = page.locator('#reg-table tbody tr')
+    assert rows.count() >= 150
+    page.fill('#reg-text', 'REG1024')
+    assert 1 <= page.locator('#reg-table tbody tr:visible').count() < 10 and page.locator('#REG1024').is_visible()
+    with page.expect_download() as dl:
+        page.locator('#reg-csv').click()
+    assert dl.value.suggested_filename == 'design_register.csv'
+    assert Path(dl.value.path()).read_bytes() == REGISTER_PATH.read_bytes()
+    assert (site / 'design_register.csv').read_bytes() == REGISTER_PATH.read_bytes()  # also at a plain address
     footer = page.locator('footer').inner_text()
     assert 'DIP API v2.1.0' in footer and 'mhhs_ref' in footer, footer
+    assert not errors and not failed, errors + failed
     page.context.close()
-    for name in ('glossary.html', 'changelog.html'):
-        assert (site / name).exists(), name
-    assert 'id="mpan"' in (site / 'glossary.html').read_text()
+    page, errors, failed = _open(browser, f"{server}/index.html")
+    page.get_by_role('link', name='Glossary').first.click()
+    page.wait_for_load_state('networkidle')
+    assert page.url.endswith('glossary.html') and page.locator('dl.glossary dt').count() >= 15
+    assert page.locator('dt#mpan').is_visible() and page.locator('dt#gsp-group').is_visible()
+    page.get_by_role('link', name='Changelog').first.click()
+    page.wait_for_load_state('networkidle')
+    assert page.url.endswith('changelog.html')
+    entries = page.locator('main li')
+    assert entries.count() >= 1 and re.match(r'\d{4}-\d{2}-\d{2} ', entries.first.inner_text()), entries.count()
+    assert not errors and not failed, errors + failed
+    page.context.close()
     assert 'glossary.html#mpan' in (site / 'bp001_change_of_supplier.html').read_text()
+
+
+def _hrefs(text: str):
+    return re.findall(r'<a\b[^>]*?\bhref="([^"]*)"', text)
+
+
+# Links known to be dead, each with its reason; none at present.
+KNOWN_DEAD: set[str] = set()
+
+
+def test_every_internal_link_resolves(site):
+    """Every link between the site's own pages (navbar, sidebar, footer, prose, API docs, matrix) opens a page that
+    exists, at an anchor that exists."""
+    from urllib.parse import unquote
+
+    cache, bad, n = {}, set(), 0
+    for rel in _pages(site):
+        text = (site / rel).read_text(errors='ignore')
+        here = Path(rel).parent
+        for href in _hrefs(text):
+            if re.match(r'^(https?:|mailto:|data:|javascript:)', href) or not href:
+                continue
+            path, _, anchor = href.partition('#')
+            target = os.path.normpath(here / unquote(path)) if path else rel
+            if target.endswith('/') or (site / target).is_dir():
+                target = os.path.join(target, 'index.html')
+            n += 1
+            if target.startswith('..') or not (site / target).is_file():
+                bad.add(f'{rel} -> {href}')
+            elif anchor and target.endswith('.html') and anchor not in _anchors(site, target, cache):
+                bad.add(f'{rel} -> {href}')
+    assert n > 1000, n
+    assert not bad - KNOWN_DEAD, sorted(bad - KNOWN_DEAD)[:40]
+
+
+def _kinds_sample():
+    "One item of each kind of the register, plus the items a regulator is most likely to look up."
+    from mhhs_ref.design import load_register
+
+    reg = load_register()
+    ids = ['BP001', 'REG1024'] + [g.id.iloc[0] for _, g in reg.groupby('kind')]
+    return [i for i in dict.fromkeys(ids) if i in set(reg.id)]
+
+
+@pytest.mark.parametrize('item', _kinds_sample())
+def test_item_permalink(site, server, browser, item):
+    "`traceability.html#ID` scrolls to the item's row and marks it, for an item of every kind."
+    page, errors, failed = _open(browser, f"{server}/traceability.html#{item}")
+    page.wait_for_function(
+        f'() => {{ const r = document.getElementById("{item}").getBoundingClientRect();'
+        ' return r.top >= 0 && r.bottom <= innerHeight; }',
+        timeout=10000,
+    )
+    row = page.locator(f'[id="{item}"]')
+    assert 'trace-hit' in row.get_attribute('class')
+    assert row.locator('td').first.inner_text().strip() == item
+    assert not errors and not failed, errors + failed
+    page.context.close()
+
+
+def _cell_text(site: Path, rel: str, anchor: str) -> str:
+    "The text of the cell that follows an anchor `cell-…` on a page, up to the next cell anchor."
+    text = (site / rel).read_text(errors='ignore')
+    start = text.index(f'id="{anchor}"')
+    end = text.find('class="cell-anchor"', start + len(anchor) + 30)  # the next cell's anchor, not this one's
+    return re.sub(r'<[^>]+>', '', text[start : end if end > 0 else None])
+
+
+def test_every_test_link_shows_its_item(site):
+    """Each test link of the matrix opens the cell or the test file line that verifies the item: the item's id is
+    in that cell (or within a few lines of that line), or the cell verifies items it computes (a loop over the
+    catalogue, a parametrised test) — not merely somewhere on the page. A link to a page without an anchor (a cell
+    the site hides) is counted and must stay rare."""
+    import html as h
+
+    text = (site / 'traceability.html').read_text()
+    table = text[text.index('id="trace-matrix"') :]
+    bad, n, whole_page = [], 0, 0
+    for item, tests in re.findall(r'<tr class="trace-row" id="([^"]+)".*?<td class="trace-tests">(.*?)</td>', table):
+        for href, label in re.findall(r'<a href="([^"]+)">([^<]*)</a>', tests):
+            rel, _, anchor = href.partition('#')
+            n += 1
+            if '✓' not in label:  # a failed result may come from a test since rewritten: the matrix marks it ✗
+                continue
+            if anchor.startswith('cell-'):
+                near = h.unescape(_cell_text(site, rel, anchor))
+            elif anchor.startswith('L'):
+                lines = (site / rel).read_text(errors='ignore').split('class="ln"')
+                k = int(anchor[1:])
+                near = h.unescape(re.sub(r'<[^>]+>', '', ' '.join(lines[max(1, k - 12) : k + 3])))
+            else:
+                whole_page += 1
+                continue
+            if item not in near and not re.search(r"verifies\(\s*[^'\"\s)]", near):
+                bad.append(f'{item}: {href}')
+    assert n > 0 or 'No test results were given' in text
+    assert not bad, (len(bad), bad[:20])
+    assert whole_page <= max(10, n // 10), (whole_page, n)
+
+
+def test_regulator_trail_reg1024(site, server, browser, shots):
+    """The trail a regulator follows, clicked as they would: the register, the item's id, its row in the matrix, its
+    first test link, the cell that proves it, with the result of the last run."""
+    page, errors, failed = _open(browser, f"{server}/index.html")
+    page.get_by_role('link', name='Design register').first.click()
+    page.wait_for_load_state('networkidle')
+    page.fill('#reg-text', 'REG1024')
+    page.locator('#REG1024 a').first.click()
+    page.wait_for_load_state('networkidle')
+    assert page.url.endswith('traceability.html#REG1024'), page.url
+    row = page.locator('#REG1024')
+    page.wait_for_function(
+        '() => { const r = document.getElementById("REG1024").getBoundingClientRect();'
+        ' return r.top >= 0 && r.bottom <= innerHeight; }',
+        timeout=10000,
+    )
+    assert 'Retrospection limit' in row.inner_text()
+    result = row.locator('td').last.inner_text()
+    page.screenshot(path=str(shots / 'trail-REG1024-matrix.png'))
+    tests = row.locator('td.trace-tests a')
+    if 'No test results were given' in page.locator('.trace-evidence').inner_text():
+        assert result == 'not run'
+        page.context.close()
+        return
+    if result == 'no test' and tests.count() == 0:  # results of a partial run, without REG1024's tests
+        page.context.close()
+        pytest.skip('the results given hold no test of REG1024: build the site after a full pytest run')
+    assert result == 'passed' and tests.count() >= 1, (result, tests.count())
+    first = tests.first.get_attribute('href')
+    tests.first.click()
+    page.wait_for_load_state('networkidle')
+    assert page.url.endswith(first), (page.url, first)
+    anchor = first.split('#')[1]
+    page.wait_for_function(  # the anchor sits 5rem above its cell, clear of the fixed navbar
+        f'() => {{ const r = document.getElementById("{anchor}").getBoundingClientRect();'
+        ' return r.top >= -2 && r.top <= innerHeight - 120; }',
+        timeout=10000,
+    )
+    assert 'REG1024' in _cell_text(site, first.split('#')[0], anchor)
+    cell = page.locator(f'p:has(> [id="{anchor}"]) + *')
+    assert cell.is_visible() and 'REG1024' in cell.inner_text()
+    assert cell.evaluate('e => getComputedStyle(e).outlineStyle') == 'solid'  # the proving cell is marked
+    page.screenshot(path=str(shots / 'trail-REG1024-test.png'))
+    assert not errors and not failed, errors + failed
+    page.context.close()
 
 
 @pytest.fixture(scope='module')

@@ -1,5 +1,5 @@
 // A sandbox participant in Node.js, standard library only, written from the protocol page
-// (https://mhhs-ref.github.io/mhhs_ref/participant_protocol.html). Roles: SUP, SDS, ADS and MSS.
+// (https://mhhs-ref.github.io/mhhs_ref/participant_protocol.html). Roles: SUP, SDS, ADS, MSS and LDSO.
 //   node participant.mjs SANDBOX_FOLDER            run as the participant until stopped (SIGTERM)
 //   node participant.mjs --sign KEY.pem METHOD URL DATE BODY_FILE   print the signature headers (JSON) and exit
 import http from 'node:http';
@@ -94,7 +94,7 @@ async function supplier(channel, msg) {
 
 // --- a data or metering service: answer appointment requests by contract; a data service submits a day too ---
 const reads = {};          // MPAN -> { period end (ms) -> kWh text }
-let idleTimer = null, submitted = false;
+let idleTimer = null;
 async function dataService(channel, msg) {
   const cb = msg.payload.CommonBlock, cu = msg.payload.CustomBlock || {};
   if (channel === 'IF-033') {
@@ -107,6 +107,8 @@ async function dataService(channel, msg) {
     custom.B007 = { responseCode: ok ? 'A' : 'R', proposedAppointmentResponseCode: ok ? 'SP000' : 'SP002' };
     await send('IF-034', message('IF-034', request.replace('SPRequest', 'SPResponse'), cb.M0, custom,
                                  cb.S1.senderCorrelationID));
+  } else if (channel === 'IF-027') {
+    await amend(cb, cu);
   } else if (channel === 'IF-064') {
     const r = (reads[cb.M0.MPANCore] ??= {});
     for (const d of cu.B941List) for (const p of d.MDRConsumptionPeriods) r[Date.parse(p.sp)] = p.v;
@@ -115,34 +117,72 @@ async function dataService(channel, msg) {
   }
 }
 
+// --- BP016: restate a day we submitted (IF-028 A, a new IF-021 adding up to the revised total); else R DSCA001 ---
+const held = {};           // `${MPAN}|${day}` -> { m0, b067, periods } as submitted
+async function amend(cb, cu) {
+  const mpan = cb.M0.MPANCore;
+  for (const block of cu.B902List) for (const req of block.supplierConsumptionAmendmentRequests) {
+    const day = req.consumptionAmendmentPeriodStartDate.slice(0, 10), h = held[`${mpan}|${day}`];
+    const A0 = { primaryRecipients: [cb.S1.senderDIPID], secondaryRecipients: [], always: [] };
+    const answer = message('IF-028', 'ConsumptionAmendment', cb.M0,
+      { B902List: [{ MQID: block.MQID, supplierConsumptionAmendmentRequests: [req] }] }, cb.S1.senderCorrelationID);
+    answer.payload.CommonBlock.A0 = A0;
+    answer.payload.CommonBlock.R0 = h ? { responseCode: 'A', responseMessages: [] }
+      : { responseCode: 'R', responseMessages: ['DSCA001 - Amendment wholly outside the data service\'s responsibility'] };
+    await send('IF-028', answer);
+    if (!h) continue;
+    // the revised total in Wh, shared in the shape of what was submitted; the remainder to the first half-hours
+    const total = Math.round(Number(req.grossRevisedConsumption) * 1000);
+    const w = h.periods.map((p) => Math.max(0, Math.round(Number(p.v) * 1000)));
+    const sum = w.reduce((a, v) => a + v, 0) || w.length, flat = w.every((v) => v === 0);
+    const wh = w.map((v) => Math.floor(total * (flat ? 1 : v) / sum));
+    for (let k = 0, left = total - wh.reduce((a, v) => a + v, 0); left > 0; k = (k + 1) % wh.length, left--) wh[k]++;
+    const periods = h.periods.map((p, k) => ({ sp: p.sp, v: (wh[k] / 1000).toFixed(3), q: 'E3', e: '9', arc: req.arc }));
+    await send('IF-021', message('IF-021', 'ActivePower', h.m0, { B044: { issuingDataServiceDIPID: info.dip_id },
+      B067: h.b067, B900: { MQID: { measurementQuantityID: 'AI' }, settlementDayConsumptionPeriods: [{
+        settlementDay: { settlementDayDate: `${day}T00:00:00+00:00`, periodDuration: 30 }, consumptionPeriods: periods }] } },
+      null));
+  }
+}
+
+// the day scenario whose MPANs were read: its scenario file names the day and every MPAN to submit
+const submitted = new Set();
 async function submitDay() {
-  if (submitted) return;
-  submitted = true;
-  const b = await brief('ds-day');
+  const read = new Set(Object.keys(reads));
+  const b = fs.readdirSync(folder).filter((f) => /^scenario-.*\.json$/.test(f))
+    .map((f) => JSON.parse(fs.readFileSync(path.join(folder, f), 'utf8')))
+    .find((x) => x.day && x.mpans && !submitted.has(x.scenario) && Object.keys(x.mpans).some((m) => read.has(m)));
+  if (!b) return;
+  submitted.add(b.scenario);
   const start = Date.parse(`${b.day}T00:00:00Z`);
   for (const [mpan, m] of Object.entries(b.mpans)) {
     const got = reads[mpan] || {};
     const actual = Object.values(got).map(Number);
-    const whole = actual.length === 0;
-    // estimate: the day's mean of what was read, else an annual 3650 kWh spread flat
-    const est = whole ? 3650 / 17520 : actual.reduce((a, v) => a + v, 0) / actual.length;
+    const whole = actual.length === 0, off = m.energisation === 'D';
+    // estimate: zero on a de-energised MPAN; else the day's mean of what was read, else 3650 kWh a year spread flat
+    const est = off ? 0 : whole ? 3650 / 17520 : actual.reduce((a, v) => a + v, 0) / actual.length;
+    const reason = off ? '7' : whole ? '4' : '2';
     const periods = [];
     for (let k = 1; k <= 48; k++) {
       const end = start + k * 30 * 60 * 1000, v = got[end];
       periods.push({ sp: new Date(end).toISOString().replace(/\.\d{3}Z$/, '+00:00'),
-                     v: v ?? est.toFixed(3), q: v ? 'A' : 'E5', e: v ? null : (whole ? '4' : '2'), arc: null });
+                     v: v ?? est.toFixed(3), q: v ? 'A' : 'E5', e: v ? null : reason, arc: null });
     }
     const m0 = { MPANCore: mpan, distributorDIPID: m.distributor_dip_id, GSPGroupID: m.gsp_group };
+    const b067 = { connectionTypeIndicator: m.connection_type, connectionTypeEffectiveFromDate: '2000-01-01T00:00:00+00:00' };
+    held[`${mpan}|${b.day}`] = { m0, b067, periods };
     await send('IF-021', message('IF-021', 'ActivePower', m0, {
       B044: { issuingDataServiceDIPID: info.dip_id },
-      B067: { connectionTypeIndicator: m.connection_type, connectionTypeEffectiveFromDate: '2000-01-01T00:00:00+00:00' },
+      B067: b067,
       B900: { MQID: { measurementQuantityID: 'AI' }, settlementDayConsumptionPeriods: [{
         settlementDay: { settlementDayDate: `${b.day}T00:00:00+00:00`, periodDuration: 30 },
         consumptionPeriods: periods }] } }, null));
   }
 }
 
-const react = info.role === 'SUP' ? supplier : dataService;
+// a distributor only takes what it is sent: the webhook below has already checked the DIP's signature and said 2xx
+const distributor = async () => {};
+const react = info.role === 'SUP' ? supplier : info.role === 'LDSO' ? distributor : dataService;
 const server = http.createServer((req, res) => {
   const chunks = [];
   req.on('data', (c) => chunks.push(c));
