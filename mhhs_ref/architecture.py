@@ -14,8 +14,9 @@ import mhhs_ref
 from .design import implements
 
 # %% auto #0
-__all__ = ['LAYERS', 'unit', 'layer', 'module_imports', 'upward', 'circles', 'check_layers', 'Mermaid', 'layer_picture',
-           'layer_counts']
+__all__ = ['LAYERS', 'MODULE_LINE_LIMIT', 'GENERATED', 'LONG_MODULES', 'unit', 'layer', 'module_imports', 'upward', 'circles',
+           'check_layers', 'Mermaid', 'layer_picture', 'layer_counts', 'module_sizes', 'long_modules_without_reason',
+           'stale_size_reasons']
 
 # %% ../nbs/07_architecture.ipynb #d6fdf4ef
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
@@ -24,8 +25,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ('spec', ('spec', 'isd', 'interfaces')),
     ('dip', ('dip',)),
     ('services', ('registration', 'css', 'data_services', 'lss', 'mds', 'mds_feed', 'vas', 'dde', 'calc',
-                  'settlement', 'reports')),
-    ('composition', ('processes', 'market', 'sim', 'sandbox', 'engine', 'widgets')),
+                  'settlement', 'report_models', 'reports_bmu', 'reports')),
+    ('composition', ('processes', 'market', 'sim_faults', 'sim_files', 'sim_charts', 'sim_report', 'sim', 'sandbox',
+                     'engine', 'widgets')),
     ('interface', ('cli', 'docs', 'trace', 'vectors')),
 ]
 
@@ -137,3 +139,68 @@ def layer_counts(edges=None) -> dict[tuple[str, str], int]:
         k = (LAYERS[layer(a)][0], LAYERS[layer(b)][0])
         out[k] = out.get(k, 0) + 1
     return dict(sorted(out.items(), key=lambda kv: ([n for n, _ in LAYERS].index(kv[0][0]), kv[0][1])))
+
+# %% ../nbs/07_architecture.ipynb #f6eed1b7
+MODULE_LINE_LIMIT = 500  # ASM-MODULE-SIZE: lines of a module of mhhs_ref/, as `wc -l` counts them
+GENERATED = ('_modidx',)  # nbdev's index of exported names: written by nbdev-export from the notebooks, not counted
+
+LONG_MODULES: dict[str, str] = {
+    'dip.hub': "The DIP hub is one class over one SQLite store: accepting, routing, delivery with retries, status "
+               "messages, replay, requeue, retention and monitoring all read and write the same tables (messages, "
+               "deliveries, routes, the journal), and a message is on disk before it is accepted. The notebook already "
+               "reads in sections, each patching its methods onto `Hub` beside their tests.",
+    'dip.http': "Both ends of the DIP API over HTTP: the server's endpoints and signature checks, the webhook "
+                "deliverer that signs and the receiver a participant runs to verify, the participant client, "
+                "`mhhs-ref dip serve` and the OpenAPI document. Each exchange's two sides share one signing string, "
+                "one set of limits and one mapping of answers to codes, and are tested against each other.",
+    'sandbox': "One command, `mhhs-ref sandbox`: the reference DIP and the simulated parties over HTTP, the "
+               "recorder of what the participant sent and was sent (one lock over one `Sandbox`'s state), the "
+               "scenarios (short scripts over that `Sandbox`), the checks and the conformance report in JSON, JUnit "
+               "and HTML that read what it recorded, and the long-lived server.",
+    'mds': "The MDS of the TOM: its store of IF-021 versions and what reads and writes it (intake under the ECS "
+           "rules, replay to a gaining data service, bulk intake, defaults to the parties on IF-013, annual "
+           "consumption on IF-040), and the volume maths the VAS, the settlement calculation, BP013 and the reports "
+           "borrow from it as pure functions (defaults, line loss factors, CCC ids, the content of REP-002, REP-006, "
+           "REP-008 and REP-009). In the TOM all of it is the MDS's; its notebook reads in those sections.",
+    'lss': "BP018 as one service over one store (its shapes, the facts it learns over the DIP, the days it holds): "
+           "categories and contributors, the cascade from actual to default shapes, the daily totals, the shapes "
+           "served to the data services, IF-022 and IF-023, all keyed by the same categories.",
+    'vectors': "`mhhs-ref vectors` writes one folder under one manifest: message vectors for every channel and event, "
+               "signed request vectors and the scenario cases, stamped with the same versions, and reads the folder "
+               "back to check it.",
+    'data_services.processing': "BP005 for a whole market over one set of wide arrays (`DayData`, one row per "
+                                "MPAN): validation, load shapes and their fallback, gap interpolation and shaping on "
+                                "the annual or seven-day basis, daily and periodic quantities shaped into half-hours, "
+                                "`process` (a day of the whole market, in chunks) and the IF-021 frame both ways.",
+    'interfaces': "Every DIP channel from the one parsed specification: wire types, the per-event specification, "
+                  "channels, validation with the official codes, builders and the JSON Schemas for participants; "
+                  "a few lines over the limit.",
+}
+
+
+def module_sizes(root: Path | str | None = None) -> dict[str, int]:
+    "Lines of every module of the package at `root` (default: mhhs_ref), named as in `LAYERS`, longest first."
+    root = Path(root) if root else Path(mhhs_ref.__file__).parent
+    sizes = {}
+    for p in root.rglob('*.py'):
+        name = _module_name(p, root).removeprefix(root.name).removeprefix('.') or '__init__'
+        sizes[name] = p.read_text(encoding='utf-8').count('\n')
+    return dict(sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+@implements('ASM-MODULE-SIZE')
+def long_modules_without_reason(root: Path | str | None = None, limit: int = MODULE_LINE_LIMIT,
+                                reasons: dict[str, str] | None = None) -> list[str]:
+    "Modules over `limit` lines that `reasons` (default `LONG_MODULES`) says nothing for, as `name (lines)`."
+    reasons = LONG_MODULES if reasons is None else reasons
+    return [f'{m} ({n} lines)' for m, n in module_sizes(root).items()
+            if n > limit and m not in reasons and m not in GENERATED]
+
+
+@implements('ASM-MODULE-SIZE')
+def stale_size_reasons(root: Path | str | None = None, limit: int = MODULE_LINE_LIMIT,
+                       reasons: dict[str, str] | None = None) -> list[str]:
+    "Modules `reasons` (default `LONG_MODULES`) keeps a reason for that are gone or no longer over `limit` lines."
+    reasons = LONG_MODULES if reasons is None else reasons
+    sizes = module_sizes(root)
+    return [m for m in reasons if sizes.get(m, 0) <= limit]

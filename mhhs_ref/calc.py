@@ -18,7 +18,7 @@ from .data_services.processing import MISSING
 from .dde import DemandDisconnectionEvent, dde_on_local_day, with_disconnections
 from .design import implements
 from .mds import llf_default_report, local_volumes, mpan_kinds
-from .time import as_date, local_day_cells
+from .time import UTC_PERIODS_PER_DAY, as_date, local_day_cells
 from .vas import allocate, correct
 
 # %% auto #0
@@ -31,7 +31,8 @@ def align_rows(ids, values: np.ndarray, mpans: pd.DataFrame, out: np.ndarray | N
     where
     an MPAN has no row); rows whose id is not among `mpans` are dropped. Pass `out` to fill an existing array."""
     values = np.asarray(values)
-    if out is None: out = np.full((len(mpans), values.shape[1] if values.ndim == 2 else 48), MISSING, np.int32)
+    width = values.shape[1] if values.ndim == 2 else UTC_PERIODS_PER_DAY
+    if out is None: out = np.full((len(mpans), width), MISSING, np.int32)
     if len(ids) == 0: return out
     i = pd.Index(mpans.mpan.astype(str)).get_indexer(pd.Index(ids).astype(str))
     keep = i >= 0
@@ -83,8 +84,9 @@ def settle_gsp_day(day, mpans: pd.DataFrame, held: dict, take, isd, shapes: Call
                                                     f"{sorted(groups)}")
     n = len(local_day_cells(day))
     for d, a in held.items():
-        if np.shape(a) != (len(mpans), 48): raise MhhsError('REF0303', f"held values for {d} are {np.shape(a)}, not "
-            f"({len(mpans)}, 48)")
+        if np.shape(a) != (len(mpans), UTC_PERIODS_PER_DAY):
+            raise MhhsError('REF0303', f"held values for {d} are {np.shape(a)}, not "
+                                       f"({len(mpans)}, {UTC_PERIODS_PER_DAY})")
     kinds = mpan_kinds(mpans)  # each MPAN's kind, coded once: the MDS's lookups and REP-008 share it
     rep6, dflt = local_volumes(day, mpans, held, isd, shapes=shapes, kinds=kinds)
     corr, factors = correct(rep6, take, isd, periods=n)

@@ -329,13 +329,15 @@ def _make_sandbox(out, role, dip_id, mpid, cert, host, port, reply_timeout, toda
     except OSError as e: _fail_code("REF0403", f"cannot write {out}: {e.strerror or e}")
 
 _OUT_HELP = "Folder for the connection file, keys, databases and the report (must not exist or be empty)."
+_ROLE_HELP = ("The participant's role: SUP, SDS, ADS, MSS or LDSO. An LDSO takes the place of one of standing data's "
+              "distributors, so give that distributor's DIP id and MPID (e.g. --dip-id 2500000020 --mpid SOUT).")
 _CERT_HELP = ("The participant's signing certificate (PEM; RSA key, common name = the DIP id); default: one is "
               "made and written to --out.")
 
 @sandbox_app.callback()
 def sandbox(ctx: typer.Context,
             out: Optional[Path] = typer.Option(None, '--out', help=_OUT_HELP),
-            role: str = typer.Option('SUP', help="The participant's role: SUP, SDS, ADS or MSS."),
+            role: str = typer.Option('SUP', help=_ROLE_HELP),
             dip_id: str = typer.Option('2399000001', '--dip-id', help="The participant's DIP id (10 digits)."),
             mpid: str = typer.Option('PRTA', help="The participant's MPID (4 characters)."),
             scenario: Optional[list[str]] = typer.Option(None, help="Scenario to play (repeat for more); default "
@@ -349,8 +351,8 @@ def sandbox(ctx: typer.Context,
                 "each message, counted from the webhook post that asks for it."),
             today: Optional[str] = typer.Option(None, help="The sandbox's today (YYYY-MM-DD), for a replayable run; "
                                                            "default: today."),
-            seed: Optional[int] = typer.Option(None, min=0, max=99_999, help="Seed (0-99999): fixes the MPANs and "
-                                                                             "the API key, for a replayable run.")):
+            seed: Optional[int] = typer.Option(None, min=0, max=99_999, help="Seed (0-99999): fixes the MPANs, "
+                "the API key and the DIP's transaction ids, for a replayable run.")):
     "Run the participant sandbox: play scenarios against your own system and write a conformance report."
     from mhhs_ref.core import MhhsError
     from mhhs_ref.sandbox import SCENARIOS
@@ -387,7 +389,7 @@ def sandbox(ctx: typer.Context,
 
 @sandbox_app.command('serve')
 def sandbox_serve(out: Path = typer.Option(..., '--out', help=_OUT_HELP),
-                  role: str = typer.Option('SUP', help="The participant's role: SUP, SDS, ADS or MSS."),
+                  role: str = typer.Option('SUP', help=_ROLE_HELP),
                   dip_id: str = typer.Option('2399000001', '--dip-id', help="The participant's DIP id (10 digits)."),
                   mpid: str = typer.Option('PRTA', help="The participant's MPID (4 characters)."),
                   cert: Optional[Path] = typer.Option(None, help=_CERT_HELP),

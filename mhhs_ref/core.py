@@ -18,7 +18,7 @@ __all__ = ['REJECTION_CODES', 'MPAN_PRIMES', 'GSP_GROUP_NAMES', 'DISTRIBUTOR_GSP
            'is_valid_mpan_core', 'parse_mpan_core', 'GSPGroup', 'distributor_id', 'gsp_group_for_mpan', 'is_valid_mpid',
            'is_valid_dip_id', 'parse_mpid', 'parse_dip_id', 'Role', 'MarketSegment', 'ConnectionType',
            'MeasurementQuantity', 'EnergyDirection', 'EnergisationStatus', 'ConsentGranularity',
-           'DomesticPremiseIndicator', 'DCCServiceFlag', 'RMPStatus', 'MPStatus', 'ConsumptionComponent',
+           'DomesticPremiseIndicator', 'DCCServiceFlag', 'RMPStatus', 'MPStatus', 'ConsumptionComponent', 'ServiceKind',
            'is_actual_quality', 'is_zero_quality', 'is_estimate_quality', 'EstimationReason', 'AmendmentReason',
            'ReadingMethod', 'ReadFrequency', 'AnnualConsumptionQuality', 'DefaultLoadShapeFlag', 'AppointmentScenario',
            'DeAppointmentReason', 'ResponseCode', 'IHDInstallStatus', 'CommsHubActivity', 'SettlementCode',
@@ -205,6 +205,11 @@ class MPStatus(str, Enum):
 class ConsumptionComponent(str, Enum):
     "Consumption Component Indicator (DI-080)."
     CONSUMPTION='C'; LOSSES='L'
+
+class ServiceKind(str, Enum):
+    """The two services appointed to an MPAN beside its supplier, as Registration files them: metering (`MS`) and data
+    (`DS`). Our own codes: no data item names them (the DIP tells the two apart by channel and role)."""
+    METERING='MS'; DATA='DS'
 
 # %% ../nbs/00_core.ipynb #96e2c229
 _QUALITY = (['A', 'E'] + [f'E{i}' for i in range(10)] + [f'EA{i}' for i in range(1, 14)]

@@ -7,6 +7,7 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/css.html.md"""
 # %% ../nbs/21_css.ipynb #6d7cb867
 from __future__ import annotations
 import datetime as dt
+import random
 import secrets
 import sqlite3
 import threading
@@ -21,8 +22,8 @@ from .registration import CssEvent, Publication
 from .time import SETTLEMENT_TZ, add_working_days
 
 # %% auto #0
-__all__ = ['CSS_SCHEMA', 'CssWindows', 'CentralSwitchingService', 'register', 'object_to', 'cancel', 'tick', 'update_agents',
-           'agents', 'DccService']
+__all__ = ['CSS_SCHEMA', 'CssWindows', 'CentralSwitchingService', 'css_registration_id', 'register', 'object_to', 'cancel',
+           'tick', 'update_agents', 'agents', 'DccService']
 
 # %% ../nbs/21_css.ipynb #ad2ae73b
 @dataclass(frozen=True)
@@ -49,8 +50,9 @@ at REAL NOT NULL);
 class CentralSwitchingService:
     "A CSS simulator: registration requests and their states, reported to Registration (outside the DIP)."
     def __init__(self, clock: Callable[[], dt.datetime], listener: Callable[[CssEvent], list[Publication]],
-                 windows: CssWindows | None = None, db: str = ':memory:'):
+                 windows: CssWindows | None = None, db: str = ':memory:', ids: random.Random | None = None):
         self.clock, self.listener, self.windows = clock, listener, windows or CssWindows()
+        self.ids = ids                            # seeded: registration ids repeat run to run (sandbox)
         self.con = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
         self.con.executescript(CSS_SCHEMA)
         self.lock = threading.RLock()
@@ -80,6 +82,10 @@ class CentralSwitchingService:
     def requests(self) -> pd.DataFrame:
         return pd.read_sql_query('SELECT * FROM css_requests ORDER BY requested_on, css_id', self.con)
 
+def css_registration_id(rng: random.Random | None = None) -> str:
+    "A CSS registration id (hex, 8-4-4-4-12): from the secure random source, or from `rng` when one is given."
+    return '-'.join(f"{rng.getrandbits(8 * k):0{2 * k}x}" if rng else secrets.token_hex(k) for k in (4, 2, 2, 2, 6))
+
 mark_implements('TOM-CSS', __name__, 'CentralSwitchingService')
 
 # %% ../nbs/21_css.ipynb #ce8e6cad
@@ -96,7 +102,7 @@ def register(self, mpan: str, supplier: str, effective_from) -> tuple[str, list[
                                 "('Pending','Secured')", (mpan,)).fetchone()
         if busy: raise MhhsError('REG9004', f"switch {busy[0]} for {busy[1]} is already in progress on "
                                             f"{mpan}", path='MPANCore')
-        css_id = '-'.join(secrets.token_hex(k) for k in (4, 2, 2, 2, 6))
+        css_id = css_registration_id(self.ids)
         secure_on = add_working_days(today, w.objection_days)
         self.con.execute(
             'INSERT INTO css_requests VALUES (?,?,?,?,?,?,?,?)',

@@ -6,7 +6,7 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/interfaces.html.md"""
 
 # %% ../nbs/10_interfaces.ipynb #8efcdd82
 from __future__ import annotations
-import datetime as dt, json, re, secrets
+import datetime as dt, json, random, re, secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -289,11 +289,13 @@ def validate_block(block_id: str, data) -> dict:
 
 # %% ../nbs/10_interfaces.ipynb #354d23cf
 def sender_unique_reference(
-    channel_id: str, sender_dip_id: str, role: str, when: dt.date | None = None, suffix: str | None = None
+    channel_id: str, sender_dip_id: str, role: str, when: dt.date | None = None, suffix: str | None = None,
+    rng: random.Random | None = None,
 ) -> str:
-    "A sender unique reference in the DIP's format (DT-995)."
+    """A sender unique reference in the DIP's format (DT-995); its suffix is 16 hex digits from the secure random
+    source, or from `rng` when a replayable run gives one."""
     when = when or dt.date.today()
-    suffix = suffix or secrets.token_hex(8)
+    suffix = suffix or (f"{rng.getrandbits(64):016x}" if rng else secrets.token_hex(8))
     kind, num = channel_id.split('-', 1)
     num = re.match(r'\d+', num).group(0)
     return f"S-{kind}-{num}-{sender_dip_id}-{Role(role).value}-{when:%Y%m%d}-{suffix}"
@@ -325,9 +327,9 @@ def build_message(channel_id: str, event: str, sender_dip_id: str, sender_role: 
                   blocks: dict[str, Any] | None = None, primary: list[str] | None = None, environment: str = 'DEV',
                   correlation_id: str | None = None, response: dict | None = None, now: dt.datetime | None = None,
                   reference: str | None = None, distributor_dip_id: str | None = None, gsp_group: str | None = None,
-                  common: dict | None = None) -> dict:
+                  common: dict | None = None, rng: random.Random | None = None) -> dict:
     """Build and validate a message of `event` on `channel_id` (`common`: further common blocks, e.g. IF-016's
-    `S2`/`R1`); returns the JSON-ready dict."""
+    `S2`/`R1`; `rng`: where a made-up sender reference draws its suffix); returns the JSON-ready dict."""
     ch = channel(channel_id)
     ev = spec_event(ch.id, event)
     if ev is None: raise MessageInvalid([('payload.CommonBlock.S0.eventCode', f"[{event.strip('[]')}] is not an "
@@ -340,7 +342,7 @@ def build_message(channel_id: str, event: str, sender_dip_id: str, sender_role: 
             'environmentTag': environment,
             'subText': None,
             'senderUniqueReference': reference
-            or sender_unique_reference(ch.id, sender_dip_id, sender_role, now.date()),
+            or sender_unique_reference(ch.id, sender_dip_id, sender_role, now.date(), rng=rng),
             'senderTimestamp': wire_datetime(now),
             'senderDIPID': sender_dip_id,
             'senderRoleID': sender_role,

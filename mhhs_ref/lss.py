@@ -22,22 +22,24 @@ from mhhs_ref.data_services.processing import (
     QUALITY,
     day_arrays,
     fallback_load_shapes,
-    _kwh as _wh_to_kwh,
 )
+from .units import ACTUAL_QUALITY, kwh
 from .columnar import key_codes
 from .design import implements, mark_implements
 from .interfaces import build_message, validate_message, wire_datetime
-from .time import SETTLEMENT_TZ, UTC, aware_utc, as_date, local_periods_frame, utc_period_ends
+from mhhs_ref.time import (
+    SETTLEMENT_TZ, UTC, UTC_PERIODS_PER_DAY, aware_utc, as_date, local_periods_frame, utc_period_ends
+)
 
 # %% auto #0
-__all__ = ['CATEGORY', 'ACTUAL', 'SCHEMA', 'SEGMENT_OF_SENDER', 'DOMESTIC_PROFILE_CLASSES', 'LssRules', 'categories',
-           'contributions', 'day_shapes', 'offpeak_mask', 'LoadShapingService', 'run', 'shapes', 'shape_rows',
-           'shapes_source', 'source', 'messages', 'receive', 'receive_change', 'held_day', 'run_held', 'held_refusals',
-           'handle']
+__all__ = ['CATEGORY', 'ACTUAL', 'SCHEMA', 'SEGMENT_OF_SENDER', 'DOMESTIC_PROFILE_CLASSES', 'any_nonzero', 'LssRules',
+           'categories', 'contributions', 'day_shapes', 'offpeak_mask', 'LoadShapingService', 'run', 'shapes',
+           'shape_rows', 'shapes_source', 'source', 'messages', 'receive', 'receive_change', 'held_day', 'run_held',
+           'held_refusals', 'handle']
 
 # %% ../nbs/32_bp018_lss.ipynb #aaae4a43
 CATEGORY = ['gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq']
-ACTUAL = np.array([q in ('A', 'A1', 'A2', 'A3') for q in QUALITY])
+ACTUAL = np.array([q in ACTUAL_QUALITY for q in QUALITY])
 _ACTUAL_RUNS = [
     (int(r[0]), int(r[-1]))
     for r in np.split(np.flatnonzero(ACTUAL), np.flatnonzero(np.diff(np.flatnonzero(ACTUAL)) > 1) + 1)
@@ -54,7 +56,7 @@ def _is_actual(q: np.ndarray) -> np.ndarray:
     return out
 
 
-def _any_nonzero(a: np.ndarray) -> np.ndarray:
+def any_nonzero(a: np.ndarray) -> np.ndarray:
     """Per row of a 2-D array of bytes (bool, int8): is any of them non-zero. When a row is whole 8-byte words, the
     words
     are OR-ed column by column (a few vector operations, several times faster than `any(axis=1)`)."""
@@ -131,7 +133,7 @@ def _contributor_sums(codes: np.ndarray, n_groups: int, wh: np.ndarray, quality:
         b = min(n, a + block)
         w = wh[a:b]
         # every period actual and sent
-        good = np.flatnonzero(~_any_nonzero(~_is_actual(quality[a:b]) | (w == MISSING)))
+        good = np.flatnonzero(~any_nonzero(~_is_actual(quality[a:b]) | (w == MISSING)))
         if not len(good): continue
         at = good[
             np.argsort(codes[a:b][good].astype(np.int16) if n_groups < 2**15 else codes[a:b][good], kind='stable')
@@ -152,6 +154,25 @@ def _contributor_sums(codes: np.ndarray, n_groups: int, wh: np.ndarray, quality:
     return out, tot, ok
 
 
+def _category_keys(src: pd.DataFrame, first: np.ndarray) -> list[tuple]:
+    """The categories (`categories`, as tuples of `CATEGORY`) of rows `first` of `src`: made in Python from the rows'
+    values (`str(v)`, as `astype(str)` makes them), or — when a value is missing — through `categories`."""
+    cols = [c for c in ('gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq', 'energy_direction')
+            if c in src]
+    at = first.tolist()
+    vals = {c: src[c].iloc[at].tolist() for c in cols}
+    text = [vals[c] for c in ('gsp_group', 'connection_type', 'market_segment') if c in vals]
+    if 'mq' in vals: text.append(vals['mq'])
+    whole = 'domestic_premise' in vals and len(text) == (4 if 'mq' in vals else 3)
+    if whole and not any(v is None or v is pd.NA or v != v for t in text for v in t):
+        dpi = ['T' if bool(v) else 'F' for v in vals['domestic_premise']]
+        mq = ([str(v) for v in vals['mq']] if 'mq' in vals else
+              ['AE' if str(v) == 'E' else 'AI' for v in vals['energy_direction']] if 'energy_direction' in vals else
+              ['AI'] * len(at))
+        return list(zip(*([str(v) for v in t] for t in text[:3]), dpi, mq))
+    cat = categories(src.iloc[first][cols].reset_index(drop=True))  # the first rows only, then their columns
+    return list(zip(*(cat[c].tolist() for c in CATEGORY)))
+
 def _category_sums(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray,
                    kinds: tuple | None = None) -> tuple[list[tuple], np.ndarray]:
     """Per finest category of the MPANs: its key, and [Σ normalised shapes of its contributors (48), their number, Σ
@@ -168,10 +189,7 @@ def _category_sums(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray,
     count = np.bincount(codes[ok], minlength=len(first)).astype(np.float64)
     day = np.bincount(codes[ok], weights=tot[ok].astype(np.float64), minlength=len(first))
     sums = np.concatenate([shape, count[:, None], day[:, None]], axis=1)
-    cols = [c for c in ('gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq', 'energy_direction')
-            if c in src]
-    cat = categories(src.iloc[first][cols].reset_index(drop=True))  # the first rows only, then their columns
-    return _fold(list(zip(*(cat[c].tolist() for c in CATEGORY))), sums)
+    return _fold(_category_keys(src, first), sums)
 
 # %% ../nbs/32_bp018_lss.ipynb #1c0aa0c8
 def _wider(key: tuple, level: int) -> tuple:
@@ -179,7 +197,7 @@ def _wider(key: tuple, level: int) -> tuple:
     out."""
     return ('*',) + key[1:3] + (('*',) if level == 2 else key[3:4]) + key[4:]
 
-_BACKSTOP_COLS = [f'p{k:02d}' for k in range(1, 49)]
+_BACKSTOP_COLS = [f'p{k:02d}' for k in range(1, UTC_PERIODS_PER_DAY + 1)]
 
 @implements('BP018', 'ASM-LSS-CASCADE', 'DI-154')
 def day_shapes(
@@ -190,20 +208,21 @@ def day_shapes(
     key columns, `flag` (A/D/E), `n` contributors, `values` (48 Wh, int) and `mean_day_kwh`. Every measurement
     quantity has a back-stop (`fallback_load_shapes`: export follows daylight), so `B` (no data) does not occur."""
     rules = rules or LssRules()
+    p = UTC_PERIODS_PER_DAY  # a category's sums: its shape over the day's periods, then contributors and day total
     keys, sums = _category_sums(mpans, wh, quality, kinds)
     keys = [tuple('*' if v is None or v != v else v for v in k) for k in keys]
     lookup = []
     for level in range(3):
         k, agg = _fold([_wider(x, level) for x in keys] if level else keys, sums)
         lookup.append(
-            {key: (int(s_[48]), s_[49] / s_[48] / 1000, s_[:48] / s_[48]) for key, s_ in zip(k, agg) if s_[48] > 0}
+            {key: (int(s_[p]), s_[p + 1] / s_[p] / 1000, s_[:p] / s_[p]) for key, s_ in zip(k, agg) if s_[p] > 0}
         )
     wanted = list(dict.fromkeys(keys + [_wider(x, 1) for x in keys] + [_wider(x, 2) for x in keys]))
     rows, backstop = [], []
     for key in wanted:
         depth = 2 if key[0] == '*' and key[3] == '*' else 1 if key[0] == '*' else 0
         own = lookup[depth].get(key)
-        flag, n, day_kwh, shape = 'B', 0, 0.0, np.zeros(48)
+        flag, n, day_kwh, shape = 'B', 0, 0.0, np.zeros(p)
         if own and own[0] >= rules.min_sample:
             flag, (n, day_kwh, shape) = 'A', own
         else:
@@ -357,7 +376,7 @@ def shapes(self: LoadShapingService, day, run: int | None = None) -> pd.DataFram
 LoadShapingService.run, LoadShapingService.shapes = run, shapes
 
 # %% ../nbs/32_bp018_lss.ipynb #f3f3c440
-_P48 = [f'p{k:02d}' for k in range(1, 49)]
+_P48 = [f'p{k:02d}' for k in range(1, UTC_PERIODS_PER_DAY + 1)]
 
 @implements('BP018', 'ASM-LSS-CASCADE', 'ASM-DS-LOADSHAPE-FALLBACK')
 def shape_rows(shapes: pd.DataFrame, keys: pd.DataFrame, mq: str = 'AI') -> pd.DataFrame:
@@ -387,7 +406,8 @@ def shape_rows(shapes: pd.DataFrame, keys: pd.DataFrame, mq: str = 'AI') -> pd.D
             raise MhhsError('REF0300', f"no load shape for {(g, ct, seg, dpi, q)}")
         pick.append(i)
     s = shapes.iloc[pick].reset_index(drop=True)
-    vals = np.stack(s['values'].to_numpy()).reshape(len(s), 48) / 1000.0 if len(s) else np.zeros((0, 48))
+    vals = (np.stack(s['values'].to_numpy()).reshape(len(s), UTC_PERIODS_PER_DAY) / 1000.0 if len(s)
+            else np.zeros((0, UTC_PERIODS_PER_DAY)))
     out = pd.DataFrame(vals, columns=_P48)
     out['day_total'], out['week_total'], out['annual_total'] = s.day_wh / 1000, s.day_wh_7 / 1000, s.day_wh_365 / 1000
     return pd.concat([keys, out], axis=1)
@@ -414,10 +434,6 @@ def source(self: LoadShapingService, mq: str = 'AI') -> Callable:
 LoadShapingService.source = source
 
 # %% ../nbs/32_bp018_lss.ipynb #c302a082
-def _kwh(wh) -> str:
-    "A (possibly fractional) Wh total as the catalogue's kWh string, rounded to the Wh."
-    return _wh_to_kwh(int(round(wh)))
-
 def _b051(r) -> dict:
     return {
         'loadShapeGSPGroupID': r.gsp_group,
@@ -438,7 +454,7 @@ def messages(self: LoadShapingService, day, now: dt.datetime | None = None) -> l
         {
             'LSGroup': _b051(r),
             'LSGroupSettlementPeriods': [
-                {'sp': e, 'loadShapePeriodValue': _kwh(v), 'defaultLoadShapeFlag': r.flag}
+                {'sp': e, 'loadShapePeriodValue': kwh(v), 'defaultLoadShapeFlag': r.flag}
                 for e, v in zip(ends, r.values)
             ],
         }
@@ -447,15 +463,15 @@ def messages(self: LoadShapingService, day, now: dt.datetime | None = None) -> l
     totals = [
         {
             'LSGroup': _b051(r),
-            'LSAnnualConsumption': {'annualLoadShapeTotal': _kwh(r.day_wh_365)},
+            'LSAnnualConsumption': {'annualLoadShapeTotal': kwh(r.day_wh_365)},
             'LSTTotals': [
                 {
-                    'loadShapeDayTotal': _kwh(r.day_wh),
-                    'loadShapeDayPeakTotal': _kwh(r.peak_wh),
-                    'loadShapeDayOffPeakTotal': _kwh(r.offpeak_wh),
-                    'loadShape7DayRollingTotal': _kwh(r.day_wh_7),
-                    'loadShape7DayRollingPeakTotal': _kwh(r.peak_wh_7),
-                    'loadShape7DayRollingOffPeakTotal': _kwh(r.offpeak_wh_7),
+                    'loadShapeDayTotal': kwh(r.day_wh),
+                    'loadShapeDayPeakTotal': kwh(r.peak_wh),
+                    'loadShapeDayOffPeakTotal': kwh(r.offpeak_wh),
+                    'loadShape7DayRollingTotal': kwh(r.day_wh_7),
+                    'loadShape7DayRollingPeakTotal': kwh(r.peak_wh_7),
+                    'loadShape7DayRollingOffPeakTotal': kwh(r.offpeak_wh_7),
                 }
             ],
         }

@@ -17,10 +17,10 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from .core import MPAN_PRIMES, EnergisationStatus
+from .core import MPAN_PRIMES, ConnectionType, ConsentGranularity, EnergisationStatus, MarketSegment
 from .design import implements, mark_implements
 from .isd import StandingData, reference_isd
-from .time import SETTLEMENT_TZ, as_date, daylight, utc_period_ends
+from .time import SETTLEMENT_TZ, UTC_PERIODS_PER_DAY, as_date, daylight, utc_period_ends
 from .units import MISSING
 
 # %% auto #0
@@ -86,7 +86,7 @@ def mpan_cores(distributor_id: str, serials: np.ndarray) -> np.ndarray:
 def mpan_strings(cores: np.ndarray) -> pd.arrays.ArrowStringArray:
     "MPAN cores as 13-character strings (an Arrow-backed pandas string array: compact and fast to build)."
     import pyarrow as pa
-    digits = ((np.asarray(cores, dtype=np.int64)[:, None] // _POW) % 10).astype(np.uint8) + 48
+    digits = ((np.asarray(cores, dtype=np.int64)[:, None] // _POW) % 10).astype(np.uint8) + ord('0')
     return pd.arrays.ArrowStringArray(pa.array(digits.view('S13').ravel(), type=pa.binary(13)).cast(pa.string()))
 
 # %% ../nbs/40_market.ipynb #5168628e
@@ -142,8 +142,10 @@ def _participants(isd, role):
     p = isd.participants
     return p[p.role == role].dip_id.to_numpy(), p[p.role == role].mpid.to_numpy()
 
-SEGMENTS, METERING = ['S', 'A', 'U'], ['smart', 'traditional', 'advanced', 'unmetered']
-CATEGORIES, CONNECTIONS = ['dom', 'nondom', 'adv', 'ums', 'exp'], ['W', 'L', 'H', 'E', 'U']
+# the code lists in the core enums' order (S A U; W L H E U; H D M N): positions in them are the int8 codes below
+SEGMENTS, METERING = [s.value for s in MarketSegment], ['smart', 'traditional', 'advanced', 'unmetered']
+CATEGORIES, CONNECTIONS = ['dom', 'nondom', 'adv', 'ums', 'exp'], [c.value for c in ConnectionType]
+_CONSENTS = [c.value for c in ConsentGranularity]
 _SEG_ROLES = {'S': ('MSS', 'SDS'), 'A': ('MSA', 'ADS'), 'U': ('UMSO', 'UMSDS')}
 
 @patch
@@ -162,7 +164,7 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
     a_conn = np.array([CONNECTIONS.index(k) for k, _ in mix.a_connection], dtype=np.int8)[
         _pick(rng, n, mix.a_connection)
     ]
-    conn = np.where(U, CONNECTIONS.index('U'), np.where(A, a_conn, s_conn)).astype(np.int8)
+    conn = np.where(U, CONNECTIONS.index(ConnectionType.UNMETERED), np.where(A, a_conn, s_conn)).astype(np.int8)
     # export MPANs beside some domestic smart imports
     has_exp = domestic & smart & (rng.random(n) < mix.export_share)
     imp = np.arange(n)
@@ -184,7 +186,7 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
         svc[which] = _cat(first[seg] + pick, ids)
     consent = np.where(smart, _pick(rng, m, mix.consent), -1)
     consent = np.where(
-        consent >= 0, np.array([['H', 'D', 'M', 'N'].index(c) for c, _ in mix.consent])[np.maximum(consent, 0)], -1
+        consent >= 0, np.array([_CONSENTS.index(c) for c, _ in mix.consent])[np.maximum(consent, 0)], -1
     )
     metering = np.where(seg == 2, 3, np.where(seg == 1, 2, np.where(smart, 0, 1)))
     category = np.where(export, 4, np.where(seg == 2, 3, np.where(seg == 1, 2, np.where(domestic, 0, 1))))
@@ -192,10 +194,12 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
     for cat, median, sigma in mix.annual_kwh:
         on = category == CATEGORIES.index(cat)
         ac[on] = median * np.exp(sigma * rng.standard_normal(on.sum()))
-    big = (category == CATEGORIES.index('nondom')) & (conn == CONNECTIONS.index('W')) & (ac > mix.whole_current_max_kwh)
-    conn = np.where(big, CONNECTIONS.index('L'), conn).astype(np.int8)  # too big for whole current: CT-metered
-    big = np.isin(category, [CATEGORIES.index('nondom'), CATEGORIES.index('adv')]) & (conn == CONNECTIONS.index('L'))
-    conn = np.where(big & (ac > mix.lv_ct_max_kwh), CONNECTIONS.index('H'), conn).astype(np.int8)
+    ct = ConnectionType
+    wc, lv, hv = (CONNECTIONS.index(t) for t in (ct.WHOLE_CURRENT, ct.LV_CT, ct.HV_CT))
+    big = (category == CATEGORIES.index('nondom')) & (conn == wc) & (ac > mix.whole_current_max_kwh)
+    conn = np.where(big, lv, conn).astype(np.int8)  # too big for whole current: CT-metered
+    big = np.isin(category, [CATEGORIES.index('nondom'), CATEGORIES.index('adv')]) & (conn == lv)
+    conn = np.where(big & (ac > mix.lv_ct_max_kwh), hv, conn).astype(np.int8)
     energised = (rng.random(m) < mix.deenergised).astype(np.int8)
     lo, hi = np.datetime64(mix.created_from), np.datetime64(mix.created_to)
     created = lo + rng.integers(0, int((hi - lo).astype(int)), m).astype('timedelta64[D]')
@@ -217,7 +221,7 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
             'ms': svc[0],
             'ds': svc[1],
             'llfc': _cat(conn, [f"{c}{dist.distributor_id}" for c in CONNECTIONS]),
-            'consent': _cat(consent, ['H', 'D', 'M', 'N']),
+            'consent': _cat(consent, _CONSENTS),
             'energisation': _cat(energised, ['E', 'D']),
             'annual_kwh': ac,
             'created_on': created,
@@ -268,12 +272,12 @@ def _true(self: MarketSpec, part: pd.DataFrame, day: dt.date, rng) -> np.ndarray
     )  # [5 categories × 5 shifts, 48]
     out = shifted[cats * 5 + rng.integers(0, 5, n)]  # row gather: [n, 48]
     sigma = np.array([_NOISE[c] for c in names], dtype=np.float32)[cats][:, None]
-    z = rng.standard_normal((n, 48), dtype=np.float32)
+    z = rng.standard_normal((n, UTC_PERIODS_PER_DAY), dtype=np.float32)
     z *= sigma
     z -= sigma * sigma / 2
     np.exp(z, out=z)
     out *= z
-    scale = part.annual_kwh.to_numpy() * (1000 / 365 / 48)
+    scale = part.annual_kwh.to_numpy() * (1000 / 365 / UTC_PERIODS_PER_DAY)
     # cloudiness: one draw per GSP group and day
     if 'exp' in names and (cats == names.index('exp')).any():
         scale = np.where(
@@ -286,7 +290,8 @@ def _true(self: MarketSpec, part: pd.DataFrame, day: dt.date, rng) -> np.ndarray
     np.rint(out, out=out)
     np.clip(out, 0, 2**31 - 128, out=out)
     out = out.astype(np.int32)
-    ums = (cats == names.index('ums')) & (part.energisation.to_numpy() != 'D') if 'ums' in names else np.zeros(n, bool)
+    live = part.energisation.to_numpy() != EnergisationStatus.DE_ENERGISED.value
+    ums = (cats == names.index('ums')) & live if 'ums' in names else np.zeros(n, bool)
     if ums.any():  # street lights: what their inventory draws (ASM-UMS-INVENTORY)
         from mhhs_ref.data_services.collection import ums_consumption, ums_inventory
 
@@ -308,11 +313,11 @@ def _metered(self: MarketSpec, part: pd.DataFrame, true: np.ndarray, rng) -> np.
     out[kind == 'unmetered'] = true[kind == 'unmetered']
     deen = part.energisation.to_numpy() == EnergisationStatus.DE_ENERGISED.value
     rec = deen & hh & (rng.random(n) < f.deenergised_recording)
-    out[rec] = rng.integers(0, 60, (rec.sum(), 48))
+    out[rec] = rng.integers(0, 60, (rec.sum(), UTC_PERIODS_PER_DAY))
 
     def one_period(mask, values):
         rows = np.flatnonzero(mask)
-        cols = rng.integers(0, 48, len(rows))
+        cols = rng.integers(0, UTC_PERIODS_PER_DAY, len(rows))
         out[rows, cols] = values(rows, cols)
 
     one_period(
@@ -322,9 +327,9 @@ def _metered(self: MarketSpec, part: pd.DataFrame, true: np.ndarray, rng) -> np.
     one_period(hh & (rng.random(n) < f.negative), lambda r, c: -rng.integers(1, 51, len(r)))
     one_period(smart & (rng.random(n) < f.reset), lambda r, c: -rng.integers(100_000, 1_000_000, len(r)))
     gaps = np.flatnonzero(hh & (rng.random(n) < f.gap))
-    start = rng.integers(0, 48, len(gaps))
+    start = rng.integers(0, UTC_PERIODS_PER_DAY, len(gaps))
     length = rng.integers(1, f.gap_max_periods + 1, len(gaps))
-    cols = np.arange(48)[None, :]
+    cols = np.arange(UTC_PERIODS_PER_DAY)[None, :]
     out[gaps] = np.where((cols >= start[:, None]) & (cols < (start + length)[:, None]), MISSING, out[gaps])
     out[smart & (rng.random(n) < f.comms_failure)] = MISSING
     return out
@@ -354,16 +359,16 @@ def consumption_frame(p: DayPartition, which: str = 'metered') -> pd.DataFrame:
     sp = pd.DatetimeIndex(p.period_ends)
     return pd.DataFrame(
         {
-            'mpan': np.repeat(p.mpans.mpan.to_numpy(), 48),
+            'mpan': np.repeat(p.mpans.mpan.to_numpy(), UTC_PERIODS_PER_DAY),
             'sp': np.tile(sp, n),
-            'period': np.tile(np.arange(1, 49, dtype=np.int8), n),
+            'period': np.tile(np.arange(1, UTC_PERIODS_PER_DAY + 1, dtype=np.int8), n),
             'wh': wh,
             'kwh': wh.astype('Float64') / 1000,
         }
     )
 
 
-SP_COLUMNS = [f'sp{k:02d}' for k in range(1, 49)]
+SP_COLUMNS = [f'sp{k:02d}' for k in range(1, UTC_PERIODS_PER_DAY + 1)]
 
 # %% ../nbs/40_market.ipynb #7f03f46f
 def _table(mpans: pd.DataFrame, a: np.ndarray):

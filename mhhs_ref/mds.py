@@ -18,13 +18,12 @@ import pandas as pd
 from .core import MhhsError, rejection
 from mhhs_ref.data_services.processing import (
     MAX_WH_PER_PERIOD,
-    MISSING,
     Q,
     QUALITY,
-    _wh,
     day_arrays,
     open_for_submission,
 )
+from .units import ACTUAL_QUALITY, MISSING, kwh, wh_from_kwh
 from .design import implements, mark_implements
 from .interfaces import build_message, sender_unique_reference, wire_datetime
 from .core import Publication
@@ -33,11 +32,11 @@ from .time import UTC, aware_utc, as_date, utc_period_ends
 # %% auto #0
 __all__ = ['ACTUAL_Q', 'SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame',
            'versions', 'refusals', 'replay', 'handle', 'spread_cumulative', 'mpan_kinds', 'default_missing',
-           'llf_factors', 'llf_default_report', 'emr_report', 'ccc_ids', 'uncorrected_volumes', 'local_volumes',
-           'check_frame', 'load_day', 'duos_volumes']
+           'llf_factors', 'llf_default_report', 'emr_report', 'ccc_ids', 'group_order', 'add_runs',
+           'uncorrected_volumes', 'local_volumes', 'check_frame', 'load_day', 'duos_volumes']
 
 # %% ../nbs/33_bp019_mds.ipynb #89be5066
-ACTUAL_Q = {'A', 'A1', 'A2', 'A3'}
+ACTUAL_Q = ACTUAL_QUALITY  # the old name, still imported by the sandbox
 
 def registration_view(reg) -> Callable[[str, dt.date], dict]:
     "The MDS's view of an MPAN on a day, read from a RegistrationService (ASM-MDS-REGISTRATION-VIEW)."
@@ -48,7 +47,7 @@ def registration_view(reg) -> Callable[[str, dt.date], dict]:
             'energisation': s['energisation'],
             'mp_status': s['mp_status'] or 'T',
             'connection_type': s['connection_type'],
-            'connection_type_from': reg._since(mpan, 'connection_type', str(day)),
+            'connection_type_from': reg.since(mpan, 'connection_type', str(day)),
             'energy_direction': s['energy_direction'],
             'supplier': (s['supplier'] or {}).get('dip_id'),
         }
@@ -118,21 +117,21 @@ def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
             seen.add(sp)
             if sp not in grid:
                 return 'ECS1005', f"period end {c['sp']} is not a half-hour of {day}", False
-            wh, q = _wh(c['v']), c['q']
+            wh, q = wh_from_kwh(c['v']), c['q']
             if wh < 0:
                 return 'ECS1010', f"{c['v']} kWh at {c['sp']}", False
             if q.startswith('ZE') and wh != 0:
                 return 'ECS1011', f"{q} with {c['v']} kWh at {c['sp']}", False
             if wh > MAX_WH_PER_PERIOD.get(v['connection_type'], 11_500):
                 return 'ECS1012', f"{c['v']} kWh at {c['sp']}", False
-            if q not in ACTUAL_Q and not c.get('e'):
+            if q not in ACTUAL_QUALITY and not c.get('e'):
                 return 'ECS1015', f"{q} without an estimation reason at {c['sp']}", False
             if c.get('e') == '9' and not c.get('arc'):
                 return 'ECS1016', f"amendment without a reason at {c['sp']}", False
             if wh != 0 and v['mp_status'] == 'X':
                 return 'ECS1009', f"{mpan} is disconnected on {day}", False
             if wh != 0 and v['energisation'] == 'D':
-                if q not in ACTUAL_Q:
+                if q not in ACTUAL_QUALITY:
                     return 'ECS1008', f"{q} {c['v']} kWh on de-energised {mpan}", False
                 warn = True
         if str(day) < str(v['connection_type_from'])[:10]:
@@ -292,7 +291,9 @@ def versions(self: MarketWideDataService, mpan: str, mq: str = 'AI') -> pd.DataF
             self.con,
             params=(mpan, mq),
         )
-    df['day_wh'] = df.pop('day_block').map(lambda b: sum(_wh(c['v']) for c in json.loads(b)['consumptionPeriods']))
+    df['day_wh'] = df.pop('day_block').map(
+        lambda b: sum(wh_from_kwh(c['v']) for c in json.loads(b)['consumptionPeriods'])
+    )
     df['received_at'] = pd.to_datetime(df.received_at, unit='s', utc=True)
     return df
 
@@ -388,11 +389,11 @@ def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Pub
 MarketWideDataService.replay, MarketWideDataService.handle = replay, handle
 
 # %% ../nbs/33_bp019_mds.ipynb #c684bc09
-from .columnar import grouped_row_sums, key_codes
+from .columnar import SMALL_KEYS, grouped_row_sums, key_codes
 from .data_services.processing import LS_KEY, fallback_arrays, fallback_load_shapes, shape_keys
-from .time import local_day_cells
+from .time import UTC_PERIODS_PER_DAY, local_day_cells
 from .isd import LLF_BY_CONNECTION
-from .lss import _any_nonzero
+from .lss import any_nonzero
 
 def spread_cumulative(total_wh: np.ndarray, weights: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Spread integer `total_wh[i]` over the cells of row i where `mask` holds, in proportion to `weights` (evenly if
@@ -441,7 +442,8 @@ def _shapes_of(
     idx = np.array([at.get(k, -1) for k in text(keys)], dtype=np.intp)
     if (idx < 0).any():
         raise MhhsError('REF0300', f"no load shape for {int((idx[codes] < 0).sum())} MPANs on {day}")
-    return ls[[f'p{k:02d}' for k in range(1, 49)]].to_numpy(dtype=np.float64)[idx], ls['annual_total'].to_numpy(
+    cols = [f'p{k:02d}' for k in range(1, UTC_PERIODS_PER_DAY + 1)]
+    return ls[cols].to_numpy(dtype=np.float64)[idx], ls['annual_total'].to_numpy(
         dtype=np.float64
     )[idx]
 
@@ -519,7 +521,7 @@ class _Defaults:
         the data's own width: (filled, missing mask, the rows with a missing period, the Wh defaulted in each of those
         rows)."""
         miss = wh == MISSING
-        rows = np.flatnonzero(_any_nonzero(miss))
+        rows = np.flatnonzero(any_nonzero(miss))
         total = np.zeros(0)
         if len(rows):
             k, at = self.code[pos[rows]], pos[rows]
@@ -544,10 +546,20 @@ def _distributor(mpans: pd.DataFrame) -> pd.Series:
     "Each MPAN's distributor id: the frame's column, or the MPAN's first two digits."
     return mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
 
+def _texts(col: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """`col.iloc[rows].astype(str).to_numpy()`: for a small column (a key table: `SMALL_KEYS` rows or fewer) with no
+    missing value among `rows`, made in Python from its values (`str(v)`, as `astype(str)` makes them)."""
+    if len(col) <= SMALL_KEYS:
+        vals = col.tolist()
+        picked = [vals[i] for i in rows.tolist()]
+        if not any(v is None or v is pd.NA or v != v for v in picked):
+            return np.array([str(v) for v in picked], dtype=object)
+    return col.iloc[rows].astype(str).to_numpy()
+
 def _combinations(cols: list[pd.Series]) -> tuple[np.ndarray, list[np.ndarray]]:
     "Each row's code for its combination of `cols` (`key_codes`) and, per combination, the columns' values as strings."
     codes, first = key_codes(*cols)
-    return codes, [c.iloc[first].astype(str).to_numpy() for c in cols]
+    return codes, [_texts(c, first) for c in cols]
 
 def _table(frame: pd.DataFrame, keys: list[str], value: str) -> dict:
     "A small ISD table as a dict: {its `keys` columns' values: `value`} — looked up by plain tuples, no index built."
@@ -628,16 +640,29 @@ def emr_report(day, mpans: pd.DataFrame, filled: np.ndarray, suppliers=None) -> 
     )
 
 
+def _ccc_combinations(ct: pd.Series, seg: pd.Series, dpi: np.ndarray, exp: np.ndarray
+                      ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`_combinations` of connection type, quantity (AI/AE by `exp`), segment and DPI (T/F): each row's code and per
+    combination the values as strings. A key table (`SMALL_KEYS` rows or fewer, no value missing) is walked in Python;
+    else (or with a value missing) by categoricals and `_combinations` — no string per MPAN."""
+    if len(ct) <= SMALL_KEYS:
+        c, s = ct.tolist(), seg.tolist()
+        if not any(v is None or v is pd.NA or v != v for v in c + s):
+            at: dict = {}
+            codes = np.array([at.setdefault(k, len(at)) for k in zip(c, exp.tolist(), s, dpi.tolist())], np.int64)
+            texts = [(str(a), 'AE' if e else 'AI', str(b), 'T' if d else 'F') for a, e, b, d in at]
+            return codes, [np.array(v, dtype=object) for v in zip(*texts)] if texts else [np.zeros(0, object)] * 4
+    cat = lambda codes, names: pd.Series(pd.Categorical.from_codes(codes.astype(np.int8), names), index=ct.index)
+    return _combinations([ct, cat(exp, ['AI', 'AE']), seg, cat(dpi, ['F', 'T'])])
+
 @implements('ASM-CCC-TABLE', 'BP019')
 def ccc_ids(mpans: pd.DataFrame, isd) -> dict[str, np.ndarray]:
     """Each MPAN's Consumption Component Classes from the ISD: {'C': consumption CCC id, 'L': losses CCC id} (REF0321 if
     none)."""
-    # no string per MPAN
-    cat = lambda codes, names: pd.Series(pd.Categorical.from_codes(codes.astype(np.int8), names), index=mpans.index)
     seg = mpans.market_segment
-    dpi = cat((seg == 'S').to_numpy() & mpans.domestic_premise.astype(bool).to_numpy(), ['F', 'T'])
+    dpi = (seg == 'S').to_numpy() & mpans.domestic_premise.astype(bool).to_numpy()
     ed = mpans['energy_direction'] if 'energy_direction' in mpans else pd.Series('I', index=mpans.index)
-    mq = cat((ed == 'E').to_numpy(), ['AI', 'AE'])
+    exp = (ed == 'E').to_numpy()
     cc = _table(
         isd.ccc,
         [
@@ -650,7 +675,7 @@ def ccc_ids(mpans: pd.DataFrame, isd) -> dict[str, np.ndarray]:
         'ccc_id',
     )
     # one lookup per combination, for both components
-    codes, keys = _combinations([mpans.connection_type, mq, seg, dpi])
+    codes, keys = _ccc_combinations(mpans.connection_type, seg, dpi, exp)
     out = {}
     for c in ('C', 'L'):
         ids = np.array([cc.get((*k, c), np.nan) for k in zip(*keys)] or np.zeros(0), dtype=object)
@@ -660,13 +685,13 @@ def ccc_ids(mpans: pd.DataFrame, isd) -> dict[str, np.ndarray]:
     return out
 
 
-def _group_order(codes: np.ndarray, n_groups: int) -> np.ndarray:
+def group_order(codes: np.ndarray, n_groups: int) -> np.ndarray:
     """The rows in order of their group, stable (a group's rows keep their order): a radix sort when the codes fit 16
     bits."""
     return np.argsort(codes.astype(np.int16) if n_groups < 2**15 else codes, kind='stable')
 
 
-def _add_runs(out: np.ndarray, codes: np.ndarray, vals: np.ndarray) -> None:
+def add_runs(out: np.ndarray, codes: np.ndarray, vals: np.ndarray) -> None:
     """Add the rows of `vals` to `out[codes]`, `codes` sorted: one sum per run of equal codes, in `out`'s dtype (int64:
     exact)."""
     if not len(codes):
@@ -695,15 +720,15 @@ def _volumes(
     # `first` are kinds: the same keys, in the same order
     codes = codes[kind]
     d_periods, d_wh = np.zeros(n, np.int64), np.zeros(n, np.int64)
-    order = _group_order(codes, len(first))  # the MPANs group by group: a block's groups are runs of rows
+    order = group_order(codes, len(first))  # the MPANs group by group: a block's groups are runs of rows
     sums = np.zeros((len(first), width), np.int64)  # per key and LLF class, exact
     for a in range(0, n, block):
         pos = order[a : a + block]
         filled, d_periods[pos], d_wh[pos] = fill_rows(pos)
-        _add_runs(sums, codes[pos], filled)
+        add_runs(sums, codes[pos], filled)
     losses = np.rint(sums * (factor[first] - 1)[:, None]).astype(np.int64)
     count = np.bincount(codes, minlength=len(first))
-    key = {c: head[c].iloc[first].astype(str).to_numpy() for c in ('gsp_group', 'supplier', 'bmu')}
+    key = {c: _texts(head[c], first) for c in ('gsp_group', 'supplier', 'bmu')}
     cols: dict[str, list] = {
         c: [] for c in ('gsp_group', 'supplier', 'bmu', 'ccc_id', 'component', 'mpans', 'period', 'wh')
     }
@@ -761,7 +786,7 @@ def uncorrected_volumes(
         dp[r], dw[r] = miss[r].sum(axis=1), total  # a row's defaults sum to its total exactly
         return filled, dp, dw
 
-    return _volumes(mpans, isd, 48, fill_rows, block, kinds)
+    return _volumes(mpans, isd, UTC_PERIODS_PER_DAY, fill_rows, block, kinds)
 
 
 @implements('BP019', 'REP-006', 'DI-496')
@@ -799,7 +824,7 @@ def local_volumes(
     return _volumes(mpans, isd, len(cells), fill_rows, block, kinds)
 
 # %% ../nbs/33_bp019_mds.ipynb #2b3c8a0d
-_Q_ACTUAL = np.array([q in ACTUAL_Q for q in QUALITY])
+_Q_ACTUAL = np.array([q in ACTUAL_QUALITY for q in QUALITY])
 _Q_ZE = np.array([q.startswith('ZE') for q in QUALITY])
 _FRAME_RULES = ['ECS1010', 'ECS1011', 'ECS1012', 'ECS1015', 'ECS1009', 'ECS1008']
 _MISSING_U32 = np.array(MISSING, np.int32).view(np.uint32)[()]
@@ -809,7 +834,7 @@ def _suspects(w: np.ndarray, q: np.ndarray, maxwh: np.ndarray, flagged: np.ndarr
     MISSING (as unsigned 32 bits, MISSING is 2^31 and every other negative above it), a quality code other than 0, or an
     MPAN `flagged` (disconnected, de-energised) — two passes over the values, one over the codes."""
     neg = (w.view(np.uint32) > _MISSING_U32) if w.dtype == np.int32 else ((w < 0) & (w != MISSING))
-    return (w.max(axis=1) > maxwh) | _any_nonzero(neg) | _any_nonzero(q) | flagged
+    return (w.max(axis=1) > maxwh) | any_nonzero(neg) | any_nonzero(q) | flagged
 
 @implements('BP019', 'ECS1008', 'ECS1009', 'ECS1010', 'ECS1011', 'ECS1012', 'ECS1015', 'ASM-COLUMNAR-SUMS')
 def check_frame(
@@ -873,7 +898,7 @@ def load_day(
     """Store a day's processed data for `mpans` as new versions received at `received_at`, after the ECS rules of
     `check_frame`: an MPAN whose day breaks one is refused (a row in `refusals`) and not stored. Returns the rows
     stored (0 after RF)."""
-    from mhhs_ref.data_services.processing import QUALITY, REASONS, _kwh
+    from mhhs_ref.data_services.processing import QUALITY, REASONS
     from mhhs_ref.interfaces import wire_datetime
 
     day = as_date(day)
@@ -896,7 +921,7 @@ def load_day(
     rows = []
     for m, w, q, r in zip(mpans.mpan.astype(str), wh, quality, reason):
         periods = [
-            {'sp': e, 'v': _kwh(int(v)), 'q': qq, 'e': rr, 'arc': None}
+            {'sp': e, 'v': kwh(v), 'q': qq, 'e': rr, 'arc': None}
             for e, v, qq, rr in zip(ends, w, qs[q], rs[r])
             if v != MISSING
         ]
@@ -948,7 +973,6 @@ def if013(
 ) -> list[Publication]:
     """IF-013 for every MPAN with defaulted periods: the values, the load shape flag (default `E`: back-stop) and the
     run (code, number, date)."""
-    from mhhs_ref.data_services.processing import _kwh
     from mhhs_ref.interfaces import wire_datetime
 
     code, number, run_date = run
@@ -977,7 +1001,7 @@ def if013(
         periods = [
             {
                 'settlementPeriodEffectiveToDateTime': ends[k],
-                'defaultedSPConsumption': _kwh(int(filled[i, k])),
+                'defaultedSPConsumption': kwh(filled[i, k]),
                 'defaultLoadShapeFlag': 'E' if flags is None else str(flags[i]),
             }
             for k in np.flatnonzero(defaulted[i])
@@ -1047,9 +1071,9 @@ def annual_consumption(
     for mpan, day, blk in rows:
         ps = json.loads(blk)['consumptionPeriods']
         a = acc.setdefault(mpan, [0, 0, 0, 0])  # Wh, days, actual periods, periods
-        a[0] += sum(_wh(c['v']) for c in ps)
+        a[0] += sum(wh_from_kwh(c['v']) for c in ps)
         a[1] += 1
-        a[2] += sum(c['q'] in ACTUAL_Q for c in ps)
+        a[2] += sum(c['q'] in ACTUAL_QUALITY for c in ps)
         a[3] += len(ps)
     out = []
     for m in mpans.mpan.astype(str):
@@ -1079,7 +1103,6 @@ def annual_consumption(
 @patch
 def if040(self: MarketWideDataService, ac: pd.DataFrame, month_start) -> list[Publication]:
     "IF-040 for every MPAN with an annual consumption."
-    from mhhs_ref.data_services.processing import _kwh
     from mhhs_ref.interfaces import wire_datetime
 
     eff = wire_datetime(dt.datetime.combine(as_date(month_start), dt.time(), UTC))
@@ -1096,7 +1119,7 @@ def if040(self: MarketWideDataService, ac: pd.DataFrame, month_start) -> list[Pu
                 now=self.clock(),
                 blocks={
                     'B059': {
-                        'annualConsumption': _kwh(round(a * 1000)),
+                        'annualConsumption': kwh(a * 1000),
                         'annualConsumptionEffectiveFromDate': eff,
                         'annualConsumptionQualityIndicator': q,
                     }

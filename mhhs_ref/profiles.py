@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .design import implements, mark_implements
-from .time import SETTLEMENT_TZ, as_date, daylight, utc_period_ends
+from .time import SETTLEMENT_TZ, UTC_PERIODS_PER_DAY, as_date, daylight, utc_period_ends
 
 # %% auto #0
 __all__ = ['CLOUDINESS', 'SHIFTS', 'category_shapes', 'shifts', 'typical_shapes', 'day_level', 'shape_category']
@@ -38,7 +38,7 @@ def category_shapes(day) -> dict[str, np.ndarray]:
     "Per category, the 48 UTC-period weights of `day` — each averaging 1 over the day for an average day of the year."
     day = as_date(day)
     h = _local_hours(day)
-    utc_h = np.arange(48) / 2 + 0.25
+    utc_h = np.arange(UTC_PERIODS_PER_DAY) / 2 + 0.25
     weekend = day.weekday() >= 5
     season = math.cos(2 * math.pi * (day.timetuple().tm_yday - 15) / 365)  # +1 mid-January, -1 mid-July
 

@@ -13,6 +13,7 @@ import html
 import json
 import math
 import queue
+import random
 import re
 import secrets
 import socket
@@ -30,7 +31,6 @@ from fastapi.responses import JSONResponse
 
 from . import __version__
 from .core import MhhsError, complete_mpan_core
-from .data_services import processing as _dp
 from .design import implements
 from .dip.hub import Credentials, JsonArray, leading_code
 from mhhs_ref.dip.http import (
@@ -56,6 +56,7 @@ from .processes.market import Market
 from .time import wire_midnight_utc
 from .registration import settlement_date
 from .time import SETTLEMENT_TZ, utc_period_ends
+from .units import kwh, wh_from_kwh
 
 # %% auto #0
 __all__ = ['SANDBOX_ROLES', 'SCENARIOS', 'AMEND_KWH', 'Check', 'Sent', 'check_certificate', 'Sandbox', 'reset', 'start', 'stop',
@@ -231,8 +232,7 @@ class Sandbox:
 def _hooks(self: Sandbox) -> list[tuple]:
     "The webhooks the participant has configured on the current hub: (channel, callback, max count, max kB)."
     if self.market is None: return []
-    return self.market.hub._q('SELECT channel, callback, max_count, max_kb FROM subscriptions WHERE dip_id=?',
-                              (self.dip_id,))
+    return self.market.hub.subscriptions(self.dip_id)
 
 def _build(self: Sandbox) -> None:
     """A fresh market at the sandbox's start time (new SQLite files under `state/`), the DIP app over it, and the
@@ -253,8 +253,11 @@ def _build(self: Sandbox) -> None:
         start=self.start_at,
         hub_db=str(state / 'dip.db'),
         registration_db=str(state / 'registration.db'),
+        ids=None if self.seed is None else random.Random(f"ids {self.seed}"),  # the simulated parties' ids
     )
     mk.actors.pop(self.dip_id, None)  # the participant answers for itself, by webhook
+    if self.seed is not None:  # transaction and requeue ids from the seed (`play` reseeds both per scenario)
+        mk.hub.ids = random.Random(f"txn {self.seed}")
     for ch in channels():
         mk.hub.unsubscribe(ch, self.dip_id)
     # the MDS knows MPANs only from the Registration publications the DIP delivers to it (its feed, ASM-MDS-FEED)
@@ -277,10 +280,7 @@ def _close(market, feed, mds) -> None:
     first."""
     if market is None: return
     hub = market.hub
-    with hub.lock:
-        hub.con.close()
-    reader = getattr(hub._readers, 'con', None)
-    if reader is not None: reader.close()
+    hub.close()
     for store in (market.registration.store, feed and feed.store, mds and mds.store):
         if store is not None:
             with store.lock: store.con.close()
@@ -438,21 +438,12 @@ def _posts(self: Sandbox, channel: str, mpan: str | None, since: float) -> list[
 
 def deliveries(self: Sandbox) -> pd.DataFrame:
     "Every publication addressed to the participant: channel, event, MPAN, state, attempts, last HTTP status."
-    rows = self.market.hub._q(
-        'SELECT d.channel, m.event, m.mpan, m.correlation_id, d.state, d.attempts, '
-        'd.last_status, d.last_error, m.txn_id '
-        'FROM deliveries d JOIN messages m ON m.txn_id=d.txn_id WHERE d.recipient=? ORDER BY '
-        'd.id',
-        (self.dip_id,),
-    )
-    return pd.DataFrame(
-        rows, columns=['channel', 'event', 'mpan', 'correlation', 'state', 'attempts', 'http_status', 'error', 'txn']
-    )
+    return self.market.hub.deliveries_to(self.dip_id)
 
 
 def configured(self: Sandbox) -> set[str]:
     "The channels the participant has configured a webhook for."
-    return {r[0] for r in self.market.hub._q('SELECT channel FROM subscriptions WHERE dip_id=?', (self.dip_id,))}
+    return {s[0] for s in self.market.hub.subscriptions(self.dip_id)}
 
 
 def wait_configured(self: Sandbox, needed, timeout: float = 30.0) -> None:
@@ -633,7 +624,9 @@ def requeue_check(self: Sandbox, scenario: str, channel: str, mpan: str | None =
     first = set(d[(d.channel == channel) & ((d.mpan == mpan) if mpan else True)].txn)
     rid = hub.requeue(channel, self.dip_id, Credentials(self.dip_id, self.role), mpan=mpan)
     self.settle()
-    rows = hub._q('SELECT d.txn_id, d.state, d.attempts, d.last_status FROM deliveries d WHERE d.requeue_id=?', (rid,))
+    rows = [(t, s, a, None if pd.isna(h) else int(h)) for t, s, a, h in
+            hub.deliveries_to(self.dip_id, requeue_id=rid)[['txn', 'state', 'attempts', 'http_status']]
+            .itertuples(index=False, name=None)]
     with self._lock:
         again = [m for p in self.delivered if p['at'] >= t and p['channel'] == channel for m in p['messages'] or []
                  if isinstance(m, dict)]
@@ -703,15 +696,9 @@ def brief(self: Sandbox, scenario: str, **facts) -> dict:
 def answers(self: Sandbox, channel: str, mpan: str) -> list[tuple[str, dict]]:
     "(event, R0 block) of each `channel` publication addressed to the participant for `mpan` (Registration's answers)."
     d = self.deliveries()
-    out = []
-    for txn, ev in d[(d.channel == channel) & (d.mpan == mpan)][['txn', 'event']].itertuples(index=False):
-        body = json.loads(
-            self.market.hub._fill_bodies(
-                [(txn, self.market.hub._q('SELECT body FROM messages WHERE txn_id=?', (txn,))[0][0])]
-            )[txn]
-        )
-        out.append((ev, _cb(body).get('R0') or {}))
-    return out
+    bodies = {m['txn']: m['body'] for m in self.market.hub.messages(channel, mpan=mpan)}
+    return [(ev, _cb(bodies[txn]).get('R0') or {})
+            for txn, ev in d[(d.channel == channel) & (d.mpan == mpan)][['txn', 'event']].itertuples(index=False)]
 
 
 def _day_of(value) -> dt.date | None:
@@ -748,7 +735,7 @@ def _sup_gain(sb: Sandbox) -> None:
     S, mk = 'sup-gain', sb.market
     (mpan,) = sb.new_mpans(1, supplier=mk.first('SUP'))
     day = mk.clock.today() + dt.timedelta(days=7)
-    providers = {r: {d: mk.mpid(d) for d, x in mk._roles.items() if x == r} for r in ('SDS', 'MSS')}
+    providers = {r: {d: mk.mpid(d) for d in mk.participants(r)} for r in ('SDS', 'MSS')}
     sb.brief(S, mpan=mpan, switch_day=day, providers=providers,
              effective_from=wire_datetime(dt.datetime.combine(day, dt.time(0), SETTLEMENT_TZ)),
              expect="appoint a data service (SDS) and a metering service (MSS) of your choice with IF-031 DSApp and "
@@ -757,9 +744,8 @@ def _sup_gain(sb: Sandbox) -> None:
     pubs = mk.css.register(mpan, sb.dip_id, day)[1]
     css_id = mk.css.events[-1].css_id
     mk.submit(mk.regs, mk.css_calls(pubs))
-    if002 = mk.hub._q("SELECT correlation_id FROM messages WHERE channel='IF-002' AND mpan=? ORDER BY received_at "
-                      "DESC LIMIT 1", (mpan,))
-    corr = if002[0][0] if if002 else None
+    if002 = mk.hub.messages('IF-002', mpan=mpan)
+    corr = if002[-1]['correlation'] if if002 else None
     chosen = {}
     for event, svc, role in (('DSApp', 'DS', 'SDS'), ('MSApp', 'MS', 'MSS')):
         got = sb.expect_sent(S, f"IF-031 {event}", t0, 'IF-031', event, mpan, trigger=('IF-002', mpan))
@@ -916,12 +902,8 @@ def _appointment_play(sb: Sandbox, S: str, svc: str, event: str, blk: str) -> No
         if not got:
             continue
         body = got[-1].body
-        req = mk.hub._q(
-            "SELECT correlation_id, body FROM messages WHERE channel='IF-033' AND mpan=? ORDER BY "
-            "received_at DESC LIMIT 1",
-            (mpan,),
-        )
-        corr, b033 = req[0][0], _cu(json.loads(req[0][1]))
+        req = mk.hub.messages('IF-033', mpan=mpan)[-1]
+        corr, b033 = req['correlation'], _cu(req['body'])
         sb.check(
             S,
             step,
@@ -1014,7 +996,7 @@ def _ds_day(sb: Sandbox) -> None:
     pubs = []
     for m in mpans[:2]:
         periods = [
-            {'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'}
+            {'sp': wire_datetime(e), 'v': kwh(int(v)), 'q': 'A'}
             for k, (e, v) in enumerate(zip(ends, sent_wh[m]))
             if k not in gaps[m]
         ]
@@ -1073,7 +1055,8 @@ def _ds_day(sb: Sandbox) -> None:
             for k, e in enumerate(ends)
             if k not in gaps[m]
             and pd.Timestamp(e) in by
-            and (_dp._wh(by[pd.Timestamp(e)]['v']) != int(sent_wh[m][k]) or by[pd.Timestamp(e)]['q'] not in ACTUAL_Q)
+            and (wh_from_kwh(by[pd.Timestamp(e)]['v']) != int(sent_wh[m][k])
+                 or by[pd.Timestamp(e)]['q'] not in ACTUAL_Q)
         ]
         sb.check(
             S,
@@ -1179,7 +1162,7 @@ def _ds_deenergised(sb: Sandbox) -> None:
                     "accepts them with an IF-014 warning, ECS1008: take it); the silent meter's estimated as zero, "
                     "with a reason (a non-zero estimate on a de-energised MPAN is refused, ECS1008)")
     t0 = time.time()
-    periods = [{'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'}
+    periods = [{'sp': wire_datetime(e), 'v': kwh(int(v)), 'q': 'A'}
                for e, v in zip(utc_period_ends(day), standin_consumption(read, day))]
     b941 = [{'settlementDay': {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30},
              'MDRConsumptionPeriods': periods}]
@@ -1195,7 +1178,7 @@ def _ds_deenergised(sb: Sandbox) -> None:
                for p in d.get('consumptionPeriods') or []]
         if m == silent:
             bad = [f"{p['sp'][11:16]} {p['v']} {p['q']} e={json.dumps(p.get('e'))}" for p in per
-                   if _dp._wh(p['v']) != 0 or p['q'] in ACTUAL_Q or not p.get('e')]
+                   if wh_from_kwh(p['v']) != 0 or p['q'] in ACTUAL_Q or not p.get('e')]
             sb.check(S, step, 'content', len(per) == len(utc_period_ends(day)) and not bad,
                      'every half-hour estimated as zero, with a reason', '; '.join(bad[:4]) or f"{len(per)} periods",
                      'ECS1008')
@@ -1219,9 +1202,8 @@ AMEND_KWH = '9.600'    # the gross revised consumption the sandbox's supplier as
 def _amendment_answer(sb: Sandbox, S: str, step: str, got: list[Sent], mpan: str, ref: str, want: tuple) -> None:
     "Check an IF-028: the request's correlation id, its B902List back, and R0 as `want` (code, DSCA code or None)."
     body = got[-1].body
-    req = sb.market.hub._q("SELECT correlation_id, body FROM messages WHERE channel='IF-027' AND mpan=? ORDER BY "
-                           "received_at DESC LIMIT 1", (mpan,))
-    corr, b902 = req[0][0], _cu(json.loads(req[0][1])).get('B902List')
+    req = sb.market.hub.messages('IF-027', mpan=mpan)[-1]
+    corr, b902 = req['correlation'], _cu(req['body']).get('B902List')
     sb.check(S, step, 'sequence', _cb(body)['S1']['senderCorrelationID'] == corr,
              f"senderCorrelationID of IF-027: {json.dumps(corr)}", _cb(body)['S1']['senderCorrelationID'])
     sb.check(S, step, 'content', _cu(body).get('B902List') == b902, f"B902List of {ref} as sent",
@@ -1249,7 +1231,7 @@ def _ds_amendment(sb: Sandbox) -> None:
                     "gross revised consumption; estimated quality, reason 9, the request's arc); refuse one for "
                     "days you hold nothing for (R0 R, DSCA001)")
     t0 = time.time()
-    periods = [{'sp': wire_datetime(e), 'v': _dp._kwh(int(v)), 'q': 'A'}
+    periods = [{'sp': wire_datetime(e), 'v': kwh(int(v)), 'q': 'A'}
                for e, v in zip(utc_period_ends(day), standin_consumption(mpan, day))]
     b941 = [{'settlementDay': {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30},
              'MDRConsumptionPeriods': periods}]
@@ -1270,8 +1252,8 @@ def _ds_amendment(sb: Sandbox) -> None:
     if got:
         per = [p for d in _cu(got[-1].body).get('B900', {}).get('settlementDayConsumptionPeriods') or []
                for p in d.get('consumptionPeriods') or []]
-        total = sum(_dp._wh(p['v']) for p in per)
-        sb.check(S, step, 'content', len(per) == len(utc_period_ends(day)) and total == _dp._wh(AMEND_KWH),
+        total = sum(wh_from_kwh(p['v']) for p in per)
+        sb.check(S, step, 'content', len(per) == len(utc_period_ends(day)) and total == wh_from_kwh(AMEND_KWH),
                  f"the {len(utc_period_ends(day))} half-hours of {day}, adding up to {AMEND_KWH} kWh",
                  f"{len(per)} half-hours, {total / 1000:.3f} kWh")
         bad = [f"{p['sp'][11:16]} {p['q']} e={json.dumps(p.get('e'))} arc={json.dumps(p.get('arc'))}" for p in per
@@ -1283,8 +1265,8 @@ def _ds_amendment(sb: Sandbox) -> None:
                                  (mpan, sb.dip_id)).fetchall()
         kept = sb.mds.con.execute("SELECT day_block FROM submissions WHERE mpan=? AND mq='AI' AND day=? AND "
                                   "superseded_by IS NULL", (mpan, str(day))).fetchall()
-        now = sum(_dp._wh(p['v']) for p in json.loads(kept[0][0])['consumptionPeriods']) if kept else None
-        sb.check(S, step, 'outcome', not ref and now == _dp._wh(AMEND_KWH),
+        now = sum(wh_from_kwh(p['v']) for p in json.loads(kept[0][0])['consumptionPeriods']) if kept else None
+        sb.check(S, step, 'outcome', not ref and now == wh_from_kwh(AMEND_KWH),
                  f"the MDS holds {AMEND_KWH} kWh for {day}",
                  f"{ref[0][0]} {ref[0][1]}" if ref else f"{(now or 0) / 1000:.3f} kWh", ref[0][0] if ref else None)
     # an amendment of days it holds nothing for: refused, nothing restated
@@ -1336,6 +1318,9 @@ def play(self: Sandbox, *scenario_ids: str, wait_s: float = 30.0) -> Conformance
         if self._played:
             self.reset()
         self._played, self._k = True, self._mpan_base(sid)
+        if self.seed is not None:  # like its MPANs, a scenario's ids do not depend on the scenarios before it
+            self.market.hub.ids = random.Random(f"txn {self.seed} {sid}")
+            self.market.use_ids(random.Random(f"ids {self.seed} {sid}"))
         self._failed_triggers = set()
         self.wait_configured(SCENARIOS[sid].needs, timeout=wait_s)
         try: SCENARIOS[sid].play(self)

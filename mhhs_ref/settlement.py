@@ -18,7 +18,7 @@ from .core import MhhsError
 from .units import MISSING
 from .design import implements, mark_implements
 from .mds import MarketWideDataService
-from .time import RUN_PRECEDENCE, UTC, as_date, latest_run, local_day_cells, run_schedule
+from .time import RUN_PRECEDENCE, UTC, UTC_PERIODS_PER_DAY, as_date, latest_run, local_day_cells, run_schedule
 from .calc import align_rows, settle_gsp_day
 from .reports import pack_report, rep003_report, rep004_report, rep006_report, rep007_report
 
@@ -59,7 +59,7 @@ mark_implements('REF-RUN-CALENDAR', __name__, 'SettlementService')
 def _held(mds, day, mpans: pd.DataFrame, known_at: float) -> np.ndarray:
     """Both quantities' latest versions as known at `known_at`, by MPAN into `mpans` order (MISSING where nothing was
     held)."""
-    wh = np.full((len(mpans), 48), MISSING, np.int32)
+    wh = np.full((len(mpans), UTC_PERIODS_PER_DAY), MISSING, np.int32)
     for mq in ('AI', 'AE'):
         ids, vals, _ = mds.day_frame(day, mq, known_at=known_at)
         align_rows(ids, vals, mpans, out=wh)  # the MDS may hold other groups' MPANs: dropped, never misplaced

@@ -405,5 +405,5 @@ def latest_run(runs) -> str:
 def open_for_submission(days, today) -> np.ndarray:
     "True for each settlement day whose RF run date is after `today`."
     sched = run_schedule(pd.Series(days).map(as_date).tolist())
-    rf = sched[sched.run == 'RF'].set_index('settlement_date').run_date
+    rf = sched[sched.run == SettlementCode.RF.value].set_index('settlement_date').run_date
     return np.array([rf[as_date(x)] > as_date(today) for x in days])

@@ -14,7 +14,7 @@ import pandas as pd
 from .columnar import key_codes
 from .core import MhhsError
 from .design import implements
-from .mds import _add_runs, _group_order, llf_factors, mpan_kinds
+from .mds import add_runs, group_order, llf_factors, mpan_kinds
 
 # %% auto #0
 __all__ = ['gsp_group_take', 'takes_from_net', 'correct', 'allocate']
@@ -30,10 +30,10 @@ def gsp_group_take(true_wh: np.ndarray, mpans: pd.DataFrame, isd, noise: float =
     exp = (head.energy_direction == 'E').to_numpy() if 'energy_direction' in head else np.zeros(len(head), bool)
     codes, first = key_codes(pd.Series(cls), pd.Series(exp))             # per LLF class and direction: exact sums first
     codes = codes[kind]
-    order, sums = _group_order(codes, len(first)), np.zeros((len(first), true_wh.shape[1]), np.int64)
+    order, sums = group_order(codes, len(first)), np.zeros((len(first), true_wh.shape[1]), np.int64)
     for a in range(0, len(order), block):                 # the MPANs group by group, a block at a time
         pos = order[a:a + block]
-        _add_runs(sums, codes[pos], np.take(true_wh, pos, axis=0))
+        add_runs(sums, codes[pos], np.take(true_wh, pos, axis=0))
     f, e = factor[first], exp[first]
     rng = np.random.default_rng(seed)
     out = {}
@@ -43,15 +43,28 @@ def gsp_group_take(true_wh: np.ndarray, mpans: pd.DataFrame, isd, noise: float =
     return out
 
 # %% ../nbs/34_bp020_vas.ipynb #2a4ad94f
+def _ccc_weights(rep6: pd.DataFrame, isd) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `rep6`, its CCC's scaling weight in ISD (NaN for a CCC ISD lacks) and whether the CCC is export
+    (`AE`): the CCCs found by one `get_indexer`, the columns taken as arrays."""
+    c = isd.ccc
+    at = pd.Index(c.ccc_id).get_indexer(rep6.ccc_id)
+    known = at >= 0
+    weight = c.scaling_weight.to_numpy()[at]
+    if not known.all():  # as `reindex` leaves a label it lacks: NaN, in floats
+        weight = weight.astype(np.float64)
+        weight[~known] = np.nan
+    return weight, (c.measurement_quantity.to_numpy()[at] == 'AE') & known
+
 @implements('ASM-GSP-TAKE-SPLIT')
 def takes_from_net(net_wh: np.ndarray, rep6: pd.DataFrame, isd) -> dict[str, np.ndarray]:
     """The import and export takes from one net GSP Group Take per period: export = its uncorrected volumes, import =
     net + export."""
     width = len(net_wh)
-    mq = isd.ccc.set_index('ccc_id').measurement_quantity.reindex(rep6.ccc_id).to_numpy()
-    e = rep6[mq == 'AE']
+    e = rep6[_ccc_weights(rep6, isd)[1]]
     export = np.bincount(e.period.to_numpy() - 1, weights=e.wh.to_numpy(np.float64), minlength=width)[:width]
     return {'import': np.asarray(net_wh, np.float64) + export, 'export': export}
+
+_DIRECTIONS = pd.array(np.array(['import', 'export'], dtype=object), dtype='str')
 
 @implements('BP020', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS', 'ASM-VAS-ROUNDING', 'ASM-GSP-TAKE-SPLIT')
 def correct(rep6: pd.DataFrame, take, isd, periods: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -65,9 +78,7 @@ def correct(rep6: pd.DataFrame, take, isd, periods: int | None = None) -> tuple[
     want = periods or (int(rep6.period.max()) if len(rep6) else width)
     if width != want or len(take['export']) != want:
         raise MhhsError('REF0332', f"a take of {width} values for a day of {want} settlement periods")
-    c = isd.ccc.set_index('ccc_id')
-    weight = c.scaling_weight.reindex(rep6.ccc_id).to_numpy()
-    export = c.measurement_quantity.reindex(rep6.ccc_id).to_numpy() == 'AE'
+    weight, export = _ccc_weights(rep6, isd)
     if pd.isna(weight).any(): raise MhhsError('REF0330', 'CCCs without a scaling weight in ISD')
     out = {'period': np.arange(1, width + 1)}
     wh, period = rep6.wh.to_numpy(dtype=np.float64), rep6.period.to_numpy() - 1
@@ -87,24 +98,35 @@ def correct(rep6: pd.DataFrame, take, isd, periods: int | None = None) -> tuple[
         if on.any(): corrected[on] = w * (1 + (f[p] - 1) * wt)
         out[f'{d}_ggcf'] = np.round(f, 9)
         out[f'{d}_unallocated_wh'] = np.where(stuck, gap, 0.0)
-    df = rep6.assign(weight=weight, direction=np.where(export, 'export', 'import'), corrected_wh=corrected)
+    # each row's direction taken from two strings: no string made per row
+    df = rep6.assign(weight=weight, direction=_DIRECTIONS.take(export.astype(np.intp)), corrected_wh=corrected)
     return df, pd.DataFrame({**out, 'exception': exception})
 
 # %% ../nbs/34_bp020_vas.ipynb #83a256c6
 def _groups(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Rows grouped by columns already coded in sorted order (`pd.factorize(…, sort=True)`): each row's group number,
-    the
-    groups numbered in the sorted order of their keys as `groupby` sorts them (-1 where a key is missing: `groupby`
-    drops
-    it), and each group's first row."""
-    code, bad = np.zeros(len(codes[0]), np.int64), np.zeros(len(codes[0]), bool)
+    the groups numbered in the sorted order of their keys as `groupby` sorts them (-1 where a key is missing: `groupby`
+    drops it), and each group's first row. When the keys' codes (in mixed radix) span no more than a few times the
+    rows, the groups are ranked by a table of the codes present instead of a sort (`np.unique`): the same numbers."""
+    n, space = len(codes[0]), 1
+    code, bad = np.zeros(n, np.int64), np.zeros(n, bool)
     for k, size in zip(codes, sizes):
         bad |= k < 0
         code = code * max(size, 1) + k
+        space *= max(size, 1)
     code[bad] = -1
-    uniq, first, inv = np.unique(code, return_index=True, return_inverse=True)
-    if len(uniq) and uniq[0] < 0: first, inv = first[1:], inv - 1
-    return inv.reshape(-1), first
+    if space > 8 * n + 65_536:
+        uniq, first, inv = np.unique(code, return_index=True, return_inverse=True)
+        if len(uniq) and uniq[0] < 0: first, inv = first[1:], inv - 1
+        return inv.reshape(-1), first
+    present = np.zeros(space + 1, bool)         # slot 0: a missing key
+    present[code + 1] = True
+    present[0] = False
+    rank = np.cumsum(present) - 1               # each code's place among the codes present, in sorted order
+    inv = np.where(bad, -1, rank[code + 1])
+    first, at = np.full(int(rank[-1]) + 1, n, np.int64), np.flatnonzero(~bad)
+    np.minimum.at(first, inv[at], at)           # a group's first row: the least row it has
+    return inv, first
 
 def _sorted_codes(cols: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
     "`_groups` of columns of values."
@@ -114,16 +136,21 @@ def _sorted_codes(cols: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
 def _kahan_sums(g: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarray:
     """Σ `x` per group `g` (-1: none) with the compensated (Kahan) summation of pandas' `groupby(…).sum()`, each group's
     values taken in their order and NaN skipped — pandas' own sums to the bit — across all groups at once: the k-th
-    value
-    of every group in one step, as many steps as the largest group has rows."""
+    value of every group in one step, as many steps as the largest group has rows; the values put in order of their
+    step once, so that each step is a slice."""
     on = g >= 0
-    order = np.argsort(g[on], kind='stable')
+    order = np.argsort(g[on].astype(np.int16) if n_groups < 2**15 else g[on], kind='stable')  # 16 bits: a radix sort
     gs, xs = g[on][order], x[on][order]
     starts = np.flatnonzero(np.r_[True, gs[1:] != gs[:-1]]) if len(gs) else np.zeros(0, np.intp)
     rank = np.arange(len(gs)) - np.repeat(starts, np.diff(np.r_[starts, len(gs)]))
     s, comp = np.zeros(n_groups), np.zeros(n_groups)
-    for k in range(int(rank.max()) + 1 if len(rank) else 0):
-        sel = (rank == k) & ~np.isnan(xs)
+    keep = ~np.isnan(xs)
+    if not keep.all(): gs, xs, rank = gs[keep], xs[keep], rank[keep]     # NaN skipped: the rest keep their steps
+    steps = int(rank.max()) + 1 if len(rank) else 0
+    by = np.argsort(rank.astype(np.int16) if steps < 2**15 else rank, kind='stable')
+    bounds = np.r_[0, np.cumsum(np.bincount(rank, minlength=steps))]
+    for k in range(steps):
+        sel = by[bounds[k]:bounds[k + 1]]
         lab, val = gs[sel], xs[sel]
         y = val - comp[lab]
         t = s[lab] + y
@@ -150,13 +177,14 @@ def _mpans(c: pd.DataFrame, g: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return per_key[k] if has[k].all() else np.where(has[k], per_key[k], np.nan)
 
 def _rollup(
-    frame: pd.DataFrame, coded: dict, keys: list[str], values: dict[str, np.ndarray]
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """`frame.groupby(keys, as_index=False)` summing `values` {name: per row} — the same frame, the same sums — from the
-    keys' codes `coded` {column: (sorted-order codes per row, number of values)}; and each row's group, each group's
-    first row."""
+    cols: dict, coded: dict, keys: list[str], values: dict[str, np.ndarray]
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """`groupby(keys, as_index=False)` summing `values` {name: per row} — the same columns, the same sums — over
+    columns `cols` {name: array per row}, from the keys' codes `coded` {column: (sorted-order codes per row, number of
+    values)}: the result's columns {name: array} (the keys' values at each group's first row, then the sums), each
+    row's group and each group's first row. Columns, not frames: a frame is made once per report."""
     g, first = _groups([coded[k][0] for k in keys], [coded[k][1] for k in keys])
-    out = frame[keys].iloc[first].reset_index(drop=True)
+    out = {k: cols[k].take(first) for k in keys}
     for name, x in values.items():
         out[name] = _sums(g, len(first), x)
     return out, g, first
@@ -168,9 +196,10 @@ def allocate(corrected: pd.DataFrame, defaults: pd.DataFrame | None = None) -> d
     (supplier deemed take) and REP-007 (defaults used) as frames, in MWh (6 dp)."""
     c = corrected
     key = ['gsp_group', 'supplier', 'bmu', 'direction']  # an import row counts import MPANs only
-    coded = {k: (lambda f: (f[0], len(f[1])))(pd.factorize(c[k], sort=True)) for k in [*key, 'period']}
+    cols = {k: c[k].array for k in [*key, 'period']}  # each column's own array: `take` keeps its dtype
+    coded = {k: (lambda f: (f[0], len(f[1])))(pd.factorize(c[k], sort=True)) for k in cols}
     rep3, _, first3 = _rollup(
-        c,
+        cols,
         coded,
         [*key, 'period'],
         {'uncorrected_mwh': c.wh.to_numpy() / 1e6, 'allocated_mwh': c.corrected_wh.to_numpy() / 1e6},
@@ -182,29 +211,27 @@ def allocate(corrected: pd.DataFrame, defaults: pd.DataFrame | None = None) -> d
         rep3,
         coded3,
         ['gsp_group', 'supplier', 'direction', 'period'],
-        {'deemed_take_mwh': rep3.allocated_mwh.to_numpy()},
+        {'deemed_take_mwh': rep3['allocated_mwh']},
     )
     rep3a, _, _ = _rollup(
         rep3,
         coded3,
         ['bmu', 'direction', 'period'],
-        {'allocated_mwh': rep3.allocated_mwh.to_numpy(), 'mpans': rep3.mpans.to_numpy()},
+        {'allocated_mwh': rep3['allocated_mwh'], 'mpans': rep3['mpans']},
     )
+    mwh = lambda cols, *names: pd.DataFrame({k: np.round(v, 6) if k in names else v for k, v in cols.items()})
     out = {
-        'REP-003': rep3.assign(
-            uncorrected_mwh=np.round(rep3.uncorrected_mwh.to_numpy(), 6),
-            allocated_mwh=np.round(rep3.allocated_mwh.to_numpy(), 6),
-        ),
-        'REP-003A': rep3a.assign(allocated_mwh=np.round(rep3a.allocated_mwh.to_numpy(), 6)),
-        'REP-004': rep4.assign(deemed_take_mwh=np.round(rep4.deemed_take_mwh.to_numpy(), 6)),
+        'REP-003': mwh(rep3, 'uncorrected_mwh', 'allocated_mwh'),
+        'REP-003A': mwh(rep3a, 'allocated_mwh'),
+        'REP-004': mwh(rep4, 'deemed_take_mwh'),
     }
     if defaults is not None:
         # the MPANs with defaults: columns taken, no sub-frame
         on = np.flatnonzero((defaults.defaulted_periods > 0).to_numpy())
         g7, first = _sorted_codes([defaults.supplier.iloc[on], defaults.bmu.iloc[on]])
-        r7 = defaults[['supplier', 'bmu']].iloc[on[first]].reset_index(drop=True)
+        r7 = {k: defaults[k].array.take(on[first]) for k in ('supplier', 'bmu')}
         r7['mpans_defaulted'] = _sums(g7, len(first), defaults.mpan.notna().to_numpy()[on])
         # whole Wh: exact
         r7['defaulted_mwh'] = _sums(g7, len(first), defaults.defaulted_wh.to_numpy()[on]) / 1e6
-        out['REP-007'] = r7
+        out['REP-007'] = pd.DataFrame(r7)
     return out

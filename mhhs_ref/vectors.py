@@ -43,9 +43,9 @@ from .isd import reference_isd
 
 # %% auto #0
 __all__ = ['FORMAT', 'FORMAT_VERSION', 'FIXED_NOW', 'VECTOR_MPAN', 'MUTATIONS', 'BASE_URL', 'HOOK_URL', 'WINDOW_S', 'SUITES',
-           'SCENARIO_PLACES', 'SCENARIO_ROOT', 'VECTORS_README', 'canonical_json', 'base_message', 'dip_check',
-           'recipient_check', 'message_vectors', 'fixed_identity', 'signing_identities', 'signature_cases',
-           'check_signature', 'signature_vectors', 'scenario_root', 'copy_scenarios', 'write_vectors', 'check_vectors']
+           'SCENARIO_ROOT', 'VECTORS_README', 'canonical_json', 'base_message', 'dip_check', 'recipient_check',
+           'message_vectors', 'fixed_identity', 'signing_identities', 'signature_cases', 'check_signature',
+           'signature_vectors', 'copy_scenarios', 'write_vectors', 'check_vectors']
 
 # %% ../nbs/44_vectors.ipynb #22bedce4
 FORMAT, FORMAT_VERSION = 'mhhs-ref-vectors', 1
@@ -371,16 +371,7 @@ def signature_vectors() -> list[dict]:
 
 # %% ../nbs/44_vectors.ipynb #7775a052
 SUITES = ('settlement', 'processing')
-SCENARIO_PLACES = (
-    Path(mhhs_ref.__file__).resolve().parent / 'data' / 'scenarios',     # package data: in the wheel
-    Path(mhhs_ref.__file__).resolve().parents[1] / 'tests' / 'scenarios',  # a source checkout
-)
-
-def scenario_root(places=SCENARIO_PLACES) -> Path:
-    "Where the scenario cases are: the first of `places` holding a suite (the last one if none does)."
-    return next((p for p in places if any((p / s).is_dir() for s in SUITES)), places[-1])
-
-SCENARIO_ROOT = scenario_root()
+SCENARIO_ROOT = Path(mhhs_ref.__file__).resolve().parent / 'data' / 'scenarios'   # package data: in the wheel
 
 def _params(path: Path) -> dict:
     if not path.exists(): return {}
@@ -531,7 +522,7 @@ def _write_all(d: Path) -> dict:
     files = sorted(p for p in d.rglob('*') if p.is_file())
     summary['files'] = len(files) + 1
     if not cases:
-        summary['scenarios_missing'] = f"no scenario cases under {' or '.join(map(str, SCENARIO_PLACES))}"
+        summary['scenarios_missing'] = f"no scenario cases under {SCENARIO_ROOT}"
     manifest = {
         'format': FORMAT, 'format_version': FORMAT_VERSION,
         'specification': {'name': 'DIP API', 'version': src['version'], 'repository': src['repository'],

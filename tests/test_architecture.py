@@ -1,4 +1,5 @@
-"""The package's import picture (nbs/07_architecture.ipynb): declared layers, no circle, no upward arrow.
+"""The package's import picture (nbs/07_architecture.ipynb): declared layers, no circle, no upward arrow; no module
+over the size limit without a reason, and no reason kept for a module that is no longer long.
 
 Reads every module of mhhs_ref with `ast` (module-level and function-level imports) and checks them against
 `mhhs_ref.architecture.LAYERS`; then shows on small made-up packages that a circle, an upward arrow and a module
@@ -9,7 +10,20 @@ import textwrap
 
 import pytest
 
-from mhhs_ref.architecture import LAYERS, check_layers, circles, layer, layer_picture, module_imports, upward
+from mhhs_ref.architecture import (
+    LAYERS,
+    LONG_MODULES,
+    MODULE_LINE_LIMIT,
+    check_layers,
+    circles,
+    layer,
+    layer_picture,
+    long_modules_without_reason,
+    module_imports,
+    module_sizes,
+    stale_size_reasons,
+    upward,
+)
 from mhhs_ref.design import verifies
 
 
@@ -79,3 +93,24 @@ def test_picture_has_every_layer():
     pic = layer_picture()
     for i, (name, _) in enumerate(LAYERS):
         assert f'subgraph L{i}["{i} {name}"]' in pic
+
+
+def test_no_long_module_without_a_reason():
+    with verifies('ASM-MODULE-SIZE'):
+        assert long_modules_without_reason() == []
+
+
+def test_every_size_reason_is_still_true():
+    "A reason in LONG_MODULES for a module that was split or shrank is stale: remove it (nbs/07_architecture.ipynb)."
+    with verifies('ASM-MODULE-SIZE'):
+        assert stale_size_reasons() == []
+
+
+def test_size_rule_on_a_made_up_package(tmp_path):
+    root = _package(tmp_path, {'big.py': 'x = 1\n' * (MODULE_LINE_LIMIT + 1), 'dip/hub.py': 'y = 2\n', 'core.py': ''})
+    with verifies('ASM-MODULE-SIZE'):
+        assert module_sizes(root)['big'] == MODULE_LINE_LIMIT + 1 and module_sizes(root)['dip.hub'] == 1
+        assert long_modules_without_reason(root) == [f'big ({MODULE_LINE_LIMIT + 1} lines)']
+        assert long_modules_without_reason(root, reasons={'big': 'one table'}) == []
+        assert stale_size_reasons(root, reasons={'big': 'one table', 'dip.hub': 'was long'}) == ['dip.hub']
+        assert all(why.strip() for why in LONG_MODULES.values())

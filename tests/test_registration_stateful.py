@@ -26,7 +26,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from mhhs_ref.core import REJECTION_CODES, MhhsError
 from mhhs_ref.design import verifies
-from mhhs_ref.registration.meters import _meter_rows
 from mhhs_ref.processes import demo_market
 from mhhs_ref.registration import B074_KEYS, SEGMENT_ROLES
 from mhhs_ref.time import wire_midnight
@@ -149,7 +148,7 @@ class Ownership(RuleBasedStateMachine):
     def _id(self, i, n):
         """A meter id to act on: n = 0, 1 one installed now; 2, 3 one of the pool; 4 one already removed (each if there
         is one)."""
-        rows = _meter_rows(self.m.registration, self.mpans[i])
+        rows = self.m.registration._meter_rows(self.mpans[i])
         installed = sorted(k for k, r in rows.items() if r['to'] is None)
         removed = sorted(k for k, r in rows.items() if r['to'] is not None)
         if n < 2 and installed:
@@ -222,7 +221,7 @@ class Ownership(RuleBasedStateMachine):
     )
     def meter_update(self, i, n, own, what, lead):
         mid = self._id(i, n)
-        held = _meter_rows(self.m.registration, self.mpans[i]).get(mid)
+        held = self.m.registration._meter_rows(self.mpans[i]).get(mid)
         meter = {k: held['value'][k] for k in B074_KEYS} if held else self._meter(n, self._day(lead))
         if 'location' == what:
             meter['meterLocation'] = 'D'

@@ -17,6 +17,7 @@ import pandas as pd
 
 from mhhs_ref.core import rejection
 from mhhs_ref.data_services import processing as dp
+from mhhs_ref.units import wh_from_kwh
 from mhhs_ref.data_services.amendment import amend_days, amended
 from mhhs_ref.design import verifies
 from mhhs_ref.time import wire_midnight
@@ -143,7 +144,7 @@ class DataService:
                 grid = {pd.Timestamp(e): k for k, e in enumerate(utc_period_ends(day))}
                 wh = np.full(48, dp.MISSING, np.int32)
                 for p in d['MDRConsumptionPeriods']:
-                    wh[grid[pd.Timestamp(p['sp'])]] = dp._wh(p['v'])
+                    wh[grid[pd.Timestamp(p['sp'])]] = wh_from_kwh(p['v'])
                 self.got[(cb(body)['M0']['MPANCore'], day)] = wh
         return []
 
@@ -418,8 +419,19 @@ def test_refused_late_and_wrong_messages_are_reported(tmp_path):
         assert t.actual.str.startswith(f'nothing in {REPLY_S:g} s').all()
 
 
+def _received(report):
+    "What the participant was sent, per MPAN in order, each message as JSON with its keys sorted."
+    out = {}
+    for post in report.delivered:
+        for m in post['messages'] or []:
+            out.setdefault(cb(m)['M0']['MPANCore'], []).append(json.dumps(m, sort_keys=True))
+    return out
+
+
 def test_replayable_runs(tmp_path):
-    "--today and --seed: the same day and MPANs whatever order the scenarios play in (each on a fresh market)."
+    """--today and --seed: the same day, MPANs and transaction ids whatever order the scenarios play in (each on a
+    fresh market), and the same messages to the participant, byte for byte: CSS registration ids, correlation ids and
+    the simulated parties' sender references included."""
     with verifies('ASM-SANDBOX'):
         a = run_sandbox(tmp_path / 'a', 'SUP', '2399000001', 'PRTA', Supplier(), ['sup-gain', 'sup-loss'],
                         today=dt.date(2026, 10, 18), seed=4)
@@ -430,6 +442,16 @@ def test_replayable_runs(tmp_path):
             assert a.briefs[sid] == b.briefs[sid], sid
         assert a.briefs['sup-gain']['switch_day'] == dt.date(2026, 10, 25)             # the autumn clock change
         assert a.briefs['sup-gain']['effective_from'] == '2026-10-25T00:00:00+01:00'
+        # what the participant received: the same, message for message, transaction ids included
+        got_a, got_b = _received(a), _received(b)
+        assert got_a == got_b and sum(map(len, got_a.values())) >= 5, (got_a, got_b)
+        # ... and among them the ids the simulated parties make up: CSS registration ids, Registration's references
+        seen = [json.loads(m)['payload'] for ms in got_a.values() for m in ms]
+        assert any('B013' in p.get('CustomBlock', {}) for p in seen)
+        assert any(p['CommonBlock']['S1']['senderRoleID'] == 'REGS' for p in seen)
+        # what it sent: the DIP gave each message the same transaction id
+        keys = lambda r: sorted(zip(r.sent.mpan, r.sent.channel, r.sent.event, r.sent.transactionID))
+        assert keys(a) == keys(b) and len(a.sent) >= 2
 
 
 def test_cli_refuses_a_certificate_that_cannot_sign(tmp_path):

@@ -1,5 +1,5 @@
-"""Scenario tests as data: each folder under tests/scenarios/processing/ is one hand-worked case of data processing
-(BP005).
+"""Scenario tests as data: each folder under mhhs_ref/data/scenarios/processing/ (package data, shipped in the wheel
+for `mhhs-ref vectors`) is one hand-worked case of data processing (BP005).
 
     <scenario>/note.md              what it covers, and the hand working
     <scenario>/when/mpans.csv       the MPANs (attributes processing reads)
@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import mhhs_ref
 from mhhs_ref.data_services.processing import MISSING, QUALITY, REASONS, DayData, from_long, process
 from mhhs_ref.design import verifies
 
-ROOT = Path(__file__).parent / 'scenarios' / 'processing'
+ROOT = Path(mhhs_ref.__file__).parent / 'data' / 'scenarios' / 'processing'
 SCENARIOS = sorted(p.name for p in ROOT.iterdir() if p.is_dir())
 
 

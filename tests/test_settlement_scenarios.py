@@ -23,7 +23,7 @@ from mhhs_ref.settlement import SettlementService
 from mhhs_ref.time import UTC, local_day_cells, to_local_day, utc_period_ends
 from mhhs_ref.vas import gsp_group_take
 
-ROOT = Path(__file__).parent / 'scenarios' / 'settlement'
+ROOT = Path(mhhs_ref.__file__).parent / 'data' / 'scenarios' / 'settlement'
 CASES = sorted(p.name for p in ROOT.iterdir() if p.is_dir())
 ISD = reference_isd()
 DS = '1700000001'  # the data service every scenario MPAN is appointed to (IF-021 path)

@@ -10,7 +10,10 @@ import pandas as pd
 import pytest
 
 from mhhs_ref.design import verifies
-from mhhs_ref.sim import BUNDLE, GSP_COLOURS, OUTPUTS, REPORT, SimConfig, simulate
+from mhhs_ref.sim import SimConfig, simulate
+from mhhs_ref.sim_charts import GSP_COLOURS
+from mhhs_ref.sim_files import OUTPUTS
+from mhhs_ref.sim_report import BUNDLE, REPORT
 
 CHROMIUM = os.environ.get('MHHS_CHROMIUM', '/usr/bin/chromium')
 SMALL = SimConfig(mpans=600, process_mpans=50)

@@ -1,8 +1,8 @@
 """The test vectors round-trip: written into a folder, loaded back, and every vector held against our own code.
 
 Messages against `validate_message` and the webhook receiver, signatures against `SignatureVerifier`, the scenario
-cases — from the written copy, not from tests/scenarios — through the same calculation the scenario tests run, and two
-writes compared byte for byte."""
+cases — from the written copy, not from mhhs_ref/data/scenarios — through the same calculation the scenario tests run,
+and two writes compared byte for byte."""
 
 import json
 import signal
@@ -188,25 +188,18 @@ def test_sigterm_leaves_nothing_half_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_scenario_cases_found_as_package_data_or_in_a_checkout(tmp_path):
-    """The cases are read from mhhs_ref/data/scenarios (package data, in the wheel) when there, else from a checkout's
-    tests/scenarios; the package-data globs in pyproject.toml take every file of a case placed under data/scenarios."""
-    import shutil
+def test_scenario_cases_are_package_data():
+    """The cases are read from mhhs_ref/data/scenarios, package data: the package-data globs in pyproject.toml take
+    every file of every case, so the wheel carries them and `mhhs-ref vectors` writes them from an installed package."""
     import tomllib
 
     with verifies('ASM-SANDBOX'):
-        packaged, checkout = tmp_path / 'pkg' / 'data' / 'scenarios', tmp_path / 'src' / 'tests' / 'scenarios'
-        assert vectors.scenario_root((packaged, checkout)) == checkout       # neither: the checkout's, reported missing
-        shutil.copytree(vectors.SCENARIO_ROOT / 'processing' / '01_clean', checkout / 'processing' / '01_clean')
-        assert vectors.scenario_root((packaged, checkout)) == checkout
-        (packaged / 'settlement').mkdir(parents=True)
-        assert vectors.scenario_root((packaged, checkout)) == packaged
-        # every file of every case, placed as package data, is matched by the package-data globs
-        shutil.rmtree(packaged)
-        shutil.copytree(vectors.SCENARIO_ROOT, packaged)
+        pkg = Path(mhhs_ref.__file__).resolve().parent
+        assert vectors.SCENARIO_ROOT == pkg / 'data' / 'scenarios'
+        assert all((vectors.SCENARIO_ROOT / s).is_dir() for s in vectors.SUITES)
+        assert not (Path(__file__).resolve().parent / 'scenarios').exists()    # one copy of the cases, not two
         root = Path(__file__).resolve().parents[1]
         globs = tomllib.loads((root / 'pyproject.toml').read_text())['tool']['setuptools']['package-data']['mhhs_ref']
-        pkg = tmp_path / 'pkg'
         taken = {p for g in globs for p in pkg.glob(g) if p.is_file()}
-        files = {p for p in packaged.rglob('*') if p.is_file()}
-        assert files and files <= taken, sorted(str(p) for p in files - taken)[:5]
+        files = {p for p in vectors.SCENARIO_ROOT.rglob('*') if p.is_file() and '__pycache__' not in p.parts}
+        assert len(files) > 100 and files <= taken, sorted(str(p) for p in files - taken)[:5]

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..core import MeasurementQuantity
 from .processing import MAX_WH_PER_PERIOD, QUALITY_FOR, shape_exactly
 from ..units import wh_from_kwh
 from ..design import implements
@@ -33,7 +34,7 @@ def amend_days(req: dict) -> list[dt.date]:
 def amendment_refusal(mq: str, req: dict, *, held: Callable[[dt.date], bool], refs: set[str], today,
                       threshold_wh: int = 0, connection_type: Callable[[dt.date], str]) -> str | None:
     "The DSCA code refusing one amendment request (`req`, a B073 block, for measurement quantity `mq`), or None."
-    if mq not in ('AI', 'AE'): return 'DSCA013'
+    if mq not in (MeasurementQuantity.ACTIVE_IMPORT, MeasurementQuantity.ACTIVE_EXPORT): return 'DSCA013'
     ref = req.get('consumptionAmendmentSupplierReference')
     if not ref: return 'DSCA009'
     if ref in refs: return 'DSCA010'

@@ -8,6 +8,7 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/bp005_data_processing.html.md"""
 from __future__ import annotations
 import datetime as dt
 import json
+import random
 from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Callable
@@ -15,39 +16,22 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..core import MhhsError
+from ..core import ConsentGranularity, EnergisationStatus, EnergyDirection, MeasurementQuantity, MhhsError
 from ..columnar import key_codes
 from ..design import implements, mark_implements
 from ..interfaces import build_message, wire_datetime
 from ..profiles import day_level, shape_category, typical_shapes
+from ..units import MISSING, Q, QUALITY, REASONS, kwh, wh_from_kwh
 from ..time import (UTC, UTC_PERIODS_PER_DAY, aware_utc, as_date, daylight, open_for_submission, run_schedule,
                            utc_period_ends)
 
 # %% auto #0
-__all__ = ['MISSING', 'QUALITY', 'REASONS', 'Q', 'MAX_WH_PER_PERIOD', 'VALIDATION_RULES', 'LS_KEY', 'QUALITY_FOR', 'DayData',
-           'validate', 'from_long', 'shape_keys', 'fallback_load_shapes', 'fallback_arrays', 'load_shapes',
-           'shape_exactly', 'interpolate_gaps', 'shape_quantity', 'annual_basis', 'seven_day_basis',
-           'annual_consumption_wh', 'process', 'shape_period', 'to_frame', 'to_if021', 'day_arrays', 'from_if021']
+__all__ = ['MAX_WH_PER_PERIOD', 'VALIDATION_RULES', 'LS_KEY', 'QUALITY_FOR', 'DayData', 'validate', 'from_long', 'shape_keys',
+           'fallback_load_shapes', 'fallback_arrays', 'load_shapes', 'shape_exactly', 'interpolate_gaps',
+           'shape_quantity', 'annual_basis', 'seven_day_basis', 'annual_consumption_wh', 'process', 'shape_period',
+           'to_frame', 'to_if021', 'day_arrays', 'from_if021']
 
 # %% ../../nbs/31_bp005_data_processing.ipynb #a358f0e3
-MISSING = np.iinfo(np.int32).min
-QUALITY = [
-    'A',
-    'E',
-    *[f'E{i}' for i in range(10)],
-    *[f'EA{i}' for i in range(1, 14)],
-    'A1',
-    'A2',
-    'A3',
-    'ZE',
-    'ZE1',
-    'ZE2',
-    'ZE3',
-]
-REASONS = [None, *[str(i) for i in range(1, 11)]]  # DI-076: 1 opt-out … 10 non-smart; code 0 = no reason
-Q = {q: i for i, q in enumerate(QUALITY)}
-
-
 @dataclass
 class DayData:
     "One UTC day of half-hourly data for a set of MPANs (one data service's, or the market's)."
@@ -101,13 +85,14 @@ def validate(d: DayData, max_wh: dict[str, int] | None = None) -> DayData:
         :, None
     ]
     have = d.wh != MISSING
-    export = (d.mpans.get('energy_direction', pd.Series('I', index=d.mpans.index)).astype(str) == 'E').to_numpy()[
+    export = (d.mpans.get('energy_direction', pd.Series('I', index=d.mpans.index)).astype(str)
+              == EnergyDirection.EXPORT.value).to_numpy()[
         :, None
     ]
     d.flags['missing'] = ~have
     d.flags['negative'] = have & (d.wh < 0) & ~export
     d.flags['above_max'] = have & (d.wh.astype(np.int64) > cap)
-    deen = (d.mpans.energisation.astype(str) == 'D').to_numpy()[:, None]
+    deen = (d.mpans.energisation.astype(str) == EnergisationStatus.DE_ENERGISED.value).to_numpy()[:, None]
     d.flags['deenergised'] = have & deen & (d.wh > 0)
     return d
 
@@ -148,7 +133,8 @@ def shape_keys(mpans: pd.DataFrame) -> pd.DataFrame:
     "Each MPAN's load-shape key (`LS_KEY`): its category columns and `mq` — `AE` for an export MPAN, `AI` otherwise."
     if 'mq' in mpans: return mpans[LS_KEY]
     ed = mpans['energy_direction'] if 'energy_direction' in mpans else pd.Series('I', index=mpans.index)
-    mq = pd.Categorical.from_codes((ed == 'E').to_numpy().astype(np.int8), ['AI', 'AE'])
+    mq = pd.Categorical.from_codes((ed == EnergyDirection.EXPORT.value).to_numpy().astype(np.int8),
+                                   [MeasurementQuantity.ACTIVE_IMPORT.value, MeasurementQuantity.ACTIVE_EXPORT.value])
     return mpans[LS_KEY[:-1]].assign(mq=pd.Series(mq, index=mpans.index))
 
 @lru_cache(maxsize=64)
@@ -393,8 +379,9 @@ def process(
     reason[whole_day & (kind == 'smart')] = 4
     reason[whole_day & (kind == 'traditional')] = 10
     consent = d.mpans.consent.astype(str).to_numpy() if 'consent' in d.mpans else np.full(n, 'H')
-    reason[np.isin(consent, ['D', 'M', 'N'])[:, None] & todo] = 1
-    deen = (d.mpans.energisation.astype(str) == 'D').to_numpy()
+    not_hh = [c.value for c in ConsentGranularity if c is not ConsentGranularity.HALF_HOURLY]
+    reason[np.isin(consent, not_hh)[:, None] & todo] = 1
+    deen = (d.mpans.energisation.astype(str) == EnergisationStatus.DE_ENERGISED.value).to_numpy()
     q = d.quality
     q[todo] = -1
 
@@ -437,7 +424,8 @@ def to_frame(d: DayData, arc: np.ndarray | None = None, mq: str | None = None) -
         np.full(n, mq)
         if mq
         else np.where(
-            d.mpans.get('energy_direction', pd.Series('I', index=d.mpans.index)).astype(str).to_numpy() == 'E',
+            d.mpans.get('energy_direction', pd.Series('I', index=d.mpans.index)).astype(str).to_numpy()
+            == EnergyDirection.EXPORT.value,
             'AE',
             'AI',
         )
@@ -457,14 +445,7 @@ def to_frame(d: DayData, arc: np.ndarray | None = None, mq: str | None = None) -
     )
 
 
-def _kwh(wh: int) -> str:
-    return f"{'-' if wh < 0 else ''}{abs(wh) // 1000}.{abs(wh) % 1000:03d}"
-
-
-def _wh(kwh: str) -> int:
-    neg = kwh.startswith('-')
-    whole, frac = kwh.lstrip('-').split('.')
-    return (-1 if neg else 1) * (int(whole) * 1000 + int(frac))
+_kwh, _wh = kwh, wh_from_kwh  # old private names, still imported by lss, mds, sandbox and test_sandbox
 
 
 @implements('IF-021', 'BP005')
@@ -475,9 +456,11 @@ def to_if021(
     connection: dict | None = None,
     now: dt.datetime | None = None,
     environment: str = 'DEV',
+    rng: random.Random | None = None,
 ) -> list[dict]:
     """One IF-021 message per MPAN, measurement quantity and UTC day in `frame` (built and schema-validated).
-    `connection`: per MPAN (connection type, effective-from date) for B067; default whole current from 2000-01-01."""
+    `connection`: per MPAN (connection type, effective-from date) for B067; default whole current from 2000-01-01.
+    `rng`: a seeded stream for the sender references (a replayable run); None draws them from the secure source."""
     out = []
     # a period belongs to the day it starts in
     days = (frame.sp.dt.tz_convert(UTC) - pd.Timedelta(minutes=30)).dt.date
@@ -485,18 +468,20 @@ def to_if021(
         ct, ct_from = (connection or {}).get(mpan, ('W', '2000-01-01'))
         nul = lambda x: None if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA else str(x)
         periods = [
-            {'sp': wire_datetime(sp.to_pydatetime()), 'v': _kwh(int(w)), 'q': str(q), 'e': nul(e), 'arc': nul(a)}
+            {'sp': wire_datetime(sp.to_pydatetime()), 'v': kwh(int(w)), 'q': str(q), 'e': nul(e), 'arc': nul(a)}
             for sp, w, q, e, a in zip(g.sp, g.wh, g.q, g.e, g.arc)
         ]
         out.append(
             build_message(
                 'IF-021',
-                'ActivePower' if mq in ('AI', 'AE') else 'ReactivePower',
+                ('ActivePower' if mq in (MeasurementQuantity.ACTIVE_IMPORT, MeasurementQuantity.ACTIVE_EXPORT)
+                 else 'ReactivePower'),
                 ds_dip_id,
                 ds_role,
                 mpan_core=mpan,
                 now=now,
                 environment=environment,
+                rng=rng,
                 blocks={
                     'B044': {'issuingDataServiceDIPID': ds_dip_id},
                     'B067': {
@@ -532,7 +517,7 @@ def day_arrays(day, day_blocks: list) -> tuple[np.ndarray, np.ndarray]:
     for i, blk in enumerate(day_blocks):
         for c in (json.loads(blk) if isinstance(blk, str) else blk)['consumptionPeriods']:
             k = grid[aware_utc(c['sp'])]
-            wh[i, k] = _wh(c['v'])
+            wh[i, k] = wh_from_kwh(c['v'])
             q[i, k] = Q[c['q']]
     return wh, q
 
@@ -546,7 +531,8 @@ def from_if021(messages: list[dict]) -> pd.DataFrame:
         mpan, b900 = p['CommonBlock']['M0']['MPANCore'], p['CustomBlock']['B900']
         mq = b900['MQID']['measurementQuantityID']
         for day in b900['settlementDayConsumptionPeriods']:
-            rows += [(mpan, mq, c['sp'], _wh(c['v']), c['q'], c['e'], c['arc']) for c in day['consumptionPeriods']]
+            rows += [(mpan, mq, c['sp'], wh_from_kwh(c['v']), c['q'], c['e'], c['arc'])
+                     for c in day['consumptionPeriods']]
     df = pd.DataFrame(rows, columns=['mpan', 'mq', 'sp', 'wh', 'q', 'e', 'arc'])
     df['sp'] = pd.to_datetime(df.sp, utc=True)
     return df

@@ -779,10 +779,9 @@ def _extension_routes(app: FastAPI, api: _Api):
         who, _ = await api.caller(request)
         api.own(who, recipient, 'read the requeues')
         def status():
-            rid = hub._read('SELECT id FROM requeues WHERE channel=? AND recipient=? ORDER BY created_at DESC LIMIT '
-                            '1', (channel_id, recipient))
-            if not rid: raise MhhsError('REF0102', f"no requeue for {recipient} on {channel_id}")
-            return hub.requeue_status(rid[0][0])
+            rid = hub.latest_requeue(channel_id, recipient)
+            if rid is None: raise MhhsError('REF0102', f"no requeue for {recipient} on {channel_id}")
+            return hub.requeue_status(rid)
         return await api.off(status, pool=_read_pool())
 
     @app.get('/dip-channel/{channel_id}/deliveryStatus/{recipient}/{message_id}')

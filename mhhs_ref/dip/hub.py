@@ -359,6 +359,7 @@ class Hub:
         )
         self.online_days, self.archive_years = online_days, archive_years
         self.rng = random.Random(seed)
+        self.ids: random.Random | None = None  # seeded: transaction and requeue ids repeat run to run (sandbox)
         self.wake = threading.Event()
         self._stop = threading.Event()
         self._worker = None
@@ -677,8 +678,12 @@ def resolve_recipients(self: Hub, channel_id: str, body: dict) -> tuple[dict[str
     return out, problems
 
 # %% ../../nbs/11_dip.ipynb #subcheck
-def _txn_id(ch, sender, role, now):
-    return f"T-{ch}-{sender}-{role}-{now:%Y%m%d}-{secrets.token_hex(8)}"
+def _hex(n: int, rng: random.Random | None = None) -> str:
+    "`n` random bytes as hex: from `rng` when one is given (a replayable run), else from the system's secure source."
+    return f"{rng.getrandbits(8 * n):0{2 * n}x}" if rng else secrets.token_hex(n)
+
+def _txn_id(ch, sender, role, now, rng: random.Random | None = None):
+    return f"T-{ch}-{sender}-{role}-{now:%Y%m%d}-{_hex(8, rng)}"
 
 def as_sent(message: dict) -> dict:
     """What a sender said in a message, to compare a repeat with the one accepted: without D0 (the DIP's) and of A0 only
@@ -722,6 +727,18 @@ def check_message(self: Hub, ch, raw, who: Credentials) -> tuple[dict, dict, lis
         raise MhhsError('MSG1001', f"the DIP cannot route by it: {type(e).__name__}: {e}", path='payload') from None
     if problems: raise refused(problems[0][0], [(p, d) for _, p, d in problems])
     return body, recipients, changes
+
+# %% ../../nbs/11_dip.ipynb #97caf022
+@patch
+def id_stream(self: Hub, key: str) -> random.Random | None:
+    "The seeded stream for one sender's (or one requeue recipient's) ids; None when the hub has no seed."
+    if self.ids is None: return None
+    with self.lock:
+        s = self.__dict__.setdefault('_id_streams', {})
+        if s.get(None, (None,))[0] is not self.ids:  # a new seed: every stream starts afresh
+            s.clear(); s[None] = (self.ids, self.ids.getrandbits(64))
+        if key not in s: s[key] = random.Random(f"{s[None][1]} {key}")
+        return s[key]
 
 # %% ../../nbs/11_dip.ipynb #97ad70b7
 @patch
@@ -820,7 +837,7 @@ def _accept(self: Hub, ch, checked, who, now, ts, refused: dict, signature=None)
                             path='payload.CommonBlock.S1.senderUniqueReference',
                         )
                     continue
-                txn = _txn_id(ch.id, who.dip_id, who.role, now)
+                txn = _txn_id(ch.id, who.dip_id, who.role, now, self.id_stream(who.dip_id))
                 self._journal(jrows, txn, ref, ch.id, 'Inbound', 'GoodToGo', t0)
                 if changes:
                     t1 = time.perf_counter()
@@ -1399,13 +1416,39 @@ def subscriptions(self: Hub, dip_id: str) -> list[tuple]:
                    (dip_id,))
 
 @patch
-def deliveries_to(self: Hub, dip_id: str) -> pd.DataFrame:
-    "Every publication addressed to `dip_id`: channel, event, MPAN, correlation, state, attempts, HTTP status, error."
+def deliveries_to(self: Hub, dip_id: str, requeue_id: str | None = None) -> pd.DataFrame:
+    """Every publication addressed to `dip_id` (or only those one requeue pushed again): channel, event, MPAN,
+    correlation, state, attempts, HTTP status, error."""
     rows = self._q('SELECT d.channel, m.event, m.mpan, m.correlation_id, d.state, d.attempts, d.last_status, '
                    'd.last_error, m.txn_id FROM deliveries d JOIN messages m ON m.txn_id=d.txn_id WHERE d.recipient=? '
-                   'ORDER BY d.id', (dip_id,))
+                   + ('AND d.requeue_id=? ' if requeue_id else '') + 'ORDER BY d.id',
+                   (dip_id, requeue_id) if requeue_id else (dip_id,))
     return pd.DataFrame(
         rows, columns=['channel', 'event', 'mpan', 'correlation', 'state', 'attempts', 'http_status', 'error', 'txn'])
+
+# %% ../../nbs/11_dip.ipynb #904fd48a
+@patch
+def latest_requeue(self: Hub, channel_id: str, recipient: str) -> str | None:
+    "The id of `recipient`'s most recent requeue on `channel_id` (None if it has asked for none)."
+    rid = self._read('SELECT id FROM requeues WHERE channel=? AND recipient=? ORDER BY created_at DESC LIMIT 1',
+                     (channel_id, recipient))
+    return rid[0][0] if rid else None
+
+@patch
+def stored(self: Hub) -> dict:
+    "What the hub's SQLite holds: messages, and bytes of message bodies kept inline (0 when a body store holds them)."
+    n, size = self._q('SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM messages')[0]
+    return {'messages': n, 'inline_body_bytes': size}
+
+@patch
+def close(self: Hub) -> None:
+    "Close the hub's SQLite connection and this thread's reader (the hub is not used after)."
+    with self.lock:
+        self.con.close()
+    reader = getattr(self._readers, 'con', None)
+    if reader is not None:
+        reader.close()
+        self._readers.con = None
 
 # %% ../../nbs/11_dip.ipynb #1d830c03
 @patch
@@ -1521,7 +1564,7 @@ def requeue(self: Hub, channel_id: str, recipient: str, who: Credentials, **filt
         filters.get('mpan'),
         filters.get('transaction_ids'),
     )
-    rid, now = f"RQ-{secrets.token_hex(6)}", self._ts()
+    rid, now = f"RQ-{_hex(6, self.id_stream('requeue ' + recipient))}", self._ts()
     with self.lock:
         cur = self.con.cursor()
         cur.execute('BEGIN IMMEDIATE')

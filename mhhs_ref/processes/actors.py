@@ -8,10 +8,12 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/process_actors.html.md"""
 from __future__ import annotations
 import datetime as dt
 import hashlib
+import random
 from typing import Callable
 
 from fastcore.basics import patch
-from ..core import Message, MhhsError, Publication
+from ..core import (AppointmentScenario, DeAppointmentReason, Message, MhhsError, Publication, ResponseCode,
+                           ServiceKind)
 from ..design import implements, mark_implements
 from ..interfaces import build_message
 from ..registration import SEGMENT_ROLES, appointment_block, settlement_date
@@ -39,6 +41,7 @@ class Actor:
     def __init__(self, dip_id: str, role: str, mpid: str | None, market):   # market: the run's `Market`
         self.dip_id, self.role, self.mpid, self.market = dip_id, role, mpid, market
         self.received: list[tuple[str, dict]] = []
+        self.ids: random.Random | None = None    # seeded: sender references repeat run to run (Market.use_ids)
 
     def handle(self, ch: str, body: dict) -> list[Publication]:
         "The messages this actor sends on receiving `body` on channel `ch` (none by default)."
@@ -58,7 +61,7 @@ def message(self: Actor, ch: str, event: str, mpan: str, blocks: dict, primary=N
     return Publication(ch, build_message(
         ch, event, self.dip_id, self.role, mpan_core=mpan, blocks=blocks, primary=primary, response=response,
         correlation_id=correlation, now=self.market.clock().astimezone(SETTLEMENT_TZ),
-        distributor_dip_id=m0 and m0['distributorDIPID'], gsp_group=m0 and m0['GSPGroupID']))
+        distributor_dip_id=m0 and m0['distributorDIPID'], gsp_group=m0 and m0['GSPGroupID'], rng=self.ids))
 
 # %% ../../nbs/22a_process_actors.ipynb #0a00aaaf
 class Supplier(Actor):
@@ -79,7 +82,7 @@ class Supplier(Actor):
 def appointment(self: Supplier, mpan: str, service: str, sp: str, day, scenario: str, css_id: str | None = None,
                 contract_ref: str | None = None, correlation: str | None = None) -> Publication:
     "An IF-031 request (DSApp or MSApp) for `sp` as the MPAN's `service` ('MS' or 'DS') from `day`."
-    event = 'DSApp' if service == 'DS' else 'MSApp'
+    event = 'DSApp' if service == ServiceKind.DATA else 'MSApp'
     try: domestic = self.market.registration.as_at(mpan, day)['domestic_premise']
     except MhhsError: domestic = True
     blocks = appointment_block(event, sp, self.market.mpid(sp), day, scenario, contract_ref, domestic=bool(domestic))
@@ -159,7 +162,8 @@ def handle(self: ServiceProvider, ch, body):
         self.meters[msg.mpan] = [x['meterID'] for x in ms]
     if ch == 'IF-006':
         sent = self.mtd_sent.pop(msg.correlation or '', None)
-        if sent and msg.common['R0']['responseCode'] == 'A': return self.meter_reads(msg.mpan, msg.event, msg)
+        if sent and msg.common['R0']['responseCode'] == ResponseCode.ACCEPTED:
+            return self.meter_reads(msg.mpan, msg.event, msg)
     if ch == 'IF-033': return [self.answer_appointment(msg)]
     return self.on_appointment(ch, msg)
 
@@ -179,11 +183,11 @@ def on_appointment(self: ServiceProvider, ch: str, msg: Message) -> list[Publica
     "A metering service's readings on a change of segment: the install read after, the removal read before."
     b14, b8 = msg.block('B014') or {}, msg.block('B008') or {}
     gained = b14.get('incomingMeteringServiceDIPID') == self.dip_id
-    if ch == 'IF-036' and gained and b14['appointmentScenario'] == 'SEG':
+    if ch == 'IF-036' and gained and b14['appointmentScenario'] == AppointmentScenario.CHANGE_OF_SEGMENT:
         day = settlement_date(b14['incomingMeteringServiceEffectiveFromDate'])
         return [self.reading(msg.mpan, day, 'ReadingInstl')]
     if (ch == 'IF-037' and b8.get('deAppointedMeteringServiceDIPID') == self.dip_id
-            and b8['deAppointmentReasonCode'] == 'CSEGM'):
+            and b8['deAppointmentReasonCode'] == DeAppointmentReason.CHANGE_OF_SEGMENT):
         last = aware_utc(b8['meteringServiceEffectiveToDate']).astimezone(SETTLEMENT_TZ).date()
         return [self.reading(msg.mpan, last + dt.timedelta(days=1), 'ReadingRemv')]   # at the end of its last day
     return []

@@ -11,7 +11,7 @@ import datetime as dt
 import pandas as pd
 from fastcore.basics import patch
 
-from ..core import complete_mpan_core
+from ..core import complete_mpan_core, ConsentGranularity
 from ..design import implements
 from .actors import standin_meter, standin_meters, standin_reading
 from .data_service import DataService, MeterDataRetriever
@@ -170,7 +170,8 @@ def start_collection(self: Market, ds: str, mpan: str, mdr: str | None = None, d
     mdr = mdr or (s['MDR'] or {}).get('dip_id') or self.first('MDR')
     a = self.actors[ds]
     a.mdr_of[mpan] = mdr
-    first = [a.read_request(mpan, day, mdr)] if a.consent.get(mpan, 'H') in ('D', 'M') else []  # the opening read
+    daily_or_monthly = a.consent.get(mpan, 'H') in (ConsentGranularity.DAILY, ConsentGranularity.MONTHLY)
+    first = [a.read_request(mpan, day, mdr)] if daily_or_monthly else []  # the opening read
     self.submit(ds, [a.message('IF-061', 'MDRStart', mpan, _mdr_start_blocks(self, mpan, day, mdr, s), primary=[mdr])]
                 + first)
     self.run()
@@ -198,9 +199,10 @@ def collect(self: Market, day) -> None:
     nxt = day + dt.timedelta(days=1)
     for a in self._data_services():
         asks = [a.read_request(mp, nxt, mdr) for mp, mdr in a.mdr_of.items()
-                if a.consent.get(mp, 'H') == 'D' or (a.consent.get(mp, 'H') == 'M' and nxt.day == 1)]
+                if a.consent.get(mp, 'H') == ConsentGranularity.DAILY
+                or (a.consent.get(mp, 'H') == ConsentGranularity.MONTHLY and nxt.day == 1)]
         if asks: self.submit(a.dip_id, asks)
-    not_hh = {mp for d in self._data_services() for mp, c in d.consent.items() if c != 'H'}
+    not_hh = {mp for d in self._data_services() for mp, c in d.consent.items() if c != ConsentGranularity.HALF_HOURLY}
     for a in self.actors.values():
         if isinstance(a, MeterDataRetriever) and (pubs := a.provide(day, skip=not_hh)): self.submit(a.dip_id, pubs)
     self.run()

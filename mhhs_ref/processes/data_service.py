@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from fastcore.basics import patch
 
-from ..core import Message, Publication, rejection
+from ..core import AppointmentScenario, MarketSegment, Message, Publication, rejection, Role
 from ..data_services import processing as _dp
 from ..units import MISSING, kwh, wh_from_kwh
 from ..data_services.amendment import AMEND_REASON, amend_days, amended, amendment_refusal, by_day
@@ -173,7 +173,7 @@ def stop_mdr(self: DataService, msg: Message) -> Publication:
 def replay_request(self: DataService, ch: str, msg: Message) -> list[Publication]:
     "An advanced data service gaining an MPAN asks the MDS for its history (IF-015)."
     gained = (msg.block('B015') or {}).get('incomingDataServiceDIPID') == self.dip_id
-    if ch == 'IF-036' and self.role == 'ADS' and gained:
+    if ch == 'IF-036' and self.role == Role.ADS and gained:
         return [self.message('IF-015', 'ConsumptionReplay', msg.mpan, {}, m0=msg.common['M0'])]
     return []
 
@@ -183,7 +183,7 @@ def on_appointment(self: DataService, ch: str, msg: Message) -> list[Publication
     "The COS reading on gaining an MPAN, the last reading to a successor, and what it keeps of a gain and of a reading."
     b15, b9 = msg.block('B015') or {}, msg.block('B009') or {}
     mine = b15.get('incomingDataServiceDIPID') == self.dip_id
-    if ch == 'IF-036' and mine and b15['appointmentScenario'] == 'COS':
+    if ch == 'IF-036' and mine and b15['appointmentScenario'] == AppointmentScenario.CHANGE_OF_SUPPLIER:
         return [self.reading(msg.mpan, settlement_date(b15['incomingDataServiceEffectiveFromDate']), 'ReadingCOS')]
     if ch == 'IF-037' and b9.get('deAppointedDataServiceDIPID') == self.dip_id and msg.block('B011'):
         nxt = msg.block('B011')
@@ -204,7 +204,7 @@ def take_reading(self: DataService, body: dict) -> str | None:
     [b] = (msg.block('B064List') or [None])[:1]
     if b is None: return None
     code = None
-    if msg.sender_role in ('SDS', 'ADS', 'UMSDS'):          # a transfer of reads on change of data service
+    if msg.sender_role in (Role.SDS, Role.ADS, Role.UMSDS):          # a transfer of reads on change of data service
         gain = self.gains.get(msg.mpan)
         if not gain or gain['previous'] != msg.sender: code = 'REF0210'
         elif settlement_date(b['cumulativeRegisterReadingDateTime'], code='REF0211') != gain['from']: code = 'REF0211'
@@ -223,7 +223,8 @@ def _mpan_rows(self: DataService, mpans: list[str], day: dt.date) -> pd.DataFram
         rows.append({'mpan': m, 'gsp_group': s['gsp_group'], 'connection_type': s['connection_type'],
                      'market_segment': s['market_segment'], 'domestic_premise': bool(s['domestic_premise']),
                      'energisation': s['energisation'], 'energy_direction': s['energy_direction'],
-                     'metering': 'advanced' if s['market_segment'] == 'A' else self.metering.get(m, 'smart'),
+                     'metering': ('advanced' if s['market_segment'] == MarketSegment.ADVANCED
+                                  else self.metering.get(m, 'smart')),
                      'consent': self.consent.get(m, 'H'), 'annual_kwh': self.annual_kwh.get(m, STANDIN_ANNUAL_KWH)})
     return pd.DataFrame(rows)
 
@@ -240,8 +241,9 @@ def _day_quantity(self: DataService, m: str, day: dt.date, quantities: dict | No
 def submit_days(self: DataService, days, mpans: list[str], quantities: dict | None = None) -> list[Publication]:
     "Process and submit IF-021 for `mpans` (its MPANs) on each UTC day in `days`."
     out, now = [], self.market.clock().astimezone(SETTLEMENT_TZ)
-    def if021(frame, conn): return [Publication('IF-021', b)
-                                    for b in _dp.to_if021(frame, self.dip_id, self.role, now=now, connection=conn)]
+    def if021(frame, conn):
+        return [Publication('IF-021', b)
+                for b in _dp.to_if021(frame, self.dip_id, self.role, now=now, connection=conn, rng=self.ids)]
     for day in map(_dp.as_date, days):
         mp = self._mpan_rows(mpans, day)
         wh = np.stack([self.collected.get((m, day), np.full(UTC_PERIODS_PER_DAY, MISSING, np.int32))
@@ -253,7 +255,7 @@ def submit_days(self: DataService, days, mpans: list[str], quantities: dict | No
         conn = {m: (ct, '2000-01-01') for m, ct in zip(mp.mpan, mp.connection_type)}
         out += if021(frame, conn)
         adv = (mp.metering == 'advanced').to_numpy()
-        if self.role == 'ADS' and adv.any():  # an advanced meter's reactive import, with the active data's qualities
+        if self.role == Role.ADS and adv.any():  # an advanced meter's reactive import, with the active data's qualities
             ri = _dp.DayData(day, mp[adv].reset_index(drop=True), reactive_wh(mp[adv], res.wh[adv]),
                              res.quality[adv], res.reason[adv])
             out += if021(_dp.to_frame(ri, mq='RI'), conn)
@@ -318,12 +320,12 @@ def amend(self: DataService, body) -> list[Publication]:
             if code is not None: continue
             self.refs.add(req['consumptionAmendmentSupplierReference'])
             prev = pd.concat([self.submitted[(mpan, d)] for d in amend_days(req)], ignore_index=True)
-            new = amended(prev, req, 'advanced' if self.role == 'ADS' else 'smart')
+            new = amended(prev, req, 'advanced' if self.role == Role.ADS else 'smart')
             for d, g in by_day(new): self.submitted[(mpan, d)] = g.reset_index(drop=True)
             resubmit.append(new)
     if resubmit:
         ct = self.market.registration.as_at(mpan)['connection_type']
         out += [Publication('IF-021', b) for b in _dp.to_if021(
             pd.concat(resubmit, ignore_index=True), self.dip_id, self.role,
-            now=self.market.clock().astimezone(SETTLEMENT_TZ), connection={mpan: (ct, '2000-01-01')})]
+            now=self.market.clock().astimezone(SETTLEMENT_TZ), connection={mpan: (ct, '2000-01-01')}, rng=self.ids)]
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from fastcore.basics import patch
 
-from ..core import Message
+from ..core import Message, ResponseCode
 from ..design import implements
 from .market import Market
 
@@ -30,7 +30,8 @@ def _code(body) -> str | None:
     "The code a response carries: the first refusal's code, an appointment's response code, or None."
     msg = Message(body)
     def first(r):
-        return r['responseMessages'][0].split(' - ')[0] if r['responseCode'] != 'A' and r['responseMessages'] else None
+        refused = r['responseCode'] != ResponseCode.ACCEPTED and r['responseMessages']
+        return r['responseMessages'][0].split(' - ')[0] if refused else None
     if (r := msg.common.get('R0') or msg.common.get('R1')): return first(r)      # IF-016 carries its answer in R1
     if (b := msg.block('B007')): return b.get('proposedAppointmentResponseCode')
     if (b := msg.block('B099')): return first(b) or b['responseCode']          # SDS-MDROutcome

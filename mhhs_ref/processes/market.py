@@ -7,6 +7,7 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/process_market.html.md"""
 # %% ../../nbs/22c_process_market.ipynb #33267db6
 from __future__ import annotations
 import datetime as dt
+import random
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pandas as pd
 from fastcore.basics import patch
 
-from ..core import MhhsError, Publication
+from ..core import MhhsError, Publication, Role
 from ..css import CentralSwitchingService, CssWindows, DccService
 from ..design import implements, mark_implements
 from ..dip.hub import Credentials, Hub, InProcessDeliverer, RetryPolicy
@@ -55,7 +56,8 @@ class Market:
 
     def __init__(self, isd: StandingData | None = None, start='2026-11-02T09:00:00+00:00',
                  rules: RegistrationRules | None = None, windows: CssWindows | None = None,
-                 hub_db: str = ':memory:', registration_db: str = ':memory:', record: bool = True):
+                 hub_db: str = ':memory:', registration_db: str = ':memory:', record: bool = True,
+                 ids: random.Random | None = None):
         self.isd = isd or reference_isd()
         self.clock = SimClock(start)
         self.deliverer = InProcessDeliverer()
@@ -78,6 +80,8 @@ class Market:
         self.watched: set[str] = set()
         self.record = record
         self._join(parts)
+        self.ids: random.Random | None = None   # every party draws from the secure source until `use_ids`
+        if ids is not None: self.use_ids(ids)
 
 mark_implements('TOM-DIP', __name__, 'Market')
 
@@ -86,7 +90,7 @@ mark_implements('TOM-DIP', __name__, 'Market')
 def _join(self: Market, parts: pd.DataFrame) -> None:
     recv = {r: [c.id for c in channels().values() if r in c.recipients and not c.unpublished] for r in set(parts.role)}
     for d, role, mpid in zip(parts.dip_id, parts.role, parts.mpid):
-        if role == 'REGS': continue
+        if role == Role.REGS: continue
         self.actors[d] = ROLE_ACTOR.get(role, Observer)(d, role, mpid, self)
         self._subscribe(d, recv[role])
     self._subscribe(self.regs, recv['REGS'])
@@ -103,6 +107,7 @@ def attach(self: Market, dip_id: str, service) -> None:
     "Let a central service (anything with `handle(channel, body) -> publications`) answer for `dip_id`."
     self.services[dip_id] = service
     self.actors.pop(dip_id, None)
+    if self.ids is not None: service.ids = random.Random(f"{self._ids_base} {dip_id}")   # its stream (`use_ids`)
 
 @patch
 def mpid(self: Market, dip_id: str) -> str | None: return self._mpids.get(dip_id)
@@ -125,6 +130,14 @@ def actor(self: Market, dip_id: str) -> Actor: return self.actors[dip_id]
 
 @patch
 def watch(self: Market, *mpans: str): self.watched.update(mpans)
+
+# %% ../../nbs/22c_process_market.ipynb #d95a8fda
+@patch
+def use_ids(self: Market, ids: random.Random | None) -> None:
+    "Seed the ids the simulated parties make up (CSS registration ids, sender references) from `ids`; None: unseeded."
+    self.ids, self._ids_base = ids, ids and ids.getrandbits(64)
+    for name, party in [('CSS', self.css), *self.services.items(), *self.actors.items()]:
+        party.ids = random.Random(f"{self._ids_base} {name}") if ids else None
 
 # %% ../../nbs/22c_process_market.ipynb #83e6a779
 @patch
@@ -167,7 +180,8 @@ def _submit_batched(self: Market, who, pubs, size: int = 500) -> list[str]:
 def _drain_outside(self: Market):
     "Record the calls Registration made outside the DIP (to CSS, to the DCC) since the last look."
     for frm, to, what, mpan in self.registration.outside:
-        self._note(frm if frm != 'REGS' else to, 'outside', what, frm, mpan, note=f"{frm} → {to}: {what}", receiver=to)
+        self._note(frm if frm != Role.REGS else to, 'outside', what, frm, mpan, note=f"{frm} → {to}: {what}",
+                   receiver=to)
     self.registration.outside.clear()
 
 # %% ../../nbs/22c_process_market.ipynb #e5868ff0

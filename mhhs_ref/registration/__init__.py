@@ -13,8 +13,7 @@ from .facts import Publication, RegistrationService
 __all__ = ['CHANNEL_HANDLERS', 'EVENT_HANDLERS']
 
 # %% ../../nbs/20h_registration_service.ipynb #cb132143
-from ..core import Publication
-from .facts import _event  # the old private name, still imported by a caller
+from ..core import AppointmentScenario, Message, Publication
 from .facts import *
 from .sites import *
 from .switches import *
@@ -25,31 +24,6 @@ from .contracts import *
 from .relationships import *
 from .changes import *
 from .meters import *
-
-# %% ../../nbs/20h_registration_service.ipynb #b595ba6d
-@patch
-def _lapse(
-    self: RegistrationService, css_id: str, why: str, states=('requested', 'sp_requested', 'accepted')
-) -> list[Publication]:
-    out = []
-    for r in self._q_requests(f"css_id=? AND state IN ({','.join('?'*len(states))})", (css_id, *states)):
-        self._request_state(r['id'], 'lapsed', None, why)
-        out.append(self._outcome(r, 'Lapsed', why[:100]))      # no catalogue code for a lapse: the reason in words
-    return out
-
-@patch
-def tick(self: RegistrationService) -> list[Publication]:
-    "Daily work: activate accepted CSP/USP appointments whose effective date has come — if their supplier still is."
-    out = []
-    for r in self._q_requests("state='accepted' AND scenario!='COS' AND effective_from<=?", (str(self.today()),)):
-        with self._tx():
-            sup = self._value_on(r['mpan'], 'supplier', r['effective_from'])
-            if sup and sup['dip_id'] == r['supplier']: out += self._activate(r)
-            else:
-                self._request_state(r['id'], 'lapsed', None, 'the requesting supplier is no longer registered on the '
-                    'date')
-                out.append(self._outcome(r, 'Lapsed', 'supplier no longer registered on the effective date'))
-    return out
 
 # %% ../../nbs/20h_registration_service.ipynb #f42f45e5
 CHANNEL_HANDLERS: dict[str, str] = {
@@ -71,5 +45,34 @@ def handle(self: RegistrationService, channel_id: str, body: dict) -> list[Publi
     with self._tx():
         name = CHANNEL_HANDLERS.get(channel_id)
         if any(ch == channel_id for ch, _ in EVENT_HANDLERS):
-            name = EVENT_HANDLERS.get((channel_id, _event(body)), name)
+            name = EVENT_HANDLERS.get((channel_id, Message(body).event), name)
         return getattr(self, name)(body) if name else []
+
+# %% ../../nbs/20h_registration_service.ipynb #b595ba6d
+@patch
+def _lapse(
+    self: RegistrationService, css_id: str, why: str, states=('requested', 'sp_requested', 'accepted')
+) -> list[Publication]:
+    """Lapse the open appointment requests that came with CSS registration `css_id` (its switch is withdrawn or
+    annulled, or the switch went active before the provider answered), telling the supplier why with IF-035."""
+    out = []
+    for r in self._q_requests(f"css_id=? AND state IN ({','.join('?'*len(states))})", (css_id, *states)):
+        self._request_state(r['id'], 'lapsed', None, why)
+        out.append(self._outcome(r, 'Lapsed', why[:100]))      # no catalogue code for a lapse: the reason in words
+    return out
+
+# %% ../../nbs/20h_registration_service.ipynb #84709727
+@patch
+def tick(self: RegistrationService) -> list[Publication]:
+    "Daily work: activate accepted CSP/USP appointments whose effective date has come — if their supplier still is."
+    out = []
+    for r in self._q_requests("state='accepted' AND scenario!=? AND effective_from<=?",
+                                 (AppointmentScenario.CHANGE_OF_SUPPLIER.value, str(self.today()))):
+        with self._tx():
+            sup = self._value_on(r['mpan'], 'supplier', r['effective_from'])
+            if sup and sup['dip_id'] == r['supplier']: out += self._activate(r)
+            else:
+                self._request_state(r['id'], 'lapsed', None, 'the requesting supplier is no longer registered on the '
+                    'date')
+                out.append(self._outcome(r, 'Lapsed', 'supplier no longer registered on the effective date'))
+    return out

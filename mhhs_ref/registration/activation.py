@@ -7,8 +7,10 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/registration_activation.html.md"""
 # %% ../../nbs/20ca_registration_activation.ipynb #2e86917f
 from __future__ import annotations
 from fastcore.basics import patch
+from ..core import AppointmentScenario, DeAppointmentReason, ServiceKind
 from ..design import implements
-from .facts import Publication, RegistrationService, _day_after, _day_before, _rows, wire_midnight
+from .facts import Publication, RegistrationService, wire_midnight
+from .facts import day_after, day_before, fact_rows
 
 # %% auto #0
 __all__ = []
@@ -18,7 +20,7 @@ __all__ = []
 def _write_appointment(self: RegistrationService, r: dict) -> dict | None:
     "Write request `r` as the appointment from its date; returns the appointment it replaces."
     mpan, svc, day = r['mpan'], r['service'], r['effective_from']
-    prev = self._value_on(mpan, svc, _day_before(day))
+    prev = self._value_on(mpan, svc, day_before(day))
     value = {
         'dip_id': r['sp'],
         'mpid': r['sp_mpid'],
@@ -29,7 +31,7 @@ def _write_appointment(self: RegistrationService, r: dict) -> dict | None:
     }
     # an appointment never outlives the registration of the supplier that made it (e.g. a de-registered MPAN)
     supply_end = next(
-        (t for _, v, f, t in _rows(self.con, mpan, 'supplier') if f <= day and (t is None or t >= day)), None
+        (t for _, v, f, t in fact_rows(self.con, mpan, 'supplier') if f <= day and (t is None or t >= day)), None
     )
     with self.lock:
         with self._tx() as cur:
@@ -46,7 +48,7 @@ def _activate(self: RegistrationService, r: dict, prev=_UNSET) -> list[Publicati
     mpan, svc, day = r['mpan'], r['service'], r['effective_from']
     if prev is _UNSET:
         prev = self._write_appointment(r)
-    if svc == 'MS':
+    if svc == ServiceKind.METERING:
         b = {
             'B014': {
                 'incomingMeteringServiceDIPID': r['sp'],
@@ -87,7 +89,7 @@ def _activate(self: RegistrationService, r: dict, prev=_UNSET) -> list[Publicati
     }
     if r['css_id']:
         b['B013'] = {'CSSRegistrationID': r['css_id']}
-    b['B005'] = self._incumbents(mpan, _day_before(day))['B005']  # who served the MPAN the day before
+    b['B005'] = self._incumbents(mpan, day_before(day))['B005']  # who served the MPAN the day before
     b.update(self._relationship_blocks(mpan, day))
     b.update(self._meter_blocks(mpan, day))
     b.update(self._site_blocks(mpan, day, ('B022', 'B023', 'B024', 'B025', 'B026', 'B028', 'B029')))
@@ -107,12 +109,12 @@ def _activate(self: RegistrationService, r: dict, prev=_UNSET) -> list[Publicati
             mpan,
             svc,
             prev,
-            _day_before(day),
+            day_before(day),
             {'COS': 'CSUPP', 'SEG': 'CSEGM'}.get(r['scenario'], 'CSERV'),
             r,
             r['supplier'],
         )
-    if r['scenario'] == 'SEG':
+    if r['scenario'] == AppointmentScenario.CHANGE_OF_SEGMENT:
         out += self._segment_change(r)
     if prev is None or prev['dip_id'] != r['sp']:
         out += self._update_css_dcc(mpan, day, r)
@@ -129,7 +131,7 @@ def _deappoint(
             if successor is None:
                 self._end(cur, mpan, svc, last_day, f'de-appointed {reason}')
     since = wire_midnight(self._since(mpan, svc, last_day))
-    if svc == 'MS':
+    if svc == ServiceKind.METERING:
         b = {
             'B008': {
                 'deAppointedMeteringServiceDIPID': prev['dip_id'],
@@ -161,11 +163,11 @@ def _deappoint(
                 'incomingDataServiceMPID': successor['sp_mpid'],
                 'incomingDataServiceEffectiveFromDate': wire_midnight(successor['effective_from']),
             }
-    if reason == 'CSUPP':
+    if reason == DeAppointmentReason.CHANGE_OF_SUPPLIER:
         b['B002'] = {
             'incomingSupplierDIPID': supplier,
             'incomingSupplierMPID': self._mpid.get(supplier),
-            'supplierEffectiveFromDate': wire_midnight(_day_after(last_day)),
+            'supplierEffectiveFromDate': wire_midnight(day_after(last_day)),
         }
     # the provider and the supplier it served; the DIP adds the current supplier, LDSO and central services
     out = [
@@ -178,14 +180,14 @@ def _deappoint(
             on=last_day,
         )
     ]
-    if successor is None and reason != 'DEREG' and supplier:
+    if successor is None and reason != DeAppointmentReason.DEREGISTERED and supplier:
         out.append(
             self._reminder(
                 mpan,
                 f"No{svc}Appointed",
                 supplier,
-                f"no {svc} is appointed from {_day_after(last_day)}",
-                _day_after(last_day),
+                f"no {svc} is appointed from {day_after(last_day)}",
+                day_after(last_day),
             )
         )
     return out

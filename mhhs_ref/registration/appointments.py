@@ -8,14 +8,14 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/registration_appointments.html.md"""
 from __future__ import annotations
 import json
 from fastcore.basics import patch
-from ..core import MhhsError, rejection
+from ..core import AppointmentScenario, MhhsError, rejection, ResponseCode, ServiceKind
 from ..design import implements
 from .facts import (
-    MPID_CODES, Publication, RegistrationService, SEGMENT_ROLES, SERVICE_OF_ROLE, _day_after, _day_before,
-    _rows, settlement_date, wire_midnight)
+    MPID_CODES, Publication, RegistrationService, SEGMENT_ROLES, SERVICE_OF_ROLE, day_after, day_before,
+    fact_rows, settlement_date, wire_midnight)
 
 # %% auto #0
-__all__ = ['appointment_block']
+__all__ = ['appointment_block', 'refusal_r0']
 
 # %% ../../nbs/20c_registration_appointments.ipynb #f6f1cb4f
 _APP = {
@@ -60,7 +60,7 @@ def appointment_block(
     svc, key, dk, mk, fk, ck = _APP[event]
     day = effective_from if isinstance(effective_from, str) and 'T' in effective_from else wire_midnight(effective_from)
     b = {dk: sp, mk: sp_mpid, fk: day, ck: contract_ref, 'appointmentScenario': scenario}
-    if svc == 'DS':
+    if svc == ServiceKind.DATA:
         b |= {
             'supplierNominatedMDRDIPID': mdr,
             'supplierNominatedMDRMPID': mdr_mpid,
@@ -73,7 +73,7 @@ def appointment_block(
         }
     return {key: b}
 
-def _r0(code: str, detail: str) -> dict:
+def refusal_r0(code: str, detail: str) -> dict:
     "A refusal as an R0 block: `code - official meaning: detail`, cut to DI-980's 200 characters."
     return {'responseCode': 'R', 'responseMessages': [f"{code} - {rejection(code).meaning}: {detail}"[:200]]}
 
@@ -97,6 +97,10 @@ def open_requests(self: RegistrationService, mpan: str) -> list[dict]:
     return self._q_requests("mpan=? AND state NOT IN ('active','rejected','lapsed','superseded')", (mpan,))
 
 # %% ../../nbs/20c_registration_appointments.ipynb #ef746dd3
+# the scenarios a supplier may request on IF-031; the others (migration, auto-alignment) are not requested here
+_REQUESTED_SCENARIOS = (AppointmentScenario.CHANGE_OF_SUPPLIER, AppointmentScenario.CHANGE_OF_SERVICE_PROVIDER,
+                        AppointmentScenario.UPDATE_EXISTING, AppointmentScenario.CHANGE_OF_SEGMENT)
+
 @patch
 @implements(
     'IF-031',
@@ -141,7 +145,7 @@ def check_appointment(self: RegistrationService, body: dict) -> dict:
             'M0.MPANCore',
         )
     scenario = b['appointmentScenario']
-    if scenario not in ('COS', 'CSP', 'USP', 'SEG'):
+    if scenario not in _REQUESTED_SCENARIOS:
         raise MhhsError('REG1033', f"scenario {scenario} is not valid for {event} here", f'{key}.appointmentScenario')
     sp, sp_mpid = b[dk], b[mk]
     if self._mpid.get(sp) != sp_mpid:
@@ -166,7 +170,8 @@ def check_appointment(self: RegistrationService, body: dict) -> dict:
             'REG1099', f"{day} is more than {self.rules.max_prospective_days} days after today ({today})", f'{key}.{fk}'
         )
     segment = self._value_on(mpan, 'market_segment', day) or self._value_on(mpan, 'market_segment', today)
-    if scenario == 'SEG':  # a change of segment: the proposed provider's role says which segment the MPAN moves to
+    # a change of segment: the proposed provider's role says which segment the MPAN moves to
+    if scenario == AppointmentScenario.CHANGE_OF_SEGMENT:
         target = next((s for s, roles in SEGMENT_ROLES.items() if roles[svc] == self._role.get(sp)), None)
         if target is None:
             raise MhhsError(
@@ -187,7 +192,7 @@ def check_appointment(self: RegistrationService, body: dict) -> dict:
     css_id = (cu.get('B013') or {}).get('CSSRegistrationID')
     current_sup = self._value_on(mpan, 'supplier', day)
     current_sp = self._value_on(mpan, svc, day)
-    if scenario == 'COS':
+    if scenario == AppointmentScenario.CHANGE_OF_SUPPLIER:
         sw = (
             self.con.execute(
                 'SELECT supplier, effective_from, state FROM switches WHERE css_id=?', (css_id,)
@@ -216,9 +221,9 @@ def check_appointment(self: RegistrationService, body: dict) -> dict:
                 f"scenario {scenario} is reserved to the current supplier on {day}",
                 f'{key}.appointmentScenario',
             )
-        if scenario == 'CSP' and current_sp and current_sp['dip_id'] == sp:
+        if scenario == AppointmentScenario.CHANGE_OF_SERVICE_PROVIDER and current_sp and current_sp['dip_id'] == sp:
             raise MhhsError('REG1026', f"{sp} is already the {svc}; CSP must propose a different one", f'{key}.{dk}')
-        if scenario == 'USP' and (not current_sp or current_sp['dip_id'] != sp):
+        if scenario == AppointmentScenario.UPDATE_EXISTING and (not current_sp or current_sp['dip_id'] != sp):
             raise MhhsError(
                 'REG1025', f"USP must name the current {svc} ({current_sp and current_sp['dip_id']})", f'{key}.{dk}'
             )
@@ -241,7 +246,7 @@ def check_appointment(self: RegistrationService, body: dict) -> dict:
 @patch
 def _proposal_blocks(self: RegistrationService, r: dict) -> dict:
     "B070/B071 as the supplier proposed it (echoed on IF-032, IF-033 and IF-035), and B013 for a change of supplier."
-    key = 'B071' if r['service'] == 'DS' else 'B070'
+    key = 'B071' if r['service'] == ServiceKind.DATA else 'B070'
     out = {key: json.loads(r['proposal'])}
     if r['css_id']: out['B013'] = {'CSSRegistrationID': r['css_id']}
     return out
@@ -249,6 +254,7 @@ def _proposal_blocks(self: RegistrationService, r: dict) -> dict:
 @patch
 @implements('IF-031', 'IF-032', 'IF-033', 'REG1089')
 def _on_appointment_request(self: RegistrationService, body: dict) -> list[Publication]:
+    "IF-031: a supplier asks for a metering or data service; answered with IF-032, and IF-033 to the provider."
     cb = body['payload']['CommonBlock']
     event, mpan, sender = cb['S0']['eventCode'].strip('[]'), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
     resp_event = f"{event}InitialResp"
@@ -271,7 +277,7 @@ def _on_appointment_request(self: RegistrationService, body: dict) -> list[Publi
                 primary=[sender],
                 m0=cb['M0'],
                 correlation=corr,
-                response=_r0(e.code, e.detail),
+                response=refusal_r0(e.code, e.detail),
             )
         ]
     out = []
@@ -328,7 +334,7 @@ def _on_appointment_request(self: RegistrationService, body: dict) -> list[Publi
         **self._meter_blocks(mpan, today),
     }
     ms = self._value_on(mpan, 'MS', r['effective_from']) or self._value_on(mpan, 'MS', today)
-    if r['service'] == 'MS' and ms:
+    if r['service'] == ServiceKind.METERING and ms:
         b033['B072'] = {'incumbentMeteringServiceDIPID': ms['dip_id'], 'incumbentMeteringServiceMPID': ms['mpid']}
     out.append(self._message('IF-033', f"{event}SPRequest", mpan, b033, primary=[r['sp']], correlation=corr))
     self._request_state(rid, 'sp_requested')
@@ -364,6 +370,7 @@ def _b012(self: RegistrationService, supplier: str) -> dict:
 @patch
 @implements('IF-034', 'IF-035', 'RCP1062', 'RCP1063', 'SP000', 'SP099')
 def _on_sp_response(self: RegistrationService, body: dict) -> list[Publication]:
+    "IF-034: the proposed provider accepts or refuses; IF-035 tells the supplier (and the appointment is written)."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     mpan, sp = cb['M0']['MPANCore'], cb['S1']['senderDIPID']
     svc = SERVICE_OF_ROLE.get(cb['S1']['senderRoleID'])
@@ -395,15 +402,16 @@ def _on_sp_response(self: RegistrationService, body: dict) -> list[Publication]:
         return []
     b7 = cu.get('B007') or {}
     # SP099: a refusal without its code
-    code = b7.get('proposedAppointmentResponseCode') or ('SP000' if b7.get('responseCode') == 'A' else 'SP099')
-    if b7.get('responseCode') != 'A':
+    accepted = b7.get('responseCode') == ResponseCode.ACCEPTED
+    code = b7.get('proposedAppointmentResponseCode') or ('SP000' if accepted else 'SP099')
+    if not accepted:
         self._request_state(r['id'], 'rejected', code)
         return [self._outcome(r, 'Rejected', code)]
     self._request_state(r['id'], 'accepted', code)
     r['state'] = 'accepted'
     out = [self._outcome(r, 'Accepted', code)]
-    if r['scenario'] == 'COS' and svc == 'MS':
-        ims = self._value_on(mpan, 'MS', _day_before(r['effective_from']))
+    if r['scenario'] == AppointmentScenario.CHANGE_OF_SUPPLIER and svc == ServiceKind.METERING:
+        ims = self._value_on(mpan, 'MS', day_before(r['effective_from']))
         if ims and ims['dip_id'] != sp:
             out.append(
                 self._message(
@@ -419,6 +427,6 @@ def _on_sp_response(self: RegistrationService, body: dict) -> list[Publication]:
                     correlation=r['correlation'],
                 )
             )
-    if r['scenario'] != 'COS' and r['effective_from'] <= str(self.today()):
+    if r['scenario'] != AppointmentScenario.CHANGE_OF_SUPPLIER and r['effective_from'] <= str(self.today()):
         out += self._activate(r)
     return out

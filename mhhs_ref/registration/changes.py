@@ -8,12 +8,11 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/registration_changes.html.md"""
 from __future__ import annotations
 import datetime as dt
 from fastcore.basics import patch
-from ..core import MhhsError
+from ..core import ConnectionType, EnergyDirection, Message, MhhsError, MPStatus, RMPStatus, ServiceKind
 from ..design import implements
 from ..time import SETTLEMENT_TZ, aware_utc
-from .appointments import _r0
-from .facts import Publication, RegistrationService, SEGMENT_ROLES, _day_before, wire_midnight
-from .facts import _event
+from .appointments import refusal_r0
+from .facts import Publication, RegistrationService, SEGMENT_ROLES, day_before, wire_midnight
 
 # %% auto #0
 __all__ = ['LDSO_EVENTS', 'LDSO_BLOCKS']
@@ -24,7 +23,7 @@ __all__ = ['LDSO_EVENTS', 'LDSO_BLOCKS']
 def _on_energisation(self: RegistrationService, body: dict) -> list[Publication]:
     "IF-007 from the metering service: record the new energisation status and publish IF-008."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
-    event, mpan, ms = _event(body), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
+    event, mpan, ms = Message(body).event, cb['M0']['MPANCore'], cb['S1']['senderDIPID']
     if event == 'EnergisationStatusFailure':
         return []  # the supplier has it; Registration's state does not change
     b25 = cu.get('B025') or {}
@@ -56,7 +55,7 @@ def _on_energisation(self: RegistrationService, body: dict) -> list[Publication]
                 'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
                 (self._now(), mpan, 'IF-007', e.code, e.detail),
             )
-        r0 = _r0(e.code, e.detail)
+        r0 = refusal_r0(e.code, e.detail)
         return [
             self._message(
                 'IF-008',
@@ -106,33 +105,33 @@ def disconnection(
     if (today - day).days > self.rules.max_retrospective_days:
         self._reject('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today "
                                 f"({today})", 'CustomBlock', mpan, 'css')
-    status = self._value_on(mpan, 'mp_status', str(day)) or 'T'
-    if (event == 'MPANReconnection') != (status == 'X') and event != 'CSSDeRegistration':
+    status = self._value_on(mpan, 'mp_status', str(day)) or MPStatus.TRADED.value
+    if (event == 'MPANReconnection') != (status == MPStatus.DISCONNECTED) and event != 'CSSDeRegistration':
         self._reject('RCP1062', f"{event} does not apply: the MPAN's trading status is "
                                 f"{status}", 'S0.eventCode', mpan, 'css')
-    if self._value_on(mpan, 'rmp_status', str(day)) == 'T': self._reject('RCP1062', f"{mpan} is "
+    if self._value_on(mpan, 'rmp_status', str(day)) == RMPStatus.TERMINATED: self._reject('RCP1062', f"{mpan} is "
         f"terminated", 'S0.eventCode', mpan, 'css')
     out, wd = [], wire_midnight(day)
     with self._tx() as cur:
         if event == 'CSSDeRegistration':
             self._set_from(cur, mpan, 'rmp_status', 'T', str(day), 'CSS de-registration')
-            sup = self._value_on(mpan, 'supplier', _day_before(str(day)))
+            sup = self._value_on(mpan, 'supplier', day_before(str(day)))
             for svc in ('MS', 'DS'):
-                prev = self._value_on(mpan, svc, _day_before(str(day)))
+                prev = self._value_on(mpan, svc, day_before(str(day)))
                 if prev:
-                    out += self._deappoint(mpan, svc, prev, _day_before(str(day)), 'DEREG', None, sup and sup['dip_id'])
-            self._end(cur, mpan, 'supplier', _day_before(str(day)), 'CSS de-registration')
+                    out += self._deappoint(mpan, svc, prev, day_before(str(day)), 'DEREG', None, sup and sup['dip_id'])
+            self._end(cur, mpan, 'supplier', day_before(str(day)), 'CSS de-registration')
             blocks = {'B042': {'CSSMPANDeRegistrationDate': wd}}
         else:
             new = 'X' if event == 'MPANDisconnection' else 'T'
             self._set_from(cur, mpan, 'mp_status', new, str(day), f'LDSO {event}')
             blocks = (
                 {'B041': {'disconnectionEffectiveFromDate': wd, 'additionalInformation': info}}
-                if new == 'X'
+                if new == MPStatus.DISCONNECTED
                 else {'B098': {'reconnectionEffectiveFromDate': wd}}
             )
     # on de-registration the DIP closes the MPAN's routes as it reads this IF-009, so the supplier is addressed directly
-    last_sup = self._value_on(mpan, 'supplier', _day_before(str(day))) if event == 'CSSDeRegistration' else None
+    last_sup = self._value_on(mpan, 'supplier', day_before(str(day))) if event == 'CSSDeRegistration' else None
     out.insert(
         0, self._message('IF-009', event, mpan, blocks, on=day, primary=[last_sup['dip_id']] if last_sup else None)
     )
@@ -168,7 +167,7 @@ def _segment_change(self: RegistrationService, r: dict) -> list[Publication]:
         out.append(
             self._message('IF-044', 'MarketSegmentChange', mpan, self._site_blocks(mpan, day, ('B026', 'B023')), on=day)
         )
-    other = 'DS' if svc == 'MS' else 'MS'
+    other = (ServiceKind.DATA if svc == ServiceKind.METERING else ServiceKind.METERING).value
     cur_other = self._value_on(mpan, other, day)
     due = self._q_requests(
         "mpan=? AND service=? AND scenario='SEG' AND state='accepted' AND effective_from=?", (mpan, other, day)
@@ -197,7 +196,7 @@ def connection_type_change(
     "The LDSO changes the connection type (through CSS): IF-043 to the DCC and IF-044 to the parties."
     if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
         self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
-    if connection_type not in ('W', 'L', 'H', 'E', 'U'):
+    if connection_type not in [t.value for t in ConnectionType]:
         self._reject(
             'REG1022', f"{connection_type!r} is not a connection type", 'B023.connectionTypeIndicator', mpan, 'css'
         )
@@ -259,7 +258,7 @@ def ldso_change(self: RegistrationService, mpan: str, event: str, value, effecti
         ),
         'duos_tariff': lambda v: isinstance(v, str) and 1 <= len(v) <= 3,
         'domestic_premise': lambda v: isinstance(v, bool),
-        'energy_direction': lambda v: v in ('I', 'E'),
+        'energy_direction': lambda v: v in [d.value for d in EnergyDirection],
         'gsp_group': lambda v: isinstance(v, str) and len(v) == 2,
     }[item]
     if not ok(value):

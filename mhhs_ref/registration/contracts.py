@@ -8,12 +8,11 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/registration_contracts.html.md"""
 from __future__ import annotations
 import datetime as dt
 from fastcore.basics import patch
-from ..core import MhhsError
+from ..core import Message, MhhsError
 from ..design import implements
 from ..time import SETTLEMENT_TZ, aware_utc
-from .appointments import _r0
-from .facts import Publication, RegistrationService, SERVICE_OF_ROLE, _day_before
-from .facts import _event
+from .appointments import refusal_r0
+from .facts import Publication, RegistrationService, SERVICE_OF_ROLE, day_before
 
 # %% auto #0
 __all__ = ['CDC_EVENTS']
@@ -47,7 +46,7 @@ def _plus_years(day: dt.date, n: int) -> dt.date:
 def _on_direct_contract(self: RegistrationService, body: dict) -> list[Publication]:
     "IF-038: a service adds or removes a customer direct contract; answered with IF-039."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
-    event, mpan, sender = _event(body), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
+    event, mpan, sender = Message(body).event, cb['M0']['MPANCore'], cb['S1']['senderDIPID']
     svc, key, dk, tk = CDC_EVENTS[event]
     kind, today = f'CDC-{svc}', self.today()
     try:
@@ -79,7 +78,7 @@ def _on_direct_contract(self: RegistrationService, body: dict) -> list[Publicati
             if current['dip_id'] != sender:
                 raise MhhsError('REG1076', f"the {svc} contract belongs to {current['dip_id']}", 'S1.senderDIPID')
             with self._tx() as cur:
-                self._end(cur, mpan, kind, _day_before(str(today)), f'IF-038 {event}')
+                self._end(cur, mpan, kind, day_before(str(today)), f'IF-038 {event}')
         r0 = {'responseCode': 'A', 'responseMessages': []}
     except MhhsError as e:
         with self.lock:
@@ -87,7 +86,7 @@ def _on_direct_contract(self: RegistrationService, body: dict) -> list[Publicati
                 'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
                 (self._now(), mpan, 'IF-038', e.code, e.detail),
             )
-        r0 = _r0(e.code, e.detail)
+        r0 = refusal_r0(e.code, e.detail)
     blocks = {key: cu[key]} if key in cu else {}
     return [
         self._message(

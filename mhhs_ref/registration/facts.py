@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import pandas as pd
 from dataclasses import dataclass
-from ..core import MhhsError
+from ..core import MhhsError, Role
 from ..design import implements, mark_implements
 from ..interfaces import wire_datetime
 from ..isd import StandingData, reference_isd
@@ -21,7 +21,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['SERVICE_OF_ROLE', 'SEGMENT_ROLES', 'MPID_CODES', 'SCHEMA', 'LDSO_ITEMS', 'STATE_ITEMS', 'FACT_KINDS',
-           'RegistrationRules', 'settlement_date', 'RegistrationService']
+           'RegistrationRules', 'settlement_date', 'RegistrationService', 'fact_rows', 'day_before', 'day_after']
 
 # %% ../../nbs/20_registration.ipynb #0d0b019e
 @dataclass(frozen=True)
@@ -100,8 +100,6 @@ mark_implements('ASM-REG-HISTORY', __name__, 'SCHEMA')
 # %% ../../nbs/20_registration.ipynb #4e993d5f
 from ..core import Message, Publication  # the services' output type, re-exported
 
-def _event(body) -> str: return Message(body).event
-
 # %% ../../nbs/20_registration.ipynb #cae76c62
 class RegistrationService:
     "The Registration Service (TOM-REGS): state in SQLite, REG rules, DIP publications."
@@ -119,7 +117,7 @@ class RegistrationService:
         self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
         self.rules = rules or RegistrationRules()
         p = self.isd.participants
-        self.dip_id = dip_id or p[p.role == 'REGS'].dip_id.iloc[0]
+        self.dip_id = dip_id or p[p.role == Role.REGS.value].dip_id.iloc[0]
         self.environment = environment
         self.store = Store(db, SCHEMA)
         self.con, self.lock = self.store.con, self.store.lock
@@ -146,7 +144,9 @@ class RegistrationService:
 mark_implements('TOM-REGS', __name__, 'RegistrationService')
 
 # %% ../../nbs/20_registration.ipynb #c5084ee0
-def _rows(cur, mpan, kind, known_at=None):
+def fact_rows(cur, mpan, kind, known_at=None) -> list[tuple]:
+    """The rows (id, JSON value, effective from, effective to) of one MPAN's `kind`, in date order: as held now, or as
+    they were known at `known_at`. The package's modules read facts through it (or through `_value_on`)."""
     if known_at is None:
         return cur.execute('SELECT id, value, effective_from, effective_to FROM facts WHERE mpan=? AND kind=? AND '
                            'superseded_at IS NULL '
@@ -156,8 +156,12 @@ def _rows(cur, mpan, kind, known_at=None):
                        'AND (superseded_at IS NULL OR superseded_at>?) ORDER BY effective_from', (mpan, kind, known_at,
                        known_at)).fetchall()
 
-def _day_before(day: str) -> str: return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
-def _day_after(day: str) -> str: return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
+def day_before(day: str) -> str:
+    "The ISO date before `day` (an ISO date): a fact closed the day before another starts."
+    return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
+def day_after(day: str) -> str:
+    "The ISO date after `day` (an ISO date)."
+    return (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
 
 @patch
 @implements('ASM-REG-HISTORY')
@@ -166,10 +170,10 @@ def _set_from(self: RegistrationService, cur, mpan: str, kind: str, value, start
     start, end = str(start), (None if end is None else str(end))
     now = self._now()
     survivors, replaced = [], []
-    for rid, v, f, t in _rows(cur, mpan, kind):
+    for rid, v, f, t in fact_rows(cur, mpan, kind):
         if (t is not None and t < start) or (end is not None and f > end): continue
-        if f < start: survivors.append((v, f, _day_before(start)))
-        if end is not None and (t is None or t > end): survivors.append((v, _day_after(end), t))
+        if f < start: survivors.append((v, f, day_before(start)))
+        if end is not None and (t is None or t > end): survivors.append((v, day_after(end), t))
         replaced.append(rid)
     new = cur.execute('INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) '
                       'VALUES (?,?,?,?,?,?,?)',
@@ -187,7 +191,7 @@ def _set_from(self: RegistrationService, cur, mpan: str, kind: str, value, start
 def _end(self: RegistrationService, cur, mpan: str, kind: str, last_day, cause: str):
     "Close the fact of `kind` open on `last_day` (the day becomes its last); later rows are superseded."
     last_day, now = str(last_day), self._now()
-    for rid, v, f, t in _rows(cur, mpan, kind):
+    for rid, v, f, t in fact_rows(cur, mpan, kind):
         if t is not None and t <= last_day: continue
         cur.execute('UPDATE facts SET superseded_at=? WHERE id=?', (now, rid))
         if f <= last_day:
@@ -206,7 +210,7 @@ def correct(self: RegistrationService, mpan: str, kind: str, value, start, cause
 @patch
 def _value_on(self: RegistrationService, mpan, kind, on, known_at=None, cur=None):
     on = str(on)
-    for rid, v, f, t in _rows(cur or self.con, mpan, kind, known_at):
+    for rid, v, f, t in fact_rows(cur or self.con, mpan, kind, known_at):
         if f <= on and (t is None or t >= on): return json.loads(v)
     return None
 
@@ -237,7 +241,7 @@ def history(self: RegistrationService, mpan: str) -> pd.DataFrame:
 def periods(self: RegistrationService, mpan: str, kind: str) -> pd.DataFrame:
     "The current view of one kind of fact as periods: value, effective_from, effective_to."
     with self.lock:
-        rows = _rows(self.con, mpan, kind)
+        rows = fact_rows(self.con, mpan, kind)
     return pd.DataFrame(
         [(json.loads(v), f, t) for _, v, f, t in rows], columns=['value', 'effective_from', 'effective_to']
     )

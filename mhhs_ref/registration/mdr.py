@@ -8,9 +8,9 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/registration_mdr.html.md"""
 from __future__ import annotations
 import json
 from fastcore.basics import patch
-from ..core import MhhsError
+from ..core import DCCServiceFlag, MhhsError, Role, ServiceKind
 from ..design import implements
-from .appointments import _r0
+from .appointments import refusal_r0
 from .facts import MPID_CODES, Publication, RegistrationService, settlement_date, wire_midnight
 
 # %% auto #0
@@ -19,7 +19,7 @@ __all__ = []
 # %% ../../nbs/20d_registration_mdr.ipynb #5ff1be23
 @patch
 def _default_mdr(self: RegistrationService) -> str | None:
-    mdrs = [d for d, r in self._role.items() if r == 'MDR']
+    mdrs = [d for d, r in self._role.items() if r == Role.MDR]
     return mdrs[0] if mdrs else None
 
 @patch
@@ -30,7 +30,7 @@ def _update_css_dcc(self: RegistrationService, mpan: str, day: str, r: dict) -> 
     if self.css is not None:
         self.css.update_agents(mpan, ms and ms['dip_id'], ds and ds['dip_id'], day)
         self.outside.append(('REGS', 'CSS', 'agent update', mpan))
-    if r['service'] != 'DS' or r['sp_role'] != 'SDS' or self.dcc is None: return []
+    if r['service'] != ServiceKind.DATA or r['sp_role'] != Role.SDS or self.dcc is None: return []
     nominated = json.loads(r.get('proposal') or '{}').get(
         'supplierNominatedMDRDIPID'
     )  # the supplier's nomination (B071), else the default
@@ -88,7 +88,7 @@ def _on_mdr_update(self: RegistrationService, body: dict) -> list[Publication]:
         ds, cur_mdr = self._value_on(mpan, 'DS', day), self._value_on(mpan, 'MDR', day)
         if not ds or ds['dip_id'] != sds:
             raise MhhsError('REG1080', f"{sds} is not the data service of {mpan} on {day}", 'S1.senderDIPID')
-        if self._role.get(mdr) != 'MDR':
+        if self._role.get(mdr) != Role.MDR:
             raise MhhsError('REG1081', f"{mdr!r} is not an MDR in standing data", 'B018.SDSNominatedMDRDIPID')
         if self._mpid.get(mdr) != b18.get('SDSNominatedMDRMPID'):
             raise MhhsError(
@@ -98,7 +98,7 @@ def _on_mdr_update(self: RegistrationService, body: dict) -> list[Publication]:
             )
         if cur_mdr and cur_mdr['dip_id'] == mdr:
             raise MhhsError('REG1098', f"{mdr} is already the MDR", 'B018.SDSNominatedMDRDIPID')
-        if self._value_on(mpan, 'dcc_service_flag', day) != 'A':
+        if self._value_on(mpan, 'dcc_service_flag', day) != DCCServiceFlag.ACTIVE:
             raise MhhsError('SP009', f"{mpan} is not live on the DCC", 'M0.MPANCore')
     except MhhsError as e:
         with self.lock:
@@ -125,7 +125,7 @@ def _on_mdr_update(self: RegistrationService, body: dict) -> list[Publication]:
         sup = self._value_on(mpan, 'supplier', today)
         b = {
             'B092': b092,
-            'B099': _r0(e.code, e.detail),
+            'B099': refusal_r0(e.code, e.detail),
             **(self._b012(sup['dip_id']) if sup else {'B012': cu.get('B012')}),
         }
         return [

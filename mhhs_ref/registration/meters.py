@@ -9,16 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from ..core import MhhsError, rejection
+from ..core import Message, MhhsError, MPStatus
 from ..design import implements, mark_implements
 from fastcore.basics import patch
 from .facts import Publication, RegistrationService, wire_midnight
 from .sites import B074_KEYS, check_meter, map_on, meter_day
-from .facts import _event
+from .appointments import refusal_r0
 from ..time import SETTLEMENT_TZ, aware_utc, add_working_days
 
 # %% auto #0
-__all__ = ['METER_RULE_CODES', 'on_mtd']
+__all__ = ['METER_RULE_CODES']
 
 # %% ../../nbs/29_bp009_change_of_meter.ipynb #132cbd4e
 METER_RULE_CODES = {
@@ -61,9 +61,10 @@ def _day(value) -> dt.date:
     return aware_utc(value).astimezone(SETTLEMENT_TZ).date()
 
 # %% ../../nbs/29_bp009_change_of_meter.ipynb #a8ee2009
-def _details(reg: RegistrationService, meter: dict, history: list[dict], path='B906.existingMeter'):
+@patch
+def _meter_details(self: RegistrationService, meter: dict, history: list[dict], path='B906.existingMeter'):
     "Refuse a meter whose own details do not hold together."
-    if reg.isd.is_smart_meter(meter['meterType']):
+    if self.isd.is_smart_meter(meter['meterType']):
         if not meter.get('ESMEGUID'): _refuse('smart_needs_guid', f"meter type {meter['meterType']} is a smart "
             f"meter: ESMEGUID is mandatory", f'{path}.ESMEGUID')
         if meter.get('numberOfDisplayedRegisterDigits') is None:
@@ -74,71 +75,77 @@ def _details(reg: RegistrationService, meter: dict, history: list[dict], path='B
     if any(b <= a for a, b in zip(froms, froms[1:])):
         _refuse('map_not_ascending', f"MAP effective-from dates {[str(d) for d in froms]} do not "
                                      f"ascend", 'B906.historyMAP')
-    known = set(reg.isd.meter_asset_providers.map_id)
+    known = set(self.isd.meter_asset_providers.map_id)
     for i, m in enumerate(history):
         if m['meterAssetProviderID'] not in known:
             _refuse('map_unknown', f"meter asset provider {m['meterAssetProviderID']} is not in standing data "
-                                   f"{reg.isd.version}", f'B906.historyMAP[{i}]')
+                                   f"{self.isd.version}", f'B906.historyMAP[{i}]')
     if froms and froms[0] < _day(meter['meterInstallationDate']):
         _refuse('map_before_install', f"MAP effective from {froms[0]} is before the meter's installation on "
                                       f"{_day(meter['meterInstallationDate'])}",
                 'B906.historyMAP[0]')
 
 # %% ../../nbs/29_bp009_change_of_meter.ipynb #671b9ba9
-def _window(reg: RegistrationService, day: dt.date, path: str):
-    today = reg.today()
+@patch
+def _meter_window(self: RegistrationService, day: dt.date, path: str):
+    today = self.today()
     if day > today: _refuse('future', f"{day} is in the future (today is {today})", path)
-    if (today - day).days > reg.rules.max_retrospective_days:
-        _refuse('too_far_back', f"{day} is more than {reg.rules.max_retrospective_days} days before today "
+    if (today - day).days > self.rules.max_retrospective_days:
+        _refuse('too_far_back', f"{day} is more than {self.rules.max_retrospective_days} days before today "
                                 f"({today})", path)
 
-def _ms_on(reg, mpan, day, sender, rule, path='S1.senderDIPID'):
-    ms = reg._value_on(mpan, 'MS', str(day))
+@patch
+def _ms_on(self: RegistrationService, mpan, day, sender, rule, path='S1.senderDIPID'):
+    ms = self._value_on(mpan, 'MS', str(day))
     if not ms or ms['dip_id'] != sender: _refuse(rule, f"{sender} is not the metering service of {mpan} on {day}", path)
 
-def _meter_rows(reg, mpan) -> dict[str, dict]:
+@patch
+def _meter_rows(self: RegistrationService, mpan) -> dict[str, dict]:
     "The MPAN's meters as Registration holds them now, by id: value, from, to."
-    rows = reg.con.execute("SELECT kind, value, effective_from, effective_to FROM facts WHERE mpan=? AND kind LIKE "
+    rows = self.con.execute("SELECT kind, value, effective_from, effective_to FROM facts WHERE mpan=? AND kind LIKE "
                            "'meter:%' AND superseded_at IS NULL",
                            (mpan,)).fetchall()
     return {k[6:]: {'value': json.loads(v), 'from': f, 'to': t} for k, v, f, t in rows}
 
-def _install_checks(reg, mpan, sender, meter, history, created, path='B906.existingMeter'):
+@patch
+def _meter_install_checks(self: RegistrationService, mpan, sender, meter, history, created, path='B906.existingMeter'):
     day = _day(meter['meterInstallationDate'])
-    _window(reg, day, f'{path}.meterInstallationDate')
+    self._meter_window(day, f'{path}.meterInstallationDate')
     if str(day) < created: _refuse('install_before_creation', f"{mpan} was created on {created}; a meter cannot be "
         f"installed on {day}", f'{path}.meterInstallationDate')
-    _ms_on(reg, mpan, day, sender, 'ms_appointed_on_install')
-    if (reg._value_on(mpan, 'mp_status', str(day)) or 'T') == 'X':
+    self._ms_on(mpan, day, sender, 'ms_appointed_on_install')
+    if (self._value_on(mpan, 'mp_status', str(day)) or MPStatus.TRADED) == MPStatus.DISCONNECTED:
         _refuse('install_after_disconnection', f"{mpan} is disconnected on {day}", f'{path}.meterInstallationDate')
-    if meter['meterID'] in _meter_rows(reg, mpan):
+    if meter['meterID'] in self._meter_rows(mpan):
         _refuse('duplicate_id', f"meter {meter['meterID']} is already known on {mpan}", f'{path}.meterID')
-    _details(reg, meter, history, path)
+    self._meter_details(meter, history, path)
     return day
 
-def _removal_checks(reg, mpan, sender, b039):
+@patch
+def _meter_removal_checks(self: RegistrationService, mpan, sender, b039):
     if not b039.get('meterRemovalDate'): _refuse('composition', "a removal needs its "
         "meterRemovalDate", 'B039.meterRemovalDate')
     day = _day(b039['meterRemovalDate'])
-    _window(reg, day, 'B039.meterRemovalDate')
-    row = _meter_rows(reg, mpan).get(b039['meterIDRemoved'])
+    self._meter_window(day, 'B039.meterRemovalDate')
+    row = self._meter_rows(mpan).get(b039['meterIDRemoved'])
     if row is None or row['to'] is not None:
         _refuse('removed_meter_not_installed', f"meter {b039['meterIDRemoved']} is not installed on "
                                                f"{mpan}", 'B039.meterIDRemoved')
     if str(day) < row['from']: _refuse('removal_before_install', f"removal on {day} is before the installation on "
         f"{row['from']}", 'B039.meterRemovalDate')
-    _ms_on(reg, mpan, day, sender, 'not_responsible')
+    self._ms_on(mpan, day, sender, 'not_responsible')
     return day, row
 
 # %% ../../nbs/29_bp009_change_of_meter.ipynb #72e91823
-def _updater(reg, mpan, sender, old: dict, new: dict, extra: bool) -> str:
+@patch
+def _meter_updater(self: RegistrationService, mpan, sender, old: dict, new: dict, extra: bool) -> str:
     "'current' or 'previous' — who is correcting the meter — or a refusal."
-    today = reg.today()
-    ms = reg._value_on(mpan, 'MS', str(today))
+    today = self.today()
+    ms = self._value_on(mpan, 'MS', str(today))
     if ms and ms['dip_id'] == sender: return 'current'
     ends = [
         t
-        for v, f, t in reg.periods(mpan, 'MS').itertuples(index=False)
+        for v, f, t in self.periods(mpan, 'MS').itertuples(index=False)
         if v['dip_id'] == sender and t is not None and t < str(today)
     ]
     if not ends:
@@ -146,7 +153,7 @@ def _updater(reg, mpan, sender, old: dict, new: dict, extra: bool) -> str:
             'update_not_appointed', f"{sender} is not, and never was, the metering service of {mpan}", 'S1.senderDIPID'
         )
     last = max(ends)
-    until = add_working_days(last, reg.rules.previous_ms_amend_working_days)
+    until = add_working_days(last, self.rules.previous_ms_amend_working_days)
     changed = [k for k in B074_KEYS if k != 'meterLocation' and old.get(k) != new.get(k)]
     if today > until:
         _refuse(
@@ -172,10 +179,11 @@ def _b033(meter: dict) -> dict:
     }
 
 
-def _put(reg, cur, mpan, meter: dict, cause: str, drop: str | None = None):
+@patch
+def _put_meter(self: RegistrationService, cur, mpan, meter: dict, cause: str, drop: str | None = None):
     """Record `meter` (valid from its install day to its removal day) superseding its current row, and `drop`'s if its
     id changed."""
-    now = reg._now()
+    now = self._now()
     end = None if not meter.get('meterRemovalDate') else str(_day(meter['meterRemovalDate']))
     new = cur.execute(
         'INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) '
@@ -198,6 +206,7 @@ def _stored(meter33: dict, history: list[dict] | None, removal=None) -> dict:
     return m
 
 # %% ../../nbs/29_bp009_change_of_meter.ipynb #d4d2769c
+@patch
 @implements(
     'BP009',
     'IF-005',
@@ -216,26 +225,26 @@ def _stored(meter33: dict, history: list[dict] | None, removal=None) -> dict:
     'ASM-METER-IDS',
     'ASM-METER-UPDATE-SENDER',
 )
-def on_mtd(reg: RegistrationService, body: dict) -> list[Publication]:
+def _on_mtd(self: RegistrationService, body: dict) -> list[Publication]:
     """Registration's answer to IF-005: check, record, and publish IF-006 (accepted with the meters now installed, or
     refused with the code)."""
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
-    event, mpan, sender = _event(body), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
+    event, mpan, sender = Message(body).event, cb['M0']['MPANCore'], cb['S1']['senderDIPID']
     echo = {k: cu[k] for k in ('B906', 'B039', 'B030') if cu.get(k) is not None}
     try:
-        row = reg.con.execute('SELECT created_on FROM mpans WHERE mpan=?', (mpan,)).fetchone()
+        row = self.con.execute('SELECT created_on FROM mpans WHERE mpan=?', (mpan,)).fetchone()
         if row is None:
             _refuse('unknown_mpan', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
-        writes, on = _plan(reg, event, mpan, sender, cu, row[0])
+        writes, on = self._meter_plan(event, mpan, sender, cu, row[0])
     except MhhsError as e:
-        with reg.lock:
-            reg.con.execute(
+        with self.lock:
+            self.con.execute(
                 'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (reg._now(), mpan, 'IF-005', e.code, e.detail),
+                (self._now(), mpan, 'IF-005', e.code, e.detail),
             )
-        r0 = {'responseCode': 'R', 'responseMessages': [f"{e.code} - {rejection(e.code).meaning}: {e.detail}"[:200]]}
+        r0 = refusal_r0(e.code, e.detail)
         return [
-            reg._message(
+            self._message(
                 'IF-006',
                 event,
                 mpan,
@@ -246,12 +255,12 @@ def on_mtd(reg: RegistrationService, body: dict) -> list[Publication]:
                 m0=cb['M0'],
             )
         ]
-    with reg._tx() as cur:
+    with self._tx() as cur:
         for meter, drop in writes:
-            _put(reg, cur, mpan, meter, f'IF-005 {event} from {sender}', drop)
-    blocks = {**echo, **reg._meter_blocks(mpan, on)}
+            self._put_meter(cur, mpan, meter, f'IF-005 {event} from {sender}', drop)
+    blocks = {**echo, **self._meter_blocks(mpan, on)}
     return [
-        reg._message(
+        self._message(
             'IF-006',
             event,
             mpan,
@@ -262,14 +271,10 @@ def on_mtd(reg: RegistrationService, body: dict) -> list[Publication]:
         )
     ]
 
-# %% ../../nbs/29_bp009_change_of_meter.ipynb #9a619d58
-@patch
-def _on_mtd(self: RegistrationService, body: dict) -> list[Publication]:
-    "IF-005 as the service's dispatch table (`registration.service.CHANNEL_HANDLERS`) reaches it."
-    return on_mtd(self, body)
-
 # %% ../../nbs/29_bp009_change_of_meter.ipynb #c50c35ac
-def _plan(reg, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str | None]], dt.date]:
+@patch
+def _meter_plan(
+    self: RegistrationService, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str | None]], dt.date]:
     b906, b039 = cu.get('B906') or {}, cu.get('B039') or {}
     new, hist = b906.get('existingMeter'), b906.get('historyMAP')
     if event in ('MeterInstall', 'MeterExchange'):
@@ -277,19 +282,19 @@ def _plan(reg, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str |
             f"{event}", 'B906.existingMeter.modifiedMeterID')
         writes, on = [], None
         if event == 'MeterExchange':
-            rday, old = _removal_checks(reg, mpan, sender, b039)
+            rday, old = self._meter_removal_checks(mpan, sender, b039)
             writes.append(({**old['value'], 'meterRemovalDate': wire_midnight(rday)}, None))
             if _day(new['meterInstallationDate']) < rday:
                 _refuse('exchange_order', f"the new meter is installed on {_day(new['meterInstallationDate'])}, "
                                           f"before the old one is removed on {rday}",
                         'B906.existingMeter.meterInstallationDate')
-        day = _install_checks(reg, mpan, sender, new, hist, created)
+        day = self._meter_install_checks(mpan, sender, new, hist, created)
         return writes + [(_stored(new, hist), None)], day + dt.timedelta(days=1) if event == 'MeterExchange' else day
     if event == 'MeterRemoval':
-        rday, old = _removal_checks(reg, mpan, sender, b039)
+        rday, old = self._meter_removal_checks(mpan, sender, b039)
         return [({**old['value'], 'meterRemovalDate': wire_midnight(rday)}, None)], rday + dt.timedelta(days=1)
     # MeterUpdate / MeterHistoryUpdate: corrections to a meter Registration holds
-    rows = _meter_rows(reg, mpan)
+    rows = self._meter_rows(mpan)
     row = rows.get(new['meterID'])
     if row is None: _refuse('meter_unknown', f"meter {new['meterID']} is not known on "
                                              f"{mpan}", 'B906.existingMeter.meterID')
@@ -303,8 +308,8 @@ def _plan(reg, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str |
     if event == 'MeterUpdate' and b039: _refuse('removal_block_on_update', "B039 does not apply to a MeterUpdate of "
         "an installed meter", 'B039')
     old = row['value']
-    who = _updater(reg, mpan, sender, old, new, extra=hist is not None) if event == 'MeterUpdate' else None
-    if event == 'MeterHistoryUpdate': _ms_on(reg, mpan, reg.today(), sender, 'update_not_appointed')
+    who = self._meter_updater(mpan, sender, old, new, extra=hist is not None) if event == 'MeterUpdate' else None
+    if event == 'MeterHistoryUpdate': self._ms_on(mpan, self.today(), sender, 'update_not_appointed')
     removal = old.get('meterRemovalDate')
     if b039:
         if b039['meterIDRemoved'] != new['meterID']: _refuse('history_ids_differ', f"B039 names "
@@ -321,13 +326,13 @@ def _plan(reg, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str |
     if dates_changed:
         if str(iday) < created: _refuse('install_before_creation', f"{mpan} was created on {created}; a meter cannot "
             f"be installed on {iday}", 'B906.existingMeter.meterInstallationDate')
-        if (reg._value_on(mpan, 'mp_status', str(iday)) or 'T') == 'X':
+        if (self._value_on(mpan, 'mp_status', str(iday)) or MPStatus.TRADED) == MPStatus.DISCONNECTED:
             _refuse(
                 'install_after_disconnection',
                 f"{mpan} is disconnected on {iday}",
                 'B906.existingMeter.meterInstallationDate',
             )
-        _ms_on(reg, mpan, iday, sender, 'ms_appointed_on_install')
+        self._ms_on(mpan, iday, sender, 'ms_appointed_on_install')
         if removal and _day(removal) < iday:
             _refuse(
                 'removal_before_install',
@@ -336,11 +341,11 @@ def _plan(reg, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str |
             )
     history = hist if hist is not None else old.get('MAPHistory') or []
     meter = {**new, 'meterID': new_id or new['meterID']}
-    _details(reg, meter, history)
+    self._meter_details(meter, history)
     stored = _stored(meter, history, removal)
     if who == 'previous':
         stored = {**old, 'meterLocation': new['meterLocation']}
-    return [(stored, new['meterID'] if new_id else None)], reg.today()
+    return [(stored, new['meterID'] if new_id else None)], self.today()
 
 
 mark_implements(
@@ -365,5 +370,5 @@ mark_implements(
         'RCP1023',
     ],
     __name__,
-    '_plan',
+    '_meter_plan',
 )

@@ -7,13 +7,12 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/registration_relationships.html.md"""
 # %% ../../nbs/20f_registration_relationships.ipynb #bc8f7f86
 from __future__ import annotations
 from fastcore.basics import patch
-from ..core import MhhsError
+from ..core import MarketSegment, Message, MhhsError
 from ..design import implements
 from ..interfaces import build_message
 from ..time import SETTLEMENT_TZ
-from .appointments import _r0
-from .facts import Publication, RegistrationService, _day_before
-from .facts import _event
+from .appointments import refusal_r0
+from .facts import Publication, RegistrationService, day_before
 
 # %% auto #0
 __all__ = ['REL_TYPES', 'REL_CODES']
@@ -57,7 +56,8 @@ def _relationship_check(
     for m in allm:
         if self.con.execute("SELECT 1 FROM switches WHERE mpan=? AND state IN ('Pending','Secured')", (m,)).fetchone():
             raise MhhsError('REG0007', f"a switch of {m} is in progress", 'M1.principalMPAN')
-        if not self._value_on(m, 'metered', today) or self._value_on(m, 'market_segment', today) == 'U':
+        unmetered = self._value_on(m, 'market_segment', today) == MarketSegment.UNMETERED
+        if not self._value_on(m, 'metered', today) or unmetered:
             raise MhhsError('REG1051', f"{m} is unmetered", 'B090List')
     pdir, sdir = REL_TYPES[kind]
     if self._value_on(principal, 'energy_direction', today) != pdir:
@@ -115,7 +115,7 @@ def _relationship_check(
 def _on_relationship(self: RegistrationService, body: dict) -> list[Publication]:
     "IF-019: a supplier creates, extends or trims an MPAN relationship; answered with IF-020."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
-    event, principal, sender = _event(body), cb['M1']['principalMPAN'], cb['S1']['senderDIPID']
+    event, principal, sender = Message(body).event, cb['M1']['principalMPAN'], cb['S1']['senderDIPID']
     subs = [b['subsidiaryMPAN'] for b in cu.get('B090List') or []]
     today = str(self.today())
     try:
@@ -133,10 +133,10 @@ def _on_relationship(self: RegistrationService, body: dict) -> list[Publication]
                     f'IF-019 {event}',
                 )
             else:
-                self._end(cur, principal, 'relationship', _day_before(today), f'IF-019 {event}')
+                self._end(cur, principal, 'relationship', day_before(today), f'IF-019 {event}')
             for m in subs:
                 if op == 'Remove':
-                    self._end(cur, m, 'principal', _day_before(today), f'IF-019 {event}')
+                    self._end(cur, m, 'principal', day_before(today), f'IF-019 {event}')
                 else:
                     self._set_from(
                         cur, m, 'principal', {'type': kind, 'principal': principal}, today, f'IF-019 {event}'
@@ -148,7 +148,7 @@ def _on_relationship(self: RegistrationService, body: dict) -> list[Publication]
                 'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
                 (self._now(), principal, 'IF-019', e.code, e.detail),
             )
-        r0 = _r0(e.code, e.detail)
+        r0 = refusal_r0(e.code, e.detail)
     blocks = {k: cu[k] for k in ('B090List', 'B091') if k in cu}
     body = build_message(
         'IF-020',
@@ -164,6 +164,7 @@ def _on_relationship(self: RegistrationService, body: dict) -> list[Publication]
         now=self.clock().astimezone(SETTLEMENT_TZ),
         distributor_dip_id=cb['M1']['distributorDIPID'],
         gsp_group=cb['M1']['GSPGroupID'],
+        rng=self.ids,   # seeded in a replayable run (Market.use_ids), like the references of its other messages
     )
     return [Publication('IF-020', body)]
 

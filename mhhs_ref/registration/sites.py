@@ -14,12 +14,14 @@ from ..core import MhhsError, gsp_group_for_mpan, is_valid_mpan_core
 from ..design import implements
 from ..interfaces import build_message, validate_block
 from ..time import SETTLEMENT_TZ, aware_utc
-from .facts import Publication, RegistrationService, _rows, wire_midnight
+from .facts import Publication, RegistrationService, fact_rows, wire_midnight
 
 # %% auto #0
 __all__ = ['B074_KEYS', 'check_meter', 'meter_day', 'map_on']
 
 # %% ../../nbs/20a_registration_sites.ipynb #7d57e78c
+RegistrationService.ids = None   # or a seeded random.Random: its messages' sender references repeat (Market.use_ids)
+
 @patch
 def _reject(
     self: RegistrationService, code: str, detail: str, path: str = '', mpan: str | None = None, source: str = 'api'):
@@ -60,6 +62,7 @@ def _message(
         now=self.clock().astimezone(SETTLEMENT_TZ),
         distributor_dip_id=dist,
         gsp_group=gsp,
+        rng=self.ids,
     )
     return Publication(ch, body)
 
@@ -178,7 +181,7 @@ def _site_blocks(self: RegistrationService, mpan: str, on, wanted) -> dict:
 def _since(self: RegistrationService, mpan, kind, on) -> str:
     "The day the value of `kind` held on `on` took effect (`on` itself when Registration holds none)."
     on = str(on)
-    for _, v, f, t in _rows(self.con, mpan, kind):
+    for _, v, f, t in fact_rows(self.con, mpan, kind):
         if f <= on and (t is None or t >= on):
             return f
     return on

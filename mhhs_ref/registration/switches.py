@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 from fastcore.basics import patch
 from ..design import implements
-from .facts import Publication, RegistrationService, _day_before, wire_midnight
+from .facts import Publication, RegistrationService, day_before, wire_midnight
 
 # %% auto #0
 __all__ = ['CssEvent']
@@ -115,7 +115,7 @@ def _switch_active(self: RegistrationService, ev: CssEvent, kind: str) -> list[P
             'supplierEffectiveFromDate': wire_midnight(day),
         },
         **self._site_blocks(mpan, day, ('B004', 'B022', 'B023', 'B024', 'B025', 'B026', 'B029')),
-        **self._incumbents(mpan, _day_before(day)),
+        **self._incumbents(mpan, day_before(day)),
     }
     # as it stands on the day (B003 only when there was a supplier)
     kind = 'ChangeOfSupplier' if old else 'InitialRegistration'
@@ -126,7 +126,7 @@ def _switch_active(self: RegistrationService, ev: CssEvent, kind: str) -> list[P
         blocks['B003'] = {
             'outgoingSupplierDIPID': old['dip_id'],
             'outgoingSupplierMPID': old['mpid'],
-            'supplierEffectiveToDate': wire_midnight(_day_before(day)),
+            'supplierEffectiveToDate': wire_midnight(day_before(day)),
         }
     blocks.update(self._relationship_blocks(mpan, day))
     out.append(self._message('IF-001', kind, mpan, blocks, correlation=_corr(ev.css_id), on=day))
@@ -138,7 +138,7 @@ def _switch_active(self: RegistrationService, ev: CssEvent, kind: str) -> list[P
         out += self._activate(r, prev)
     kept = {r['service'] for r in accepted}
     for svc in ('MS', 'DS'):
-        cur_sp = self._value_on(mpan, svc, _day_before(day))
+        cur_sp = self._value_on(mpan, svc, day_before(day))
         if svc not in kept and cur_sp:
-            out += self._deappoint(mpan, svc, cur_sp, _day_before(day), 'CSUPP', None, ev.supplier)
+            out += self._deappoint(mpan, svc, cur_sp, day_before(day), 'CSUPP', None, ev.supplier)
     return out
