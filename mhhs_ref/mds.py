@@ -30,14 +30,12 @@ from .core import Publication
 from .time import UTC, aware_utc, as_date, utc_period_ends
 
 # %% auto #0
-__all__ = ['ACTUAL_Q', 'SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame',
-           'versions', 'refusals', 'replay', 'handle', 'spread_cumulative', 'mpan_kinds', 'default_missing',
-           'llf_factors', 'llf_default_report', 'emr_report', 'ccc_ids', 'group_order', 'add_runs',
-           'uncorrected_volumes', 'local_volumes', 'check_frame', 'load_day', 'duos_volumes']
+__all__ = ['SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame', 'versions',
+           'refusals', 'replay', 'handle', 'spread_cumulative', 'mpan_kinds', 'default_missing', 'llf_factors',
+           'llf_default_report', 'emr_report', 'ccc_ids', 'group_order', 'add_runs', 'uncorrected_volumes',
+           'local_volumes', 'check_frame', 'load_day', 'duos_volumes']
 
 # %% ../nbs/33_bp019_mds.ipynb #89be5066
-ACTUAL_Q = ACTUAL_QUALITY  # the old name, still imported by the sandbox
-
 def registration_view(reg) -> Callable[[str, dt.date], dict]:
     "The MDS's view of an MPAN on a day, read from a RegistrationService (ASM-MDS-REGISTRATION-VIEW)."
     def view(mpan, day):
@@ -163,6 +161,7 @@ class MarketWideDataService:
         self.clock = clock or (lambda: dt.datetime.now(UTC))
         self.store = Store(db, SCHEMA)
         self.con, self.lock = self.store.con, self.store.lock
+        self.ids = None   # or a seeded random.Random: its sender references repeat run to run (Market.attach/use_ids)
 
     def today(self) -> dt.date:
         return self.clock().date()
@@ -191,6 +190,7 @@ def _reply(self, ch, event, body, blocks, r0, primary, common: dict | None = Non
             distributor_dip_id=cb['M0']['distributorDIPID'],
             gsp_group=cb['M0']['GSPGroupID'],
             common=common,
+            rng=self.ids,
         ),
     )
 
@@ -361,7 +361,8 @@ def _bulk_s1(self, ds: str) -> dict:
     return {
         'environmentTag': self.environment,
         'subText': None,
-        'senderUniqueReference': sender_unique_reference('IF-021', ds if len(ds) == 10 else self.dip_id, 'SDS'),
+        'senderUniqueReference': sender_unique_reference('IF-021', ds if len(ds) == 10 else self.dip_id, 'SDS',
+                                                         rng=self.ids),
         'senderTimestamp': wire_datetime(self.clock()),
         'senderDIPID': ds if len(ds) == 10 else self.dip_id,
         'senderRoleID': 'SDS',
@@ -1047,6 +1048,7 @@ def if013(
                     blocks=blocks,
                     environment=self.environment,
                     now=self.clock(),
+                    rng=self.ids,
                 ),
             )
         )
@@ -1117,6 +1119,7 @@ def if040(self: MarketWideDataService, ac: pd.DataFrame, month_start) -> list[Pu
                 mpan_core=m,
                 environment=self.environment,
                 now=self.clock(),
+                rng=self.ids,
                 blocks={
                     'B059': {
                         'annualConsumption': kwh(a * 1000),

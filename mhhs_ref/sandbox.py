@@ -48,7 +48,7 @@ from mhhs_ref.dip.http import (
 )
 from .interfaces import build_message, channels, spec_catalogue, wire_datetime
 from .isd import reference_isd
-from .mds import ACTUAL_Q, MarketWideDataService
+from .mds import MarketWideDataService
 from .mds_feed import RegistrationFeed
 from .processes.actors import standin_meters
 from .processes.data_service import standin_consumption
@@ -56,7 +56,7 @@ from .processes.market import Market
 from .time import wire_midnight_utc
 from .registration import settlement_date
 from .time import SETTLEMENT_TZ, utc_period_ends
-from .units import kwh, wh_from_kwh
+from .units import ACTUAL_QUALITY, kwh, wh_from_kwh
 
 # %% auto #0
 __all__ = ['SANDBOX_ROLES', 'SCENARIOS', 'AMEND_KWH', 'Check', 'Sent', 'check_certificate', 'Sandbox', 'reset', 'start', 'stop',
@@ -1056,7 +1056,7 @@ def _ds_day(sb: Sandbox) -> None:
             if k not in gaps[m]
             and pd.Timestamp(e) in by
             and (wh_from_kwh(by[pd.Timestamp(e)]['v']) != int(sent_wh[m][k])
-                 or by[pd.Timestamp(e)]['q'] not in ACTUAL_Q)
+                 or by[pd.Timestamp(e)]['q'] not in ACTUAL_QUALITY)
         ]
         sb.check(
             S,
@@ -1070,7 +1070,7 @@ def _ds_day(sb: Sandbox) -> None:
         bad = [
             f"{ends[k]:%H:%M} {p and p['q']} e={json.dumps(p and p.get('e'))}"
             for k, p in zip(gaps[m], est)
-            if not p or p['q'] in ACTUAL_Q or not p.get('e')
+            if not p or p['q'] in ACTUAL_QUALITY or not p.get('e')
         ]
         if gaps[m]:
             sb.check(
@@ -1178,7 +1178,7 @@ def _ds_deenergised(sb: Sandbox) -> None:
                for p in d.get('consumptionPeriods') or []]
         if m == silent:
             bad = [f"{p['sp'][11:16]} {p['v']} {p['q']} e={json.dumps(p.get('e'))}" for p in per
-                   if wh_from_kwh(p['v']) != 0 or p['q'] in ACTUAL_Q or not p.get('e')]
+                   if wh_from_kwh(p['v']) != 0 or p['q'] in ACTUAL_QUALITY or not p.get('e')]
             sb.check(S, step, 'content', len(per) == len(utc_period_ends(day)) and not bad,
                      'every half-hour estimated as zero, with a reason', '; '.join(bad[:4]) or f"{len(per)} periods",
                      'ECS1008')
@@ -1257,7 +1257,7 @@ def _ds_amendment(sb: Sandbox) -> None:
                  f"the {len(utc_period_ends(day))} half-hours of {day}, adding up to {AMEND_KWH} kWh",
                  f"{len(per)} half-hours, {total / 1000:.3f} kWh")
         bad = [f"{p['sp'][11:16]} {p['q']} e={json.dumps(p.get('e'))} arc={json.dumps(p.get('arc'))}" for p in per
-               if p['q'] in ACTUAL_Q or p.get('e') != '9' or p.get('arc') != 'R']
+               if p['q'] in ACTUAL_QUALITY or p.get('e') != '9' or p.get('arc') != 'R']
         sb.check(S, step, 'content', not bad, 'each half-hour estimated, reason 9, arc R', '; '.join(bad[:3]) or
                  'as asked', 'ECS1016' if any(p.get('e') == '9' and not p.get('arc') for p in per) else None)
         sb.settle()

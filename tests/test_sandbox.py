@@ -554,3 +554,17 @@ def test_data_service_amendment(tmp_path):
         f = bad.failures()
         assert {('IF-028 for SANDBOX-AMEND-2', 'DSCA001'), ('IF-021 restating the day', 'ECS1016')} <= set(
             zip(f.step, f.code)), f.to_string()
+
+
+def test_replayable_runs_mds_references(tmp_path):
+    """The MDS's messages repeat too: its IF-014 to a data service draws its sender reference from the run's seed
+    (the stream `Market.attach` gives each central service), so a data-service run replays byte for byte."""
+    with verifies('ASM-SANDBOX'):
+        runs = [run_sandbox(tmp_path / n, 'SDS', '1499000001', 'PRTD', DataService(), order,
+                            today=dt.date(2026, 10, 18), seed=7)
+                for n, order in (('a', ['ds-deenergised', 'ds-day']), ('b', ['ds-day', 'ds-deenergised']))]
+        assert all(r.passed for r in runs), [r.failures().to_string() for r in runs]
+        got_a, got_b = map(_received, runs)
+        assert got_a == got_b, (got_a, got_b)
+        seen = [json.loads(m)['payload'] for ms in got_a.values() for m in ms]
+        assert any(p['CommonBlock']['S1']['senderRoleID'] == 'MDS' for p in seen)   # the MDS's IF-014 among them

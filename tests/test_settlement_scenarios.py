@@ -1,9 +1,9 @@
-"""Scenario tests as data for the central services (LSS, MDS, VAS, settlement runs): tests/scenarios/settlement/<case>/.
+"""Scenario tests as data for the central services (LSS, MDS, VAS, settlement runs): the cases shipped with the
+package in mhhs_ref/data/scenarios/settlement/<case>/.
 
-The layout, the optional files and what each case covers are in tests/scenarios/settlement/README.md; each case's
-note.md
-has the hand working. The volumes are settled by the one composition of the maths, `calc.settle_gsp_day`; runs by
-`SettlementService` over a real `MarketWideDataService`."""
+The layout, the optional files and what each case covers are in mhhs_ref/data/scenarios/settlement/README.md;
+each case's note.md has the hand working. The volumes are settled by the one composition of the maths,
+`calc.settle_gsp_day`; runs by `SettlementService` over a real `MarketWideDataService`."""
 
 import datetime as dt
 from pathlib import Path
