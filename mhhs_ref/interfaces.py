@@ -7,6 +7,7 @@ Docs: https://mhhs-ref.github.io/mhhs_ref/interfaces.html.md"""
 # %% ../nbs/10_interfaces.ipynb #8efcdd82
 from __future__ import annotations
 import datetime as dt, json, random, re, secrets
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -24,7 +25,7 @@ from .spec import load_catalogue
 
 # %% auto #0
 __all__ = ['DATETIME_RE', 'KWH_RE', 'VOL6_RE', 'DateTimeStr', 'DateStr', 'KWh', 'Vol6', 'MPANCoreStr', 'DIPId', 'MPIDStr',
-           'HEADER_CODES', 'DRAFT7', 'wire_datetime', 'wire_kwh', 'spec_catalogue', 'spec_label', 'spec_event',
+           'Event', 'HEADER_CODES', 'DRAFT7', 'wire_datetime', 'wire_kwh', 'spec_catalogue', 'spec_label', 'spec_event',
            'catalogue_data', 'Channel', 'channels', 'channel', 'code_for_path', 'MessageInvalid', 'reachable',
            'event_schema', 'schema_errors', 'validate_message', 'validate_block', 'sender_unique_reference',
            'build_message', 'shortest_match', 'example_instance', 'example_message', 'catalogue_frame',
@@ -70,6 +71,12 @@ def spec_label() -> str:
 def spec_event(channel_id: str, event: str, catalogue: dict | None = None) -> dict | None:
     "One event of a channel as the specification has it (variant, schemaVersion, block lists), or None."
     return ((catalogue or spec_catalogue())['channels'].get(channel_id) or {}).get('events', {}).get(event.strip('[]'))
+
+# %% ../nbs/10_interfaces.ipynb #256673df
+Event = StrEnum('Event', {e.replace('-', '_'): e for e in sorted(
+    {e for ch in spec_catalogue()['channels'].values() for e in ch['events']})})
+Event.__doc__ = "The DIP API's event codes (`S0.eventCode` without brackets), as named members: `Event.MeterExchange`."
+
 
 # %% ../nbs/10_interfaces.ipynb #c089d6c6
 @lru_cache(maxsize=1)

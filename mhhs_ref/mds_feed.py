@@ -15,7 +15,7 @@ from typing import Callable
 import pandas as pd
 
 from .design import implements, mark_implements
-from .interfaces import channels
+from .interfaces import Event, channels
 from .time import SETTLEMENT_TZ, UTC, aware_utc, as_date
 
 # %% auto #0
@@ -241,7 +241,7 @@ def _take(self: RegistrationFeed, cur, ch: str, event: str, mpan: str, cb: dict,
     elif ch == 'IF-036':
         b = cu.get('B015') or cu['B014']
         day = _day(b.get('incomingDataServiceEffectiveFromDate') or b.get('incomingMeteringServiceEffectiveFromDate'))
-        if event == 'DSAppActive':
+        if event == Event.DSAppActive:
             self._set(cur, mpan, 'ds', b['incomingDataServiceDIPID'], day, None, src)
         elif cu.get('B017'):
             self._fill(
@@ -254,7 +254,7 @@ def _take(self: RegistrationFeed, cur, ch: str, event: str, mpan: str, cb: dict,
                 src,
             )
         self._site(cur, mpan, cu, day, src)
-    elif ch in ('IF-037', 'IF-003') and event in ('DSDeApp', 'DSDeAppUpdate', 'DSDeAppRM'):
+    elif ch in ('IF-037', 'IF-003') and event in (Event.DSDeApp, Event.DSDeAppUpdate, Event.DSDeAppRM):
         if cu.get('B011'):  # a successor: it holds from its date, which ends the one before
             f = _day(cu['B011']['incomingDataServiceEffectiveFromDate'])
             self._fill(cur, mpan, 'ds', cu['B011']['incomingDataServiceDIPID'], f, f, src)
@@ -274,9 +274,9 @@ def _take(self: RegistrationFeed, cur, ch: str, event: str, mpan: str, cb: dict,
             src,
         )
     elif ch == 'IF-009':
-        if event == 'MPANDisconnection':
+        if event == Event.MPANDisconnection:
             self._set(cur, mpan, 'mp_status', 'X', _day(cu['B041']['disconnectionEffectiveFromDate']), None, src)
-        elif event == 'MPANReconnection':
+        elif event == Event.MPANReconnection:
             self._set(cur, mpan, 'mp_status', 'T', _day(cu['B098']['reconnectionEffectiveFromDate']), None, src)
         else:
             self._end(cur, mpan, 'supplier', _before(_day(cu['B042']['CSSMPANDeRegistrationDate'])), src)
@@ -284,7 +284,7 @@ def _take(self: RegistrationFeed, cur, ch: str, event: str, mpan: str, cb: dict,
         # B023 dates the connection type only: an energy direction takes effect as published
         day = _day(cb['S1']['senderTimestamp'])
         b = cu['B023']
-        if event == 'EnergyDirection':
+        if event == Event.EnergyDirection:
             self._set(cur, mpan, 'energy_direction', b['energyDirection'], day, None, src)
         self._fill(
             cur,

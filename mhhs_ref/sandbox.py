@@ -46,7 +46,7 @@ from mhhs_ref.dip.http import (
     openapi_document,
     sign_request,
 )
-from .interfaces import build_message, channels, spec_catalogue, wire_datetime
+from .interfaces import Event, build_message, channels, spec_catalogue, wire_datetime
 from .isd import reference_isd
 from .mds import MarketWideDataService
 from .mds_feed import RegistrationFeed
@@ -840,7 +840,7 @@ def _sup_loss(sb: Sandbox) -> None:
     mk.switch(mpan, gainer, day)
     mk.advance_to(day); sb.settle()
     d = sb.deliveries()
-    for ev in ('DSDeApp', 'MSDeApp'):
+    for ev in (Event.DSDeApp, Event.MSDeApp):
         got = d[(d.channel == 'IF-037') & (d.event == ev) & (d.mpan == mpan)]
         sb.check(S, f"IF-037 {ev}", 'sequence', not got.empty, f"IF-037 {ev} addressed to the losing "
             f"supplier", f"{len(got)} publication(s)")
@@ -1191,7 +1191,7 @@ def _ds_deenergised(sb: Sandbox) -> None:
     seen = '; '.join(f"{ev} {r0.get('responseCode')} {' '.join(r0.get('responseMessages') or [])[:60]}"
                      for ev, r0 in warned)
     sb.check(S, f"IF-014 for {read}", 'codes',
-             any(ev == 'ConsumptionOnDeEnergisedMPAN' and r0.get('responseCode') == 'W'
+             any(ev == Event.ConsumptionOnDeEnergisedMPAN and r0.get('responseCode') == 'W'
                  and 'ECS1008' in ' '.join(r0.get('responseMessages') or []) for ev, r0 in warned),
              'the MDS warns (IF-014 ConsumptionOnDeEnergisedMPAN, W, ECS1008) and keeps the data', seen or 'none')
     sb.expect_acknowledged(S, ['IF-064', 'IF-014'], [read, silent])

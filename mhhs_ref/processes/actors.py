@@ -15,7 +15,7 @@ from fastcore.basics import patch
 from ..core import (AppointmentScenario, DeAppointmentReason, Message, MhhsError, Publication, ResponseCode,
                            ServiceKind)
 from ..design import implements, mark_implements
-from ..interfaces import build_message
+from ..interfaces import Event, build_message
 from ..registration import SEGMENT_ROLES, appointment_block, settlement_date
 from ..time import SETTLEMENT_TZ, aware_utc, wire_midnight
 
@@ -198,10 +198,10 @@ def on_appointment(self: ServiceProvider, ch: str, msg: Message) -> list[Publica
 def meter_reads(self: ServiceProvider, mpan: str, event: str, msg: Message) -> list[Publication]:
     "The removal read of the old meter (B039) and the install read of the new (B906) after an accepted IF-005."
     out, b39 = [], msg.block('B039') or {}
-    if event in ('MeterRemoval', 'MeterExchange') and b39.get('meterRemovalDate'):
+    if event in (Event.MeterRemoval, Event.MeterExchange) and b39.get('meterRemovalDate'):
         out.append(self.reading(mpan, settlement_date(b39['meterRemovalDate']), 'ReadingRemv',
                                 meter=b39['meterIDRemoved']))
-    if event in ('MeterInstall', 'MeterExchange'):
+    if event in (Event.MeterInstall, Event.MeterExchange):
         new = msg.block('B906')['existingMeter']
         out.append(self.reading(mpan, settlement_date(new['meterInstallationDate']), 'ReadingInstl',
                                 meter=new['meterID']))

@@ -18,6 +18,7 @@ from .data_service import DataService, MeterDataRetriever
 from .market import Market
 from ..registration import B074_KEYS
 from ..time import as_date, wire_midnight, wire_midnight_utc
+from ..interfaces import Event
 
 # %% auto #0
 __all__ = ['demo_market']
@@ -93,7 +94,7 @@ def ldso_change(self: Market, mpan: str, event: str, value, effective_from) -> N
 def disconnection(self: Market, mpan: str, event: str, day, info: str | None = None) -> None:
     "The LDSO disconnects or reconnects `mpan`, or CSS de-registers it (outside the DIP); Registration publishes."
     self._ldso(self.registration.disconnection(mpan, event, day, info), event, mpan, f"{event} from {day}",
-               via='LDSO' if event != 'CSSDeRegistration' else 'CSS')
+               via='LDSO' if event != Event.CSSDeRegistration else 'CSS')
 
 @patch
 def connection_type_change(self: Market, mpan: str, connection_type: str, day) -> None:

@@ -13,6 +13,7 @@ from ..design import implements
 from ..time import SETTLEMENT_TZ, aware_utc
 from .appointments import refusal_r0
 from .facts import Publication, RegistrationService, SEGMENT_ROLES, day_before, wire_midnight
+from ..interfaces import Event
 
 # %% auto #0
 __all__ = ['LDSO_EVENTS', 'LDSO_BLOCKS']
@@ -24,7 +25,7 @@ def _on_energisation(self: RegistrationService, body: dict) -> list[Publication]
     "IF-007 from the metering service: record the new energisation status and publish IF-008."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     event, mpan, ms = Message(body).event, cb['M0']['MPANCore'], cb['S1']['senderDIPID']
-    if event == 'EnergisationStatusFailure':
+    if event == Event.EnergisationStatusFailure:
         return []  # the supplier has it; Registration's state does not change
     b25 = cu.get('B025') or {}
     today = self.today()
@@ -106,14 +107,14 @@ def disconnection(
         self._reject('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today "
                                 f"({today})", 'CustomBlock', mpan, 'css')
     status = self._value_on(mpan, 'mp_status', str(day)) or MPStatus.TRADED.value
-    if (event == 'MPANReconnection') != (status == MPStatus.DISCONNECTED) and event != 'CSSDeRegistration':
+    if (event == Event.MPANReconnection) != (status == MPStatus.DISCONNECTED) and event != Event.CSSDeRegistration:
         self._reject('RCP1062', f"{event} does not apply: the MPAN's trading status is "
                                 f"{status}", 'S0.eventCode', mpan, 'css')
     if self._value_on(mpan, 'rmp_status', str(day)) == RMPStatus.TERMINATED: self._reject('RCP1062', f"{mpan} is "
         f"terminated", 'S0.eventCode', mpan, 'css')
     out, wd = [], wire_midnight(day)
     with self._tx() as cur:
-        if event == 'CSSDeRegistration':
+        if event == Event.CSSDeRegistration:
             self._set_from(cur, mpan, 'rmp_status', 'T', str(day), 'CSS de-registration')
             sup = self._value_on(mpan, 'supplier', day_before(str(day)))
             for svc in ('MS', 'DS'):
@@ -123,7 +124,7 @@ def disconnection(
             self._end(cur, mpan, 'supplier', day_before(str(day)), 'CSS de-registration')
             blocks = {'B042': {'CSSMPANDeRegistrationDate': wd}}
         else:
-            new = 'X' if event == 'MPANDisconnection' else 'T'
+            new = 'X' if event == Event.MPANDisconnection else 'T'
             self._set_from(cur, mpan, 'mp_status', new, str(day), f'LDSO {event}')
             blocks = (
                 {'B041': {'disconnectionEffectiveFromDate': wd, 'additionalInformation': info}}
@@ -131,7 +132,7 @@ def disconnection(
                 else {'B098': {'reconnectionEffectiveFromDate': wd}}
             )
     # on de-registration the DIP closes the MPAN's routes as it reads this IF-009, so the supplier is addressed directly
-    last_sup = self._value_on(mpan, 'supplier', day_before(str(day))) if event == 'CSSDeRegistration' else None
+    last_sup = self._value_on(mpan, 'supplier', day_before(str(day))) if event == Event.CSSDeRegistration else None
     out.insert(
         0, self._message('IF-009', event, mpan, blocks, on=day, primary=[last_sup['dip_id']] if last_sup else None)
     )

@@ -16,6 +16,7 @@ from .facts import Publication, RegistrationService, wire_midnight
 from .sites import B074_KEYS, check_meter, map_on, meter_day
 from .appointments import refusal_r0
 from ..time import SETTLEMENT_TZ, aware_utc, add_working_days
+from ..interfaces import Event
 
 # %% auto #0
 __all__ = ['METER_RULE_CODES']
@@ -277,11 +278,11 @@ def _meter_plan(
     self: RegistrationService, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str | None]], dt.date]:
     b906, b039 = cu.get('B906') or {}, cu.get('B039') or {}
     new, hist = b906.get('existingMeter'), b906.get('historyMAP')
-    if event in ('MeterInstall', 'MeterExchange'):
+    if event in (Event.MeterInstall, Event.MeterExchange):
         if new.get('modifiedMeterID'): _refuse('modified_id_not_null', f"modifiedMeterID does not apply to "
             f"{event}", 'B906.existingMeter.modifiedMeterID')
         writes, on = [], None
-        if event == 'MeterExchange':
+        if event == Event.MeterExchange:
             rday, old = self._meter_removal_checks(mpan, sender, b039)
             writes.append(({**old['value'], 'meterRemovalDate': wire_midnight(rday)}, None))
             if _day(new['meterInstallationDate']) < rday:
@@ -289,8 +290,9 @@ def _meter_plan(
                                           f"before the old one is removed on {rday}",
                         'B906.existingMeter.meterInstallationDate')
         day = self._meter_install_checks(mpan, sender, new, hist, created)
-        return writes + [(_stored(new, hist), None)], day + dt.timedelta(days=1) if event == 'MeterExchange' else day
-    if event == 'MeterRemoval':
+        first = day + dt.timedelta(days=1) if event == Event.MeterExchange else day
+        return writes + [(_stored(new, hist), None)], first
+    if event == Event.MeterRemoval:
         rday, old = self._meter_removal_checks(mpan, sender, b039)
         return [({**old['value'], 'meterRemovalDate': wire_midnight(rday)}, None)], rday + dt.timedelta(days=1)
     # MeterUpdate / MeterHistoryUpdate: corrections to a meter Registration holds
@@ -299,17 +301,17 @@ def _meter_plan(
     if row is None: _refuse('meter_unknown', f"meter {new['meterID']} is not known on "
                                              f"{mpan}", 'B906.existingMeter.meterID')
     removed = row['to'] is not None
-    if event == 'MeterUpdate' and removed:
+    if event == Event.MeterUpdate and removed:
         _refuse('removed_meter_not_installed', f"meter {new['meterID']} was removed on {row['to']}: correct it with "
                                                f"MeterHistoryUpdate", 'B906.existingMeter.meterID')
-    if event == 'MeterHistoryUpdate' and not removed:
+    if event == Event.MeterHistoryUpdate and not removed:
         _refuse('history_update_not_removed', f"meter {new['meterID']} is still installed: correct it with "
                                               f"MeterUpdate", 'B906.existingMeter.meterID')
-    if event == 'MeterUpdate' and b039: _refuse('removal_block_on_update', "B039 does not apply to a MeterUpdate of "
-        "an installed meter", 'B039')
+    if event == Event.MeterUpdate and b039:
+        _refuse('removal_block_on_update', "B039 does not apply to a MeterUpdate of an installed meter", 'B039')
     old = row['value']
-    who = self._meter_updater(mpan, sender, old, new, extra=hist is not None) if event == 'MeterUpdate' else None
-    if event == 'MeterHistoryUpdate': self._ms_on(mpan, self.today(), sender, 'update_not_appointed')
+    who = self._meter_updater(mpan, sender, old, new, extra=hist is not None) if event == Event.MeterUpdate else None
+    if event == Event.MeterHistoryUpdate: self._ms_on(mpan, self.today(), sender, 'update_not_appointed')
     removal = old.get('meterRemovalDate')
     if b039:
         if b039['meterIDRemoved'] != new['meterID']: _refuse('history_ids_differ', f"B039 names "
