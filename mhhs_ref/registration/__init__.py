@@ -14,6 +14,7 @@ __all__ = ['CHANNEL_HANDLERS', 'EVENT_HANDLERS']
 
 # %% ../../nbs/20h_registration_service.ipynb #cb132143
 from ..core import AppointmentScenario, Message, Publication
+from ..interfaces import Event
 from .facts import *
 from .sites import *
 from .switches import *
@@ -35,7 +36,7 @@ CHANNEL_HANDLERS: dict[str, str] = {
     'IF-005': '_on_mtd',                  # meter technical details, BP009 (registration.meters)
 }
 EVENT_HANDLERS: dict[tuple[str, str], str] = {
-    ('IF-034', 'SDS-MDRUpdate'): '_on_mdr_update',  # the SDS names a new MDR (registration.mdr)
+    ('IF-034', Event.SDS_MDRUpdate): '_on_mdr_update',  # the SDS names a new MDR (registration.mdr)
 }
 
 # %% ../../nbs/20h_registration_service.ipynb #c61dd707
