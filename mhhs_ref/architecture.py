@@ -177,7 +177,7 @@ LONG_MODULES: dict[str, str] = {
                   "a few lines over the limit.",
 }
 
-
+# %% ../nbs/07_architecture.ipynb #db43cd21
 def module_sizes(root: Path | str | None = None) -> dict[str, int]:
     "Lines of every module of the package at `root` (default: mhhs_ref), named as in `LAYERS`, longest first."
     root = Path(root) if root else Path(mhhs_ref.__file__).parent

@@ -98,6 +98,7 @@ def schemas(out: Path = typer.Option(Path('schemas'), help="Folder to write one 
     except OSError as e: _fail_code("REF0403", f"cannot write schemas into {out}: {e.strerror or e}")
     typer.echo(f"wrote {len(files)} files to {out}")
 
+# %% ../nbs/90_cli.ipynb #20686655
 dip_app = typer.Typer(help="The reference DIP.", no_args_is_help=True)
 app.add_typer(dip_app, name='dip')
 
@@ -116,6 +117,7 @@ def dip_serve(host: str = typer.Option('127.0.0.1', help="Interface to listen on
     try: serve(host, port, str(db), str(config) if config else None, insecure_dev)
     except Exception as e: _fail(str(e))
 
+# %% ../nbs/90_cli.ipynb #b0cfdf52
 def _fail(msg: str):
     typer.echo(f"mhhs-ref: {msg}", err=True)
     raise typer.Exit(2)
@@ -152,6 +154,7 @@ def _guard_out(out: Path, command: str, force: bool = False):
             _fail_code("REF0401", f"{out} was not written by mhhs-ref {command}: --force replaces only a folder it "
                                   f"wrote; nothing was deleted")
 
+# %% ../nbs/90_cli.ipynb #f364b59a
 @contextmanager
 def _term_as_interrupt():
     "SIGTERM handled like Ctrl-C inside the block, so a command cleans up what it half-wrote either way."
@@ -313,6 +316,7 @@ def _today(today: Optional[str]):
                               f"{WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 2} only")
     return day
 
+# %% ../nbs/90_cli.ipynb #c928ddb7
 def _make_sandbox(out, role, dip_id, mpid, cert, host, port, reply_timeout, today, seed):
     "A started sandbox, or one line saying what is wrong (a --cert that cannot sign is refused here, not later)."
     from mhhs_ref.core import MhhsError
@@ -334,6 +338,7 @@ _ROLE_HELP = ("The participant's role: SUP, SDS, ADS, MSS or LDSO. An LDSO takes
 _CERT_HELP = ("The participant's signing certificate (PEM; RSA key, common name = the DIP id); default: one is "
               "made and written to --out.")
 
+# %% ../nbs/90_cli.ipynb #3f5d45e6
 @sandbox_app.callback()
 def sandbox(ctx: typer.Context,
             out: Optional[Path] = typer.Option(None, '--out', help=_OUT_HELP),
@@ -387,6 +392,7 @@ def sandbox(ctx: typer.Context,
     if not rep.passed:
         raise typer.Exit(1)
 
+# %% ../nbs/90_cli.ipynb #feb39fcc
 @sandbox_app.command('serve')
 def sandbox_serve(out: Path = typer.Option(..., '--out', help=_OUT_HELP),
                   role: str = typer.Option('SUP', help=_ROLE_HELP),
@@ -416,6 +422,7 @@ def sandbox_serve(out: Path = typer.Option(..., '--out', help=_OUT_HELP),
     finally:
         sb.stop()
 
+# %% ../nbs/90_cli.ipynb #91e77d87
 @app.command()
 def vectors(out: Path = typer.Option(..., '--out', help="Folder to write the test vectors into (must not exist or be "
                                                         "empty, unless --force and `vectors` wrote it)."),

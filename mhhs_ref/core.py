@@ -178,6 +178,7 @@ class ConsentGranularity(str, Enum):
     "Consent Granularity (DI-017)."
     HALF_HOURLY='H'; DAILY='D'; MONTHLY='M'; NONE='N'
 
+# %% ../nbs/00_core.ipynb #9c3a9c84
 @implements('DI-030')
 class DomesticPremiseIndicator(str, Enum):
     "Domestic Premise Indicator (DI-030): `T`/`F` in LSS criteria; registration blocks carry a boolean."
@@ -206,6 +207,7 @@ class ConsumptionComponent(str, Enum):
     "Consumption Component Indicator (DI-080)."
     CONSUMPTION='C'; LOSSES='L'
 
+# %% ../nbs/00_core.ipynb #07eb1394
 class ServiceKind(str, Enum):
     """The two services appointed to an MPAN beside its supplier, as Registration files them: metering (`MS`) and data
     (`DS`). Our own codes: no data item names them (the DIP tells the two apart by channel and role)."""
@@ -260,7 +262,7 @@ class ReadingMethod(str, Enum):
     DERIVED_FROM_ACTUAL = 'X'
     DERIVED_FROM_ESTIMATE = 'Y'
 
-
+# %% ../nbs/00_core.ipynb #65674a02
 @implements('DI-126')
 class ReadFrequency(str, Enum):
     "Traditional / Fall Back Read Frequency (DI-126)."
@@ -285,7 +287,7 @@ class AnnualConsumptionQuality(str, Enum):
     UNDER_50_NO_DATA = '5'
     DEFAULT = 'D'
 
-
+# %% ../nbs/00_core.ipynb #4da0b5b8
 @implements('DI-154')
 class DefaultLoadShapeFlag(str, Enum):
     "Default Load Shape Flag (DI-154)."
@@ -308,7 +310,7 @@ class AppointmentScenario(str, Enum):
     MIGRATION_CHANGE_OF_SUPPLIER = 'MCS'
     AUTO_ALIGNMENT = 'ALG'
 
-
+# %% ../nbs/00_core.ipynb #7e873040
 @implements('DI-819')
 class DeAppointmentReason(str, Enum):
     "De-appointment Reason (DI-819)."
@@ -331,7 +333,7 @@ class ResponseCode(str, Enum):
     LAPSED = 'L'
     WARNING = 'W'
 
-
+# %% ../nbs/00_core.ipynb #856cef9d
 MeterLocation = implements('DI-090')(Enum('MeterLocation', {c: c for c in 'ABCDEFGHIJKLMNOPRSTUVWXYZ'}, type=str))
 MeterLocation.__doc__ = "Meter Location (DI-090): one letter A–Z without Q (A attic … Z communal cupboard)."
 
@@ -356,7 +358,7 @@ class CommsHubActivity(str, Enum):
     FOUND = '4'
     FOR_INFORMATION = '5'
 
-
+# %% ../nbs/00_core.ipynb #76d847aa
 @implements('DI-SETTLEMENT-CODE')
 class SettlementCode(str, Enum):
     """Settlement run code (DIP API `settlementCode`); R2 and R3 run only during migration (the catalogue marks them

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import pandas as pd
+from fastcore.basics import patch
 
 from .core import MhhsError
 from .design import implements, mark_implements
@@ -22,8 +23,7 @@ from .registration import CssEvent, Publication
 from .time import SETTLEMENT_TZ, add_working_days
 
 # %% auto #0
-__all__ = ['CSS_SCHEMA', 'CssWindows', 'CentralSwitchingService', 'css_registration_id', 'register', 'object_to', 'cancel',
-           'tick', 'update_agents', 'agents', 'DccService']
+__all__ = ['CSS_SCHEMA', 'CssWindows', 'CentralSwitchingService', 'css_registration_id', 'DccService']
 
 # %% ../nbs/21_css.ipynb #ad2ae73b
 @dataclass(frozen=True)
@@ -89,8 +89,9 @@ def css_registration_id(rng: random.Random | None = None) -> str:
 mark_implements('TOM-CSS', __name__, 'CentralSwitchingService')
 
 # %% ../nbs/21_css.ipynb #ce8e6cad
+@patch
 @implements('TOM-CSS', 'REG9004', 'ASM-CSS-WINDOWS')
-def register(self, mpan: str, supplier: str, effective_from) -> tuple[str, list[Publication]]:
+def register(self: CentralSwitchingService, mpan: str, supplier: str, effective_from) -> tuple[str, list[Publication]]:
     "A supplier's registration request: (CSS registration id, publications Registration makes of it)."
     day = effective_from if isinstance(effective_from, dt.date) else dt.date.fromisoformat(str(effective_from)[:10])
     today, w = self.today(), self.windows
@@ -125,26 +126,26 @@ def register(self, mpan: str, supplier: str, effective_from) -> tuple[str, list[
         raise
     return css_id, pubs
 
-
-CentralSwitchingService.register = register
-
 # %% ../nbs/21_css.ipynb #d6764bf7
+@patch
 @implements('TOM-CSS')
-def object_to(self, css_id: str, by: str) -> list[Publication]:
+def object_to(self: CentralSwitchingService, css_id: str, by: str) -> list[Publication]:
     "The losing supplier objects while the request is Pending."
     r = self.request(css_id)
     if r['state'] != 'Pending': raise MhhsError('REF0200', f"switch {css_id} is {r['state']}: objections are only "
                                                            f"possible while Pending")
     return self._tell(css_id, 'Objected', f'objection by {by}')
 
-def cancel(self, css_id: str) -> list[Publication]:
+@patch
+def cancel(self: CentralSwitchingService, css_id: str) -> list[Publication]:
     "The gaining supplier withdraws its request before it is Active."
     r = self.request(css_id)
     if r['state'] not in ('Pending', 'Secured'): raise MhhsError('REF0200', f"switch {css_id} is {r['state']} and "
         f"can no longer be cancelled")
     return self._tell(css_id, 'Cancelled', 'withdrawn by the gaining supplier')
 
-def tick(self) -> list[Publication]:
+@patch
+def tick(self: CentralSwitchingService) -> list[Publication]:
     "The day's state changes: Pending past the objection window → Secured; Secured on or after the date → Active."
     today, out = self.today().isoformat(), []
     for css_id, state, secure_on, eff in self.con.execute(
@@ -154,26 +155,19 @@ def tick(self) -> list[Publication]:
         if state == 'Secured' and eff <= today: out += self._tell(css_id, 'Active')
     return out
 
-CentralSwitchingService.object_to, CentralSwitchingService.cancel, CentralSwitchingService.tick = (
-    object_to,
-    cancel,
-    tick,
-)
-
 # %% ../nbs/21_css.ipynb #2472c159
+@patch
 @implements('BP003A')
-def update_agents(self, mpan: str, ms: str | None, ds: str | None, effective_from) -> None:
+def update_agents(self: CentralSwitchingService, mpan: str, ms: str | None, ds: str | None, effective_from) -> None:
     "Registration tells CSS the MPAN's metering and data services from a date."
     with self.lock:
         self.con.execute('INSERT INTO css_agents VALUES '
                          '(?,?,?,?,?)', (mpan, ms, ds, str(effective_from), self.clock().timestamp()))
 
-def agents(self, mpan: str) -> pd.DataFrame:
+@patch
+def agents(self: CentralSwitchingService, mpan: str) -> pd.DataFrame:
     return pd.read_sql_query('SELECT ms, ds, effective_from FROM css_agents WHERE mpan=? ORDER BY '
                              'at', self.con, params=(mpan,))
-
-CentralSwitchingService.update_agents, CentralSwitchingService.agents = update_agents, agents
-
 @implements('ASM-DCC-STANDIN')
 class DccService:
     "Stand-in for the DCC's MDR access control: which MDR may read which MPAN's smart meter, from when."

@@ -103,6 +103,7 @@ def _commit() -> str:
         return head + ('+changes' if head and dirty else '')
     except (OSError, subprocess.SubprocessError): return ''
 
+# %% ../nbs/02_design.ipynb #ab23ce88
 def _running_nb() -> Path | None:
     nbt = sys.modules.get('nbdev.test')
     p = getattr(nbt, '_cur_nb', [None])[0] if nbt else None
@@ -131,6 +132,7 @@ def _where(frame) -> dict:
     except ValueError: return {}
     return dict(file=p.as_posix(), line=line)
 
+# %% ../nbs/02_design.ipynb #f0e76e93
 def _record(ids, test, outcome, where=None):
     ctx = _context()
     rows = [dict(item=i, test=test, outcome=outcome, at=time.time(), ctx=ctx, commit=_commit(), **(where or {}))
@@ -173,6 +175,7 @@ class verifies:
         wrapper.__design_items__ = tuple(self.ids)
         return wrapper
 
+# %% ../nbs/02_design.ipynb #2ebd4a5f
 class _CodeFrame:
     "A stand-in frame for a decorated test: its file and first line."
     def __init__(self, code): self.f_code, self.f_lineno = code, code.co_firstlineno

@@ -155,6 +155,7 @@ def _model_table(obj) -> str | None:
     if not rows: return "*A model with no fields.*"
     return "| field | JSON name | type | required | description |\n|---|---|---|---|---|\n" + '\n'.join(rows)
 
+# %% ../nbs/91_docs.ipynb #3998778d
 _SHOW_DOC = re.compile(r'^show_doc\((\w+)\)\s*$', re.M)
 _SRC_MOD = re.compile(r'/blob/[^/]+/(mhhs_ref/[\w/]+)\.py')
 
@@ -177,6 +178,7 @@ def model_fields_docs(nb: dict) -> int:
             o['data']['text/markdown'] = new.splitlines(keepends=True); n += 1
     return n
 
+# %% ../nbs/91_docs.ipynb #7987c52b
 _SKIP = re.compile(r'(```[\s\S]*?```|`[^`\n]*`|!?\[[^\]\n]*\]\([^)\n]*\)|<[^>\n]+>|^#.*$|https?://\S+|\{[^}\n]*\})',
                    re.M)
 
@@ -204,6 +206,7 @@ def glossary_html(terms: list[dict] | None = None) -> str:
                      for t in (glossary() if terms is None else terms))
     return f'<dl class="glossary">\n{rows}\n</dl>'
 
+# %% ../nbs/91_docs.ipynb #1e4fc946
 def source_root() -> Path:
     """The source tree the pages describe: `MHHS_REF_SOURCE` while `mhhs-ref docs` builds, else the tree the package
     is installed from (the clone, for an editable install)."""
@@ -220,6 +223,7 @@ def changelog_md(root: Path | None = None) -> str:
         items.append(f"* **{d}** `{h}` — {head[:240]}{'…' if len(head) > 240 else ''}")
     return '\n'.join(items) or "*The history is not available (this copy of the project has no git history).*"
 
+# %% ../nbs/91_docs.ipynb #a2a467e2
 def register_html(reg=None) -> str:
     """The design register as HTML: every item with its kind, status, statement and source, a text filter, and the
     register itself as a CSV download (a `data:` link, so the page needs no file beside it under either renderer)."""
@@ -249,7 +253,6 @@ def register_html(reg=None) -> str:
             '<thead><tr><th>id</th><th>kind</th><th>status</th><th>item, statement, source</th></tr></thead><tbody>\n'
             f'{rows}\n</tbody></table></div>\n<script>{script}</script>')
 
-
 # %% ../nbs/91_docs.ipynb #98ee63b7
 def enrich(src: Path, root: Path, mx=None, res=None, commit: str = '') -> None:
     """Between staging and rendering: cell anchors, pydantic field tables and glossary links in every page, and a
@@ -277,6 +280,7 @@ def enrich(src: Path, root: Path, mx=None, res=None, commit: str = '') -> None:
         center=f"Follows {SPEC_VERSION} · {when}", right="[Changelog](changelog.html) · [Glossary](glossary.html)")
     qy.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
 
+# %% ../nbs/91_docs.ipynb #a1ef9370
 def _test_file_page(path: Path, rel: str) -> str:
     import html as h
     lines = path.read_text(errors='replace').splitlines()
@@ -294,6 +298,7 @@ _MERMAID_INIT = ("import mermaid from './_mermaid/mermaid.esm.min.mjs';"
 def _ids(page: Path) -> set:
     return set(re.findall(r'\bid="([^"]+)"', page.read_text(errors='ignore'))) if page.exists() else set()
 
+# %% ../nbs/91_docs.ipynb #76d0d653
 _CODE_LINK = re.compile(r'<a href="([\w\-./]*\.html)?#([^"]+)">(<code>[^<]*</code>)</a>')
 
 def dead_code_links(built: Path, ids: dict | None = None) -> int:
@@ -315,6 +320,7 @@ def dead_code_links(built: Path, ids: dict | None = None) -> int:
         if new != text: page.write_text(new)
     return n
 
+# %% ../nbs/91_docs.ipynb #b496be55
 def finish(built: Path, root: Path, commit: str = '') -> dict:
     """After rendering: links to the published host made relative (the site works where it is), source links pinned
     to the commit built, the test files published with line anchors, the register as CSV, every matrix link to

@@ -192,7 +192,7 @@ def event_schema(channel_id: str, event: str, catalogue: dict | None = None) -> 
         'definitions': reachable(cat['definitions'], ev['variant']),
     }
 
-
+# %% ../nbs/10_interfaces.ipynb #d19cbcea
 @lru_cache(maxsize=None)
 def _compiled(channel_id: str, event: str):
     return fastjsonschema.compile(event_schema(channel_id, event), use_formats=False)
@@ -279,7 +279,7 @@ def validate_message(channel_id: str, message: dict | str | bytes, catalogue: di
         raise MessageInvalid(schema_errors(event_schema(channel_id, event, cat), message)) from None
     return message
 
-
+# %% ../nbs/10_interfaces.ipynb #dd217930
 def validate_block(block_id: str, data) -> dict:
     """Validate one block (e.g. a `B074` meter) against its definition in the specification; MSG1001 with the path if it
     fails."""
@@ -510,7 +510,7 @@ def channel_schema(channel_id: str) -> dict:
     }
     return s
 
-
+# %% ../nbs/10_interfaces.ipynb #873beaf1
 def export_schemas(dest: str | Path) -> list[Path]:
     "Write `<channel>.json` for every channel with a schema and an `index.json` into `dest`; returns the files written."
     dest = Path(dest)

@@ -247,7 +247,7 @@ class StandingData:
             raise MhhsError('REF0321', f"no Consumption Component Class for {key} in {self.version}")
         return int(hit.ccc_id.iloc[0])
 
-
+# %% ../nbs/03_isd.ipynb #ae766e41
 @implements('BP021', 'TOM-ISD', 'ASM-ISD-PARTICIPANTS')
 def reference_isd(
     n_suppliers: int = 20, n_services: int = 4, scaling_weights: dict[str, float] | None = None

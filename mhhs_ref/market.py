@@ -148,6 +148,7 @@ CATEGORIES, CONNECTIONS = ['dom', 'nondom', 'adv', 'ums', 'exp'], [c.value for c
 _CONSENTS = [c.value for c in ConsentGranularity]
 _SEG_ROLES = {'S': ('MSS', 'SDS'), 'A': ('MSA', 'ADS'), 'U': ('UMSO', 'UMSDS')}
 
+# %% ../nbs/40_market.ipynb #2a2d1767
 @patch
 @implements('ASM-MARKET-MIX', 'ASM-MARKET-BMU')
 def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
@@ -299,7 +300,7 @@ def _true(self: MarketSpec, part: pd.DataFrame, day: dt.date, rng) -> np.ndarray
         out[ums] = ums_consumption(ums_inventory(lit), lit, day)
     return out
 
-
+# %% ../nbs/40_market.ipynb #65e5848e
 @patch
 @implements('ASM-MARKET-FAULTS')
 def _metered(self: MarketSpec, part: pd.DataFrame, true: np.ndarray, rng) -> np.ndarray:
@@ -383,7 +384,7 @@ def _table(mpans: pd.DataFrame, a: np.ndarray):
         cols[name] = pa.array(col, type=pa.int32(), mask=col == MISSING)
     return pa.table(cols)
 
-
+# %% ../nbs/40_market.ipynb #a69dfdbc
 @implements('ASM-MARKET-FAULTS', 'ASM-MARKET-MIX')
 def write_day(
     spec: MarketSpec, day, out: str | Path, chunk: int = 250_000, gsp_groups: list[str] | None = None, progress=None
@@ -426,7 +427,7 @@ def write_day(
             progress(g, len(part))
     return pd.DataFrame(rows, columns=['gsp_group', 'mpans', 'true_wh', 'metered_wh', 'seconds'])
 
-
+# %% ../nbs/40_market.ipynb #79485fca
 def read_day(out: str | Path, day, gsp: str, which: str = 'metered') -> tuple[pd.DataFrame, np.ndarray]:
     "Read back one GSP group's day written by `write_day`: (mpan/metering frame, int32 [n, 48] array with MISSING)."
     import pyarrow.parquet as pq

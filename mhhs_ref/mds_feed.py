@@ -67,6 +67,7 @@ def _rows(cur, mpan, item):
                        'superseded_at IS NULL '
                        'ORDER BY effective_from', (mpan, item)).fetchall()
 
+# %% ../nbs/33a_mds_registration_feed.ipynb #ba032874
 @patch
 def _set(self: RegistrationFeed, cur, mpan: str, item: str, value, start: str, end: str | None, src: str):
     """From `start` (to `end`, inclusive; open when None) `item` is `value`: overlapping periods are cut back, never
@@ -93,7 +94,7 @@ def _set(self: RegistrationFeed, cur, mpan: str, item: str, value, start: str, e
         )
     cur.executemany('UPDATE feed_facts SET superseded_at=? WHERE id=?', [(now, r[0]) for r in rows])
 
-
+# %% ../nbs/33a_mds_registration_feed.ipynb #cc594c5d
 @patch
 def _end(self: RegistrationFeed, cur, mpan: str, item: str, last_day: str, src: str):
     "`item` is not known after `last_day`: the period open then ends on it, later ones go."
@@ -116,7 +117,7 @@ def _fill(self: RegistrationFeed, cur, mpan: str, item: str, value, start: str, 
     later = [f for _, _, f, _ in _rows(cur, mpan, item) if f > as_of]
     self._set(cur, mpan, item, value, start, _before(min(later)) if later else None, src)
 
-
+# %% ../nbs/33a_mds_registration_feed.ipynb #87dfc9fd
 @patch
 @implements('ASM-MDS-FEED-DATES')
 def _fill_undated(self: RegistrationFeed, cur, mpan: str, item: str, value, floor: str, as_of: str, src: str):
@@ -227,7 +228,7 @@ def _site(self: RegistrationFeed, cur, mpan, cu, as_of, src):
             src,
         )
 
-
+# %% ../nbs/33a_mds_registration_feed.ipynb #7028f9e7
 @patch
 @implements(
     'ASM-MDS-FEED', 'ASM-MDS-FEED-DATES', 'IF-001', 'IF-003', 'IF-008', 'IF-009', 'IF-018', 'IF-036', 'IF-037', 'IF-044'
@@ -309,7 +310,7 @@ def _take(self: RegistrationFeed, cur, ch: str, event: str, mpan: str, cb: dict,
         return 'ignored: nothing the MDS keeps'
     return 'taken'
 
-
+# %% ../nbs/33a_mds_registration_feed.ipynb #15660fa9
 @patch
 def handle(self: RegistrationFeed, channel_id: str, body: dict) -> list:
     "One delivered Registration publication in (once: a re-delivery changes nothing); the feed publishes nothing."

@@ -40,6 +40,7 @@ MarketSegment = Literal['U', 'S', 'A']                                          
 class _R(BaseModel):
     model_config = ConfigDict(extra='forbid', populate_by_name=True)
 
+# %% ../nbs/37a_report_models.ipynb #39f58801
 class R002(_R):
     "Settlement run info."
     settlementDate: Annotated[str, Field(pattern=r'^\d{4}-\d{2}-\d{2}$')]
@@ -70,6 +71,7 @@ class R003(_R):
     consumptionComponentClassID: CCCId
     consumptionComponentIndicator: Literal['C', 'L']
 
+# %% ../nbs/37a_report_models.ipynb #bcb3949b
 class R033(_R):
     "Uncorrected aggregated volumes of one local settlement period."
     settlementPeriod: LocalPeriod
@@ -142,6 +144,7 @@ class Rep006(_GspRunHeader):
     "REP-006-CustomBlock: aggregated uncorrected volumes by CCC, as the report inside P03."
     suppliers: Optional[list[Rep006Supplier]] = Field(None, alias='REP006-R015')
 
+# %% ../nbs/37a_report_models.ipynb #0deb5012
 class R009(R015):
     "Supplier MPID (the DIP API's R009, the same field as R015)."
 
@@ -165,6 +168,7 @@ class Rep004(_GspRunHeader):
     "REP-004-CustomBlock: supplier deemed take."
     supplier: Optional[Rep004Supplier] = Field(None, alias='REP004-R009')
 
+# %% ../nbs/37a_report_models.ipynb #25d7b937
 class R036(_R):
     "BM Unit default data detail."
     BMUnitID: Annotated[str, Field(max_length=11)]
@@ -180,6 +184,7 @@ class Rep007(_RunHeader):
     "REP-007-CustomBlock: VAS exception report (defaults used) to a supplier."
     gsps: Optional[list[Rep007GSP]] = Field(None, alias='REP007-R013')
 
+# %% ../nbs/37a_report_models.ipynb #6a9ccc26
 class R027(_R):
     "Distributor id."
     distributorID: Annotated[str, Field(max_length=4)]
@@ -196,6 +201,7 @@ class Rep008(_R):
     distributor: Optional[R027] = Field(None, alias='R027')
     detail: Optional[R039] = Field(None, alias='R039')
 
+# %% ../nbs/37a_report_models.ipynb #7e4928d6
 class R103(_R):
     "Settlement period duration (minutes)."
     settlementPeriodDuration: Literal[30]
@@ -241,6 +247,7 @@ class R022(_R):
     BMUnitAllocatedDemandDisconnectionVolume: Optional[Dec96]
     BMUnitAllocatedDemandDisconnectionVolumeLosses: Optional[Dec96]
 
+# %% ../nbs/37a_report_models.ipynb #3ecdf626
 class R023(_R):
     "Daily demand disconnection totals."
     dailyBMUnitAllocatedDemandDisconnectionVolume: Dec96
@@ -263,6 +270,7 @@ class R020(_R):
     CCCID: Annotated[int, Field(ge=1, le=999)]
     GSPGroupCorrectionScalingWeight: Annotated[str, Field(pattern=r'^\d{1,2}\.\d{2}$')]
 
+# %% ../nbs/37a_report_models.ipynb #8beaa6df
 def _allocation_tree(key: str, ccc: type[BaseModel], doc: str) -> type[BaseModel]:
     """The record tree REP-003 and REP-003A share — supplier (`{key}-R015`) → BM Unit (`{key}-R016`: R016, its CCCs,
     R021, its events) → CCC (`ccc` record, R019, `{key}-R018` periods) — under the report's own record names."""
@@ -301,7 +309,7 @@ Rep003A = _allocation_tree('REP003A', R020, "REP-003A-CustomBlock: aggregated BM
 mark_implements('REP-003', __name__, 'Rep003')
 mark_implements('REP-003A', __name__, 'Rep003A')
 
-
+# %% ../nbs/37a_report_models.ipynb #98973dfb
 class R010(_R):
     "DUoS tariff characteristics."
 
@@ -341,7 +349,7 @@ def _tariff_model(key: str) -> type[BaseModel]:
 
 Rep002Tariff, Rep002BTariff = _tariff_model('REP002'), _tariff_model('REP002B')
 
-
+# %% ../nbs/37a_report_models.ipynb #d2d61a28
 class Rep002GSP(_R):
     "REP002-R013: one GSP group of a distributor."
 
@@ -378,7 +386,7 @@ class Rep002B(_GspRunHeader):
     distributor: Optional[R027] = Field(None, alias='R027')
     suppliers: Optional[list[Rep002BSupplier]] = Field(None, alias='REP002B-R009')
 
-
+# %% ../nbs/37a_report_models.ipynb #c7628bbf
 class R068(_R):
     "Period metering data of one MPAN."
 
@@ -436,7 +444,7 @@ def _r051(event: DemandDisconnectionEvent) -> dict:
         'DDEEndDate': wire_datetime(utc_sp(event.day, event.last_period)),
     }
 
-
+# %% ../nbs/37a_report_models.ipynb #65910ac3
 def _r002(day, code, run_number) -> dict:
     return {'settlementDate': str(as_date(day)), 'settlementCode': code, 'runNumber': int(run_number)}
 
@@ -445,7 +453,7 @@ def _run_records(day, code, run_number, executed) -> dict:
     "R007 and R002: when the run executed, and which run of which settlement day it was."
     return {'R007': {'settlementRunExecutionDate': wire_datetime(executed)}, 'R002': _r002(day, code, run_number)}
 
-
+# %% ../nbs/37a_report_models.ipynb #046ec8a0
 def _mpid(isd, dip_id) -> str:
     "A participant's MPID from its DIP id (REF0352 if the standing data lacks it)."
     m = isd.participants.set_index('dip_id').mpid.get(str(dip_id))
@@ -453,7 +461,7 @@ def _mpid(isd, dip_id) -> str:
         raise MhhsError('REF0352', f"{dip_id} is not a participant of the standing data")
     return m
 
-
+# %% ../nbs/37a_report_models.ipynb #926c957d
 def _distributor_mpid(isd, distributor_id) -> str:
     "A distributor's MPID (DI-029, as `EELC`) from its id in the MPAN (`10`)."
     m = isd.distributors.set_index('distributor_id').mpid.get(str(distributor_id))
@@ -461,7 +469,7 @@ def _distributor_mpid(isd, distributor_id) -> str:
         raise MhhsError('REF0352', f"distributor {distributor_id} is not in the standing data")
     return m
 
-
+# %% ../nbs/37a_report_models.ipynb #ad047de1
 def _report_error(channel_id: str, path: str, what: str):
     return MhhsError('RCP1001', f"{channel_id} report: {what}", path=f"report.{path}" if path else 'report')
 

@@ -115,7 +115,7 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
     }
     return check_report('REP-006', report)
 
-
+# %% ../nbs/37_reports.ipynb #d8db30ae
 def rep006_frame(report: dict, isd=None) -> pd.DataFrame:
     """A REP-006 report back as rows (gsp_group, supplier, bmu, ccc_id, component, period, mpans, wh); supplier as DIP
     id if `isd`."""
@@ -160,7 +160,7 @@ def _decompress(text: str) -> dict:
             path='payload.CustomBlock.P03.compressedReport',
         ) from None
 
-
+# %% ../nbs/37_reports.ipynb #f1813f91
 @implements('ASM-REP-COMPRESSION', 'REP-006', 'DIP-P003')
 def pack_report(
     channel_id: str,
@@ -187,7 +187,7 @@ def pack_report(
         blocks={'P03': {'compressedReport': _compress(check_report(channel_id, report))}},
     )
 
-
+# %% ../nbs/37_reports.ipynb #ef894782
 mark_implements('ASM-REP-COMPRESSION', __name__, '_compress')
 
 
@@ -232,7 +232,7 @@ def rep004_report(
     }
     return check_report('REP-004', report)
 
-
+# %% ../nbs/37_reports.ipynb #fddbd12a
 @implements('REP-007', 'BP020')
 def rep007_report(
     rep7: pd.DataFrame, supplier: str, gsp_group: str, *, day, code: str, run_number: int, executed: dt.datetime
@@ -260,7 +260,7 @@ def rep007_report(
     }
     return check_report('REP-007', report)
 
-
+# %% ../nbs/37_reports.ipynb #0be0ebdc
 @implements('REP-008', 'BP019')
 def rep008_report(
     llf: pd.DataFrame, distributor_id: str, gsp_group: str, *, day, code: str, run_number: int, isd
@@ -320,7 +320,7 @@ def _tariffs(per: pd.DataFrame, daily: pd.DataFrame, key: str) -> list[dict]:
         )
     return out
 
-
+# %% ../nbs/37_reports.ipynb #9972ebce
 @implements('REP-002', 'BP019')
 def rep002_report(
     per: pd.DataFrame,
@@ -357,7 +357,7 @@ def rep002_report(
     }
     return check_report('REP-002', report)
 
-
+# %% ../nbs/37_reports.ipynb #54f30e00
 @implements('REP-002B', 'BP019')
 def rep002b_report(
     per: pd.DataFrame,

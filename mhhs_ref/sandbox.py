@@ -26,6 +26,7 @@ from typing import Callable
 from xml.etree import ElementTree as ET
 
 import pandas as pd
+from fastcore.basics import patch
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
@@ -59,11 +60,8 @@ from .time import SETTLEMENT_TZ, utc_period_ends
 from .units import ACTUAL_QUALITY, kwh, wh_from_kwh
 
 # %% auto #0
-__all__ = ['SANDBOX_ROLES', 'SCENARIOS', 'AMEND_KWH', 'Check', 'Sent', 'check_certificate', 'Sandbox', 'reset', 'start', 'stop',
-           'participant_identity', 'pump', 'settle', 'from_participant', 'deliveries', 'configured', 'wait_configured',
-           'check', 'expect_sent', 'expect_acknowledged', 'forged_post', 'requeue_check', 'new_mpans', 'brief',
-           'answers', 'Scenario', 'scenario', 'ConformanceReport', 'play', 'report', 'to_json', 'to_junit', 'to_html',
-           'write', 'bundle', 'Run', 'submit', 'sandbox_openapi', 'ParticipantHarness']
+__all__ = ['SANDBOX_ROLES', 'SCENARIOS', 'AMEND_KWH', 'Check', 'Sent', 'check_certificate', 'Sandbox', 'participant_identity',
+           'Scenario', 'scenario', 'ConformanceReport', 'Run', 'sandbox_openapi', 'ParticipantHarness']
 
 # %% ../nbs/42_sandbox.ipynb #378ccab3
 @dataclass
@@ -105,6 +103,7 @@ _SEND_PATH = re.compile(r'/dip-channel/([^/]+)')
 def _free_port(host: str) -> int:
     s = socket.socket(); s.bind((host, 0)); p = s.getsockname()[1]; s.close(); return p
 
+# %% ../nbs/42_sandbox.ipynb #505a329f
 def check_certificate(cert_pem: bytes, dip_id: str) -> None:
     """A participant's own signing certificate, checked before the sandbox starts (REF0410): a PEM certificate, valid
     now, whose common name is the participant's DIP id and whose key is RSA."""
@@ -127,6 +126,7 @@ def check_certificate(cert_pem: bytes, dip_id: str) -> None:
         raise MhhsError('REF0410', f"the certificate is valid {cert.not_valid_before_utc:%Y-%m-%d} to "
                                    f"{cert.not_valid_after_utc:%Y-%m-%d}, not now")
 
+# %% ../nbs/42_sandbox.ipynb #8ff7e4f3
 @implements('ASM-SANDBOX-LDSO')
 def _area(isd, role: str, dip_id: str, mpid: str) -> tuple[str, str]:
     """(distributor id, GSP group) of the MPANs the sandbox makes for this participant. A distributor's DIP id, MPID
@@ -145,6 +145,7 @@ def _area(isd, role: str, dip_id: str, mpid: str) -> tuple[str, str]:
         raise MhhsError('REF0410', f"DIP id {dip_id} or MPID {mpid} belongs to a simulated party; choose another")
     return '20', '_H'
 
+# %% ../nbs/42_sandbox.ipynb #103b38ae
 class _Recorder:
     "The DIP's webhook deliverer, recording each post to the participant: when, what, and what its webhook answered."
     takes_json = True
@@ -166,6 +167,7 @@ class _Recorder:
                                           'callback': callback, 'http_status': status, 'error': error,
                                           'answer': answer, 'messages': bodies})
 
+# %% ../nbs/42_sandbox.ipynb #74b5a91c
 @implements('ASM-SANDBOX', 'TOM-DIP')
 class Sandbox:
     "The reference DIP and simulated parties over HTTP, for one participant under test."
@@ -229,11 +231,13 @@ class Sandbox:
         return sorted(c.id for c in channels().values() if self.role in c.recipients and not c.unpublished)
 
 # %% ../nbs/42_sandbox.ipynb #780ce6e7
+@patch
 def _hooks(self: Sandbox) -> list[tuple]:
     "The webhooks the participant has configured on the current hub: (channel, callback, max count, max kB)."
     if self.market is None: return []
     return self.market.hub.subscriptions(self.dip_id)
 
+@patch
 def _build(self: Sandbox) -> None:
     """A fresh market at the sandbox's start time (new SQLite files under `state/`), the DIP app over it, and the
     participant's webhooks carried over from the market before."""
@@ -274,6 +278,7 @@ def _build(self: Sandbox) -> None:
     _control_routes(self)
     _close(*old)
 
+# %% ../nbs/42_sandbox.ipynb #4468c066
 def _close(market, feed, mds) -> None:
     """Close a market the sandbox no longer serves: its SQLite connections (hub, this thread's hub reader,
     Registration, the MDS and its feed) and the webhook client, each under its own lock so a call in flight ends
@@ -287,6 +292,8 @@ def _close(market, feed, mds) -> None:
     client = getattr(getattr(hub.deliverer, 'inner', None), 'client', None)
     if client is not None: client.close()
 
+# %% ../nbs/42_sandbox.ipynb #cf43be56
+@patch
 def reset(self: Sandbox, clear: bool = False) -> None:
     """A fresh market (same day, same standing data, the participant's webhooks kept), so a scenario does not depend on
     the ones before it; `clear` also forgets the checks and messages so far."""
@@ -295,9 +302,8 @@ def reset(self: Sandbox, clear: bool = False) -> None:
         with self._lock:
             self.sent, self.delivered, self.checks, self.briefs = [], [], [], {}
 
-Sandbox._hooks, Sandbox._build, Sandbox.reset = _hooks, _build, reset
-
 # %% ../nbs/42_sandbox.ipynb #bee896fe
+@patch
 async def _asgi(self: Sandbox, scope, receive, send):
     """What uvicorn serves: the current market's DIP app (a reset swaps it), every `sendMessage` with the participant's
     API key recorded with the DIP's answer — refused ones too (a bad signature, a malformed body)."""
@@ -320,6 +326,8 @@ async def _asgi(self: Sandbox, scope, receive, send):
         await asyncio.get_running_loop().run_in_executor(
             None, self._record_sent, t, m.group(1), b''.join(chunks), out['status'], b''.join(out['body']))
 
+# %% ../nbs/42_sandbox.ipynb #bd33503b
+@patch
 def _record_sent(self: Sandbox, t: float, channel: str, raw: bytes, status, answer: bytes) -> None:
     "One `Sent` per message of a request (one for a body that is no array), each with the DIP's entry for it."
     try: msgs = json.loads(raw)
@@ -337,6 +345,8 @@ def _record_sent(self: Sandbox, t: float, channel: str, raw: bytes, status, answ
     with self._lock:
         self.sent.extend(rows)
 
+# %% ../nbs/42_sandbox.ipynb #4ddb2120
+@patch
 def start(self: Sandbox) -> dict:
     "Serve the DIP API and write the participant's connection file; returns its contents."
     import uvicorn
@@ -371,12 +381,15 @@ def start(self: Sandbox) -> dict:
     _atomic_write(self.folder / 'sandbox.json', json.dumps(info, indent=1))
     return info
 
+# %% ../nbs/42_sandbox.ipynb #5bed67d7
 def _atomic_write(path: Path, text: str) -> None:
     "Write a file whole or not at all (a participant polling for it never reads half of it)."
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
     tmp.replace(path)
 
+# %% ../nbs/42_sandbox.ipynb #145c2928
+@patch
 def stop(self: Sandbox) -> None:
     if self._server:
         self._server.should_exit = True
@@ -393,10 +406,8 @@ def participant_identity(folder) -> tuple[dict, Identity, bytes]:
     )
     return info, ident, (folder / info['dip_cert_file']).read_bytes()
 
-
-Sandbox._asgi, Sandbox._record_sent, Sandbox.start, Sandbox.stop = _asgi, _record_sent, start, stop
-
 # %% ../nbs/42_sandbox.ipynb #741c92e0
+@patch
 def pump(self: Sandbox, until: Callable[[], bool], timeout: float | None = None) -> bool:
     "Run the market until `until()` holds (True) or `timeout` seconds (default: the reply time) pass (False)."
     end = time.monotonic() + (self.reply_timeout_s if timeout is None else timeout)
@@ -406,6 +417,8 @@ def pump(self: Sandbox, until: Callable[[], bool], timeout: float | None = None)
         if time.monotonic() > end: return False
         time.sleep(0.02)
 
+# %% ../nbs/42_sandbox.ipynb #4b2bc2b5
+@patch
 def settle(self: Sandbox, quiet: float = 0.4) -> None:
     "Run the market until neither the participant nor the hub has moved for `quiet` seconds."
     last, t = -1, time.monotonic()
@@ -414,6 +427,8 @@ def settle(self: Sandbox, quiet: float = 0.4) -> None:
         if n != last: last, t = n, time.monotonic()
         time.sleep(0.02)
 
+# %% ../nbs/42_sandbox.ipynb #7121ba88
+@patch
 def from_participant(
     self: Sandbox, channel: str | None = None, event: str | None = None, mpan: str | None = None, since: float = 0.0
 ) -> list[Sent]:
@@ -428,6 +443,8 @@ def from_participant(
         and (mpan is None or s.mpan == mpan)
     ]
 
+# %% ../nbs/42_sandbox.ipynb #e252fa66
+@patch
 def _posts(self: Sandbox, channel: str, mpan: str | None, since: float) -> list[dict]:
     "The webhook posts to the participant on `channel` (carrying `mpan`) since `since`, oldest first."
     with self._lock:
@@ -435,17 +452,20 @@ def _posts(self: Sandbox, channel: str, mpan: str | None, since: float) -> list[
     def mpans(p): return {_cb(m).get('M0', {}).get('MPANCore') for m in p['messages'] or [] if isinstance(m, dict)}
     return [p for p in posts if p['at'] >= since and p['channel'] == channel and (mpan is None or mpan in mpans(p))]
 
-
+# %% ../nbs/42_sandbox.ipynb #761fe5c0
+@patch
 def deliveries(self: Sandbox) -> pd.DataFrame:
     "Every publication addressed to the participant: channel, event, MPAN, state, attempts, last HTTP status."
     return self.market.hub.deliveries_to(self.dip_id)
 
-
+# %% ../nbs/42_sandbox.ipynb #c1141f3c
+@patch
 def configured(self: Sandbox) -> set[str]:
     "The channels the participant has configured a webhook for."
     return {s[0] for s in self.market.hub.subscriptions(self.dip_id)}
 
-
+# %% ../nbs/42_sandbox.ipynb #1b3eb9b8
+@patch
 def wait_configured(self: Sandbox, needed, timeout: float = 30.0) -> None:
     "Wait until the participant has configured webhooks for `needed` channels (REF0412 if it has not in time)."
     end = time.monotonic() + timeout
@@ -457,18 +477,8 @@ def wait_configured(self: Sandbox, needed, timeout: float = 30.0) -> None:
             )
         time.sleep(0.05)
 
-
-(
-    Sandbox.pump,
-    Sandbox.settle,
-    Sandbox.from_participant,
-    Sandbox._posts,
-    Sandbox.deliveries,
-    Sandbox.configured,
-    Sandbox.wait_configured,
-) = pump, settle, from_participant, _posts, deliveries, configured, wait_configured
-
 # %% ../nbs/42_sandbox.ipynb #96086779
+@patch
 def check(
     self: Sandbox, scenario: str, step: str, kind: str, passed: bool, expected, actual, code: str | None = None
 ) -> bool:
@@ -477,17 +487,21 @@ def check(
         self.checks.append(c)
     return bool(passed)
 
+# %% ../nbs/42_sandbox.ipynb #6466d7ce
 def _text(v) -> str:
     "A value as the report shows it: null for nothing, JSON for a block, text otherwise (never Python's own syntax)."
     if v is None: return 'null'
     if isinstance(v, (dict, list)): return json.dumps(v, default=str)
     return str(v)
 
+# %% ../nbs/42_sandbox.ipynb #1bedf35e
 def _said(s: Sent) -> str:
     "How one sent message reads in a report: what it was and what the DIP answered."
     what = f"{s.channel} {s.event or '(no event)'}" + (f" for {s.mpan}" if s.mpan else '')
     return f"{what}: accepted" if s.accepted else f"{what}: refused, {s.detail[:200]}"
 
+# %% ../nbs/42_sandbox.ipynb #4cf4ef05
+@patch
 def expect_sent(
     self: Sandbox,
     scenario: str,
@@ -555,7 +569,8 @@ def expect_sent(
             self.check(scenario, step, 'schema', True, 'accepted by the DIP (MSG0000)', s.detail[:300])
     return [s for s in msgs if s.accepted]
 
-
+# %% ../nbs/42_sandbox.ipynb #ed2815cf
+@patch
 def expect_acknowledged(
     self: Sandbox, scenario: str, channels_: list[str] | None = None, mpans: list[str] | None = None
 ) -> None:
@@ -586,10 +601,8 @@ def expect_acknowledged(
             'REF0414',
         )
 
-
-Sandbox.check, Sandbox.expect_sent, Sandbox.expect_acknowledged = check, expect_sent, expect_acknowledged
-
 # %% ../nbs/42_sandbox.ipynb #cdc7bdab
+@patch
 @implements('ASM-SANDBOX-NEGATIVE')
 def forged_post(self: Sandbox, scenario: str, channel: str) -> bool:
     """Post the last publication the participant was sent on `channel` to its webhook again, signed with a key that is
@@ -615,6 +628,8 @@ def forged_post(self: Sandbox, scenario: str, channel: str) -> bool:
     return self.check(scenario, step, 'security', 400 <= status < 500,
                       'refused (HTTP 4xx): the signature does not verify against dip-cert.pem', seen, 'REF0105')
 
+# %% ../nbs/42_sandbox.ipynb #dd16c836
+@patch
 @implements('ASM-SANDBOX-NEGATIVE', 'DIP-TC005')
 def requeue_check(self: Sandbox, scenario: str, channel: str, mpan: str | None = None) -> None:
     """Requeue the participant's past `channel` publications (for `mpan`) as the DIP's requeue operation does: each
@@ -639,10 +654,8 @@ def requeue_check(self: Sandbox, scenario: str, channel: str, mpan: str | None =
     self.check(scenario, step, 'delivery', bool(rows) and not bad, 'every requeued publication taken (2xx)',
                '; '.join(bad[:3]) or f"{len(rows)} taken", 'REF0414')
 
-
-Sandbox.forged_post, Sandbox.requeue_check = forged_post, requeue_check
-
 # %% ../nbs/42_sandbox.ipynb #b27179e5
+@patch
 def new_mpans(
     self: Sandbox, n: int, supplier: str, ds: str | None = None, ms: str | None = None, since_days: int = 60,
     segment: str = 'S', energisation: str = 'E',
@@ -678,7 +691,8 @@ def new_mpans(
     self.feed.load_mpans(frame)
     return cores
 
-
+# %% ../nbs/42_sandbox.ipynb #c224f1f5
+@patch
 def brief(self: Sandbox, scenario: str, **facts) -> dict:
     "Tell the participant what the scenario is (written to `scenario-<id>.json` beside `sandbox.json`)."
     b = {
@@ -692,7 +706,8 @@ def brief(self: Sandbox, scenario: str, **facts) -> dict:
     _atomic_write(self.folder / f"scenario-{scenario}.json", json.dumps(b, indent=1, default=str))
     return b
 
-
+# %% ../nbs/42_sandbox.ipynb #49ab3655
+@patch
 def answers(self: Sandbox, channel: str, mpan: str) -> list[tuple[str, dict]]:
     "(event, R0 block) of each `channel` publication addressed to the participant for `mpan` (Registration's answers)."
     d = self.deliveries()
@@ -700,16 +715,13 @@ def answers(self: Sandbox, channel: str, mpan: str) -> list[tuple[str, dict]]:
     return [(ev, _cb(bodies[txn]).get('R0') or {})
             for txn, ev in d[(d.channel == channel) & (d.mpan == mpan)][['txn', 'event']].itertuples(index=False)]
 
-
+# %% ../nbs/42_sandbox.ipynb #d75ed3d1
 def _day_of(value) -> dt.date | None:
     "The settlement day a wire date-time names (None if it names none)."
     try:
         return settlement_date(value)
     except (MhhsError, TypeError, ValueError):
         return None
-
-
-Sandbox.new_mpans, Sandbox.brief, Sandbox.answers = new_mpans, brief, answers
 
 # %% ../nbs/42_sandbox.ipynb #e8ca4a7a
 @dataclass
@@ -883,6 +895,7 @@ def _appointment(S: str, svc: str) -> Callable[[Sandbox], None]:
         _appointment_play(sb, S, svc, event, blk)
     return play
 
+# %% ../nbs/42_sandbox.ipynb #bdf63b38
 def _appointment_play(sb: Sandbox, S: str, svc: str, event: str, blk: str) -> None:
     mk = sb.market
     sup = mk.first('SUP')
@@ -955,7 +968,7 @@ def _appointment_play(sb: Sandbox, S: str, svc: str, event: str, blk: str) -> No
         )
     sb.expect_acknowledged(S, mpans=[ok, unknown])
 
-
+# %% ../nbs/42_sandbox.ipynb #2b28f81c
 _ds_appointment = implements('SP002')(  # the check that a data service refuses an unknown contract with SP002
     scenario('ds-appointment', 'SDS', 'Change of data service: an appointment request (BP003)',
              ('IF-033', 'IF-035', 'IF-036'))(_appointment('ds-appointment', 'DS')))
@@ -1214,6 +1227,7 @@ def _amendment_answer(sb: Sandbox, S: str, step: str, got: list[Sent], mpan: str
     sb.check(S, step, 'codes', ok, f"R0 {want[0]}" + (f", {want[1]}" if want[1] else ''),
              f"R0 {r0.get('responseCode')} {said[:80]}".strip(), (want[1] or said[:7] or None) if not ok else None)
 
+# %% ../nbs/42_sandbox.ipynb #e5221842
 @implements('BP016')
 @scenario('ds-amendment', 'SDS', 'Consumption amendment: a supplier restates a day (BP016)',
           ('IF-064', 'IF-027', 'IF-014'))
@@ -1300,10 +1314,13 @@ class ConformanceReport:
         return self.checks.groupby(['scenario', 'kind']).passed.agg(checks='size', passed='sum').reset_index()
     def failures(self) -> pd.DataFrame: return self.checks[~self.checks.passed].reset_index(drop=True)
 
+# %% ../nbs/42_sandbox.ipynb #8f7eee86
+@patch
 def _mpan_base(self: Sandbox, sid: str) -> int:
     "Where a scenario's MPANs are numbered from: its place among the scenarios and the seed, never the runs before it."
     return 1000 * (self.seed or 0) + 100 * list(SCENARIOS).index(sid)
 
+@patch
 @implements('ASM-SANDBOX')
 def play(self: Sandbox, *scenario_ids: str, wait_s: float = 30.0) -> ConformanceReport:
     """Play scenarios in turn, each on a fresh market (same day, its own MPANs) once it has the participant's webhooks
@@ -1329,8 +1346,10 @@ def play(self: Sandbox, *scenario_ids: str, wait_s: float = 30.0) -> Conformance
                 f"{e.detail}"[:300], e.code)
     return self.report(marks, {'scenarios': list(scenario_ids), 'started': _iso(began), 'finished': _iso(time.time())})
 
+# %% ../nbs/42_sandbox.ipynb #512258c1
 def _iso(t: float) -> str: return dt.datetime.fromtimestamp(t, dt.timezone.utc).isoformat(timespec='milliseconds')
 
+@patch
 def report(self: Sandbox, marks: tuple[int, int, int] = (0, 0, 0), run: dict | None = None) -> ConformanceReport:
     "The report of everything since `marks` (checks, sent, posts): the whole life of the sandbox by default."
     with self._lock:
@@ -1363,9 +1382,6 @@ def report(self: Sandbox, marks: tuple[int, int, int] = (0, 0, 0), run: dict | N
         {k: b for k, b in self.briefs.items() if k in set(checks.scenario)},
     )
 
-
-Sandbox._mpan_base, Sandbox.play, Sandbox.report = _mpan_base, play, report
-
 # %% ../nbs/42_sandbox.ipynb #dbacbc0d
 def _plain(v):
     "A value as strict JSON has it: NaN and NaT become null, numpy scalars plain numbers, timestamps ISO text."
@@ -1378,6 +1394,8 @@ def _plain(v):
     if isinstance(v, (pd.Timestamp, dt.datetime, dt.date)): return None if pd.isna(v) else v.isoformat()
     return None if pd.isna(v) else str(v)
 
+# %% ../nbs/42_sandbox.ipynb #2dba0f8d
+@patch
 def to_json(self: ConformanceReport) -> dict:
     "The report as strict JSON (no NaN): what a participant's CI parses, in any language."
     rec = lambda df: [_plain(r) for r in df.to_dict(orient='records')]
@@ -1385,6 +1403,8 @@ def to_json(self: ConformanceReport) -> dict:
             'run': _plain(self.run), 'summary': rec(self.summary()) if len(self.checks) else [],
             'checks': rec(self.checks), 'sent': rec(self.sent)}
 
+# %% ../nbs/42_sandbox.ipynb #f337f255
+@patch
 def to_junit(self: ConformanceReport) -> str:
     "JUnit XML: one test suite per scenario, one test case per check, a failure naming the code."
     top = ET.Element('testsuites', name=f"mhhs-ref sandbox {self.participant['dip_id']}",
@@ -1400,6 +1420,7 @@ def to_junit(self: ConformanceReport) -> str:
                 f.text = f"{c.code or ''} expected: {c.expected}\nactual: {c.actual}".strip()
     return ET.tostring(top, encoding='unicode', xml_declaration=True)
 
+# %% ../nbs/42_sandbox.ipynb #56950167
 def _cell(v) -> str:
     "One table cell of the HTML report: nothing for a missing value, JSON (folded) for a body, text otherwise."
     v = _plain(v)
@@ -1409,6 +1430,8 @@ def _cell(v) -> str:
                 f"{html.escape(json.dumps(v, indent=1))}</pre></details>")
     return html.escape(str(v))
 
+# %% ../nbs/42_sandbox.ipynb #7911764b
+@patch
 def to_html(self: ConformanceReport) -> str:
     verdict = 'PASS' if self.passed else 'FAIL'
     def table(df):
@@ -1439,6 +1462,8 @@ against the mhhs_ref sandbox at {html.escape(p['sandbox'])} ({head}).
 <h2>Messages the participant sent</h2>{table(self.sent)}
 <h2>Webhook posts to the participant</h2>{table(posts)}</body></html>"""
 
+# %% ../nbs/42_sandbox.ipynb #3251250c
+@patch
 def write(self: ConformanceReport, folder) -> Path:
     """Write conformance.json (strict JSON), conformance.xml (JUnit), conformance.html and evidence.zip into `folder`;
     returns the HTML path."""
@@ -1450,6 +1475,8 @@ def write(self: ConformanceReport, folder) -> Path:
     self.bundle(folder / 'evidence.zip')
     return folder / 'conformance.html'
 
+# %% ../nbs/42_sandbox.ipynb #4a0857c4
+@patch
 @implements('ASM-SANDBOX')
 def bundle(self: ConformanceReport, path) -> Path:
     """One zip of a run for an auditor: the report (JSON, JUnit, HTML), every message both ways (JSON lines), the
@@ -1469,10 +1496,6 @@ def bundle(self: ConformanceReport, path) -> Path:
             z.writestr(f"scenarios/scenario-{sid}.json", json.dumps(_plain(b), indent=1))
     tmp.replace(path)
     return path
-
-
-ConformanceReport.to_json, ConformanceReport.to_junit, ConformanceReport.to_html = to_json, to_junit, to_html
-ConformanceReport.write, ConformanceReport.bundle = write, bundle
 
 # %% ../nbs/42_sandbox.ipynb #976e2001
 @dataclass
@@ -1494,6 +1517,8 @@ class Run:
             out |= {'passed': self.report.passed, 'report': self.report.to_json()}
         return _plain(out)
 
+# %% ../nbs/42_sandbox.ipynb #a3b1da41
+@patch
 def submit(self: Sandbox, scenario: str | None, wait_s: float = 120.0) -> Run:
     """Queue a scenario (None: a reset) for the sandbox's one worker; runs go in the order asked, each on a fresh
     market, and each run's report is written to `runs/<n>-<scenario>/` in the folder."""
@@ -1509,6 +1534,8 @@ def submit(self: Sandbox, scenario: str | None, wait_s: float = 120.0) -> Run:
     self._queue.put((run, wait_s))
     return run
 
+# %% ../nbs/42_sandbox.ipynb #3901bfe9
+@patch
 def _worker(self: Sandbox) -> None:
     while True:
         run, wait_s = self._queue.get()
@@ -1530,6 +1557,7 @@ def _worker(self: Sandbox) -> None:
         finally:
             run.done.set()
 
+# %% ../nbs/42_sandbox.ipynb #4781aa64
 _SANDBOX_TAG = 'mhhs_ref sandbox'
 _SANDBOX_OPS = [  # method, path, summary, answer
     ('get', '/sandbox/scenarios', "The scenarios of the participant's role: id, title, and the channels each needs "
@@ -1561,6 +1589,7 @@ def sandbox_openapi() -> dict:
     doc['tags'].append({'name': _SANDBOX_TAG})
     return doc
 
+# %% ../nbs/42_sandbox.ipynb #d3709931
 @implements('ASM-SANDBOX-CONTROL')
 def _control_routes(self: Sandbox) -> None:
     "The sandbox's control operations on its DIP app (a vendor's test suite drives the long-lived sandbox with them)."
@@ -1595,9 +1624,6 @@ def _control_routes(self: Sandbox) -> None:
         r = sb.submit(None)
         r.done.wait(3600)
         return r.view(sb)
-
-
-Sandbox.submit, Sandbox._worker = submit, _worker
 
 # %% ../nbs/42_sandbox.ipynb #742c1d73
 class ParticipantHarness:

@@ -65,7 +65,7 @@ def _held(mds, day, mpans: pd.DataFrame, known_at: float) -> np.ndarray:
         align_rows(ids, vals, mpans, out=wh)  # the MDS may hold other groups' MPANs: dropped, never misplaced
     return wh
 
-
+# %% ../nbs/35_settlement_runs.ipynb #0ab9c5af
 @patch
 @implements('REF-RUN-CALENDAR', 'REF-RUN-PRECEDENCE', 'BP020', 'BP019', 'BP013')
 def run(
@@ -163,7 +163,7 @@ def run(
             )
     return rid
 
-
+# %% ../nbs/35_settlement_runs.ipynb #c56f383e
 def _run_reports(self, day, code, n, executed, rep6, corr, factors, rep, dde, dde_c, events):
     """(channel, supplier, report) for every supplier of the run: REP-006 from the MDS, REP-003, REP-004 and REP-007
     from the VAS."""
@@ -176,7 +176,7 @@ def _run_reports(self, day, code, n, executed, rep6, corr, factors, rep, dde, dd
         if 'REP-007' in rep and (rep['REP-007'].supplier.astype(str) == sup).any():
             yield 'REP-007', sup, rep007_report(rep['REP-007'], sup, gsp, **kw)
 
-
+# %% ../nbs/35_settlement_runs.ipynb #edb781dc
 SENDER = {'REP-006': 'MDS', 'REP-003': 'VAS', 'REP-004': 'VAS', 'REP-007': 'VAS'}
 
 
@@ -205,7 +205,7 @@ def report_messages(
         for ch, sup, body in rows
     ]
 
-
+# %% ../nbs/35_settlement_runs.ipynb #e8c04290
 @patch
 def runs(self: SettlementService) -> pd.DataFrame:
     "Every run executed."
@@ -228,7 +228,7 @@ def supplier_volumes(self: SettlementService, day) -> pd.DataFrame:
     out = df.pivot(index='supplier', columns='code', values='mwh')
     return out[[c for c in RUN_PRECEDENCE if c in out.columns]]
 
-
+# %% ../nbs/35_settlement_runs.ipynb #e2df291c
 @patch
 def settled(self: SettlementService, day) -> pd.Series:
     "Each supplier's volume as settled now: the latest run by precedence (REF-RUN-PRECEDENCE)."

@@ -105,7 +105,7 @@ def load_by_direction(mds, day, mpans: pd.DataFrame, sub, rows: np.ndarray, rece
                               received_at=received_at, mq=mq)
     return n
 
-
+# %% ../nbs/41_simulation.ipynb #9d1b47c1
 @implements(
     'BP004',
     'BP005',
@@ -346,7 +346,7 @@ def _engine_map(cfg: SimConfig, groups: list[str], progress=None) -> list[dict]:
                 progress(futures[fut])
         return [done[g] for g in groups]
 
-
+# %% ../nbs/41_simulation.ipynb #0798eb03
 @implements('ASM-SIM-RATES', 'REF-SIM-OUTPUTS')
 def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False, progress=None) -> dict:
     """Run a whole simulation into `out` (written under a temporary name, renamed at the end). `progress(stage, detail)`

@@ -109,7 +109,7 @@ def _factor_chart(f: pd.DataFrame, region: dict):
         .properties(width=820, height=300)
     )
 
-
+# %% ../nbs/41c_sim_charts.ipynb #799f77fb
 def _supplier_chart(v: pd.DataFrame, first: str):
     "One supplier's allocated energy per half-hour, a line per run; a drop-down picks the supplier (by MPID)."
     import altair as alt
@@ -132,7 +132,7 @@ def _supplier_chart(v: pd.DataFrame, first: str):
         .properties(width=820, height=260)
     )
 
-
+# %% ../nbs/41c_sim_charts.ipynb #a1fe827e
 def _moves_chart(moves: pd.DataFrame):
     "Each supplier's change in allocated energy from one run to the next (MWh), as a table of coloured cells."
     import altair as alt
@@ -152,7 +152,7 @@ def _moves_chart(moves: pd.DataFrame):
         color=alt.condition(f'abs(datum.MWh) > {lim / 2}', alt.value('white'), alt.value('black')))
     return (cells + text).properties(width=480, height=18 * moves.supplier_mpid.nunique())
 
-
+# %% ../nbs/41c_sim_charts.ipynb #7c9ef70f
 def _energy_chart(e: pd.DataFrame):
     "Per GSP group: true import at the meters, the line losses on it and the correction, stacked (SF)."
     import altair as alt
@@ -172,7 +172,7 @@ def _energy_chart(e: pd.DataFrame):
         .properties(width=760, height=22 * e.group.nunique())
     )
 
-
+# %% ../nbs/41c_sim_charts.ipynb #d2670bdf
 def _shape_chart(sh: pd.DataFrame):
     import altair as alt
 
@@ -194,7 +194,7 @@ def _shape_chart(sh: pd.DataFrame):
         .properties(width=760, height=220)
     )
 
-
+# %% ../nbs/41c_sim_charts.ipynb #686f456e
 def _dip_charts(j: pd.DataFrame, lat: pd.DataFrame):
     import altair as alt
 

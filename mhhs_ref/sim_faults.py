@@ -47,6 +47,7 @@ def fault_rows(cfg: SimConfig, mpans: pd.DataFrame, gsp: str, day) -> np.ndarray
     rng = np.random.default_rng([cfg.seed, list(GSP_SHARES).index(gsp), as_date(day).toordinal(), 17])
     return (mpans.ds.astype(str).to_numpy() == ds) & (rng.random(len(mpans)) < cfg.ds_fault_share)
 
+# %% ../nbs/41a_sim_faults.ipynb #1453dfb2
 @implements('ASM-SIM-FAULTS', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS')
 def factor_causes(
     ld, mpans: pd.DataFrame, isd, true: dict, sent: dict, sched: pd.DataFrame, measured: dict, take: dict, clean: dict
@@ -111,7 +112,7 @@ def _mpid(dip_id: str) -> str:
 def _pts(x: float) -> str:
     return f"{x:+.1f}"
 
-
+# %% ../nbs/41a_sim_faults.ipynb #11d81f7c
 @implements('ASM-SIM-FAULTS', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS')
 def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, dict]:
     """Per run code, market-wide: the import factors (mean, min, max), the gap split by cause in MWh, % of the take and
@@ -192,7 +193,7 @@ def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, 
         }
     return out
 
-
+# %% ../nbs/41a_sim_faults.ipynb #0c7c9583
 def _cause_words(c: str, cfg: SimConfig) -> str:
     "A cause in plain words, with the fault's settings where it is one."
     if c == 'fault':

@@ -129,6 +129,8 @@ OUTPUTS = {
         'gsp_group': ('', _GSP),
     }),
 }
+
+# %% ../nbs/41b_sim_files.ipynb #14e8ced3
 OTHER_FILES = {
     'report.html': 'the report: summary, drill-downs and charts (open in a browser; no network needed)',
     'vega-bundle.js': 'Vega, Vega-Lite and Vega-Embed, for the interactive charts of report.html',
@@ -167,7 +169,7 @@ def data_dictionary(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
             rows.append((f'{name}.parquet / .csv', c, str(df[c].dtype), unit, meaning))
     return pd.DataFrame(rows, columns=['file', 'column', 'type', 'unit', 'meaning'])
 
-
+# %% ../nbs/41b_sim_files.ipynb #e7c34c18
 def _dictionary_md(dd: pd.DataFrame) -> str:
     out = ['# Data dictionary of a simulation run', '',
            'Every file of this folder. Each table is written twice: `.parquet` (typed) and `.csv` (for spreadsheets; '

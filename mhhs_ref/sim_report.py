@@ -63,7 +63,7 @@ def _summary(cfg, frame, proc, res, seconds) -> dict:
         },
     }
 
-
+# %% ../nbs/41d_sim_report.ipynb #32f9db31
 def _dip_latency(j: pd.DataFrame) -> pd.DataFrame:
     "p50, p90 and p99 of each journal stage's duration (ms): the DIP's own wall-clock time per message and delivery."
     d = j.dropna(subset=['duration_ms'])
@@ -113,7 +113,7 @@ def _fmt(df: pd.DataFrame, digits: int | dict = 3) -> pd.DataFrame:
             out[c] = out[c].map(lambda x: f'{x:,}')
     return out
 
-
+# %% ../nbs/41d_sim_report.ipynb #bea20fbe
 def _table(df: pd.DataFrame | None, digits: int | dict = 3, index: bool = False, empty: str = 'none') -> str:
     "An HTML table (text left, numbers right), or `empty` in words where there are no rows."
     import html
@@ -157,7 +157,7 @@ def _where(r, region: dict) -> str:
     return (f"{r.import_ggcf:.4f} in {r.gsp_group} {region.get(r.gsp_group, '')}, run {r.code}, {r.day} period "
             f"{r.period} ({r.start[11:16]} UTC)")
 
-
+# %% ../nbs/41d_sim_report.ipynb #b71e51dc
 def _report(cfg, proc, res, s, isd, frame) -> str:
     "The report: a summary in words and units, the correction explained, drill-downs by GSP group and supplier, runs."
     mpid, pname, region = _names(isd)

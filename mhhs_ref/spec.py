@@ -188,7 +188,7 @@ def derive_catalogue(root, commit: str | None = None) -> dict:
         'origin': dict(sorted(origin.items())),
     }
 
-
+# %% ../nbs/05_dip_spec.ipynb #bee6dd3d
 def write_catalogue(catalogue: dict, dest=None) -> Path:
     "Write a derived catalogue as JSON, atomically (an interrupted write leaves the old file whole)."
     dest = Path(dest or CATALOGUE_PATH)

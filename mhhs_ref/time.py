@@ -283,7 +283,7 @@ for _n in (
 ):
     mark_implements(['REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS'], __name__, _n)
 
-
+# %% ../nbs/01_time.ipynb #a9010100
 @implements('REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS')
 @dataclass(frozen=True)
 class RunTimetable:
@@ -329,7 +329,7 @@ class RunTimetable:
 
     __str__ = describe
 
-
+# %% ../nbs/01_time.ipynb #62227d84
 RUN_TIMETABLE = RunTimetable(RUN_OFFSETS_WD, RUN_SOURCES, RUN_ASSUMPTIONS, NEW_TIMETABLE_FROM)
 mark_implements(['REF-RUN-CALENDAR', 'ASM-RUN-OFFSETS'], __name__, 'RUN_TIMETABLE')
 
@@ -372,7 +372,7 @@ def run_schedule(
     ]
     return pd.concat(frames, ignore_index=True).sort_values(['settlement_date', 'working_days'], ignore_index=True)
 
-
+# %% ../nbs/01_time.ipynb #ebaac88b
 @implements('REF-RUN-CALENDAR')
 def runs_due(run_date, offsets: dict[str, int] | RunTimetable | None = None, transition: bool = False) -> pd.DataFrame:
     """Which (settlement date, run) pairs fall due on `run_date` — the inverse of `run_schedule` (dates before
@@ -391,7 +391,7 @@ def runs_due(run_date, offsets: dict[str, int] | RunTimetable | None = None, tra
     sched = run_schedule(candidates, tt, transition)
     return sched[sched.run_date == rd].reset_index(drop=True)
 
-
+# %% ../nbs/01_time.ipynb #d266bad9
 @implements('REF-RUN-PRECEDENCE', 'ASM-RUN-PRECEDENCE-DR')
 def latest_run(runs) -> str:
     "The run that wins among `runs` by precedence."

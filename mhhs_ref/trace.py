@@ -78,6 +78,7 @@ def _test_file(name: str) -> str:
     hits = sorted((ROOT/'tests').rglob(f'{stem}.py')) if (ROOT/'tests').is_dir() else []
     return hits[0].relative_to(ROOT).as_posix() if hits else ''
 
+# %% ../nbs/60_traceability.ipynb #53f91aea
 def _verifies_line(f: str, test: str, item: str, line: int) -> int:
     """The line of the `verifies` that recorded a result, in the test file as it is now: a file edited since the run
     moves its lines. Within the test function the pytest id names (`…::test_x[p]::verifies#k`): the recorded line if
@@ -100,6 +101,7 @@ def _verifies_line(f: str, test: str, item: str, line: int) -> int:
     if named: return named[0]
     return line if line in cands else cands[min(int(m.group(2)), len(cands)) - 1]
 
+# %% ../nbs/60_traceability.ipynb #4b86fab8
 def test_link(r) -> tuple[str, str]:
     "(label, link) for one result: the notebook cell that proves the item, or the test file and line."
     nb = getattr(r, 'notebook', None) if isinstance(getattr(r, 'notebook', None), str) else ''
@@ -174,7 +176,7 @@ def matrix(results=None, register: pd.DataFrame | None = None) -> pd.DataFrame:
         ))
     return pd.DataFrame(rows)
 
-
+# %% ../nbs/60_traceability.ipynb #4d73860d
 @implements('REF-TRACEABILITY')
 def problems(mx: pd.DataFrame | None = None, results=None) -> list[str]:
     "Every way the code, the tests and the register disagree; empty when the matrix is sound."
@@ -234,6 +236,7 @@ def _code_links(links) -> str:
     return ' '.join(f'<a href="{_esc(l)}"><code>{_esc(s)}</code></a>' for s, l in (links if isinstance(links, list)
                                                                                    else []))
 
+# %% ../nbs/60_traceability.ipynb #b6c72e7b
 def _page_links(pages: str) -> str:
     return ' '.join(f'<a class="trace-page" href="{_esc(p)}">{_esc(p.removesuffix(".html"))}</a>'
                     for p in pages.split('; ') if p)
@@ -246,6 +249,7 @@ def _test_links(tl) -> str:
         out.append(f'<a href="{_esc(href)}">{text}</a>' if href else f'<span>{text}</span>')
     return '<br>'.join(out)
 
+# %% ../nbs/60_traceability.ipynb #a85f2c4d
 _SCRIPT = """(function(){
 const $=function(i){return document.getElementById(i)};
 const q=$("trace-text"),k=$("trace-kind"),s=$("trace-status"),r=$("trace-result"),c=$("trace-count");

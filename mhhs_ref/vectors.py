@@ -104,6 +104,7 @@ def _leaves(value, schema: dict, defs: dict, path: tuple = ()):
     else:
         yield path, s, value
 
+# %% ../nbs/44_vectors.ipynb #d06c7c04
 def _custom_leaf(m: dict, want):
     "(container, key) of the first custom-block scalar whose resolved schema and value `want` accepts, or None."
     cat = spec_catalogue()
@@ -134,6 +135,7 @@ def _mpan(m):
     b[key] = b[key][:12]  # 12 digits: one short
     return True
 
+# %% ../nbs/44_vectors.ipynb #f70ef405
 def _leaf_to(want, change):
     def f(m):
         hit = _custom_leaf(m, want)
@@ -151,6 +153,7 @@ def _drop_custom(m):
     del m['payload']['CustomBlock'][req[0]]
     return True
 
+# %% ../nbs/44_vectors.ipynb #8bc59086
 def _recipients(m):
     m['payload']['CommonBlock']['A0'] = {'primaryRecipients': ['123'], 'secondaryRecipients': [], 'always': []}
     return True
@@ -300,6 +303,7 @@ def _signed(name, signer, method, url, body: bytes, at=FIXED_NOW, checked_by='DI
                      'registered': {ids[r].dip_id: f'keys/{r}.cert.pem' for r in registered}},
     }
 
+# %% ../nbs/44_vectors.ipynb #7c5e0122
 def signature_cases() -> list[dict]:
     "The signature vectors without their outcome (see `check_signature`)."
     ids = signing_identities()
@@ -343,6 +347,7 @@ def signature_cases() -> list[dict]:
                 description='a webhook signed by someone other than the DIP', **hook),
     ]
 
+# %% ../nbs/44_vectors.ipynb #55eea462
 def check_signature(case: dict, certificates: dict[str, bytes]) -> tuple[str | None, str | None, str | None]:
     """(signer, code, reason) of the last arrival of a signature vector, checked by our verifier set up as `receiver`
     says; `certificates`: file name → PEM."""
@@ -503,6 +508,7 @@ def _write_signatures(dest: Path) -> list[dict]:
     (dest / 'signatures.json').write_bytes(canonical_json({'vectors': vs}))
     return vs
 
+# %% ../nbs/44_vectors.ipynb #859ddb7e
 def _write_all(d: Path) -> dict:
     "Everything into the empty folder `d`; returns the summary."
     (d / 'messages').mkdir()

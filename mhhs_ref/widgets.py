@@ -118,7 +118,7 @@ def card(self: Stepper, i: int | None = None) -> dict:
         'state': state,
     }
 
-
+# %% ../nbs/50_stepper.ipynb #83a26d00
 @patch
 def card_html(self: Stepper, i: int | None = None) -> str:
     "One card as HTML."
@@ -164,6 +164,7 @@ def widget(self: Stepper):
     slider.observe(lambda ch: (self.goto(ch['new'] - 1), show()), names='value')
     return W.VBox([W.HBox(buttons + [slider]), W.HBox([out, seq])])
 
+# %% ../nbs/50_stepper.ipynb #02ce016c
 _MARK_JS = """function {uid}h(){{var r=document.getElementById('{uid}'),c=r.getElementsByClassName('{uid}-c'),n='';
 for(var j=0;j<c.length;j++)if(c[j].style.display!=='none')n=c[j].dataset.step;var s=r.querySelector('svg');
 if(!s)return false;var p=s.closest('pre')||s.parentNode,hit=null;

@@ -88,6 +88,7 @@ def ums_inventory(mpans: pd.DataFrame) -> pd.DataFrame:
             'sign', 'continuous', w_sign, n_sign)]
     return pd.DataFrame(rows, columns=['mpan', 'item', 'regime', 'watts', 'count'])
 
+# %% ../../nbs/30_bp004_data_collection.ipynb #3631346e
 def _on_fraction(day, regime: str) -> np.ndarray:
     "Fraction of each of the 48 UTC periods of `day` that equipment on `regime` is switched on."
     if regime == 'continuous': return np.ones(UTC_PERIODS_PER_DAY)
@@ -120,7 +121,7 @@ def _on_fraction(day, regime: str) -> np.ndarray:
         frac += np.clip(np.minimum(grid + 0.5, b) - np.maximum(grid, a), 0, 0.5) / 0.5
     return np.clip(frac, 0, 1)
 
-
+# %% ../../nbs/30_bp004_data_collection.ipynb #11b4cb4a
 @implements('ASM-UMS-INVENTORY', 'TOM-UMSDS')
 def ums_consumption(inventory: pd.DataFrame, mpans: pd.DataFrame, day) -> np.ndarray:
     "Half-hourly Wh (int32 [n, 48]) of each unmetered MPAN on `day` from its inventory."
@@ -155,6 +156,7 @@ class Collected:
     reactive: DayData | None
     plan: np.ndarray
 
+# %% ../../nbs/30_bp004_data_collection.ipynb #d4d5c23b
 @implements('BP004', 'ASM-DS-COLLECTION-PLAN', 'ASM-UMS-QUALITY', 'TOM-SDS', 'TOM-ADS')
 def collect_day(
     mpans: pd.DataFrame,

@@ -137,6 +137,7 @@ def shape_keys(mpans: pd.DataFrame) -> pd.DataFrame:
                                    [MeasurementQuantity.ACTIVE_IMPORT.value, MeasurementQuantity.ACTIVE_EXPORT.value])
     return mpans[LS_KEY[:-1]].assign(mq=pd.Series(mq, index=mpans.index))
 
+# %% ../../nbs/31_bp005_data_processing.ipynb #0b08888d
 @lru_cache(maxsize=64)
 def _fallback_day(d: dt.date) -> dict[str, tuple[np.ndarray, float, float]]:
     """Per category, the fallback's numbers for day `d`: its 48 period values (adding up to 1, read-only), week total
@@ -153,6 +154,7 @@ def _fallback_day(d: dt.date) -> dict[str, tuple[np.ndarray, float, float]]:
         out[c] = (p, week[c] / level[c], 365.0 / level[c])
     return out
 
+# %% ../../nbs/31_bp005_data_processing.ipynb #a4271966
 def _key_categories(keys: pd.DataFrame) -> np.ndarray:
     "The profile category of each load-shape key row (`shape_category`): by quantity, segment and DPI."
     mq = keys['mq'] if 'mq' in keys else None
@@ -160,6 +162,7 @@ def _key_categories(keys: pd.DataFrame) -> np.ndarray:
         keys.market_segment.to_numpy(), keys.domestic_premise.to_numpy(), None if mq is None else mq.to_numpy()
     )
 
+# %% ../../nbs/31_bp005_data_processing.ipynb #19d89fb1
 @implements('ASM-DS-LOADSHAPE-FALLBACK')
 def fallback_load_shapes(day, keys: pd.DataFrame) -> pd.DataFrame:
     """A documented stand-in for LSS load shapes: per key row, `p01`…`p48` (relative kWh, adding up to 1: the unit is
@@ -174,6 +177,7 @@ def fallback_load_shapes(day, keys: pd.DataFrame) -> pd.DataFrame:
     out['annual_total'] = [tab[c][2] for c in cat]
     return pd.concat([keys.reset_index(drop=True), out], axis=1)
 
+# %% ../../nbs/31_bp005_data_processing.ipynb #ba639138
 def fallback_arrays(day, keys: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """`fallback_load_shapes` as arrays, for a caller that needs only the numbers: (`p01`…`p48` float64 [k, 48],
     `annual_total` float64 [k]) of the `keys` rows, in their order — the same floats, no frame."""
@@ -181,7 +185,7 @@ def fallback_arrays(day, keys: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     if not len(cat): return np.zeros((0, UTC_PERIODS_PER_DAY)), np.zeros(0)
     return np.stack([tab[c][0] for c in cat]), np.array([tab[c][2] for c in cat], dtype=np.float64)
 
-
+# %% ../../nbs/31_bp005_data_processing.ipynb #f482802a
 @implements('ASM-DS-LOADSHAPE-FALLBACK')
 def load_shapes(day, mpans: pd.DataFrame, source: Callable | None = None) -> tuple[np.ndarray, pd.DataFrame]:
     """For each MPAN row: its load shape's 48 values (float64 [n, 48]) and its totals (day, week, annual), from
@@ -220,7 +224,7 @@ def shape_exactly(total_wh: np.ndarray, weights: np.ndarray, mask: np.ndarray | 
     np.put_along_axis(rank, order, np.arange(w.shape[1])[None, :].repeat(len(w), 0), axis=1)
     return (base + (rank < short[:, None])).astype(np.int64)
 
-
+# %% ../../nbs/31_bp005_data_processing.ipynb #4f69e4ea
 @implements('ASM-DS-ESTIMATION-HIERARCHY')
 def interpolate_gaps(d: DayData, todo: np.ndarray, max_len: int = 2) -> np.ndarray:
     """Fill runs of at most `max_len` missing cells that have good values either side, linearly; returns the cells
@@ -245,7 +249,7 @@ def interpolate_gaps(d: DayData, todo: np.ndarray, max_len: int = 2) -> np.ndarr
             j = k
     return filled
 
-
+# %% ../../nbs/31_bp005_data_processing.ipynb #2bebbd16
 def shape_quantity(d: DayData, todo: np.ndarray, quantity_wh: np.ndarray, shapes: np.ndarray) -> np.ndarray:
     """Fill the `todo` cells of rows with a known day quantity (e.g. a daily register advance): the quantity less what
     was collected, shaped by the load shape. Rows where `quantity_wh` is negative (unknown) are left alone."""
@@ -262,7 +266,7 @@ def shape_quantity(d: DayData, todo: np.ndarray, quantity_wh: np.ndarray, shapes
     out[rows] = todo[rows]
     return out
 
-
+# %% ../../nbs/31_bp005_data_processing.ipynb #ee09d81c
 def _fill(d, todo, per_unit_shape_wh, shapes):
     """Fill `todo` cells: their total is Σ (Wh per unit of load shape × LS_sp) over them, rounded once and spread
     exactly."""
@@ -322,7 +326,7 @@ QUALITY_FOR = {
 }
 mark_implements('ASM-DS-QUALITY-CODES', __name__, 'QUALITY_FOR')
 
-
+# %% ../../nbs/31_bp005_data_processing.ipynb #6e0ce5bd
 @implements('BP005', 'ASM-DS-ESTIMATION-HIERARCHY', 'ASM-DS-QUALITY-CODES', 'DI-083', 'DI-076')
 def process(
     d: DayData,
@@ -444,7 +448,7 @@ def to_frame(d: DayData, arc: np.ndarray | None = None, mq: str | None = None) -
         }
     )
 
-
+# %% ../../nbs/31_bp005_data_processing.ipynb #56aebb55
 _kwh, _wh = kwh, wh_from_kwh  # old private names, still imported by lss, mds, sandbox and test_sandbox
 
 
@@ -507,7 +511,7 @@ def to_if021(
         )
     return out
 
-
+# %% ../../nbs/31_bp005_data_processing.ipynb #58f85344
 def day_arrays(day, day_blocks: list) -> tuple[np.ndarray, np.ndarray]:
     """(wh int32 [n, 48] with MISSING, quality codes int8 [n, 48] with -1) from n B900 day blocks (dicts or their JSON)
     of UTC `day` — how a receiver of IF-021 (the MDS, the LSS) puts what it holds back on the day's half-hour grid."""

@@ -87,7 +87,7 @@ def make_identity(dip_id: str, days: int = 30) -> Identity:
         cert.public_bytes(serialization.Encoding.PEM),
     )
 
-
+# %% ../../nbs/12_dip_http.ipynb #f93677c7
 def content_hash(body: bytes) -> str:
     "base64(SHA-256(body)), the X-DIP-Content-Hash header."
     return base64.b64encode(hashlib.sha256(body).digest()).decode()
@@ -140,7 +140,7 @@ class SignatureMemory:
             self.seen[digest] = until
             return True
 
-
+# %% ../../nbs/12_dip_http.ipynb #e355be46
 @implements('ASM-DIP-REPLAY-MEMORY')
 class SqliteSignatureMemory:
     """Accepted signatures kept in SQLite (table seen_signatures): a restart remembers them. Given a file, it opens its
@@ -181,7 +181,7 @@ class SqliteSignatureMemory:
             finally:
                 self.con.execute(f'PRAGMA synchronous={full}')
 
-
+# %% ../../nbs/12_dip_http.ipynb #15634875
 def _strict_b64(text: str, what: str) -> bytes:
     "Bytes of a base64 header, refused unless it is the one canonical encoding of them (REF0105)."
     try:
@@ -192,7 +192,7 @@ def _strict_b64(text: str, what: str) -> bytes:
         raise MhhsError('REF0105', f"{what} header is not canonical base64")
     return raw
 
-
+# %% ../../nbs/12_dip_http.ipynb #5e2f2107
 class SignatureVerifier:
     "Checks X-DIP signature headers against registered certificates; refuses stale and replayed signatures (REF0105)."
 
@@ -401,6 +401,7 @@ def _check_callback(url):
     if not parts.hostname: raise bad("names no host")
     if parts.username or parts.password: raise bad("must not carry credentials")
 
+# %% ../../nbs/12_dip_http.ipynb #53e058e8
 class _Api:
     "What every route needs: the hub, the limits, who is calling, and how a refusal is answered."
     def __init__(self, hub: Hub, api_keys: dict[str, Credentials], verifier, limits: Limits, base_url: str | None):
@@ -1080,6 +1081,7 @@ def load_config(path) -> dict:
     cfg['dip'] = dip
     return cfg
 
+# %% ../../nbs/12_dip_http.ipynb #fd1a7b37
 def write_config(
     folder,
     participants,
@@ -1114,7 +1116,7 @@ def write_config(
     (folder / 'dip.json').write_text(json.dumps(cfg, indent=1))
     return folder / 'dip.json'
 
-
+# %% ../../nbs/12_dip_http.ipynb #91536a21
 def build_server(
     db: str, config: dict, insecure_dev: bool = False, limits: Limits | None = None, base_url: str | None = None
 ):
@@ -1157,7 +1159,7 @@ def build_server(
             verifier.register(p['dip_id'], p['cert_pem'])
     return create_app(hub, keys, verifier, limits, base_url=base_url), hub
 
-
+# %% ../../nbs/12_dip_http.ipynb #fa470dcc
 def _deadline_protocol(header_timeout_s: float, body_timeout_s: float):
     "uvicorn's httptools protocol, closing a connection whose request headers or body do not arrive in time."
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -1205,7 +1207,7 @@ def _deadline_protocol(header_timeout_s: float, body_timeout_s: float):
 
 mark_implements('ASM-DIP-HTTP-LIMITS', __name__, '_deadline_protocol')
 
-
+# %% ../../nbs/12_dip_http.ipynb #dfda6e05
 def serve(
     host: str = '127.0.0.1', port: int = 8000, db: str = 'dip.db', config: str | None = None, insecure_dev: bool = False
 ):
@@ -1261,6 +1263,7 @@ def _header(name: str, required: bool = True, **extra) -> dict:
 
 _EXT = {'x-mhhs-ref-extension': True}
 
+# %% ../../nbs/12_dip_http.ipynb #f9477a75
 def _callback(body: str) -> dict:
     """What the DIP posts to a configured webhook, and how it treats each answer (the specification's callback, with our
     retry rule)."""
@@ -1391,7 +1394,7 @@ _EXTENSIONS = [  # (method, path, operationId, summary, parameters, request body
     ('get', '/healthz', 'healthz', "Whether the DIP is serving", [], None, {'type': 'object'}, False),
 ]
 
-
+# %% ../../nbs/12_dip_http.ipynb #401178a5
 def _extension(path, op_id, summary, params, body, answer, signed) -> dict:
     out = {
         'tags': [EXTENSION_TAG],
@@ -1410,7 +1413,7 @@ def _extension(path, op_id, summary, params, body, answer, signed) -> dict:
         out['security'] = []  # the health check alone: 'key' is an API key without a signature
     return out
 
-
+# %% ../../nbs/12_dip_http.ipynb #b06ca287
 @functools.lru_cache(maxsize=1)
 @implements('DIP-P008', 'ASM-DIP-API-EXTENSIONS')
 def openapi_document() -> dict:

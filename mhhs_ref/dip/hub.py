@@ -84,7 +84,7 @@ def _damaged(path, why: str) -> MhhsError:
         f"{path} {why}: the DIP does not start on it — restore it from a backup, or remove it to start an empty hub",
     )
 
-
+# %% ../../nbs/11_dip.ipynb #9b558785
 def storage_trouble(e: BaseException) -> bool:
     """Whether `e` is the store failing (disk full, a file-size limit, I/O, a damaged page) rather than a bug or a bad
     request."""
@@ -92,7 +92,7 @@ def storage_trouble(e: BaseException) -> bool:
         return True
     return isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EDQUOT, errno.EROFS)
 
-
+# %% ../../nbs/11_dip.ipynb #6724a75c
 def connect(path: str | Path = ':memory:') -> sqlite3.Connection:
     """Open (and create) a hub database: WAL journal, synchronous=FULL, so a commit is durable before we answer; a
     damaged file is refused (REF0107)."""
@@ -174,7 +174,7 @@ def coded(code: str, detail: str | None = None) -> str:
     "A `message` text: the code and its catalogue meaning first, then `detail` (`MSG1001 - Schema Failure: …`)."
     return f"{rejection(code)}" + (f": {detail}" if detail else '')
 
-
+# %% ../../nbs/11_dip.ipynb #b13a7a4f
 def leading_code(message) -> str | None:
     "The response code a `message` text starts with (`RCP1001 - …` → `RCP1001`), or None."
     m = re.match(r'([A-Z]{2,4}\d{3,4})\b', message) if isinstance(message, str) else None
@@ -208,7 +208,7 @@ def standard_entry(
         'serviceTicketURL': None,
     }
 
-
+# %% ../../nbs/11_dip.ipynb #a682ccd9
 @functools.lru_cache(maxsize=None)
 def _api_validator(name: str):
     import jsonschema
@@ -244,7 +244,7 @@ class JsonArray(str):
     def messages(self) -> list[dict]:
         return json.loads(self)
 
-
+# %% ../../nbs/11_dip.ipynb #52080217
 @implements('DIP-P004')
 def recipient_answer(
     recipient: str, messages: list[dict], codes: str | dict[str, str] = 'RCP0000', detail: str | None = None
@@ -274,7 +274,7 @@ def recipient_answer(
     taken = sum(e['message'].startswith('RCP0000') for e in entries)
     return (201 if taken == len(entries) else 207 if taken else 400), standard_response(entries, sent)
 
-
+# %% ../../nbs/11_dip.ipynb #3c06ea64
 def _all_taken(recipient: str) -> tuple[int, dict]:
     """201 and one RCP0000 entry naming no transaction: every publication of the delivery taken (cheaper than an entry
     each)."""
@@ -292,7 +292,7 @@ def recipient_codes(answer) -> dict[str | None, str]:
             out[e['transactionID'] if isinstance(e.get('transactionID'), str) else None] = code
     return out
 
-
+# %% ../../nbs/11_dip.ipynb #4abbe1f9
 class InProcessDeliverer:
     "Delivers to Python callables registered under a callback name (`inproc:<name>`)."
 
@@ -329,6 +329,7 @@ class SubmitResult:
     timestamp: str
     def body(self) -> dict: return {'messageArray': self.results, 'timestamp': self.timestamp}
 
+# %% ../../nbs/11_dip.ipynb #3a7601fb
 JOURNAL_INSERT = ('INSERT INTO journal (txn_id, sender_ref, channel, stage, status, at, duration_ms, recipient, '
                   'http_status, detail, code) '
                   'VALUES (?,?,?,?,?,?,?,?,?,?,?)')
@@ -536,6 +537,7 @@ def _ts_of(v, default):
     except (ValueError, MhhsError): raise MhhsError('MSG1001', f"{v!r} is not an ISO 8601 date-time with a UTC "
         f"offset", path='datetimeFrom/datetimeTo') from None
 
+# %% ../../nbs/11_dip.ipynb #9cc9b3f2
 def route_changes(channel_id: str, body: dict, role_of: Callable[[str], str | None]) -> list[tuple]:
     "Routing-table changes a Registration publication implies: (mpan, role, dip_id, from, to) with to=None open."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
@@ -793,6 +795,7 @@ def _remember_signature(self: Hub, cur, signature) -> None:
                    (digest, until, now)).rowcount != 1:
         raise MhhsError('REF0105', "signature already used (replayed request)")
 
+# %% ../../nbs/11_dip.ipynb #dac3a3bb
 @patch
 def _accept(self: Hub, ch, checked, who, now, ts, refused: dict, signature=None) -> dict[int, dict]:
     """Store the checked messages in one transaction → {index: entry}; any refusal found here (MSG1006, MSG103x) rolls
@@ -920,7 +923,7 @@ def _accept(self: Hub, ch, checked, who, now, ts, refused: dict, signature=None)
     self.wake.set()
     return results
 
-
+# %% ../../nbs/11_dip.ipynb #718fdbd3
 @patch
 def _refuse(self: Hub, ch, messages, refused: dict, who, ts, signature=None) -> SubmitResult:
     """The 400 answer to a request with a refused message: every message's entry, and one journal row each (Inbound,
@@ -972,7 +975,7 @@ def _refuse(self: Hub, ch, messages, refused: dict, who, ts, signature=None) -> 
         cur.execute('COMMIT')
     return SubmitResult(400, entries, ts)
 
-
+# %% ../../nbs/11_dip.ipynb #2c8e51d0
 @patch
 def _fill_bodies(self: Hub, pairs: list[tuple[str, str]]) -> dict[str, str]:
     "txn → body for (txn, stored body) pairs, fetching from the external store those stored as ''."
@@ -1000,6 +1003,7 @@ def _parts(rows, texts, batch: int, max_count, max_kb):
         part.append(r); size += k
     if part: yield part
 
+# %% ../../nbs/11_dip.ipynb #134d24b1
 @patch
 @implements('DIP-P005', 'ASM-DIP-RETRY', 'DIP-TC004', 'ASM-DIP-ORDER')
 def pump(self: Hub, limit: int = 1000, batch: int = 100) -> int:
@@ -1062,7 +1066,7 @@ def pump(self: Hub, limit: int = 1000, batch: int = 100) -> int:
         self._pump_status()
     return attempts
 
-
+# %% ../../nbs/11_dip.ipynb #61145887
 @patch
 def _hold(self: Hub, part):
     with self.lock:
@@ -1094,6 +1098,7 @@ def _record_outcome(self: Hub, part, status, err, t0, answer=None):
 
 mark_implements('ASM-DIP-OUTCOME-SYNC', __name__, 'Hub._record_outcome')
 
+# %% ../../nbs/11_dip.ipynb #57849c3a
 @patch
 @implements('DIP-P004', 'DIP-P005', 'ASM-DIP-RCP-FORWARD')
 def _write_outcome(self: Hub, part, status, err, t0, now, codes: dict, answer=None):
@@ -1193,7 +1198,7 @@ def _status_entries(self: Hub, rows, sent: str) -> list[dict]:
         for txn, message, reporter, recipient, ref, corr, help_text in rows
     ]
 
-
+# %% ../../nbs/11_dip.ipynb #3b53a37b
 _STATUS_ROWS = (
     "SELECT sm.txn_id, sm.message, sm.reporter, sm.recipient, m.sender_ref, m.correlation_id, sm.help "
     "FROM status_messages sm LEFT JOIN messages m ON m.txn_id=sm.txn_id "
@@ -1232,7 +1237,7 @@ def _pump_status(self: Hub):
                 (row[0], 'StatusMessage', 'Delivered' if ok else 'Retrying', now, row[3], status),
             )
 
-
+# %% ../../nbs/11_dip.ipynb #731b248c
 @patch
 @implements('DIP-P005')
 def submit_status(self: Hub, who: Credentials, items: list[dict]) -> list[dict]:
@@ -1292,7 +1297,7 @@ def submit_status(self: Hub, who: Credentials, items: list[dict]) -> list[dict]:
         for it, s in zip(items, senders)
     ]
 
-
+# %% ../../nbs/11_dip.ipynb #5dff29f3
 @patch
 def status_messages(self: Hub, recipient: str) -> list[dict]:
     "Status messages addressed to `recipient`, as StandardResponseBodyType (the pull side: /statusmessage/replay)."
@@ -1471,7 +1476,7 @@ def _entitled(self: Hub, recipient, channel_id, since, until, event=None, mpan=N
         args.append(limit)
     return self._read(sql, args)
 
-
+# %% ../../nbs/11_dip.ipynb #5daa777b
 def _page_key(token) -> tuple[float, str] | None:
     "The (received_at, transaction id) a continuation token resumes after; MSG1001 for a token this DIP did not give."
     if token is None:
@@ -1493,7 +1498,7 @@ def _check_request(transaction_ids, page_size=1):
     if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
         raise MhhsError('MSG1001', f"pageSize {page_size!r} is not a whole number of at least 1", path='pageSize')
 
-
+# %% ../../nbs/11_dip.ipynb #90b43cb2
 @patch
 @implements('DIP-TC005')
 def replay(
@@ -1540,7 +1545,7 @@ def replay(
         out.append(b)
     return out, (f"{page[-1][2]!r}~{page[-1][0]}" if more else None)
 
-
+# %% ../../nbs/11_dip.ipynb #dfff3b7b
 @patch
 @implements('DIP-TC005')
 def requeue(self: Hub, channel_id: str, recipient: str, who: Credentials, **filters) -> str:
@@ -1578,7 +1583,7 @@ def requeue(self: Hub, channel_id: str, recipient: str, who: Credentials, **filt
     self.wake.set()
     return rid
 
-
+# %% ../../nbs/11_dip.ipynb #19a59ffb
 @patch
 def requeue_status(self: Hub, requeue_id: str) -> dict:
     "Progress of a requeue, as the DIP API's requeueStatus reports it."
@@ -1665,7 +1670,7 @@ def archive(self: Hub) -> dict:
         self.con.execute('DELETE FROM archived_days WHERE day<?', (oldest,))
     return {'moved': moved, 'days': len(by_day), 'archives_dropped': dropped}
 
-
+# %% ../../nbs/11_dip.ipynb #54f8e0e5
 @patch
 def _archived(self: Hub, recipient, channel_id, since, until, event=None, mpan=None, txns=None):
     if self.archive_dir is None or not self.archive_dir.exists():
@@ -1727,7 +1732,7 @@ def metrics(self: Hub, recent: int = 10_000) -> pd.DataFrame:
         else out.assign(p50_ms=None, p90_ms=None, p99_ms=None)
     )
 
-
+# %% ../../nbs/11_dip.ipynb #2168bcb2
 @patch
 def inbound_metrics(self: Hub) -> pd.DataFrame:
     "Per channel and journal stage/status: how many and how long (ms, mean)."

@@ -39,6 +39,7 @@ def _write_appointment(self: RegistrationService, r: dict) -> dict | None:
     self._request_state(r['id'], 'active')
     return prev
 
+# %% ../../nbs/20ca_registration_activation.ipynb #c5b046ea
 _UNSET = object()
 
 @patch
@@ -120,6 +121,7 @@ def _activate(self: RegistrationService, r: dict, prev=_UNSET) -> list[Publicati
         out += self._update_css_dcc(mpan, day, r)
     return out
 
+# %% ../../nbs/20ca_registration_activation.ipynb #5e3d237a
 @patch
 @implements('IF-037')
 def _deappoint(

@@ -37,6 +37,7 @@ _APP = {
     ),
 }
 
+# %% ../../nbs/20c_registration_appointments.ipynb #15d10c3a
 @implements('ASM-B071-SUPPLIER-ITEMS')
 def appointment_block(
     event: str,
@@ -73,6 +74,7 @@ def appointment_block(
         }
     return {key: b}
 
+# %% ../../nbs/20c_registration_appointments.ipynb #9715113f
 def refusal_r0(code: str, detail: str) -> dict:
     "A refusal as an R0 block: `code - official meaning: detail`, cut to DI-980's 200 characters."
     return {'responseCode': 'R', 'responseMessages': [f"{code} - {rejection(code).meaning}: {detail}"[:200]]}
@@ -251,6 +253,7 @@ def _proposal_blocks(self: RegistrationService, r: dict) -> dict:
     if r['css_id']: out['B013'] = {'CSSRegistrationID': r['css_id']}
     return out
 
+# %% ../../nbs/20c_registration_appointments.ipynb #e50e2e84
 @patch
 @implements('IF-031', 'IF-032', 'IF-033', 'REG1089')
 def _on_appointment_request(self: RegistrationService, body: dict) -> list[Publication]:
@@ -357,6 +360,7 @@ def _outcome(self: RegistrationService, r: dict, outcome: str, code: str) -> Pub
         'IF-035', event, r['mpan'], blocks, primary=sorted({r['supplier'], r['sp']}), correlation=r['correlation']
     )
 
+# %% ../../nbs/20c_registration_appointments.ipynb #3e944aaf
 @patch
 def _b012(self: RegistrationService, supplier: str) -> dict:
     "B012: the supplier that asked for the appointment."
@@ -367,6 +371,7 @@ def _b012(self: RegistrationService, supplier: str) -> dict:
         }
     }
 
+# %% ../../nbs/20c_registration_appointments.ipynb #845c2e2b
 @patch
 @implements('IF-034', 'IF-035', 'RCP1062', 'RCP1063', 'SP000', 'SP099')
 def _on_sp_response(self: RegistrationService, body: dict) -> list[Publication]:

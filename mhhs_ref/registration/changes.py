@@ -185,11 +185,13 @@ def _segment_change(self: RegistrationService, r: dict) -> list[Publication]:
         )
     return out
 
+# %% ../../nbs/20g_registration_changes.ipynb #8d0a3676
 @patch
 def _reminder(self: RegistrationService, mpan, event, supplier, why, day) -> Publication:
     "IF-045 to the supplier."
     return self._message('IF-045', event, mpan, {'B060': {'additionalInformation': why}}, primary=[supplier], on=day)
 
+# %% ../../nbs/20g_registration_changes.ipynb #f41178a5
 @patch
 @implements('BP011', 'IF-043', 'IF-044', 'REG1022')
 def connection_type_change(
@@ -244,6 +246,7 @@ LDSO_BLOCKS = {
     'EnergyDirection': ('B023',),
 }
 
+# %% ../../nbs/20g_registration_changes.ipynb #38012846
 @patch
 @implements('BP010', 'IF-018', 'RCP1003', 'REG1022', 'REG1049', 'REG1020', 'ASM-REG-LDSO-DATES')
 def ldso_change(self: RegistrationService, mpan: str, event: str, value, effective_from) -> list[Publication]:

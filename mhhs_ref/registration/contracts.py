@@ -34,6 +34,7 @@ CDC_EVENTS = {
 }
 CDC_EVENTS |= {k.replace('Add', 'Remove'): v for k, v in CDC_EVENTS.items()}
 
+# %% ../../nbs/20e_registration_contracts.ipynb #b86e622c
 def _plus_years(day: dt.date, n: int) -> dt.date:
     "The same day `n` years on (29 February → 28 February)."
     try:
@@ -41,6 +42,7 @@ def _plus_years(day: dt.date, n: int) -> dt.date:
     except ValueError:
         return day.replace(year=day.year + n, day=28)
 
+# %% ../../nbs/20e_registration_contracts.ipynb #20a5025c
 @patch
 @implements('IF-038', 'IF-039', 'REG1071', 'REG1072', 'REG1073', 'REG1074', 'REG1076', 'ASM-CDC-START')
 def _on_direct_contract(self: RegistrationService, body: dict) -> list[Publication]:

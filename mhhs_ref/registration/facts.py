@@ -156,6 +156,7 @@ def fact_rows(cur, mpan, kind, known_at=None) -> list[tuple]:
                        'AND (superseded_at IS NULL OR superseded_at>?) ORDER BY effective_from', (mpan, kind, known_at,
                        known_at)).fetchall()
 
+# %% ../../nbs/20_registration.ipynb #887c90ea
 def day_before(day: str) -> str:
     "The ISO date before `day` (an ISO date): a fact closed the day before another starts."
     return (dt.date.fromisoformat(day) - dt.timedelta(days=1)).isoformat()
@@ -186,6 +187,7 @@ def _set_from(self: RegistrationService, cur, mpan: str, kind: str, value, start
                     'id=?', [(now, new, rid) for rid in replaced])
     return new
 
+# %% ../../nbs/20_registration.ipynb #8be1c2ef
 @patch
 @implements('ASM-REG-HISTORY')
 def _end(self: RegistrationService, cur, mpan: str, kind: str, last_day, cause: str):

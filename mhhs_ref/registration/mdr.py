@@ -36,6 +36,7 @@ def _update_css_dcc(self: RegistrationService, mpan: str, day: str, r: dict) -> 
     )  # the supplier's nomination (B071), else the default
     return self._assign_mdr(mpan, day, nominated or self._default_mdr(), r['supplier'], r['sp'], r['correlation'])
 
+# %% ../../nbs/20d_registration_mdr.ipynb #882d46f6
 @patch
 def _assign_mdr(self: RegistrationService, mpan, day, mdr, supplier, sds, correlation) -> list[Publication]:
     ok, message = self.dcc.assign_mdr(mpan, mdr, day)
@@ -68,6 +69,7 @@ def _assign_mdr(self: RegistrationService, mpan, day, mdr, supplier, sds, correl
         )
     ]
 
+# %% ../../nbs/20d_registration_mdr.ipynb #34266110
 @patch
 @implements('BP003A', 'REG1080', 'REG1081', 'REG1083', 'REG1093', 'REG1098', 'SP009', 'ASM-SDS-MDR-OUTCOME')
 def _on_mdr_update(self: RegistrationService, body: dict) -> list[Publication]:

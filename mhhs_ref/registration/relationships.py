@@ -32,6 +32,7 @@ REL_CODES = {
     'subsidiary_not_here': ('REG1058', 'REG1065'),
 }
 
+# %% ../../nbs/20f_registration_relationships.ipynb #49886237
 @patch
 def _relationship_check(
     self: RegistrationService, event: str, principal: str, subs: list[str], sender: str, today: str):
@@ -101,6 +102,7 @@ def _relationship_check(
             raise MhhsError(code('subsidiary_elsewhere'), f"{m} is already in another relationship", 'B090List')
     return kind, op, current
 
+# %% ../../nbs/20f_registration_relationships.ipynb #66b1c8bd
 @patch
 @implements(
     'IF-019',
@@ -168,6 +170,7 @@ def _on_relationship(self: RegistrationService, body: dict) -> list[Publication]
     )
     return [Publication('IF-020', body)]
 
+# %% ../../nbs/20f_registration_relationships.ipynb #418889c7
 @patch
 def _relationship_blocks(self: RegistrationService, mpan: str, day) -> dict:
     "B035List (linked import/export MPANs) and B037List (related MPANs) for `mpan` on `day`, for IF-001 and IF-036."

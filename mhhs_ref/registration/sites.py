@@ -43,6 +43,7 @@ def _site(self: RegistrationService, mpan, on):
     if row is None: raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", path='M0.MPANCore')
     return row[0], self._value_on(mpan, 'gsp_group', on)
 
+# %% ../../nbs/20a_registration_sites.ipynb #cd7962f3
 @patch
 def _message(
     self: RegistrationService, ch, event, mpan, blocks, primary=None, correlation=None, response=None, on=None,
@@ -66,6 +67,7 @@ def _message(
     )
     return Publication(ch, body)
 
+# %% ../../nbs/20a_registration_sites.ipynb #b0248bcd
 @patch
 @implements('BP006')
 def create_mpan(
@@ -224,6 +226,7 @@ def meter_day(meter: dict) -> str:
     "The settlement day a meter was installed (its fact starts then)."
     return str(aware_utc(meter['meterInstallationDate']).astimezone(SETTLEMENT_TZ).date())
 
+# %% ../../nbs/20a_registration_sites.ipynb #a618d17c
 def map_on(meter: dict, day) -> dict | None:
     "The meter's asset provider (B075) on `day`: the latest MAP effective by then, else the first."
     hist = meter.get('MAPHistory') or ([meter['MAP']] if meter.get('MAP') else [])
@@ -251,6 +254,7 @@ def _meters_on(self: RegistrationService, mpan: str, on, known_at=None, cur=None
     ms = [json.loads(v) for (v,) in (cur or self.con).execute(q, args)]
     return sorted(ms, key=lambda m: (m['meterInstallationDate'], m['meterID'])) or None
 
+# %% ../../nbs/20a_registration_sites.ipynb #f82d701b
 @patch
 def _meter_blocks(self: RegistrationService, mpan: str, day) -> dict:
     "B905List — the meters installed on `day` with their MAPs — or nothing when Registration holds no meters."

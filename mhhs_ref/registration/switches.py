@@ -25,6 +25,7 @@ class CssEvent:
     effective_from: dt.date
     state: str                 # Pending, Secured, Active, Cancelled, Objected
 
+# %% ../../nbs/20b_registration_switches.ipynb #3893df8b
 @patch
 @implements('BP001', 'IF-002')
 def on_css(self: RegistrationService, ev: CssEvent) -> list[Publication]:
@@ -68,6 +69,7 @@ def on_css(self: RegistrationService, ev: CssEvent) -> list[Publication]:
             return self._switch_active(ev, sw[2])
     return []
 
+# %% ../../nbs/20b_registration_switches.ipynb #f0e17c28
 def _corr(css_id: str) -> str:
     return f"CI-{css_id}"[:60]
 
