@@ -723,6 +723,19 @@ def _day_of(value) -> dt.date | None:
     except (MhhsError, TypeError, ValueError):
         return None
 
+# %% ../nbs/42_sandbox.ipynb #fa5fc4ff
+def _mds_refusal(sb: Sandbox, mpan: str) -> list[tuple[str, str]]:
+    "The MDS's last refusal of `mpan`'s data from the participant, as [(code, detail)], or []."
+    r = sb.mds.refusals()
+    r = r[(r.mpan.astype(str) == str(mpan)) & (r.ds == sb.dip_id)]
+    return [] if r.empty else [(r.code.iloc[-1], r.detail.iloc[-1])]
+
+def _mds_day_wh(sb: Sandbox, mpan: str, day: dt.date) -> int | None:
+    "The day total (Wh) of the import version of `day` the MDS holds now for `mpan`, or None if it holds none."
+    v = sb.mds.versions(mpan)
+    v = v[(v.day == str(day)) & v.superseded_by.isna()]
+    return None if v.empty else int(v.day_wh.iloc[-1])
+
 # %% ../nbs/42_sandbox.ipynb #e8ca4a7a
 @dataclass
 class Scenario:
@@ -1095,9 +1108,7 @@ def _ds_day(sb: Sandbox) -> None:
                 '; '.join(bad[:4]) or 'estimated',
                 'ECS1015',
             )
-        ref = sb.mds.con.execute(
-            'SELECT code, detail FROM refusals WHERE mpan=? AND ds=? ORDER BY id DESC LIMIT 1', (m, sb.dip_id)
-        ).fetchall()
+        ref = _mds_refusal(sb, m)
         sb.check(
             S,
             step,
@@ -1196,8 +1207,7 @@ def _ds_deenergised(sb: Sandbox) -> None:
                      'every half-hour estimated as zero, with a reason', '; '.join(bad[:4]) or f"{len(per)} periods",
                      'ECS1008')
         sb.settle()
-        ref = sb.mds.con.execute('SELECT code, detail FROM refusals WHERE mpan=? AND ds=? ORDER BY id DESC LIMIT 1',
-                                 (m, sb.dip_id)).fetchall()
+        ref = _mds_refusal(sb, m)
         sb.check(S, step, 'outcome', not ref, 'accepted by the MDS (no IF-014 refusal)',
                  f"{ref[0][0]} {ref[0][1]}" if ref else 'accepted', ref[0][0] if ref else None)
     warned = [(ev, r0) for ev, r0 in sb.answers('IF-014', read)]
@@ -1275,11 +1285,7 @@ def _ds_amendment(sb: Sandbox) -> None:
         sb.check(S, step, 'content', not bad, 'each half-hour estimated, reason 9, arc R', '; '.join(bad[:3]) or
                  'as asked', 'ECS1016' if any(p.get('e') == '9' and not p.get('arc') for p in per) else None)
         sb.settle()
-        ref = sb.mds.con.execute('SELECT code, detail FROM refusals WHERE mpan=? AND ds=? ORDER BY id DESC LIMIT 1',
-                                 (mpan, sb.dip_id)).fetchall()
-        kept = sb.mds.con.execute("SELECT day_block FROM submissions WHERE mpan=? AND mq='AI' AND day=? AND "
-                                  "superseded_by IS NULL", (mpan, str(day))).fetchall()
-        now = sum(wh_from_kwh(p['v']) for p in json.loads(kept[0][0])['consumptionPeriods']) if kept else None
+        ref, now = _mds_refusal(sb, mpan), _mds_day_wh(sb, mpan, day)
         sb.check(S, step, 'outcome', not ref and now == wh_from_kwh(AMEND_KWH),
                  f"the MDS holds {AMEND_KWH} kWh for {day}",
                  f"{ref[0][0]} {ref[0][1]}" if ref else f"{(now or 0) / 1000:.3f} kWh", ref[0][0] if ref else None)
