@@ -14,6 +14,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
+from fastcore.basics import patch
 
 from .core import REJECTION_CODES, MhhsError
 from mhhs_ref.data_services.processing import (
@@ -21,6 +22,7 @@ from mhhs_ref.data_services.processing import (
     MISSING,
     QUALITY,
     day_arrays,
+    fallback_arrays,
     fallback_load_shapes,
 )
 from .units import ACTUAL_QUALITY, kwh
@@ -33,13 +35,13 @@ from mhhs_ref.time import (
 
 # %% auto #0
 __all__ = ['CATEGORY', 'ACTUAL', 'SCHEMA', 'SEGMENT_OF_SENDER', 'DOMESTIC_PROFILE_CLASSES', 'any_nonzero', 'LssRules',
-           'categories', 'contributions', 'day_shapes', 'offpeak_mask', 'LoadShapingService', 'run', 'shapes',
-           'shape_rows', 'shapes_source', 'source', 'messages', 'receive', 'receive_change', 'held_day', 'run_held',
-           'held_refusals', 'handle']
+           'categories', 'contributions', 'day_shapes', 'offpeak_mask', 'LoadShapingService', 'shape_rows',
+           'shapes_source']
 
 # %% ../nbs/32_bp018_lss.ipynb #aaae4a43
 CATEGORY = ['gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq']
 ACTUAL = np.array([q in ACTUAL_QUALITY for q in QUALITY])
+_ACTUAL_ZERO = bool(ACTUAL[0])  # code 0 (`A`) is actual: a row of zero codes needs no test
 _ACTUAL_RUNS = [
     (int(r[0]), int(r[-1]))
     for r in np.split(np.flatnonzero(ACTUAL), np.flatnonzero(np.diff(np.flatnonzero(ACTUAL)) > 1) + 1)
@@ -122,28 +124,30 @@ def _fold(keys: list[tuple], sums: np.ndarray) -> tuple[list[tuple], np.ndarray]
 def _contributor_sums(codes: np.ndarray, n_groups: int, wh: np.ndarray, quality: np.ndarray,
                       block: int = 65_536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per group (`codes`) Σ normalised shape (row ÷ its day total) of the contributors — rows whose every period is
-    actual and sent, with a day total above 0 — and per row its day total and whether it contributes. A block's
-    contributors are gathered once, group by group (a stable sort of their codes), into a buffer used again; their day
-    totals are taken there, in cache; each group's run is then one matrix-vector product. Blocks, runs and products are
-    those of `grouped_row_sums` over the contributors, so the sums are the same to the bit."""
+    actual and sent, with a day total above 0 — and per row its day total and whether it contributes. A block's day
+    totals and sent test come first, over its rows as they lie; the quality codes are tested period by period only in
+    the rows that have a code other than 0 (`A`, actual). The contributors are then gathered once, group by group (a
+    stable sort of their codes), into a buffer used again; each group's run is one matrix-vector product. Blocks, runs
+    and products are those of `grouped_row_sums` over the contributors, so the sums are the same to the bit."""
     n, width = wh.shape
     out, tot, ok = np.zeros((n_groups, width)), np.zeros(n, np.int64), np.zeros(n, bool)
     raw = vals = None
     for a in range(0, n, block):
         b = min(n, a + block)
-        w = wh[a:b]
-        # every period actual and sent
-        good = np.flatnonzero(~any_nonzero(~_is_actual(quality[a:b]) | (w == MISSING)))
+        w, q = wh[a:b], quality[a:b]
+        t = np.einsum('ij->i', w, dtype=np.int64)  # exact: a row with a MISSING period is left out below
+        keep = ~any_nonzero(w == MISSING) & (t > 0)  # every period sent, a day total above 0
+        odd = np.flatnonzero(keep & any_nonzero(q) if _ACTUAL_ZERO else keep)  # code 0 is actual: no test
+        if len(odd): keep[odd] = ~any_nonzero(~_is_actual(q[odd]))  # every period actual
+        good = np.flatnonzero(keep)
         if not len(good): continue
         at = good[
             np.argsort(codes[a:b][good].astype(np.int16) if n_groups < 2**15 else codes[a:b][good], kind='stable')
         ]
         if raw is None or len(raw) < len(at):
             raw, vals = np.empty((len(at), width), wh.dtype), np.empty((len(at), width))
-        rows = np.take(w, at, axis=0, out=raw[: len(at)])
-        t = np.einsum('ij->i', rows, dtype=np.int64)
-        if not (t > 0).all():
-            at, rows, t = at[t > 0], rows[t > 0], t[t > 0]
+        rows = np.take(w, at, axis=0, out=raw[: len(at)], mode='clip')  # in range: 'clip' writes to `out` unbuffered
+        t = t[at]
         tot[a + at], ok[a + at] = t, True
         cs, wt = codes[a:b][at], 1.0 / t
         starts = np.flatnonzero(np.r_[True, cs[1:] != cs[:-1]])
@@ -197,8 +201,6 @@ def _wider(key: tuple, level: int) -> tuple:
     out."""
     return ('*',) + key[1:3] + (('*',) if level == 2 else key[3:4]) + key[4:]
 
-_BACKSTOP_COLS = [f'p{k:02d}' for k in range(1, UTC_PERIODS_PER_DAY + 1)]
-
 @implements('BP018', 'ASM-LSS-CASCADE', 'DI-154')
 def day_shapes(
     day, mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, rules: LssRules | None = None,
@@ -240,10 +242,8 @@ def day_shapes(
                 backstop.append(len(rows))
         rows.append([*key, flag, int(n), shape, float(day_kwh)])
     if backstop:  # the fallback shapes of the keys that need them, nobody else's
-        bk = pd.DataFrame([rows[i][:5] for i in backstop], columns=CATEGORY, dtype=object)
-        back = fallback_load_shapes(day, bk.assign(domestic_premise=bk.domestic_premise == 'T')[LS_KEY])[
-            _BACKSTOP_COLS
-        ].to_numpy()
+        seg, dpi, mq = (np.array([rows[i][c] for i in backstop], dtype=object) for c in (2, 3, 4))
+        back = fallback_arrays(day, pd.DataFrame({'market_segment': seg, 'domestic_premise': dpi == 'T', 'mq': mq}))[0]
         for i, b in zip(backstop, back):
             rows[i][7] = b
     values = np.empty(len(rows), dtype=object)
@@ -305,6 +305,7 @@ mark_implements('TOM-LSS', __name__, 'LoadShapingService')
 # %% ../nbs/32_bp018_lss.ipynb #a93158ef
 _KEYCOLS = ['gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq']
 
+@patch
 @implements('BP018', 'ASM-LSS-TOTALS')
 def run(self: LoadShapingService, day, mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray) -> int:
     "Compute `day`'s shapes from submitted data and store them as the day's next run; returns the run number."
@@ -334,6 +335,7 @@ def run(self: LoadShapingService, day, mpans: pd.DataFrame, wh: np.ndarray, qual
     return r
 
 
+@patch
 def shapes(self: LoadShapingService, day, run: int | None = None) -> pd.DataFrame:
     "The stored shapes of `day` (its latest run, or `run`) with their totals."
     day = str(as_date(day))
@@ -371,9 +373,6 @@ def shapes(self: LoadShapingService, day, run: int | None = None) -> pd.DataFram
     df = df.merge(tot, on=_KEYCOLS, how='left').drop(columns=['vals'])
     df[_KEYCOLS] = df[_KEYCOLS].astype(object).replace({'*': None})
     return df
-
-
-LoadShapingService.run, LoadShapingService.shapes = run, shapes
 
 # %% ../nbs/32_bp018_lss.ipynb #f3f3c440
 _P48 = [f'p{k:02d}' for k in range(1, UTC_PERIODS_PER_DAY + 1)]
@@ -426,12 +425,10 @@ def shapes_source(frames: Mapping) -> Callable:
     return fn
 
 
+@patch
 def source(self: LoadShapingService, mq: str = 'AI') -> Callable:
     "A load-shape source `fn(day, keys)` over this service's latest runs; keys without `mq` are taken as `mq`."
     return lambda day, keys: shape_rows(self.shapes(day), keys, mq)
-
-
-LoadShapingService.source = source
 
 # %% ../nbs/32_bp018_lss.ipynb #c302a082
 def _b051(r) -> dict:
@@ -444,6 +441,7 @@ def _b051(r) -> dict:
     }
 
 
+@patch
 @implements('IF-022', 'IF-023', 'BP018')
 def messages(self: LoadShapingService, day, now: dt.datetime | None = None) -> list[tuple[str, dict]]:
     "The day's IF-022 (periods) and IF-023 (totals), built and validated."
@@ -502,9 +500,6 @@ def messages(self: LoadShapingService, day, now: dt.datetime | None = None) -> l
         ),
     ]
 
-
-LoadShapingService.messages = messages
-
 # %% ../nbs/32_bp018_lss.ipynb #fcd461e7
 SEGMENT_OF_SENDER = {'SDS': 'S', 'ADS': 'A', 'UMSDS': 'U'}       # the market segment each kind of data service serves
 DOMESTIC_PROFILE_CLASSES = ('1', '2')
@@ -522,6 +517,7 @@ def _refuse(self: LoadShapingService, body, e: MhhsError, now: float) -> list:
                                      '(?,?,?,?,?)', (now, *who, _recipient_code(e.code), f"{e.path}: {e.detail}"))
     return []
 
+@patch
 @implements('IF-021', 'BP018', 'ASM-LSS-REGISTRATION-VIEW')
 def receive(self: LoadShapingService, body: dict, txn: str | None = None) -> list:
     """One IF-021 in: each day it carries held as the latest version for its MPAN, MQ and day, with its category items.
@@ -546,6 +542,7 @@ def receive(self: LoadShapingService, body: dict, txn: str | None = None) -> lis
                         'NULL AND id<>?', (new, mpan, mq, day, new))
     return []
 
+@patch
 @implements('IF-026', 'ASM-LSS-REGISTRATION-VIEW')
 def receive_change(self: LoadShapingService, body: dict, txn: str | None = None) -> list:
     """One IF-026 in: a `[SSCandProfileClass]` gives the MPAN's DPI (profile class 1 or 2: `T`) from its effective date;
@@ -593,6 +590,7 @@ def _facts_on(self: LoadShapingService, item: str, mpans: list, day) -> dict:
     return dict(zip(f.mpan, f.value)) if len(f) else {}  # the dict keeps each MPAN's last row: its latest
 
 
+@patch
 def held_day(self: LoadShapingService, day, mq: str = 'AI') -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """What the LSS holds for UTC `day`: (MPANs with their category columns, wh int32 [n, 48], quality int8 [n, 48]).
     REF0333 if it holds nothing for the day, or holds data of MPANs it cannot yet categorise (their data stays held)."""
@@ -628,17 +626,20 @@ def held_day(self: LoadShapingService, day, mq: str = 'AI') -> tuple[pd.DataFram
     return mpans, wh, q
 
 
+@patch
 @implements('BP018')
 def run_held(self: LoadShapingService, day, mq: str = 'AI') -> int:
     "Compute `day`'s shapes from the IF-021 the LSS holds; stored as the day's next run, whose number is returned."
     return self.run(day, *self.held_day(day, mq))
 
 
+@patch
 def held_refusals(self: LoadShapingService) -> pd.DataFrame:
     with self.lock:
         return pd.read_sql_query('SELECT * FROM held_refusals', self.con)
 
 
+@patch
 def handle(self: LoadShapingService, channel_id: str, body: dict) -> list:
     "The LSS's side of the DIP: IF-021 and IF-026 in; the rest it receives (IF-047) it does not act on here."
     if channel_id == 'IF-021':
@@ -646,12 +647,3 @@ def handle(self: LoadShapingService, channel_id: str, body: dict) -> list:
     if channel_id == 'IF-026':
         return self.receive_change(body)
     return []
-
-
-(
-    LoadShapingService.receive,
-    LoadShapingService.receive_change,
-    LoadShapingService.held_day,
-    LoadShapingService.run_held,
-) = receive, receive_change, held_day, run_held
-LoadShapingService.held_refusals, LoadShapingService.handle = held_refusals, handle

@@ -30,10 +30,9 @@ from .core import Publication
 from .time import UTC, aware_utc, as_date, utc_period_ends
 
 # %% auto #0
-__all__ = ['SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'receive', 'day_frame', 'versions',
-           'refusals', 'replay', 'handle', 'spread_cumulative', 'mpan_kinds', 'default_missing', 'llf_factors',
-           'llf_default_report', 'emr_report', 'ccc_ids', 'group_order', 'add_runs', 'uncorrected_volumes',
-           'local_volumes', 'check_frame', 'load_day', 'duos_volumes']
+__all__ = ['SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataService', 'spread_cumulative', 'mpan_kinds',
+           'default_missing', 'llf_factors', 'llf_default_report', 'emr_report', 'ccc_ids', 'group_order', 'add_runs',
+           'uncorrected_volumes', 'local_volumes', 'check_frame', 'duos_volumes']
 
 # %% ../nbs/33_bp019_mds.ipynb #89be5066
 def registration_view(reg) -> Callable[[str, dt.date], dict]:
@@ -170,7 +169,8 @@ class MarketWideDataService:
 mark_implements('TOM-MDS', __name__, 'MarketWideDataService')
 
 # %% ../nbs/33_bp019_mds.ipynb #3ad8f142
-def _reply(self, ch, event, body, blocks, r0, primary, common: dict | None = None):
+@patch
+def _reply(self: MarketWideDataService, ch, event, body, blocks, r0, primary, common: dict | None = None):
     "A reply about `body`'s MPAN; `common` adds further common blocks (IF-016's `R1` and `S2`)."
     cb = body['payload']['CommonBlock']
     return Publication(
@@ -195,6 +195,7 @@ def _reply(self, ch, event, body, blocks, r0, primary, common: dict | None = Non
     )
 
 
+@patch
 @implements('BP019', 'IF-014', 'IF-021', 'TOM-MDS')
 def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> list[Publication]:
     "One IF-021 in: stored as the new version of each day it carries, or refused; IF-014 out when refused or warned."
@@ -254,10 +255,8 @@ def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> 
         ]
     return []
 
-
-MarketWideDataService._reply, MarketWideDataService.receive = _reply, receive
-
 # %% ../nbs/33_bp019_mds.ipynb #898638a8
+@patch
 def day_frame(
     self: MarketWideDataService, day, mq: str = 'AI', known_at: float | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -282,6 +281,7 @@ def day_frame(
     return [m for m, _ in rows], wh, q
 
 
+@patch
 def versions(self: MarketWideDataService, mpan: str, mq: str = 'AI') -> pd.DataFrame:
     "Every version the MDS holds for `mpan`: day, data service, when received, day total (Wh), superseded by."
     with self.lock:
@@ -298,19 +298,14 @@ def versions(self: MarketWideDataService, mpan: str, mq: str = 'AI') -> pd.DataF
     return df
 
 
+@patch
 def refusals(self: MarketWideDataService) -> pd.DataFrame:
     "Every refusal, with its ECS code."
     with self.lock:
         return pd.read_sql_query('SELECT * FROM refusals ORDER BY id', self.con)
 
-
-MarketWideDataService.day_frame, MarketWideDataService.versions, MarketWideDataService.refusals = (
-    day_frame,
-    versions,
-    refusals,
-)
-
 # %% ../nbs/33_bp019_mds.ipynb #8188c0a2
+@patch
 @implements('IF-015', 'IF-016', 'ASM-REPLAY-MDS', 'ASM-REPLAY-SCOPE', 'BP004')
 def replay(self: MarketWideDataService, body: dict) -> list[Publication]:
     """IF-015 from an advanced data service: its MPAN's history as IF-016 (one per quantity, ≤ 200 days each), or
@@ -374,6 +369,7 @@ def _bulk_s1(self, ds: str) -> dict:
 mark_implements('ASM-REPLAY-S2', __name__, '_bulk_s1')
 
 
+@patch
 def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Publication]:
     """The MDS's side of the DIP: Registration's publications (IF-001, IF-036 …) go to its view when the view learns
     from them (a `RegistrationFeed`), before IF-021 and IF-015 are acted on."""
@@ -385,9 +381,6 @@ def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Pub
     if channel_id == 'IF-015':
         return self.replay(body)
     return []
-
-
-MarketWideDataService.replay, MarketWideDataService.handle = replay, handle
 
 # %% ../nbs/33_bp019_mds.ipynb #c684bc09
 from .columnar import SMALL_KEYS, grouped_row_sums, key_codes
@@ -404,18 +397,19 @@ def spread_cumulative(total_wh: np.ndarray, weights: np.ndarray, mask: np.ndarra
     w *= mask
     return _spread(np.asarray(total_wh, dtype=np.float64), w, mask)
 
-def _spread(total: np.ndarray, w: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """`spread_cumulative` on weights already masked and non-negative (`w` is used up). The running sum goes column by
-    column (47 vector additions: the same additions, in the same order, as `cumsum` along a row, three times faster);
-    whole-Wh steps are taken in float64, exact for integers, when the running totals fit int32."""
-    s = w.sum(axis=1)
+def _spread(total: np.ndarray, w: np.ndarray, mask: np.ndarray, s: np.ndarray | None = None) -> np.ndarray:
+    """`spread_cumulative` on weights already masked and non-negative (`w` is used up; `s`, when given, is
+    `w.sum(axis=1)`, which the caller has taken already). The running sum goes column by column (47 vector additions:
+    the same additions, in the same order, as `cumsum` along a row, three times faster); whole-Wh steps are taken in
+    float64, exact for integers, when the running totals fit int32."""
+    s = w.sum(axis=1) if s is None else s.copy()
     flat = s <= 0
     if flat.any(): w[flat] = mask[flat]; s[flat] = mask[flat].sum(axis=1)          # no shape to follow: evenly
     w *= (total / np.where(s > 0, s, 1))[:, None]
     for j in range(1, w.shape[1]): w[:, j] += w[:, j - 1]
     w += 0.5; np.floor(w, out=w)
     # the last step lands on the total, whatever the float error
-    w[:, -1] = np.where(mask.any(axis=1), total, 0)
+    w[:, -1] = np.where(any_nonzero(mask), total, 0)
     if w.size and 0 <= w.min() and w.max() < 2**31:
         out = np.empty(w.shape, np.int32)
         out[:, 0] = w[:, 0]
@@ -428,11 +422,9 @@ def _spread(total: np.ndarray, w: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def _shapes_of(
     day, keys: pd.DataFrame, codes: np.ndarray, source: Callable | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The load shapes (float64 [k, 48]) and annual totals of the distinct `keys` (`LS_KEY` columns) from `source(day,
-    keys)`
-    (default the fallback), matched by their values as strings — what `load_shapes` gives per MPAN, once per key;
-    REF0300
-    names how many MPANs (`codes` into `keys`) have none."""
+    """The load shapes (float64 [k, 48]) and annual totals of the distinct `keys` (`LS_KEY` columns) from
+    `source(day, keys)` (default the fallback), matched by their values as strings — what `load_shapes` gives per MPAN,
+    once per key; REF0300 names how many MPANs (`codes` into `keys`) have none."""
     if source is None: return fallback_arrays(day, keys)  # the fallback's numbers by the keys' rows: no frame, no match
     ls = source(day, keys)
     if 'mq' not in ls:
@@ -453,15 +445,16 @@ def _combined(cols: list[pd.Series]) -> np.ndarray:
     """One int64 per row that is equal exactly when the rows' values in `cols` are: each column's codes (a categorical's
     own, a boolean as 0/1, else `pd.factorize`; missing is a code of its own) in mixed radix."""
     out = np.zeros(len(cols[0]) if cols else 0, np.int64)
-    for col in cols:
+    for col in cols:  # in place, each column's codes as they come (int8 for a small categorical)
         if isinstance(col.dtype, pd.CategoricalDtype):
-            c, k = col.cat.codes.to_numpy(np.int64), len(col.cat.categories)
+            c, k = col.cat.codes.to_numpy(), len(col.cat.categories)
         elif col.dtype == bool:
-            c, k = col.to_numpy(np.int64), 2
+            c, k = np.asarray(col), 2
         else:
             c, u = pd.factorize(col)
-            c, k = c.astype(np.int64), len(u)
-        out = out * (k + 1) + np.where(c < 0, k, c)
+            k = len(u)
+        out *= k + 1
+        out += np.where(c < 0, k, c.astype(np.int64)) if c.dtype != bool and (c < 0).any() else c
     return out
 
 
@@ -474,6 +467,14 @@ def _first_codes(combined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         else np.zeros(0, np.int64)
     )
     return codes.astype(np.int64), first
+
+
+def _key_codes(*cols: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """`key_codes` of a key table (`SMALL_KEYS` rows or fewer: the kinds, REP-006's keys) by `_combined` and
+    `_first_codes` — each column coded at once (a categorical's own codes) rather than each row's values looked up in
+    Python: the same codes and first rows. A longer table goes to `key_codes`."""
+    if len(cols) > 5 or (len(cols) and len(cols[0]) > SMALL_KEYS): return key_codes(*cols)  # mixed radix fits int64
+    return _first_codes(_combined(list(cols)))
 
 
 _KIND = [
@@ -509,28 +510,35 @@ class _Defaults:
     def __init__(self, day, mpans: pd.DataFrame, source: Callable | None = None, kinds: tuple | None = None):
         kind, head = kinds or mpan_kinds(mpans)
         keys = shape_keys(head)  # the measurement quantity included
-        code, first = key_codes(*(keys[c] for c in LS_KEY))  # per kind, in the MPANs' order of first appearance
+        code, first = _key_codes(*(keys[c] for c in LS_KEY))  # per kind, in the MPANs' order of first appearance
         self.code = code[kind]
         self.shapes, self.annual_total = _shapes_of(day, keys.iloc[first].reset_index(drop=True), self.code, source)
         self.per_kwh = np.where(
             (mpans.energisation == 'D').to_numpy(), 0.0, mpans.annual_kwh.to_numpy(dtype=np.float64) * 1000
         )
 
-    def fill(self, wh: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def fill(self, wh: np.ndarray, pos: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Default rows `pos` of the set, `wh` being those rows (int32, overwritten: the filled rows come back in it),
-        in
-        the data's own width: (filled, missing mask, the rows with a missing period, the Wh defaulted in each of those
-        rows)."""
+        in the data's own width: (filled, missing mask, the rows with a missing period, the Wh defaulted in each of
+        those rows, the number of periods defaulted in each)."""
         miss = wh == MISSING
         rows = np.flatnonzero(any_nonzero(miss))
-        total = np.zeros(0)
+        total, gaps = np.zeros(0), np.zeros(0, np.int64)
         if len(rows):
             k, at = self.code[pos[rows]], pos[rows]
             m = miss[rows]
-            shapes = self.shapes[k] * m  # the load shape over the missing cells only
-            total = np.rint(self.per_kwh[at] / self.annual_total[k] * shapes.sum(axis=1))
-            wh[rows] = np.where(m, _spread(total, shapes, m), wh[rows])  # only rows with a gap are touched
-        return wh, miss, rows, total
+            part = np.flatnonzero(any_nonzero(~m))  # rows with some period sent; the others are a gap all day
+            shapes = self.shapes[k]  # the load shape over the missing cells only: a whole-day gap takes it as it is
+            if len(part): shapes[part] *= m[part]
+            s = shapes.sum(axis=1)  # each row's shape total: the share of the year, and `_spread`'s divisor
+            total = np.rint(self.per_kwh[at] / self.annual_total[k] * s)
+            filled = _spread(total, shapes, m, s)
+            if len(part): filled[part] = np.where(m[part], filled[part], wh[rows[part]])  # the sent periods kept
+            wh[rows] = filled  # only rows with a gap are touched
+            gaps = np.full(len(rows), wh.shape[1], np.int64)  # a whole-day gap: every period
+            if len(part): gaps[part] = m[part].sum(axis=1)
+        return wh, miss, rows, total, gaps
 
 
 @implements('BP019', 'ASM-MDS-DEFAULTING')
@@ -539,7 +547,7 @@ def default_missing(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fill MISSING periods from the load shape (of the MPAN's category and measurement quantity, from the source
     `shapes`) × annual consumption (zero when de-energised); returns (int64 Wh, defaulted mask)."""
-    filled, miss, _, _ = _Defaults(day, mpans, shapes).fill(np.array(wh, dtype=np.int32), np.arange(len(wh)))
+    filled, miss, *_ = _Defaults(day, mpans, shapes).fill(np.array(wh, dtype=np.int32), np.arange(len(wh)))
     return filled.astype(np.int64), miss
 
 # %% ../nbs/33_bp019_mds.ipynb #d0ffec47
@@ -559,7 +567,7 @@ def _texts(col: pd.Series, rows: np.ndarray) -> np.ndarray:
 
 def _combinations(cols: list[pd.Series]) -> tuple[np.ndarray, list[np.ndarray]]:
     "Each row's code for its combination of `cols` (`key_codes`) and, per combination, the columns' values as strings."
-    codes, first = key_codes(*cols)
+    codes, first = _key_codes(*cols)
     return codes, [_texts(c, first) for c in cols]
 
 def _table(frame: pd.DataFrame, keys: list[str], value: str) -> dict:
@@ -701,8 +709,11 @@ def add_runs(out: np.ndarray, codes: np.ndarray, vals: np.ndarray) -> None:
     if len(starts) > 2_000:
         out[codes[starts]] += np.add.reduceat(vals, starts, axis=0, dtype=out.dtype)
         return
+    # few long runs: a contiguous sum each beats reduceat; integers by `einsum` (exact, a quarter faster than `sum`)
+    add = (lambda v: np.einsum('ij->j', v, dtype=out.dtype)) if out.dtype.kind in 'iu' else (
+        lambda v: v.sum(axis=0, dtype=out.dtype))
     for g, lo, hi in zip(codes[starts].tolist(), starts.tolist(), np.r_[starts[1:], len(codes)].tolist()):
-        out[g] += vals[lo:hi].sum(axis=0, dtype=out.dtype)  # few long runs: a contiguous sum each beats reduceat
+        out[g] += add(vals[lo:hi])
 
 
 @implements('BP019', 'ASM-LLF', 'ASM-CCC-TABLE', 'REP-006', 'ASM-COLUMNAR-SUMS')
@@ -717,7 +728,7 @@ def _volumes(
     kind, head = kinds or mpan_kinds(mpans)  # looked up per kind of MPAN, not per MPAN
     factor, _, lcode = llf_factors(head, isd)  # and the LLF class, part of the key below
     ccc = ccc_ids(head, isd)
-    codes, first = key_codes(head.gsp_group, head.supplier, head.bmu, pd.Series(ccc['C']), pd.Series(lcode))
+    codes, first = _key_codes(head.gsp_group, head.supplier, head.bmu, pd.Series(ccc['C']), pd.Series(lcode))
     # `first` are kinds: the same keys, in the same order
     codes = codes[kind]
     d_periods, d_wh = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -735,7 +746,7 @@ def _volumes(
     }
     for component, vals in (('C', sums), ('L', losses)):
         ids = ccc[component][first]
-        g, gfirst = key_codes(*(pd.Series(v) for v in (*key.values(), ids)))  # LLF classes folded into REP-006's key
+        g, gfirst = _key_codes(*key.values(), ids)  # LLF classes folded into REP-006's key
         tot = np.zeros((len(gfirst), width), np.int64)
         np.add.at(tot, g, vals)
         rows = lambda v: np.repeat(v[gfirst], width)  # each key's row, once per period
@@ -782,9 +793,9 @@ def uncorrected_volumes(
     dflt = _Defaults(day, mpans, shapes, kinds)
 
     def fill_rows(pos):
-        filled, miss, r, total = dflt.fill(np.take(wh, pos, axis=0), pos)
+        filled, miss, r, total, gaps = dflt.fill(np.take(wh, pos, axis=0), pos)
         dp, dw = np.zeros(len(pos), np.int64), np.zeros(len(pos), np.int64)
-        dp[r], dw[r] = miss[r].sum(axis=1), total  # a row's defaults sum to its total exactly
+        dp[r], dw[r] = gaps, total  # a row's defaults sum to its total exactly
         return filled, dp, dw
 
     return _volumes(mpans, isd, UTC_PERIODS_PER_DAY, fill_rows, block, kinds)
@@ -811,13 +822,14 @@ def local_volumes(
     def fill_rows(pos):
         parts, dp, dw = [], np.zeros(len(pos), np.int64), np.zeros(len(pos), np.int64)
         for d in days:
-            filled, miss, r, total = dflt[d].fill(np.take(by_utc_day[d], pos, axis=0), pos)
+            filled, miss, r, total, gaps = dflt[d].fill(np.take(by_utc_day[d], pos, axis=0), pos)
             f, m = filled[:, span[d]], miss[:, span[d]]
-            dp[r] += m[r].sum(axis=1)
-            # the whole day: its defaults sum to the total exactly
+            # the whole day: its defaulted periods counted by `fill`, its defaults sum to the total exactly
             if f.shape[1] == filled.shape[1]:
+                dp[r] += gaps
                 dw[r] += total.astype(np.int64)
             else:
+                dp[r] += m[r].sum(axis=1)
                 dw[r] += np.where(m[r], f[r], 0).sum(axis=1)
             parts.append(f)
         return (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)), dp, dw
@@ -830,12 +842,22 @@ _Q_ZE = np.array([q.startswith('ZE') for q in QUALITY])
 _FRAME_RULES = ['ECS1010', 'ECS1011', 'ECS1012', 'ECS1015', 'ECS1009', 'ECS1008']
 _MISSING_U32 = np.array(MISSING, np.int32).view(np.uint32)[()]
 
+def _caps(maxwh: np.ndarray, dtype) -> np.ndarray:
+    """Each MPAN's maximum Wh as an int32 — its floor, so that `value > cap` is `value > maximum` for whole-Wh values —
+    when the values are int32 and every maximum is a finite number in range; else the maxima as they are."""
+    if dtype == np.int32 and len(maxwh) and np.isfinite(maxwh).all() and maxwh.min() >= -(2**31):
+        return np.minimum(np.floor(maxwh), 2**31 - 1).astype(np.int32)
+    return maxwh
+
 def _suspects(w: np.ndarray, q: np.ndarray, maxwh: np.ndarray, flagged: np.ndarray) -> np.ndarray:
     """The rows of a block that could break a rule: a value above the connection's maximum, a negative value that is not
     MISSING (as unsigned 32 bits, MISSING is 2^31 and every other negative above it), a quality code other than 0, or an
-    MPAN `flagged` (disconnected, de-energised) — two passes over the values, one over the codes."""
+    MPAN `flagged` (disconnected, de-energised) — two passes over the values, one over the codes. With the maxima as
+    the values' own integers (`_caps`) the first is a comparison per value and an OR per row, twice as fast as each
+    row's maximum."""
     neg = (w.view(np.uint32) > _MISSING_U32) if w.dtype == np.int32 else ((w < 0) & (w != MISSING))
-    return (w.max(axis=1) > maxwh) | any_nonzero(neg) | any_nonzero(q) | flagged
+    over = any_nonzero(w > maxwh[:, None]) if maxwh.dtype == w.dtype else (w.max(axis=1) > maxwh)
+    return over | any_nonzero(neg) | any_nonzero(q) | flagged
 
 @implements('BP019', 'ECS1008', 'ECS1009', 'ECS1010', 'ECS1011', 'ECS1012', 'ECS1015', 'ASM-COLUMNAR-SUMS')
 def check_frame(
@@ -847,11 +869,12 @@ def check_frame(
     maxwh = mpans.connection_type.map(MAX_WH_PER_PERIOD).astype(np.float64).fillna(11_500).to_numpy()
     deen = (mpans.energisation == 'D').to_numpy()
     disc = (mpans['mp_status'] == 'X').to_numpy() if 'mp_status' in mpans else np.zeros(len(mpans), bool)
+    cap = _caps(maxwh, wh.dtype)
     for a in range(0, len(mpans), block):
         b = min(len(mpans), a + block)
         w = wh[a:b]
         # only those get the full rules
-        i = np.flatnonzero(_suspects(w, quality[a:b], maxwh[a:b], disc[a:b] | deen[a:b]))
+        i = np.flatnonzero(_suspects(w, quality[a:b], cap[a:b], disc[a:b] | deen[a:b]))
         if not len(i):
             continue
         w, q, r = w[i], quality[a:b][i].astype(np.intp), reason[a:b][i]
@@ -884,6 +907,7 @@ def _checkable(mpans: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@patch
 @implements('BP019', 'ECS1003', 'ECS1010', 'ECS1012')
 def load_day(
     self: MarketWideDataService,
@@ -955,9 +979,6 @@ def load_day(
             (str(day), mq, first, first),
         )
     return len(rows)
-
-
-MarketWideDataService.load_day = load_day
 
 # %% ../nbs/33_bp019_mds.ipynb #d12d295d
 @patch
