@@ -25,7 +25,7 @@ from mhhs_ref.data_services.processing import (
 )
 from .units import ACTUAL_QUALITY, MISSING, kwh, wh_from_kwh
 from .design import implements, mark_implements
-from .interfaces import build_message, sender_unique_reference, wire_datetime
+from .interfaces import Event, build_message, sender_unique_reference, wire_datetime
 from .core import Publication
 from .time import UTC, aware_utc, as_date, utc_period_ends
 
@@ -89,7 +89,7 @@ def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
         return 'RCP1021', "IF-021 without consumption: B900 with at least one settlement day is needed", False
     mq = b900['MQID']['measurementQuantityID']
     ds = (cu.get('B044') or {}).get('issuingDataServiceDIPID') or cb['S1']['senderDIPID']
-    if (event == 'ActivePower') != (mq in ('AI', 'AE')):
+    if (event == Event.ActivePower) != (mq in ('AI', 'AE')):
         return 'ECS1002', f"{mq} is not a quantity of {event}", False
     warn, seen = False, set()
     for k, day_block in enumerate(b900['settlementDayConsumptionPeriods']):
