@@ -14,7 +14,7 @@ import pandas as pd
 from .design import implements
 
 # %% auto #0
-__all__ = ['SMALL_KEYS', 'key_codes', 'grouped_row_sums']
+__all__ = ['SMALL_KEYS', 'combined_codes', 'first_codes', 'key_codes', 'grouped_row_sums']
 
 # %% ../nbs/04_columnar.ipynb #abe2c9b8
 def _col_codes(col: pd.Series) -> tuple[np.ndarray, int]:
@@ -45,13 +45,41 @@ def _small_key_codes(columns) -> tuple[np.ndarray, np.ndarray]:
         codes[i] = c
     return codes, np.array(first, dtype=np.int64)
 
+def combined_codes(cols: list[pd.Series]) -> np.ndarray:
+    """One int64 per row that is equal exactly when the rows' values in `cols` are: each column's codes (a categorical's
+    own, a boolean as 0/1, else `pd.factorize`; missing is a code of its own) in mixed radix."""
+    out = np.zeros(len(cols[0]) if cols else 0, np.int64)
+    for col in cols:  # in place, each column's codes as they come (int8 for a small categorical)
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            c, k = col.cat.codes.to_numpy(), len(col.cat.categories)
+        elif col.dtype == bool:
+            c, k = np.asarray(col), 2
+        else:
+            c, u = pd.factorize(col)
+            k = len(u)
+        out *= k + 1
+        out += np.where(c < 0, k, c.astype(np.int64)) if c.dtype != bool and (c < 0).any() else c
+    return out
+
+
+def first_codes(combined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "Dense codes of `combined` in order of first appearance, and each code's first row (as `key_codes`)."
+    codes, _ = pd.factorize(combined)
+    first = (
+        np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
+        if len(codes)
+        else np.zeros(0, np.int64)
+    )
+    return codes.astype(np.int64), first
+
 @implements('ASM-COLUMNAR-SUMS')
 def key_codes(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(codes, first_rows): a dense code per row (0..G-1, in order of first appearance) for the combination of
     `columns`,
     and for each code the first row that has it — `frame.iloc[first_rows]` gives the distinct combinations."""
     n = len(columns[0])
-    if n <= SMALL_KEYS: return _small_key_codes(columns)  # a key table (kinds, REP-006 keys): the same codes
+    if n <= SMALL_KEYS:  # a key table (kinds, REP-006 keys): each column coded at once, the same codes
+        return first_codes(combined_codes(list(columns))) if len(columns) <= 5 else _small_key_codes(columns)
     combined = np.zeros(n, np.int64)
     for col in columns:
         c, k = _col_codes(col)

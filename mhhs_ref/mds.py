@@ -383,7 +383,7 @@ def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Pub
     return []
 
 # %% ../nbs/33_bp019_mds.ipynb #c684bc09
-from .columnar import SMALL_KEYS, grouped_row_sums, key_codes
+from .columnar import SMALL_KEYS, combined_codes, first_codes, grouped_row_sums, key_codes
 from .data_services.processing import LS_KEY, fallback_arrays, fallback_load_shapes, shape_keys
 from .time import UTC_PERIODS_PER_DAY, local_day_cells
 from .isd import LLF_BY_CONNECTION
@@ -441,42 +441,6 @@ def _shapes_of(
     )[idx]
 
 
-def _combined(cols: list[pd.Series]) -> np.ndarray:
-    """One int64 per row that is equal exactly when the rows' values in `cols` are: each column's codes (a categorical's
-    own, a boolean as 0/1, else `pd.factorize`; missing is a code of its own) in mixed radix."""
-    out = np.zeros(len(cols[0]) if cols else 0, np.int64)
-    for col in cols:  # in place, each column's codes as they come (int8 for a small categorical)
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            c, k = col.cat.codes.to_numpy(), len(col.cat.categories)
-        elif col.dtype == bool:
-            c, k = np.asarray(col), 2
-        else:
-            c, u = pd.factorize(col)
-            k = len(u)
-        out *= k + 1
-        out += np.where(c < 0, k, c.astype(np.int64)) if c.dtype != bool and (c < 0).any() else c
-    return out
-
-
-def _first_codes(combined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    "Dense codes of `combined` in order of first appearance, and each code's first row (as `key_codes`)."
-    codes, _ = pd.factorize(combined)
-    first = (
-        np.flatnonzero(np.r_[True, codes[1:] > np.maximum.accumulate(codes)[:-1]])
-        if len(codes)
-        else np.zeros(0, np.int64)
-    )
-    return codes.astype(np.int64), first
-
-
-def _key_codes(*cols: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """`key_codes` of a key table (`SMALL_KEYS` rows or fewer: the kinds, REP-006's keys) by `_combined` and
-    `_first_codes` — each column coded at once (a categorical's own codes) rather than each row's values looked up in
-    Python: the same codes and first rows. A longer table goes to `key_codes`."""
-    if len(cols) > 5 or (len(cols) and len(cols[0]) > SMALL_KEYS): return key_codes(*cols)  # mixed radix fits int64
-    return _first_codes(_combined(list(cols)))
-
-
 _KIND = [
     'gsp_group',
     'supplier',
@@ -496,7 +460,7 @@ def mpan_kinds(mpans: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     the kinds (each one's first MPAN). A load-shape key, LLF class, CCC or REP-006 key is looked up once per kind."""
     cols = [c for c in _KIND if c in mpans]
     own = 'distributor_id' not in mpans and 'mpan' in mpans  # the distributor from the MPAN's first digits
-    code, first = _first_codes(_combined([mpans[c] for c in cols] + ([_distributor(mpans)] if own else [])))
+    code, first = first_codes(combined_codes([mpans[c] for c in cols] + ([_distributor(mpans)] if own else [])))
     return code, mpans[cols + (['mpan'] if own else [])].iloc[first].reset_index(drop=True)
 
 
@@ -510,7 +474,7 @@ class _Defaults:
     def __init__(self, day, mpans: pd.DataFrame, source: Callable | None = None, kinds: tuple | None = None):
         kind, head = kinds or mpan_kinds(mpans)
         keys = shape_keys(head)  # the measurement quantity included
-        code, first = _key_codes(*(keys[c] for c in LS_KEY))  # per kind, in the MPANs' order of first appearance
+        code, first = key_codes(*(keys[c] for c in LS_KEY))  # per kind, in the MPANs' order of first appearance
         self.code = code[kind]
         self.shapes, self.annual_total = _shapes_of(day, keys.iloc[first].reset_index(drop=True), self.code, source)
         self.per_kwh = np.where(
@@ -567,7 +531,7 @@ def _texts(col: pd.Series, rows: np.ndarray) -> np.ndarray:
 
 def _combinations(cols: list[pd.Series]) -> tuple[np.ndarray, list[np.ndarray]]:
     "Each row's code for its combination of `cols` (`key_codes`) and, per combination, the columns' values as strings."
-    codes, first = _key_codes(*cols)
+    codes, first = key_codes(*cols)
     return codes, [_texts(c, first) for c in cols]
 
 def _table(frame: pd.DataFrame, keys: list[str], value: str) -> dict:
@@ -728,7 +692,7 @@ def _volumes(
     kind, head = kinds or mpan_kinds(mpans)  # looked up per kind of MPAN, not per MPAN
     factor, _, lcode = llf_factors(head, isd)  # and the LLF class, part of the key below
     ccc = ccc_ids(head, isd)
-    codes, first = _key_codes(head.gsp_group, head.supplier, head.bmu, pd.Series(ccc['C']), pd.Series(lcode))
+    codes, first = key_codes(head.gsp_group, head.supplier, head.bmu, pd.Series(ccc['C']), pd.Series(lcode))
     # `first` are kinds: the same keys, in the same order
     codes = codes[kind]
     d_periods, d_wh = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -746,7 +710,7 @@ def _volumes(
     }
     for component, vals in (('C', sums), ('L', losses)):
         ids = ccc[component][first]
-        g, gfirst = _key_codes(*key.values(), ids)  # LLF classes folded into REP-006's key
+        g, gfirst = key_codes(*key.values(), ids)  # LLF classes folded into REP-006's key
         tot = np.zeros((len(gfirst), width), np.int64)
         np.add.at(tot, g, vals)
         rows = lambda v: np.repeat(v[gfirst], width)  # each key's row, once per period

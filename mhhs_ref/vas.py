@@ -14,7 +14,7 @@ import pandas as pd
 from .columnar import key_codes
 from .core import MhhsError
 from .design import implements
-from .mds import _key_codes, add_runs, group_order, llf_factors, mpan_kinds
+from .mds import add_runs, group_order, llf_factors, mpan_kinds
 
 # %% auto #0
 __all__ = ['gsp_group_take', 'takes_from_net', 'correct', 'allocate']
@@ -28,7 +28,7 @@ def gsp_group_take(true_wh: np.ndarray, mpans: pd.DataFrame, isd, noise: float =
     kind, head = kinds or mpan_kinds(mpans)                  # LLF classes looked up per kind (`mpan_kinds`)
     factor, _, cls = llf_factors(head, isd)
     exp = (head.energy_direction == 'E').to_numpy() if 'energy_direction' in head else np.zeros(len(head), bool)
-    codes, first = _key_codes(pd.Series(cls), pd.Series(exp))            # per LLF class and direction: exact sums first
+    codes, first = key_codes(pd.Series(cls), pd.Series(exp))            # per LLF class and direction: exact sums first
     codes = codes[kind]
     order, sums = group_order(codes, len(first)), np.zeros((len(first), true_wh.shape[1]), np.int64)
     for a in range(0, len(order), block):                 # the MPANs group by group, a block at a time
