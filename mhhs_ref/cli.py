@@ -200,7 +200,7 @@ def catalogue_derive(path: Path = typer.Argument(..., help="A local clone of ele
                f"{len(cat['channels'])} channels, {sum(len(c['events']) for c in cat['channels'].values())} events, "
                f"{len(cat['codes'])} codes")
 
-# %% ../nbs/90_cli.ipynb #714af973
+# %% ../nbs/90_cli.ipynb #ab63e1bd
 @app.command()
 def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must not exist or be empty, unless --force)."),
              mpans: int = typer.Option(20_000, help="Import MPANs in the synthetic market (export MPANs come beside "
@@ -223,24 +223,8 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
                  "high (0.02: +2 %)."),
              force: bool = typer.Option(False, help="Replace an existing output folder.")):
     "Simulate settlement for a synthetic market and write parquet outputs, an HTML report and a summary."
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-    from mhhs_ref.core import MhhsError
-    from mhhs_ref.sim import SimConfig, simulate as run
-    from mhhs_ref.time import WORKING_DAY_YEARS
-    import datetime as dt
-    try: first = dt.date.fromisoformat(start)
-    except ValueError: _fail_code("REF0400", f"--from {start!r} is not a date (YYYY-MM-DD)")
-    if not (
-        WORKING_DAY_YEARS.start <= first.year
-        and (first + dt.timedelta(days=max(days, 1))).year < WORKING_DAY_YEARS.stop
-    ):
-        _fail_code(
-            "REF0002",
-            f"--from {start}: mhhs_ref knows the settlement calendar for "
-            f"{WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only",
-        )
+    from mhhs_ref.sim import SimConfig
+    _check_from(start, days)
     _guard_out(out, 'simulate', force)
     cfg = SimConfig(
         mpans=mpans,
@@ -254,6 +238,35 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
         ds_fault_mode=ds_fault_mode,
         gsp_meter_error=gsp_meter_error,
     )
+    s = _simulate_with_progress(out, cfg, force)
+    (out / OUT_MARKER).write_text('simulate\n')
+    _simulate_summary(out, s)
+
+# %% ../nbs/90_cli.ipynb #0f263b92
+def _check_from(start: str, days: int) -> None:
+    "`--from` must be a date (REF0400) whose `days` fall in the years the settlement calendar covers (REF0002)."
+    import datetime as dt
+    from mhhs_ref.time import WORKING_DAY_YEARS
+    try: first = dt.date.fromisoformat(start)
+    except ValueError: _fail_code("REF0400", f"--from {start!r} is not a date (YYYY-MM-DD)")
+    if not (
+        WORKING_DAY_YEARS.start <= first.year
+        and (first + dt.timedelta(days=max(days, 1))).year < WORKING_DAY_YEARS.stop
+    ):
+        _fail_code(
+            "REF0002",
+            f"--from {start}: mhhs_ref knows the settlement calendar for "
+            f"{WORKING_DAY_YEARS.start}–{WORKING_DAY_YEARS.stop - 1} only",
+        )
+
+# %% ../nbs/90_cli.ipynb #b1cdc97b
+def _simulate_with_progress(out: Path, cfg, force: bool) -> dict:
+    """Run the simulation under a progress bar per stage and return its summary. A failure is one line (exit 2);
+    Ctrl-C or SIGTERM exits 130, with no output written."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from mhhs_ref.core import MhhsError
+    from mhhs_ref.sim import simulate as run
     console = Console(stderr=True)
     try:
         with (
@@ -290,7 +303,13 @@ def simulate(out: Path = typer.Option(..., '--out', help="Output folder (must no
     except KeyboardInterrupt:
         typer.echo("mhhs-ref: interrupted; no output written", err=True)
         raise typer.Exit(130)
-    (out / OUT_MARKER).write_text('simulate\n')
+    return s
+
+# %% ../nbs/90_cli.ipynb #e4553725
+def _simulate_summary(out: Path, s: dict) -> None:
+    "The one-screen summary of a run (every figure but the config) and where its HTML report is."
+    from rich.console import Console
+    from rich.table import Table
     t = Table(title=f"mhhs_ref simulation -> {out}", show_header=False)
     for k, v in s.items():
         if k != 'config':
@@ -338,7 +357,7 @@ _ROLE_HELP = ("The participant's role: SUP, SDS, ADS, MSS or LDSO. An LDSO takes
 _CERT_HELP = ("The participant's signing certificate (PEM; RSA key, common name = the DIP id); default: one is "
               "made and written to --out.")
 
-# %% ../nbs/90_cli.ipynb #3f5d45e6
+# %% ../nbs/90_cli.ipynb #5bf0b752
 @sandbox_app.callback()
 def sandbox(ctx: typer.Context,
             out: Optional[Path] = typer.Option(None, '--out', help=_OUT_HELP),
@@ -383,6 +402,11 @@ def sandbox(ctx: typer.Context,
         raise typer.Exit(130)
     finally:
         sb.stop()
+    _sandbox_verdict(rep, out)
+
+# %% ../nbs/90_cli.ipynb #c86b821e
+def _sandbox_verdict(rep, out: Path) -> None:
+    "Write the run's report into `out`, print its summary and verdict, and exit 1 when a check failed."
     page = rep.write(out)
     typer.echo(rep.summary().to_string(index=False) if len(rep.checks) else 'no checks')
     typer.echo(

@@ -16,7 +16,7 @@ from .design import implements
 # %% auto #0
 __all__ = ['SMALL_KEYS', 'combined_codes', 'first_codes', 'key_codes', 'grouped_row_sums']
 
-# %% ../nbs/04_columnar.ipynb #abe2c9b8
+# %% ../nbs/04_columnar.ipynb #b3166877
 def _col_codes(col: pd.Series) -> tuple[np.ndarray, int]:
     "Integer codes (0..k, k for missing) of one column and k+1."
     if isinstance(col.dtype, pd.CategoricalDtype):
@@ -27,6 +27,7 @@ def _col_codes(col: pd.Series) -> tuple[np.ndarray, int]:
         c, k = c.astype(np.int64), len(u)
     return np.where(c < 0, k, c), k + 1
 
+# %% ../nbs/04_columnar.ipynb #7d9b02f2
 _NA = object()      # every missing value, as one key part (`pd.factorize` codes all missing values alike)
 SMALL_KEYS = 2_048  # up to this many rows, `key_codes` walks the rows' tuples in Python: no per-call array set-up
 
@@ -45,6 +46,7 @@ def _small_key_codes(columns) -> tuple[np.ndarray, np.ndarray]:
         codes[i] = c
     return codes, np.array(first, dtype=np.int64)
 
+# %% ../nbs/04_columnar.ipynb #36a14368
 def combined_codes(cols: list[pd.Series]) -> np.ndarray:
     """One int64 per row that is equal exactly when the rows' values in `cols` are: each column's codes (a categorical's
     own, a boolean as 0/1, else `pd.factorize`; missing is a code of its own) in mixed radix."""
@@ -72,6 +74,7 @@ def first_codes(combined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     )
     return codes.astype(np.int64), first
 
+# %% ../nbs/04_columnar.ipynb #16c27b59
 @implements('ASM-COLUMNAR-SUMS')
 def key_codes(*columns: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(codes, first_rows): a dense code per row (0..G-1, in order of first appearance) for the combination of

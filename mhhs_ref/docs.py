@@ -359,7 +359,48 @@ def finish(built: Path, root: Path, commit: str = '') -> dict:
     done['dead'] += dead_code_links(built, ids)
     return done
 
-# %% ../nbs/91_docs.ipynb #14988347
+# %% ../nbs/91_docs.ipynb #b6397eac
+def _process_notebooks(root: Path, work: Path) -> Path:
+    """nbdev's processing of the notebooks copied into `work` (the current folder): the Quarto config and sidebar
+    refreshed, and the processed notebooks cached per project so the next build reruns only what changed."""
+    from nbdev.config import get_config
+    from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
+    from nbdev.serve import proc_nbs
+    cfg = get_config(work)
+    refresh_quarto_yml()
+    os.environ['MHHS_REF_SOURCE'] = str(root)
+    nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
+    cached = cache_dir()/'proc'/hashlib.sha1(str(root).encode()).hexdigest()[:12]
+    if cached.is_dir(): shutil.copytree(cached, work/'_proc')   # mtimes kept: only changed notebooks rerun
+    try: proc = proc_nbs(cfg.nbs_path, n_workers=0)
+    finally: os.environ.pop('MHHS_REF_SOURCE', None)
+    shutil.rmtree(cached.with_suffix('.part'), ignore_errors=True)
+    shutil.copytree(proc, cached.with_suffix('.part'))
+    shutil.rmtree(cached, ignore_errors=True); cached.with_suffix('.part').rename(cached)
+    return proc
+
+# %% ../nbs/91_docs.ipynb #23451b3b
+def _site_matrix(res) -> tuple:
+    "The traceability matrix and its HTML for the site; a page saying why when the register cannot give one."
+    from mhhs_ref.design import results_info
+    try:
+        from mhhs_ref import trace
+        mx = trace.matrix(res)
+        mx_html = trace.matrix_html(mx, results_info(res))
+    except Exception as e:  # a broken register must not hide the rest of the site, but the page says why
+        mx, mx_html = None, f"<p><strong>The matrix could not be built:</strong> {e}</p>"
+    return mx, mx_html
+
+# %% ../nbs/91_docs.ipynb #f3fdc27c
+def _move_into_place(built: Path, out: Path) -> None:
+    "Move the built site to `out` through a `.part` folder beside it, replacing the old site only at the end."
+    part = out.with_name(out.name + '.part')
+    shutil.rmtree(part, ignore_errors=True)
+    shutil.move(str(built), part)
+    if out.exists(): shutil.rmtree(out)
+    part.rename(out)
+
+# %% ../nbs/91_docs.ipynb #fbd46110
 def build_site(root: str | Path | None = None, out: str | Path | None = None, results: str | Path | None = None,
                quiet: bool = True) -> Path:
     """Build the documentation site offline into `out` (default `_site/` of the project); returns the output folder.
@@ -372,7 +413,7 @@ def build_site(root: str | Path | None = None, out: str | Path | None = None, re
     _check_out(out)
     if results is None and (root/'_trace'/'results.jsonl').exists(): results = root/'_trace'/'results.jsonl'
     import pandas as pd
-    from mhhs_ref.design import read_results, results_info, RESULT_COLUMNS
+    from mhhs_ref.design import read_results, RESULT_COLUMNS
     res = read_results(results) if results else pd.DataFrame(columns=RESULT_COLUMNS)
     commit = _git(root, 'rev-parse', 'HEAD').strip()
     with tempfile.TemporaryDirectory(prefix='mhhs-ref-docs-') as tmp:
@@ -382,26 +423,8 @@ def build_site(root: str | Path | None = None, out: str | Path | None = None, re
         shutil.copytree(root/'nbs', work/'nbs', symlinks=False, ignore=shutil.ignore_patterns('.ipynb_checkpoints'))
         (work/'mhhs_ref').symlink_to(root/'mhhs_ref', target_is_directory=True)
         with _cwd(work):
-            from nbdev.config import get_config
-            from nbdev.quarto import refresh_quarto_yml, nbdev_sidebar
-            from nbdev.serve import proc_nbs
-            cfg = get_config(work)
-            refresh_quarto_yml()
-            os.environ['MHHS_REF_SOURCE'] = str(root)
-            nbdev_sidebar.__wrapped__(path=cfg.nbs_path)
-            cached = cache_dir()/'proc'/hashlib.sha1(str(root).encode()).hexdigest()[:12]
-            if cached.is_dir(): shutil.copytree(cached, work/'_proc')   # mtimes kept: only changed notebooks rerun
-            try: proc = proc_nbs(cfg.nbs_path, n_workers=0)
-            finally: os.environ.pop('MHHS_REF_SOURCE', None)
-            shutil.rmtree(cached.with_suffix('.part'), ignore_errors=True)
-            shutil.copytree(proc, cached.with_suffix('.part'))
-            shutil.rmtree(cached, ignore_errors=True); cached.with_suffix('.part').rename(cached)
-            try:
-                from mhhs_ref import trace
-                mx = trace.matrix(res)
-                mx_html = trace.matrix_html(mx, results_info(res))
-            except Exception as e:  # a broken register must not hide the rest of the site, but the page says why
-                mx, mx_html = None, f"<p><strong>The matrix could not be built:</strong> {e}</p>"
+            proc = _process_notebooks(root, work)
+            mx, mx_html = _site_matrix(res)
             src = work/'site-src'
             stage(proc, src, mx_html)
             enrich(src, root, mx, res, commit)
@@ -416,9 +439,5 @@ def build_site(root: str | Path | None = None, out: str | Path | None = None, re
             from mhhs_ref.dip.http import openapi_document
             (built/'dip-openapi.json').write_text(json.dumps(openapi_document(), indent=1))
             (built/SITE_MARKER).write_text('written by mhhs-ref docs; replaced whole by the next build\n')
-            part = out.with_name(out.name + '.part')
-            shutil.rmtree(part, ignore_errors=True)
-            shutil.move(str(built), part)
-            if out.exists(): shutil.rmtree(out)
-            part.rename(out)
+            _move_into_place(built, out)
     return out

@@ -10,6 +10,7 @@ import itertools
 from dataclasses import dataclass, field
 
 import pandas as pd
+from fastcore.basics import patch
 
 from mhhs_ref.core import (
     ConnectionType,
@@ -180,7 +181,7 @@ def _meter_asset_providers(n: int = 4) -> pd.DataFrame:
 
 mark_implements('ASM-ISD-MAPS', __name__, '_meter_asset_providers')
 
-# %% ../nbs/03_isd.ipynb #d9ec812e
+# %% ../nbs/03_isd.ipynb #3d1d38c3
 @dataclass
 class StandingData:
     "A versioned set of Industry Standing Data frames."
@@ -198,54 +199,52 @@ class StandingData:
         "The frames by name."
         return {
             k: getattr(self, k)
-            for k in (
-                'gsp_groups',
-                'distributors',
-                'market_roles',
-                'participants',
-                'llf_classes',
-                'ccc',
-                'meter_types',
-                'meter_asset_providers',
-            )
+            for k in ('gsp_groups', 'distributors', 'market_roles', 'participants', 'llf_classes', 'ccc',
+                      'meter_types', 'meter_asset_providers')
         }
 
-    def is_smart_meter(self, meter_type: str) -> bool:
-        "Whether `meter_type` is of the smart meter group (REG1046/REG1047 apply)."
-        return bool(self.meter_types.smart[self.meter_types.meter_type == meter_type].any())
+# %% ../nbs/03_isd.ipynb #74f1f2e7
+@patch
+def is_smart_meter(self: StandingData, meter_type: str) -> bool:
+    "Whether `meter_type` is of the smart meter group (REG1046/REG1047 apply)."
+    return bool(self.meter_types.smart[self.meter_types.meter_type == meter_type].any())
 
-    def participant(self, dip_id: str) -> pd.Series:
-        "The participant row of a DIP id; an unknown id raises MSG1001."
-        hit = self.participants[self.participants.dip_id == dip_id]
-        if hit.empty:
-            raise MhhsError('MSG1001', f"DIP id {dip_id} is not in standing data {self.version}", path='DIPID')
-        return hit.iloc[0]
+@patch
+def participant(self: StandingData, dip_id: str) -> pd.Series:
+    "The participant row of a DIP id; an unknown id raises MSG1001."
+    hit = self.participants[self.participants.dip_id == dip_id]
+    if hit.empty:
+        raise MhhsError('MSG1001', f"DIP id {dip_id} is not in standing data {self.version}", path='DIPID')
+    return hit.iloc[0]
 
-    def ccc_id(
-        self, connection_type, measurement_quantity, market_segment, domestic_premise_indicator, consumption_component
-    ) -> int:
-        "The CCC id for one combination of the five attributes."
-        key = tuple(
-            str(getattr(v, 'value', v))
-            for v in (
-                connection_type,
-                measurement_quantity,
-                market_segment,
-                domestic_premise_indicator,
-                consumption_component,
-            )
+# %% ../nbs/03_isd.ipynb #27053b26
+@patch
+def ccc_id(
+    self: StandingData, connection_type, measurement_quantity, market_segment, domestic_premise_indicator,
+    consumption_component
+) -> int:
+    "The CCC id for one combination of the five attributes."
+    key = tuple(
+        str(getattr(v, 'value', v))
+        for v in (
+            connection_type,
+            measurement_quantity,
+            market_segment,
+            domestic_premise_indicator,
+            consumption_component,
         )
-        c = self.ccc
-        hit = c[
-            (c.connection_type == key[0])
-            & (c.measurement_quantity == key[1])
-            & (c.market_segment == key[2])
-            & (c.domestic_premise_indicator == key[3])
-            & (c.consumption_component == key[4])
-        ]
-        if hit.empty:
-            raise MhhsError('REF0321', f"no Consumption Component Class for {key} in {self.version}")
-        return int(hit.ccc_id.iloc[0])
+    )
+    c = self.ccc
+    hit = c[
+        (c.connection_type == key[0])
+        & (c.measurement_quantity == key[1])
+        & (c.market_segment == key[2])
+        & (c.domestic_premise_indicator == key[3])
+        & (c.consumption_component == key[4])
+    ]
+    if hit.empty:
+        raise MhhsError('REF0321', f"no Consumption Component Class for {key} in {self.version}")
+    return int(hit.ccc_id.iloc[0])
 
 # %% ../nbs/03_isd.ipynb #ae766e41
 @implements('BP021', 'TOM-ISD', 'ASM-ISD-PARTICIPANTS')

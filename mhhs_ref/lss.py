@@ -38,7 +38,7 @@ __all__ = ['CATEGORY', 'ACTUAL', 'SCHEMA', 'SEGMENT_OF_SENDER', 'DOMESTIC_PROFIL
            'categories', 'contributions', 'day_shapes', 'offpeak_mask', 'LoadShapingService', 'shape_rows',
            'shapes_source']
 
-# %% ../nbs/32_bp018_lss.ipynb #aaae4a43
+# %% ../nbs/32_bp018_lss.ipynb #6c3d2e5b
 CATEGORY = ['gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq']
 ACTUAL = np.array([q in ACTUAL_QUALITY for q in QUALITY])
 _ACTUAL_ZERO = bool(ACTUAL[0])  # code 0 (`A`) is actual: a row of zero codes needs no test
@@ -57,7 +57,7 @@ def _is_actual(q: np.ndarray) -> np.ndarray:
         out |= (u - np.uint8(lo)) <= np.uint8(hi - lo)
     return out
 
-
+# %% ../nbs/32_bp018_lss.ipynb #96f5ceef
 def any_nonzero(a: np.ndarray) -> np.ndarray:
     """Per row of a 2-D array of bytes (bool, int8): is any of them non-zero. When a row is whole 8-byte words, the
     words
@@ -70,7 +70,7 @@ def any_nonzero(a: np.ndarray) -> np.ndarray:
         acc |= v[:, j]
     return acc != 0
 
-
+# %% ../nbs/32_bp018_lss.ipynb #44b32485
 @dataclass(frozen=True)
 class LssRules:
     "The LSS's choices (ASM-LSS-METHOD, ASM-LSS-CASCADE, ASM-LSS-TOTALS); every field may be changed."
@@ -80,7 +80,7 @@ class LssRules:
     offpeak_periods: tuple = (2, 15)
     backstop_day_kwh: float = 8.0  # a back-stop day when no MPAN of the category contributed at all
 
-
+# %% ../nbs/32_bp018_lss.ipynb #2eb3bb95
 def categories(mpans: pd.DataFrame, mq: np.ndarray | None = None) -> pd.DataFrame:
     """Each MPAN's load-shape category: GSP group, connection type, segment, DPI as 'T'/'F', measurement quantity (`mq`
     column, else by energy direction)."""
@@ -98,7 +98,7 @@ def categories(mpans: pd.DataFrame, mq: np.ndarray | None = None) -> pd.DataFram
         }
     )
 
-
+# %% ../nbs/32_bp018_lss.ipynb #f32b07f4
 @implements('ASM-LSS-METHOD')
 def contributions(
     mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray
@@ -111,7 +111,7 @@ def contributions(
     ok &= tot > 0
     return categories(mpans[ok].reset_index(drop=True)), wh[ok] / tot[ok, None], tot[ok]
 
-# %% ../nbs/32_bp018_lss.ipynb #02dd4b39
+# %% ../nbs/32_bp018_lss.ipynb #550610fc
 def _fold(keys: list[tuple], sums: np.ndarray) -> tuple[list[tuple], np.ndarray]:
     """Merge rows of `sums` whose category keys (tuples) are equal: the keys in order of first appearance, each row
     added in its order."""
@@ -121,6 +121,7 @@ def _fold(keys: list[tuple], sums: np.ndarray) -> tuple[list[tuple], np.ndarray]
     np.add.at(out, codes, sums)
     return list(at), out
 
+# %% ../nbs/32_bp018_lss.ipynb #f5d551cd
 def _contributor_sums(codes: np.ndarray, n_groups: int, wh: np.ndarray, quality: np.ndarray,
                       block: int = 65_536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per group (`codes`) Σ normalised shape (row ÷ its day total) of the contributors — rows whose every period is
@@ -157,7 +158,7 @@ def _contributor_sums(codes: np.ndarray, n_groups: int, wh: np.ndarray, quality:
             out[g] += wt[lo:hi] @ v
     return out, tot, ok
 
-
+# %% ../nbs/32_bp018_lss.ipynb #4e0781c3
 def _category_keys(src: pd.DataFrame, first: np.ndarray) -> list[tuple]:
     """The categories (`categories`, as tuples of `CATEGORY`) of rows `first` of `src`: made in Python from the rows'
     values (`str(v)`, as `astype(str)` makes them), or — when a value is missing — through `categories`."""
@@ -177,6 +178,7 @@ def _category_keys(src: pd.DataFrame, first: np.ndarray) -> list[tuple]:
     cat = categories(src.iloc[first][cols].reset_index(drop=True))  # the first rows only, then their columns
     return list(zip(*(cat[c].tolist() for c in CATEGORY)))
 
+# %% ../nbs/32_bp018_lss.ipynb #30eec3a8
 def _category_sums(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray,
                    kinds: tuple | None = None) -> tuple[list[tuple], np.ndarray]:
     """Per finest category of the MPANs: its key, and [Σ normalised shapes of its contributors (48), their number, Σ
@@ -195,12 +197,13 @@ def _category_sums(mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray,
     sums = np.concatenate([shape, count[:, None], day[:, None]], axis=1)
     return _fold(_category_keys(src, first), sums)
 
-# %% ../nbs/32_bp018_lss.ipynb #1c0aa0c8
+# %% ../nbs/32_bp018_lss.ipynb #c488304b
 def _wider(key: tuple, level: int) -> tuple:
     """The key one (level 1: no GSP group) or two (level 2: no GSP group, no DPI) steps wider; '*' for what it leaves
     out."""
     return ('*',) + key[1:3] + (('*',) if level == 2 else key[3:4]) + key[4:]
 
+# %% ../nbs/32_bp018_lss.ipynb #c3b8431c
 @implements('BP018', 'ASM-LSS-CASCADE', 'DI-154')
 def day_shapes(
     day, mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, rules: LssRules | None = None,
@@ -219,28 +222,7 @@ def day_shapes(
         lookup.append(
             {key: (int(s_[p]), s_[p + 1] / s_[p] / 1000, s_[:p] / s_[p]) for key, s_ in zip(k, agg) if s_[p] > 0}
         )
-    wanted = list(dict.fromkeys(keys + [_wider(x, 1) for x in keys] + [_wider(x, 2) for x in keys]))
-    rows, backstop = [], []
-    for key in wanted:
-        depth = 2 if key[0] == '*' and key[3] == '*' else 1 if key[0] == '*' else 0
-        own = lookup[depth].get(key)
-        flag, n, day_kwh, shape = 'B', 0, 0.0, np.zeros(p)
-        if own and own[0] >= rules.min_sample:
-            flag, (n, day_kwh, shape) = 'A', own
-        else:
-            for lvl in range(depth + 1, 3):
-                wk = ('*',) + key[1:3] + (('*',) if lvl == 2 else key[3:4]) + key[4:]
-                w = lookup[lvl].get(wk)
-                if w and w[0] >= rules.min_sample:
-                    flag, n, shape = 'D', w[0], w[2]
-                    day_kwh = own[1] if own else w[1]
-                    break
-            # the back-stop (below): import by segment and DPI, export by daylight
-            else:
-                flag, n, shape = 'E', own[0] if own else 0, None
-                day_kwh = own[1] if own else rules.backstop_day_kwh
-                backstop.append(len(rows))
-        rows.append([*key, flag, int(n), shape, float(day_kwh)])
+    wanted, rows, backstop = _cascade(keys, lookup, rules, p)
     if backstop:  # the fallback shapes of the keys that need them, nobody else's
         seg, dpi, mq = (np.array([rows[i][c] for i in backstop], dtype=object) for c in (2, 3, 4))
         back = fallback_arrays(day, pd.DataFrame({'market_segment': seg, 'domestic_premise': dpi == 'T', 'mq': mq}))[0]
@@ -263,6 +245,35 @@ def day_shapes(
             'mean_day_kwh': np.array([r[8] for r in rows], dtype=np.float64),
         }
     )
+
+# %% ../nbs/32_bp018_lss.ipynb #627630dd
+def _cascade(keys: list[tuple], lookup: list[dict], rules: LssRules, p: int) -> tuple[list, list, list]:
+    """`day_shapes`' cascade over the categories and their wider ones (`lookup`: per level, each key's contributors,
+    mean day kWh and shape): (the keys, in order; per key [*key, flag, n, shape, day kWh]; the rows left for the
+    back-stop)."""
+    wanted = list(dict.fromkeys(keys + [_wider(x, 1) for x in keys] + [_wider(x, 2) for x in keys]))
+    rows, backstop = [], []
+    for key in wanted:
+        depth = 2 if key[0] == '*' and key[3] == '*' else 1 if key[0] == '*' else 0
+        own = lookup[depth].get(key)
+        flag, n, day_kwh, shape = 'B', 0, 0.0, np.zeros(p)
+        if own and own[0] >= rules.min_sample:
+            flag, (n, day_kwh, shape) = 'A', own
+        else:
+            for lvl in range(depth + 1, 3):
+                wk = ('*',) + key[1:3] + (('*',) if lvl == 2 else key[3:4]) + key[4:]
+                w = lookup[lvl].get(wk)
+                if w and w[0] >= rules.min_sample:
+                    flag, n, shape = 'D', w[0], w[2]
+                    day_kwh = own[1] if own else w[1]
+                    break
+            # the back-stop (below): import by segment and DPI, export by daylight
+            else:
+                flag, n, shape = 'E', own[0] if own else 0, None
+                day_kwh = own[1] if own else rules.backstop_day_kwh
+                backstop.append(len(rows))
+        rows.append([*key, flag, int(n), shape, float(day_kwh)])
+    return wanted, rows, backstop
 
 # %% ../nbs/32_bp018_lss.ipynb #70664cc9
 SCHEMA = """
@@ -302,7 +313,7 @@ class LoadShapingService:
 
 mark_implements('TOM-LSS', __name__, 'LoadShapingService')
 
-# %% ../nbs/32_bp018_lss.ipynb #a93158ef
+# %% ../nbs/32_bp018_lss.ipynb #9b88583f
 _KEYCOLS = ['gsp_group', 'connection_type', 'market_segment', 'domestic_premise', 'mq']
 
 @patch
@@ -334,7 +345,7 @@ def run(self: LoadShapingService, day, mpans: pd.DataFrame, wh: np.ndarray, qual
         )
     return r
 
-
+# %% ../nbs/32_bp018_lss.ipynb #21253ff2
 @patch
 def shapes(self: LoadShapingService, day, run: int | None = None) -> pd.DataFrame:
     "The stored shapes of `day` (its latest run, or `run`) with their totals."
@@ -374,7 +385,7 @@ def shapes(self: LoadShapingService, day, run: int | None = None) -> pd.DataFram
     df[_KEYCOLS] = df[_KEYCOLS].astype(object).replace({'*': None})
     return df
 
-# %% ../nbs/32_bp018_lss.ipynb #f3f3c440
+# %% ../nbs/32_bp018_lss.ipynb #3508eb7d
 _P48 = [f'p{k:02d}' for k in range(1, UTC_PERIODS_PER_DAY + 1)]
 
 @implements('BP018', 'ASM-LSS-CASCADE', 'ASM-DS-LOADSHAPE-FALLBACK')
@@ -411,7 +422,7 @@ def shape_rows(shapes: pd.DataFrame, keys: pd.DataFrame, mq: str = 'AI') -> pd.D
     out['day_total'], out['week_total'], out['annual_total'] = s.day_wh / 1000, s.day_wh_7 / 1000, s.day_wh_365 / 1000
     return pd.concat([keys, out], axis=1)
 
-
+# %% ../nbs/32_bp018_lss.ipynb #73853b3a
 def shapes_source(frames: Mapping) -> Callable:
     "A load-shape source `fn(day, keys)` over shapes frames handed in as `{day: frame}` (REF0310 for a day not given)."
     by_day = {as_date(d): f for d, f in frames.items()}
@@ -430,7 +441,7 @@ def source(self: LoadShapingService, mq: str = 'AI') -> Callable:
     "A load-shape source `fn(day, keys)` over this service's latest runs; keys without `mq` are taken as `mq`."
     return lambda day, keys: shape_rows(self.shapes(day), keys, mq)
 
-# %% ../nbs/32_bp018_lss.ipynb #c302a082
+# %% ../nbs/32_bp018_lss.ipynb #160dae01
 def _b051(r) -> dict:
     return {
         'loadShapeGSPGroupID': r.gsp_group,
@@ -440,7 +451,7 @@ def _b051(r) -> dict:
         'measurementQuantityID': r.mq,
     }
 
-
+# %% ../nbs/32_bp018_lss.ipynb #2a55015d
 @patch
 @implements('IF-022', 'IF-023', 'BP018')
 def messages(self: LoadShapingService, day, now: dt.datetime | None = None) -> list[tuple[str, dict]]:
@@ -448,33 +459,8 @@ def messages(self: LoadShapingService, day, now: dt.datetime | None = None) -> l
     s = self.shapes(day)
     d0 = {'settlementDayDate': wire_datetime(dt.datetime.combine(as_date(day), dt.time(), UTC)), 'periodDuration': 30}
     ends = [wire_datetime(e) for e in utc_period_ends(day)]
-    groups = [
-        {
-            'LSGroup': _b051(r),
-            'LSGroupSettlementPeriods': [
-                {'sp': e, 'loadShapePeriodValue': kwh(v), 'defaultLoadShapeFlag': r.flag}
-                for e, v in zip(ends, r.values)
-            ],
-        }
-        for r in s.itertuples(index=False)
-    ]
-    totals = [
-        {
-            'LSGroup': _b051(r),
-            'LSAnnualConsumption': {'annualLoadShapeTotal': kwh(r.day_wh_365)},
-            'LSTTotals': [
-                {
-                    'loadShapeDayTotal': kwh(r.day_wh),
-                    'loadShapeDayPeakTotal': kwh(r.peak_wh),
-                    'loadShapeDayOffPeakTotal': kwh(r.offpeak_wh),
-                    'loadShape7DayRollingTotal': kwh(r.day_wh_7),
-                    'loadShape7DayRollingPeakTotal': kwh(r.peak_wh_7),
-                    'loadShape7DayRollingOffPeakTotal': kwh(r.offpeak_wh_7),
-                }
-            ],
-        }
-        for r in s.itertuples(index=False)
-    ]
+    groups = _period_groups(s, ends)
+    totals = _total_groups(s)
     return [
         (
             'IF-022',
@@ -500,7 +486,42 @@ def messages(self: LoadShapingService, day, now: dt.datetime | None = None) -> l
         ),
     ]
 
-# %% ../nbs/32_bp018_lss.ipynb #fcd461e7
+# %% ../nbs/32_bp018_lss.ipynb #35a4e2d8
+def _period_groups(s: pd.DataFrame, ends: list) -> list[dict]:
+    "IF-022's groups: per stored shape (`s`, as `shapes` gives them) its `B051` key and its value and flag per period."
+    return [
+        {
+            'LSGroup': _b051(r),
+            'LSGroupSettlementPeriods': [
+                {'sp': e, 'loadShapePeriodValue': kwh(v), 'defaultLoadShapeFlag': r.flag}
+                for e, v in zip(ends, r.values)
+            ],
+        }
+        for r in s.itertuples(index=False)
+    ]
+
+
+def _total_groups(s: pd.DataFrame) -> list[dict]:
+    "IF-023's groups: per stored shape its `B051` key, annual total, and day, peak and off-peak totals (day, 7 days)."
+    return [
+        {
+            'LSGroup': _b051(r),
+            'LSAnnualConsumption': {'annualLoadShapeTotal': kwh(r.day_wh_365)},
+            'LSTTotals': [
+                {
+                    'loadShapeDayTotal': kwh(r.day_wh),
+                    'loadShapeDayPeakTotal': kwh(r.peak_wh),
+                    'loadShapeDayOffPeakTotal': kwh(r.offpeak_wh),
+                    'loadShape7DayRollingTotal': kwh(r.day_wh_7),
+                    'loadShape7DayRollingPeakTotal': kwh(r.peak_wh_7),
+                    'loadShape7DayRollingOffPeakTotal': kwh(r.offpeak_wh_7),
+                }
+            ],
+        }
+        for r in s.itertuples(index=False)
+    ]
+
+# %% ../nbs/32_bp018_lss.ipynb #9036c68e
 SEGMENT_OF_SENDER = {'SDS': 'S', 'ADS': 'A', 'UMSDS': 'U'}       # the market segment each kind of data service serves
 DOMESTIC_PROFILE_CLASSES = ('1', '2')
 
@@ -517,6 +538,7 @@ def _refuse(self: LoadShapingService, body, e: MhhsError, now: float) -> list:
                                      '(?,?,?,?,?)', (now, *who, _recipient_code(e.code), f"{e.path}: {e.detail}"))
     return []
 
+# %% ../nbs/32_bp018_lss.ipynb #15f2e32f
 @patch
 @implements('IF-021', 'BP018', 'ASM-LSS-REGISTRATION-VIEW')
 def receive(self: LoadShapingService, body: dict, txn: str | None = None) -> list:
@@ -542,6 +564,7 @@ def receive(self: LoadShapingService, body: dict, txn: str | None = None) -> lis
                         'NULL AND id<>?', (new, mpan, mq, day, new))
     return []
 
+# %% ../nbs/32_bp018_lss.ipynb #31c2ab0f
 @patch
 @implements('IF-026', 'ASM-LSS-REGISTRATION-VIEW')
 def receive_change(self: LoadShapingService, body: dict, txn: str | None = None) -> list:
@@ -576,7 +599,7 @@ def receive_change(self: LoadShapingService, body: dict, txn: str | None = None)
         self.con.execute('INSERT INTO facts VALUES (?,?,?,?,?,?,?,?)', row)
     return []
 
-
+# %% ../nbs/32_bp018_lss.ipynb #643774ae
 def _facts_on(self: LoadShapingService, item: str, mpans: list, day) -> dict:
     """Each MPAN's value of `item` on `day`: the fact of the latest effective date on or before it (the latest received
     if two share one)."""
@@ -589,7 +612,7 @@ def _facts_on(self: LoadShapingService, item: str, mpans: list, day) -> dict:
     f = f[f.mpan.isin(set(mpans))].sort_values(['mpan', 'effective_from', 'received_at'], kind='stable')
     return dict(zip(f.mpan, f.value)) if len(f) else {}  # the dict keeps each MPAN's last row: its latest
 
-
+# %% ../nbs/32_bp018_lss.ipynb #332647a1
 @patch
 def held_day(self: LoadShapingService, day, mq: str = 'AI') -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """What the LSS holds for UTC `day`: (MPANs with their category columns, wh int32 [n, 48], quality int8 [n, 48]).
@@ -625,7 +648,7 @@ def held_day(self: LoadShapingService, day, mq: str = 'AI') -> tuple[pd.DataFram
     )
     return mpans, wh, q
 
-
+# %% ../nbs/32_bp018_lss.ipynb #d50e6eb7
 @patch
 @implements('BP018')
 def run_held(self: LoadShapingService, day, mq: str = 'AI') -> int:

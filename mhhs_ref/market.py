@@ -148,13 +148,9 @@ CATEGORIES, CONNECTIONS = ['dom', 'nondom', 'adv', 'ums', 'exp'], [c.value for c
 _CONSENTS = [c.value for c in ConsentGranularity]
 _SEG_ROLES = {'S': ('MSS', 'SDS'), 'A': ('MSA', 'ADS'), 'U': ('UMSO', 'UMSDS')}
 
-# %% ../nbs/40_market.ipynb #2a2d1767
-@patch
-@implements('ASM-MARKET-MIX', 'ASM-MARKET-BMU')
-def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
-    "The MPANs of one GSP group: one row each, with Registration's facts and the settlement attributes."
-    mix, rng, n = self.mix, self.rng(gsp, 0), self.counts()[gsp]
-    dist = self.isd.distributors.set_index('gsp_group').loc[gsp]
+# %% ../nbs/40_market.ipynb #e4251da5
+def _draw_segments(mix, rng, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    "Segment, smart meter, domestic premise and connection type of `n` import MPANs, drawn in that order."
     seg = np.array([SEGMENTS.index(k) for k, _ in mix.segment], dtype=np.int8)[_pick(rng, n, mix.segment)]
     S, A, U = seg == 0, seg == 1, seg == 2
     smart = S & (rng.random(n) < mix.smart_meter_share)
@@ -166,25 +162,26 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
         _pick(rng, n, mix.a_connection)
     ]
     conn = np.where(U, CONNECTIONS.index(ConnectionType.UNMETERED), np.where(A, a_conn, s_conn)).astype(np.int8)
-    # export MPANs beside some domestic smart imports
-    has_exp = domestic & smart & (rng.random(n) < mix.export_share)
-    imp = np.arange(n)
-    rows = np.concatenate([imp, imp[has_exp]])
-    k, m = int(has_exp.sum()), n + int(has_exp.sum())
-    export = np.r_[np.zeros(n, bool), np.ones(k, bool)]
-    serial = np.concatenate([imp + 1, 5_000_000_000 + imp[has_exp] + 1])
-    seg, smart, domestic, conn = seg[rows], smart[rows], domestic[rows], conn[rows]
-    # suppliers (Zipf) and their BM Units; services mostly follow the supplier's preference
-    sups, sup_mpids = _participants(self.isd, 'SUP')
+    return seg, smart, domestic, conn
+
+# %% ../nbs/40_market.ipynb #a9db9ad3
+def _draw_providers(isd, mix, rng, n: int, m: int, seg: np.ndarray, rows: np.ndarray) -> tuple:
+    "The suppliers (ids, MPIDs), each MPAN's supplier index, and its metering (0) and data (1) services."
+    sups, sup_mpids = _participants(isd, 'SUP')
     w = 1 / np.arange(1, len(sups) + 1) ** mix.supplier_zipf
     s_idx = rng.choice(len(sups), size=n, p=w / w.sum())[rows]  # the export MPAN keeps its import's supplier
     svc = {}
     for which in (0, 1):  # 0 metering, 1 data
-        ids = np.concatenate([_participants(self.isd, _SEG_ROLES[sg][which])[0] for sg in SEGMENTS])
-        first = np.cumsum([0] + [len(_participants(self.isd, _SEG_ROLES[sg][which])[0]) for sg in SEGMENTS])
+        ids = np.concatenate([_participants(isd, _SEG_ROLES[sg][which])[0] for sg in SEGMENTS])
+        first = np.cumsum([0] + [len(_participants(isd, _SEG_ROLES[sg][which])[0]) for sg in SEGMENTS])
         size = np.diff(first)[seg]
         pick = np.where(rng.random(m) < mix.provider_loyalty, s_idx % size, rng.integers(0, 1 << 30, m) % size)
         svc[which] = _cat(first[seg] + pick, ids)
+    return sups, sup_mpids, s_idx, svc
+
+# %% ../nbs/40_market.ipynb #518358c2
+def _draw_attributes(mix, rng, n: int, m: int, rows, seg, smart, domestic, export, conn) -> tuple:
+    "Consent, metering kind, category, annual kWh, connection type, energisation and creation date of the `m` MPANs."
     consent = np.where(smart, _pick(rng, m, mix.consent), -1)
     consent = np.where(
         consent >= 0, np.array([_CONSENTS.index(c) for c, _ in mix.consent])[np.maximum(consent, 0)], -1
@@ -205,30 +202,50 @@ def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
     lo, hi = np.datetime64(mix.created_from), np.datetime64(mix.created_to)
     created = lo + rng.integers(0, int((hi - lo).astype(int)), m).astype('timedelta64[D]')
     created[n:] = np.maximum(created[n:], created[rows[n:]])  # an export MPAN is no older than its import
+    return consent, metering, category, ac, conn, energised, created
+
+# %% ../nbs/40_market.ipynb #f3cad373
+@patch
+@implements('ASM-MARKET-MIX', 'ASM-MARKET-BMU')
+def mpans(self: MarketSpec, gsp: str) -> pd.DataFrame:
+    "The MPANs of one GSP group: one row each, with Registration's facts and the settlement attributes."
+    mix, rng, n = self.mix, self.rng(gsp, 0), self.counts()[gsp]
+    dist = self.isd.distributors.set_index('gsp_group').loc[gsp]
+    seg, smart, domestic, conn = _draw_segments(mix, rng, n)
+    # export MPANs beside some domestic smart imports
+    has_exp = domestic & smart & (rng.random(n) < mix.export_share)
+    imp = np.arange(n)
+    rows = np.concatenate([imp, imp[has_exp]])
+    k, m = int(has_exp.sum()), n + int(has_exp.sum())
+    export = np.r_[np.zeros(n, bool), np.ones(k, bool)]
+    serial = np.concatenate([imp + 1, 5_000_000_000 + imp[has_exp] + 1])
+    seg, smart, domestic, conn = seg[rows], smart[rows], domestic[rows], conn[rows]
+    # suppliers (Zipf) and their BM Units; services mostly follow the supplier's preference
+    sups, sup_mpids, s_idx, svc = _draw_providers(self.isd, mix, rng, n, m, seg, rows)
+    consent, metering, category, ac, conn, energised, created = _draw_attributes(
+        mix, rng, n, m, rows, seg, smart, domestic, export, conn)
     cores = mpan_cores(dist.distributor_id, serial)
-    df = pd.DataFrame(
-        {
-            'mpan': mpan_strings(cores),
-            'gsp_group': _cat(np.full(m, _GSP_ORDER.index(gsp)), _GSP_ORDER),
-            'distributor_id': _cat(np.zeros(m), [dist.distributor_id]),
-            'market_segment': _cat(seg, SEGMENTS),
-            'metering': _cat(metering, METERING),
-            'connection_type': _cat(conn, CONNECTIONS),
-            'energy_direction': _cat(export, ['I', 'E']),
-            'domestic_premise': domestic,
-            'category': _cat(category, CATEGORIES),
-            'supplier': _cat(s_idx, sups),
-            'bmu': _cat(s_idx, [f"2__{gsp[1]}{x}000" for x in sup_mpids]),
-            'ms': svc[0],
-            'ds': svc[1],
-            'llfc': _cat(conn, [f"{c}{dist.distributor_id}" for c in CONNECTIONS]),
-            'consent': _cat(consent, _CONSENTS),
-            'energisation': _cat(energised, ['E', 'D']),
-            'annual_kwh': ac,
-            'created_on': created,
-            'duos_tariff': _cat(np.where(domestic, 0, np.where(seg == 1, 2, 1)), ['1', '2', '3']),
-        }
-    )
+    df = pd.DataFrame({
+        'mpan': mpan_strings(cores),
+        'gsp_group': _cat(np.full(m, _GSP_ORDER.index(gsp)), _GSP_ORDER),
+        'distributor_id': _cat(np.zeros(m), [dist.distributor_id]),
+        'market_segment': _cat(seg, SEGMENTS),
+        'metering': _cat(metering, METERING),
+        'connection_type': _cat(conn, CONNECTIONS),
+        'energy_direction': _cat(export, ['I', 'E']),
+        'domestic_premise': domestic,
+        'category': _cat(category, CATEGORIES),
+        'supplier': _cat(s_idx, sups),
+        'bmu': _cat(s_idx, [f"2__{gsp[1]}{x}000" for x in sup_mpids]),
+        'ms': svc[0],
+        'ds': svc[1],
+        'llfc': _cat(conn, [f"{c}{dist.distributor_id}" for c in CONNECTIONS]),
+        'consent': _cat(consent, _CONSENTS),
+        'energisation': _cat(energised, ['E', 'D']),
+        'annual_kwh': ac,
+        'created_on': created,
+        'duos_tariff': _cat(np.where(domestic, 0, np.where(seg == 1, 2, 1)), ['1', '2', '3']),
+    })
     rel = np.full(m, -1)
     rel[n:] = rows[n:]
     df['related_import'] = pd.Series(mpan_strings(cores[np.maximum(rel, 0)])).where(rel >= 0)

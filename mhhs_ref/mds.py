@@ -34,7 +34,7 @@ __all__ = ['SCHEMA', 'registration_view', 'check_submission', 'MarketWideDataSer
            'default_missing', 'llf_factors', 'llf_default_report', 'emr_report', 'ccc_ids', 'group_order', 'add_runs',
            'uncorrected_volumes', 'local_volumes', 'check_frame', 'duos_volumes']
 
-# %% ../nbs/33_bp019_mds.ipynb #89be5066
+# %% ../nbs/33_bp019_mds.ipynb #c65e8869
 def registration_view(reg) -> Callable[[str, dt.date], dict]:
     "The MDS's view of an MPAN on a day, read from a RegistrationService (ASM-MDS-REGISTRATION-VIEW)."
     def view(mpan, day):
@@ -54,7 +54,7 @@ def registration_view(reg) -> Callable[[str, dt.date], dict]:
 
 mark_implements('ASM-MDS-REGISTRATION-VIEW', __name__, 'registration_view')
 
-
+# %% ../nbs/33_bp019_mds.ipynb #90cbd18b
 @implements(
     'BP019',
     'RCP1009',
@@ -92,47 +92,58 @@ def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
     if (event == Event.ActivePower) != (mq in ('AI', 'AE')):
         return 'ECS1002', f"{mq} is not a quantity of {event}", False
     warn, seen = False, set()
-    for k, day_block in enumerate(b900['settlementDayConsumptionPeriods']):
-        sd = aware_utc(day_block['settlementDay']['settlementDayDate'])
-        if (sd.hour, sd.minute, sd.second) != (0, 0, 0):
-            return 'ECS1014', f"settlement day {sd.isoformat()} is not midnight UTC", False
-        if day_block['settlementDay']['periodDuration'] != 30:
-            return 'ECS1004', f"period duration {day_block['settlementDay']['periodDuration']}", False
-        day = sd.date()
-        if not open_for_submission([day], today)[0]:
-            return 'ECS1003', f"{day} is past its RF run", False
-        v = view(mpan, day)
-        if v.get('known') is False:
-            return 'RCP1061', f"{mpan} is not known to the MDS (no Registration publication has named it)", False
-        if v['ds'] != ds:
-            return 'RCP1009', f"{ds} is not the data service of {mpan} on {day}", False
-        grid = set(utc_period_ends(day))
-        for c in day_block['consumptionPeriods']:
-            sp = aware_utc(c['sp'])
-            if sp in seen:
-                return ('ECS1006' if sp in grid else 'ECS1007'), f"period {c['sp']} appears twice", False
-            seen.add(sp)
-            if sp not in grid:
-                return 'ECS1005', f"period end {c['sp']} is not a half-hour of {day}", False
-            wh, q = wh_from_kwh(c['v']), c['q']
-            if wh < 0:
-                return 'ECS1010', f"{c['v']} kWh at {c['sp']}", False
-            if q.startswith('ZE') and wh != 0:
-                return 'ECS1011', f"{q} with {c['v']} kWh at {c['sp']}", False
-            if wh > MAX_WH_PER_PERIOD.get(v['connection_type'], 11_500):
-                return 'ECS1012', f"{c['v']} kWh at {c['sp']}", False
-            if q not in ACTUAL_QUALITY and not c.get('e'):
-                return 'ECS1015', f"{q} without an estimation reason at {c['sp']}", False
-            if c.get('e') == '9' and not c.get('arc'):
-                return 'ECS1016', f"amendment without a reason at {c['sp']}", False
-            if wh != 0 and v['mp_status'] == 'X':
-                return 'ECS1009', f"{mpan} is disconnected on {day}", False
-            if wh != 0 and v['energisation'] == 'D':
-                if q not in ACTUAL_QUALITY:
-                    return 'ECS1008', f"{q} {c['v']} kWh on de-energised {mpan}", False
-                warn = True
-        if str(day) < str(v['connection_type_from'])[:10]:
-            return 'ECS1013', f"{day} is before the connection type took effect", False
+    for day_block in b900['settlementDayConsumptionPeriods']:
+        code, detail, w = _check_day(day_block, view, today, mpan, ds, seen)
+        if code is not None:
+            return code, detail, False
+        warn = warn or w
+    return None, '', warn
+
+# %% ../nbs/33_bp019_mds.ipynb #8aaae6c5
+def _check_day(day_block: dict, view, today, mpan: str, ds: str, seen: set) -> tuple[str | None, str, bool]:
+    """`check_submission`'s rules on one settlement day of an IF-021 (`seen`: the period ends met so far in the
+    message, added to): (code or None, detail, whether it carries consumption on a de-energised MPAN)."""
+    sd = aware_utc(day_block['settlementDay']['settlementDayDate'])
+    if (sd.hour, sd.minute, sd.second) != (0, 0, 0):
+        return 'ECS1014', f"settlement day {sd.isoformat()} is not midnight UTC", False
+    if day_block['settlementDay']['periodDuration'] != 30:
+        return 'ECS1004', f"period duration {day_block['settlementDay']['periodDuration']}", False
+    day = sd.date()
+    if not open_for_submission([day], today)[0]:
+        return 'ECS1003', f"{day} is past its RF run", False
+    v = view(mpan, day)
+    if v.get('known') is False:
+        return 'RCP1061', f"{mpan} is not known to the MDS (no Registration publication has named it)", False
+    if v['ds'] != ds:
+        return 'RCP1009', f"{ds} is not the data service of {mpan} on {day}", False
+    grid = set(utc_period_ends(day))
+    warn = False
+    for c in day_block['consumptionPeriods']:
+        sp = aware_utc(c['sp'])
+        if sp in seen:
+            return ('ECS1006' if sp in grid else 'ECS1007'), f"period {c['sp']} appears twice", False
+        seen.add(sp)
+        if sp not in grid:
+            return 'ECS1005', f"period end {c['sp']} is not a half-hour of {day}", False
+        wh, q = wh_from_kwh(c['v']), c['q']
+        if wh < 0:
+            return 'ECS1010', f"{c['v']} kWh at {c['sp']}", False
+        if q.startswith('ZE') and wh != 0:
+            return 'ECS1011', f"{q} with {c['v']} kWh at {c['sp']}", False
+        if wh > MAX_WH_PER_PERIOD.get(v['connection_type'], 11_500):
+            return 'ECS1012', f"{c['v']} kWh at {c['sp']}", False
+        if q not in ACTUAL_QUALITY and not c.get('e'):
+            return 'ECS1015', f"{q} without an estimation reason at {c['sp']}", False
+        if c.get('e') == '9' and not c.get('arc'):
+            return 'ECS1016', f"amendment without a reason at {c['sp']}", False
+        if wh != 0 and v['mp_status'] == 'X':
+            return 'ECS1009', f"{mpan} is disconnected on {day}", False
+        if wh != 0 and v['energisation'] == 'D':
+            if q not in ACTUAL_QUALITY:
+                return 'ECS1008', f"{q} {c['v']} kWh on de-energised {mpan}", False
+            warn = True
+    if str(day) < str(v['connection_type_from'])[:10]:
+        return 'ECS1013', f"{day} is before the connection type took effect", False
     return None, '', warn
 
 # %% ../nbs/33_bp019_mds.ipynb #0ae9b3fc
@@ -168,7 +179,7 @@ class MarketWideDataService:
 
 mark_implements('TOM-MDS', __name__, 'MarketWideDataService')
 
-# %% ../nbs/33_bp019_mds.ipynb #3ad8f142
+# %% ../nbs/33_bp019_mds.ipynb #9dc32f08
 @patch
 def _reply(self: MarketWideDataService, ch, event, body, blocks, r0, primary, common: dict | None = None):
     "A reply about `body`'s MPAN; `common` adds further common blocks (IF-016's `R1` and `S2`)."
@@ -194,7 +205,7 @@ def _reply(self: MarketWideDataService, ch, event, body, blocks, r0, primary, co
         ),
     )
 
-
+# %% ../nbs/33_bp019_mds.ipynb #07b9e35b
 @patch
 @implements('BP019', 'IF-014', 'IF-021', 'TOM-MDS')
 def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> list[Publication]:
@@ -219,21 +230,7 @@ def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> 
                 [sender],
             )
         ]
-    mq = cu['B900']['MQID']['measurementQuantityID']
-    now = self.clock().timestamp()
-    with self.store.tx() as cur:
-        for day_block in cu['B900']['settlementDayConsumptionPeriods']:
-            day = str(aware_utc(day_block['settlementDay']['settlementDayDate']).date())
-            new = cur.execute(
-                'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned, '
-                's1) VALUES (?,?,?,?,?,?,?,?,?)',
-                (mpan, mq, day, sender, txn, now, json.dumps(day_block), int(warn), json.dumps(cb['S1'])),
-            ).lastrowid
-            cur.execute(
-                'UPDATE submissions SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND '
-                'superseded_by IS NULL AND id<>?',
-                (new, mpan, mq, day, new),
-            )
+    self._store_versions(cb, cu, mpan, sender, txn, warn)
     if warn:
         return [
             self._reply(
@@ -254,6 +251,26 @@ def receive(self: MarketWideDataService, body: dict, txn: str | None = None) -> 
             )
         ]
     return []
+
+# %% ../nbs/33_bp019_mds.ipynb #93411aa8
+@patch
+def _store_versions(self: MarketWideDataService, cb: dict, cu: dict, mpan: str, sender: str, txn, warn: bool):
+    "Each settlement day of an accepted IF-021 stored as the new version for its MPAN, quantity and day."
+    mq = cu['B900']['MQID']['measurementQuantityID']
+    now = self.clock().timestamp()
+    with self.store.tx() as cur:
+        for day_block in cu['B900']['settlementDayConsumptionPeriods']:
+            day = str(aware_utc(day_block['settlementDay']['settlementDayDate']).date())
+            new = cur.execute(
+                'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned, '
+                's1) VALUES (?,?,?,?,?,?,?,?,?)',
+                (mpan, mq, day, sender, txn, now, json.dumps(day_block), int(warn), json.dumps(cb['S1'])),
+            ).lastrowid
+            cur.execute(
+                'UPDATE submissions SET superseded_by=? WHERE mpan=? AND mq=? AND day=? AND '
+                'superseded_by IS NULL AND id<>?',
+                (new, mpan, mq, day, new),
+            )
 
 # %% ../nbs/33_bp019_mds.ipynb #898638a8
 @patch
@@ -304,7 +321,7 @@ def refusals(self: MarketWideDataService) -> pd.DataFrame:
     with self.lock:
         return pd.read_sql_query('SELECT * FROM refusals ORDER BY id', self.con)
 
-# %% ../nbs/33_bp019_mds.ipynb #8188c0a2
+# %% ../nbs/33_bp019_mds.ipynb #6b0bea80
 @patch
 @implements('IF-015', 'IF-016', 'ASM-REPLAY-MDS', 'ASM-REPLAY-SCOPE', 'BP004')
 def replay(self: MarketWideDataService, body: dict) -> list[Publication]:
@@ -349,7 +366,7 @@ def replay(self: MarketWideDataService, body: dict) -> list[Publication]:
         )
     return out
 
-
+# %% ../nbs/33_bp019_mds.ipynb #4df371f7
 def _bulk_s1(self, ds: str) -> dict:
     """An S1 for versions loaded in bulk (`load_day`), which came with no message: the data service as sender, the MDS's
     environment."""
@@ -368,7 +385,7 @@ def _bulk_s1(self, ds: str) -> dict:
 
 mark_implements('ASM-REPLAY-S2', __name__, '_bulk_s1')
 
-
+# %% ../nbs/33_bp019_mds.ipynb #58b77ce8
 @patch
 def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Publication]:
     """The MDS's side of the DIP: Registration's publications (IF-001, IF-036 …) go to its view when the view learns
@@ -382,7 +399,7 @@ def handle(self: MarketWideDataService, channel_id: str, body: dict) -> list[Pub
         return self.replay(body)
     return []
 
-# %% ../nbs/33_bp019_mds.ipynb #c684bc09
+# %% ../nbs/33_bp019_mds.ipynb #a62ea1d7
 from .columnar import SMALL_KEYS, combined_codes, first_codes, grouped_row_sums, key_codes
 from .data_services.processing import LS_KEY, fallback_arrays, fallback_load_shapes, shape_keys
 from .time import UTC_PERIODS_PER_DAY, local_day_cells
@@ -419,6 +436,7 @@ def _spread(total: np.ndarray, w: np.ndarray, mask: np.ndarray, s: np.ndarray | 
     out[:, 1:] -= out[:, :-1].copy()
     return out.astype(np.int32)
 
+# %% ../nbs/33_bp019_mds.ipynb #37107094
 def _shapes_of(
     day, keys: pd.DataFrame, codes: np.ndarray, source: Callable | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -440,7 +458,7 @@ def _shapes_of(
         dtype=np.float64
     )[idx]
 
-
+# %% ../nbs/33_bp019_mds.ipynb #9bb93d2f
 _KIND = [
     'gsp_group',
     'supplier',
@@ -466,7 +484,7 @@ def mpan_kinds(mpans: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
 
 _kinds = mpan_kinds
 
-
+# %% ../nbs/33_bp019_mds.ipynb #b4df45d6
 class _Defaults:
     """What defaulting needs, looked up once for a set of MPANs: each one's load-shape row, annual consumption and
     energisation."""
@@ -504,7 +522,7 @@ class _Defaults:
             if len(part): gaps[part] = m[part].sum(axis=1)
         return wh, miss, rows, total, gaps
 
-
+# %% ../nbs/33_bp019_mds.ipynb #f20fffc1
 @implements('BP019', 'ASM-MDS-DEFAULTING')
 def default_missing(
     day, mpans: pd.DataFrame, wh: np.ndarray, shapes: Callable | None = None
@@ -514,7 +532,7 @@ def default_missing(
     filled, miss, *_ = _Defaults(day, mpans, shapes).fill(np.array(wh, dtype=np.int32), np.arange(len(wh)))
     return filled.astype(np.int64), miss
 
-# %% ../nbs/33_bp019_mds.ipynb #d0ffec47
+# %% ../nbs/33_bp019_mds.ipynb #e83f2987
 def _distributor(mpans: pd.DataFrame) -> pd.Series:
     "Each MPAN's distributor id: the frame's column, or the MPAN's first two digits."
     return mpans['distributor_id'] if 'distributor_id' in mpans else mpans.mpan.astype(str).str[:2]
@@ -554,6 +572,7 @@ def _per_combination(lookup: dict, cols: list[pd.Series], code: str | None = Non
         vals[missing] = [fill(*k) for k in zip(*(x[missing] for x in keys))]
     return vals.astype(dtype)[codes], missing[codes], codes
 
+# %% ../nbs/33_bp019_mds.ipynb #a8ac1874
 @implements('ASM-LLF', 'ASM-LLF-DEFAULT', 'REP-008')
 def llf_factors(mpans: pd.DataFrame, isd) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each MPAN's line loss factor from its distributor's LLF class in ISD, whether it was defaulted, and its LLF class
@@ -591,7 +610,7 @@ def llf_default_report(mpans: pd.DataFrame, isd, kinds: tuple | None = None) -> 
         .rename(columns={'size': 'mpans'})
     )
 
-
+# %% ../nbs/33_bp019_mds.ipynb #034369b2
 @implements('REP-009', 'BP019')
 def emr_report(day, mpans: pd.DataFrame, filled: np.ndarray, suppliers=None) -> pd.DataFrame:
     """REP-009's content for a day: each MPAN's half-hourly settled volume (Wh) by supplier and GSP group — what EMR
@@ -612,7 +631,7 @@ def emr_report(day, mpans: pd.DataFrame, filled: np.ndarray, suppliers=None) -> 
         }
     )
 
-
+# %% ../nbs/33_bp019_mds.ipynb #cc757062
 def _ccc_combinations(ct: pd.Series, seg: pd.Series, dpi: np.ndarray, exp: np.ndarray
                       ) -> tuple[np.ndarray, list[np.ndarray]]:
     """`_combinations` of connection type, quantity (AI/AE by `exp`), segment and DPI (T/F): each row's code and per
@@ -657,7 +676,7 @@ def ccc_ids(mpans: pd.DataFrame, isd) -> dict[str, np.ndarray]:
         out[c] = ids.astype(np.int64)[codes]
     return out
 
-
+# %% ../nbs/33_bp019_mds.ipynb #34cb2158
 def group_order(codes: np.ndarray, n_groups: int) -> np.ndarray:
     """The rows in order of their group, stable (a group's rows keep their order): a radix sort when the codes fit 16
     bits."""
@@ -679,7 +698,7 @@ def add_runs(out: np.ndarray, codes: np.ndarray, vals: np.ndarray) -> None:
     for g, lo, hi in zip(codes[starts].tolist(), starts.tolist(), np.r_[starts[1:], len(codes)].tolist()):
         out[g] += add(vals[lo:hi])
 
-
+# %% ../nbs/33_bp019_mds.ipynb #d958604d
 @implements('BP019', 'ASM-LLF', 'ASM-CCC-TABLE', 'REP-006', 'ASM-COLUMNAR-SUMS')
 def _volumes(
     mpans: pd.DataFrame, isd, width: int, fill_rows: Callable, block: int, kinds: tuple | None = None
@@ -704,6 +723,24 @@ def _volumes(
         add_runs(sums, codes[pos], filled)
     losses = np.rint(sums * (factor[first] - 1)[:, None]).astype(np.int64)
     count = np.bincount(codes, minlength=len(first))
+    out = _rep006_columns(head, first, ccc, sums, losses, count, width)
+    # no conversion per MPAN
+    per_mpan = pd.DataFrame(
+        {
+            'mpan': mpans.mpan.array,
+            'supplier': mpans.supplier.array,
+            'bmu': mpans.bmu.array,
+            'defaulted_periods': d_periods,
+            'defaulted_wh': d_wh,
+        }
+    )
+    return pd.DataFrame(out), per_mpan
+
+# %% ../nbs/33_bp019_mds.ipynb #ff6fc09d
+def _rep006_columns(head: pd.DataFrame, first: np.ndarray, ccc: dict, sums: np.ndarray, losses: np.ndarray,
+                    count: np.ndarray, width: int) -> dict:
+    """REP-006's columns from `_volumes`' sums and losses per key and LLF class (`first`: each key's first kind in
+    `head`; `count`: its MPANs): per component the LLF classes folded into REP-006's key, strings made once per key."""
     key = {c: _texts(head[c], first) for c in ('gsp_group', 'supplier', 'bmu')}
     cols: dict[str, list] = {
         c: [] for c in ('gsp_group', 'supplier', 'bmu', 'ccc_id', 'component', 'mpans', 'period', 'wh')
@@ -721,16 +758,6 @@ def _volumes(
         cols['mpans'].append(np.repeat(np.bincount(g, weights=count, minlength=len(gfirst)).astype(np.int64), width))
         cols['period'].append(np.tile(np.arange(1, width + 1), len(gfirst)))
         cols['wh'].append(tot.ravel())
-    # no conversion per MPAN
-    per_mpan = pd.DataFrame(
-        {
-            'mpan': mpans.mpan.array,
-            'supplier': mpans.supplier.array,
-            'bmu': mpans.bmu.array,
-            'defaulted_periods': d_periods,
-            'defaulted_wh': d_wh,
-        }
-    )
     # the string columns: made once per key, then taken
     each = np.repeat(np.arange(sum(len(v) for v in cols['component'])), width)
     out = {
@@ -739,9 +766,9 @@ def _volumes(
         else np.concatenate(v)
         for c, v in cols.items()
     }
-    return pd.DataFrame(out), per_mpan
+    return out
 
-
+# %% ../nbs/33_bp019_mds.ipynb #1525a329
 @implements('BP019', 'REP-006')
 def uncorrected_volumes(
     day, mpans: pd.DataFrame, wh: np.ndarray, isd, block: int = 16_384, shapes: Callable | None = None,
@@ -764,7 +791,7 @@ def uncorrected_volumes(
 
     return _volumes(mpans, isd, UTC_PERIODS_PER_DAY, fill_rows, block, kinds)
 
-
+# %% ../nbs/33_bp019_mds.ipynb #02025f91
 @implements('BP019', 'REP-006', 'DI-496')
 def local_volumes(
     day, mpans: pd.DataFrame, by_utc_day: dict, isd, block: int = 16_384, shapes: Callable | None = None,
@@ -800,7 +827,7 @@ def local_volumes(
 
     return _volumes(mpans, isd, len(cells), fill_rows, block, kinds)
 
-# %% ../nbs/33_bp019_mds.ipynb #2b3c8a0d
+# %% ../nbs/33_bp019_mds.ipynb #34cfec70
 _Q_ACTUAL = np.array([q in ACTUAL_QUALITY for q in QUALITY])
 _Q_ZE = np.array([q.startswith('ZE') for q in QUALITY])
 _FRAME_RULES = ['ECS1010', 'ECS1011', 'ECS1012', 'ECS1015', 'ECS1009', 'ECS1008']
@@ -823,6 +850,7 @@ def _suspects(w: np.ndarray, q: np.ndarray, maxwh: np.ndarray, flagged: np.ndarr
     over = any_nonzero(w > maxwh[:, None]) if maxwh.dtype == w.dtype else (w.max(axis=1) > maxwh)
     return over | any_nonzero(neg) | any_nonzero(q) | flagged
 
+# %% ../nbs/33_bp019_mds.ipynb #cf8d5dd8
 @implements('BP019', 'ECS1008', 'ECS1009', 'ECS1010', 'ECS1011', 'ECS1012', 'ECS1015', 'ASM-COLUMNAR-SUMS')
 def check_frame(
     mpans: pd.DataFrame, wh: np.ndarray, quality: np.ndarray, reason: np.ndarray, mq: str = 'AI', block: int = 16_384
@@ -862,7 +890,7 @@ def check_frame(
             out[a + i[bad]] = np.array(_FRAME_RULES, dtype=object)[first.astype(np.intp) - 1]
     return out
 
-# %% ../nbs/33_bp019_mds.ipynb #c3295f2d
+# %% ../nbs/33_bp019_mds.ipynb #ac4408f3
 def _checkable(mpans: pd.DataFrame) -> pd.DataFrame:
     "The columns `check_frame` reads, with the MDS's defaults where a frame lacks them (energised, whole current)."
     out = mpans
@@ -870,7 +898,7 @@ def _checkable(mpans: pd.DataFrame) -> pd.DataFrame:
     if 'connection_type' not in out: out = out.assign(connection_type='W')
     return out
 
-
+# %% ../nbs/33_bp019_mds.ipynb #3174107f
 @patch
 @implements('BP019', 'ECS1003', 'ECS1010', 'ECS1012')
 def load_day(
@@ -887,9 +915,6 @@ def load_day(
     """Store a day's processed data for `mpans` as new versions received at `received_at`, after the ECS rules of
     `check_frame`: an MPAN whose day breaks one is refused (a row in `refusals`) and not stored. Returns the rows
     stored (0 after RF)."""
-    from mhhs_ref.data_services.processing import QUALITY, REASONS
-    from mhhs_ref.interfaces import wire_datetime
-
     day = as_date(day)
     at = received_at or self.clock()
     if not open_for_submission([day], at.date())[0]:
@@ -904,6 +929,33 @@ def load_day(
                for k in np.flatnonzero(codes != '')]
     keep = codes == ''
     mpans, wh, quality, reason = mpans[keep], wh[keep], quality[keep], reason[keep]
+    rows = _version_rows(day, mpans, wh, quality, reason, ds, at, mq)
+    with self.store.tx() as cur:  # the load's refusals and its stored days: together or not at all
+        cur.executemany('INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)', refused)
+        first = cur.execute('SELECT COALESCE(MAX(id), 0) FROM submissions').fetchone()[0]
+        cur.executemany(
+            'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned) VALUES '
+            '(?,?,?,?,?,?,?,?)',
+            rows,
+        )
+        cur.execute(
+            'UPDATE submissions SET superseded_by=(SELECT MAX(t.id) FROM submissions t WHERE '
+            't.mpan=submissions.mpan AND t.mq=submissions.mq '
+            'AND t.day=submissions.day) WHERE day=? AND mq=? AND superseded_by IS NULL AND id<=? AND '
+            'EXISTS (SELECT 1 FROM submissions t '
+            'WHERE t.mpan=submissions.mpan AND t.mq=submissions.mq AND t.day=submissions.day AND t.id>?)',
+            (str(day), mq, first, first),
+        )
+    return len(rows)
+
+# %% ../nbs/33_bp019_mds.ipynb #d0231fed
+def _version_rows(day: dt.date, mpans, wh: np.ndarray, quality: np.ndarray, reason: np.ndarray, ds: str,
+                  at: dt.datetime, mq: str) -> list[tuple]:
+    """`load_day`'s rows for `submissions`: per MPAN its day block as an IF-021 carries it (the periods with data),
+    received at `at`."""
+    from mhhs_ref.data_services.processing import QUALITY, REASONS
+    from mhhs_ref.interfaces import wire_datetime
+
     ends = [wire_datetime(e) for e in utc_period_ends(day)]
     head = {'settlementDayDate': wire_datetime(dt.datetime.combine(day, dt.time(), UTC)), 'periodDuration': 30}
     qs, rs = np.array(QUALITY, dtype=object), np.array(REASONS, dtype=object)
@@ -926,25 +978,9 @@ def load_day(
                 0,
             )
         )
-    with self.store.tx() as cur:  # the load's refusals and its stored days: together or not at all
-        cur.executemany('INSERT INTO refusals (at, mpan, ds, code, detail) VALUES (?,?,?,?,?)', refused)
-        first = cur.execute('SELECT COALESCE(MAX(id), 0) FROM submissions').fetchone()[0]
-        cur.executemany(
-            'INSERT INTO submissions (mpan, mq, day, ds, txn, received_at, day_block, warned) VALUES '
-            '(?,?,?,?,?,?,?,?)',
-            rows,
-        )
-        cur.execute(
-            'UPDATE submissions SET superseded_by=(SELECT MAX(t.id) FROM submissions t WHERE '
-            't.mpan=submissions.mpan AND t.mq=submissions.mq '
-            'AND t.day=submissions.day) WHERE day=? AND mq=? AND superseded_by IS NULL AND id<=? AND '
-            'EXISTS (SELECT 1 FROM submissions t '
-            'WHERE t.mpan=submissions.mpan AND t.mq=submissions.mq AND t.day=submissions.day AND t.id>?)',
-            (str(day), mq, first, first),
-        )
-    return len(rows)
+    return rows
 
-# %% ../nbs/33_bp019_mds.ipynb #d12d295d
+# %% ../nbs/33_bp019_mds.ipynb #6c1e27b5
 @patch
 @implements('IF-013', 'BP019', 'DI-154')
 def if013(
@@ -963,27 +999,11 @@ def if013(
 
     code, number, run_date = run
     ends = [wire_datetime(e) for e in utc_period_ends(day)]
-    cc = isd.ccc.set_index(
-        [
-            'connection_type',
-            'measurement_quantity',
-            'market_segment',
-            'domestic_premise_indicator',
-            'consumption_component',
-        ]
-    ).ccc_id
+    cc = _ccc_index(isd)
     out = []
     for i in np.flatnonzero(defaulted.any(axis=1)):
         r = mpans.iloc[i]
-        mq = 'AE' if str(r.get('energy_direction', 'I')) == 'E' else 'AI'
-        dpi = 'T' if (str(r.market_segment) == 'S' and bool(r.domestic_premise)) else 'F'
-        b050 = {
-            'measurementQuantityID': mq,
-            'marketSegmentIndicator': str(r.market_segment),
-            'domesticPremiseIndicator': dpi == 'T',
-            'consumptionComponentClassID': int(cc[(str(r.connection_type), mq, str(r.market_segment), dpi, 'C')]),
-            'consumptionComponentIndicator': 'C',
-        }
+        b050 = _if013_mqid(r, cc)
         periods = [
             {
                 'settlementPeriodEffectiveToDateTime': ends[k],
@@ -992,35 +1012,7 @@ def if013(
             }
             for k in np.flatnonzero(defaulted[i])
         ]
-        blocks = {
-            'B043': {
-                'settlementImpactedDataServiceDIPID': str(r.ds),
-                'settlementImpactedSupplierDIPID': str(r.supplier),
-            },
-            'B049': {
-                'settlementRunExecutionDate': wire_datetime(dt.datetime.combine(as_date(run_date), dt.time(), UTC)),
-                'settlementCode': code,
-                'runNumber': number,
-            },
-            'B067': {
-                'connectionTypeIndicator': str(r.connection_type),
-                'connectionTypeEffectiveFromDate': '2000-01-01T00:00:00+00:00',
-            },
-            'B920List': [
-                {
-                    'MQID': b050,
-                    'settlementDayConsumptionPeriods': [
-                        {
-                            'settlementDay': {
-                                'settlementDayDate': wire_datetime(dt.datetime.combine(as_date(day), dt.time(), UTC)),
-                                'periodDuration': 30,
-                            },
-                            'defaultedConsumptionPeriods': periods,
-                        }
-                    ],
-                }
-            ],
-        }
+        blocks = _if013_blocks(r, b050, periods, day, code, number, run_date)
         out.append(
             Publication(
                 'IF-013',
@@ -1039,7 +1031,67 @@ def if013(
         )
     return out
 
-# %% ../nbs/33_bp019_mds.ipynb #5e8969fd
+# %% ../nbs/33_bp019_mds.ipynb #01a34898
+def _ccc_index(isd) -> pd.Series:
+    "ISD's CCC ids indexed by their keys (connection type, quantity, segment, DPI, component), for IF-013's `B050`."
+    return isd.ccc.set_index(
+        [
+            'connection_type',
+            'measurement_quantity',
+            'market_segment',
+            'domestic_premise_indicator',
+            'consumption_component',
+        ]
+    ).ccc_id
+
+
+def _if013_mqid(r, cc: pd.Series) -> dict:
+    "An IF-013's `B050` for MPAN row `r`: its quantity, segment, DPI and consumption CCC (`cc`: `_ccc_index`)."
+    mq = 'AE' if str(r.get('energy_direction', 'I')) == 'E' else 'AI'
+    dpi = 'T' if (str(r.market_segment) == 'S' and bool(r.domestic_premise)) else 'F'
+    return {
+        'measurementQuantityID': mq,
+        'marketSegmentIndicator': str(r.market_segment),
+        'domesticPremiseIndicator': dpi == 'T',
+        'consumptionComponentClassID': int(cc[(str(r.connection_type), mq, str(r.market_segment), dpi, 'C')]),
+        'consumptionComponentIndicator': 'C',
+    }
+
+# %% ../nbs/33_bp019_mds.ipynb #db4c425a
+def _if013_blocks(r, b050: dict, periods: list, day, code: str, number: int, run_date) -> dict:
+    """The blocks of one MPAN's IF-013: the parties (`B043`), the run (`B049`), the connection type (`B067`) and the
+    day's defaulted periods (`B920List`)."""
+    return {
+        'B043': {
+            'settlementImpactedDataServiceDIPID': str(r.ds),
+            'settlementImpactedSupplierDIPID': str(r.supplier),
+        },
+        'B049': {
+            'settlementRunExecutionDate': wire_datetime(dt.datetime.combine(as_date(run_date), dt.time(), UTC)),
+            'settlementCode': code,
+            'runNumber': number,
+        },
+        'B067': {
+            'connectionTypeIndicator': str(r.connection_type),
+            'connectionTypeEffectiveFromDate': '2000-01-01T00:00:00+00:00',
+        },
+        'B920List': [
+            {
+                'MQID': b050,
+                'settlementDayConsumptionPeriods': [
+                    {
+                        'settlementDay': {
+                            'settlementDayDate': wire_datetime(dt.datetime.combine(as_date(day), dt.time(), UTC)),
+                            'periodDuration': 30,
+                        },
+                        'defaultedConsumptionPeriods': periods,
+                    }
+                ],
+            }
+        ],
+    }
+
+# %% ../nbs/33_bp019_mds.ipynb #75eb1d43
 @patch
 @implements('IF-040', 'ASM-MDS-AC', 'DI-150', 'BP019')
 def annual_consumption(
@@ -1086,7 +1138,7 @@ def annual_consumption(
         out.append((m, round(wh / days * 365 / 1000, 3), q, days, round(share, 4)))
     return pd.DataFrame(out, columns=['mpan', 'annual_kwh', 'quality', 'days_held', 'actual_share'])
 
-
+# %% ../nbs/33_bp019_mds.ipynb #acfe616f
 @patch
 def if040(self: MarketWideDataService, ac: pd.DataFrame, month_start) -> list[Publication]:
     "IF-040 for every MPAN with an annual consumption."

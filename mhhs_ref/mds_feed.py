@@ -228,7 +228,7 @@ def _site(self: RegistrationFeed, cur, mpan, cu, as_of, src):
             src,
         )
 
-# %% ../nbs/33a_mds_registration_feed.ipynb #7028f9e7
+# %% ../nbs/33a_mds_registration_feed.ipynb #47f917a9
 @patch
 @implements(
     'ASM-MDS-FEED', 'ASM-MDS-FEED-DATES', 'IF-001', 'IF-003', 'IF-008', 'IF-009', 'IF-018', 'IF-036', 'IF-037', 'IF-044'
@@ -240,21 +240,7 @@ def _take(self: RegistrationFeed, cur, ch: str, event: str, mpan: str, cb: dict,
         self._set(cur, mpan, 'supplier', cu['B002']['incomingSupplierDIPID'], day, None, src)
         self._site(cur, mpan, cu, day, src)
     elif ch == 'IF-036':
-        b = cu.get('B015') or cu['B014']
-        day = _day(b.get('incomingDataServiceEffectiveFromDate') or b.get('incomingMeteringServiceEffectiveFromDate'))
-        if event == Event.DSAppActive:
-            self._set(cur, mpan, 'ds', b['incomingDataServiceDIPID'], day, None, src)
-        elif cu.get('B017'):
-            self._fill(
-                cur,
-                mpan,
-                'ds',
-                cu['B017']['incomingDataServiceDIPID'],
-                _day(cu['B017']['incomingDataServiceEffectiveFromDate']),
-                day,
-                src,
-            )
-        self._site(cur, mpan, cu, day, src)
+        self._take_if036(cur, event, mpan, cu, src)
     elif ch in ('IF-037', 'IF-003') and event in (Event.DSDeApp, Event.DSDeAppUpdate, Event.DSDeAppRM):
         if cu.get('B011'):  # a successor: it holds from its date, which ends the one before
             f = _day(cu['B011']['incomingDataServiceEffectiveFromDate'])
@@ -282,33 +268,69 @@ def _take(self: RegistrationFeed, cur, ch: str, event: str, mpan: str, cb: dict,
         else:
             self._end(cur, mpan, 'supplier', _before(_day(cu['B042']['CSSMPANDeRegistrationDate'])), src)
     elif ch == 'IF-018' and cu.get('B023'):
-        # B023 dates the connection type only: an energy direction takes effect as published
-        day = _day(cb['S1']['senderTimestamp'])
-        b = cu['B023']
-        if event == Event.EnergyDirection:
-            self._set(cur, mpan, 'energy_direction', b['energyDirection'], day, None, src)
-        self._fill(
-            cur,
-            mpan,
-            'connection_type',
-            b['connectionTypeIndicator'],
-            _day(b['connectionTypeEffectiveFromDate']),
-            day,
-            src,
-        )
+        self._take_if018(cur, event, mpan, cb, cu, src)
     elif ch == 'IF-044':
-        b, f = cu['B023'], _day(cu['B023']['connectionTypeEffectiveFromDate'])
-        day = max(f, _day(cu['B026']['marketSegmentIndicatorEffectiveFromDate']))
-        # the connection type changed
-        if f == day:
-            self._set(cur, mpan, 'connection_type', b['connectionTypeIndicator'], f, None, src)
-        # the segment changed
-        else:
-            self._fill(cur, mpan, 'connection_type', b['connectionTypeIndicator'], f, day, src)
-        self._fill_undated(cur, mpan, 'energy_direction', b['energyDirection'], f, day, src)
+        self._take_if044(cur, mpan, cu, src)
     else:
         return 'ignored: nothing the MDS keeps'
     return 'taken'
+
+# %% ../nbs/33a_mds_registration_feed.ipynb #5a641bc2
+@patch
+def _take_if036(self: RegistrationFeed, cur, event: str, mpan: str, cu: dict, src: str):
+    """`_take` of an IF-036: an active data service appointment holds from its date; otherwise the data service in
+    `B017` holds from its own date through the appointment's (`_fill`). Either way the site blocks are taken as of
+    the appointment's date."""
+    b = cu.get('B015') or cu['B014']
+    day = _day(b.get('incomingDataServiceEffectiveFromDate') or b.get('incomingMeteringServiceEffectiveFromDate'))
+    if event == Event.DSAppActive:
+        self._set(cur, mpan, 'ds', b['incomingDataServiceDIPID'], day, None, src)
+    elif cu.get('B017'):
+        self._fill(
+            cur,
+            mpan,
+            'ds',
+            cu['B017']['incomingDataServiceDIPID'],
+            _day(cu['B017']['incomingDataServiceEffectiveFromDate']),
+            day,
+            src,
+        )
+    self._site(cur, mpan, cu, day, src)
+
+# %% ../nbs/33a_mds_registration_feed.ipynb #b904bf54
+@patch
+def _take_if018(self: RegistrationFeed, cur, event: str, mpan: str, cb: dict, cu: dict, src: str):
+    """`_take` of an IF-018 with `B023`: an energy direction change from the publication's date, and the connection
+    type from its effective date through the publication's (`_fill`)."""
+    # B023 dates the connection type only: an energy direction takes effect as published
+    day = _day(cb['S1']['senderTimestamp'])
+    b = cu['B023']
+    if event == Event.EnergyDirection:
+        self._set(cur, mpan, 'energy_direction', b['energyDirection'], day, None, src)
+    self._fill(
+        cur,
+        mpan,
+        'connection_type',
+        b['connectionTypeIndicator'],
+        _day(b['connectionTypeEffectiveFromDate']),
+        day,
+        src,
+    )
+
+
+@patch
+def _take_if044(self: RegistrationFeed, cur, mpan: str, cu: dict, src: str):
+    """`_take` of an IF-044: the connection type from its effective date (open when it is the later of the two
+    dates, else through the segment's, `_fill`), and the energy direction, which has no date, by `_fill_undated`."""
+    b, f = cu['B023'], _day(cu['B023']['connectionTypeEffectiveFromDate'])
+    day = max(f, _day(cu['B026']['marketSegmentIndicatorEffectiveFromDate']))
+    # the connection type changed
+    if f == day:
+        self._set(cur, mpan, 'connection_type', b['connectionTypeIndicator'], f, None, src)
+    # the segment changed
+    else:
+        self._fill(cur, mpan, 'connection_type', b['connectionTypeIndicator'], f, day, src)
+    self._fill_undated(cur, mpan, 'energy_direction', b['energyDirection'], f, day, src)
 
 # %% ../nbs/33a_mds_registration_feed.ipynb #15660fa9
 @patch

@@ -30,7 +30,73 @@ from .reports_bmu import rep003_report, rep003a_report
 __all__ = ['rep006_report', 'rep006_frame', 'pack_report', 'unpack_report', 'rep004_report', 'rep007_report', 'rep008_report',
            'rep002_report', 'rep002b_report', 'rep009_report']
 
-# %% ../nbs/37_reports.ipynb #4ceaf223
+# %% ../nbs/37_reports.ipynb #3aad0a44
+def _rep006_ccc(ccc, g: pd.DataFrame, det: pd.DataFrame) -> dict:
+    """One CCC of a BM Unit in REP-006: its details (`R003`), each period's MSID count and volume (`R033`) and the
+    day's (`R034`); a losses CCC fills the losses fields, the others the consumption ones."""
+    c = det.loc[int(ccc)]
+    loss = c.consumption_component == ConsumptionComponent.LOSSES.value
+    g = g.sort_values('period')
+    vol = [mwh(w) for w in g.wh]
+    return {
+        'R003': {
+            'connectionTypeIndicator': c.connection_type,
+            'measurementQuantityID': c.measurement_quantity,
+            'marketSegmentIndicator': c.market_segment,
+            'consumptionComponentClassID': int(ccc),
+            'consumptionComponentIndicator': c.consumption_component,
+        },
+        'REP006-R033': [
+            {
+                'settlementPeriod': int(p),
+                'MSIDCount': int(n),
+                'uncorrectedBMUnitPeriodLevelConsumption': None if loss else v,
+                'uncorrectedBMUnitPeriodLevelConsumptionLosses': v if loss else None,
+            }
+            for p, n, v in zip(g.period, g.mpans, vol)
+        ],
+        'R034': {
+            'dailyUncorrectedBMUnitPeriodLevelConsumption': None if loss else mwh(g.wh.sum()),
+            'dailyBMUnitPeriodLevelConsumptionLosses': mwh(g.wh.sum()) if loss else None,
+        },
+    }
+
+# %% ../nbs/37_reports.ipynb #d0be0aef
+def _rep006_dde(dde: pd.DataFrame, supplier: str, bmu, events: tuple) -> list[dict]:
+    """A BM Unit's demand disconnection records in REP-006: per event with volumes on its periods, the event (`R051`),
+    its volume per CCC and period (`R106`) and for the day (`R107`); no losses."""
+    d = dde[(dde.supplier.astype(str) == str(supplier)) & (dde.bmu.astype(str) == str(bmu))]
+    evs = []
+    for e in events:
+        de = d[d.period.between(e.first_period, e.last_period)].sort_values(['ccc_id', 'period'])
+        if de.empty:
+            continue
+        zero = mwh(0)
+        evs.append(
+            {
+                'R051': _r051(e),
+                'REP006-R106': [
+                    {
+                        'consumptionComponentClassID': int(c_),
+                        'settlementPeriodID': int(p),
+                        'supplierAdvancedDemandDisconnectionVolume': mwh(w),
+                        'supplierAdvancedDemandDisconnectionVolumeLosses': zero,
+                        'BMUnitDemandDisconnectionVolume': mwh(w),
+                        'BMUnitDemandDisconnectionVolumeLosses': None,
+                    }
+                    for c_, p, w in zip(de.ccc_id, de.period, de.dde_wh)
+                ],
+                'R107': {
+                    'dailyAdvancedDemandDisconnectionVolume': mwh(de.dde_wh.sum()),
+                    'dailyAdvancedDemandDisconnectionVolumeLosses': zero,
+                    'dailyBMUnitDemandDisconnectionVolume': mwh(de.dde_wh.sum()),
+                    'dailyBMUnitDemandDisconnectionVolumeLosses': zero,
+                },
+            }
+        )
+    return evs
+
+# %% ../nbs/37_reports.ipynb #744555ec
 @implements('REP-006', 'BP019', 'ASM-REP006-UNITS', 'ASM-REP006-DDE')
 def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_number: int, executed: dt.datetime, isd,
                   dde: pd.DataFrame | None = None, events: tuple = ()) -> dict:
@@ -44,67 +110,10 @@ def rep006_report(rows: pd.DataFrame, supplier: str, *, day, code: str, run_numb
     det = isd.ccc.set_index('ccc_id')
     bmus = []
     for bmu, b in mine.groupby('bmu', sort=True):
-        cccs = []
-        for ccc, g in b.groupby('ccc_id', sort=True):
-            c = det.loc[int(ccc)]
-            loss = c.consumption_component == ConsumptionComponent.LOSSES.value
-            g = g.sort_values('period')
-            vol = [mwh(w) for w in g.wh]
-            cccs.append(
-                {
-                    'R003': {
-                        'connectionTypeIndicator': c.connection_type,
-                        'measurementQuantityID': c.measurement_quantity,
-                        'marketSegmentIndicator': c.market_segment,
-                        'consumptionComponentClassID': int(ccc),
-                        'consumptionComponentIndicator': c.consumption_component,
-                    },
-                    'REP006-R033': [
-                        {
-                            'settlementPeriod': int(p),
-                            'MSIDCount': int(n),
-                            'uncorrectedBMUnitPeriodLevelConsumption': None if loss else v,
-                            'uncorrectedBMUnitPeriodLevelConsumptionLosses': v if loss else None,
-                        }
-                        for p, n, v in zip(g.period, g.mpans, vol)
-                    ],
-                    'R034': {
-                        'dailyUncorrectedBMUnitPeriodLevelConsumption': None if loss else mwh(g.wh.sum()),
-                        'dailyBMUnitPeriodLevelConsumptionLosses': mwh(g.wh.sum()) if loss else None,
-                    },
-                }
-            )
+        cccs = [_rep006_ccc(ccc, g, det) for ccc, g in b.groupby('ccc_id', sort=True)]
         rec = {'R032': {'BMUnitID': str(bmu)}, 'REP006-R003': cccs}
         if dde is not None and len(events):
-            d = dde[(dde.supplier.astype(str) == str(supplier)) & (dde.bmu.astype(str) == str(bmu))]
-            evs = []
-            for e in events:
-                de = d[d.period.between(e.first_period, e.last_period)].sort_values(['ccc_id', 'period'])
-                if de.empty:
-                    continue
-                zero = mwh(0)
-                evs.append(
-                    {
-                        'R051': _r051(e),
-                        'REP006-R106': [
-                            {
-                                'consumptionComponentClassID': int(c_),
-                                'settlementPeriodID': int(p),
-                                'supplierAdvancedDemandDisconnectionVolume': mwh(w),
-                                'supplierAdvancedDemandDisconnectionVolumeLosses': zero,
-                                'BMUnitDemandDisconnectionVolume': mwh(w),
-                                'BMUnitDemandDisconnectionVolumeLosses': None,
-                            }
-                            for c_, p, w in zip(de.ccc_id, de.period, de.dde_wh)
-                        ],
-                        'R107': {
-                            'dailyAdvancedDemandDisconnectionVolume': mwh(de.dde_wh.sum()),
-                            'dailyAdvancedDemandDisconnectionVolumeLosses': zero,
-                            'dailyBMUnitDemandDisconnectionVolume': mwh(de.dde_wh.sum()),
-                            'dailyBMUnitDemandDisconnectionVolumeLosses': zero,
-                        },
-                    }
-                )
+            evs = _rep006_dde(dde, supplier, bmu, events)
             if evs:
                 rec['REP006-R051'] = evs
         bmus.append(rec)

@@ -19,7 +19,93 @@ from .report_models import _mpid, _r051, _run_records, check_report
 # %% auto #0
 __all__ = ['rep003_report', 'rep003a_report']
 
-# %% ../nbs/37b_reports_bmu.ipynb #57fc781b
+# %% ../nbs/37b_reports_bmu.ipynb #817e084d
+def _rep003_ccc(ccc, g: pd.DataFrame, det: pd.DataFrame, date: str) -> dict:
+    """One CCC of a BM Unit in REP-003: its details and scaling weight (`R017`), its day (`R019`) and each period
+    uncorrected and corrected (`R018`); a losses CCC fills the losses fields, the others the consumption ones."""
+    c, g = det.loc[int(ccc)], g.sort_values('period')
+    loss = c.consumption_component == ConsumptionComponent.LOSSES.value
+    unc, cor = [mwh(w) for w in g.wh], [mwh_from_float(round(x / 1e6, 6)) for x in g.corrected_wh]
+    return {
+        'R017': {
+            'consumptionComponentClassID': int(ccc),
+            'GSPGroupCorrectionScalingWeight': f"{float(c.scaling_weight):.2f}",
+            'connectionTypeIndicator': c.connection_type,
+            'marketSegmentIndicator': c.market_segment,
+            'consumptionComponentIndicator': c.consumption_component,
+        },
+        'R019': {
+            'dailyBMUnitPeriodLevelConsumption': mwh(0 if loss else g.wh.sum()),
+            'dailyBMUnitPeriodLevelConsumptionLosses': mwh(g.wh.sum()) if loss else None,
+            'dailyCorrectedComponent': mwh_from_float(0 if loss else round(g.corrected_wh.sum() / 1e6, 6)),
+            'dailyCorrectedComponentLosses': mwh_from_float(
+                round(g.corrected_wh.sum() / 1e6, 6) if loss else 0),
+        },
+        'REP003-R018': [
+            {
+                'settlementDate': date,
+                'settlementPeriod': int(p),
+                'uncorrectedBMUnitPeriodLevelConsumption': None if loss else u,
+                'uncorrectedBMUnitPeriodLevelConsumptionLosses': u if loss else None,
+                'correctedComponentConsumption': None if loss else k,
+                'correctedComponentLosses': k if loss else None,
+            }
+            for p, u, k in zip(g.period, unc, cor)
+        ],
+    }
+
+# %% ../nbs/37b_reports_bmu.ipynb #ade628e1
+def _rep003_dde(dde: pd.DataFrame, supplier: str, bmu, events: tuple) -> list[dict]:
+    """A BM Unit's demand disconnection records in REP-003: per event with volumes on its periods, the event (`R051`),
+    its volume per period (`R022`) and for the day (`R023`)."""
+    d = dde[(dde.supplier.astype(str) == str(supplier)) & (dde.bmu.astype(str) == str(bmu))]
+    evs = []
+    for e in events:
+        de = d[d.period.between(e.first_period, e.last_period)].groupby('period', as_index=False).dde_wh.sum()
+        if de.empty:
+            continue
+        evs.append(
+            {
+                'R051': _r051(e),
+                'REP003-R022': [
+                    {
+                        'SettlementPeriod': int(p),
+                        'BMUnitAllocatedDemandDisconnectionVolume': mwh(w),
+                        'BMUnitAllocatedDemandDisconnectionVolumeLosses': None,
+                    }
+                    for p, w in zip(de.period, de.dde_wh)
+                ],
+                'R023': {
+                    'dailyBMUnitAllocatedDemandDisconnectionVolume': mwh(de.dde_wh.sum()),
+                    'dailyBMUnitAllocatedDemandDisconnectionVolumeLosses': mwh(0),
+                },
+            }
+        )
+    return evs
+
+# %% ../nbs/37b_reports_bmu.ipynb #95ee9ac5
+def _rep003_bmu(bmu, b: pd.DataFrame, det: pd.DataFrame, date: str, supplier: str, dde, events: tuple,
+                default_bmu) -> dict:
+    """One BM Unit of a supplier in REP-003: the unit and whether it is the default one (`R016`), its CCCs, its day's
+    totals and MSID count (`R021`) and any demand disconnection records."""
+    cccs = [_rep003_ccc(ccc, g, det, date) for ccc, g in b.groupby('ccc_id', sort=True)]
+    msids = int(b[b.component == ConsumptionComponent.CONSUMPTION.value].drop_duplicates('ccc_id').mpans.sum())
+    rec = {
+        'R016': {'BMUnitID': str(bmu), 'defaultBMUnitFlag': bool(default_bmu(bmu))},
+        'REP003-R017': cccs,
+        'R021': {
+            'dailyUncorrectedPeriodBMUnitTotalAllocatedVolume': mwh(b.wh.sum()),
+            'dailyPeriodBMUnitTotalAllocatedVolume': mwh_from_float(round(b.corrected_wh.sum() / 1e6, 6)),
+            'dailyBMUnitMSIDCount': msids,
+        },
+    }
+    if dde is not None and len(events):
+        evs = _rep003_dde(dde, supplier, bmu, events)
+        if evs:
+            rec['REP003-R051'] = evs
+    return rec
+
+# %% ../nbs/37b_reports_bmu.ipynb #8199ff79
 @implements('REP-003', 'BP020', 'ASM-MARKET-BMU')
 def rep003_report(
     corrected: pd.DataFrame,
@@ -44,79 +130,8 @@ def rep003_report(
         raise MhhsError('REF0352', f"no REP-003 rows for supplier {supplier}")
     det = isd.ccc.set_index('ccc_id')
     date = str(as_date(day))
-    bmus = []
-    for bmu, b in mine.groupby('bmu', sort=True):
-        cccs = []
-        for ccc, g in b.groupby('ccc_id', sort=True):
-            c, g = det.loc[int(ccc)], g.sort_values('period')
-            loss = c.consumption_component == ConsumptionComponent.LOSSES.value
-            unc, cor = [mwh(w) for w in g.wh], [mwh_from_float(round(x / 1e6, 6)) for x in g.corrected_wh]
-            cccs.append(
-                {
-                    'R017': {
-                        'consumptionComponentClassID': int(ccc),
-                        'GSPGroupCorrectionScalingWeight': f"{float(c.scaling_weight):.2f}",
-                        'connectionTypeIndicator': c.connection_type,
-                        'marketSegmentIndicator': c.market_segment,
-                        'consumptionComponentIndicator': c.consumption_component,
-                    },
-                    'R019': {
-                        'dailyBMUnitPeriodLevelConsumption': mwh(0 if loss else g.wh.sum()),
-                        'dailyBMUnitPeriodLevelConsumptionLosses': mwh(g.wh.sum()) if loss else None,
-                        'dailyCorrectedComponent': mwh_from_float(0 if loss else round(g.corrected_wh.sum() / 1e6, 6)),
-                        'dailyCorrectedComponentLosses': mwh_from_float(
-                            round(g.corrected_wh.sum() / 1e6, 6) if loss else 0),
-                    },
-                    'REP003-R018': [
-                        {
-                            'settlementDate': date,
-                            'settlementPeriod': int(p),
-                            'uncorrectedBMUnitPeriodLevelConsumption': None if loss else u,
-                            'uncorrectedBMUnitPeriodLevelConsumptionLosses': u if loss else None,
-                            'correctedComponentConsumption': None if loss else k,
-                            'correctedComponentLosses': k if loss else None,
-                        }
-                        for p, u, k in zip(g.period, unc, cor)
-                    ],
-                }
-            )
-        msids = int(b[b.component == ConsumptionComponent.CONSUMPTION.value].drop_duplicates('ccc_id').mpans.sum())
-        rec = {
-            'R016': {'BMUnitID': str(bmu), 'defaultBMUnitFlag': bool(default_bmu(bmu))},
-            'REP003-R017': cccs,
-            'R021': {
-                'dailyUncorrectedPeriodBMUnitTotalAllocatedVolume': mwh(b.wh.sum()),
-                'dailyPeriodBMUnitTotalAllocatedVolume': mwh_from_float(round(b.corrected_wh.sum() / 1e6, 6)),
-                'dailyBMUnitMSIDCount': msids,
-            },
-        }
-        if dde is not None and len(events):
-            d = dde[(dde.supplier.astype(str) == str(supplier)) & (dde.bmu.astype(str) == str(bmu))]
-            evs = []
-            for e in events:
-                de = d[d.period.between(e.first_period, e.last_period)].groupby('period', as_index=False).dde_wh.sum()
-                if de.empty:
-                    continue
-                evs.append(
-                    {
-                        'R051': _r051(e),
-                        'REP003-R022': [
-                            {
-                                'SettlementPeriod': int(p),
-                                'BMUnitAllocatedDemandDisconnectionVolume': mwh(w),
-                                'BMUnitAllocatedDemandDisconnectionVolumeLosses': None,
-                            }
-                            for p, w in zip(de.period, de.dde_wh)
-                        ],
-                        'R023': {
-                            'dailyBMUnitAllocatedDemandDisconnectionVolume': mwh(de.dde_wh.sum()),
-                            'dailyBMUnitAllocatedDemandDisconnectionVolumeLosses': mwh(0),
-                        },
-                    }
-                )
-            if evs:
-                rec['REP003-R051'] = evs
-        bmus.append(rec)
+    bmus = [_rep003_bmu(bmu, b, det, date, supplier, dde, events, default_bmu)
+            for bmu, b in mine.groupby('bmu', sort=True)]
     report = {
         'R013': {'GSPGroupID': str(mine.gsp_group.iloc[0])},
         **_run_records(day, code, run_number, executed),

@@ -65,7 +65,7 @@ def _held(mds, day, mpans: pd.DataFrame, known_at: float) -> np.ndarray:
         align_rows(ids, vals, mpans, out=wh)  # the MDS may hold other groups' MPANs: dropped, never misplaced
     return wh
 
-# %% ../nbs/35_settlement_runs.ipynb #0ab9c5af
+# %% ../nbs/35_settlement_runs.ipynb #bbf78836
 @patch
 @implements('REF-RUN-CALENDAR', 'REF-RUN-PRECEDENCE', 'BP020', 'BP019', 'BP013')
 def run(
@@ -85,12 +85,7 @@ def run(
     Demand disconnection `events` (BP013) add their volumes to the suppliers' allocations. A run before its calendar
     date is refused (REF0340). `reports`: also build and keep each supplier's REP-003, REP-004, REP-006 and REP-007."""
     day = as_date(day)
-    sched = run_schedule(day, transition=code in ('R2', 'R3')).set_index('run').run_date
-    if code not in sched.index:
-        raise MhhsError('REF0340', f"{code} is not a scheduled run of {day}")
-    run_date = as_date(run_date or sched[code])
-    if run_date < sched[code]:
-        raise MhhsError('REF0340', f"{code} of {day} is due on {sched[code]}, not {run_date}")
+    run_date = _due_date(day, code, run_date)
     known_at = dt.datetime.combine(run_date, dt.time(23, 59), UTC).timestamp()
     # the UTC days the local day spans
     held = {d: _held(self.mds, d, mpans, known_at) for d in sorted({d for d, _ in local_day_cells(day)})}
@@ -111,57 +106,81 @@ def run(
             'mpans_defaulted) VALUES (?,?,?,?,?,?,?,?)',
             (str(day), gsp, code, str(run_date), n, executed.timestamp(), res.mpans_held, res.mpans_defaulted),
         ).lastrowid
-        dt4 = rep['REP-004'].query("direction == 'import'")
+        _keep_result(cur, rid, rep, dde, factors, res)
+        if reports:
+            _keep_reports(self, cur, rid, day, code, n, executed, res, factors, rep, dde, events)
+    return rid
+
+# %% ../nbs/35_settlement_runs.ipynb #599083af
+def _due_date(day: dt.date, code: str, run_date) -> dt.date:
+    """The date `run` makes run `code` of `day` on: `run_date`, or by default the calendar's; REF0340 when the run is
+    not scheduled for the day or `run_date` is before its calendar date."""
+    sched = run_schedule(day, transition=code in ('R2', 'R3')).set_index('run').run_date
+    if code not in sched.index:
+        raise MhhsError('REF0340', f"{code} is not a scheduled run of {day}")
+    run_date = as_date(run_date or sched[code])
+    if run_date < sched[code]:
+        raise MhhsError('REF0340', f"{code} of {day} is due on {sched[code]}, not {run_date}")
+    return run_date
+
+# %% ../nbs/35_settlement_runs.ipynb #6c103b21
+def _keep_result(cur, rid: int, rep: dict, dde, factors: pd.DataFrame, res) -> None:
+    """Run `rid`'s results into their tables: the suppliers' deemed take and BM Unit allocations (import), the
+    disconnection volumes, the factors per period and the exceptions."""
+    dt4 = rep['REP-004'].query("direction == 'import'")
+    cur.executemany(
+        'INSERT INTO deemed_take VALUES (?,?,?,?)',
+        [(rid, s, int(p), float(v)) for s, p, v in zip(dt4.supplier, dt4.period, dt4.deemed_take_mwh)],
+    )
+    r3 = rep['REP-003'].query("direction == 'import'")
+    cur.executemany(
+        'INSERT INTO bmu_allocation VALUES (?,?,?,?,?)',
+        [(rid, s, b, int(p), float(v)) for s, b, p, v in zip(r3.supplier, r3.bmu, r3.period, r3.allocated_mwh)],
+    )
+    if dde is not None and len(dde):
         cur.executemany(
-            'INSERT INTO deemed_take VALUES (?,?,?,?)',
-            [(rid, s, int(p), float(v)) for s, p, v in zip(dt4.supplier, dt4.period, dt4.deemed_take_mwh)],
-        )
-        r3 = rep['REP-003'].query("direction == 'import'")
-        cur.executemany(
-            'INSERT INTO bmu_allocation VALUES (?,?,?,?,?)',
-            [(rid, s, b, int(p), float(v)) for s, b, p, v in zip(r3.supplier, r3.bmu, r3.period, r3.allocated_mwh)],
-        )
-        if dde is not None and len(dde):
-            cur.executemany(
-                'INSERT INTO dde VALUES (?,?,?,?,?)',
-                [
-                    (rid, s, b, int(p), float(w) / 1e6)
-                    for s, b, p, w in zip(dde.supplier, dde.bmu, dde.period, dde.dde_wh)
-                ],
-            )
-        cur.executemany(
-            'INSERT INTO factors VALUES (?,?,?,?)',
+            'INSERT INTO dde VALUES (?,?,?,?,?)',
             [
-                (rid, int(p), float(i), float(e))
-                for p, i, e in zip(factors.period, factors.import_ggcf, factors.export_ggcf)
+                (rid, s, b, int(p), float(w) / 1e6)
+                for s, b, p, w in zip(dde.supplier, dde.bmu, dde.period, dde.dde_wh)
             ],
         )
-        cur.executemany(
-            'INSERT INTO exceptions VALUES (?,?,?,?,?)',
-            [(rid, *r) for r in res.exceptions().itertuples(index=False)],
-        )
-        if reports:
-            cur.executemany(
-                'INSERT INTO reports VALUES (?,?,?,?)',
-                [
-                    (rid, ch, sup, json.dumps(body))
-                    for ch, sup, body in _run_reports(
-                        self,
-                        day,
-                        code,
-                        n,
-                        executed,
-                        res.rep6,
-                        res.corrected,
-                        factors,
-                        rep,
-                        dde,
-                        res.dde_ccc,
-                        events,
-                    )
-                ],
+    cur.executemany(
+        'INSERT INTO factors VALUES (?,?,?,?)',
+        [
+            (rid, int(p), float(i), float(e))
+            for p, i, e in zip(factors.period, factors.import_ggcf, factors.export_ggcf)
+        ],
+    )
+    cur.executemany(
+        'INSERT INTO exceptions VALUES (?,?,?,?,?)',
+        [(rid, *r) for r in res.exceptions().itertuples(index=False)],
+    )
+
+# %% ../nbs/35_settlement_runs.ipynb #ab7de695
+def _keep_reports(self: SettlementService, cur, rid: int, day, code: str, n: int, executed, res, factors, rep, dde,
+                  events) -> None:
+    "Run `rid`'s reports to each supplier (`_run_reports`) into `reports`."
+    cur.executemany(
+        'INSERT INTO reports VALUES (?,?,?,?)',
+        [
+            (rid, ch, sup, json.dumps(body))
+            for ch, sup, body in _run_reports(
+                self,
+                day,
+                code,
+                n,
+                executed,
+                res.rep6,
+                res.corrected,
+                factors,
+                rep,
+                dde,
+                res.dde_ccc,
+                events,
             )
-    return rid
+        ],
+    )
 
 # %% ../nbs/35_settlement_runs.ipynb #c56f383e
 def _run_reports(self, day, code, n, executed, rep6, corr, factors, rep, dde, dde_c, events):

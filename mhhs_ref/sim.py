@@ -88,7 +88,7 @@ class SimConfig:
         except MhhsError:
             raise MhhsError('REF0400', f"--from must be a date YYYY-MM-DD (got {self.start!r})") from None
 
-
+# %% ../nbs/41_simulation.ipynb #ac1b08e4
 mark_implements('ASM-SIM-RATES', __name__, 'SimConfig')
 
 # %% ../nbs/41_simulation.ipynb #96f35f66
@@ -105,18 +105,85 @@ def load_by_direction(mds, day, mpans: pd.DataFrame, sub, rows: np.ndarray, rece
                               received_at=received_at, mq=mq)
     return n
 
+# %% ../nbs/41_simulation.ipynb #fd60e60e
+def _day_summary(gsp: str, day, part, sub, hit: np.ndarray, exp: np.ndarray, submitted: np.ndarray) -> pd.DataFrame:
+    "One GSP group's UTC day in a row: MPANs, true energy (import, export), energy submitted, estimates, fault."
+    return pd.DataFrame(
+        {
+            'gsp_group': [gsp],
+            'day': [str(day)],
+            'mpans': [len(part.mpans)],
+            'true_mwh': [part.true_wh.sum(dtype=np.int64) / 1e6],
+            'true_import_mwh': [part.true_wh[~exp].sum(dtype=np.int64) / 1e6],
+            'true_export_mwh': [part.true_wh[exp].sum(dtype=np.int64) / 1e6],
+            'submitted_mwh': [submitted.sum(dtype=np.int64) / 1e6],
+            'estimated_share': [float((sub.quality != 0).mean())],
+            'fault_mpan_days': [int(hit.sum())],
+        }
+    )
+
+# %% ../nbs/41_simulation.ipynb #7403579e
+def _submit_day(cfg: SimConfig, mds, gsp: str, day, part, regs, rng, out: dict) -> dict:
+    """One UTC day of the partition: collect and process it, apply any data service fault, keep its load shapes and
+    summary row in `out`, and load it into the MDS on time or late. Returns what reached the MDS, and when."""
+    col = collect_day(part.mpans, part.metered_wh, part.true_wh, day, regs)
+    sub = process(col.hh, day_quantity_wh=col.day_quantity_wh)
+    hit = fault_rows(cfg, part.mpans, gsp, day)
+    if cfg.ds_fault_mode == 'zero':  # the faulty service submits zeros as if actual
+        sub.wh[hit] = 0
+        sub.quality[hit] = Q['A']
+        sub.reason[hit] = 0
+    sh = day_shapes(day, part.mpans, sub.wh, sub.quality)
+    out['shapes'].append(sh.assign(day=str(day), values=sh['values'].map(lambda v: v.tolist())))
+    late = rng.random(len(part.mpans)) < cfg.late_share
+    exp = (part.mpans.energy_direction.astype(str) == EnergyDirection.EXPORT.value).to_numpy()  # export MPANs
+    received = np.where(late, day.toordinal() + cfg.late_after_days, day.toordinal() + 1)
+    # never submitted
+    if cfg.ds_fault_mode == 'missing':
+        received = np.where(hit, np.iinfo(np.int64).max, received)
+    for rows, when in ((~late, day + dt.timedelta(days=1)), (late, day + dt.timedelta(days=cfg.late_after_days))):
+        rows = rows & ~hit if cfg.ds_fault_mode == 'missing' else rows
+        load_by_direction(mds, day, part.mpans, sub, rows, dt.datetime.combine(when, dt.time(6), UTC))
+    submitted = np.where(hit[:, None], 0, sub.wh) if cfg.ds_fault_mode == 'missing' else sub.wh
+    out['summary'].append(_day_summary(gsp, day, part, sub, hit, exp, submitted))
+    return {'wh': sub.wh, 'quality': sub.quality, 'received': received, 'fault': hit}
+
+# %% ../nbs/41_simulation.ipynb #8befa657
+def _settle_local_day(cfg: SimConfig, spec, gsp: str, k: int, ld, part, true: dict, sent: dict, rng, st, now: list,
+                      out: dict) -> None:
+    """Settle local day `ld` (the `k`th of the period) once its UTC days are in: the take (with noise and any meter
+    error), a demand disconnection on the first day, every run of the calendar on its run date; its rows go in `out`.
+    """
+    clean = gsp_group_take(to_local_day(ld, true), part.mpans, spec.isd, noise=0.0)
+    take = gsp_group_take(to_local_day(ld, true), part.mpans, spec.isd, noise=cfg.take_noise, seed=cfg.seed + k)
+    measured = {'import': take['import'] * (1 + cfg.gsp_meter_error), 'export': take['export']}
+    events = ()
+    if k == 0 and cfg.dde_share > 0:  # a demand control event on the first day (BP013)
+        smart = part.mpans[
+            (part.mpans.market_segment == MarketSegment.SMART.value)
+            & (part.mpans.energy_direction == EnergyDirection.IMPORT.value)
+        ].mpan
+        hit_dde = smart[rng.random(len(smart)) < cfg.dde_share]
+        if len(hit_dde):
+            events = (DemandDisconnectionEvent(str(ld), cfg.dde_periods[0], cfg.dde_periods[1], list(hit_dde)),)
+    sched = run_schedule(ld)
+    for code, run_date in zip(sched.run, sched.run_date):
+        now[0] = dt.datetime.combine(as_date(run_date), dt.time(23, 59), UTC)
+        st.run(ld, code, part.mpans, measured, events=events)
+    out['factor_causes'].append(
+        factor_causes(ld, part.mpans, spec.isd, true, sent, sched, measured, take, clean).assign(gsp_group=gsp)
+    )
+    runs = st.runs()
+    t = st.day_tables(ld)
+    for k, name in (('volumes', 'volumes'), ('factors', 'factors'), ('dde', 'dde'), ('bmu', 'bmu_volumes')):
+        out[name].append(t[k].assign(gsp_group=gsp))
+    out['exceptions'].append(
+        runs[runs.day == str(ld)][['day', 'code', 'mpans_held', 'mpans_defaulted']].assign(gsp_group=gsp)
+    )
+
 # %% ../nbs/41_simulation.ipynb #9d1b47c1
-@implements(
-    'BP004',
-    'BP005',
-    'BP018',
-    'BP019',
-    'BP020',
-    'REF-RUN-CALENDAR',
-    'ASM-SIM-RATES',
-    'ASM-SIM-FAULTS',
-    'ASM-SIM-TAKE-NOISE',
-)
+@implements('BP004', 'BP005', 'BP018', 'BP019', 'BP020', 'REF-RUN-CALENDAR', 'ASM-SIM-RATES', 'ASM-SIM-FAULTS',
+            'ASM-SIM-TAKE-NOISE')
 def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
     """Meter to bank for one GSP group over the period: volumes per run, factors and their causes, load shapes,
     exceptions, MDS refusals."""
@@ -128,19 +195,9 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
     mds = MarketWideDataService(clock=lambda: now[0])
     st = SettlementService(mds, spec.isd, clock=lambda: now[0])
     rng = np.random.default_rng([cfg.seed, spec.gsp_groups.index(gsp)])
-    regs, out = (
-        None,
-        {
-            'volumes': [],
-            'bmu_volumes': [],
-            'factors': [],
-            'factor_causes': [],
-            'shapes': [],
-            'exceptions': [],
-            'summary': [],
-            'dde': [],
-        },
-    )
+    regs = None
+    out = {k: [] for k in ('volumes', 'bmu_volumes', 'factors', 'factor_causes', 'shapes', 'exceptions', 'summary',
+                           'dde')}
     local_days = [as_date(cfg.start) + dt.timedelta(days=k) for k in range(cfg.days)]
     # a local day in BST starts on the UTC day before
     need = {ld: {d for d, _ in local_day_cells(ld)} for ld in local_days}
@@ -150,72 +207,13 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
     for day in sorted(set().union(*need.values())):
         part = spec.day(gsp, day)
         regs = regs or Registers(part.mpans)
-        col = collect_day(part.mpans, part.metered_wh, part.true_wh, day, regs)
-        sub = process(col.hh, day_quantity_wh=col.day_quantity_wh)
-        hit = fault_rows(cfg, part.mpans, gsp, day)
-        if cfg.ds_fault_mode == 'zero':  # the faulty service submits zeros as if actual
-            sub.wh[hit] = 0
-            sub.quality[hit] = Q['A']
-            sub.reason[hit] = 0
-        sh = day_shapes(day, part.mpans, sub.wh, sub.quality)
-        out['shapes'].append(sh.assign(day=str(day), values=sh['values'].map(lambda v: v.tolist())))
-        late = rng.random(len(part.mpans)) < cfg.late_share
-        exp = (part.mpans.energy_direction.astype(str) == EnergyDirection.EXPORT.value).to_numpy()  # export MPANs
-        received = np.where(late, day.toordinal() + cfg.late_after_days, day.toordinal() + 1)
-        # never submitted
-        if cfg.ds_fault_mode == 'missing':
-            received = np.where(hit, np.iinfo(np.int64).max, received)
-        for rows, when in ((~late, day + dt.timedelta(days=1)), (late, day + dt.timedelta(days=cfg.late_after_days))):
-            rows = rows & ~hit if cfg.ds_fault_mode == 'missing' else rows
-            load_by_direction(mds, day, part.mpans, sub, rows, dt.datetime.combine(when, dt.time(6), UTC))
+        sent[day] = _submit_day(cfg, mds, gsp, day, part, regs, rng, out)
         true[day] = part.true_wh
-        sent[day] = {'wh': sub.wh, 'quality': sub.quality, 'received': received, 'fault': hit}
-        submitted = np.where(hit[:, None], 0, sub.wh) if cfg.ds_fault_mode == 'missing' else sub.wh
-        out['summary'].append(
-            pd.DataFrame(
-                {
-                    'gsp_group': [gsp],
-                    'day': [str(day)],
-                    'mpans': [len(part.mpans)],
-                    'true_mwh': [part.true_wh.sum(dtype=np.int64) / 1e6],
-                    'true_import_mwh': [part.true_wh[~exp].sum(dtype=np.int64) / 1e6],
-                    'true_export_mwh': [part.true_wh[exp].sum(dtype=np.int64) / 1e6],
-                    'submitted_mwh': [submitted.sum(dtype=np.int64) / 1e6],
-                    'estimated_share': [float((sub.quality != 0).mean())],
-                    'fault_mpan_days': [int(hit.sum())],
-                }
-            )
-        )
         # settle each local day once the UTC days it spans are in
         for k, ld in enumerate(local_days):
             if max(need[ld]) != day:
                 continue
-            clean = gsp_group_take(to_local_day(ld, true), part.mpans, spec.isd, noise=0.0)
-            take = gsp_group_take(to_local_day(ld, true), part.mpans, spec.isd, noise=cfg.take_noise, seed=cfg.seed + k)
-            measured = {'import': take['import'] * (1 + cfg.gsp_meter_error), 'export': take['export']}
-            events = ()
-            if k == 0 and cfg.dde_share > 0:  # a demand control event on the first day (BP013)
-                smart = part.mpans[
-                    (part.mpans.market_segment == MarketSegment.SMART.value)
-                    & (part.mpans.energy_direction == EnergyDirection.IMPORT.value)
-                ].mpan
-                hit_dde = smart[rng.random(len(smart)) < cfg.dde_share]
-                if len(hit_dde):
-                    events = (DemandDisconnectionEvent(str(ld), cfg.dde_periods[0], cfg.dde_periods[1], list(hit_dde)),)
-            sched = run_schedule(ld)
-            for code, run_date in zip(sched.run, sched.run_date):
-                now[0] = dt.datetime.combine(as_date(run_date), dt.time(23, 59), UTC)
-                st.run(ld, code, part.mpans, measured, events=events)
-            out['factor_causes'].append(
-                factor_causes(ld, part.mpans, spec.isd, true, sent, sched, measured, take, clean).assign(gsp_group=gsp)
-            )
-            runs = st.runs()
-            t = st.day_tables(ld)
-            for k, name in (('volumes', 'volumes'), ('factors', 'factors'), ('dde', 'dde'), ('bmu', 'bmu_volumes')):
-                out[name].append(t[k].assign(gsp_group=gsp))
-            out['exceptions'].append(
-                runs[runs.day == str(ld)][['day', 'code', 'mpans_held', 'mpans_defaulted']].assign(gsp_group=gsp)
-            )
+            _settle_local_day(cfg, spec, gsp, k, ld, part, true, sent, rng, st, now, out)
         # a local day needs at most the UTC day before
         for d in [d for d in true if d < day]:
             del true[d]
@@ -224,13 +222,11 @@ def simulate_partition(cfg: dict, gsp: str) -> dict[str, pd.DataFrame]:
     res['mds_refusals'] = mds.refusals().assign(gsp_group=gsp)
     return res
 
-# %% ../nbs/41_simulation.ipynb #a1e35d95
-@implements('BP001', 'BP002', 'BP009', 'ASM-SIM-RATES')
-def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Changes of supplier, of metering service and meter exchanges over the DIP for the period; the DIP journal and
-    rejections."""
+# %% ../nbs/41_simulation.ipynb #836ccf05
+def _process_market(cfg: SimConfig, frame: pd.DataFrame):
+    """The smart, energised import MPANs (up to `process_mpans`) loaded into a `Market` that opens on the first day;
+    each MPAN created at least 30 days before it. Returns the market, those MPANs and the first day."""
     from mhhs_ref.processes.market import Market
-    from mhhs_ref.time import wire_midnight
     smart = frame[
         (frame.market_segment == MarketSegment.SMART.value)
         & (frame.energy_direction == EnergyDirection.IMPORT.value)
@@ -240,17 +236,15 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
     m = Market(start=f'{start}T09:00:00+00:00', record=cfg.record_processes)
     loaded = smart.assign(created_on=np.minimum(smart.created_on.values, np.datetime64(start - dt.timedelta(days=30))))
     m.load(loaded)
-    rng = np.random.default_rng(cfg.seed)
-    n = lambda rate: max(1, int(round(cfg.mpans * rate * cfg.days / 365)))
-    picks = rng.permutation(len(smart))
+    return m, smart, start
+
+# %% ../nbs/41_simulation.ipynb #cc95c3da
+def _switch_suppliers(m, smart: pd.DataFrame, picks: np.ndarray, i: int, count: int, rng, start) -> tuple[int, list]:
+    """`count` changes of supplier, on the MPANs `picks` names from position `i`, each to another supplier drawn from
+    `rng` and effective 2 to 7 days after `start`. Returns the next position and the codes of the changes refused."""
     sups = m.participants('SUP')
-    counts = {
-        'changes of supplier': n(cfg.switch_rate),
-        'metering service changes': n(cfg.ms_change_rate),
-        'meter exchanges': n(cfg.meter_exchange_rate),
-    }
-    i, refused = 0, []
-    for _ in range(counts['changes of supplier']):
+    refused = []
+    for _ in range(count):
         r = smart.iloc[picks[i % len(picks)]]
         i += 1
         new = [s for s in sups if s != str(r.supplier)][int(rng.integers(0, len(sups) - 1))]
@@ -259,15 +253,26 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
         # CSS or Registration said no: counted and reported, not hidden
         except MhhsError as e:
             refused.append(e.code)
-    counts['changes of supplier refused'] = len(refused)
+    return i, refused
+
+
+def _change_ms(m, smart: pd.DataFrame, picks: np.ndarray, i: int, count: int, start) -> int:
+    "`count` metering service changes, each to the first other MSS, from position `i` of `picks`; the next position."
     mss = m.participants('MSS')
-    for _ in range(counts['metering service changes']):
+    for _ in range(count):
         r = smart.iloc[picks[i % len(picks)]]
         i += 1
         m.appoint(
             str(r.supplier), str(r.mpan), 'MS', [x for x in mss if x != str(r.ms)][0], start + dt.timedelta(days=3)
         )
-    for k in range(counts['meter exchanges']):
+    return i
+
+# %% ../nbs/41_simulation.ipynb #aa216a89
+def _exchange_meters(m, smart: pd.DataFrame, picks: np.ndarray, i: int, count: int, start) -> None:
+    """`count` meter exchanges from position `i` of `picks` (MTD over the DIP): a new smart meter replaces the first
+    meter registered, or is installed where none is."""
+    from mhhs_ref.time import wire_midnight
+    for k in range(count):
         r = smart.iloc[picks[i % len(picks)]]
         i += 1
         meters = m.registration.as_at(str(r.mpan))['meters'] or []
@@ -301,8 +306,10 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
                     {'meterAssetProviderID': 'MAPA', 'meterAssetProviderEffectiveFromDate': wire_midnight(start)}
                 ],
             )
-    m.advance_to(start + dt.timedelta(days=max(cfg.days, 8)))
-    journal = m.hub.journal_entries()
+
+# %% ../nbs/41_simulation.ipynb #a98b7efe
+def _process_rejections(m, refused: list) -> pd.DataFrame:
+    "Registration's rejections by code, with the changes of supplier CSS refused (by code) after them."
     rej = m.registration.rejection_counts().assign(service='Registration')
     if refused:
         rej = pd.concat(
@@ -317,6 +324,29 @@ def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.Data
             ],
             ignore_index=True,
         )
+    return rej
+
+# %% ../nbs/41_simulation.ipynb #a1e35d95
+@implements('BP001', 'BP002', 'BP009', 'ASM-SIM-RATES')
+def simulate_processes(cfg: SimConfig, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Changes of supplier, of metering service and meter exchanges over the DIP for the period; the DIP journal and
+    rejections."""
+    m, smart, start = _process_market(cfg, frame)
+    rng = np.random.default_rng(cfg.seed)
+    n = lambda rate: max(1, int(round(cfg.mpans * rate * cfg.days / 365)))
+    picks = rng.permutation(len(smart))
+    counts = {
+        'changes of supplier': n(cfg.switch_rate),
+        'metering service changes': n(cfg.ms_change_rate),
+        'meter exchanges': n(cfg.meter_exchange_rate),
+    }
+    i, refused = _switch_suppliers(m, smart, picks, 0, counts['changes of supplier'], rng, start)
+    counts['changes of supplier refused'] = len(refused)
+    i = _change_ms(m, smart, picks, i, counts['metering service changes'], start)
+    _exchange_meters(m, smart, picks, i, counts['meter exchanges'], start)
+    m.advance_to(start + dt.timedelta(days=max(cfg.days, 8)))
+    journal = m.hub.journal_entries()
+    rej = _process_rejections(m, refused)
     return {
         'journal': journal,
         'registration_rejections': rej,
@@ -346,6 +376,38 @@ def _engine_map(cfg: SimConfig, groups: list[str], progress=None) -> list[dict]:
                 progress(futures[fut])
         return [done[g] for g in groups]
 
+# %% ../nbs/41_simulation.ipynb #133688a6
+def _with_fault_ds(cfg: SimConfig, frame: pd.DataFrame) -> SimConfig:
+    "`cfg` with its faulty data service named by DIP id (for 'largest', the one `_fault_ds` picks); REF0400 if unknown."
+    if cfg.ds_fault and cfg.ds_fault_share > 0:
+        ds = _fault_ds(cfg, frame)
+        if ds not in set(frame.ds.astype(str)):
+            raise MhhsError(
+                'REF0400',
+                f"--ds-fault {cfg.ds_fault!r} is not a data service of this market (one "
+                f"of {', '.join(sorted(set(frame.ds.astype(str)))[:5])}, …, or 'largest')",
+            )
+        cfg = replace(cfg, ds_fault=ds)
+    return cfg
+
+
+def _join_partitions(parts: list[dict], mpid: dict) -> dict[str, pd.DataFrame]:
+    "The partitions' frames joined table by table, with the supplier's MPID beside its DIP id in the volume tables."
+    res = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]}
+    for k in ('volumes', 'bmu_volumes', 'dde'):  # the supplier's MPID beside its DIP id
+        v = res[k]
+        res[k] = v.assign(supplier_mpid=v.supplier.astype(str).map(mpid)) if len(v) else v.assign(supplier_mpid=[])
+    return res
+
+
+def _write_tables(tmp: Path, written: dict[str, pd.DataFrame]) -> None:
+    "Every table as Parquet and CSV, and the data dictionary (which first refuses a column it cannot describe)."
+    dd = data_dictionary(written)  # refuses a column it cannot describe before anything is written
+    for k, v in written.items():
+        _write(v, tmp, k)
+    dd.to_csv(tmp / 'data_dictionary.csv', index=False, lineterminator='\n')
+    (tmp / 'data_dictionary.md').write_text(_dictionary_md(dd))
+
 # %% ../nbs/41_simulation.ipynb #0798eb03
 @implements('ASM-SIM-RATES', 'REF-SIM-OUTPUTS')
 def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False, progress=None) -> dict:
@@ -370,32 +432,17 @@ def simulate(out: str | Path, cfg: SimConfig | None = None, force: bool = False,
         written['participants'] = spec.isd.participants[['mpid', 'role', 'dip_id', 'name']]
         written['gsp_groups'] = spec.isd.gsp_groups
         # the faulty data service, named for every partition
-        if cfg.ds_fault and cfg.ds_fault_share > 0:
-            ds = _fault_ds(cfg, frame)
-            if ds not in set(frame.ds.astype(str)):
-                raise MhhsError(
-                    'REF0400',
-                    f"--ds-fault {cfg.ds_fault!r} is not a data service of this market (one "
-                    f"of {', '.join(sorted(set(frame.ds.astype(str)))[:5])}, …, or 'largest')",
-                )
-            cfg = replace(cfg, ds_fault=ds)
+        cfg = _with_fault_ds(cfg, frame)
         say('processes', None)
         proc = simulate_processes(cfg, frame)
         for k, v in proc.items():
             if isinstance(v, pd.DataFrame):
                 written['dip_journal' if k == 'journal' else k] = v
         parts = _engine_map(cfg, spec.gsp_groups, progress=lambda g: say('meter to bank', g))
-        res = {k: pd.concat([p[k] for p in parts], ignore_index=True) for k in parts[0]}
-        for k in ('volumes', 'bmu_volumes', 'dde'):  # the supplier's MPID beside its DIP id
-            v = res[k]
-            res[k] = v.assign(supplier_mpid=v.supplier.astype(str).map(mpid)) if len(v) else v.assign(supplier_mpid=[])
+        res = _join_partitions(parts, mpid)
         for k, v in res.items():
             written['load_shapes' if k == 'shapes' else k] = v
-        dd = data_dictionary(written)  # refuses a column it cannot describe before anything is written
-        for k, v in written.items():
-            _write(v, tmp, k)
-        dd.to_csv(tmp / 'data_dictionary.csv', index=False, lineterminator='\n')
-        (tmp / 'data_dictionary.md').write_text(_dictionary_md(dd))
+        _write_tables(tmp, written)
         say('report', None)
         summary = _summary(cfg, frame, proc, res, time.perf_counter() - t0)
         (tmp / 'summary.json').write_text(json.dumps(summary, indent=1, default=str))

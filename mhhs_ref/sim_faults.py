@@ -47,6 +47,19 @@ def fault_rows(cfg: SimConfig, mpans: pd.DataFrame, gsp: str, day) -> np.ndarray
     rng = np.random.default_rng([cfg.seed, list(GSP_SHARES).index(gsp), as_date(day).toordinal(), 17])
     return (mpans.ds.astype(str).to_numpy() == ds) & (rng.random(len(mpans)) < cfg.ds_fault_share)
 
+# %% ../nbs/41a_sim_faults.ipynb #70e29b4f
+def _as_run_read(mpans: pd.DataFrame, sent: dict, days: list, run_date) -> tuple[dict, dict]:
+    """Per UTC day of `days`, what a run on `run_date` settled — the values the MDS held, the rest defaulted — and what
+    each value was: 0 defaulted, 1 dropped by the fault, 2 a data service estimate, 3 actual."""
+    settled, kind = {}, {}
+    for d in days:
+        s = sent[d]
+        held = (s['received'] <= as_date(run_date).toordinal())[:, None]
+        filled, dflt = default_missing(d, mpans, np.where(held, s['wh'], MISSING).astype(np.int32))
+        settled[d] = filled
+        kind[d] = np.where(s['fault'][:, None], 1, np.where(dflt, 0, np.where(s['quality'] != Q['A'], 2, 3)))
+    return settled, kind
+
 # %% ../nbs/41a_sim_faults.ipynb #1453dfb2
 @implements('ASM-SIM-FAULTS', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS')
 def factor_causes(
@@ -67,13 +80,7 @@ def factor_causes(
     true_meter, losses = tr.sum() / 1e6, (tr * (llf - 1)).sum() / 1e6
     rows = []
     for code, run_date in zip(sched.run, sched.run_date):
-        settled, kind = {}, {}
-        for d in days:
-            s = sent[d]
-            held = (s['received'] <= as_date(run_date).toordinal())[:, None]
-            filled, dflt = default_missing(d, mpans, np.where(held, s['wh'], MISSING).astype(np.int32))
-            settled[d] = filled
-            kind[d] = np.where(s['fault'][:, None], 1, np.where(dflt, 0, np.where(s['quality'] != Q['A'], 2, 3)))
+        settled, kind = _as_run_read(mpans, sent, days, run_date)
         v = to_local_day(ld, settled)[imp].astype(np.float64) * llf
         k = to_local_day(ld, kind)[imp]
         err = tr * llf - v
@@ -112,6 +119,64 @@ def _mpid(dip_id: str) -> str:
 def _pts(x: float) -> str:
     return f"{x:+.1f}"
 
+# %% ../nbs/41a_sim_faults.ipynb #8daa13fe
+def _injected_words(cfg: SimConfig, g: pd.DataFrame, tab: pd.DataFrame) -> str:
+    "The injected faults of one run in a sentence, each with how far it moves the factors; '' when none was injected."
+    injected = []
+    if cfg.ds_fault and cfg.ds_fault_share > 0:
+        how = (
+            'never submitted, so the MDS defaulted them from the typical day'
+            if cfg.ds_fault_mode == 'missing'
+            else 'submitted as zeros, so their volume is lost to the suppliers'
+        )
+        injected.append(
+            f"the data service fault ({_mpid(cfg.ds_fault)}, DIP id {cfg.ds_fault}, dropped MPAN-days with "
+            f"{g.fault_volume_mwh.sum():,.1f} MWh of import: "
+            f"{how}) moves them {_pts(tab.loc['fault', 'factor points'])} points"
+        )
+    if cfg.gsp_meter_error:
+        injected.append(
+            f"the GSP meter error ({cfg.gsp_meter_error:+.1%}) moves them "
+            f"{_pts(tab.loc['GSP meter error', 'factor points'])} points"
+        )
+    return (' Injected: ' + '; '.join(injected) + '.') if injected else ''
+
+# %% ../nbs/41a_sim_faults.ipynb #d38ade1a
+def _verdict(code: str, mean: float, where: str, band: float, causes: str, injected: str) -> str:
+    "One sentence on a run's import factors: healthy when their mean is within `band` of 1, with the largest causes."
+    if abs(mean - 1) <= band:
+        verdict = (
+            f"{code}: healthy — import factors average {mean:.3f} ({where}), "
+            f"within "
+            f"{band:.2f} of 1; largest causes: {causes}.{injected}"
+        )
+    else:
+        verdict = (
+            f"{code}: not healthy — import factors average {mean:.3f} ({where}), "
+            f"{100 * (mean - 1):+.1f} points from 1; the causes: {causes}.{injected}"
+        )
+    return verdict
+
+
+def _factor_text(verdict: str, T: float, U: float, W: float, tab: pd.DataFrame) -> str:
+    "The verdict, then how a factor is formed from the take and the volumes, and the gap cause by cause."
+    return (
+        f"{verdict} A factor is 1 + (take − uncorrected volume) ÷ the volume that takes the correction. The "
+        f"import take "
+        f"was {T:,.1f} MWh and the suppliers' uncorrected import volume {U:,.1f} MWh, a gap of {T - U:+,.2f} "
+        f"MWh "
+        f"({100 * (T - U) / T:+.2f} % of the take). Only volume with scaling weight 1 takes the correction — "
+        f"{100 * W / U:.0f} % of it here (the advanced segment's weight is 0) — so each 1 % of the take "
+        f"missing from the volumes moves the factors by about {U / W:.1f} points. By cause: "
+        + '; '.join(
+            f"{c} {tab.loc[c, 'MWh']:+,.2f} MWh ({_pts(tab.loc[c, 'factor points'])} points: "
+            f"{tab.loc[c, 'what it is']})"
+            for c in CAUSES
+            if abs(tab.loc[c, 'MWh']) > 0.0005
+        )
+        + '.'
+    )
+
 # %% ../nbs/41a_sim_faults.ipynb #11d81f7c
 @implements('ASM-SIM-FAULTS', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS')
 def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, dict]:
@@ -135,51 +200,9 @@ def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, 
             '; '.join(f"{c} {_pts(tab.loc[c, 'factor points'])} points" for c in top)
             or 'no cause moves them by as much as half a point'
         )
-        injected = []
-        if cfg.ds_fault and cfg.ds_fault_share > 0:
-            how = (
-                'never submitted, so the MDS defaulted them from the typical day'
-                if cfg.ds_fault_mode == 'missing'
-                else 'submitted as zeros, so their volume is lost to the suppliers'
-            )
-            injected.append(
-                f"the data service fault ({_mpid(cfg.ds_fault)}, DIP id {cfg.ds_fault}, dropped MPAN-days with "
-                f"{g.fault_volume_mwh.sum():,.1f} MWh of import: "
-                f"{how}) moves them {_pts(tab.loc['fault', 'factor points'])} points"
-            )
-        if cfg.gsp_meter_error:
-            injected.append(
-                f"the GSP meter error ({cfg.gsp_meter_error:+.1%}) moves them "
-                f"{_pts(tab.loc['GSP meter error', 'factor points'])} points"
-            )
-        injected = (' Injected: ' + '; '.join(injected) + '.') if injected else ''
-        if abs(mean - 1) <= band:
-            verdict = (
-                f"{code}: healthy — import factors average {mean:.3f} ({where}), "
-                f"within "
-                f"{band:.2f} of 1; largest causes: {causes}.{injected}"
-            )
-        else:
-            verdict = (
-                f"{code}: not healthy — import factors average {mean:.3f} ({where}), "
-                f"{100 * (mean - 1):+.1f} points from 1; the causes: {causes}.{injected}"
-            )
-        text = (
-            f"{verdict} A factor is 1 + (take − uncorrected volume) ÷ the volume that takes the correction. The "
-            f"import take "
-            f"was {T:,.1f} MWh and the suppliers' uncorrected import volume {U:,.1f} MWh, a gap of {T - U:+,.2f} "
-            f"MWh "
-            f"({100 * (T - U) / T:+.2f} % of the take). Only volume with scaling weight 1 takes the correction — "
-            f"{100 * W / U:.0f} % of it here (the advanced segment's weight is 0) — so each 1 % of the take "
-            f"missing from the volumes moves the factors by about {U / W:.1f} points. By cause: "
-            + '; '.join(
-                f"{c} {tab.loc[c, 'MWh']:+,.2f} MWh ({_pts(tab.loc[c, 'factor points'])} points: "
-                f"{tab.loc[c, 'what it is']})"
-                for c in CAUSES
-                if abs(tab.loc[c, 'MWh']) > 0.0005
-            )
-            + '.'
-        )
+        injected = _injected_words(cfg, g, tab)
+        verdict = _verdict(code, mean, where, band, causes, injected)
+        text = _factor_text(verdict, T, U, W, tab)
         out[code] = {
             'mean': mean,
             'min': lo,

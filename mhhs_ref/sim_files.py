@@ -19,14 +19,15 @@ from .time import UTC_PERIODS_PER_DAY
 # %% auto #0
 __all__ = ['OUTPUTS', 'OTHER_FILES', 'data_dictionary']
 
-# %% ../nbs/41b_sim_files.ipynb #d03b1729
+# %% ../nbs/41b_sim_files.ipynb #98f8fb5f
 _RUN = 'settlement run: II, SF, R1, RF or DF'
 _LDAY = 'local settlement day (YYYY-MM-DD)'
 _SUP = "supplier's DIP id (its MPID is in supplier_mpid; participants maps DIP ids to MPIDs)"
 _GSP = 'GSP group id (_A … _P; gsp_groups names the region)'
 _PER = 'local settlement period of the day, from 1 (46 or 50 on clock-change days)'
 
-OUTPUTS = {
+# %% ../nbs/41b_sim_files.ipynb #d286ec2a
+_MARKET_FILES = {
     'market': ('Every MPAN of the synthetic market (one row per MPAN)', {
         'mpan': ('', 'the MPAN (13 digits)'),
         'gsp_group': ('', _GSP),
@@ -57,6 +58,10 @@ OUTPUTS = {
         'name': ('', 'its name'),
     }),
     'gsp_groups': ('The 14 GSP groups', {'gsp_group': ('', _GSP), 'region': ('', 'the region it covers')}),
+}
+
+# %% ../nbs/41b_sim_files.ipynb #e02b7bc4
+_SETTLEMENT_FILES = {
     'volumes': ("Suppliers' deemed take (import) per settlement run, GSP group and period (REP-004)", {
         'day': ('', _LDAY), 'code': ('', _RUN), 'supplier': ('', _SUP), 'supplier_mpid': ('', "the supplier's MPID"),
         'period': ('', _PER), 'mwh': ('MWh', 'energy allocated at the GSP: metered × LLF, corrected'),
@@ -88,6 +93,10 @@ OUTPUTS = {
         'losses_mwh': ('MWh', 'line losses on it: true × (LLF − 1)'),
         'gsp_group': ('', _GSP),
     }),
+}
+
+# %% ../nbs/41b_sim_files.ipynb #c44e4f3b
+_DAY_FILES = {
     'load_shapes': ('Load shapes per GSP group, category and UTC day (BP018)', {
         'gsp_group': ('', _GSP), 'connection_type': ('', 'connection type'), 'market_segment': ('', 'market segment'),
         'domestic_premise': ('', 'T domestic, F not'), 'mq': ('', 'measurement quantity: AI import, AE export'),
@@ -109,6 +118,10 @@ OUTPUTS = {
         'estimated_share': ('fraction', 'share of period values that are estimates (0–1)'),
         'fault_mpan_days': ('MPAN-days', "MPAN-days the injected data service fault dropped"),
     }),
+}
+
+# %% ../nbs/41b_sim_files.ipynb #6b2a3f07
+_PROCESS_FILES = {
     'dip_journal': ('The DIP journal of the process stage: one row per message stage', {
         'txn': ('', 'transaction id'), 'channel': ('', 'interface (IF-xxx)'), 'event': ('', 'event name'),
         'sender_role': ('', "sender's market role"), 'stage': ('', 'journal stage (Inbound, Addressing, Outbound, …)'),
@@ -129,6 +142,9 @@ OUTPUTS = {
         'gsp_group': ('', _GSP),
     }),
 }
+
+# %% ../nbs/41b_sim_files.ipynb #d91d8635
+OUTPUTS = {**_MARKET_FILES, **_SETTLEMENT_FILES, **_DAY_FILES, **_PROCESS_FILES}
 
 # %% ../nbs/41b_sim_files.ipynb #14e8ced3
 OTHER_FILES = {

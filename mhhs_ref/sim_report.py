@@ -157,42 +157,14 @@ def _where(r, region: dict) -> str:
     return (f"{r.import_ggcf:.4f} in {r.gsp_group} {region.get(r.gsp_group, '')}, run {r.code}, {r.day} period "
             f"{r.period} ({r.start[11:16]} UTC)")
 
-# %% ../nbs/41d_sim_report.ipynb #b71e51dc
-def _report(cfg, proc, res, s, isd, frame) -> str:
-    "The report: a summary in words and units, the correction explained, drill-downs by GSP group and supplier, runs."
-    mpid, pname, region = _names(isd)
-    days = sorted(res['factors'].day.unique())
-    starts = _starts(days)
-    fc = res['factor_causes']
-    code = 'SF' if 'SF' in set(fc.code) else fc.code.iloc[-1]
-    sfc = fc[fc.code == code]
+# %% ../nbs/41d_sim_report.ipynb #0ee704c8
+def _energy_rows(cfg, s, res, isd, frame, imp, days, code, sfc, alloc) -> list[tuple[str, str]]:
+    "The summary's first rows: the market, the days, and the energy from the meters through losses to the allocation."
     true_imp, losses, take = sfc.true_meter_mwh.sum(), sfc.losses_mwh.sum(), sfc.take_mwh.sum()
-    vol = res['volumes']
-    alloc = vol.groupby('code').mwh.sum().reindex(RUNS).dropna()
     a = float(alloc.get(code, np.nan))
     summ = res['summary']
-    imp = frame.energy_direction.astype(str) == EnergyDirection.IMPORT.value
     llf = isd.llf_classes.line_loss_factor
-    f = res['factors'].merge(starts, on=['day', 'period'], how='left')
-    fc_ = f[f.code == code]
-    lo, hi = fc_.loc[fc_.import_ggcf.idxmin()], fc_.loc[fc_.import_ggcf.idxmax()]
-    exc = res['exceptions'].groupby('code')[['mpans_held', 'mpans_defaulted']].sum().reindex(RUNS).dropna()
-    ex = explain_factors(res, cfg)
-    lat = _dip_latency(proc['journal'])
-    rej = pd.concat([
-        proc['registration_rejections'],
-        res['mds_refusals'].groupby('code').size().rename('n').reset_index().assign(service='MDS', source='IF-021'),
-    ])
-    rej_words = ', '.join(f"{r.n} × {r.code} ({r.service}, {r.source})" for r in rej.itertuples()) or 'none'
-    dde = float(res['dde'].query("code == @code").mwh.sum()) if len(res['dde']) else 0.0
-    ddi = (f"{exc.loc['II', 'mpans_defaulted']:,.0f} MPANs of {exc.loc['II'].sum():,.0f} at II "
-           f"({exc.loc['II', 'mpans_defaulted'] / max(exc.loc['II'].sum(), 1):.1%}): their data reached the MDS "
-           f"after the run (late submissions), so the run defaulted them from load shape × annual consumption; "
-           f"later runs (MPANs whose data the MDS refused or never got): "
-           + ', '.join(f"{c} {exc.loc[c, 'mpans_defaulted']:,.0f}" for c in exc.index if c != 'II')
-           if 'II' in exc.index else 'none')
-    chg = '; '.join(f"{k} {v:,}" for k, v in s['changes'].items())
-    rows = [
+    return [
         ('Market', f"{len(frame):,} MPANs ({int(imp.sum()):,} import, {int((~imp).sum()):,} export) in "
                    f"{frame.gsp_group.nunique()} GSP groups, {frame.supplier.nunique()} suppliers"),
         ('Settlement days', f"{len(days)} local day(s): {', '.join(days)}; seed {cfg.seed}, engine {cfg.engine}"),
@@ -213,6 +185,27 @@ def _report(cfg, proc, res, s, isd, frame) -> str:
                                              f"{losses:,.1f} + GSP Group Correction {a - true_imp - losses:+,.1f} "
                                              f"MWh. It exceeds the true energy by {a - true_imp:,.1f} MWh "
                                              f"({(a - true_imp) / max(true_imp, 1e-9):.1%}), mostly line losses"),
+    ]
+
+# %% ../nbs/41d_sim_report.ipynb #a2c604bb
+def _defaulted_words(exc: pd.DataFrame) -> str:
+    "The MPANs defaulted at II (late submissions) and at the later runs, in words."
+    return (f"{exc.loc['II', 'mpans_defaulted']:,.0f} MPANs of {exc.loc['II'].sum():,.0f} at II "
+            f"({exc.loc['II', 'mpans_defaulted'] / max(exc.loc['II'].sum(), 1):.1%}): their data reached the MDS "
+            f"after the run (late submissions), so the run defaulted them from load shape × annual consumption; "
+            f"later runs (MPANs whose data the MDS refused or never got): "
+            + ', '.join(f"{c} {exc.loc[c, 'mpans_defaulted']:,.0f}" for c in exc.index if c != 'II')
+            if 'II' in exc.index else 'none')
+
+
+def _outcome_rows(cfg, res, s, code, f, fc_, alloc, exc, ex, rej, mpid, region) -> list[tuple[str, str]]:
+    "The summary's other rows: the runs, the correction, the factors, defaults, faults, the DIP, refusals, run time."
+    lo, hi = fc_.loc[fc_.import_ggcf.idxmin()], fc_.loc[fc_.import_ggcf.idxmax()]
+    rej_words = ', '.join(f"{r.n} × {r.code} ({r.service}, {r.source})" for r in rej.itertuples()) or 'none'
+    dde = float(res['dde'].query("code == @code").mwh.sum()) if len(res['dde']) else 0.0
+    ddi = _defaulted_words(exc)
+    chg = '; '.join(f"{k} {v:,}" for k, v in s['changes'].items())
+    return [
         ('Allocated by run', '; '.join(f"{c} {x:,.3f} MWh" for c, x in alloc.items())),
         ('GSP Group Correction', ex[code]['verdict'] if code in ex else 'none'),
         (f'Import factors ({code})', f"lowest {_where(lo, region)}; highest {_where(hi, region)}; over all runs "
@@ -225,11 +218,11 @@ def _report(cfg, proc, res, s, isd, frame) -> str:
         ('Demand disconnection (BP013)', f"{dde:,.3f} MWh in {code}" if dde else 'none'),
         ('Run time', f"{s['seconds']:,.1f} s"),
     ]
-    summary = "<table class='sum'>" + ''.join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + '</table>'
 
-    # the correction, over time and by group
-    shown = days[:CHART_DAYS]
-    more = f' (the first {CHART_DAYS} of {len(days)} days; the files hold all)' if len(days) > CHART_DAYS else ''
+# %% ../nbs/41d_sim_report.ipynb #b6937a2e
+def _correction_section(cfg, code, f, fc_, shown, more, ex, mpid, region) -> str:
+    """The correction section: the verdict, the faults, the factors over time, the five lowest and highest factors and
+    why they are where they are (per run, from `explain_factors`)."""
     fchart = _chart('factors', _factor_chart(f[f.day.isin(shown)], region),
                     f'Half-hours of {len(shown)} day(s) in time order{more}. Without scripts: run {code}.')
     out = pd.concat([fc_.nsmallest(5, 'import_ggcf'), fc_.nlargest(5, 'import_ggcf')])
@@ -242,8 +235,17 @@ def _report(cfg, proc, res, s, isd, frame) -> str:
                  {'MWh (at the GSP)': 3, '% of take': 2, 'factor points': 2}, index=True)
         for c in ('II', 'SF') if c in ex
     )
+    return (
+        f"<h2 id='correction'>GSP Group Correction</h2><p><b>{ex[code]['verdict'] if code in ex else 'none'}</b></p>"
+        f"<p>Faults injected: {_faults_words(cfg, mpid)}. Take noise {cfg.take_noise:.1%} per half-hour.</p>{fchart}"
+        f"<h3>The five lowest and five highest import factors of {code}</h3>"
+        f"{_table(outliers, {'import factor': 4})}<h3>Why the factors are where they are</h3>{why}"
+    )
 
-    # drill-down by GSP group
+# %% ../nbs/41d_sim_report.ipynb #9d502251
+def _groups_section(res, frame, code, sfc, vol, mpid, region) -> str:
+    """The section by GSP group: MPANs, energy, take, allocation, factors and defaults per group, the allocation split
+    into true energy, losses and correction, and each supplier's allocation per group."""
     g = res['factors'].groupby(['gsp_group', 'code']).import_ggcf.agg(['mean', 'min', 'max']).unstack('code')
     g.columns = [f"{c} {m}" for m, c in g.columns]
     gfc = sfc.groupby('gsp_group')[['true_meter_mwh', 'losses_mwh', 'take_mwh']].sum()
@@ -267,8 +269,19 @@ def _report(cfg, proc, res, s, isd, frame) -> str:
                     .pivot_table(index='supplier_mpid', columns='gsp_group', values='mwh', aggfunc='sum')
                     .reindex(columns=list(GSP_SHARES)))
     sup_by_group = sup_by_group.loc[sup_by_group.sum(axis=1).sort_values(ascending=False).index]
+    return (
+        f"<h2 id='groups'>By GSP group</h2><p>True import at the meters, the losses on it, the take and what was "
+        f"allocated in {code} (MWh); the import factors (mean, lowest, highest over the half-hours); MPANs "
+        f"defaulted at II.</p><div class='wide'>{_table(groups, {**fdig, 'defaulted at II': 0})}</div>"
+        + _chart('energy', _energy_chart(energy), 'Allocated = true energy + line losses + correction.')
+        + f"<details><summary>Allocated energy by supplier and GSP group ({code}, MWh)</summary><div class='wide'>"
+        f"{_table(sup_by_group.reset_index().rename(columns={'supplier_mpid': 'MPID'}), 2)}</div></details>"
+    )
 
-    # drill-down by supplier, and the runs compared
+# %% ../nbs/41d_sim_report.ipynb #3436bad6
+def _suppliers_section(frame, imp, vol, code, starts, shown, more, mpid, pname) -> str:
+    """The sections by supplier and comparing the runs: each supplier's import MPANs and allocation per run, and how
+    its allocation moves from one run to the next."""
     vv = vol.assign(supplier_mpid=vol.supplier.map(mpid))
     per = vv.pivot_table(index=['supplier', 'supplier_mpid'], columns='code', values='mwh', aggfunc='sum')
     per.columns.name = None
@@ -291,18 +304,24 @@ def _report(cfg, proc, res, s, isd, frame) -> str:
           .merge(starts, on=['day', 'period']))
     sc = _chart('supplier', _supplier_chart(vs, per.index[0][1]),
                 f'Without scripts: the largest supplier, {per.index[0][1]}{more}.')
-    c1, c2 = _dip_charts(proc['journal'], lat)
-    refusals = res['mds_refusals'].assign(
-        at=lambda d: pd.to_datetime(d['at'], unit='s', utc=True).dt.strftime('%Y-%m-%d %H:%M UTC'))
-    refusals = refusals.drop(columns='id').rename(columns={'ds': 'data service'})
-    refusals_by = refusals.groupby(['code', 'gsp_group']).size().rename('MPANs').reset_index()
+    return (
+        f"<h2 id='suppliers'>By supplier</h2><p>Import MPANs and allocated energy per run (MWh, all GSP groups and "
+        f"days).</p><div class='wide'>{_table(sup_tab, {f'% of {code}': 1})}</div>{sc}"
+        f"<h2 id='runs'>Runs compared</h2><p>How each supplier's allocation moves from one run to the next as late "
+        f"data replaces the MDS's defaults and the factors are recomputed (MWh; + the later run allocates more). "
+        f"Every run allocates the whole take, so the moves between suppliers add up to the change in the take — "
+        f"market-wide: " + ('; '.join(f"{k} {v:+,.3f} MWh" for k, v in total.items()) or 'none') + '.</p>'
+        + _chart('moves', _moves_chart(mv))
+        + f"<details><summary>The moves as a table</summary><div class='wide'>{_table(mtab, 4)}</div></details>"
+    )
 
+# %% ../nbs/41d_sim_report.ipynb #946aee28
+def _report_head(cfg) -> str:
+    "The page up to its navigation: the title, what was asked for, the units and where the files are described."
     nav = ''.join(f"<a href='#{a}'>{t}</a>" for a, t in (
         ('summary', 'Summary'), ('correction', 'Correction'), ('groups', 'GSP groups'), ('suppliers', 'Suppliers'),
         ('runs', 'Runs compared'), ('shapes', 'Load shapes'), ('dip', 'DIP'), ('exceptions', 'Exceptions'),
         ('files', 'Files')))
-    files = ''.join(f"<li><a href='{n}.csv'>{n}.csv</a> / <code>{n}.parquet</code>: {OUTPUTS[n][0]}</li>"
-                    for n in OUTPUTS)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
         "content='width=device-width,initial-scale=1'><title>mhhs_ref simulation report</title>"
@@ -313,26 +332,20 @@ def _report(cfg, proc, res, s, isd, frame) -> str:
         f"Every file of this folder and its columns: <a href='data_dictionary.md'>data_dictionary.md</a> "
         f"(<a href='data_dictionary.csv'>.csv</a>).</p><p id='js-status' class='note'>Charts are static pictures "
         f"(scripts are off).</p><nav>{nav}</nav>"
-        f"<h2 id='summary'>Summary</h2>{summary}"
-        f"<h2 id='correction'>GSP Group Correction</h2><p><b>{ex[code]['verdict'] if code in ex else 'none'}</b></p>"
-        f"<p>Faults injected: {_faults_words(cfg, mpid)}. Take noise {cfg.take_noise:.1%} per half-hour.</p>{fchart}"
-        f"<h3>The five lowest and five highest import factors of {code}</h3>"
-        f"{_table(outliers, {'import factor': 4})}<h3>Why the factors are where they are</h3>{why}"
-        f"<h2 id='groups'>By GSP group</h2><p>True import at the meters, the losses on it, the take and what was "
-        f"allocated in {code} (MWh); the import factors (mean, lowest, highest over the half-hours); MPANs "
-        f"defaulted at II.</p><div class='wide'>{_table(groups, {**fdig, 'defaulted at II': 0})}</div>"
-        + _chart('energy', _energy_chart(energy), 'Allocated = true energy + line losses + correction.')
-        + f"<details><summary>Allocated energy by supplier and GSP group ({code}, MWh)</summary><div class='wide'>"
-        f"{_table(sup_by_group.reset_index().rename(columns={'supplier_mpid': 'MPID'}), 2)}</div></details>"
-        f"<h2 id='suppliers'>By supplier</h2><p>Import MPANs and allocated energy per run (MWh, all GSP groups and "
-        f"days).</p><div class='wide'>{_table(sup_tab, {f'% of {code}': 1})}</div>{sc}"
-        f"<h2 id='runs'>Runs compared</h2><p>How each supplier's allocation moves from one run to the next as late "
-        f"data replaces the MDS's defaults and the factors are recomputed (MWh; + the later run allocates more). "
-        f"Every run allocates the whole take, so the moves between suppliers add up to the change in the take — "
-        f"market-wide: " + ('; '.join(f"{k} {v:+,.3f} MWh" for k, v in total.items()) or 'none') + '.</p>'
-        + _chart('moves', _moves_chart(mv))
-        + f"<details><summary>The moves as a table</summary><div class='wide'>{_table(mtab, 4)}</div></details>"
-        + f"<h2 id='shapes'>Load shapes</h2>{_chart('shapes', _shape_chart(res['shapes']))}"
+    )
+
+
+def _report_tail(proc, res, lat, rej, exc) -> str:
+    "The page from the load shapes on: the DIP's deliveries, latency and rejections, the exceptions and the files."
+    c1, c2 = _dip_charts(proc['journal'], lat)
+    refusals = res['mds_refusals'].assign(
+        at=lambda d: pd.to_datetime(d['at'], unit='s', utc=True).dt.strftime('%Y-%m-%d %H:%M UTC'))
+    refusals = refusals.drop(columns='id').rename(columns={'ds': 'data service'})
+    refusals_by = refusals.groupby(['code', 'gsp_group']).size().rename('MPANs').reset_index()
+    files = ''.join(f"<li><a href='{n}.csv'>{n}.csv</a> / <code>{n}.parquet</code>: {OUTPUTS[n][0]}</li>"
+                    for n in OUTPUTS)
+    return (
+        f"<h2 id='shapes'>Load shapes</h2>{_chart('shapes', _shape_chart(res['shapes']))}"
         f"<h2 id='dip'>The DIP</h2>{_chart('deliveries', c1)}{_chart('latency', c2)}"
         f"{_table(lat.pivot(index='stage', columns='percentile', values='ms').reset_index(), 3)}"
         f"<h3>Rejections by code</h3>{_table(rej[['service', 'source', 'code', 'n']])}"
@@ -341,4 +354,39 @@ def _report(cfg, proc, res, s, isd, frame) -> str:
         f"<h3>MDS refusals</h3>{_table(refusals_by, 0)}"
         + (f"<details><summary>Every refusal</summary>{_table(refusals)}</details>" if len(refusals) else '')
         + f"<h2 id='files'>Files</h2><ul>{files}</ul>{_EMBED}</body></html>"
+    )
+
+# %% ../nbs/41d_sim_report.ipynb #b71e51dc
+def _report(cfg, proc, res, s, isd, frame) -> str:
+    "The report: a summary in words and units, the correction explained, drill-downs by GSP group and supplier, runs."
+    mpid, pname, region = _names(isd)
+    days = sorted(res['factors'].day.unique())
+    starts = _starts(days)
+    fc = res['factor_causes']
+    code = 'SF' if 'SF' in set(fc.code) else fc.code.iloc[-1]
+    sfc = fc[fc.code == code]
+    vol = res['volumes']
+    alloc = vol.groupby('code').mwh.sum().reindex(RUNS).dropna()
+    imp = frame.energy_direction.astype(str) == EnergyDirection.IMPORT.value
+    f = res['factors'].merge(starts, on=['day', 'period'], how='left')
+    fc_ = f[f.code == code]
+    exc = res['exceptions'].groupby('code')[['mpans_held', 'mpans_defaulted']].sum().reindex(RUNS).dropna()
+    ex = explain_factors(res, cfg)
+    lat = _dip_latency(proc['journal'])
+    rej = pd.concat([
+        proc['registration_rejections'],
+        res['mds_refusals'].groupby('code').size().rename('n').reset_index().assign(service='MDS', source='IF-021'),
+    ])
+    rows = (_energy_rows(cfg, s, res, isd, frame, imp, days, code, sfc, alloc)
+            + _outcome_rows(cfg, res, s, code, f, fc_, alloc, exc, ex, rej, mpid, region))
+    summary = "<table class='sum'>" + ''.join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + '</table>'
+    shown = days[:CHART_DAYS]
+    more = f' (the first {CHART_DAYS} of {len(days)} days; the files hold all)' if len(days) > CHART_DAYS else ''
+    return (
+        _report_head(cfg)
+        + f"<h2 id='summary'>Summary</h2>{summary}"
+        + _correction_section(cfg, code, f, fc_, shown, more, ex, mpid, region)
+        + _groups_section(res, frame, code, sfc, vol, mpid, region)
+        + _suppliers_section(frame, imp, vol, code, starts, shown, more, mpid, pname)
+        + _report_tail(proc, res, lat, rej, exc)
     )

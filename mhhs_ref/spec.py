@@ -205,44 +205,52 @@ def write_catalogue(catalogue: dict, dest=None) -> Path:
     return dest
 
 # %% ../nbs/05_dip_spec.ipynb #b2249311
-def tiny_spec(root) -> Path:
-    "Write a minimal specification in the DIP API's module layout (for tests of the generator)."
-    root = Path(root); root.mkdir(parents=True, exist_ok=True)
+def _tiny_ref(mod, name) -> dict:
+    "A `$ref` to a schema of another module, as the published files write one (an unresolved file URL)."
     u = 'https://example.invalid/'
-    ref = lambda mod, name: {'$ref': f'{u}{mod}-unresolved.yaml#/components/schemas/{name}'}
-    def s0(ch, events, version='011'):
-        return {
-            'type': 'object',
-            'properties': {
-                'interfaceID': {'type': 'string', 'enum': [ch]},
-                'schemaVersion': {'type': 'string', 'enum': [version]},
-                'eventCode': {'type': 'string', 'enum': [f'[{e}]' for e in events]},
-            },
-            'required': ['interfaceID', 'schemaVersion', 'eventCode'],
-        }
+    return {'$ref': f'{u}{mod}-unresolved.yaml#/components/schemas/{name}'}
 
-    def variant(ch, events, required):
-        return {
-            'type': 'object',
-            'additionalProperties': False,
-            'required': ['CommonBlock', 'CustomBlock'],
-            'properties': {
-                'CommonBlock': {
-                    'type': 'object',
-                    'additionalProperties': False,
-                    'required': ['S0', 'M0'],
-                    'properties': {'S0': s0(ch, events), 'M0': ref('RealCommonBlocks', 'M0')},
-                },
-                'CustomBlock': {
-                    'type': 'object',
-                    'additionalProperties': False,
-                    'required': required,
-                    'properties': {'B001': ref('RealCommonBlocks', 'B001')},
-                },
-            },
-        }
 
-    mods = {
+def _tiny_s0(ch, events, version='011') -> dict:
+    "The tiny specification's S0 block for channel `ch`: its interface id, schema version and event codes."
+    return {
+        'type': 'object',
+        'properties': {
+            'interfaceID': {'type': 'string', 'enum': [ch]},
+            'schemaVersion': {'type': 'string', 'enum': [version]},
+            'eventCode': {'type': 'string', 'enum': [f'[{e}]' for e in events]},
+        },
+        'required': ['interfaceID', 'schemaVersion', 'eventCode'],
+    }
+
+
+def _tiny_variant(ch, events, required) -> dict:
+    "One event variant of a tiny channel: a common block (S0, M0) and a custom block requiring the blocks `required`."
+    return {
+        'type': 'object',
+        'additionalProperties': False,
+        'required': ['CommonBlock', 'CustomBlock'],
+        'properties': {
+            'CommonBlock': {
+                'type': 'object',
+                'additionalProperties': False,
+                'required': ['S0', 'M0'],
+                'properties': {'S0': _tiny_s0(ch, events), 'M0': _tiny_ref('RealCommonBlocks', 'M0')},
+            },
+            'CustomBlock': {
+                'type': 'object',
+                'additionalProperties': False,
+                'required': required,
+                'properties': {'B001': _tiny_ref('RealCommonBlocks', 'B001')},
+            },
+        },
+    }
+
+# %% ../nbs/05_dip_spec.ipynb #cb891c0d
+def _tiny_modules() -> dict:
+    "The schemas of each module of the tiny specification, by module name."
+    ref = _tiny_ref
+    return {
         'DataTypes': {
             'DT-002-MPAN': {'type': 'string', 'minLength': 13, 'maxLength': 13},
             'DT-003N-DateTime': {'type': 'string', 'nullable': True, 'minLength': 25, 'maxLength': 25},
@@ -266,37 +274,47 @@ def tiny_spec(root) -> Path:
             'IF-098-Payload': {
                 'oneOf': [{'$ref': '#/components/schemas/IF-098-Start'}, {'$ref': '#/components/schemas/IF-098-Stop'}]
             },
-            'IF-098-Start': variant('IF-098', ['Start'], ['B001']),
-            'IF-098-Stop': variant('IF-098', ['Stop'], []),
-            'IF-099-Payload': variant('IF-099', ['Ping'], []),
+            'IF-098-Start': _tiny_variant('IF-098', ['Start'], ['B001']),
+            'IF-098-Stop': _tiny_variant('IF-098', ['Stop'], []),
+            'IF-099-Payload': _tiny_variant('IF-099', ['Ping'], []),
         },
         'SubmitEvents': {'StandardResponse': {'type': 'object'}},
     }
-    for m, schemas in mods.items():
-        doc = {'openapi': '3.0.0', 'info': {'version': '9.9.9'}, 'components': {'schemas': schemas}}
-        if m == 'SubmitEvents':
-            doc['paths'] = {
-                '/dip-channel/{id}': {
-                    'post': {
-                        'operationId': 'sendMessage',
-                        'parameters': [{'$ref': '#/components/parameters/MessageChannel'}],
-                        'responses': {
-                            '201': {
-                                'description': 'ok',
-                                'content': {
-                                    'application/json': {'schema': {'$ref': '#/components/schemas/StandardResponse'}}
-                                },
-                            }
+
+# %% ../nbs/05_dip_spec.ipynb #1b9bcf11
+def _tiny_operation(doc: dict):
+    "Add to the tiny SubmitEvents module its one operation, `sendMessage`, with its path parameter and API-key scheme."
+    doc['paths'] = {
+        '/dip-channel/{id}': {
+            'post': {
+                'operationId': 'sendMessage',
+                'parameters': [{'$ref': '#/components/parameters/MessageChannel'}],
+                'responses': {
+                    '201': {
+                        'description': 'ok',
+                        'content': {
+                            'application/json': {'schema': {'$ref': '#/components/schemas/StandardResponse'}}
                         },
                     }
-                }
+                },
             }
-            doc['components']['parameters'] = {
-                'MessageChannel': {'name': 'id', 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
-            }
-            doc['components']['securitySchemes'] = {
-                'ApiKeyAuth': {'type': 'apiKey', 'in': 'header', 'name': 'X-API-Key'}
-            }
+        }
+    }
+    doc['components']['parameters'] = {
+        'MessageChannel': {'name': 'id', 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
+    }
+    doc['components']['securitySchemes'] = {
+        'ApiKeyAuth': {'type': 'apiKey', 'in': 'header', 'name': 'X-API-Key'}
+    }
+
+
+def tiny_spec(root) -> Path:
+    "Write a minimal specification in the DIP API's module layout (for tests of the generator)."
+    root = Path(root); root.mkdir(parents=True, exist_ok=True)
+    for m, schemas in _tiny_modules().items():
+        doc = {'openapi': '3.0.0', 'info': {'version': '9.9.9'}, 'components': {'schemas': schemas}}
+        if m == 'SubmitEvents':
+            _tiny_operation(doc)
         (root / f'{m}-unresolved.yaml').write_text(yaml.safe_dump(doc, sort_keys=False))
     (root / 'ResponseCodes-unresolved.yaml').write_text(
         "openapi: 3.0.0\ninfo: {version: '1.0'}\ncomponents:\n  "

@@ -42,7 +42,7 @@ def gsp_group_take(true_wh: np.ndarray, mpans: pd.DataFrame, isd, noise: float =
         out[name] = gross * (1 + noise * rng.standard_normal(true_wh.shape[1]))
     return out
 
-# %% ../nbs/34_bp020_vas.ipynb #2a4ad94f
+# %% ../nbs/34_bp020_vas.ipynb #e579bc13
 def _ccc_weights(rep6: pd.DataFrame, isd) -> tuple[np.ndarray, np.ndarray]:
     """Per row of `rep6`, its CCC's scaling weight in ISD (NaN for a CCC ISD lacks) and whether the CCC is export
     (`AE`): the CCCs found by one `get_indexer`, the columns taken as arrays."""
@@ -64,6 +64,7 @@ def takes_from_net(net_wh: np.ndarray, rep6: pd.DataFrame, isd) -> dict[str, np.
     export = np.bincount(e.period.to_numpy() - 1, weights=e.wh.to_numpy(np.float64), minlength=width)[:width]
     return {'import': np.asarray(net_wh, np.float64) + export, 'export': export}
 
+# %% ../nbs/34_bp020_vas.ipynb #f9faef07
 _DIRECTIONS = pd.array(np.array(['import', 'export'], dtype=object), dtype='str')
 
 @implements('BP020', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS', 'ASM-VAS-ROUNDING', 'ASM-GSP-TAKE-SPLIT')
@@ -102,7 +103,7 @@ def correct(rep6: pd.DataFrame, take, isd, periods: int | None = None) -> tuple[
     df = rep6.assign(weight=weight, direction=_DIRECTIONS.take(export.astype(np.intp)), corrected_wh=corrected)
     return df, pd.DataFrame({**out, 'exception': exception})
 
-# %% ../nbs/34_bp020_vas.ipynb #83a256c6
+# %% ../nbs/34_bp020_vas.ipynb #e9de0553
 def _groups(codes: list[np.ndarray], sizes: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Rows grouped by columns already coded in sorted order (`pd.factorize(…, sort=True)`): each row's group number,
     the groups numbered in the sorted order of their keys as `groupby` sorts them (-1 where a key is missing: `groupby`
@@ -133,6 +134,7 @@ def _sorted_codes(cols: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
     coded = [pd.factorize(c, sort=True) for c in cols]
     return _groups([k for k, _ in coded], [len(u) for _, u in coded])
 
+# %% ../nbs/34_bp020_vas.ipynb #a623c898
 def _kahan_sums(g: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarray:
     """Σ `x` per group `g` (-1: none) with the compensated (Kahan) summation of pandas' `groupby(…).sum()`, each group's
     values taken in their order and NaN skipped — pandas' own sums to the bit — across all groups at once: the k-th
@@ -163,6 +165,7 @@ def _sums(g: np.ndarray, n_groups: int, x: np.ndarray) -> np.ndarray:
     if x.dtype.kind in 'iub': return np.bincount(g[g >= 0], weights=x[g >= 0], minlength=n_groups).astype(np.int64)
     return _kahan_sums(g, n_groups, np.asarray(x, np.float64))
 
+# %% ../nbs/34_bp020_vas.ipynb #0282ac50
 def _mpans(c: pd.DataFrame, g: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The MPANs of each of `rows`' key (`g`, per row of `c`): the `mpans` of the key's consumption rows, once per CCC
     (its first row) — NaN for a key with no consumption row, as a left merge leaves it."""
@@ -189,7 +192,7 @@ def _rollup(
         out[name] = _sums(g, len(first), x)
     return out, g, first
 
-
+# %% ../nbs/34_bp020_vas.ipynb #a61bb184
 @implements('BP020', 'REP-003', 'REP-003A', 'REP-004', 'REP-007', 'TOM-VAS')
 def allocate(corrected: pd.DataFrame, defaults: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """REP-003 (BM Unit allocated volumes), REP-003A (per BM Unit, summed over GSP groups and suppliers), REP-004

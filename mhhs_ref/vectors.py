@@ -404,8 +404,8 @@ def copy_scenarios(dest: Path, root: Path = SCENARIO_ROOT) -> dict:
     (dest / 'index.json').write_bytes(canonical_json(index))
     return index
 
-# %% ../nbs/44_vectors.ipynb #9a68f068
-VECTORS_README = """# MHHS test vectors
+# %% ../nbs/44_vectors.ipynb #180eedaf
+_README_FILES = """# MHHS test vectors
 
 Fixtures for a participant's own test suite, in any language, written by `mhhs-ref vectors --out DIR` from
 [mhhs_ref](https://mhhs-ref.github.io/mhhs_ref/vectors.html). `manifest.json` names the specification they follow
@@ -451,7 +451,10 @@ To check your signer: sign `signed` with `keys/<by>.key.pem` and compare the fou
 the valid vectors they are byte-identical). To check your verifier: set it up as `receiver` says, feed it `arrives`
 `times` times, and expect `valid`/`code`.
 
-## scenarios/
+"""
+
+# %% ../nbs/44_vectors.ipynb #4db8483e
+VECTORS_README = _README_FILES + """## scenarios/
 
 `index.json` lists every case (`suite`, `case`, `kind`, `dir`, `note`, `when`, `then`). Each case folder has `when/`
 (CSV inputs), `then/` (CSV results the calculation must give) and `note.md` (the working by hand); each suite's

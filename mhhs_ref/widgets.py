@@ -19,7 +19,7 @@ from .processes.market import Market, Step
 # %% auto #0
 __all__ = ['Stepper']
 
-# %% ../nbs/50_stepper.ipynb #23aa070e
+# %% ../nbs/50_stepper.ipynb #93c09a35
 class Stepper:
     "A position over the steps of a run, with a card for each: what happened and the state it left."
 
@@ -53,34 +53,42 @@ class Stepper:
     def current(self) -> Step:
         return self.steps[self.i]
 
-    def goto(self, i: int) -> int:
-        if not 0 <= i < len(self):
-            raise IndexError(f"step {i} is outside 0..{len(self) - 1}")
-        self.i = i
-        return i
-
-    def next(self) -> int:
-        return self.goto(min(self.i + 1, len(self) - 1))
-
-    def prev(self) -> int:
-        return self.goto(max(self.i - 1, 0))
-
-    def first(self) -> int:
-        return self.goto(0)
-
-    def last(self) -> int:
-        return self.goto(len(self) - 1)
-
-    def find(self, channel: str | None = None, event: str | None = None) -> int:
-        "Move to the next step (after the current one) with this channel and/or event; stay put if none."
-        for k in range(self.i + 1, len(self)):
-            s = self.steps[k]
-            if (channel is None or s.channel == channel) and (event is None or s.event == event):
-                return self.goto(k)
-        return self.i
-
 
 mark_implements('REF-STEPPER', __name__, 'Stepper')
+
+# %% ../nbs/50_stepper.ipynb #7485a9cc
+@patch
+def goto(self: Stepper, i: int) -> int:
+    if not 0 <= i < len(self):
+        raise IndexError(f"step {i} is outside 0..{len(self) - 1}")
+    self.i = i
+    return i
+
+@patch
+def next(self: Stepper) -> int:
+    return self.goto(min(self.i + 1, len(self) - 1))
+
+@patch
+def prev(self: Stepper) -> int:
+    return self.goto(max(self.i - 1, 0))
+
+@patch
+def first(self: Stepper) -> int:
+    return self.goto(0)
+
+@patch
+def last(self: Stepper) -> int:
+    return self.goto(len(self) - 1)
+
+# %% ../nbs/50_stepper.ipynb #33b9f69f
+@patch
+def find(self: Stepper, channel: str | None = None, event: str | None = None) -> int:
+    "Move to the next step (after the current one) with this channel and/or event; stay put if none."
+    for k in range(self.i + 1, len(self)):
+        s = self.steps[k]
+        if (channel is None or s.channel == channel) and (event is None or s.event == event):
+            return self.goto(k)
+    return self.i
 
 # %% ../nbs/50_stepper.ipynb #ca58b0fc
 @patch

@@ -326,56 +326,42 @@ QUALITY_FOR = {
 }
 mark_implements('ASM-DS-QUALITY-CODES', __name__, 'QUALITY_FOR')
 
-# %% ../../nbs/31_bp005_data_processing.ipynb #6e0ce5bd
-@implements('BP005', 'ASM-DS-ESTIMATION-HIERARCHY', 'ASM-DS-QUALITY-CODES', 'DI-083', 'DI-076')
-def process(
-    d: DayData,
-    day_quantity_wh: np.ndarray | None = None,
-    basis: str = 'annual',
-    max_wh: dict | None = None,
-    chunk: int | None = None,
-    shapes: Callable | None = None,
-) -> DayData:
-    """Validate and estimate one day: every cell ends with a value, a quality code and (if not actual) a reason.
-
-    `day_quantity_wh`: per MPAN the day's measured quantity (Wh) where known — a daily register advance — else −1.
-    `chunk`: work on at most this many MPANs at a time (every rule is per MPAN, so the result is the same; memory is
-    bounded by the chunk instead of the partition). `shapes`: the load-shape source (`load_shapes`; default the
-    fallback)."""
-    if chunk and len(d.mpans) > chunk:
-        parts = []
-        for lo in range(0, len(d.mpans), chunk):
-            sl = slice(lo, lo + chunk)
-            sub = DayData(
-                d.day,
-                d.mpans.iloc[sl].reset_index(drop=True),
-                d.wh[sl].copy(),
-                d.quality[sl].copy(),
-                d.reason[sl].copy(),
-                {k: v[sl] for k, v in d.flags.items()},
-            )
-            parts.append(
-                process(
-                    sub,
-                    None if day_quantity_wh is None else np.asarray(day_quantity_wh)[sl],
-                    basis,
-                    max_wh,
-                    shapes=shapes,
-                )
-            )
-        return DayData(
+# %% ../../nbs/31_bp005_data_processing.ipynb #4f56440f
+def _process_chunked(d: DayData, day_quantity_wh, basis: str, max_wh, chunk: int, shapes) -> DayData:
+    "`process` over slices of at most `chunk` MPANs, joined back in order (every rule is per MPAN)."
+    parts = []
+    for lo in range(0, len(d.mpans), chunk):
+        sl = slice(lo, lo + chunk)
+        sub = DayData(
             d.day,
-            d.mpans,
-            np.concatenate([x.wh for x in parts]),
-            np.concatenate([x.quality for x in parts]),
-            np.concatenate([x.reason for x in parts]),
-            {k: np.concatenate([x.flags[k] for x in parts]) for k in parts[0].flags},
+            d.mpans.iloc[sl].reset_index(drop=True),
+            d.wh[sl].copy(),
+            d.quality[sl].copy(),
+            d.reason[sl].copy(),
+            {k: v[sl] for k, v in d.flags.items()},
         )
-    d = validate(d, max_wh)
+        parts.append(
+            process(
+                sub,
+                None if day_quantity_wh is None else np.asarray(day_quantity_wh)[sl],
+                basis,
+                max_wh,
+                shapes=shapes,
+            )
+        )
+    return DayData(
+        d.day,
+        d.mpans,
+        np.concatenate([x.wh for x in parts]),
+        np.concatenate([x.quality for x in parts]),
+        np.concatenate([x.reason for x in parts]),
+        {k: np.concatenate([x.flags[k] for x in parts]) for k in parts[0].flags},
+    )
+
+# %% ../../nbs/31_bp005_data_processing.ipynb #4c7a1182
+def _fill_context(d: DayData, todo: np.ndarray, bad: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Per MPAN the quality-code family (smart/advanced) and de-energisation, and per cell the estimation reason."
     n = len(d.mpans)
-    bad = d.flags['negative'] | d.flags['above_max'] | d.flags.get('conflict', np.zeros_like(d.flags['missing']))
-    todo = d.flags['missing'] | bad
-    d.wh[todo] = MISSING
     kind = d.mpans.metering.astype(str).to_numpy() if 'metering' in d.mpans else np.full(n, 'smart')
     fam = np.where(kind == 'advanced', 'advanced', 'smart')
     reason = np.where(bad, 3, 2).astype(np.int8)
@@ -386,6 +372,27 @@ def process(
     not_hh = [c.value for c in ConsentGranularity if c is not ConsentGranularity.HALF_HOURLY]
     reason[np.isin(consent, not_hh)[:, None] & todo] = 1
     deen = (d.mpans.energisation.astype(str) == EnergisationStatus.DE_ENERGISED.value).to_numpy()
+    return fam, reason, deen
+
+# %% ../../nbs/31_bp005_data_processing.ipynb #b0c817db
+@implements('BP005', 'ASM-DS-ESTIMATION-HIERARCHY', 'ASM-DS-QUALITY-CODES', 'DI-083', 'DI-076')
+def process(
+    d: DayData, day_quantity_wh: np.ndarray | None = None, basis: str = 'annual', max_wh: dict | None = None,
+    chunk: int | None = None, shapes: Callable | None = None,
+) -> DayData:
+    """Validate and estimate one day: every cell ends with a value, a quality code and (if not actual) a reason.
+
+    `day_quantity_wh`: per MPAN the day's measured quantity (Wh) where known — a daily register advance — else −1.
+    `chunk`: work on at most this many MPANs at a time (every rule is per MPAN, so the result is the same; memory is
+    bounded by the chunk instead of the partition). `shapes`: the load-shape source (`load_shapes`; default the
+    fallback)."""
+    if chunk and len(d.mpans) > chunk:
+        return _process_chunked(d, day_quantity_wh, basis, max_wh, chunk, shapes)
+    d = validate(d, max_wh)
+    bad = d.flags['negative'] | d.flags['above_max'] | d.flags.get('conflict', np.zeros_like(d.flags['missing']))
+    todo = d.flags['missing'] | bad
+    d.wh[todo] = MISSING
+    fam, reason, deen = _fill_context(d, todo, bad)
     q = d.quality
     q[todo] = -1
 
@@ -412,7 +419,7 @@ def process(
         raise MhhsError('REF0301', 'estimation left cells without a value')
     return d
 
-
+# %% ../../nbs/31_bp005_data_processing.ipynb #9b832a4b
 mark_implements(['TOM-SDS', 'TOM-ADS', 'TOM-SDS-PSS'], __name__, 'process')
 
 # %% ../../nbs/31_bp005_data_processing.ipynb #8866df8a
@@ -448,19 +455,39 @@ def to_frame(d: DayData, arc: np.ndarray | None = None, mq: str | None = None) -
         }
     )
 
-# %% ../../nbs/31_bp005_data_processing.ipynb #56aebb55
+# %% ../../nbs/31_bp005_data_processing.ipynb #69d5c3cb
 _kwh, _wh = kwh, wh_from_kwh  # old private names, still imported by lss, mds, sandbox and test_sandbox
 
+# %% ../../nbs/31_bp005_data_processing.ipynb #7497b957
+def _if021_blocks(ds_dip_id: str, ct: str, ct_from, mq: str, day: dt.date, periods: list[dict]) -> dict:
+    "B044, B067 and B900 of the IF-021 for `mq` on UTC day `day`."
+    return {
+        'B044': {'issuingDataServiceDIPID': ds_dip_id},
+        'B067': {
+            'connectionTypeIndicator': ct,
+            'connectionTypeEffectiveFromDate': wire_datetime(
+                dt.datetime.combine(as_date(ct_from), dt.time(), UTC)
+            ),
+        },
+        'B900': {
+            'MQID': {'measurementQuantityID': mq},
+            'settlementDayConsumptionPeriods': [
+                {
+                    'settlementDay': {
+                        'settlementDayDate': wire_datetime(dt.datetime.combine(day, dt.time(), UTC)),
+                        'periodDuration': 30,
+                    },
+                    'consumptionPeriods': periods,
+                }
+            ],
+        },
+    }
 
+# %% ../../nbs/31_bp005_data_processing.ipynb #48443cf8
 @implements('IF-021', 'BP005')
 def to_if021(
-    frame: pd.DataFrame,
-    ds_dip_id: str,
-    ds_role: str = 'SDS',
-    connection: dict | None = None,
-    now: dt.datetime | None = None,
-    environment: str = 'DEV',
-    rng: random.Random | None = None,
+    frame: pd.DataFrame, ds_dip_id: str, ds_role: str = 'SDS', connection: dict | None = None,
+    now: dt.datetime | None = None, environment: str = 'DEV', rng: random.Random | None = None,
 ) -> list[dict]:
     """One IF-021 message per MPAN, measurement quantity and UTC day in `frame` (built and schema-validated).
     `connection`: per MPAN (connection type, effective-from date) for B067; default whole current from 2000-01-01.
@@ -486,27 +513,7 @@ def to_if021(
                 now=now,
                 environment=environment,
                 rng=rng,
-                blocks={
-                    'B044': {'issuingDataServiceDIPID': ds_dip_id},
-                    'B067': {
-                        'connectionTypeIndicator': ct,
-                        'connectionTypeEffectiveFromDate': wire_datetime(
-                            dt.datetime.combine(as_date(ct_from), dt.time(), UTC)
-                        ),
-                    },
-                    'B900': {
-                        'MQID': {'measurementQuantityID': mq},
-                        'settlementDayConsumptionPeriods': [
-                            {
-                                'settlementDay': {
-                                    'settlementDayDate': wire_datetime(dt.datetime.combine(day, dt.time(), UTC)),
-                                    'periodDuration': 30,
-                                },
-                                'consumptionPeriods': periods,
-                            }
-                        ],
-                    },
-                },
+                blocks=_if021_blocks(ds_dip_id, ct, ct_from, mq, day, periods),
             )
         )
     return out

@@ -14,6 +14,7 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 import httpx
+from fastcore.basics import patch
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from fastapi import FastAPI, Request
@@ -192,7 +193,7 @@ def _strict_b64(text: str, what: str) -> bytes:
         raise MhhsError('REF0105', f"{what} header is not canonical base64")
     return raw
 
-# %% ../../nbs/12_dip_http.ipynb #5e2f2107
+# %% ../../nbs/12_dip_http.ipynb #fa4569d8
 class SignatureVerifier:
     "Checks X-DIP signature headers against registered certificates; refuses stale and replayed signatures (REF0105)."
 
@@ -209,75 +210,93 @@ class SignatureVerifier:
     def register(self, dip_id: str, cert_pem: bytes):
         self.certs[dip_id] = cert_pem.replace(b'\r\n', b'\n')
 
-    def verify(self, method: str, url: str, body: bytes, headers, expect_dip_id: str | None = None) -> str:
-        """The verified signer's DIP id, or MhhsError REF0105 saying why not; the signature remembered (refused if it
-        was used before)."""
-        signer, digest, until, now = self.check(method, url, body, headers, expect_dip_id)
-        self.remember(digest, until, now)
-        return signer
-
-    def remember(self, digest: bytes, until: float, now: float):
-        "Keep a checked signature in `memory`; REF0105 if it is there already."
-        if not self.memory.first_use(digest, until, now):
-            raise MhhsError('REF0105', "signature already used (replayed request)")
-
-    def check(
-        self, method: str, url: str, body: bytes, headers, expect_dip_id: str | None = None
-    ) -> tuple[str, bytes, float, float]:
-        """(signer, digest, until, now) of a request whose signature verifies and was not seen in this process; the
-        caller
-        remembers it durably — `verify` in `memory`, the DIP's publish path in the acceptance's own transaction."""
-
-        def bad(why):
-            raise MhhsError('REF0105', why)
-
-        h = {k.lower(): v for k, v in dict(headers).items()}
-        need = ['x-dip-signature', 'x-dip-signature-date', 'x-dip-content-hash', 'x-dip-signature-certificate']
-        missing = [n for n in need if not h.get(n)]
-        if missing:
-            bad(f"missing header(s) {', '.join(missing)}")
-        if content_hash(body) != h['x-dip-content-hash']:
-            bad("content hash does not match the body")
-        cert_pem = _strict_b64(h['x-dip-signature-certificate'], 'certificate').replace(b'\r\n', b'\n')
-        # a re-encoding of the same bytes is the same signature
-        signature = _strict_b64(h['x-dip-signature'], 'signature')
-        cert = self._parsed.get(cert_pem)  # only a registered certificate is ever cached, so the cache stays small
-        if cert is None:
-            try:
-                cert = x509.load_pem_x509_certificate(cert_pem)
-            except Exception:
-                bad("certificate header is not a PEM certificate")
-        cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        signer = cn[0].value if cn else ''
-        if self.certs.get(signer) != cert_pem:
-            bad(f"certificate is not the one registered for {signer or 'this signer'}")
-        self._parsed[cert_pem] = cert
-        if expect_dip_id and signer != expect_dip_id:
-            bad(f"signed by {signer}, but the API key belongs to {expect_dip_id}")
-        try:
-            stamp = dt.datetime.fromisoformat(h['x-dip-signature-date'].replace('Z', '+00:00'))
-        except ValueError:
-            bad("signature date is not an ISO timestamp")
-        now = self.clock()
-        if stamp.tzinfo is None or abs((now - stamp).total_seconds()) > self.window:
-            bad("signature date outside the allowed window")
-        try:
-            cert.public_key().verify(
-                signature,
-                _signing_string(method, url, h['x-dip-signature-date'], h['x-dip-content-hash']),
-                padding.PKCS1v15(),
-                hashes.SHA256(),
-            )
-        except Exception:
-            bad("signature does not verify")
-        # remembered until its date leaves the window (a request dated ahead stays valid longer than one dated now)
-        digest, until = hashlib.sha256(signature).digest(), stamp.timestamp() + self.window
-        if not self.recent.first_use(digest, until, now.timestamp()):
-            bad("signature already used (replayed request)")
-        return signer, digest, until, now.timestamp()
-
-
 mark_implements('DIP-P008', __name__, 'SignatureVerifier')
+
+# %% ../../nbs/12_dip_http.ipynb #413175f1
+@patch
+def verify(
+    self: SignatureVerifier, method: str, url: str, body: bytes, headers, expect_dip_id: str | None = None
+) -> str:
+    """The verified signer's DIP id, or MhhsError REF0105 saying why not; the signature remembered (refused if it
+    was used before)."""
+    signer, digest, until, now = self.check(method, url, body, headers, expect_dip_id)
+    self.remember(digest, until, now)
+    return signer
+
+@patch
+def remember(self: SignatureVerifier, digest: bytes, until: float, now: float):
+    "Keep a checked signature in `memory`; REF0105 if it is there already."
+    if not self.memory.first_use(digest, until, now):
+        raise MhhsError('REF0105', "signature already used (replayed request)")
+
+# %% ../../nbs/12_dip_http.ipynb #4a2ad51a
+@patch
+def _registered(self: SignatureVerifier, cert_pem: bytes, expect_dip_id: str | None):
+    """(certificate, signer) of a signature's certificate: refused (REF0105) unless it is the one registered for
+    its signer, and the signer is the API key's."""
+
+    def bad(why):
+        raise MhhsError('REF0105', why)
+
+    cert = self._parsed.get(cert_pem)  # only a registered certificate is ever cached, so the cache stays small
+    if cert is None:
+        try:
+            cert = x509.load_pem_x509_certificate(cert_pem)
+        except Exception:
+            bad("certificate header is not a PEM certificate")
+    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    signer = cn[0].value if cn else ''
+    if self.certs.get(signer) != cert_pem:
+        bad(f"certificate is not the one registered for {signer or 'this signer'}")
+    self._parsed[cert_pem] = cert
+    if expect_dip_id and signer != expect_dip_id:
+        bad(f"signed by {signer}, but the API key belongs to {expect_dip_id}")
+    return cert, signer
+
+# %% ../../nbs/12_dip_http.ipynb #b03d679b
+@patch
+def check(
+    self: SignatureVerifier, method: str, url: str, body: bytes, headers, expect_dip_id: str | None = None
+) -> tuple[str, bytes, float, float]:
+    """(signer, digest, until, now) of a request whose signature verifies and was not seen in this process; the
+    caller
+    remembers it durably — `verify` in `memory`, the DIP's publish path in the acceptance's own transaction."""
+
+    def bad(why):
+        raise MhhsError('REF0105', why)
+
+    h = {k.lower(): v for k, v in dict(headers).items()}
+    need = ['x-dip-signature', 'x-dip-signature-date', 'x-dip-content-hash', 'x-dip-signature-certificate']
+    missing = [n for n in need if not h.get(n)]
+    if missing:
+        bad(f"missing header(s) {', '.join(missing)}")
+    if content_hash(body) != h['x-dip-content-hash']:
+        bad("content hash does not match the body")
+    cert_pem = _strict_b64(h['x-dip-signature-certificate'], 'certificate').replace(b'\r\n', b'\n')
+    # a re-encoding of the same bytes is the same signature
+    signature = _strict_b64(h['x-dip-signature'], 'signature')
+    cert, signer = self._registered(cert_pem, expect_dip_id)
+    try:
+        stamp = dt.datetime.fromisoformat(h['x-dip-signature-date'].replace('Z', '+00:00'))
+    except ValueError:
+        bad("signature date is not an ISO timestamp")
+    now = self.clock()
+    if stamp.tzinfo is None or abs((now - stamp).total_seconds()) > self.window:
+        bad("signature date outside the allowed window")
+    try:
+        cert.public_key().verify(
+            signature,
+            _signing_string(method, url, h['x-dip-signature-date'], h['x-dip-content-hash']),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+    except Exception:
+        bad("signature does not verify")
+    # remembered until its date leaves the window (a request dated ahead stays valid longer than one dated now)
+    digest, until = hashlib.sha256(signature).digest(), stamp.timestamp() + self.window
+    if not self.recent.first_use(digest, until, now.timestamp()):
+        bad("signature already used (replayed request)")
+    return signer, digest, until, now.timestamp()
 
 # %% ../../nbs/12_dip_http.ipynb #9c3a28fc
 @dataclass
@@ -401,186 +420,206 @@ def _check_callback(url):
     if not parts.hostname: raise bad("names no host")
     if parts.username or parts.password: raise bad("must not carry credentials")
 
-# %% ../../nbs/12_dip_http.ipynb #53e058e8
+# %% ../../nbs/12_dip_http.ipynb #48ed1745
 class _Api:
     "What every route needs: the hub, the limits, who is calling, and how a refusal is answered."
     def __init__(self, hub: Hub, api_keys: dict[str, Credentials], verifier, limits: Limits, base_url: str | None):
         self.hub, self.api_keys, self.verifier, self.limits, self.base_url = hub, api_keys, verifier, limits, base_url
         self.buckets: dict[str, _Bucket] = {}
 
-    def refusal(
-        self, code: str, detail: str, status: int | None = None, path: str | None = None, who=None, errors=None
-    ) -> tuple[int, dict]:
-        "(HTTP status, StandardResponse) for a refused request: one entry naming `code`; `help` lists every problem."
-        ts = wire_datetime(dt.datetime.now(dt.timezone.utc))
-        help_text = '; '.join(f"{p}: {d}" if p else d for p, d in errors) if errors else detail
-        entry = standard_entry(
-            coded(code, f"{path}: {detail}" if path else detail),
-            sent=ts,
-            sender=self.hub.dip_id,
-            recipient=getattr(who, 'dip_id', None),
-            help_text=help_text,
-        )
-        return status or http_status(code), standard_response([entry], ts)
+# %% ../../nbs/12_dip_http.ipynb #2648e4e0
+@patch
+def refusal(
+    self: _Api, code: str, detail: str, status: int | None = None, path: str | None = None, who=None, errors=None
+) -> tuple[int, dict]:
+    "(HTTP status, StandardResponse) for a refused request: one entry naming `code`; `help` lists every problem."
+    ts = wire_datetime(dt.datetime.now(dt.timezone.utc))
+    help_text = '; '.join(f"{p}: {d}" if p else d for p, d in errors) if errors else detail
+    entry = standard_entry(
+        coded(code, f"{path}: {detail}" if path else detail),
+        sent=ts,
+        sender=self.hub.dip_id,
+        recipient=getattr(who, 'dip_id', None),
+        help_text=help_text,
+    )
+    return status or http_status(code), standard_response([entry], ts)
 
-    def refuse(self, e: MhhsError, who=None, status=None) -> tuple[int, dict]:
-        return self.refusal(e.code, e.detail, status, e.path, who, getattr(e, 'errors', None))
+@patch
+def refuse(self: _Api, e: MhhsError, who=None, status=None) -> tuple[int, dict]:
+    return self.refusal(e.code, e.detail, status, e.path, who, getattr(e, 'errors', None))
 
-    def fault(self, e: Exception, who=None) -> tuple[int, dict]:
-        """A fault of the DIP itself, logged under an incident id: the store failing is 503 REF0107 (send again later),
-        anything else 500 MSG1000."""
-        incident = secrets.token_hex(6)
-        _log.error("incident %s: %s", incident, e, exc_info=e)
-        if storage_trouble(e):
-            # the health check reports it until a write succeeds
-            self.hub.storage_fault = f"{type(e).__name__}: {e}"
-            return self.refusal(
-                'REF0107',
-                f"the DIP's store failed (incident {incident}): nothing was accepted, send again later",
-                503,
-                who=who,
-            )
+@patch
+def fault(self: _Api, e: Exception, who=None) -> tuple[int, dict]:
+    """A fault of the DIP itself, logged under an incident id: the store failing is 503 REF0107 (send again later),
+    anything else 500 MSG1000."""
+    incident = secrets.token_hex(6)
+    _log.error("incident %s: %s", incident, e, exc_info=e)
+    if storage_trouble(e):
+        # the health check reports it until a write succeeds
+        self.hub.storage_fault = f"{type(e).__name__}: {e}"
         return self.refusal(
-            'MSG1000', f"the DIP failed (incident {incident} in its log); send again later", 500, who=who
+            'REF0107',
+            f"the DIP's store failed (incident {incident}): nothing was accepted, send again later",
+            503,
+            who=who,
         )
+    return self.refusal(
+        'MSG1000', f"the DIP failed (incident {incident} in its log); send again later", 500, who=who
+    )
 
-    async def off(self, fn, *args, pool=None):
-        """Run blocking work (SQLite, pandas, JSON of a large body, a signature's memory) in a thread, never on the
-        event loop."""
-        return await asyncio.get_running_loop().run_in_executor(pool or _submit_pool(), functools.partial(fn, *args))
+# %% ../../nbs/12_dip_http.ipynb #4d0067f1
+@patch
+async def off(self: _Api, fn, *args, pool=None):
+    """Run blocking work (SQLite, pandas, JSON of a large body, a signature's memory) in a thread, never on the
+    event loop."""
+    return await asyncio.get_running_loop().run_in_executor(pool or _submit_pool(), functools.partial(fn, *args))
 
-    async def body(self, request: Request) -> bytes:
-        """The request body, read chunk by chunk and refused (REF0103) as soon as it passes the limit: a hostile body is
-        never held whole."""
-        limit = self.limits.max_body_bytes
-        declared = request.headers.get('content-length', '')
-        if declared.isdigit() and int(declared) > limit:
-            raise MhhsError('REF0103', f"{declared} bytes > {limit}")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise MhhsError('REF0103', f"more than {limit} bytes")
-            chunks.append(chunk)
-        return b''.join(chunks)
+@patch
+async def body(self: _Api, request: Request) -> bytes:
+    """The request body, read chunk by chunk and refused (REF0103) as soon as it passes the limit: a hostile body is
+    never held whole."""
+    limit = self.limits.max_body_bytes
+    declared = request.headers.get('content-length', '')
+    if declared.isdigit() and int(declared) > limit:
+        raise MhhsError('REF0103', f"{declared} bytes > {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise MhhsError('REF0103', f"more than {limit} bytes")
+        chunks.append(chunk)
+    return b''.join(chunks)
 
-    def authenticate(
-        self, method: str, raw_path: str, origin: str, headers, body: bytes, signed: bool = True, defer: bool = False
-    ):
-        """The caller's credentials: body size, API key, rate and (if `signed`) signature checked (REF0103, REF0105,
-        REF0104).
+# %% ../../nbs/12_dip_http.ipynb #b3aeea91
+@patch
+def authenticate(
+    self: _Api, method: str, raw_path: str, origin: str, headers, body: bytes, signed: bool = True, defer: bool = False
+):
+    """The caller's credentials: body size, API key, rate and (if `signed`) signature checked (REF0103, REF0105,
+    REF0104).
 
-        With `defer`, (credentials, signature) — the signature for the hub to remember in the acceptance's
-        transaction."""
-        if len(body) > self.limits.max_body_bytes:
-            raise MhhsError('REF0103', f"{len(body)} bytes > {self.limits.max_body_bytes}")
-        key = headers.get('x-api-key')
-        who = self.api_keys.get(key or '')
-        if who is None:
-            raise MhhsError('REF0105', "missing or unknown X-API-Key")
-        b = self.buckets.setdefault(key, _Bucket(self.limits.rate_per_s, self.limits.burst))
-        if not b.take():
-            raise MhhsError('REF0104', f"more than {self.limits.rate_per_s:g} requests/s")
-        if signed and self.verifier is not None:
-            # the path as sent, before decoding
-            url = (self.base_url.rstrip('/') if self.base_url else origin) + raw_path
-            if not defer:
-                self.verifier.verify(method, url, body, headers, expect_dip_id=who.dip_id)
-            else:
-                return who, self.verifier.check(method, url, body, headers, expect_dip_id=who.dip_id)[1:]
-        return (who, None) if defer else who
+    With `defer`, (credentials, signature) — the signature for the hub to remember in the acceptance's
+    transaction."""
+    if len(body) > self.limits.max_body_bytes:
+        raise MhhsError('REF0103', f"{len(body)} bytes > {self.limits.max_body_bytes}")
+    key = headers.get('x-api-key')
+    who = self.api_keys.get(key or '')
+    if who is None:
+        raise MhhsError('REF0105', "missing or unknown X-API-Key")
+    b = self.buckets.setdefault(key, _Bucket(self.limits.rate_per_s, self.limits.burst))
+    if not b.take():
+        raise MhhsError('REF0104', f"more than {self.limits.rate_per_s:g} requests/s")
+    if signed and self.verifier is not None:
+        # the path as sent, before decoding
+        url = (self.base_url.rstrip('/') if self.base_url else origin) + raw_path
+        if not defer:
+            self.verifier.verify(method, url, body, headers, expect_dip_id=who.dip_id)
+        else:
+            return who, self.verifier.check(method, url, body, headers, expect_dip_id=who.dip_id)[1:]
+    return (who, None) if defer else who
 
-    async def caller(self, request: Request, signed: bool = True, defer: bool = False):
-        """(credentials, body) of a request — (credentials, body, signature) with `defer`, for the hub to remember as it
-        stores."""
-        body = await self.body(request)
-        raw = request.scope.get('raw_path', request.url.path.encode()).decode('latin-1') + _query(request.scope)
-        got = await self.off(
-            self.authenticate,
-            request.method,
-            raw,
-            f"{request.url.scheme}://{request.url.netloc}",
-            request.headers,
-            body,
-            signed,
-            defer,
+@patch
+async def caller(self: _Api, request: Request, signed: bool = True, defer: bool = False):
+    """(credentials, body) of a request — (credentials, body, signature) with `defer`, for the hub to remember as it
+    stores."""
+    body = await self.body(request)
+    raw = request.scope.get('raw_path', request.url.path.encode()).decode('latin-1') + _query(request.scope)
+    got = await self.off(
+        self.authenticate,
+        request.method,
+        raw,
+        f"{request.url.scheme}://{request.url.netloc}",
+        request.headers,
+        body,
+        signed,
+        defer,
+    )
+    who, signature = got if defer else (got, None)
+    request.state.who = who
+    return (who, body, signature) if defer else (who, body)
+
+# %% ../../nbs/12_dip_http.ipynb #89a5ebe7
+@patch
+def parse(self: _Api, body: bytes, definition: str | None = None):
+    "The JSON body, checked against a definition of the specification if one is named (MSG1001)."
+    try:
+        value = json.loads(body or b'null')
+    except ValueError as e:
+        raise MhhsError('MSG1001', f"body is not JSON: {e}", path='') from None
+    return self.check(definition, value) if definition else value
+
+@patch
+def check(self: _Api, definition: str, value):
+    "`value` if it conforms to the specification's `definition`, else MSG1001 naming every failing path."
+    if errs := spec_errors(definition, value):
+        raise refused('MSG1001', [(p or definition, d) for p, d in errs])
+    return value
+
+@patch
+def webhook_config(self: _Api, body: bytes) -> dict:
+    """A WebhookConfig body (also wrapped in `config`, as the callback expression has it) with an http(s)
+    callbackURL."""
+    cfg = self.parse(body)
+    if isinstance(cfg, dict) and isinstance(cfg.get('config'), dict):
+        cfg = cfg['config']
+    cfg = self.check('WebhookConfig', cfg)
+    _check_callback(cfg.get('callbackURL'))
+    for k in ('maxMessageCount', 'maxPayloadSize'):
+        if cfg.get(k) is not None and cfg[k] <= 0:
+            raise MhhsError('MSG1001', f"{k} must be positive", path=k)
+    return cfg
+
+@patch
+def own(self: _Api, who: Credentials, dip_id: str, what: str):
+    if who.dip_id != dip_id:
+        raise MhhsError('REF0102', f"{who.dip_id} may not {what} of {dip_id}")
+
+# %% ../../nbs/12_dip_http.ipynb #a43a500c
+@patch
+def publish(self: _Api, channel_id: str, who: Credentials, body: bytes, signature=None) -> tuple[int, dict]:
+    """Parse and submit a DIPMessageArray (blocking: run it in a thread); the hub remembers `signature` as it stores
+    the messages."""
+    msgs = self.parse(body)
+    if not isinstance(msgs, list) or not msgs:
+        raise MhhsError('MSG1001', "the body must be a non-empty array of messages (DIPMessageArray)", path='')
+    if len(msgs) > self.limits.max_messages:
+        raise MhhsError('REF0103', f"{len(msgs)} messages > {self.limits.max_messages} in one request")
+    if signature is not None and not _takes_signature(
+        self.hub.submit
+    ):  # a wrapped submit (the sandbox's): a commit of its own
+        self.verifier.remember(*signature)
+        signature = None
+    res = (
+        self.hub.submit(channel_id, msgs, who, signature)
+        if signature is not None
+        else self.hub.submit(channel_id, msgs, who)
+    )
+    return res.status, res.body()
+
+# %% ../../nbs/12_dip_http.ipynb #5d899087
+@patch
+def _publish_scope(self: _Api, scope, body: bytes) -> tuple[int, dict]:
+    who = None
+    try:
+        headers = {k.decode('latin-1'): v.decode('latin-1') for k, v in scope['headers']}
+        host = headers.get('host') or '%s:%s' % tuple(scope.get('server') or ('127.0.0.1', 80))
+        raw = (scope.get('raw_path') or scope['path'].encode()).decode('latin-1') + _query(scope)
+        who, signature = self.authenticate(
+            'POST', raw, f"{scope.get('scheme', 'http')}://{host}", headers, body, defer=True
         )
-        who, signature = got if defer else (got, None)
-        request.state.who = who
-        return (who, body, signature) if defer else (who, body)
+        return self.publish(scope['path'][len('/dip-channel/') :], who, body, signature)
+    except MhhsError as e:
+        return self.refuse(e, who)
+    except Exception as e:
+        return self.fault(e, who)
 
-    def parse(self, body: bytes, definition: str | None = None):
-        "The JSON body, checked against a definition of the specification if one is named (MSG1001)."
-        try:
-            value = json.loads(body or b'null')
-        except ValueError as e:
-            raise MhhsError('MSG1001', f"body is not JSON: {e}", path='') from None
-        return self.check(definition, value) if definition else value
+@patch
+async def publish_scope(self: _Api, scope, body: bytes) -> tuple[int, dict]:
+    """`sendMessage` for the fast path: the same checks, codes and answer, from the ASGI scope — all of it in a
+    submit thread."""
+    return await self.off(self._publish_scope, scope, body)
 
-    def check(self, definition: str, value):
-        "`value` if it conforms to the specification's `definition`, else MSG1001 naming every failing path."
-        if errs := spec_errors(definition, value):
-            raise refused('MSG1001', [(p or definition, d) for p, d in errs])
-        return value
-
-    def webhook_config(self, body: bytes) -> dict:
-        """A WebhookConfig body (also wrapped in `config`, as the callback expression has it) with an http(s)
-        callbackURL."""
-        cfg = self.parse(body)
-        if isinstance(cfg, dict) and isinstance(cfg.get('config'), dict):
-            cfg = cfg['config']
-        cfg = self.check('WebhookConfig', cfg)
-        _check_callback(cfg.get('callbackURL'))
-        for k in ('maxMessageCount', 'maxPayloadSize'):
-            if cfg.get(k) is not None and cfg[k] <= 0:
-                raise MhhsError('MSG1001', f"{k} must be positive", path=k)
-        return cfg
-
-    def own(self, who: Credentials, dip_id: str, what: str):
-        if who.dip_id != dip_id:
-            raise MhhsError('REF0102', f"{who.dip_id} may not {what} of {dip_id}")
-
-    def publish(self, channel_id: str, who: Credentials, body: bytes, signature=None) -> tuple[int, dict]:
-        """Parse and submit a DIPMessageArray (blocking: run it in a thread); the hub remembers `signature` as it stores
-        the messages."""
-        msgs = self.parse(body)
-        if not isinstance(msgs, list) or not msgs:
-            raise MhhsError('MSG1001', "the body must be a non-empty array of messages (DIPMessageArray)", path='')
-        if len(msgs) > self.limits.max_messages:
-            raise MhhsError('REF0103', f"{len(msgs)} messages > {self.limits.max_messages} in one request")
-        if signature is not None and not _takes_signature(
-            self.hub.submit
-        ):  # a wrapped submit (the sandbox's): a commit of its own
-            self.verifier.remember(*signature)
-            signature = None
-        res = (
-            self.hub.submit(channel_id, msgs, who, signature)
-            if signature is not None
-            else self.hub.submit(channel_id, msgs, who)
-        )
-        return res.status, res.body()
-
-    def _publish_scope(self, scope, body: bytes) -> tuple[int, dict]:
-        who = None
-        try:
-            headers = {k.decode('latin-1'): v.decode('latin-1') for k, v in scope['headers']}
-            host = headers.get('host') or '%s:%s' % tuple(scope.get('server') or ('127.0.0.1', 80))
-            raw = (scope.get('raw_path') or scope['path'].encode()).decode('latin-1') + _query(scope)
-            who, signature = self.authenticate(
-                'POST', raw, f"{scope.get('scheme', 'http')}://{host}", headers, body, defer=True
-            )
-            return self.publish(scope['path'][len('/dip-channel/') :], who, body, signature)
-        except MhhsError as e:
-            return self.refuse(e, who)
-        except Exception as e:
-            return self.fault(e, who)
-
-    async def publish_scope(self, scope, body: bytes) -> tuple[int, dict]:
-        """`sendMessage` for the fast path: the same checks, codes and answer, from the ASGI scope — all of it in a
-        submit thread."""
-        return await self.off(self._publish_scope, scope, body)
-
-# %% ../../nbs/12_dip_http.ipynb #create
+# %% ../../nbs/12_dip_http.ipynb #2aa4ade6
 @implements('DIP-P008', 'DIP-P009')
 def create_app(
     hub: Hub,
@@ -600,6 +639,18 @@ def create_app(
     )
     app.openapi = lambda: openapi_document()  # the specification's operations, not FastAPI's reading of our handlers
     app.router.redirect_slashes = False
+    _error_handlers(app, api)
+
+    _channel_routes(app, api)
+    _status_routes(app, api)
+    _extension_routes(app, api)
+    if fast_path:
+        app.add_middleware(_PublishFastPath, handler=api.publish_scope, max_body_bytes=api.limits.max_body_bytes)
+    return app
+
+# %% ../../nbs/12_dip_http.ipynb #1489dfd3
+def _error_handlers(app: FastAPI, api: _Api):
+    "Refusals, faults and unknown routes answered as a StandardResponse naming the code."
     respond = lambda status, body: JSONResponse(body, status_code=status)
 
     @app.exception_handler(MhhsError)
@@ -625,17 +676,18 @@ def create_app(
             *api.refusal('REF0100' if e.status_code in (404, 405) else 'MSG1001', str(e.detail), e.status_code)
         )
 
-    _channel_routes(app, api)
-    _status_routes(app, api)
-    _extension_routes(app, api)
-    if fast_path:
-        app.add_middleware(_PublishFastPath, handler=api.publish_scope, max_body_bytes=api.limits.max_body_bytes)
-    return app
-
-# %% ../../nbs/12_dip_http.ipynb #channelroutes
+# %% ../../nbs/12_dip_http.ipynb #651d9940
 def _channel_routes(app: FastAPI, api: _Api):
     """sendMessage, configurePublication (and its DELETE), replayPublication, requeuePublication and the validation
     endpoints."""
+    _publication_routes(app, api)
+    _replay_route(app, api)
+    _requeue_route(app, api)
+    _validate_route(app, api)
+
+# %% ../../nbs/12_dip_http.ipynb #796f2072
+def _publication_routes(app: FastAPI, api: _Api):
+    "sendMessage and configurePublication (POST and DELETE)."
     hub = api.hub
 
     @app.post('/dip-channel/{channel_id}', status_code=201)
@@ -666,6 +718,11 @@ def _channel_routes(app: FastAPI, api: _Api):
         who, _ = await api.caller(request)
         await api.off(hub.unsubscribe, channel_id, recipient, who)
         return Response(status_code=204)
+
+# %% ../../nbs/12_dip_http.ipynb #881e4ac5
+def _replay_route(app: FastAPI, api: _Api):
+    "replayPublication: the caller's own publications, a page at a time."
+    hub = api.hub
 
     @app.post('/dip-channel/{channel_id}/replay/{recipient}')
     async def replay(channel_id: str, recipient: str, request: Request):
@@ -701,6 +758,11 @@ def _channel_routes(app: FastAPI, api: _Api):
             headers={'X-Continuation-Token': token} if token else {},
         )
 
+# %% ../../nbs/12_dip_http.ipynb #831513ab
+def _requeue_route(app: FastAPI, api: _Api):
+    "requeuePublication: the caller's publications sent to its webhook again; answers the requeue's id."
+    hub = api.hub
+
     @app.post('/dip-channel/{channel_id}/requeue/{recipient}')
     async def requeue(channel_id: str, recipient: str, request: Request):
         who, body = await api.caller(request)
@@ -720,6 +782,10 @@ def _channel_routes(app: FastAPI, api: _Api):
             )
         )
         return JSONResponse({'requeueId': rid}, status_code=200)
+
+# %% ../../nbs/12_dip_http.ipynb #3d2951d3
+def _validate_route(app: FastAPI, api: _Api):
+    "The validation endpoints: a schema check of each item, nothing stored."
 
     @app.post('/validate/{channel_id}/{event_code}')
     async def validate(channel_id: str, event_code: str, request: Request):
@@ -769,10 +835,17 @@ def _status_routes(app: FastAPI, api: _Api):
         await api.off(hub.unsubscribe_status, recipient)
         return Response(status_code=204)
 
-# %% ../../nbs/12_dip_http.ipynb #extensionroutes
+# %% ../../nbs/12_dip_http.ipynb #acedab66
 def _extension_routes(app: FastAPI, api: _Api):
     """What mhhs_ref serves beyond DIP API v2.1.0: requeue progress, a message's journal, status-message pull and push,
     metrics, health."""
+    _journal_routes(app, api)
+    _status_extension_routes(app, api)
+    _monitoring_routes(app, api)
+
+# %% ../../nbs/12_dip_http.ipynb #8af5e295
+def _journal_routes(app: FastAPI, api: _Api):
+    "requeueStatus and deliveryStatus: a recipient's requeue progress and one message's journal."
     hub = api.hub
 
     @app.get('/dip-channel/{channel_id}/requeueStatus/{recipient}')
@@ -795,6 +868,11 @@ def _extension_routes(app: FastAPI, api: _Api):
             return {'senderUniqueReference': message_id, 'journal': json.loads(df.to_json(orient='records'))}
         return await api.off(journal, pool=_read_pool())
 
+# %% ../../nbs/12_dip_http.ipynb #bc596f68
+def _status_extension_routes(app: FastAPI, api: _Api):
+    "The status messages addressed to the caller: pulled again (replay) or pushed again (requeue)."
+    hub = api.hub
+
     @app.post('/statusmessage/replay/{recipient}')
     async def status_replay(recipient: str, request: Request):
         who, _ = await api.caller(request)
@@ -810,6 +888,11 @@ def _extension_routes(app: FastAPI, api: _Api):
             hub.requeue_status_messages, recipient, q.get('datetimeFrom') if isinstance(q, dict) else None
         )
         return JSONResponse({'requeued': n}, status_code=202)
+
+# %% ../../nbs/12_dip_http.ipynb #8e68807f
+def _monitoring_routes(app: FastAPI, api: _Api):
+    "/metrics (a participant's API key, no signature) and /healthz."
+    hub = api.hub
 
     cache = {'at': -1e9, 'raw': b''}
 
@@ -862,7 +945,7 @@ class WebhookDeliverer:
             answer = None  # a recipient that answers no JSON names no code
         return r.status_code, answer
 
-# %% ../../nbs/12_dip_http.ipynb #189303f4
+# %% ../../nbs/12_dip_http.ipynb #5cea5431
 class WebhookReceiver:
     """A participant's webhook endpoint on loopback: verifies the DIP's signature, collects publications, answers with
     RCP codes."""
@@ -894,104 +977,112 @@ class WebhookReceiver:
         self.lock = threading.Lock()
         self.event = threading.Event()
 
-    def answer(self, msgs: list) -> tuple[int, dict]:
-        """What this recipient answers a delivery: RCP0000 for each publication taken, RCP1001 for one that fails its
-        schema."""
-        me = self.participant_id or DIP_PARTICIPANT_ID
-        if self.mode == 'refuse':
-            return recipient_answer(me, msgs, 'RCP1001', 'refused by the test receiver')
-        if self.mode == 'fail':
-            return 503, recipient_answer(me, msgs, 'RCP1000', 'the test receiver is failing')[1]
-        codes, why = {}, None
-        for m in msgs if self.validate else []:
-            try:
-                validate_message(m['payload']['CommonBlock']['S0']['interfaceID'], m)
-            except (MhhsError, KeyError, TypeError) as e:
-                codes[block_at(m, 'payload', 'CommonBlock', 'D0').get('transactionID')], why = 'RCP1001', why or str(e)
-        return recipient_answer(me, msgs, codes, why)
-
-    def app(self):
-        app = FastAPI()
-
-        @app.post('/{path:path}')
-        async def hook(path: str, request: Request):
-            body = await request.body()
-            if self.verifier is not None:
-                try:
-                    await asyncio.get_running_loop().run_in_executor(
-                        None, self.verifier.verify, 'POST', str(request.url), body, request.headers
-                    )
-                except MhhsError as e:
-                    self.rejected_signatures += 1
-                    ts = wire_datetime(dt.datetime.now(dt.timezone.utc))
-                    entry = standard_entry(
-                        coded('RCP9999', e.detail), sent=ts, sender=self.participant_id or DIP_PARTICIPANT_ID
-                    )
-                    return JSONResponse(standard_response([entry], ts), status_code=401)
-            if self.delay:
-                time.sleep(self.delay)
-            self.calls.append((time.time(), self.mode))
-            try:
-                msgs = json.loads(body)
-            except ValueError:
-                msgs = None
-            if not isinstance(msgs, list):
-                return JSONResponse(
-                    recipient_answer(self.participant_id or DIP_PARTICIPANT_ID, [], 'RCP1001')[1], status_code=400
-                )
-            status, answer = self.answer(msgs)
-            taken = (
-                [m for m, e in zip(msgs, answer['messageArray']) if e['message'].startswith('RCP0000')]
-                if status < 300
-                else []
-            )
-            self.answers.append((status, [e['message'][:7] for e in answer['messageArray']]))
-            if taken:
-                with self.lock:
-                    self.received.extend(taken)
-                self.event.set()
-            return JSONResponse(answer, status_code=status)
-
-        return app
-
-    def start(self) -> str:
-        "Serve in a background thread; returns the base URL."
-        import uvicorn, socket
-
-        if not self.port:
-            s = socket.socket()
-            s.bind((self.host, 0))
-            self.port = s.getsockname()[1]
-            s.close()
-        self._server = uvicorn.Server(
-            uvicorn.Config(self.app(), host=self.host, port=self.port, log_level='warning', access_log=False)
-        )
-        threading.Thread(target=self._server.run, daemon=True).start()
-        for _ in range(200):
-            if self._server.started:
-                break
-            time.sleep(0.02)
-        return self.url
-
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def stop(self):
-        if self._server:
-            self._server.should_exit = True
+# %% ../../nbs/12_dip_http.ipynb #77798157
+@patch
+def answer(self: WebhookReceiver, msgs: list) -> tuple[int, dict]:
+    """What this recipient answers a delivery: RCP0000 for each publication taken, RCP1001 for one that fails its
+    schema."""
+    me = self.participant_id or DIP_PARTICIPANT_ID
+    if self.mode == 'refuse':
+        return recipient_answer(me, msgs, 'RCP1001', 'refused by the test receiver')
+    if self.mode == 'fail':
+        return 503, recipient_answer(me, msgs, 'RCP1000', 'the test receiver is failing')[1]
+    codes, why = {}, None
+    for m in msgs if self.validate else []:
+        try:
+            validate_message(m['payload']['CommonBlock']['S0']['interfaceID'], m)
+        except (MhhsError, KeyError, TypeError) as e:
+            codes[block_at(m, 'payload', 'CommonBlock', 'D0').get('transactionID')], why = 'RCP1001', why or str(e)
+    return recipient_answer(me, msgs, codes, why)
 
-    def wait_for(self, n: int, timeout: float = 10.0) -> bool:
-        "Wait until at least `n` publications have arrived."
-        end = time.time() + timeout
-        while time.time() < end:
-            if len(self.received) >= n:
-                return True
-            self.event.wait(0.05)
-            self.event.clear()
-        return len(self.received) >= n
+# %% ../../nbs/12_dip_http.ipynb #aed99d29
+@patch
+def app(self: WebhookReceiver):
+    app = FastAPI()
 
-# %% ../../nbs/12_dip_http.ipynb #e9c433e6
+    @app.post('/{path:path}')
+    async def hook(path: str, request: Request):
+        body = await request.body()
+        if self.verifier is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self.verifier.verify, 'POST', str(request.url), body, request.headers
+                )
+            except MhhsError as e:
+                self.rejected_signatures += 1
+                ts = wire_datetime(dt.datetime.now(dt.timezone.utc))
+                entry = standard_entry(
+                    coded('RCP9999', e.detail), sent=ts, sender=self.participant_id or DIP_PARTICIPANT_ID
+                )
+                return JSONResponse(standard_response([entry], ts), status_code=401)
+        if self.delay:
+            time.sleep(self.delay)
+        self.calls.append((time.time(), self.mode))
+        try:
+            msgs = json.loads(body)
+        except ValueError:
+            msgs = None
+        if not isinstance(msgs, list):
+            return JSONResponse(
+                recipient_answer(self.participant_id or DIP_PARTICIPANT_ID, [], 'RCP1001')[1], status_code=400
+            )
+        status, answer = self.answer(msgs)
+        taken = (
+            [m for m, e in zip(msgs, answer['messageArray']) if e['message'].startswith('RCP0000')]
+            if status < 300
+            else []
+        )
+        self.answers.append((status, [e['message'][:7] for e in answer['messageArray']]))
+        if taken:
+            with self.lock:
+                self.received.extend(taken)
+            self.event.set()
+        return JSONResponse(answer, status_code=status)
+
+    return app
+
+# %% ../../nbs/12_dip_http.ipynb #93a4e9c8
+@patch
+def start(self: WebhookReceiver) -> str:
+    "Serve in a background thread; returns the base URL."
+    import uvicorn, socket
+
+    if not self.port:
+        s = socket.socket()
+        s.bind((self.host, 0))
+        self.port = s.getsockname()[1]
+        s.close()
+    self._server = uvicorn.Server(
+        uvicorn.Config(self.app(), host=self.host, port=self.port, log_level='warning', access_log=False)
+    )
+    threading.Thread(target=self._server.run, daemon=True).start()
+    for _ in range(200):
+        if self._server.started:
+            break
+        time.sleep(0.02)
+    return self.url
+
+@patch
+def stop(self: WebhookReceiver):
+    if self._server:
+        self._server.should_exit = True
+
+@patch
+def wait_for(self: WebhookReceiver, n: int, timeout: float = 10.0) -> bool:
+    "Wait until at least `n` publications have arrived."
+    end = time.time() + timeout
+    while time.time() < end:
+        if len(self.received) >= n:
+            return True
+        self.event.wait(0.05)
+        self.event.clear()
+    return len(self.received) >= n
+
+# %% ../../nbs/12_dip_http.ipynb #e276ed90
 class DipClient:
     "A DIP participant: signs and sends messages, configures webhooks, replays and reads the journal."
     def __init__(self, base_url: str, identity: Identity, role: str, api_key: str, timeout_s: float = 30.0):
@@ -1001,71 +1092,81 @@ class DipClient:
     @property
     def dip_id(self) -> str: return self.identity.dip_id
 
-    def request(
-        self, method: str, path: str, payload=None, headers: dict | None = None, sign: bool = True, retries: int = 2
-    ) -> httpx.Response:
-        """A signed request to the DIP; returns the response (whatever its status).
+# %% ../../nbs/12_dip_http.ipynb #28682396
+@patch
+def request(
+    self: DipClient, method: str, path: str, payload=None, headers: dict | None = None, sign: bool = True,
+    retries: int = 2,
+) -> httpx.Response:
+    """A signed request to the DIP; returns the response (whatever its status).
 
-        A connection dropped before the answer (a reset keep-alive connection, say) is retried with a fresh signature:
-        sending is idempotent because the DIP deduplicates by sender unique reference."""
-        url = self.base + path
-        body = b'' if payload is None else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
-        for attempt in range(retries + 1):
-            h = {'content-type': 'application/json', 'X-API-Key': self.api_key, **(headers or {})}
-            if sign:
-                h.update(sign_request(self.identity, method, url, body))
-            try:
-                return self.http.request(method, url, content=body, headers=h)
-            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
-                if attempt == retries:
-                    raise
+    A connection dropped before the answer (a reset keep-alive connection, say) is retried with a fresh signature:
+    sending is idempotent because the DIP deduplicates by sender unique reference."""
+    url = self.base + path
+    body = b'' if payload is None else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+    for attempt in range(retries + 1):
+        h = {'content-type': 'application/json', 'X-API-Key': self.api_key, **(headers or {})}
+        if sign:
+            h.update(sign_request(self.identity, method, url, body))
+        try:
+            return self.http.request(method, url, content=body, headers=h)
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+            if attempt == retries:
+                raise
 
-    def send(self, channel_id: str, messages: list[dict]) -> httpx.Response:
-        return self.request('POST', f'/dip-channel/{channel_id}', messages)
+@patch
+def send(self: DipClient, channel_id: str, messages: list[dict]) -> httpx.Response:
+    return self.request('POST', f'/dip-channel/{channel_id}', messages)
 
-    def configure(
-        self, channel_id: str, callback_url: str, max_messages: int | None = None, max_kb: float | None = None
-    ) -> httpx.Response:
-        "Put a webhook on a channel (configurePublication, a WebhookConfig)."
-        cfg = {'callbackURL': callback_url, 'maxMessageCount': max_messages, 'maxPayloadSize': max_kb}
-        return self.request(
+# %% ../../nbs/12_dip_http.ipynb #22ad5506
+@patch
+def configure(
+    self: DipClient, channel_id: str, callback_url: str, max_messages: int | None = None, max_kb: float | None = None
+) -> httpx.Response:
+    "Put a webhook on a channel (configurePublication, a WebhookConfig)."
+    cfg = {'callbackURL': callback_url, 'maxMessageCount': max_messages, 'maxPayloadSize': max_kb}
+    return self.request(
+        'POST',
+        f'/dip-channel/{channel_id}/pubconfig/{self.dip_id}',
+        {k: v for k, v in cfg.items() if v is not None},
+    )
+
+@patch
+def configure_status(self: DipClient, callback_url: str) -> httpx.Response:
+    return self.request('POST', f'/statusmessage/config/{self.dip_id}', {'callbackURL': callback_url})
+
+# %% ../../nbs/12_dip_http.ipynb #d445360f
+@patch
+def replay(self: DipClient, channel_id: str, **query) -> list[dict]:
+    "Every page of a replay (a MessageRequest: fields not given are sent as null), following continuation tokens."
+    body = {'datetimeFrom': None, 'datetimeTo': None, 'eventCode': None, 'MPAN': None, 'version': None, **query}
+    out, token, seen = [], None, set()
+    while True:
+        r = self.request(
             'POST',
-            f'/dip-channel/{channel_id}/pubconfig/{self.dip_id}',
-            {k: v for k, v in cfg.items() if v is not None},
+            f'/dip-channel/{channel_id}/replay/{self.dip_id}',
+            body,
+            headers={'X-Continuation-Token': token} if token else None,
         )
-
-    def configure_status(self, callback_url: str) -> httpx.Response:
-        return self.request('POST', f'/statusmessage/config/{self.dip_id}', {'callbackURL': callback_url})
-
-    def replay(self, channel_id: str, **query) -> list[dict]:
-        "Every page of a replay (a MessageRequest: fields not given are sent as null), following continuation tokens."
-        body = {'datetimeFrom': None, 'datetimeTo': None, 'eventCode': None, 'MPAN': None, 'version': None, **query}
-        out, token, seen = [], None, set()
-        while True:
-            r = self.request(
-                'POST',
-                f'/dip-channel/{channel_id}/replay/{self.dip_id}',
-                body,
-                headers={'X-Continuation-Token': token} if token else None,
+        if r.status_code not in (200, 206):
+            raise MhhsError(answer_code(r) or 'MSG1000', r.text[:500])
+        page = r.json()
+        out += page
+        token = r.headers.get('x-continuation-token')
+        if not token:
+            return out
+        if token in seen or not page:  # a DIP that does not move on would keep us here for ever
+            raise MhhsError(
+                'MSG1000',
+                f"the DIP answered continuation token {token!r} again (or an empty page with one): replay stopped",
             )
-            if r.status_code not in (200, 206):
-                raise MhhsError(answer_code(r) or 'MSG1000', r.text[:500])
-            page = r.json()
-            out += page
-            token = r.headers.get('x-continuation-token')
-            if not token:
-                return out
-            if token in seen or not page:  # a DIP that does not move on would keep us here for ever
-                raise MhhsError(
-                    'MSG1000',
-                    f"the DIP answered continuation token {token!r} again (or an empty page with one): replay stopped",
-                )
-            seen.add(token)
+        seen.add(token)
 
-    def delivery_status(self, channel_id: str, sender_ref: str) -> list[dict]:
-        return self.request('GET', f'/dip-channel/{channel_id}/deliveryStatus/{self.dip_id}/{sender_ref}').json()[
-            'journal'
-        ]
+@patch
+def delivery_status(self: DipClient, channel_id: str, sender_ref: str) -> list[dict]:
+    return self.request('GET', f'/dip-channel/{channel_id}/deliveryStatus/{self.dip_id}/{sender_ref}').json()[
+        'journal'
+    ]
 
 # %% ../../nbs/12_dip_http.ipynb #f3691962
 def load_config(path) -> dict:
@@ -1337,10 +1438,8 @@ def _official(op: dict) -> dict:
         )
     return out
 
-# %% ../../nbs/12_dip_http.ipynb #extensions
-def _path(name: str) -> dict: return {'name': name, 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
-
-_EXTENSIONS = [  # (method, path, operationId, summary, parameters, request body, answer body, signed)
+# %% ../../nbs/12_dip_http.ipynb #3f6c4008
+_MESSAGE_EXTENSIONS = [  # (method, path, operationId, summary, parameters, request body, answer body, signed)
     (
         'get',
         '/dip-channel/{id}/requeueStatus/{recipient-id}',
@@ -1381,6 +1480,10 @@ _EXTENSIONS = [  # (method, path, operationId, summary, parameters, request body
         {'type': 'object'},
         True,
     ),
+]
+
+# %% ../../nbs/12_dip_http.ipynb #50d00d33
+_EXTENSIONS = _MESSAGE_EXTENSIONS + [
     (
         'get',
         '/metrics',
@@ -1393,6 +1496,9 @@ _EXTENSIONS = [  # (method, path, operationId, summary, parameters, request body
     ),
     ('get', '/healthz', 'healthz', "Whether the DIP is serving", [], None, {'type': 'object'}, False),
 ]
+
+# %% ../../nbs/12_dip_http.ipynb #8882f96a
+def _path(name: str) -> dict: return {'name': name, 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
 
 # %% ../../nbs/12_dip_http.ipynb #401178a5
 def _extension(path, op_id, summary, params, body, answer, signed) -> dict:

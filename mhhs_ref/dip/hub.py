@@ -372,158 +372,175 @@ class Hub:
         self.storage_fault: str | None = None  # the last storage trouble, until a write succeeds again (health)
         self._readers = threading.local()
 
-    # -- helpers
-    def _q(self, sql, args=()):
-        with self.lock:
-            return self.con.execute(sql, args).fetchall()
-
-    def _read(self, sql, args=()):
-        """A read that need not wait for the hub's lock: its own connection per thread on a file (WAL readers do not
-        block writers)."""
-        if self.path is None:
-            return self._q(sql, args)
-        con = getattr(self._readers, 'con', None)
-        if con is None:
-            con = self._readers.con = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-            con.execute('PRAGMA query_only=1')
-        return con.execute(sql, args).fetchall()
-
-    def health(self, headroom: int = 256 * 1024) -> dict:
-        """{'status': 'ok'} or the storage fault: after one, a probe decides whether the store takes writes again — it
-        commits
-        `headroom` bytes (more than a large request stores) and removes them, so a store with room for a few rows only
-        stays faulty."""
-        if self.storage_fault is None:
-            return {'status': 'ok'}
-        try:
-            with self.lock:
-                for sql, args in (
-                    ('INSERT OR REPLACE INTO health VALUES (2, zeroblob(?))', (headroom,)),
-                    ('DELETE FROM health WHERE id=2', ()),
-                ):
-                    self.con.execute('BEGIN IMMEDIATE')
-                    try:
-                        self.con.execute(sql, args)
-                        self.con.execute('COMMIT')
-                    finally:
-                        if self.con.in_transaction:
-                            self.con.execute('ROLLBACK')
-        except sqlite3.Error as e:
-            self.storage_fault = f"{type(e).__name__}: {e}"
-        else:
-            self.storage_fault = None
-            return {'status': 'ok'}
-        return {'status': 'storage fault', 'detail': self.storage_fault}
-
-    def _ts(self) -> float:
-        return self.clock().timestamp()
-
-    def _journal_row(
-        self, txn, ref, ch, stage, status, t0=None, recipient=None, http=None, detail=None, code=None
-    ) -> tuple:
-        return (
-            txn,
-            ref,
-            ch,
-            stage,
-            status,
-            self._ts(),
-            None if t0 is None else (time.perf_counter() - t0) * 1000,
-            recipient,
-            http,
-            detail,
-            code,
-        )
-
-    def _journal(self, cur, *args, **kw):
-        "Write one journal row (`cur` a cursor), or collect it (`cur` a list, written later with one statement)."
-        row = self._journal_row(*args, **kw)
-        if isinstance(cur, list):
-            cur.append(row)
-            return
-        cur.execute(JOURNAL_INSERT, row)
-
-    # -- participants
-    def add_participant(self, dip_id: str, role: str, mpid: str | None = None, name: str | None = None):
-        "Register a DIP participant (one DIP id, one role)."
-        with self.lock:
-            self.con.execute(
-                'INSERT OR REPLACE INTO participants VALUES (?,?,?,?)', (dip_id, mpid, Role(role).value, name)
-            )
-        self._roles, self._subs = None, {}
-
-    def add_participants(self, frame: pd.DataFrame):
-        "Register participants from a frame with columns dip_id, role, mpid, name (e.g. ISD participants)."
-        with self.lock:
-            self.con.executemany(
-                'INSERT OR REPLACE INTO participants VALUES (?,?,?,?)',
-                frame[['dip_id', 'mpid', 'role', 'name']].itertuples(index=False, name=None),
-            )
-        self._roles, self._subs = None, {}
-
-    def role_of(self, dip_id: str) -> str | None:
-        "The role of a DIP id (cached: participants change rarely and every message asks)."
-        if self._roles is None:
-            self._roles = dict(self._q('SELECT dip_id, role FROM participants'))
-        return self._roles.get(dip_id)
-
-    def _subscribers(self, channel_id: str) -> list[tuple[str, str]]:
-        "(dip_id, role) of every subscriber of a channel (cached until a subscription changes)."
-        if channel_id not in self._subs:
-            self._subs[channel_id] = self._q(
-                'SELECT s.dip_id, p.role FROM subscriptions s JOIN participants p ON '
-                'p.dip_id=s.dip_id WHERE s.channel=?',
-                (channel_id,),
-            )
-        return self._subs[channel_id]
-
-    def subscribe(
-        self,
-        channel_id: str,
-        dip_id: str,
-        callback: str,
-        who: Credentials | None = None,
-        max_count: int | None = None,
-        max_kb: float | None = None,
-    ):
-        """Register the callback for `dip_id` on a channel (DIP API pubconfig, `WebhookConfig`); only the participant
-        itself may."""
-        channel(channel_id)
-        if who and who.dip_id != dip_id:
-            raise MhhsError('REF0102', f"{who.dip_id} cannot configure publications of {dip_id}")
-        if self.role_of(dip_id) is None:
-            raise MhhsError('REF0102', f"{dip_id} is not a DIP participant")
-        with self.lock:
-            self.con.execute(
-                'INSERT OR REPLACE INTO subscriptions VALUES (?,?,?,?,?)',
-                (channel_id, dip_id, callback, max_count, max_kb),
-            )
-            self.con.execute(
-                "UPDATE deliveries SET state='pending' WHERE channel=? AND recipient=? AND state='held'",
-                (channel_id, dip_id),
-            )
-        self._subs.pop(channel_id, None)
-        self.wake.set()
-
-    def unsubscribe(self, channel_id: str, dip_id: str, who: Credentials | None = None):
-        if who and who.dip_id != dip_id:
-            raise MhhsError('REF0102', f"{who.dip_id} cannot configure publications of {dip_id}")
-        with self.lock:
-            self.con.execute('DELETE FROM subscriptions WHERE channel=? AND dip_id=?', (channel_id, dip_id))
-        self._subs.pop(channel_id, None)
-
-    def subscribe_status(self, dip_id: str, callback: str):
-        "Register where status messages for `dip_id` go (DIP API /statusmessage/config)."
-        with self.lock:
-            self.con.execute('INSERT OR REPLACE INTO status_config VALUES (?,?)', (dip_id, callback))
-
-    def unsubscribe_status(self, dip_id: str):
-        "Forget where status messages for `dip_id` go (they are kept for pull)."
-        with self.lock:
-            self.con.execute('DELETE FROM status_config WHERE dip_id=?', (dip_id,))
-
 
 mark_implements('TOM-DIP', __name__, 'Hub')
+
+# %% ../../nbs/11_dip.ipynb #a2a792c3
+@patch
+def _q(self: Hub, sql, args=()):
+    with self.lock:
+        return self.con.execute(sql, args).fetchall()
+
+@patch
+def _read(self: Hub, sql, args=()):
+    """A read that need not wait for the hub's lock: its own connection per thread on a file (WAL readers do not
+    block writers)."""
+    if self.path is None:
+        return self._q(sql, args)
+    con = getattr(self._readers, 'con', None)
+    if con is None:
+        con = self._readers.con = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        con.execute('PRAGMA query_only=1')
+    return con.execute(sql, args).fetchall()
+
+@patch
+def _ts(self: Hub) -> float:
+    return self.clock().timestamp()
+
+# %% ../../nbs/11_dip.ipynb #9ab935e8
+@patch
+def health(self: Hub, headroom: int = 256 * 1024) -> dict:
+    """{'status': 'ok'} or the storage fault: after one, a probe decides whether the store takes writes again — it
+    commits
+    `headroom` bytes (more than a large request stores) and removes them, so a store with room for a few rows only
+    stays faulty."""
+    if self.storage_fault is None:
+        return {'status': 'ok'}
+    try:
+        with self.lock:
+            for sql, args in (
+                ('INSERT OR REPLACE INTO health VALUES (2, zeroblob(?))', (headroom,)),
+                ('DELETE FROM health WHERE id=2', ()),
+            ):
+                self.con.execute('BEGIN IMMEDIATE')
+                try:
+                    self.con.execute(sql, args)
+                    self.con.execute('COMMIT')
+                finally:
+                    if self.con.in_transaction:
+                        self.con.execute('ROLLBACK')
+    except sqlite3.Error as e:
+        self.storage_fault = f"{type(e).__name__}: {e}"
+    else:
+        self.storage_fault = None
+        return {'status': 'ok'}
+    return {'status': 'storage fault', 'detail': self.storage_fault}
+
+# %% ../../nbs/11_dip.ipynb #d0596515
+@patch
+def _journal_row(
+    self: Hub, txn, ref, ch, stage, status, t0=None, recipient=None, http=None, detail=None, code=None
+) -> tuple:
+    return (
+        txn,
+        ref,
+        ch,
+        stage,
+        status,
+        self._ts(),
+        None if t0 is None else (time.perf_counter() - t0) * 1000,
+        recipient,
+        http,
+        detail,
+        code,
+    )
+
+@patch
+def _journal(self: Hub, cur, *args, **kw):
+    "Write one journal row (`cur` a cursor), or collect it (`cur` a list, written later with one statement)."
+    row = self._journal_row(*args, **kw)
+    if isinstance(cur, list):
+        cur.append(row)
+        return
+    cur.execute(JOURNAL_INSERT, row)
+
+# %% ../../nbs/11_dip.ipynb #e5b2e2b3
+@patch
+def add_participant(self: Hub, dip_id: str, role: str, mpid: str | None = None, name: str | None = None):
+    "Register a DIP participant (one DIP id, one role)."
+    with self.lock:
+        self.con.execute(
+            'INSERT OR REPLACE INTO participants VALUES (?,?,?,?)', (dip_id, mpid, Role(role).value, name)
+        )
+    self._roles, self._subs = None, {}
+
+@patch
+def add_participants(self: Hub, frame: pd.DataFrame):
+    "Register participants from a frame with columns dip_id, role, mpid, name (e.g. ISD participants)."
+    with self.lock:
+        self.con.executemany(
+            'INSERT OR REPLACE INTO participants VALUES (?,?,?,?)',
+            frame[['dip_id', 'mpid', 'role', 'name']].itertuples(index=False, name=None),
+        )
+    self._roles, self._subs = None, {}
+
+@patch
+def role_of(self: Hub, dip_id: str) -> str | None:
+    "The role of a DIP id (cached: participants change rarely and every message asks)."
+    if self._roles is None:
+        self._roles = dict(self._q('SELECT dip_id, role FROM participants'))
+    return self._roles.get(dip_id)
+
+@patch
+def _subscribers(self: Hub, channel_id: str) -> list[tuple[str, str]]:
+    "(dip_id, role) of every subscriber of a channel (cached until a subscription changes)."
+    if channel_id not in self._subs:
+        self._subs[channel_id] = self._q(
+            'SELECT s.dip_id, p.role FROM subscriptions s JOIN participants p ON '
+            'p.dip_id=s.dip_id WHERE s.channel=?',
+            (channel_id,),
+        )
+    return self._subs[channel_id]
+
+# %% ../../nbs/11_dip.ipynb #043a49b1
+@patch
+def subscribe(
+    self: Hub,
+    channel_id: str,
+    dip_id: str,
+    callback: str,
+    who: Credentials | None = None,
+    max_count: int | None = None,
+    max_kb: float | None = None,
+):
+    """Register the callback for `dip_id` on a channel (DIP API pubconfig, `WebhookConfig`); only the participant
+    itself may."""
+    channel(channel_id)
+    if who and who.dip_id != dip_id:
+        raise MhhsError('REF0102', f"{who.dip_id} cannot configure publications of {dip_id}")
+    if self.role_of(dip_id) is None:
+        raise MhhsError('REF0102', f"{dip_id} is not a DIP participant")
+    with self.lock:
+        self.con.execute(
+            'INSERT OR REPLACE INTO subscriptions VALUES (?,?,?,?,?)',
+            (channel_id, dip_id, callback, max_count, max_kb),
+        )
+        self.con.execute(
+            "UPDATE deliveries SET state='pending' WHERE channel=? AND recipient=? AND state='held'",
+            (channel_id, dip_id),
+        )
+    self._subs.pop(channel_id, None)
+    self.wake.set()
+
+@patch
+def unsubscribe(self: Hub, channel_id: str, dip_id: str, who: Credentials | None = None):
+    if who and who.dip_id != dip_id:
+        raise MhhsError('REF0102', f"{who.dip_id} cannot configure publications of {dip_id}")
+    with self.lock:
+        self.con.execute('DELETE FROM subscriptions WHERE channel=? AND dip_id=?', (channel_id, dip_id))
+    self._subs.pop(channel_id, None)
+
+@patch
+def subscribe_status(self: Hub, dip_id: str, callback: str):
+    "Register where status messages for `dip_id` go (DIP API /statusmessage/config)."
+    with self.lock:
+        self.con.execute('INSERT OR REPLACE INTO status_config VALUES (?,?)', (dip_id, callback))
+
+@patch
+def unsubscribe_status(self: Hub, dip_id: str):
+    "Forget where status messages for `dip_id` go (they are kept for pull)."
+    with self.lock:
+        self.con.execute('DELETE FROM status_config WHERE dip_id=?', (dip_id,))
 
 # %% ../../nbs/11_dip.ipynb #a7cbe351
 DS_ROLES, MS_ROLES = ('SDS', 'ADS', 'UMSDS'), ('MSS', 'MSA', 'UMSO')
@@ -797,11 +814,9 @@ def _remember_signature(self: Hub, cur, signature) -> None:
 
 # %% ../../nbs/11_dip.ipynb #dac3a3bb
 @patch
-def _accept(self: Hub, ch, checked, who, now, ts, refused: dict, signature=None) -> dict[int, dict]:
-    """Store the checked messages in one transaction → {index: entry}; any refusal found here (MSG1006, MSG103x) rolls
-    all back."""
-    results, external, jrows, texts = {}, [], [], {}
-    ok = lambda txn, ref, corr, help_text=None: standard_entry(
+def _ok_entry(self: Hub, who, ts, txn, ref, corr, help_text=None) -> dict:
+    "The MSG0000 entry answering one accepted message (or an identical repeat of one), from the DIP to the caller."
+    return standard_entry(
         coded('MSG0000'),
         sent=ts,
         sender=self.dip_id,
@@ -811,100 +826,140 @@ def _accept(self: Hub, ch, checked, who, now, ts, refused: dict, signature=None)
         correlation=corr,
         help_text=help_text,
     )
+
+
+@patch
+def _answer_repeat(self: Hub, dup, body, texts, who, ts, ref, corr) -> dict | MhhsError:
+    """A sender reference already stored (`dup`: its transaction and stored body): the same message again is answered
+    with that transaction, a different one refused (MSG1006)."""
+    first = texts.get(dup[0]) or self._fill_bodies([dup])[dup[0]]
+    if as_sent(json.loads(first)) == as_sent(body):
+        return self._ok_entry(
+            who,
+            ts,
+            dup[0],
+            ref,
+            corr,
+            f"identical to the message accepted as {dup[0]}: that transaction is the answer",
+        )
+    return MhhsError(
+        'MSG1006',
+        f"{ref} was used for a different message, {dup[0]}",
+        path='payload.CommonBlock.S1.senderUniqueReference',
+    )
+
+# %% ../../nbs/11_dip.ipynb #fc9c5434
+def _unreachable(ch, mpan, body) -> MhhsError:
+    "The refusal of a message that would reach nobody: MSG1030, or MSG1038/MSG1037 on a channel routed by MPAN."
+    if 'secondary' not in ch.routing:
+        code, why = 'MSG1030', f"{ch.id} has no recipient for it"
+    elif mpan:
+        code, why = 'MSG1038', f"no party is known for MPAN {mpan} on {_message_day(body)}"
+    else:
+        code, why = 'MSG1037', "it carries no MPAN to find secondary recipients by"
+    return MhhsError(code, why + ', and it names no primary recipient', path='payload.CommonBlock.A0')
+
+
+def _stamp(cb, recipients: dict, ch, txn, ts, corr):
+    "Write the DIP's own blocks into an accepted message's common block: A0 as resolved, D0 naming its transaction."
+    cb['A0'] = {
+        'primaryRecipients': sorted(d for d, k in recipients.items() if k == 'primary'),
+        'secondaryRecipients': sorted(d for d, k in recipients.items() if k == 'secondary'),
+        'always': sorted(d for d, k in recipients.items() if k == 'always'),
+    }
+    cb['D0'] = {
+        'transactionID': txn,
+        'transactionTimestamp': ts,
+        'publicationID': ch.publication_id,
+        'initialCorrelationID': corr,
+        'replayIndicator': False,
+        'serviceTicketURL': None,
+    }
+
+# %% ../../nbs/11_dip.ipynb #b6707c0a
+@patch
+def _store_message(self: Hub, cur, jrows, texts, external, ch, who, now, body, recipients, txn, ref, corr, mpan):
+    """Inside the acceptance's transaction: the message's row (its body there, or queued in `external` for the body
+    store), its Addressing journal row and one pending delivery per recipient."""
+    text = texts[txn] = json.dumps(body)
+    if self.bodies is not None:
+        external.append((txn, ch.id, text))
+        text = ''
+    s0 = body['payload']['CommonBlock']['S0']
+    cur.execute(
+        'INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+        (
+            txn,
+            ch.id,
+            s0['eventCode'].strip('[]'),
+            ch.publication_id,
+            who.dip_id,
+            who.role,
+            ref,
+            corr,
+            mpan,
+            now.timestamp(),
+            text,
+        ),
+    )
+    routing = ';'.join(
+        f"{k.title()}:[{','.join(f'{self.role_of(d)}:{d}' for d, kk in recipients.items() if kk == k)}]"
+        for k in ('primary', 'secondary', 'always')
+    )
+    self._journal(jrows, txn, ref, ch.id, 'Addressing', 'SentToTopic', detail=routing)
+    cur.executemany(
+        'INSERT INTO deliveries (txn_id, recipient, kind, channel, state, next_at, '
+        'created_at) VALUES (?,?,?,?,?,?,?)',
+        [(txn, d, k, ch.id, 'pending', now.timestamp(), now.timestamp()) for d, k in recipients.items()],
+    )
+
+# %% ../../nbs/11_dip.ipynb #3b0f732a
+@patch
+def _accept_one(self: Hub, cur, ch, who, now, ts, body, recipients, changes, t0, jrows, texts, external):
+    """One checked message, inside the acceptance's transaction → its MSG0000 entry, or the MhhsError refusing it
+    (the caller then rolls the whole request back)."""
+    cb = body['payload']['CommonBlock']
+    s1 = cb['S1']
+    ref, corr = s1['senderUniqueReference'], s1['senderCorrelationID']
+    dup = cur.execute(
+        'SELECT txn_id, body FROM messages WHERE sender=? AND sender_ref=?', (who.dip_id, ref)
+    ).fetchone()
+    # the reference again: the same message (a retry) is answered with its transaction, another refused
+    if dup:
+        return self._answer_repeat(dup, body, texts, who, ts, ref, corr)
+    txn = _txn_id(ch.id, who.dip_id, who.role, now, self.id_stream(who.dip_id))
+    self._journal(jrows, txn, ref, ch.id, 'Inbound', 'GoodToGo', t0)
+    if changes:
+        t1 = time.perf_counter()
+        self._apply_routes(cur, changes, txn)
+        # stage order is MPANUpdateQueue → Addressing: a Registration publication reaches the parties
+        # it has just appointed (IF-001 to the incoming supplier, IF-036 to the incoming services)
+        recipients = self.resolve_recipients(ch.id, body)[0]
+        self._journal(jrows, txn, ref, ch.id, 'MPANUpdateQueue', 'OK', t1, detail=json.dumps(changes))
+    mpan = (cb.get('M0') or {}).get('MPANCore') or (cb.get('M1') or {}).get('principalMPAN')
+    if not recipients:  # it would reach nobody: refused, not accepted and dropped
+        return _unreachable(ch, mpan, body)
+    _stamp(cb, recipients, ch, txn, ts, corr)
+    self._store_message(cur, jrows, texts, external, ch, who, now, body, recipients, txn, ref, corr, mpan)
+    return self._ok_entry(who, ts, txn, ref, corr)
+
+# %% ../../nbs/11_dip.ipynb #fbaddc0e
+@patch
+def _accept(self: Hub, ch, checked, who, now, ts, refused: dict, signature=None) -> dict[int, dict]:
+    """Store the checked messages in one transaction → {index: entry}; any refusal found here (MSG1006, MSG103x) rolls
+    all back."""
+    results, external, jrows, texts = {}, [], [], {}
     with self.lock:
         cur = self.con.cursor()
         cur.execute('BEGIN IMMEDIATE')
         try:
             self._remember_signature(cur, signature)
             for i, body, recipients, changes, t0 in checked:
-                cb = body['payload']['CommonBlock']
-                s1, s0 = cb['S1'], cb['S0']
-                ref, corr = s1['senderUniqueReference'], s1['senderCorrelationID']
-                dup = cur.execute(
-                    'SELECT txn_id, body FROM messages WHERE sender=? AND sender_ref=?', (who.dip_id, ref)
-                ).fetchone()
-                # the reference again: the same message (a retry) is answered with its transaction, another refused
-                if dup:
-                    first = texts.get(dup[0]) or self._fill_bodies([dup])[dup[0]]
-                    if as_sent(json.loads(first)) == as_sent(body):
-                        results[i] = ok(
-                            dup[0],
-                            ref,
-                            corr,
-                            f"identical to the message accepted as {dup[0]}: that transaction is the answer",
-                        )
-                    else:
-                        refused[i] = MhhsError(
-                            'MSG1006',
-                            f"{ref} was used for a different message, {dup[0]}",
-                            path='payload.CommonBlock.S1.senderUniqueReference',
-                        )
-                    continue
-                txn = _txn_id(ch.id, who.dip_id, who.role, now, self.id_stream(who.dip_id))
-                self._journal(jrows, txn, ref, ch.id, 'Inbound', 'GoodToGo', t0)
-                if changes:
-                    t1 = time.perf_counter()
-                    self._apply_routes(cur, changes, txn)
-                    # stage order is MPANUpdateQueue → Addressing: a Registration publication reaches the parties
-                    # it has just appointed (IF-001 to the incoming supplier, IF-036 to the incoming services)
-                    recipients = self.resolve_recipients(ch.id, body)[0]
-                    self._journal(jrows, txn, ref, ch.id, 'MPANUpdateQueue', 'OK', t1, detail=json.dumps(changes))
-                mpan = (cb.get('M0') or {}).get('MPANCore') or (cb.get('M1') or {}).get('principalMPAN')
-                if not recipients:  # it would reach nobody: refused, not accepted and dropped
-                    if 'secondary' not in ch.routing:
-                        code, why = 'MSG1030', f"{ch.id} has no recipient for it"
-                    elif mpan:
-                        code, why = 'MSG1038', f"no party is known for MPAN {mpan} on {_message_day(body)}"
-                    else:
-                        code, why = 'MSG1037', "it carries no MPAN to find secondary recipients by"
-                    refused[i] = MhhsError(
-                        code, why + ', and it names no primary recipient', path='payload.CommonBlock.A0'
-                    )
-                    continue
-                cb['A0'] = {
-                    'primaryRecipients': sorted(d for d, k in recipients.items() if k == 'primary'),
-                    'secondaryRecipients': sorted(d for d, k in recipients.items() if k == 'secondary'),
-                    'always': sorted(d for d, k in recipients.items() if k == 'always'),
-                }
-                cb['D0'] = {
-                    'transactionID': txn,
-                    'transactionTimestamp': ts,
-                    'publicationID': ch.publication_id,
-                    'initialCorrelationID': corr,
-                    'replayIndicator': False,
-                    'serviceTicketURL': None,
-                }
-                text = texts[txn] = json.dumps(body)
-                if self.bodies is not None:
-                    external.append((txn, ch.id, text))
-                    text = ''
-                cur.execute(
-                    'INSERT INTO messages VALUES (?,?,?,?,?,?,?,?,?,?,?)',
-                    (
-                        txn,
-                        ch.id,
-                        s0['eventCode'].strip('[]'),
-                        ch.publication_id,
-                        who.dip_id,
-                        who.role,
-                        ref,
-                        corr,
-                        mpan,
-                        now.timestamp(),
-                        text,
-                    ),
-                )
-                routing = ';'.join(
-                    f"{k.title()}:[{','.join(f'{self.role_of(d)}:{d}' for d, kk in recipients.items() if kk == k)}]"
-                    for k in ('primary', 'secondary', 'always')
-                )
-                self._journal(jrows, txn, ref, ch.id, 'Addressing', 'SentToTopic', detail=routing)
-                cur.executemany(
-                    'INSERT INTO deliveries (txn_id, recipient, kind, channel, state, next_at, '
-                    'created_at) VALUES (?,?,?,?,?,?,?)',
-                    [(txn, d, k, ch.id, 'pending', now.timestamp(), now.timestamp()) for d, k in recipients.items()],
-                )
-                results[i] = ok(txn, ref, corr)
+                got = self._accept_one(cur, ch, who, now, ts, body, recipients, changes, t0, jrows, texts, external)
+                if isinstance(got, MhhsError):
+                    refused[i] = got
+                else:
+                    results[i] = got
             if refused:  # all or nothing: the accepted ones go too
                 cur.execute('ROLLBACK')
                 return {}
@@ -925,6 +980,33 @@ def _accept(self: Hub, ch, checked, who, now, ts, refused: dict, signature=None)
 
 # %% ../../nbs/11_dip.ipynb #718fdbd3
 @patch
+def _refusal(self: Hub, ch, raw, e: MhhsError, who, ts) -> tuple[dict, tuple]:
+    "One message's entry in a 400 answer, and its journal row (Inbound, Rejected)."
+    errors = getattr(e, 'errors', None) or [(e.path or '', e.detail)]
+    s1 = block_at(raw, 'payload', 'CommonBlock', 'S1')
+    text = coded(e.code, f"{e.path}: {e.detail}" if e.path else e.detail)
+    entry = standard_entry(
+        text,
+        sent=ts,
+        sender=self.dip_id,
+        recipient=who.dip_id,
+        ref=s1.get('senderUniqueReference'),
+        correlation=s1.get('senderCorrelationID'),
+        help_text='; '.join(f"{p}: {d}" if p else d for p, d in errors),
+    )
+    row = self._journal_row(
+        None,
+        entry['senderUniqueReference'],
+        ch.id,
+        'Inbound',
+        'Rejected',
+        detail=entry['message'],
+        code=e.code,
+    )
+    return entry, row
+
+# %% ../../nbs/11_dip.ipynb #2ff86663
+@patch
 def _refuse(self: Hub, ch, messages, refused: dict, who, ts, signature=None) -> SubmitResult:
     """The 400 answer to a request with a refused message: every message's entry, and one journal row each (Inbound,
     Rejected)."""
@@ -938,31 +1020,9 @@ def _refuse(self: Hub, ch, messages, refused: dict, who, ts, signature=None) -> 
             "a request is accepted whole or not at all",
             path='',
         )
-        errors = getattr(e, 'errors', None) or [(e.path or '', e.detail)]
-        s1 = block_at(raw, 'payload', 'CommonBlock', 'S1')
-        text = coded(e.code, f"{e.path}: {e.detail}" if e.path else e.detail)
-        entries.append(
-            standard_entry(
-                text,
-                sent=ts,
-                sender=self.dip_id,
-                recipient=who.dip_id,
-                ref=s1.get('senderUniqueReference'),
-                correlation=s1.get('senderCorrelationID'),
-                help_text='; '.join(f"{p}: {d}" if p else d for p, d in errors),
-            )
-        )
-        rows.append(
-            self._journal_row(
-                None,
-                entries[-1]['senderUniqueReference'],
-                ch.id,
-                'Inbound',
-                'Rejected',
-                detail=entries[-1]['message'],
-                code=e.code,
-            )
-        )
+        entry, row = self._refusal(ch, raw, e, who, ts)
+        entries.append(entry)
+        rows.append(row)
     with self.lock:
         cur = self.con.cursor()
         cur.execute('BEGIN IMMEDIATE')
@@ -1005,16 +1065,9 @@ def _parts(rows, texts, batch: int, max_count, max_kb):
 
 # %% ../../nbs/11_dip.ipynb #134d24b1
 @patch
-@implements('DIP-P005', 'ASM-DIP-RETRY', 'DIP-TC004', 'ASM-DIP-ORDER')
-def pump(self: Hub, limit: int = 1000, batch: int = 100) -> int:
-    "Deliver what is due now; returns the number of delivery attempts made."
-    now = self._ts()
-    due = self._q("SELECT d.id, d.txn_id, d.recipient, d.channel, d.attempts, d.replay, m.body, m.sender, "
-                  "m.sender_ref, s.callback, s.max_count, s.max_kb "
-                  "FROM deliveries d JOIN messages m ON m.txn_id=d.txn_id LEFT JOIN subscriptions s ON "
-                  "s.channel=d.channel AND s.dip_id=d.recipient "
-                  "WHERE d.state IN ('pending','retrying') AND d.next_at<=? ORDER BY d.next_at, d.id LIMIT ?", (now,
-                  limit))
+def _delivery_tasks(self: Hub, due, batch: int) -> list[tuple]:
+    """The webhook calls to make for the due rows: (recipient, channel, callback, part, bodies), one per recipient,
+    channel and part; a recipient with no callback for the channel has its rows held."""
     groups: dict[tuple, list] = {}
     for row in due: groups.setdefault((row[2], row[3], row[9], row[10], row[11]), []).append(row)
     texts = self._fill_bodies(list({(r[1], r[6]) for r in due}))
@@ -1043,25 +1096,42 @@ def pump(self: Hub, limit: int = 1000, batch: int = 100) -> int:
                     JsonArray('[' + ','.join(texts[r[1]] for r in part) + ']') if raw else [body_of(r) for r in part],
                 )
             )
+    return tasks
 
-    def deliver(task):
-        recipient, ch, callback, part, bodies = task
-        t0 = time.perf_counter()
-        try:
-            (status, answer), err = _status_of(self.deliverer(callback, ch, recipient, bodies)), None
-        except Exception as e:
-            status, answer, err = None, None, f"{type(e).__name__}: {e}"
-        self._record_outcome(part, status, err, t0, answer)
-        return len(part)
 
+@patch
+def _deliver_task(self: Hub, task) -> int:
+    "Make one webhook call and record what the recipient answered; returns the number of publications it carried."
+    recipient, ch, callback, part, bodies = task
+    t0 = time.perf_counter()
+    try:
+        (status, answer), err = _status_of(self.deliverer(callback, ch, recipient, bodies)), None
+    except Exception as e:
+        status, answer, err = None, None, f"{type(e).__name__}: {e}"
+    self._record_outcome(part, status, err, t0, answer)
+    return len(part)
+
+# %% ../../nbs/11_dip.ipynb #4212003a
+@patch
+@implements('DIP-P005', 'ASM-DIP-RETRY', 'DIP-TC004', 'ASM-DIP-ORDER')
+def pump(self: Hub, limit: int = 1000, batch: int = 100) -> int:
+    "Deliver what is due now; returns the number of delivery attempts made."
+    now = self._ts()
+    due = self._q("SELECT d.id, d.txn_id, d.recipient, d.channel, d.attempts, d.replay, m.body, m.sender, "
+                  "m.sender_ref, s.callback, s.max_count, s.max_kb "
+                  "FROM deliveries d JOIN messages m ON m.txn_id=d.txn_id LEFT JOIN subscriptions s ON "
+                  "s.channel=d.channel AND s.dip_id=d.recipient "
+                  "WHERE d.state IN ('pending','retrying') AND d.next_at<=? ORDER BY d.next_at, d.id LIMIT ?", (now,
+                  limit))
+    tasks = self._delivery_tasks(due, batch)
     if self.delivery_workers > 1 and len(tasks) > 1:  # recipients are independent: deliver to them in parallel
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(self.delivery_workers, thread_name_prefix='dip-webhook')
-        attempts = sum(self._pool.map(deliver, tasks))
+        attempts = sum(self._pool.map(self._deliver_task, tasks))
     else:
-        attempts = sum(map(deliver, tasks))
+        attempts = sum(map(self._deliver_task, tasks))
     if self._q("SELECT 1 FROM status_messages WHERE state IN ('pending','retrying') LIMIT 1"):
         self._pump_status()
     return attempts
@@ -1099,6 +1169,81 @@ def _record_outcome(self: Hub, part, status, err, t0, answer=None):
 mark_implements('ASM-DIP-OUTCOME-SYNC', __name__, 'Hub._record_outcome')
 
 # %% ../../nbs/11_dip.ipynb #57849c3a
+def _write_taken(cur, taken, status, now, ms, code_of):
+    "The delivered publications of a call: one UPDATE and one journal INSERT for the whole batch."
+    cur.executemany(
+        "UPDATE deliveries SET state='delivered', attempts=attempts+1, last_status=?, "
+        "delivered_at=?, recipient_code=? WHERE id=?",
+        [(status, now, code_of(r), r[0]) for r in taken],
+    )
+    cur.executemany(
+        JOURNAL_INSERT,
+        [(r[1], r[8], r[3], 'Outbound', 'Delivered', now, ms, r[2], status, None, code_of(r)) for r in taken],
+    )
+
+
+@patch
+def _write_rejected(self: Hub, cur, did, txn, recipient, ch, sender, ref, n, status, code, said, t0, now):
+    "A publication the recipient refused: rejected, not retried, and the recipient's code passed on to the sender."
+    cur.execute(
+        "UPDATE deliveries SET state='rejected', attempts=?, last_status=?, recipient_code=?, "
+        "last_error=? WHERE id=?",
+        (n, status, code, said, did),
+    )
+    self._journal(cur, txn, ref, ch, 'Outbound', 'RejectedByRecipient', t0, recipient, status, said, code=code)
+    if code:  # the recipient said why: the sender hears it (DIP principle 005)
+        cur.execute(
+            "INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, "
+            "reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                sender,
+                txn,
+                code,
+                said,
+                now,
+                'pending',
+                now,
+                recipient,
+                f"{recipient} refused {ch} {txn} (HTTP {status})",
+            ),
+        )
+
+# %% ../../nbs/11_dip.ipynb #f24bdafe
+@patch
+def _write_exhausted(self: Hub, cur, did, txn, recipient, ch, sender, ref, n, status, err, t0, now):
+    "A publication out of attempts: exhausted, journalled RetriesExhausted, and a REF0106 status message to the sender."
+    cur.execute(
+        "UPDATE deliveries SET state='exhausted', attempts=?, last_status=?, last_error=? WHERE id=?",
+        (n, status, err, did),
+    )
+    self._journal(cur, txn, ref, ch, 'Outbound', 'RetriesExhausted', t0, recipient, status, err, code='REF0106')
+    cur.execute(
+        "INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, "
+        "reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            sender,
+            txn,
+            'REF0106',
+            coded('REF0106', f"{ch} {txn} to {recipient} after {n} attempts ({err or status})"),
+            now,
+            'pending',
+            now,
+            self.dip_id,
+            None,
+        ),
+    )
+
+
+@patch
+def _write_retrying(self: Hub, cur, did, txn, recipient, ch, ref, n, status, err, t0, now):
+    "A publication to try again: retrying, due after the retry policy's delay for attempt `n`."
+    cur.execute(
+        "UPDATE deliveries SET state='retrying', attempts=?, last_status=?, last_error=?, next_at=? WHERE id=?",
+        (n, status, err, now + self.retry.delay(n, self.rng), did),
+    )
+    self._journal(cur, txn, ref, ch, 'Outbound', 'Retrying', t0, recipient, status, err)
+
+# %% ../../nbs/11_dip.ipynb #f6d7e1e7
 @patch
 @implements('DIP-P004', 'DIP-P005', 'ASM-DIP-RCP-FORWARD')
 def _write_outcome(self: Hub, part, status, err, t0, now, codes: dict, answer=None):
@@ -1115,69 +1260,17 @@ def _write_outcome(self: Hub, part, status, err, t0, now, codes: dict, answer=No
     ok = status is not None and 200 <= status < 300
     taken = [r for r in part if ok and code_of(r) in (None, 'RCP0000')]
     if taken:  # the common case: one statement each for the batch
-        cur.executemany(
-            "UPDATE deliveries SET state='delivered', attempts=attempts+1, last_status=?, "
-            "delivered_at=?, recipient_code=? WHERE id=?",
-            [(status, now, code_of(r), r[0]) for r in taken],
-        )
-        cur.executemany(
-            JOURNAL_INSERT,
-            [(r[1], r[8], r[3], 'Outbound', 'Delivered', now, ms, r[2], status, None, code_of(r)) for r in taken],
-        )
+        _write_taken(cur, taken, status, now, ms, code_of)
     done = {r[0] for r in taken}
     for did, txn, recipient, ch, n, replay, body, sender, ref, *_ in (r for r in part if r[0] not in done):
         n, code = n + 1, code_of((did, txn))
         if ok or not _retried(status):  # the recipient refused it: not retried
             said = texts.get(txn) or texts.get(None) or (coded(code) if code else None)
-            cur.execute(
-                "UPDATE deliveries SET state='rejected', attempts=?, last_status=?, recipient_code=?, "
-                "last_error=? WHERE id=?",
-                (n, status, code, said, did),
-            )
-            self._journal(cur, txn, ref, ch, 'Outbound', 'RejectedByRecipient', t0, recipient, status, said, code=code)
-            if code:  # the recipient said why: the sender hears it (DIP principle 005)
-                cur.execute(
-                    "INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, "
-                    "reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        sender,
-                        txn,
-                        code,
-                        said,
-                        now,
-                        'pending',
-                        now,
-                        recipient,
-                        f"{recipient} refused {ch} {txn} (HTTP {status})",
-                    ),
-                )
+            self._write_rejected(cur, did, txn, recipient, ch, sender, ref, n, status, code, said, t0, now)
         elif n >= self.retry.max_attempts:
-            cur.execute(
-                "UPDATE deliveries SET state='exhausted', attempts=?, last_status=?, last_error=? WHERE id=?",
-                (n, status, err, did),
-            )
-            self._journal(cur, txn, ref, ch, 'Outbound', 'RetriesExhausted', t0, recipient, status, err, code='REF0106')
-            cur.execute(
-                "INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, "
-                "reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    sender,
-                    txn,
-                    'REF0106',
-                    coded('REF0106', f"{ch} {txn} to {recipient} after {n} attempts ({err or status})"),
-                    now,
-                    'pending',
-                    now,
-                    self.dip_id,
-                    None,
-                ),
-            )
+            self._write_exhausted(cur, did, txn, recipient, ch, sender, ref, n, status, err, t0, now)
         else:
-            cur.execute(
-                "UPDATE deliveries SET state='retrying', attempts=?, last_status=?, last_error=?, next_at=? WHERE id=?",
-                (n, status, err, now + self.retry.delay(n, self.rng), did),
-            )
-            self._journal(cur, txn, ref, ch, 'Outbound', 'Retrying', t0, recipient, status, err)
+            self._write_retrying(cur, did, txn, recipient, ch, ref, n, status, err, t0, now)
     cur.execute('COMMIT')
 
 # %% ../../nbs/11_dip.ipynb #status
@@ -1239,47 +1332,61 @@ def _pump_status(self: Hub):
 
 # %% ../../nbs/11_dip.ipynb #731b248c
 @patch
+def _reported(self: Hub, who: Credentials, items: list) -> list[tuple]:
+    """Check each status report names a transaction `who` received and says something → the original message's
+    (sender, sender_ref, correlation_id); MSG1001 or REF0102 naming the first that does not (the caller holds the
+    lock)."""
+    senders = []
+    for i, it in enumerate(items):
+        txn, text = (it.get('transactionID'), it.get('message')) if isinstance(it, dict) else (None, None)
+        if not isinstance(txn, str) or not isinstance(text, str) or not text.strip():
+            raise MhhsError('MSG1001', "each status message needs a transactionID and a message", path=f'[{i}]')
+        row = self.con.execute(
+            'SELECT m.sender, m.sender_ref, m.correlation_id FROM messages m JOIN deliveries '
+            'd ON d.txn_id=m.txn_id AND d.recipient=? '
+            'WHERE m.txn_id=? LIMIT 1',
+            (who.dip_id, txn),
+        ).fetchone()
+        if row is None:
+            raise MhhsError('REF0102', f"{who.dip_id} did not receive {txn}", path=f'[{i}].transactionID')
+        senders.append(row)
+    return senders
+
+
+def _report_rows(who: Credentials, items: list, senders: list, ts: float) -> list[tuple]:
+    "status_messages rows for checked reports: to the original sender, from `who`, its code read from the text."
+    return [
+        (
+            s[0],
+            it['transactionID'],
+            leading_code(it['message']),
+            _clip(it['message'], 200),
+            ts,
+            'pending',
+            ts,
+            who.dip_id,
+            _clip(it.get('help'), 500),
+        )
+        for it, s in zip(items, senders)
+    ]
+
+# %% ../../nbs/11_dip.ipynb #605beb06
+@patch
 @implements('DIP-P005')
 def submit_status(self: Hub, who: Credentials, items: list[dict]) -> list[dict]:
     """A recipient reports on publications it received (e.g. a later-stage rejection); the DIP passes each to the
     original sender."""
     if not isinstance(items, list) or not items:
         raise MhhsError('MSG1001', "the body must be a non-empty array of status messages", path='')
-    senders = []
     with self.lock:
-        for i, it in enumerate(items):
-            txn, text = (it.get('transactionID'), it.get('message')) if isinstance(it, dict) else (None, None)
-            if not isinstance(txn, str) or not isinstance(text, str) or not text.strip():
-                raise MhhsError('MSG1001', "each status message needs a transactionID and a message", path=f'[{i}]')
-            row = self.con.execute(
-                'SELECT m.sender, m.sender_ref, m.correlation_id FROM messages m JOIN deliveries '
-                'd ON d.txn_id=m.txn_id AND d.recipient=? '
-                'WHERE m.txn_id=? LIMIT 1',
-                (who.dip_id, txn),
-            ).fetchone()
-            if row is None:
-                raise MhhsError('REF0102', f"{who.dip_id} did not receive {txn}", path=f'[{i}].transactionID')
-            senders.append(row)
+        senders = self._reported(who, items)
         ts = self._ts()
         cur = self.con.cursor()
         cur.execute('BEGIN IMMEDIATE')
         cur.executemany(
             "INSERT INTO status_messages (recipient, txn_id, code, message, at, state, next_at, "
             "reporter, help) VALUES (?,?,?,?,?,?,?,?,?)",
-            [
-                (
-                    s[0],
-                    it['transactionID'],
-                    leading_code(it['message']),
-                    _clip(it['message'], 200),
-                    ts,
-                    'pending',
-                    ts,
-                    who.dip_id,
-                    _clip(it.get('help'), 500),
-                )
-                for it, s in zip(items, senders)
-            ],
+            _report_rows(who, items, senders, ts),
         )
         cur.execute('COMMIT')
     self.wake.set()
@@ -1607,6 +1714,76 @@ def requeue_status(self: Hub, requeue_id: str) -> dict:
 
 # %% ../../nbs/11_dip.ipynb #b5743732
 @patch
+def _archive_days(self: Hub, cutoff: float) -> dict[str, list]:
+    "The messages received before `cutoff`, bodies included, by UTC day of receipt (oldest first)."
+    rows = self._q('SELECT txn_id, channel, event, sender, mpan, received_at, body FROM messages WHERE received_at<? '
+                   'ORDER BY received_at', (cutoff,))
+    texts = self._fill_bodies([(r[0], r[6]) for r in rows])
+    rows = [(*r[:6], texts[r[0]]) for r in rows]
+    by_day: dict[str, list] = {}
+    for r in rows: by_day.setdefault(dt.datetime.fromtimestamp(r[5], dt.timezone.utc).date().isoformat(), []).append(r)
+    return by_day
+
+
+@patch
+def _write_archive(self: Hub, path: Path, rs: list):
+    "Append one day's messages, each with the recipients it was addressed to, to that day's gzip JSON-lines file."
+    recips = {}
+    for t, *_ in rs: recips[t] = [d for (d,) in self._q('SELECT DISTINCT recipient FROM deliveries WHERE '
+        'txn_id=?', (t,))]
+    with gzip.open(path, 'at') as f:
+        for t, ch, ev, snd, mp, at, body in rs:
+            f.write(
+                json.dumps(
+                    {
+                        'txn_id': t,
+                        'channel': ch,
+                        'event': ev,
+                        'sender': snd,
+                        'mpan': mp,
+                        'received_at': at,
+                        'recipients': recips[t],
+                        'body': json.loads(body),
+                    }
+                )
+                + '\n'
+            )
+
+# %% ../../nbs/11_dip.ipynb #50e7948c
+@patch
+def _forget_archived(self: Hub, day: str, path: Path, rs: list):
+    "One transaction: drop an archived day's messages and deliveries from the store, count them in `archived_days`."
+    with self.lock:
+        cur = self.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
+        ids = [r[0] for r in rs]
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            qm = ','.join('?' * len(chunk))
+            cur.execute(f'DELETE FROM deliveries WHERE txn_id IN ({qm})', chunk)
+            cur.execute(f'DELETE FROM messages WHERE txn_id IN ({qm})', chunk)
+        cur.execute(
+            'INSERT OR REPLACE INTO archived_days VALUES (?,?,COALESCE((SELECT messages FROM '
+            'archived_days WHERE day=?),0)+?)',
+            (day, str(path), day, len(rs)),
+        )
+        cur.execute('COMMIT')
+
+
+@patch
+def _drop_archives(self: Hub, oldest: str) -> int:
+    "Delete the archive files of days before `oldest` and forget those days; returns how many files went."
+    dropped = 0
+    for p in self.archive_dir.glob('*.jsonl.gz'):
+        if p.name[:10] < oldest:
+            p.unlink()
+            dropped += 1
+    with self.lock:
+        self.con.execute('DELETE FROM archived_days WHERE day<?', (oldest,))
+    return dropped
+
+# %% ../../nbs/11_dip.ipynb #26f58816
+@patch
 @implements('DIP-TC005', 'ASM-DIP-ARCHIVE')
 def archive(self: Hub) -> dict:
     "Move messages older than the online window into daily gzip archives; drop archives past retention."
@@ -1615,59 +1792,15 @@ def archive(self: Hub) -> dict:
     self.archive_dir.mkdir(parents=True, exist_ok=True)
     now = self.clock()
     cutoff = (now - dt.timedelta(days=self.online_days)).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    rows = self._q('SELECT txn_id, channel, event, sender, mpan, received_at, body FROM messages WHERE received_at<? '
-                   'ORDER BY received_at', (cutoff,))
-    texts = self._fill_bodies([(r[0], r[6]) for r in rows])
-    rows = [(*r[:6], texts[r[0]]) for r in rows]
-    by_day: dict[str, list] = {}
-    for r in rows: by_day.setdefault(dt.datetime.fromtimestamp(r[5], dt.timezone.utc).date().isoformat(), []).append(r)
+    by_day = self._archive_days(cutoff)
     moved = 0
     for day, rs in by_day.items():
         path = self.archive_dir/f'{day}.jsonl.gz'
-        recips = {}
-        for t, *_ in rs: recips[t] = [d for (d,) in self._q('SELECT DISTINCT recipient FROM deliveries WHERE '
-            'txn_id=?', (t,))]
-        with gzip.open(path, 'at') as f:
-            for t, ch, ev, snd, mp, at, body in rs:
-                f.write(
-                    json.dumps(
-                        {
-                            'txn_id': t,
-                            'channel': ch,
-                            'event': ev,
-                            'sender': snd,
-                            'mpan': mp,
-                            'received_at': at,
-                            'recipients': recips[t],
-                            'body': json.loads(body),
-                        }
-                    )
-                    + '\n'
-                )
-        with self.lock:
-            cur = self.con.cursor()
-            cur.execute('BEGIN IMMEDIATE')
-            ids = [r[0] for r in rs]
-            for k in range(0, len(ids), 500):
-                chunk = ids[k : k + 500]
-                qm = ','.join('?' * len(chunk))
-                cur.execute(f'DELETE FROM deliveries WHERE txn_id IN ({qm})', chunk)
-                cur.execute(f'DELETE FROM messages WHERE txn_id IN ({qm})', chunk)
-            cur.execute(
-                'INSERT OR REPLACE INTO archived_days VALUES (?,?,COALESCE((SELECT messages FROM '
-                'archived_days WHERE day=?),0)+?)',
-                (day, str(path), day, len(rs)),
-            )
-            cur.execute('COMMIT')
+        self._write_archive(path, rs)
+        self._forget_archived(day, path, rs)
         moved += len(rs)
     oldest = (now - dt.timedelta(days=365 * self.archive_years)).date().isoformat()
-    dropped = 0
-    for p in self.archive_dir.glob('*.jsonl.gz'):
-        if p.name[:10] < oldest:
-            p.unlink()
-            dropped += 1
-    with self.lock:
-        self.con.execute('DELETE FROM archived_days WHERE day<?', (oldest,))
+    dropped = self._drop_archives(oldest)
     return {'moved': moved, 'days': len(by_day), 'archives_dropped': dropped}
 
 # %% ../../nbs/11_dip.ipynb #54f8e0e5

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio, shutil, socket, subprocess, sys, threading, time
 from pathlib import Path
 
+from fastcore.basics import patch
+
 from ..core import MhhsError
 from ..design import implements, mark_implements
 
@@ -76,34 +78,38 @@ class NatsBodyStore:
 
     def _subject(self, txn: str) -> str: return f"{self.stream.lower()}.{txn}"
 
-    def put(self, items):
-        async def go():
-            acks = await asyncio.gather(
-                *[
-                    self.js.publish(self._subject(t), b.encode(), headers={'Nats-Msg-Id': t}, timeout=self.timeout)
-                    for t, ch, b in items
-                ]
-            )
-            return acks
+# %% ../../nbs/13_dip_nats.ipynb #918460f7
+@patch
+def put(self: NatsBodyStore, items):
+    async def go():
+        acks = await asyncio.gather(
+            *[
+                self.js.publish(self._subject(t), b.encode(), headers={'Nats-Msg-Id': t}, timeout=self.timeout)
+                for t, ch, b in items
+            ]
+        )
+        return acks
 
-        acks = self._run(go())
-        if len(acks) != len(items):
-            raise MhhsError('REF0107', "JetStream did not acknowledge every body")
+    acks = self._run(go())
+    if len(acks) != len(items):
+        raise MhhsError('REF0107', "JetStream did not acknowledge every body")
 
-    def get(self, txn_ids):
-        async def go():
-            msgs = await asyncio.gather(
-                *[self.js.get_last_msg(self.stream, self._subject(t), direct=True) for t in txn_ids]
-            )
-            return {t: m.data.decode() for t, m in zip(txn_ids, msgs)}
+@patch
+def get(self: NatsBodyStore, txn_ids):
+    async def go():
+        msgs = await asyncio.gather(
+            *[self.js.get_last_msg(self.stream, self._subject(t), direct=True) for t in txn_ids]
+        )
+        return {t: m.data.decode() for t, m in zip(txn_ids, msgs)}
 
-        return self._run(go())
+    return self._run(go())
 
-    def close(self):
-        "Close the connection. One the server already dropped (a restart, a kill) is closed too: that is not an error."
-        try:
-            self._run(self.nc.close())
-        except Exception:
-            pass
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
+@patch
+def close(self: NatsBodyStore):
+    "Close the connection. One the server already dropped (a restart, a kill) is closed too: that is not an error."
+    try:
+        self._run(self.nc.close())
+    except Exception:
+        pass
+    finally:
+        self.loop.call_soon_threadsafe(self.loop.stop)

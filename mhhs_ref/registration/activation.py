@@ -39,16 +39,13 @@ def _write_appointment(self: RegistrationService, r: dict) -> dict | None:
     self._request_state(r['id'], 'active')
     return prev
 
-# %% ../../nbs/20ca_registration_activation.ipynb #c5b046ea
+# %% ../../nbs/20ca_registration_activation.ipynb #3c0cd5be
 _UNSET = object()
 
-@patch
-@implements('IF-036', 'BP002', 'BP003', 'BP003B')
-def _activate(self: RegistrationService, r: dict, prev=_UNSET) -> list[Publication]:
-    "Make request `r` the appointment (unless already written) and publish IF-036, and IF-037 for the one it replaces."
+# %% ../../nbs/20ca_registration_activation.ipynb #2e397468
+def _if036_service_blocks(reg: RegistrationService, r: dict) -> dict:
+    "B014 + B017 for a metering appointment, B015 + B016 for a data one, from request `r`."
     mpan, svc, day = r['mpan'], r['service'], r['effective_from']
-    if prev is _UNSET:
-        prev = self._write_appointment(r)
     if svc == ServiceKind.METERING:
         b = {
             'B014': {
@@ -59,12 +56,12 @@ def _activate(self: RegistrationService, r: dict, prev=_UNSET) -> list[Publicati
                 'appointmentScenario': r['scenario'],
             }
         }
-        partner = self._value_on(mpan, 'DS', day)
+        partner = reg._value_on(mpan, 'DS', day)
         if partner:
             b['B017'] = {
                 'incomingDataServiceDIPID': partner['dip_id'],
                 'incomingDataServiceMPID': partner['mpid'],
-                'incomingDataServiceEffectiveFromDate': wire_midnight(self._since(mpan, 'DS', day)),
+                'incomingDataServiceEffectiveFromDate': wire_midnight(reg._since(mpan, 'DS', day)),
             }
     else:
         b = {
@@ -77,13 +74,24 @@ def _activate(self: RegistrationService, r: dict, prev=_UNSET) -> list[Publicati
                 'traditionalFallBackReadFrequency': None,
             }
         }
-        partner = self._value_on(mpan, 'MS', day)
+        partner = reg._value_on(mpan, 'MS', day)
         if partner:
             b['B016'] = {
                 'incomingMeteringServiceDIPID': partner['dip_id'],
                 'incomingMeteringServiceMPID': partner['mpid'],
-                'incomingMeteringServiceEffectiveFromDate': wire_midnight(self._since(mpan, 'MS', day)),
+                'incomingMeteringServiceEffectiveFromDate': wire_midnight(reg._since(mpan, 'MS', day)),
             }
+    return b
+
+# %% ../../nbs/20ca_registration_activation.ipynb #7a3187b9
+@patch
+@implements('IF-036', 'BP002', 'BP003', 'BP003B')
+def _activate(self: RegistrationService, r: dict, prev=_UNSET) -> list[Publication]:
+    "Make request `r` the appointment (unless already written) and publish IF-036, and IF-037 for the one it replaces."
+    mpan, svc, day = r['mpan'], r['service'], r['effective_from']
+    if prev is _UNSET:
+        prev = self._write_appointment(r)
+    b = _if036_service_blocks(self, r)
     b['B012'] = {
         'serviceProviderAppointmentRequestingSupplierDIPID': r['supplier'],
         'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(r['supplier']),
@@ -121,18 +129,11 @@ def _activate(self: RegistrationService, r: dict, prev=_UNSET) -> list[Publicati
         out += self._update_css_dcc(mpan, day, r)
     return out
 
-# %% ../../nbs/20ca_registration_activation.ipynb #5e3d237a
-@patch
-@implements('IF-037')
-def _deappoint(
-    self: RegistrationService, mpan, svc, prev: dict, last_day: str, reason: str, successor: dict | None, supplier: str
-) -> list[Publication]:
-    "End `prev`'s appointment on `last_day` and tell it (and the supplier) with IF-037."
-    with self.lock:
-        with self._tx() as cur:
-            if successor is None:
-                self._end(cur, mpan, svc, last_day, f'de-appointed {reason}')
-    since = wire_midnight(self._since(mpan, svc, last_day))
+# %% ../../nbs/20ca_registration_activation.ipynb #c2c317c9
+def _if037_service_blocks(reg: RegistrationService, mpan, svc, prev: dict, last_day: str, reason: str,
+                          successor: dict | None) -> dict:
+    "B008 (+ B010) for a metering de-appointment, B009 (+ B011) for a data one: who leaves, and who comes in."
+    since = wire_midnight(reg._since(mpan, svc, last_day))
     if svc == ServiceKind.METERING:
         b = {
             'B008': {
@@ -165,6 +166,20 @@ def _deappoint(
                 'incomingDataServiceMPID': successor['sp_mpid'],
                 'incomingDataServiceEffectiveFromDate': wire_midnight(successor['effective_from']),
             }
+    return b
+
+# %% ../../nbs/20ca_registration_activation.ipynb #7f8c0107
+@patch
+@implements('IF-037')
+def _deappoint(
+    self: RegistrationService, mpan, svc, prev: dict, last_day: str, reason: str, successor: dict | None, supplier: str
+) -> list[Publication]:
+    "End `prev`'s appointment on `last_day` and tell it (and the supplier) with IF-037."
+    with self.lock:
+        with self._tx() as cur:
+            if successor is None:
+                self._end(cur, mpan, svc, last_day, f'de-appointed {reason}')
+    b = _if037_service_blocks(self, mpan, svc, prev, last_day, reason, successor)
     if reason == DeAppointmentReason.CHANGE_OF_SUPPLIER:
         b['B002'] = {
             'incomingSupplierDIPID': supplier,

@@ -98,35 +98,127 @@ def open_requests(self: RegistrationService, mpan: str) -> list[dict]:
     "The appointment and segment requests for `mpan` still in progress (not active, rejected, lapsed or superseded)."
     return self._q_requests("mpan=? AND state NOT IN ('active','rejected','lapsed','superseded')", (mpan,))
 
-# %% ../../nbs/20c_registration_appointments.ipynb #ef746dd3
+# %% ../../nbs/20c_registration_appointments.ipynb #b5d0e025
 # the scenarios a supplier may request on IF-031; the others (migration, auto-alignment) are not requested here
 _REQUESTED_SCENARIOS = (AppointmentScenario.CHANGE_OF_SUPPLIER, AppointmentScenario.CHANGE_OF_SERVICE_PROVIDER,
                         AppointmentScenario.UPDATE_EXISTING, AppointmentScenario.CHANGE_OF_SEGMENT)
 
+# %% ../../nbs/20c_registration_appointments.ipynb #2d85f824
+def _check_not_subsidiary(reg: RegistrationService, mpan: str):
+    "Raise REG1038 / REG1039 when `mpan` is today a subsidiary of another MPAN."
+    owner = reg._value_on(mpan, 'principal', reg.today())
+    if owner:
+        raise MhhsError(
+            'REG1038' if owner['type'] == 'LinkedImportExport' else 'REG1039',
+            f"{mpan} is a subsidiary of {owner['principal']}: appoint on the principal",
+            'M0.MPANCore',
+        )
+
+# %% ../../nbs/20c_registration_appointments.ipynb #7c14f3e3
+def _check_proposal(reg: RegistrationService, b: dict, event: str, svc: str, key: str, dk: str, mk: str) -> tuple:
+    "Check the request block's scenario and MPIDs; returns (scenario, provider DIP id, provider MPID)."
+    scenario = b['appointmentScenario']
+    if scenario not in _REQUESTED_SCENARIOS:
+        raise MhhsError('REG1033', f"scenario {scenario} is not valid for {event} here", f'{key}.appointmentScenario')
+    sp, sp_mpid = b[dk], b[mk]
+    if reg._mpid.get(sp) != sp_mpid:
+        raise MhhsError(MPID_CODES[svc], f"MPID {sp_mpid} is not the MPID of DIP id {sp}", f'{key}.{mk}')
+    mdr = b.get('supplierNominatedMDRDIPID')
+    if mdr is not None and reg._mpid.get(mdr) != b.get('supplierNominatedMDRMPID'):
+        raise MhhsError(
+            MPID_CODES['MDR-SUP'],
+            f"MPID {b.get('supplierNominatedMDRMPID')} is not the MPID of DIP id {mdr}",
+            f'{key}.supplierNominatedMDRMPID',
+        )
+    return scenario, sp, sp_mpid
+
+# %% ../../nbs/20c_registration_appointments.ipynb #5f4b359c
+def _check_start_day(reg: RegistrationService, b: dict, key: str, fk: str) -> tuple:
+    "Check the requested start date against the retrospective and prospective limits; returns (day, today)."
+    day = settlement_date(b[fk], path=f'{key}.{fk}')
+    today = reg.today()
+    if (today - day).days > reg.rules.max_retrospective_days:
+        raise MhhsError(
+            'REG1024',
+            f"{day} is more than {reg.rules.max_retrospective_days} days before today ({today})",
+            f'{key}.{fk}',
+        )
+    if (day - today).days > reg.rules.max_prospective_days:
+        raise MhhsError(
+            'REG1099', f"{day} is more than {reg.rules.max_prospective_days} days after today ({today})", f'{key}.{fk}'
+        )
+    return day, today
+
+# %% ../../nbs/20c_registration_appointments.ipynb #e1b39025
+def _check_segment_role(reg: RegistrationService, mpan, svc, scenario, sp, day, today, key: str, dk: str):
+    "Check the proposed provider's role against the MPAN's market segment on `day` (or today)."
+    segment = reg._value_on(mpan, 'market_segment', day) or reg._value_on(mpan, 'market_segment', today)
+    # a change of segment: the proposed provider's role says which segment the MPAN moves to
+    if scenario == AppointmentScenario.CHANGE_OF_SEGMENT:
+        target = next((s for s, roles in SEGMENT_ROLES.items() if roles[svc] == reg._role.get(sp)), None)
+        if target is None:
+            raise MhhsError(
+                'REG1031', f"{sp} ({reg._role.get(sp)}) serves no market segment as a {svc}", f'{key}.{dk}'
+            )
+        if target == segment:
+            raise MhhsError(
+                'REG1033',
+                f"scenario SEG needs a provider of another segment than {segment}",
+                f'{key}.appointmentScenario',
+            )
+    elif reg._role.get(sp) != SEGMENT_ROLES[segment][svc]:
+        raise MhhsError(
+            'REG1031',
+            f"{sp} is a {reg._role.get(sp)}; segment {segment} needs a {SEGMENT_ROLES[segment][svc]}",
+            f'{key}.{dk}',
+        )
+
+# %% ../../nbs/20c_registration_appointments.ipynb #452b4b38
+def _check_switch(reg: RegistrationService, css_id, sender, day, today, key: str, fk: str):
+    "Check a change-of-supplier request against the CSS switch it names."
+    sw = (
+        reg.con.execute(
+            'SELECT supplier, effective_from, state FROM switches WHERE css_id=?', (css_id,)
+        ).fetchone()
+        if css_id
+        else None
+    )
+    if sw is None or sw[2] in ('Cancelled', 'Objected'):
+        raise MhhsError('REG0005', f"CSS registration id {css_id!r} is not a live switch", 'B013.CSSRegistrationID')
+    if sw[0] != sender:
+        raise MhhsError(
+            'REG0006', f"CSS registration id {css_id} belongs to {sw[0]}, not {sender}", 'B013.CSSRegistrationID'
+        )
+    if day < today:
+        raise MhhsError(
+            'REG1034', f"a prospective appointment cannot start in the past ({day} < {today})", f'{key}.{fk}'
+        )
+    if str(day) != sw[1]:
+        raise MhhsError(
+            'REG1032', f"the appointment must start on the switch date {sw[1]}, not {day}", f'{key}.{fk}'
+        )
+
+# %% ../../nbs/20c_registration_appointments.ipynb #5f196a12
+def _check_current_parties(scenario, sender, sp, svc, current_sup, current_sp, day, key: str, dk: str):
+    "Check a CSP / USP / SEG request against the supplier and provider in place on `day`."
+    if not current_sup or current_sup['dip_id'] != sender:
+        raise MhhsError(
+            'REG1021',
+            f"scenario {scenario} is reserved to the current supplier on {day}",
+            f'{key}.appointmentScenario',
+        )
+    if scenario == AppointmentScenario.CHANGE_OF_SERVICE_PROVIDER and current_sp and current_sp['dip_id'] == sp:
+        raise MhhsError('REG1026', f"{sp} is already the {svc}; CSP must propose a different one", f'{key}.{dk}')
+    if scenario == AppointmentScenario.UPDATE_EXISTING and (not current_sp or current_sp['dip_id'] != sp):
+        raise MhhsError(
+            'REG1025', f"USP must name the current {svc} ({current_sp and current_sp['dip_id']})", f'{key}.{dk}'
+        )
+
+# %% ../../nbs/20c_registration_appointments.ipynb #004a29a2
 @patch
-@implements(
-    'IF-031',
-    'IF-032',
-    'REG0000',
-    'REG1038',
-    'REG1039',
-    'REG1033',
-    'RCP1003',
-    'RCP1021',
-    'REG1031',
-    'REG1032',
-    'REG1024',
-    'REG1099',
-    'REG0005',
-    'REG0006',
-    'REG1034',
-    'REG1021',
-    'REG1026',
-    'REG1025',
-    'REG1090',
-    'REG1091',
-    'REG1092',
-)
+@implements('IF-031', 'IF-032', 'REG0000', 'REG1038', 'REG1039', 'REG1033', 'RCP1003', 'RCP1021', 'REG1031',
+            'REG1032', 'REG1024', 'REG1099', 'REG0005', 'REG0006', 'REG1034', 'REG1021', 'REG1026', 'REG1025',
+            'REG1090', 'REG1091', 'REG1092')
 def check_appointment(self: RegistrationService, body: dict) -> dict:
     "Check an IF-031 request against the REG rules; returns the request or raises the first rule it breaks."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
@@ -139,96 +231,17 @@ def check_appointment(self: RegistrationService, body: dict) -> dict:
     b = cu.get(key)
     if not b:
         raise MhhsError('RCP1021', f"{event} needs block {key}", f'CustomBlock.{key}')
-    owner = self._value_on(mpan, 'principal', self.today())
-    if owner:
-        raise MhhsError(
-            'REG1038' if owner['type'] == 'LinkedImportExport' else 'REG1039',
-            f"{mpan} is a subsidiary of {owner['principal']}: appoint on the principal",
-            'M0.MPANCore',
-        )
-    scenario = b['appointmentScenario']
-    if scenario not in _REQUESTED_SCENARIOS:
-        raise MhhsError('REG1033', f"scenario {scenario} is not valid for {event} here", f'{key}.appointmentScenario')
-    sp, sp_mpid = b[dk], b[mk]
-    if self._mpid.get(sp) != sp_mpid:
-        raise MhhsError(MPID_CODES[svc], f"MPID {sp_mpid} is not the MPID of DIP id {sp}", f'{key}.{mk}')
-    mdr = b.get('supplierNominatedMDRDIPID')
-    if mdr is not None and self._mpid.get(mdr) != b.get('supplierNominatedMDRMPID'):
-        raise MhhsError(
-            MPID_CODES['MDR-SUP'],
-            f"MPID {b.get('supplierNominatedMDRMPID')} is not the MPID of DIP id {mdr}",
-            f'{key}.supplierNominatedMDRMPID',
-        )
-    day = settlement_date(b[fk], path=f'{key}.{fk}')
-    today = self.today()
-    if (today - day).days > self.rules.max_retrospective_days:
-        raise MhhsError(
-            'REG1024',
-            f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})",
-            f'{key}.{fk}',
-        )
-    if (day - today).days > self.rules.max_prospective_days:
-        raise MhhsError(
-            'REG1099', f"{day} is more than {self.rules.max_prospective_days} days after today ({today})", f'{key}.{fk}'
-        )
-    segment = self._value_on(mpan, 'market_segment', day) or self._value_on(mpan, 'market_segment', today)
-    # a change of segment: the proposed provider's role says which segment the MPAN moves to
-    if scenario == AppointmentScenario.CHANGE_OF_SEGMENT:
-        target = next((s for s, roles in SEGMENT_ROLES.items() if roles[svc] == self._role.get(sp)), None)
-        if target is None:
-            raise MhhsError(
-                'REG1031', f"{sp} ({self._role.get(sp)}) serves no market segment as a {svc}", f'{key}.{dk}'
-            )
-        if target == segment:
-            raise MhhsError(
-                'REG1033',
-                f"scenario SEG needs a provider of another segment than {segment}",
-                f'{key}.appointmentScenario',
-            )
-    elif self._role.get(sp) != SEGMENT_ROLES[segment][svc]:
-        raise MhhsError(
-            'REG1031',
-            f"{sp} is a {self._role.get(sp)}; segment {segment} needs a {SEGMENT_ROLES[segment][svc]}",
-            f'{key}.{dk}',
-        )
+    _check_not_subsidiary(self, mpan)
+    scenario, sp, sp_mpid = _check_proposal(self, b, event, svc, key, dk, mk)
+    day, today = _check_start_day(self, b, key, fk)
+    _check_segment_role(self, mpan, svc, scenario, sp, day, today, key, dk)
     css_id = (cu.get('B013') or {}).get('CSSRegistrationID')
     current_sup = self._value_on(mpan, 'supplier', day)
     current_sp = self._value_on(mpan, svc, day)
     if scenario == AppointmentScenario.CHANGE_OF_SUPPLIER:
-        sw = (
-            self.con.execute(
-                'SELECT supplier, effective_from, state FROM switches WHERE css_id=?', (css_id,)
-            ).fetchone()
-            if css_id
-            else None
-        )
-        if sw is None or sw[2] in ('Cancelled', 'Objected'):
-            raise MhhsError('REG0005', f"CSS registration id {css_id!r} is not a live switch", 'B013.CSSRegistrationID')
-        if sw[0] != sender:
-            raise MhhsError(
-                'REG0006', f"CSS registration id {css_id} belongs to {sw[0]}, not {sender}", 'B013.CSSRegistrationID'
-            )
-        if day < today:
-            raise MhhsError(
-                'REG1034', f"a prospective appointment cannot start in the past ({day} < {today})", f'{key}.{fk}'
-            )
-        if str(day) != sw[1]:
-            raise MhhsError(
-                'REG1032', f"the appointment must start on the switch date {sw[1]}, not {day}", f'{key}.{fk}'
-            )
+        _check_switch(self, css_id, sender, day, today, key, fk)
     else:
-        if not current_sup or current_sup['dip_id'] != sender:
-            raise MhhsError(
-                'REG1021',
-                f"scenario {scenario} is reserved to the current supplier on {day}",
-                f'{key}.appointmentScenario',
-            )
-        if scenario == AppointmentScenario.CHANGE_OF_SERVICE_PROVIDER and current_sp and current_sp['dip_id'] == sp:
-            raise MhhsError('REG1026', f"{sp} is already the {svc}; CSP must propose a different one", f'{key}.{dk}')
-        if scenario == AppointmentScenario.UPDATE_EXISTING and (not current_sp or current_sp['dip_id'] != sp):
-            raise MhhsError(
-                'REG1025', f"USP must name the current {svc} ({current_sp and current_sp['dip_id']})", f'{key}.{dk}'
-            )
+        _check_current_parties(scenario, sender, sp, svc, current_sup, current_sp, day, key, dk)
     return dict(
         mpan=mpan,
         service=svc,
@@ -253,45 +266,34 @@ def _proposal_blocks(self: RegistrationService, r: dict) -> dict:
     if r['css_id']: out['B013'] = {'CSSRegistrationID': r['css_id']}
     return out
 
-# %% ../../nbs/20c_registration_appointments.ipynb #e50e2e84
-@patch
-@implements('IF-031', 'IF-032', 'IF-033', 'REG1089')
-def _on_appointment_request(self: RegistrationService, body: dict) -> list[Publication]:
-    "IF-031: a supplier asks for a metering or data service; answered with IF-032, and IF-033 to the provider."
+# %% ../../nbs/20c_registration_appointments.ipynb #09d81446
+def _refuse_request(reg: RegistrationService, body: dict, e: MhhsError, event, mpan, sender, resp_event, corr) -> list:
+    "Record the refusal of an IF-031 and answer the supplier with an IF-032 carrying its code."
     cb = body['payload']['CommonBlock']
-    event, mpan, sender = cb['S0']['eventCode'].strip('[]'), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
-    resp_event = f"{event}InitialResp"
-    corr = cb['S1']['senderCorrelationID']
-    try:
-        r = self.check_appointment(body)
-    except MhhsError as e:
-        with self.lock:
-            self.con.execute(
-                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (self._now(), mpan, 'IF-031', e.code, e.detail),
-            )
-        cu = body['payload'].get('CustomBlock') or {}
-        return [
-            self._message(
-                'IF-032',
-                resp_event,
-                mpan,
-                {k: cu[k] for k in ('B013', _APP.get(event, ('', ''))[1]) if k in cu},
-                primary=[sender],
-                m0=cb['M0'],
-                correlation=corr,
-                response=refusal_r0(e.code, e.detail),
-            )
-        ]
-    out = []
-    for old in self._q_requests(
-        "mpan=? AND service=? AND supplier=? AND state IN ('requested','sp_requested','accepted')",
-        (r['mpan'], r['service'], r['supplier']),
-    ):
-        self._request_state(old['id'], 'superseded', 'REG1089', 'a later request from the same supplier')
-        out.append(self._outcome(old, 'Rejected', 'REG1089'))
-    with self.lock:
-        rid = self.con.execute(
+    with reg.lock:
+        reg.con.execute(
+            'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+            (reg._now(), mpan, 'IF-031', e.code, e.detail),
+        )
+    cu = body['payload'].get('CustomBlock') or {}
+    return [
+        reg._message(
+            'IF-032',
+            resp_event,
+            mpan,
+            {k: cu[k] for k in ('B013', _APP.get(event, ('', ''))[1]) if k in cu},
+            primary=[sender],
+            m0=cb['M0'],
+            correlation=corr,
+            response=refusal_r0(e.code, e.detail),
+        )
+    ]
+
+# %% ../../nbs/20c_registration_appointments.ipynb #e4b48619
+def _record_request(reg: RegistrationService, r: dict) -> int:
+    "Insert the checked request `r` as `requested` and log it; returns its id."
+    with reg.lock:
+        rid = reg.con.execute(
             'INSERT INTO requests (mpan, service, scenario, supplier, sp, sp_mpid, sp_role, '
             'effective_from, css_id, contract_ref, '
             'correlation, state, recorded_at, proposal) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
@@ -308,11 +310,52 @@ def _on_appointment_request(self: RegistrationService, body: dict) -> list[Publi
                 r['contract_ref'],
                 r['correlation'],
                 'requested',
-                self._now(),
+                reg._now(),
                 r['proposal'],
             ),
         ).lastrowid
-        self.con.execute('INSERT INTO request_log VALUES (?,?,?,?,?)', (rid, 'requested', None, self._now(), None))
+        reg.con.execute('INSERT INTO request_log VALUES (?,?,?,?,?)', (rid, 'requested', None, reg._now(), None))
+    return rid
+
+# %% ../../nbs/20c_registration_appointments.ipynb #0b5aed8b
+def _if033_blocks(reg: RegistrationService, r: dict, blocks: dict, sender: str, mpan: str) -> dict:
+    "The blocks of the IF-033 that asks the proposed provider to take request `r`."
+    today = reg.today()
+    b033 = {
+        **blocks,
+        'B012': {
+            'serviceProviderAppointmentRequestingSupplierDIPID': sender,
+            'serviceProviderAppointmentRequestingSupplierMPID': reg._mpid.get(sender),
+        },
+        **reg._site_blocks(mpan, today, ('B022', 'B023', 'B024', 'B025', 'B026', 'B029')),
+        **reg._meter_blocks(mpan, today),
+    }
+    ms = reg._value_on(mpan, 'MS', r['effective_from']) or reg._value_on(mpan, 'MS', today)
+    if r['service'] == ServiceKind.METERING and ms:
+        b033['B072'] = {'incumbentMeteringServiceDIPID': ms['dip_id'], 'incumbentMeteringServiceMPID': ms['mpid']}
+    return b033
+
+# %% ../../nbs/20c_registration_appointments.ipynb #1741fb0d
+@patch
+@implements('IF-031', 'IF-032', 'IF-033', 'REG1089')
+def _on_appointment_request(self: RegistrationService, body: dict) -> list[Publication]:
+    "IF-031: a supplier asks for a metering or data service; answered with IF-032, and IF-033 to the provider."
+    cb = body['payload']['CommonBlock']
+    event, mpan, sender = cb['S0']['eventCode'].strip('[]'), cb['M0']['MPANCore'], cb['S1']['senderDIPID']
+    resp_event = f"{event}InitialResp"
+    corr = cb['S1']['senderCorrelationID']
+    try:
+        r = self.check_appointment(body)
+    except MhhsError as e:
+        return _refuse_request(self, body, e, event, mpan, sender, resp_event, corr)
+    out = []
+    for old in self._q_requests(
+        "mpan=? AND service=? AND supplier=? AND state IN ('requested','sp_requested','accepted')",
+        (r['mpan'], r['service'], r['supplier']),
+    ):
+        self._request_state(old['id'], 'superseded', 'REG1089', 'a later request from the same supplier')
+        out.append(self._outcome(old, 'Rejected', 'REG1089'))
+    rid = _record_request(self, r)
     r['id'] = rid
     blocks = self._proposal_blocks(r)
     out.append(
@@ -326,19 +369,7 @@ def _on_appointment_request(self: RegistrationService, body: dict) -> list[Publi
             response={'responseCode': 'A', 'responseMessages': []},
         )
     )
-    today = self.today()
-    b033 = {
-        **blocks,
-        'B012': {
-            'serviceProviderAppointmentRequestingSupplierDIPID': sender,
-            'serviceProviderAppointmentRequestingSupplierMPID': self._mpid.get(sender),
-        },
-        **self._site_blocks(mpan, today, ('B022', 'B023', 'B024', 'B025', 'B026', 'B029')),
-        **self._meter_blocks(mpan, today),
-    }
-    ms = self._value_on(mpan, 'MS', r['effective_from']) or self._value_on(mpan, 'MS', today)
-    if r['service'] == ServiceKind.METERING and ms:
-        b033['B072'] = {'incumbentMeteringServiceDIPID': ms['dip_id'], 'incumbentMeteringServiceMPID': ms['mpid']}
+    b033 = _if033_blocks(self, r, blocks, sender, mpan)
     out.append(self._message('IF-033', f"{event}SPRequest", mpan, b033, primary=[r['sp']], correlation=corr))
     self._request_state(rid, 'sp_requested')
     return out
@@ -371,7 +402,59 @@ def _b012(self: RegistrationService, supplier: str) -> dict:
         }
     }
 
-# %% ../../nbs/20c_registration_appointments.ipynb #845c2e2b
+# %% ../../nbs/20c_registration_appointments.ipynb #eff73b0c
+def _answered_request(reg: RegistrationService, mpan: str, sp: str, svc, cu: dict) -> dict | None:
+    "The open request an IF-034 answers; None, with RCP1062 or RCP1063 recorded, when the answer is not taken."
+    pending = reg._q_requests("mpan=? AND service=? AND sp=? AND state='sp_requested'", (mpan, svc, sp))
+    if not pending:
+        with reg.lock:
+            reg.con.execute(
+                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                (reg._now(), mpan, 'IF-034', 'RCP1062', f"{sp} answered no pending request"),
+            )
+        return None
+    r = pending[-1]
+    b12 = cu.get('B012') or {}
+    if b12 and reg._mpid.get(b12.get('serviceProviderAppointmentRequestingSupplierDIPID')) != b12.get(
+        'serviceProviderAppointmentRequestingSupplierMPID'
+    ):
+        # an answer naming the supplier wrongly is not taken; the request waits for a correct one
+        with reg.lock:
+            reg.con.execute(
+                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+                (
+                    reg._now(),
+                    mpan,
+                    'IF-034',
+                    'RCP1063',
+                    f"B012 MPID {b12.get('serviceProviderAppointmentRequestingSupplierMPID')} is not the supplier's",
+                ),
+            )
+        return None
+    return r
+
+# %% ../../nbs/20c_registration_appointments.ipynb #e82628ad
+def _ims_send_mtd(reg: RegistrationService, r: dict, mpan: str, sp: str, code: str) -> list:
+    "The IF-035 `IMS-SendMTD` to the incumbent metering service, or nothing when there is none to ask."
+    ims = reg._value_on(mpan, 'MS', day_before(r['effective_from']))
+    if ims and ims['dip_id'] != sp:
+        return [
+            reg._message(
+                'IF-035',
+                'IMS-SendMTD',
+                mpan,
+                {
+                    **reg._proposal_blocks(r),
+                    'B007': {'responseCode': 'A', 'proposedAppointmentResponseCode': code},
+                    **reg._b012(r['supplier']),
+                },
+                primary=[ims['dip_id']],
+                correlation=r['correlation'],
+            )
+        ]
+    return []
+
+# %% ../../nbs/20c_registration_appointments.ipynb #2c3b4313
 @patch
 @implements('IF-034', 'IF-035', 'RCP1062', 'RCP1063', 'SP000', 'SP099')
 def _on_sp_response(self: RegistrationService, body: dict) -> list[Publication]:
@@ -379,31 +462,8 @@ def _on_sp_response(self: RegistrationService, body: dict) -> list[Publication]:
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
     mpan, sp = cb['M0']['MPANCore'], cb['S1']['senderDIPID']
     svc = SERVICE_OF_ROLE.get(cb['S1']['senderRoleID'])
-    pending = self._q_requests("mpan=? AND service=? AND sp=? AND state='sp_requested'", (mpan, svc, sp))
-    if not pending:
-        with self.lock:
-            self.con.execute(
-                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (self._now(), mpan, 'IF-034', 'RCP1062', f"{sp} answered no pending request"),
-            )
-        return []
-    r = pending[-1]
-    b12 = cu.get('B012') or {}
-    if b12 and self._mpid.get(b12.get('serviceProviderAppointmentRequestingSupplierDIPID')) != b12.get(
-        'serviceProviderAppointmentRequestingSupplierMPID'
-    ):
-        # an answer naming the supplier wrongly is not taken; the request waits for a correct one
-        with self.lock:
-            self.con.execute(
-                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (
-                    self._now(),
-                    mpan,
-                    'IF-034',
-                    'RCP1063',
-                    f"B012 MPID {b12.get('serviceProviderAppointmentRequestingSupplierMPID')} is not the supplier's",
-                ),
-            )
+    r = _answered_request(self, mpan, sp, svc, cu)
+    if r is None:
         return []
     b7 = cu.get('B007') or {}
     # SP099: a refusal without its code
@@ -416,22 +476,7 @@ def _on_sp_response(self: RegistrationService, body: dict) -> list[Publication]:
     r['state'] = 'accepted'
     out = [self._outcome(r, 'Accepted', code)]
     if r['scenario'] == AppointmentScenario.CHANGE_OF_SUPPLIER and svc == ServiceKind.METERING:
-        ims = self._value_on(mpan, 'MS', day_before(r['effective_from']))
-        if ims and ims['dip_id'] != sp:
-            out.append(
-                self._message(
-                    'IF-035',
-                    'IMS-SendMTD',
-                    mpan,
-                    {
-                        **self._proposal_blocks(r),
-                        'B007': {'responseCode': 'A', 'proposedAppointmentResponseCode': code},
-                        **self._b012(r['supplier']),
-                    },
-                    primary=[ims['dip_id']],
-                    correlation=r['correlation'],
-                )
-            )
+        out += _ims_send_mtd(self, r, mpan, sp, code)
     if r['scenario'] != AppointmentScenario.CHANGE_OF_SUPPLIER and r['effective_from'] <= str(self.today()):
         out += self._activate(r)
     return out

@@ -18,7 +18,53 @@ from ..interfaces import Event
 # %% auto #0
 __all__ = ['LDSO_EVENTS', 'LDSO_BLOCKS']
 
-# %% ../../nbs/20g_registration_changes.ipynb #ff0e06e0
+# %% ../../nbs/20g_registration_changes.ipynb #db1d0f34
+def _check_energisation(reg: RegistrationService, mpan: str, ms: str, event, b25: dict, today) -> dt.date:
+    "Check an IF-007 from `ms`; returns its effective settlement date or raises the first rule broken."
+    if not reg.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
+        raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
+    if not b25:
+        raise MhhsError('RCP1021', f"{event} needs block B025", 'CustomBlock.B025')
+    day = aware_utc(b25['energisationStatusEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()
+    appointed = reg._value_on(mpan, 'MS', str(day))
+    if not appointed or appointed['dip_id'] != ms:
+        raise MhhsError('REG1019', f"{ms} is not the metering service of {mpan} on {day}", 'S1.senderDIPID')
+    if day > today:
+        raise MhhsError(
+            'REG1020',
+            f"energisation effective {day} is in the future (today is {today})",
+            'B025.energisationStatusEffectiveFromDate',
+        )
+    if (today - day).days > reg.rules.max_retrospective_days:
+        raise MhhsError(
+            'REG1024',
+            f"{day} is more than {reg.rules.max_retrospective_days} days before today ({today})",
+            'B025.energisationStatusEffectiveFromDate',
+        )
+    return day
+
+# %% ../../nbs/20g_registration_changes.ipynb #e9638503
+def _refuse_energisation(reg: RegistrationService, cb: dict, mpan: str, ms: str, b25: dict, e: MhhsError) -> list:
+    "Record the refusal `e` of an IF-007 and answer the metering service with IF-008."
+    with reg.lock:
+        reg.con.execute(
+            'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+            (reg._now(), mpan, 'IF-007', e.code, e.detail),
+        )
+    r0 = refusal_r0(e.code, e.detail)
+    return [
+        reg._message(
+            'IF-008',
+            'EnergisationStatusChange',
+            mpan,
+            {'B025': b25} if b25 else {},
+            primary=[ms],
+            response=r0,
+            m0=cb['M0'],
+        )
+    ]
+
+# %% ../../nbs/20g_registration_changes.ipynb #70c08055
 @patch
 @implements('BP008', 'IF-007', 'IF-008', 'REG1019', 'REG1020', 'REG1024')
 def _on_energisation(self: RegistrationService, body: dict) -> list[Publication]:
@@ -30,44 +76,9 @@ def _on_energisation(self: RegistrationService, body: dict) -> list[Publication]
     b25 = cu.get('B025') or {}
     today = self.today()
     try:
-        if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
-            raise MhhsError('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
-        if not b25:
-            raise MhhsError('RCP1021', f"{event} needs block B025", 'CustomBlock.B025')
-        day = aware_utc(b25['energisationStatusEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()
-        appointed = self._value_on(mpan, 'MS', str(day))
-        if not appointed or appointed['dip_id'] != ms:
-            raise MhhsError('REG1019', f"{ms} is not the metering service of {mpan} on {day}", 'S1.senderDIPID')
-        if day > today:
-            raise MhhsError(
-                'REG1020',
-                f"energisation effective {day} is in the future (today is {today})",
-                'B025.energisationStatusEffectiveFromDate',
-            )
-        if (today - day).days > self.rules.max_retrospective_days:
-            raise MhhsError(
-                'REG1024',
-                f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})",
-                'B025.energisationStatusEffectiveFromDate',
-            )
+        day = _check_energisation(self, mpan, ms, event, b25, today)
     except MhhsError as e:
-        with self.lock:
-            self.con.execute(
-                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (self._now(), mpan, 'IF-007', e.code, e.detail),
-            )
-        r0 = refusal_r0(e.code, e.detail)
-        return [
-            self._message(
-                'IF-008',
-                'EnergisationStatusChange',
-                mpan,
-                {'B025': b25} if b25 else {},
-                primary=[ms],
-                response=r0,
-                m0=cb['M0'],
-            )
-        ]
+        return _refuse_energisation(self, cb, mpan, ms, b25, e)
     with self._tx() as cur:
         self._set_from(cur, mpan, 'energisation', b25['energisationStatus'], str(day), f'IF-007 from {ms}')
     mdr = self._value_on(mpan, 'MDR', str(day))
@@ -89,48 +100,66 @@ def _on_energisation(self: RegistrationService, body: dict) -> list[Publication]
         )
     ]
 
-# %% ../../nbs/20g_registration_changes.ipynb #f7427ce3
+# %% ../../nbs/20g_registration_changes.ipynb #a3aa66b5
+def _css_effective_day(reg: RegistrationService, mpan: str, event: str, effective_from, path: str) -> dt.date:
+    "The date of a change that comes through CSS; refused (REG1020, REG1024) in the future or too far back."
+    day = dt.date.fromisoformat(str(effective_from)[:10]); today = reg.today()
+    if day > today: reg._reject('REG1020', f"{event} effective {day} is in the future (today is "
+                                           f"{today})", path, mpan, 'css')
+    if (today - day).days > reg.rules.max_retrospective_days:
+        reg._reject('REG1024', f"{day} is more than {reg.rules.max_retrospective_days} days before today "
+                               f"({today})", path, mpan, 'css')
+    return day
+
+# %% ../../nbs/20g_registration_changes.ipynb #d0a34b9d
+def _check_disconnection(reg: RegistrationService, mpan: str, event: str, effective_from) -> dt.date:
+    "Check a disconnection, reconnection or de-registration; returns its date or raises the first rule broken."
+    if not reg.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
+        reg._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
+    if event not in ('MPANDisconnection', 'MPANReconnection', 'CSSDeRegistration'):
+        reg._reject('RCP1003', f"{event} is not an IF-009 event", 'S0.eventCode', mpan, 'css')
+    day = _css_effective_day(reg, mpan, event, effective_from, 'CustomBlock')
+    status = reg._value_on(mpan, 'mp_status', str(day)) or MPStatus.TRADED.value
+    if (event == Event.MPANReconnection) != (status == MPStatus.DISCONNECTED) and event != Event.CSSDeRegistration:
+        reg._reject('RCP1062', f"{event} does not apply: the MPAN's trading status is "
+                               f"{status}", 'S0.eventCode', mpan, 'css')
+    if reg._value_on(mpan, 'rmp_status', str(day)) == RMPStatus.TERMINATED: reg._reject('RCP1062', f"{mpan} is "
+        f"terminated", 'S0.eventCode', mpan, 'css')
+    return day
+
+# %% ../../nbs/20g_registration_changes.ipynb #ff164c3f
+def _write_disconnection(reg: RegistrationService, mpan: str, event: str, day: dt.date, info) -> tuple[list, dict]:
+    "Record the IF-009 change of `mpan` from `day`; returns (the de-appointments published, the IF-009 blocks)."
+    out, wd = [], wire_midnight(day)
+    with reg._tx() as cur:
+        if event == Event.CSSDeRegistration:
+            reg._set_from(cur, mpan, 'rmp_status', 'T', str(day), 'CSS de-registration')
+            sup = reg._value_on(mpan, 'supplier', day_before(str(day)))
+            for svc in ('MS', 'DS'):
+                prev = reg._value_on(mpan, svc, day_before(str(day)))
+                if prev:
+                    out += reg._deappoint(mpan, svc, prev, day_before(str(day)), 'DEREG', None, sup and sup['dip_id'])
+            reg._end(cur, mpan, 'supplier', day_before(str(day)), 'CSS de-registration')
+            blocks = {'B042': {'CSSMPANDeRegistrationDate': wd}}
+        else:
+            new = 'X' if event == Event.MPANDisconnection else 'T'
+            reg._set_from(cur, mpan, 'mp_status', new, str(day), f'LDSO {event}')
+            blocks = (
+                {'B041': {'disconnectionEffectiveFromDate': wd, 'additionalInformation': info}}
+                if new == MPStatus.DISCONNECTED
+                else {'B098': {'reconnectionEffectiveFromDate': wd}}
+            )
+    return out, blocks
+
+# %% ../../nbs/20g_registration_changes.ipynb #b58fda47
 @patch
 @implements('BP007', 'IF-009', 'REG1020', 'REG1024', 'RCP1003', 'RCP1062')
 def disconnection(
     self: RegistrationService, mpan: str, event: str, effective_from, info: str | None = None) -> list[Publication]:
     """An LDSO disconnection or reconnection, or a CSS de-registration (outside the DIP); publishes IF-009 (and IF-050,
     IF-037)."""
-    if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
-        self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
-    if event not in ('MPANDisconnection', 'MPANReconnection', 'CSSDeRegistration'):
-        self._reject('RCP1003', f"{event} is not an IF-009 event", 'S0.eventCode', mpan, 'css')
-    day = dt.date.fromisoformat(str(effective_from)[:10]); today = self.today()
-    if day > today: self._reject('REG1020', f"{event} effective {day} is in the future (today is "
-                                            f"{today})", 'CustomBlock', mpan, 'css')
-    if (today - day).days > self.rules.max_retrospective_days:
-        self._reject('REG1024', f"{day} is more than {self.rules.max_retrospective_days} days before today "
-                                f"({today})", 'CustomBlock', mpan, 'css')
-    status = self._value_on(mpan, 'mp_status', str(day)) or MPStatus.TRADED.value
-    if (event == Event.MPANReconnection) != (status == MPStatus.DISCONNECTED) and event != Event.CSSDeRegistration:
-        self._reject('RCP1062', f"{event} does not apply: the MPAN's trading status is "
-                                f"{status}", 'S0.eventCode', mpan, 'css')
-    if self._value_on(mpan, 'rmp_status', str(day)) == RMPStatus.TERMINATED: self._reject('RCP1062', f"{mpan} is "
-        f"terminated", 'S0.eventCode', mpan, 'css')
-    out, wd = [], wire_midnight(day)
-    with self._tx() as cur:
-        if event == Event.CSSDeRegistration:
-            self._set_from(cur, mpan, 'rmp_status', 'T', str(day), 'CSS de-registration')
-            sup = self._value_on(mpan, 'supplier', day_before(str(day)))
-            for svc in ('MS', 'DS'):
-                prev = self._value_on(mpan, svc, day_before(str(day)))
-                if prev:
-                    out += self._deappoint(mpan, svc, prev, day_before(str(day)), 'DEREG', None, sup and sup['dip_id'])
-            self._end(cur, mpan, 'supplier', day_before(str(day)), 'CSS de-registration')
-            blocks = {'B042': {'CSSMPANDeRegistrationDate': wd}}
-        else:
-            new = 'X' if event == Event.MPANDisconnection else 'T'
-            self._set_from(cur, mpan, 'mp_status', new, str(day), f'LDSO {event}')
-            blocks = (
-                {'B041': {'disconnectionEffectiveFromDate': wd, 'additionalInformation': info}}
-                if new == MPStatus.DISCONNECTED
-                else {'B098': {'reconnectionEffectiveFromDate': wd}}
-            )
+    day = _check_disconnection(self, mpan, event, effective_from)
+    out, blocks = _write_disconnection(self, mpan, event, day, info)
     # on de-registration the DIP closes the MPAN's routes as it reads this IF-009, so the supplier is addressed directly
     last_sup = self._value_on(mpan, 'supplier', day_before(str(day))) if event == Event.CSSDeRegistration else None
     out.insert(
@@ -246,16 +275,9 @@ LDSO_BLOCKS = {
     'EnergyDirection': ('B023',),
 }
 
-# %% ../../nbs/20g_registration_changes.ipynb #38012846
-@patch
-@implements('BP010', 'IF-018', 'RCP1003', 'REG1022', 'REG1049', 'REG1020', 'ASM-REG-LDSO-DATES')
-def ldso_change(self: RegistrationService, mpan: str, event: str, value, effective_from) -> list[Publication]:
-    "Record an LDSO-maintained data change (via CSS) and publish IF-018."
-    if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
-        self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
-    if event not in LDSO_EVENTS:
-        self._reject('RCP1003', f"{event} is not an LDSO data change event", 'S0.eventCode', mpan, 'css')
-    item, block = LDSO_EVENTS[event]
+# %% ../../nbs/20g_registration_changes.ipynb #91037d6c
+def _check_ldso_value(reg: RegistrationService, mpan: str, event: str, item: str, block: str, value):
+    "Refuse a value of the wrong form for `item` (REG1022), or a GSP group not in standing data (REG1049)."
     ok = {
         'address': lambda v: (
             isinstance(v, dict) and set(v) <= {'meteringPointPostcode', *(f'addressLine{i}' for i in range(1, 10))}
@@ -266,39 +288,34 @@ def ldso_change(self: RegistrationService, mpan: str, event: str, value, effecti
         'gsp_group': lambda v: isinstance(v, str) and len(v) == 2,
     }[item]
     if not ok(value):
-        self._reject(
+        reg._reject(
             'REG1022',
             f"{value!r} is not a {item} value, so it does not apply to {event}",
             f'CustomBlock.{block}',
             mpan,
             'css',
         )
-    if item == 'gsp_group' and value not in set(self.isd.gsp_groups.gsp_group):
-        self._reject(
+    if item == 'gsp_group' and value not in set(reg.isd.gsp_groups.gsp_group):
+        reg._reject(
             'REG1049',
-            f"GSP group {value!r} is not in standing data {self.isd.version}",
+            f"GSP group {value!r} is not in standing data {reg.isd.version}",
             f'CustomBlock.{block}',
             mpan,
             'css',
         )
-    day = dt.date.fromisoformat(str(effective_from)[:10])
-    today = self.today()
-    if day > today:
-        self._reject(
-            'REG1020',
-            f"{event} effective {day} is in the future (today is {today})",
-            f'CustomBlock.{block}',
-            mpan,
-            'css',
-        )
-    if (today - day).days > self.rules.max_retrospective_days:
-        self._reject(
-            'REG1024',
-            f"{day} is more than {self.rules.max_retrospective_days} days before today ({today})",
-            f'CustomBlock.{block}',
-            mpan,
-            'css',
-        )
+
+# %% ../../nbs/20g_registration_changes.ipynb #b1459bd0
+@patch
+@implements('BP010', 'IF-018', 'RCP1003', 'REG1022', 'REG1049', 'REG1020', 'ASM-REG-LDSO-DATES')
+def ldso_change(self: RegistrationService, mpan: str, event: str, value, effective_from) -> list[Publication]:
+    "Record an LDSO-maintained data change (via CSS) and publish IF-018."
+    if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
+        self._reject('REG0000', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore', mpan, 'css')
+    if event not in LDSO_EVENTS:
+        self._reject('RCP1003', f"{event} is not an LDSO data change event", 'S0.eventCode', mpan, 'css')
+    item, block = LDSO_EVENTS[event]
+    _check_ldso_value(self, mpan, event, item, block, value)
+    day = _css_effective_day(self, mpan, event, effective_from, f'CustomBlock.{block}')
     with self.lock:
         with self._tx() as cur:
             self._set_from(cur, mpan, item, value, str(day), f'LDSO {event}')

@@ -42,7 +42,37 @@ def _plus_years(day: dt.date, n: int) -> dt.date:
     except ValueError:
         return day.replace(year=day.year + n, day=28)
 
-# %% ../../nbs/20e_registration_contracts.ipynb #20a5025c
+# %% ../../nbs/20e_registration_contracts.ipynb #780ab87f
+def _cdc_add(reg: RegistrationService, event: str, mpan: str, sender: str, b: dict, current, today):
+    "Check an added contract (REG1076, REG1071, REG1072, REG1073) and write it from today to its end date."
+    svc, key, dk, tk = CDC_EVENTS[event]
+    kind = f'CDC-{svc}'
+    if b[dk] != sender:
+        raise MhhsError('REG1076', f"{sender} cannot add a contract for {b[dk]}", f'{key}.{dk}')
+    end = aware_utc(b[tk]).astimezone(SETTLEMENT_TZ).date()
+    if end < today:
+        raise MhhsError('REG1071', f"the contract ends {end}, before today ({today})", f'{key}.{tk}')
+    if end > _plus_years(today, 2):
+        raise MhhsError(
+            'REG1072', f"the contract ends {end}, more than 2 years after it starts ({today})", f'{key}.{tk}'
+        )
+    if current and current['dip_id'] != sender:
+        raise MhhsError('REG1073', f"{current['dip_id']} already holds a {svc} contract", f'{key}.{dk}')
+    with reg._tx() as cur:
+        reg._set_from(cur, mpan, kind, {'dip_id': sender}, today, f'IF-038 {event}', end=end)
+
+# %% ../../nbs/20e_registration_contracts.ipynb #1cb34717
+def _cdc_remove(reg: RegistrationService, event: str, mpan: str, sender: str, current, today):
+    "Check a removed contract and end it the day before today."
+    svc = CDC_EVENTS[event][0]
+    if not current:
+        raise MhhsError('REG1074', f"there is no {svc} contract to remove on {today}", 'S0.eventCode')
+    if current['dip_id'] != sender:
+        raise MhhsError('REG1076', f"the {svc} contract belongs to {current['dip_id']}", 'S1.senderDIPID')
+    with reg._tx() as cur:
+        reg._end(cur, mpan, f'CDC-{svc}', day_before(str(today)), f'IF-038 {event}')
+
+# %% ../../nbs/20e_registration_contracts.ipynb #319adade
 @patch
 @implements('IF-038', 'IF-039', 'REG1071', 'REG1072', 'REG1073', 'REG1074', 'REG1076', 'ASM-CDC-START')
 def _on_direct_contract(self: RegistrationService, body: dict) -> list[Publication]:
@@ -60,27 +90,9 @@ def _on_direct_contract(self: RegistrationService, body: dict) -> list[Publicati
             )
         current = self._value_on(mpan, kind, today)
         if event.endswith('Add'):
-            b = cu[key]
-            if b[dk] != sender:
-                raise MhhsError('REG1076', f"{sender} cannot add a contract for {b[dk]}", f'{key}.{dk}')
-            end = aware_utc(b[tk]).astimezone(SETTLEMENT_TZ).date()
-            if end < today:
-                raise MhhsError('REG1071', f"the contract ends {end}, before today ({today})", f'{key}.{tk}')
-            if end > _plus_years(today, 2):
-                raise MhhsError(
-                    'REG1072', f"the contract ends {end}, more than 2 years after it starts ({today})", f'{key}.{tk}'
-                )
-            if current and current['dip_id'] != sender:
-                raise MhhsError('REG1073', f"{current['dip_id']} already holds a {svc} contract", f'{key}.{dk}')
-            with self._tx() as cur:
-                self._set_from(cur, mpan, kind, {'dip_id': sender}, today, f'IF-038 {event}', end=end)
+            _cdc_add(self, event, mpan, sender, cu[key], current, today)
         else:
-            if not current:
-                raise MhhsError('REG1074', f"there is no {svc} contract to remove on {today}", 'S0.eventCode')
-            if current['dip_id'] != sender:
-                raise MhhsError('REG1076', f"the {svc} contract belongs to {current['dip_id']}", 'S1.senderDIPID')
-            with self._tx() as cur:
-                self._end(cur, mpan, kind, day_before(str(today)), f'IF-038 {event}')
+            _cdc_remove(self, event, mpan, sender, current, today)
         r0 = {'responseCode': 'A', 'responseMessages': []}
     except MhhsError as e:
         with self.lock:

@@ -69,7 +69,75 @@ def _assign_mdr(self: RegistrationService, mpan, day, mdr, supplier, sds, correl
         )
     ]
 
-# %% ../../nbs/20d_registration_mdr.ipynb #34266110
+# %% ../../nbs/20d_registration_mdr.ipynb #e9148f5f
+def _check_mdr_update(reg: RegistrationService, mpan: str, sds: str, b18: dict, today: str) -> str:
+    "Run the SDS-MDRUpdate checks in order; returns the effective date or raises the first one broken."
+    mdr = b18.get('SDSNominatedMDRDIPID')
+    day = str(
+        settlement_date(
+            b18.get('SDSNominatedMDRRequestedEffectiveFromDate') or wire_midnight(today),
+            'REG1083',
+            'B018.SDSNominatedMDRRequestedEffectiveFromDate',
+        )
+    )
+    ds, cur_mdr = reg._value_on(mpan, 'DS', day), reg._value_on(mpan, 'MDR', day)
+    if not ds or ds['dip_id'] != sds:
+        raise MhhsError('REG1080', f"{sds} is not the data service of {mpan} on {day}", 'S1.senderDIPID')
+    if reg._role.get(mdr) != Role.MDR:
+        raise MhhsError('REG1081', f"{mdr!r} is not an MDR in standing data", 'B018.SDSNominatedMDRDIPID')
+    if reg._mpid.get(mdr) != b18.get('SDSNominatedMDRMPID'):
+        raise MhhsError(
+            MPID_CODES['MDR-SDS'],
+            f"MPID {b18.get('SDSNominatedMDRMPID')} is not the MPID of MDR {mdr}",
+            'B018.SDSNominatedMDRMPID',
+        )
+    if cur_mdr and cur_mdr['dip_id'] == mdr:
+        raise MhhsError('REG1098', f"{mdr} is already the MDR", 'B018.SDSNominatedMDRDIPID')
+    if reg._value_on(mpan, 'dcc_service_flag', day) != DCCServiceFlag.ACTIVE:
+        raise MhhsError('SP009', f"{mpan} is not live on the DCC", 'M0.MPANCore')
+    return day
+
+# %% ../../nbs/20d_registration_mdr.ipynb #9ce4a7f8
+def _refuse_mdr_update(reg: RegistrationService, body: dict, e: MhhsError, today: str) -> list[Publication]:
+    "Record the refused SDS-MDRUpdate in `body` and answer the data service with IF-035 `SDS-MDROutcome`."
+    cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
+    mpan, sds = cb['M0']['MPANCore'], cb['S1']['senderDIPID']
+    b18 = cu.get('B018') or {}
+    mdr = b18.get('SDSNominatedMDRDIPID')
+    with reg.lock:
+        reg.con.execute(
+            'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+            (reg._now(), mpan, 'IF-034', e.code, e.detail),
+        )
+    # refused: B092 names the MDR that stays assigned (the nominated one as sent when there is none), B099 the code
+    kept = reg._value_on(mpan, 'MDR', today)
+    b092 = (
+        {
+            'assignedMDRDIPID': kept['dip_id'],
+            'assignedMDRMPID': kept['mpid'],
+            'assignedMDREffectiveFromDate': wire_midnight(reg._since(mpan, 'MDR', today)),
+        }
+        if kept
+        else {
+            'assignedMDRDIPID': mdr,
+            'assignedMDRMPID': b18.get('SDSNominatedMDRMPID'),
+            'assignedMDREffectiveFromDate': b18.get('SDSNominatedMDRRequestedEffectiveFromDate')
+            or wire_midnight(today),
+        }
+    )
+    sup = reg._value_on(mpan, 'supplier', today)
+    b = {
+        'B092': b092,
+        'B099': refusal_r0(e.code, e.detail),
+        **(reg._b012(sup['dip_id']) if sup else {'B012': cu.get('B012')}),
+    }
+    return [
+        reg._message(
+            'IF-035', 'SDS-MDROutcome', mpan, b, primary=[sds], correlation=cb['S1']['senderCorrelationID'], m0=cb['M0']
+        )
+    ]
+
+# %% ../../nbs/20d_registration_mdr.ipynb #65edd6b5
 @patch
 @implements('BP003A', 'REG1080', 'REG1081', 'REG1083', 'REG1093', 'REG1098', 'SP009', 'ASM-SDS-MDR-OUTCOME')
 def _on_mdr_update(self: RegistrationService, body: dict) -> list[Publication]:
@@ -80,67 +148,9 @@ def _on_mdr_update(self: RegistrationService, body: dict) -> list[Publication]:
     mdr = b18.get('SDSNominatedMDRDIPID')
     today = str(self.today())
     try:
-        day = str(
-            settlement_date(
-                b18.get('SDSNominatedMDRRequestedEffectiveFromDate') or wire_midnight(today),
-                'REG1083',
-                'B018.SDSNominatedMDRRequestedEffectiveFromDate',
-            )
-        )
-        ds, cur_mdr = self._value_on(mpan, 'DS', day), self._value_on(mpan, 'MDR', day)
-        if not ds or ds['dip_id'] != sds:
-            raise MhhsError('REG1080', f"{sds} is not the data service of {mpan} on {day}", 'S1.senderDIPID')
-        if self._role.get(mdr) != Role.MDR:
-            raise MhhsError('REG1081', f"{mdr!r} is not an MDR in standing data", 'B018.SDSNominatedMDRDIPID')
-        if self._mpid.get(mdr) != b18.get('SDSNominatedMDRMPID'):
-            raise MhhsError(
-                MPID_CODES['MDR-SDS'],
-                f"MPID {b18.get('SDSNominatedMDRMPID')} is not the MPID of MDR {mdr}",
-                'B018.SDSNominatedMDRMPID',
-            )
-        if cur_mdr and cur_mdr['dip_id'] == mdr:
-            raise MhhsError('REG1098', f"{mdr} is already the MDR", 'B018.SDSNominatedMDRDIPID')
-        if self._value_on(mpan, 'dcc_service_flag', day) != DCCServiceFlag.ACTIVE:
-            raise MhhsError('SP009', f"{mpan} is not live on the DCC", 'M0.MPANCore')
+        day = _check_mdr_update(self, mpan, sds, b18, today)
     except MhhsError as e:
-        with self.lock:
-            self.con.execute(
-                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (self._now(), mpan, 'IF-034', e.code, e.detail),
-            )
-        # refused: B092 names the MDR that stays assigned (the nominated one as sent when there is none), B099 the code
-        kept = self._value_on(mpan, 'MDR', today)
-        b092 = (
-            {
-                'assignedMDRDIPID': kept['dip_id'],
-                'assignedMDRMPID': kept['mpid'],
-                'assignedMDREffectiveFromDate': wire_midnight(self._since(mpan, 'MDR', today)),
-            }
-            if kept
-            else {
-                'assignedMDRDIPID': mdr,
-                'assignedMDRMPID': b18.get('SDSNominatedMDRMPID'),
-                'assignedMDREffectiveFromDate': b18.get('SDSNominatedMDRRequestedEffectiveFromDate')
-                or wire_midnight(today),
-            }
-        )
-        sup = self._value_on(mpan, 'supplier', today)
-        b = {
-            'B092': b092,
-            'B099': refusal_r0(e.code, e.detail),
-            **(self._b012(sup['dip_id']) if sup else {'B012': cu.get('B012')}),
-        }
-        return [
-            self._message(
-                'IF-035',
-                'SDS-MDROutcome',
-                mpan,
-                b,
-                primary=[sds],
-                correlation=cb['S1']['senderCorrelationID'],
-                m0=cb['M0'],
-            )
-        ]
+        return _refuse_mdr_update(self, body, e, today)
     sup = self._value_on(mpan, 'supplier', day)['dip_id']
     b = {
         'B092': {

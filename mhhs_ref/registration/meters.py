@@ -206,26 +206,34 @@ def _stored(meter33: dict, history: list[dict] | None, removal=None) -> dict:
     m['meterRemovalDate'] = removal
     return m
 
-# %% ../../nbs/29_bp009_change_of_meter.ipynb #d4d2769c
+# %% ../../nbs/29_bp009_change_of_meter.ipynb #7db9b96c
+def _refuse_mtd(reg: RegistrationService, body: dict, echo: dict, e: MhhsError) -> list[Publication]:
+    "Record the refusal `e` of the IF-005 `body` and answer the sender with IF-006 `R`, echoing its meter blocks."
+    cb = body['payload']['CommonBlock']
+    event, mpan, sender = Message(body).event, cb['M0']['MPANCore'], cb['S1']['senderDIPID']
+    with reg.lock:
+        reg.con.execute(
+            'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
+            (reg._now(), mpan, 'IF-005', e.code, e.detail),
+        )
+    r0 = refusal_r0(e.code, e.detail)
+    return [
+        reg._message(
+            'IF-006',
+            event,
+            mpan,
+            echo,
+            primary=[sender],
+            response=r0,
+            correlation=cb['S1']['senderCorrelationID'],
+            m0=cb['M0'],
+        )
+    ]
+
+# %% ../../nbs/29_bp009_change_of_meter.ipynb #abc0bbb8
 @patch
-@implements(
-    'BP009',
-    'IF-005',
-    'IF-006',
-    'REG0008',
-    'REG1002',
-    'REG1003',
-    'REG1014',
-    'REG1019',
-    'REG1020',
-    'REG1024',
-    'REG1046',
-    'REG1047',
-    'ASM-METER-DAYS',
-    'ASM-METER-WINDOWS',
-    'ASM-METER-IDS',
-    'ASM-METER-UPDATE-SENDER',
-)
+@implements('BP009', 'IF-005', 'IF-006', 'REG0008', 'REG1002', 'REG1003', 'REG1014', 'REG1019', 'REG1020', 'REG1024',
+            'REG1046', 'REG1047', 'ASM-METER-DAYS', 'ASM-METER-WINDOWS', 'ASM-METER-IDS', 'ASM-METER-UPDATE-SENDER')
 def _on_mtd(self: RegistrationService, body: dict) -> list[Publication]:
     """Registration's answer to IF-005: check, record, and publish IF-006 (accepted with the meters now installed, or
     refused with the code)."""
@@ -238,24 +246,7 @@ def _on_mtd(self: RegistrationService, body: dict) -> list[Publication]:
             _refuse('unknown_mpan', f"MPAN {mpan} is not known to Registration", 'M0.MPANCore')
         writes, on = self._meter_plan(event, mpan, sender, cu, row[0])
     except MhhsError as e:
-        with self.lock:
-            self.con.execute(
-                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (self._now(), mpan, 'IF-005', e.code, e.detail),
-            )
-        r0 = refusal_r0(e.code, e.detail)
-        return [
-            self._message(
-                'IF-006',
-                event,
-                mpan,
-                echo,
-                primary=[sender],
-                response=r0,
-                correlation=cb['S1']['senderCorrelationID'],
-                m0=cb['M0'],
-            )
-        ]
+        return _refuse_mtd(self, body, echo, e)
     with self._tx() as cur:
         for meter, drop in writes:
             self._put_meter(cur, mpan, meter, f'IF-005 {event} from {sender}', drop)
@@ -272,31 +263,26 @@ def _on_mtd(self: RegistrationService, body: dict) -> list[Publication]:
         )
     ]
 
-# %% ../../nbs/29_bp009_change_of_meter.ipynb #c50c35ac
-@patch
-def _meter_plan(
-    self: RegistrationService, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str | None]], dt.date]:
-    b906, b039 = cu.get('B906') or {}, cu.get('B039') or {}
-    new, hist = b906.get('existingMeter'), b906.get('historyMAP')
-    if event in (Event.MeterInstall, Event.MeterExchange):
-        if new.get('modifiedMeterID'): _refuse('modified_id_not_null', f"modifiedMeterID does not apply to "
-            f"{event}", 'B906.existingMeter.modifiedMeterID')
-        writes, on = [], None
-        if event == Event.MeterExchange:
-            rday, old = self._meter_removal_checks(mpan, sender, b039)
-            writes.append(({**old['value'], 'meterRemovalDate': wire_midnight(rday)}, None))
-            if _day(new['meterInstallationDate']) < rday:
-                _refuse('exchange_order', f"the new meter is installed on {_day(new['meterInstallationDate'])}, "
-                                          f"before the old one is removed on {rday}",
-                        'B906.existingMeter.meterInstallationDate')
-        day = self._meter_install_checks(mpan, sender, new, hist, created)
-        first = day + dt.timedelta(days=1) if event == Event.MeterExchange else day
-        return writes + [(_stored(new, hist), None)], first
-    if event == Event.MeterRemoval:
-        rday, old = self._meter_removal_checks(mpan, sender, b039)
-        return [({**old['value'], 'meterRemovalDate': wire_midnight(rday)}, None)], rday + dt.timedelta(days=1)
-    # MeterUpdate / MeterHistoryUpdate: corrections to a meter Registration holds
-    rows = self._meter_rows(mpan)
+# %% ../../nbs/29_bp009_change_of_meter.ipynb #ba97f6df
+def _plan_install(reg: RegistrationService, event, mpan, sender, new: dict, hist, b039: dict, created):
+    "MeterInstall / MeterExchange: the old meter's removal (an exchange) and the new meter, from its install checks."
+    if new.get('modifiedMeterID'): _refuse('modified_id_not_null', f"modifiedMeterID does not apply to "
+        f"{event}", 'B906.existingMeter.modifiedMeterID')
+    writes, on = [], None
+    if event == Event.MeterExchange:
+        rday, old = reg._meter_removal_checks(mpan, sender, b039)
+        writes.append(({**old['value'], 'meterRemovalDate': wire_midnight(rday)}, None))
+        if _day(new['meterInstallationDate']) < rday:
+            _refuse('exchange_order', f"the new meter is installed on {_day(new['meterInstallationDate'])}, "
+                                      f"before the old one is removed on {rday}",
+                    'B906.existingMeter.meterInstallationDate')
+    day = reg._meter_install_checks(mpan, sender, new, hist, created)
+    first = day + dt.timedelta(days=1) if event == Event.MeterExchange else day
+    return writes + [(_stored(new, hist), None)], first
+
+# %% ../../nbs/29_bp009_change_of_meter.ipynb #ee5b0ee8
+def _update_row(event, mpan, new: dict, b039: dict, rows: dict) -> dict:
+    "The held row of the meter a MeterUpdate / MeterHistoryUpdate corrects, refused when the event does not fit it."
     row = rows.get(new['meterID'])
     if row is None: _refuse('meter_unknown', f"meter {new['meterID']} is not known on "
                                              f"{mpan}", 'B906.existingMeter.meterID')
@@ -309,9 +295,36 @@ def _meter_plan(
                                               f"MeterUpdate", 'B906.existingMeter.meterID')
     if event == Event.MeterUpdate and b039:
         _refuse('removal_block_on_update', "B039 does not apply to a MeterUpdate of an installed meter", 'B039')
+    return row
+
+# %% ../../nbs/29_bp009_change_of_meter.ipynb #50d6d044
+def _check_update_dates(reg: RegistrationService, mpan, sender, new: dict, removal, created):
+    "Check the corrected installation (and removal) dates of a meter."
+    iday = _day(new['meterInstallationDate'])
+    if str(iday) < created: _refuse('install_before_creation', f"{mpan} was created on {created}; a meter cannot "
+        f"be installed on {iday}", 'B906.existingMeter.meterInstallationDate')
+    if (reg._value_on(mpan, 'mp_status', str(iday)) or MPStatus.TRADED) == MPStatus.DISCONNECTED:
+        _refuse(
+            'install_after_disconnection',
+            f"{mpan} is disconnected on {iday}",
+            'B906.existingMeter.meterInstallationDate',
+        )
+    reg._ms_on(mpan, iday, sender, 'ms_appointed_on_install')
+    if removal and _day(removal) < iday:
+        _refuse(
+            'removal_before_install',
+            f"removal on {_day(removal)} is before the installation on {iday}",
+            'B039.meterRemovalDate',
+        )
+
+# %% ../../nbs/29_bp009_change_of_meter.ipynb #f2a3ba4f
+def _plan_update(reg: RegistrationService, event, mpan, sender, new: dict, hist, b039: dict, created):
+    "MeterUpdate / MeterHistoryUpdate: the corrected row of a held meter (and the id it replaces, if renamed)."
+    rows = reg._meter_rows(mpan)
+    row = _update_row(event, mpan, new, b039, rows)
     old = row['value']
-    who = self._meter_updater(mpan, sender, old, new, extra=hist is not None) if event == Event.MeterUpdate else None
-    if event == Event.MeterHistoryUpdate: self._ms_on(mpan, self.today(), sender, 'update_not_appointed')
+    who = reg._meter_updater(mpan, sender, old, new, extra=hist is not None) if event == Event.MeterUpdate else None
+    if event == Event.MeterHistoryUpdate: reg._ms_on(mpan, reg.today(), sender, 'update_not_appointed')
     removal = old.get('meterRemovalDate')
     if b039:
         if b039['meterIDRemoved'] != new['meterID']: _refuse('history_ids_differ', f"B039 names "
@@ -324,53 +337,34 @@ def _meter_plan(
         f"cannot come in one update", 'B906.existingMeter.modifiedMeterID')
     if new_id and new_id in rows: _refuse('modified_id_taken', f"meter {new_id} is already known on "
         f"{mpan}", 'B906.existingMeter.modifiedMeterID')
-    iday = _day(new['meterInstallationDate'])
     if dates_changed:
-        if str(iday) < created: _refuse('install_before_creation', f"{mpan} was created on {created}; a meter cannot "
-            f"be installed on {iday}", 'B906.existingMeter.meterInstallationDate')
-        if (self._value_on(mpan, 'mp_status', str(iday)) or MPStatus.TRADED) == MPStatus.DISCONNECTED:
-            _refuse(
-                'install_after_disconnection',
-                f"{mpan} is disconnected on {iday}",
-                'B906.existingMeter.meterInstallationDate',
-            )
-        self._ms_on(mpan, iday, sender, 'ms_appointed_on_install')
-        if removal and _day(removal) < iday:
-            _refuse(
-                'removal_before_install',
-                f"removal on {_day(removal)} is before the installation on {iday}",
-                'B039.meterRemovalDate',
-            )
+        _check_update_dates(reg, mpan, sender, new, removal, created)
     history = hist if hist is not None else old.get('MAPHistory') or []
     meter = {**new, 'meterID': new_id or new['meterID']}
-    self._meter_details(meter, history)
+    reg._meter_details(meter, history)
     stored = _stored(meter, history, removal)
     if who == 'previous':
         stored = {**old, 'meterLocation': new['meterLocation']}
-    return [(stored, new['meterID'] if new_id else None)], self.today()
+    return [(stored, new['meterID'] if new_id else None)], reg.today()
 
+# %% ../../nbs/29_bp009_change_of_meter.ipynb #48aebc63
+@patch
+def _meter_plan(
+    self: RegistrationService, event, mpan, sender, cu, created) -> tuple[list[tuple[dict, str | None]], dt.date]:
+    b906, b039 = cu.get('B906') or {}, cu.get('B039') or {}
+    new, hist = b906.get('existingMeter'), b906.get('historyMAP')
+    if event in (Event.MeterInstall, Event.MeterExchange):
+        return _plan_install(self, event, mpan, sender, new, hist, b039, created)
+    if event == Event.MeterRemoval:
+        rday, old = self._meter_removal_checks(mpan, sender, b039)
+        return [({**old['value'], 'meterRemovalDate': wire_midnight(rday)}, None)], rday + dt.timedelta(days=1)
+    # MeterUpdate / MeterHistoryUpdate: corrections to a meter Registration holds
+    return _plan_update(self, event, mpan, sender, new, hist, b039, created)
 
+# %% ../../nbs/29_bp009_change_of_meter.ipynb #70992d16
 mark_implements(
-    [
-        'REG0000',
-        'REG1004',
-        'REG1005',
-        'REG1006',
-        'REG1007',
-        'REG1008',
-        'REG1009',
-        'REG1010',
-        'REG1011',
-        'REG1012',
-        'REG1013',
-        'REG1015',
-        'REG1016',
-        'REG1017',
-        'REG1018',
-        'REG1029',
-        'RCP1021',
-        'RCP1023',
-    ],
+    ['REG0000', 'REG1004', 'REG1005', 'REG1006', 'REG1007', 'REG1008', 'REG1009', 'REG1010', 'REG1011', 'REG1012',
+     'REG1013', 'REG1015', 'REG1016', 'REG1017', 'REG1018', 'REG1029', 'RCP1021', 'RCP1023'],
     __name__,
     '_meter_plan',
 )

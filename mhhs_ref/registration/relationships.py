@@ -32,20 +32,15 @@ REL_CODES = {
     'subsidiary_not_here': ('REG1058', 'REG1065'),
 }
 
-# %% ../../nbs/20f_registration_relationships.ipynb #49886237
-@patch
-def _relationship_check(
-    self: RegistrationService, event: str, principal: str, subs: list[str], sender: str, today: str):
-    kind = event.removesuffix('Create').removesuffix('Add').removesuffix('Remove')
-    op = event[len(kind) :]
-    code = lambda rule: REL_CODES[rule][kind == 'Related']
-    allm = [principal, *subs]
+# %% ../../nbs/20f_registration_relationships.ipynb #5b3e9a33
+def _rel_check_parties(reg: RegistrationService, allm: list[str], kind: str, code, sender: str, today: str):
+    "Every MPAN known (REG0000) and named once (REG1059), and supplied by the sender as the relationship type needs."
     for m in allm:
-        if not self.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (m,)).fetchone():
+        if not reg.con.execute('SELECT 1 FROM mpans WHERE mpan=?', (m,)).fetchone():
             raise MhhsError('REG0000', f"MPAN {m} is not known to Registration", 'B090List')
     if len(set(allm)) != len(allm):
         raise MhhsError('REG1059', "an MPAN appears twice in the message", 'B090List')
-    owned = [m for m in allm if (self._value_on(m, 'supplier', today) or {}).get('dip_id') == sender]
+    owned = [m for m in allm if (reg._value_on(m, 'supplier', today) or {}).get('dip_id') == sender]
     # REG1060: a related group needs the supplier of every MPAN
     if kind == 'Related' and len(owned) < len(allm):
         raise MhhsError(
@@ -54,25 +49,33 @@ def _relationship_check(
     # REG1050: a linked import/export pair needs the supplier of either
     if not owned:
         raise MhhsError(code('owner'), f"{sender} supplies none of {', '.join(allm)}", 'S1.senderDIPID')
-    for m in allm:
-        if self.con.execute("SELECT 1 FROM switches WHERE mpan=? AND state IN ('Pending','Secured')", (m,)).fetchone():
+
+# %% ../../nbs/20f_registration_relationships.ipynb #3972c715
+def _rel_check_meters(reg: RegistrationService, principal: str, subs: list[str], kind: str, code, today: str):
+    "No MPAN switching or unmetered; the principal's and subsidiaries' energy directions those of `kind`."
+    for m in [principal, *subs]:
+        if reg.con.execute("SELECT 1 FROM switches WHERE mpan=? AND state IN ('Pending','Secured')", (m,)).fetchone():
             raise MhhsError('REG0007', f"a switch of {m} is in progress", 'M1.principalMPAN')
-        unmetered = self._value_on(m, 'market_segment', today) == MarketSegment.UNMETERED
-        if not self._value_on(m, 'metered', today) or unmetered:
+        unmetered = reg._value_on(m, 'market_segment', today) == MarketSegment.UNMETERED
+        if not reg._value_on(m, 'metered', today) or unmetered:
             raise MhhsError('REG1051', f"{m} is unmetered", 'B090List')
     pdir, sdir = REL_TYPES[kind]
-    if self._value_on(principal, 'energy_direction', today) != pdir:
+    if reg._value_on(principal, 'energy_direction', today) != pdir:
         raise MhhsError(
             code('principal_direction'), f"the principal of a {kind} relationship must be {pdir}", 'M1.principalMPAN'
         )
     for m in subs:
-        if self._value_on(m, 'energy_direction', today) != sdir:
+        if reg._value_on(m, 'energy_direction', today) != sdir:
             raise MhhsError(
                 code('subsidiary_direction'), f"{m}: subsidiaries of a {kind} relationship must be {sdir}", 'B090List'
             )
-    current = self._value_on(principal, 'relationship', today)
+
+# %% ../../nbs/20f_registration_relationships.ipynb #5407e9f0
+def _rel_check_principal(reg: RegistrationService, principal: str, kind: str, op: str, code, today: str):
+    "Check the principal is free (Create) or already the principal of a `kind` relationship; returns that relationship."
+    current = reg._value_on(principal, 'relationship', today)
     if op == 'Create':
-        if current or self._value_on(principal, 'principal', today):
+        if current or reg._value_on(principal, 'principal', today):
             raise MhhsError(code('principal_taken'), f"{principal} is already in a relationship", 'M1.principalMPAN')
     elif not current or current['type'] != kind:
         raise MhhsError(
@@ -80,16 +83,22 @@ def _relationship_check(
             f"{principal} is not the principal of a {kind} relationship",
             'M1.principalMPAN',
         )
+    return current
+
+# %% ../../nbs/20f_registration_relationships.ipynb #601c942d
+def _rel_check_subsidiaries(reg: RegistrationService, principal: str, subs: list[str], kind: str, op: str, code,
+                            today: str):
+    "Check each subsidiary can leave (Remove) or join (Create, Add) the principal's relationship."
     for m in subs:
-        owner = self._value_on(m, 'principal', today)
+        owner = reg._value_on(m, 'principal', today)
         if op == 'Remove':
             if not owner or owner['principal'] != principal:
                 raise MhhsError(code('subsidiary_not_here'), f"{m} is not in {principal}'s relationship", 'B090List')
             continue
         if (
             kind == 'Related'
-            and self._value_on(m, 'relationship', today)
-            and self._value_on(m, 'relationship', today)['type'] == 'LinkedImportExport'
+            and reg._value_on(m, 'relationship', today)
+            and reg._value_on(m, 'relationship', today)['type'] == 'LinkedImportExport'
         ):
             raise MhhsError('REG1066', f"{m} is the import of a linked import/export relationship", 'B090List')
         if kind == 'Related' and owner and owner['type'] == 'LinkedImportExport':
@@ -98,22 +107,77 @@ def _relationship_check(
             raise MhhsError(
                 code('subsidiary_already_here'), f"{m} is already in {principal}'s relationship", 'B090List'
             )
-        if owner or self._value_on(m, 'relationship', today):
+        if owner or reg._value_on(m, 'relationship', today):
             raise MhhsError(code('subsidiary_elsewhere'), f"{m} is already in another relationship", 'B090List')
+
+# %% ../../nbs/20f_registration_relationships.ipynb #06404da1
+@patch
+def _relationship_check(
+    self: RegistrationService, event: str, principal: str, subs: list[str], sender: str, today: str):
+    kind = event.removesuffix('Create').removesuffix('Add').removesuffix('Remove')
+    op = event[len(kind) :]
+    code = lambda rule: REL_CODES[rule][kind == 'Related']
+    allm = [principal, *subs]
+    _rel_check_parties(self, allm, kind, code, sender, today)
+    _rel_check_meters(self, principal, subs, kind, code, today)
+    current = _rel_check_principal(self, principal, kind, op, code, today)
+    _rel_check_subsidiaries(self, principal, subs, kind, op, code, today)
     return kind, op, current
 
-# %% ../../nbs/20f_registration_relationships.ipynb #66b1c8bd
+# %% ../../nbs/20f_registration_relationships.ipynb #58cc0304
+def _write_relationship(reg: RegistrationService, event: str, principal: str, subs: list[str], kind: str, op: str,
+                        current: dict | None, today: str):
+    "Write the principal's new set of subsidiaries (or end the relationship) and each named subsidiary's principal."
+    members = set(current['subsidiaries']) if current else set()
+    members = members - set(subs) if op == 'Remove' else members | set(subs)
+    with reg._tx() as cur:
+        if members:
+            reg._set_from(
+                cur,
+                principal,
+                'relationship',
+                {'type': kind, 'subsidiaries': sorted(members)},
+                today,
+                f'IF-019 {event}',
+            )
+        else:
+            reg._end(cur, principal, 'relationship', day_before(today), f'IF-019 {event}')
+        for m in subs:
+            if op == 'Remove':
+                reg._end(cur, m, 'principal', day_before(today), f'IF-019 {event}')
+            else:
+                reg._set_from(
+                    cur, m, 'principal', {'type': kind, 'principal': principal}, today, f'IF-019 {event}'
+                )
+
+# %% ../../nbs/20f_registration_relationships.ipynb #05ad49ee
+def _if020(reg: RegistrationService, body: dict, r0: dict) -> Publication:
+    "The IF-020 answering the IF-019 `body` with response `r0`."
+    cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
+    event, principal, sender = Message(body).event, cb['M1']['principalMPAN'], cb['S1']['senderDIPID']
+    blocks = {k: cu[k] for k in ('B090List', 'B091') if k in cu}
+    body = build_message(
+        'IF-020',
+        event,
+        reg.dip_id,
+        'REGS',
+        mpan_core=principal,
+        blocks=blocks,
+        primary=[sender],
+        environment=reg.environment,
+        correlation_id=cb['S1']['senderCorrelationID'],
+        response=r0,
+        now=reg.clock().astimezone(SETTLEMENT_TZ),
+        distributor_dip_id=cb['M1']['distributorDIPID'],
+        gsp_group=cb['M1']['GSPGroupID'],
+        rng=reg.ids,   # seeded in a replayable run (Market.use_ids), like the references of its other messages
+    )
+    return Publication('IF-020', body)
+
+# %% ../../nbs/20f_registration_relationships.ipynb #6ac69de8
 @patch
-@implements(
-    'IF-019',
-    'IF-020',
-    'REG0007',
-    *sorted({c for pair in REL_CODES.values() for c in pair}),
-    'REG1051',
-    'REG1059',
-    'REG1066',
-    'REG1068',
-)
+@implements('IF-019', 'IF-020', 'REG0007', *sorted({c for pair in REL_CODES.values() for c in pair}), 'REG1051',
+            'REG1059', 'REG1066', 'REG1068')
 def _on_relationship(self: RegistrationService, body: dict) -> list[Publication]:
     "IF-019: a supplier creates, extends or trims an MPAN relationship; answered with IF-020."
     cb, cu = body['payload']['CommonBlock'], body['payload'].get('CustomBlock') or {}
@@ -122,27 +186,7 @@ def _on_relationship(self: RegistrationService, body: dict) -> list[Publication]
     today = str(self.today())
     try:
         kind, op, current = self._relationship_check(event, principal, subs, sender, today)
-        members = set(current['subsidiaries']) if current else set()
-        members = members - set(subs) if op == 'Remove' else members | set(subs)
-        with self._tx() as cur:
-            if members:
-                self._set_from(
-                    cur,
-                    principal,
-                    'relationship',
-                    {'type': kind, 'subsidiaries': sorted(members)},
-                    today,
-                    f'IF-019 {event}',
-                )
-            else:
-                self._end(cur, principal, 'relationship', day_before(today), f'IF-019 {event}')
-            for m in subs:
-                if op == 'Remove':
-                    self._end(cur, m, 'principal', day_before(today), f'IF-019 {event}')
-                else:
-                    self._set_from(
-                        cur, m, 'principal', {'type': kind, 'principal': principal}, today, f'IF-019 {event}'
-                    )
+        _write_relationship(self, event, principal, subs, kind, op, current, today)
         r0 = {'responseCode': 'A', 'responseMessages': []}
     except MhhsError as e:
         with self.lock:
@@ -151,24 +195,7 @@ def _on_relationship(self: RegistrationService, body: dict) -> list[Publication]
                 (self._now(), principal, 'IF-019', e.code, e.detail),
             )
         r0 = refusal_r0(e.code, e.detail)
-    blocks = {k: cu[k] for k in ('B090List', 'B091') if k in cu}
-    body = build_message(
-        'IF-020',
-        event,
-        self.dip_id,
-        'REGS',
-        mpan_core=principal,
-        blocks=blocks,
-        primary=[sender],
-        environment=self.environment,
-        correlation_id=cb['S1']['senderCorrelationID'],
-        response=r0,
-        now=self.clock().astimezone(SETTLEMENT_TZ),
-        distributor_dip_id=cb['M1']['distributorDIPID'],
-        gsp_group=cb['M1']['GSPGroupID'],
-        rng=self.ids,   # seeded in a replayable run (Market.use_ids), like the references of its other messages
-    )
-    return [Publication('IF-020', body)]
+    return [_if020(self, body, r0)]
 
 # %% ../../nbs/20f_registration_relationships.ipynb #418889c7
 @patch

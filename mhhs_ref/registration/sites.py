@@ -67,34 +67,52 @@ def _message(
     )
     return Publication(ch, body)
 
-# %% ../../nbs/20a_registration_sites.ipynb #b0248bcd
+# %% ../../nbs/20a_registration_sites.ipynb #8b23335f
+def _check_new_mpan_core(reg: RegistrationService, mpan: str):
+    "Refuse (REG0000, recorded from source `css`) an MPAN core with a bad check digit or an unknown distributor id."
+    if not is_valid_mpan_core(mpan):
+        reg._reject(
+            'REG0000', f"{mpan!r} is not a 13-digit MPAN core with a valid check digit", 'M0.MPANCore', mpan, 'css'
+        )
+    if mpan[:2] not in reg._dist:
+        reg._reject('REG0000', f"distributor id {mpan[:2]} is not in standing data", 'M0.MPANCore', mpan, 'css')
+
+# %% ../../nbs/20a_registration_sites.ipynb #d05e6302
+def _write_new_mpan(reg: RegistrationService, mpan: str, day: str, items: dict, meters: list[dict] | None):
+    "Insert `mpan` created on `day` with its `items` and `meters` as facts, all or nothing."
+    with reg.lock:
+        cur = reg.con.cursor()
+        cur.execute('BEGIN IMMEDIATE')
+        try:
+            if cur.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
+                cur.execute('ROLLBACK')
+                reg._reject('REF0201', f"MPAN {mpan} already exists", 'M0.MPANCore', mpan, 'css')
+            cur.execute(
+                'INSERT INTO mpans VALUES (?,?,?,?,?)', (mpan, reg._dist[mpan[:2]], day, reg._now(), 'MPANCreation')
+            )
+            for k, v in items.items():
+                reg._set_from(cur, mpan, k, v, day, 'MPANCreation')
+            for x in meters or []:
+                reg._set_from(cur, mpan, f"meter:{x['meterID']}", x, meter_day(x), 'MPANCreation')
+            cur.execute('COMMIT')
+        except MhhsError:
+            raise
+        except BaseException:
+            cur.execute('ROLLBACK')
+            raise
+
+# %% ../../nbs/20a_registration_sites.ipynb #1d09d15d
 @patch
 @implements('BP006')
 def create_mpan(
-    self: RegistrationService,
-    mpan: str,
-    *,
-    created_on,
-    address: dict,
-    connection_type: str,
-    energy_direction: str = 'I',
-    domestic_premise: bool = True,
-    duos_tariff: str = '1',
-    market_segment: str = 'S',
-    energisation: str = 'E',
-    metered: bool = True,
-    dcc_service_flag: str | None = 'A',
-    gsp_group: str | None = None,
+    self: RegistrationService, mpan: str, *, created_on, address: dict, connection_type: str,
+    energy_direction: str = 'I', domestic_premise: bool = True, duos_tariff: str = '1', market_segment: str = 'S',
+    energisation: str = 'E', metered: bool = True, dcc_service_flag: str | None = 'A', gsp_group: str | None = None,
     meters: list[dict] | None = None,
 ) -> list[Publication]:
     """Create an MPAN with its LDSO-maintained data (BP006) and any meters already fitted; publishes IF-050 MPANCreation
     to the EES."""
-    if not is_valid_mpan_core(mpan):
-        self._reject(
-            'REG0000', f"{mpan!r} is not a 13-digit MPAN core with a valid check digit", 'M0.MPANCore', mpan, 'css'
-        )
-    if mpan[:2] not in self._dist:
-        self._reject('REG0000', f"distributor id {mpan[:2]} is not in standing data", 'M0.MPANCore', mpan, 'css')
+    _check_new_mpan_core(self, mpan)
     day = str(created_on)[:10]
     gsp = gsp_group or gsp_group_for_mpan(mpan)
     if meters:  # checked before the transaction opens, and the refusal recorded like any other
@@ -102,38 +120,19 @@ def create_mpan(
             meters = [check_meter(x) for x in meters]
         except MhhsError as e:
             self._reject(e.code, e.detail, e.path, mpan, 'css')
-    with self.lock:
-        cur = self.con.cursor()
-        cur.execute('BEGIN IMMEDIATE')
-        try:
-            if cur.execute('SELECT 1 FROM mpans WHERE mpan=?', (mpan,)).fetchone():
-                cur.execute('ROLLBACK')
-                self._reject('REF0201', f"MPAN {mpan} already exists", 'M0.MPANCore', mpan, 'css')
-            cur.execute(
-                'INSERT INTO mpans VALUES (?,?,?,?,?)', (mpan, self._dist[mpan[:2]], day, self._now(), 'MPANCreation')
-            )
-            items = dict(
-                address=address,
-                gsp_group=gsp,
-                connection_type=connection_type,
-                energy_direction=energy_direction,
-                domestic_premise=bool(domestic_premise),
-                duos_tariff=duos_tariff,
-                metered=bool(metered),
-                market_segment=market_segment,
-                energisation=energisation,
-                dcc_service_flag=dcc_service_flag,
-            )
-            for k, v in items.items():
-                self._set_from(cur, mpan, k, v, day, 'MPANCreation')
-            for x in meters or []:
-                self._set_from(cur, mpan, f"meter:{x['meterID']}", x, meter_day(x), 'MPANCreation')
-            cur.execute('COMMIT')
-        except MhhsError:
-            raise
-        except BaseException:
-            cur.execute('ROLLBACK')
-            raise
+    items = dict(
+        address=address,
+        gsp_group=gsp,
+        connection_type=connection_type,
+        energy_direction=energy_direction,
+        domestic_premise=bool(domestic_premise),
+        duos_tariff=duos_tariff,
+        metered=bool(metered),
+        market_segment=market_segment,
+        energisation=energisation,
+        dcc_service_flag=dcc_service_flag,
+    )
+    _write_new_mpan(self, mpan, day, items, meters)
     blocks = self._site_blocks(mpan, day, ('B001', 'B022', 'B023', 'B024', 'B025', 'B026'))
     # a new MPAN is created (RMP status C) and new to trading (MP status N) — DI-130, DI-131
     blocks['B079'] = {
@@ -265,7 +264,31 @@ def _meter_blocks(self: RegistrationService, mpan: str, day) -> dict:
         else {}
     )
 
-# %% ../../nbs/20a_registration_sites.ipynb #109e562a
+# %% ../../nbs/20a_registration_sites.ipynb #aa92b265
+def _load_facts(reg: RegistrationService, frame: pd.DataFrame, cols: set, now: str, cause: str):
+    "The fact rows of a bulk load, MPAN by MPAN; a generator, so the rows are made as the insert takes them."
+    for r in frame.itertuples(index=False):
+        m, day = r.mpan, str(r.created_on)[:10]
+        for k in ('gsp_group', 'connection_type', 'energy_direction', 'duos_tariff', 'market_segment', 'energisation'):
+            yield (m, k, json.dumps(getattr(r, k)), day, None, now, cause)
+        yield (m, 'domestic_premise', 'true' if r.domestic_premise else 'false', day, None, now, cause)
+        yield (m, 'metered', 'true', day, None, now, cause)
+        yield (m, 'address', json.dumps(getattr(r, 'address', None) if 'address' in cols else None),
+               day, None, now, cause)
+        yield (m, 'dcc_service_flag',
+               json.dumps(getattr(r, 'dcc_service_flag', 'A') if 'dcc_service_flag' in cols else 'A'),
+               day, None, now, cause)
+        for x in (getattr(r, 'meters') or []) if 'meters' in cols else []:
+            x = check_meter(x)
+            yield (m, f"meter:{x['meterID']}", json.dumps(x), meter_day(x), None, now, cause)
+        yield (m, 'supplier', json.dumps({'dip_id': r.supplier, 'mpid': reg._mpid.get(r.supplier), 'css_id': None}),
+               day, None, now, cause)
+        for svc, d in (('MS', r.ms), ('DS', r.ds)):
+            party = {'dip_id': d, 'mpid': reg._mpid.get(d), 'role': reg._role.get(d), 'supplier': r.supplier,
+                     'scenario': 'MCA', 'contract_ref': None}
+            yield (m, svc, json.dumps(party), day, None, now, cause)
+
+# %% ../../nbs/20a_registration_sites.ipynb #a9e771a1
 @patch
 def load_mpans(self: RegistrationService, frame: pd.DataFrame, cause: str = 'migration') -> int:
     """Bulk-load MPANs with their facts in one transaction (a migration load; no publications).
@@ -275,70 +298,6 @@ def load_mpans(self: RegistrationService, frame: pd.DataFrame, cause: str = 'mig
     (list of dicts)."""
     now = self._now()
     cols = set(frame.columns)
-    def facts():
-        for r in frame.itertuples(index=False):
-            m, day = r.mpan, str(r.created_on)[:10]
-            for k in (
-                'gsp_group',
-                'connection_type',
-                'energy_direction',
-                'duos_tariff',
-                'market_segment',
-                'energisation',
-            ):
-                yield (m, k, json.dumps(getattr(r, k)), day, None, now, cause)
-            yield (m, 'domestic_premise', 'true' if r.domestic_premise else 'false', day, None, now, cause)
-            yield (m, 'metered', 'true', day, None, now, cause)
-            yield (
-                m,
-                'address',
-                json.dumps(getattr(r, 'address', None) if 'address' in cols else None),
-                day,
-                None,
-                now,
-                cause,
-            )
-            yield (
-                m,
-                'dcc_service_flag',
-                json.dumps(getattr(r, 'dcc_service_flag', 'A') if 'dcc_service_flag' in cols else 'A'),
-                day,
-                None,
-                now,
-                cause,
-            )
-            for x in (getattr(r, 'meters') or []) if 'meters' in cols else []:
-                x = check_meter(x)
-                yield (m, f"meter:{x['meterID']}", json.dumps(x), meter_day(x), None, now, cause)
-            yield (
-                m,
-                'supplier',
-                json.dumps({'dip_id': r.supplier, 'mpid': self._mpid.get(r.supplier), 'css_id': None}),
-                day,
-                None,
-                now,
-                cause,
-            )
-            for svc, d in (('MS', r.ms), ('DS', r.ds)):
-                yield (
-                    m,
-                    svc,
-                    json.dumps(
-                        {
-                            'dip_id': d,
-                            'mpid': self._mpid.get(d),
-                            'role': self._role.get(d),
-                            'supplier': r.supplier,
-                            'scenario': 'MCA',
-                            'contract_ref': None,
-                        }
-                    ),
-                    day,
-                    None,
-                    now,
-                    cause,
-                )
-
     with self.store.tx() as cur:
         cur.executemany(
             'INSERT INTO mpans VALUES (?,?,?,?,?)',
@@ -347,6 +306,6 @@ def load_mpans(self: RegistrationService, frame: pd.DataFrame, cause: str = 'mig
         cur.executemany(
             'INSERT INTO facts (mpan, kind, value, effective_from, effective_to, recorded_at, cause) '
             'VALUES (?,?,?,?,?,?,?)',
-            facts(),
+            _load_facts(self, frame, cols, now, cause),
         )
     return len(frame)

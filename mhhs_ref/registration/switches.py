@@ -92,7 +92,35 @@ def _incumbents(self: RegistrationService, mpan, day) -> dict:
         },
     }
 
-# %% ../../nbs/20b_registration_switches.ipynb #ec7983e4
+# %% ../../nbs/20b_registration_switches.ipynb #63c0e6dd
+def _if001_blocks(reg: RegistrationService, ev: CssEvent, day: str, old: dict | None) -> tuple[str, dict]:
+    "The IF-001 event (a change of supplier, or an initial registration when there was none) and its blocks."
+    mpan = ev.mpan
+    blocks = {
+        'B013': {'CSSRegistrationID': ev.css_id},
+        'B002': {
+            'incomingSupplierDIPID': ev.supplier,
+            'incomingSupplierMPID': reg._mpid.get(ev.supplier),
+            'supplierEffectiveFromDate': wire_midnight(day),
+        },
+        **reg._site_blocks(mpan, day, ('B004', 'B022', 'B023', 'B024', 'B025', 'B026', 'B029')),
+        **reg._incumbents(mpan, day_before(day)),
+    }
+    # as it stands on the day (B003 only when there was a supplier)
+    kind = 'ChangeOfSupplier' if old else 'InitialRegistration'
+    # DIP API v2.1.0: a first registration names no incumbent services
+    if kind == 'InitialRegistration':
+        del blocks['B005']
+    if old:
+        blocks['B003'] = {
+            'outgoingSupplierDIPID': old['dip_id'],
+            'outgoingSupplierMPID': old['mpid'],
+            'supplierEffectiveToDate': wire_midnight(day_before(day)),
+        }
+    blocks.update(reg._relationship_blocks(mpan, day))
+    return kind, blocks
+
+# %% ../../nbs/20b_registration_switches.ipynb #4cd7a84b
 @patch
 @implements('BP001', 'IF-001', 'IF-037')
 def _switch_active(self: RegistrationService, ev: CssEvent, kind: str) -> list[Publication]:
@@ -109,28 +137,7 @@ def _switch_active(self: RegistrationService, ev: CssEvent, kind: str) -> list[P
                 day,
                 f'CSS {ev.css_id} Active',
             )
-    blocks = {
-        'B013': {'CSSRegistrationID': ev.css_id},
-        'B002': {
-            'incomingSupplierDIPID': ev.supplier,
-            'incomingSupplierMPID': self._mpid.get(ev.supplier),
-            'supplierEffectiveFromDate': wire_midnight(day),
-        },
-        **self._site_blocks(mpan, day, ('B004', 'B022', 'B023', 'B024', 'B025', 'B026', 'B029')),
-        **self._incumbents(mpan, day_before(day)),
-    }
-    # as it stands on the day (B003 only when there was a supplier)
-    kind = 'ChangeOfSupplier' if old else 'InitialRegistration'
-    # DIP API v2.1.0: a first registration names no incumbent services
-    if kind == 'InitialRegistration':
-        del blocks['B005']
-    if old:
-        blocks['B003'] = {
-            'outgoingSupplierDIPID': old['dip_id'],
-            'outgoingSupplierMPID': old['mpid'],
-            'supplierEffectiveToDate': wire_midnight(day_before(day)),
-        }
-    blocks.update(self._relationship_blocks(mpan, day))
+    kind, blocks = _if001_blocks(self, ev, day, old)
     out.append(self._message('IF-001', kind, mpan, blocks, correlation=_corr(ev.css_id), on=day))
     out += self._lapse(ev.css_id, 'not answered before the switch became active', states=('requested', 'sp_requested'))
     accepted = self._q_requests("mpan=? AND css_id=? AND state='accepted'", (mpan, ev.css_id))
