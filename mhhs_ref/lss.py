@@ -203,6 +203,35 @@ def _wider(key: tuple, level: int) -> tuple:
     out."""
     return ('*',) + key[1:3] + (('*',) if level == 2 else key[3:4]) + key[4:]
 
+# %% ../nbs/32_bp018_lss.ipynb #627630dd
+def _cascade(keys: list[tuple], lookup: list[dict], rules: LssRules, p: int) -> tuple[list, list, list]:
+    """`day_shapes`' cascade over the categories and their wider ones (`lookup`: per level, each key's contributors,
+    mean day kWh and shape): (the keys, in order; per key [*key, flag, n, shape, day kWh]; the rows left for the
+    back-stop)."""
+    wanted = list(dict.fromkeys(keys + [_wider(x, 1) for x in keys] + [_wider(x, 2) for x in keys]))
+    rows, backstop = [], []
+    for key in wanted:
+        depth = 2 if key[0] == '*' and key[3] == '*' else 1 if key[0] == '*' else 0
+        own = lookup[depth].get(key)
+        flag, n, day_kwh, shape = 'B', 0, 0.0, np.zeros(p)
+        if own and own[0] >= rules.min_sample:
+            flag, (n, day_kwh, shape) = 'A', own
+        else:
+            for lvl in range(depth + 1, 3):
+                wk = ('*',) + key[1:3] + (('*',) if lvl == 2 else key[3:4]) + key[4:]
+                w = lookup[lvl].get(wk)
+                if w and w[0] >= rules.min_sample:
+                    flag, n, shape = 'D', w[0], w[2]
+                    day_kwh = own[1] if own else w[1]
+                    break
+            # the back-stop (below): import by segment and DPI, export by daylight
+            else:
+                flag, n, shape = 'E', own[0] if own else 0, None
+                day_kwh = own[1] if own else rules.backstop_day_kwh
+                backstop.append(len(rows))
+        rows.append([*key, flag, int(n), shape, float(day_kwh)])
+    return wanted, rows, backstop
+
 # %% ../nbs/32_bp018_lss.ipynb #c3b8431c
 @implements('BP018', 'ASM-LSS-CASCADE', 'DI-154')
 def day_shapes(
@@ -245,35 +274,6 @@ def day_shapes(
             'mean_day_kwh': np.array([r[8] for r in rows], dtype=np.float64),
         }
     )
-
-# %% ../nbs/32_bp018_lss.ipynb #627630dd
-def _cascade(keys: list[tuple], lookup: list[dict], rules: LssRules, p: int) -> tuple[list, list, list]:
-    """`day_shapes`' cascade over the categories and their wider ones (`lookup`: per level, each key's contributors,
-    mean day kWh and shape): (the keys, in order; per key [*key, flag, n, shape, day kWh]; the rows left for the
-    back-stop)."""
-    wanted = list(dict.fromkeys(keys + [_wider(x, 1) for x in keys] + [_wider(x, 2) for x in keys]))
-    rows, backstop = [], []
-    for key in wanted:
-        depth = 2 if key[0] == '*' and key[3] == '*' else 1 if key[0] == '*' else 0
-        own = lookup[depth].get(key)
-        flag, n, day_kwh, shape = 'B', 0, 0.0, np.zeros(p)
-        if own and own[0] >= rules.min_sample:
-            flag, (n, day_kwh, shape) = 'A', own
-        else:
-            for lvl in range(depth + 1, 3):
-                wk = ('*',) + key[1:3] + (('*',) if lvl == 2 else key[3:4]) + key[4:]
-                w = lookup[lvl].get(wk)
-                if w and w[0] >= rules.min_sample:
-                    flag, n, shape = 'D', w[0], w[2]
-                    day_kwh = own[1] if own else w[1]
-                    break
-            # the back-stop (below): import by segment and DPI, export by daylight
-            else:
-                flag, n, shape = 'E', own[0] if own else 0, None
-                day_kwh = own[1] if own else rules.backstop_day_kwh
-                backstop.append(len(rows))
-        rows.append([*key, flag, int(n), shape, float(day_kwh)])
-    return wanted, rows, backstop
 
 # %% ../nbs/32_bp018_lss.ipynb #70664cc9
 SCHEMA = """

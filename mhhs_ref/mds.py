@@ -54,51 +54,6 @@ def registration_view(reg) -> Callable[[str, dt.date], dict]:
 
 mark_implements('ASM-MDS-REGISTRATION-VIEW', __name__, 'registration_view')
 
-# %% ../nbs/33_bp019_mds.ipynb #90cbd18b
-@implements(
-    'BP019',
-    'RCP1009',
-    'RCP1061',
-    'ECS1002',
-    'ECS1003',
-    'ECS1004',
-    'ECS1005',
-    'ECS1006',
-    'ECS1007',
-    'ECS1008',
-    'ECS1009',
-    'ECS1010',
-    'ECS1011',
-    'ECS1012',
-    'ECS1013',
-    'ECS1014',
-    'ECS1015',
-    'ECS1016',
-    'ASM-MDS-WHOLE-MESSAGE',
-)
-def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
-    """(code or None, detail, warn) for one IF-021: the first ECS rule it breaks, and whether it carries consumption on
-    a de-energised MPAN."""
-    p = body['payload']
-    cb, cu = p['CommonBlock'], p['CustomBlock']
-    mpan, event = cb['M0']['MPANCore'], cb['S0']['eventCode'].strip('[]')
-    b900 = cu.get('B900') or {}
-    if not b900.get(
-        'settlementDayConsumptionPeriods'
-    ):  # B900 is mandatory in v2.1.0, so only a message that skipped the DIP's check lacks it
-        return 'RCP1021', "IF-021 without consumption: B900 with at least one settlement day is needed", False
-    mq = b900['MQID']['measurementQuantityID']
-    ds = (cu.get('B044') or {}).get('issuingDataServiceDIPID') or cb['S1']['senderDIPID']
-    if (event == Event.ActivePower) != (mq in ('AI', 'AE')):
-        return 'ECS1002', f"{mq} is not a quantity of {event}", False
-    warn, seen = False, set()
-    for day_block in b900['settlementDayConsumptionPeriods']:
-        code, detail, w = _check_day(day_block, view, today, mpan, ds, seen)
-        if code is not None:
-            return code, detail, False
-        warn = warn or w
-    return None, '', warn
-
 # %% ../nbs/33_bp019_mds.ipynb #8aaae6c5
 def _check_day(day_block: dict, view, today, mpan: str, ds: str, seen: set) -> tuple[str | None, str, bool]:
     """`check_submission`'s rules on one settlement day of an IF-021 (`seen`: the period ends met so far in the
@@ -144,6 +99,51 @@ def _check_day(day_block: dict, view, today, mpan: str, ds: str, seen: set) -> t
             warn = True
     if str(day) < str(v['connection_type_from'])[:10]:
         return 'ECS1013', f"{day} is before the connection type took effect", False
+    return None, '', warn
+
+# %% ../nbs/33_bp019_mds.ipynb #90cbd18b
+@implements(
+    'BP019',
+    'RCP1009',
+    'RCP1061',
+    'ECS1002',
+    'ECS1003',
+    'ECS1004',
+    'ECS1005',
+    'ECS1006',
+    'ECS1007',
+    'ECS1008',
+    'ECS1009',
+    'ECS1010',
+    'ECS1011',
+    'ECS1012',
+    'ECS1013',
+    'ECS1014',
+    'ECS1015',
+    'ECS1016',
+    'ASM-MDS-WHOLE-MESSAGE',
+)
+def check_submission(body: dict, view, today) -> tuple[str | None, str, bool]:
+    """(code or None, detail, warn) for one IF-021: the first ECS rule it breaks, and whether it carries consumption on
+    a de-energised MPAN."""
+    p = body['payload']
+    cb, cu = p['CommonBlock'], p['CustomBlock']
+    mpan, event = cb['M0']['MPANCore'], cb['S0']['eventCode'].strip('[]')
+    b900 = cu.get('B900') or {}
+    if not b900.get(
+        'settlementDayConsumptionPeriods'
+    ):  # B900 is mandatory in v2.1.0, so only a message that skipped the DIP's check lacks it
+        return 'RCP1021', "IF-021 without consumption: B900 with at least one settlement day is needed", False
+    mq = b900['MQID']['measurementQuantityID']
+    ds = (cu.get('B044') or {}).get('issuingDataServiceDIPID') or cb['S1']['senderDIPID']
+    if (event == Event.ActivePower) != (mq in ('AI', 'AE')):
+        return 'ECS1002', f"{mq} is not a quantity of {event}", False
+    warn, seen = False, set()
+    for day_block in b900['settlementDayConsumptionPeriods']:
+        code, detail, w = _check_day(day_block, view, today, mpan, ds, seen)
+        if code is not None:
+            return code, detail, False
+        warn = warn or w
     return None, '', warn
 
 # %% ../nbs/33_bp019_mds.ipynb #0ae9b3fc

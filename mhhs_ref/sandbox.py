@@ -168,6 +168,18 @@ class _Recorder:
                                           'callback': callback, 'http_status': status, 'error': error,
                                           'answer': answer, 'messages': bodies})
 
+# %% ../nbs/42_sandbox.ipynb #39887014
+def _check_sandbox_args(role: str, dip_id: str, mpid: str, seed: int | None) -> None:
+    "Refuse (REF0410) a role, DIP id, MPID or seed the sandbox cannot serve, before anything is made."
+    if role not in SANDBOX_ROLES:
+        raise MhhsError('REF0410', f"role {role!r}: the sandbox's scenarios are for {', '.join(SANDBOX_ROLES)}")
+    if not (len(dip_id) == 10 and dip_id.isdigit()):
+        raise MhhsError('REF0410', f"DIP id {dip_id!r} is not 10 digits")
+    if not (len(mpid) == 4 and mpid.isalnum() and mpid.isupper()):
+        raise MhhsError('REF0410', f"MPID {mpid!r} is not 4 upper-case letters or digits")
+    if seed is not None and not (0 <= seed <= 99_999):
+        raise MhhsError('REF0410', f"seed {seed} is not between 0 and 99999")
+
 # %% ../nbs/42_sandbox.ipynb #0fccfae9
 @implements('ASM-SANDBOX', 'TOM-DIP')
 class Sandbox:
@@ -214,18 +226,6 @@ class Sandbox:
         self._failed_triggers: set[tuple] = set()  # (scenario, channel, MPAN) of triggers already reported
         self._server, self._k, self._n, self._played, self.market = None, 0, 0, False, None
         self._build()
-
-# %% ../nbs/42_sandbox.ipynb #39887014
-def _check_sandbox_args(role: str, dip_id: str, mpid: str, seed: int | None) -> None:
-    "Refuse (REF0410) a role, DIP id, MPID or seed the sandbox cannot serve, before anything is made."
-    if role not in SANDBOX_ROLES:
-        raise MhhsError('REF0410', f"role {role!r}: the sandbox's scenarios are for {', '.join(SANDBOX_ROLES)}")
-    if not (len(dip_id) == 10 and dip_id.isdigit()):
-        raise MhhsError('REF0410', f"DIP id {dip_id!r} is not 10 digits")
-    if not (len(mpid) == 4 and mpid.isalnum() and mpid.isupper()):
-        raise MhhsError('REF0410', f"MPID {mpid!r} is not 4 upper-case letters or digits")
-    if seed is not None and not (0 <= seed <= 99_999):
-        raise MhhsError('REF0410', f"seed {seed} is not between 0 and 99999")
 
 # %% ../nbs/42_sandbox.ipynb #8f437c62
 @patch(as_prop=True)

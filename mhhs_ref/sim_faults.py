@@ -177,6 +177,32 @@ def _factor_text(verdict: str, T: float, U: float, W: float, tab: pd.DataFrame) 
         + '.'
     )
 
+# %% ../nbs/41a_sim_faults.ipynb #0c7c9583
+def _cause_words(c: str, cfg: SimConfig) -> str:
+    "A cause in plain words, with the fault's settings where it is one."
+    if c == 'fault':
+        if not cfg.ds_fault or cfg.ds_fault_share <= 0:
+            return 'no data service fault injected'
+        how = (
+            'never submitted them, so the MDS defaulted them'
+            if cfg.ds_fault_mode == 'missing'
+            else 'submitted zeros for them as if read, so their volume was lost to the suppliers'
+        )
+        return (
+            f"the injected fault: data service {_mpid(cfg.ds_fault)} (DIP id {cfg.ds_fault}) dropped "
+            f"{cfg.ds_fault_share:.0%} of its MPAN-days "
+            f"and {how}"
+        )
+    if c == 'GSP meter error':
+        return (
+            f"the injected fault: the GSP group import metering read {cfg.gsp_meter_error:+.1%} of what flowed"
+            if cfg.gsp_meter_error
+            else 'no GSP meter error injected'
+        )
+    if c == 'take noise':
+        return f"{CAUSES[c]} ({cfg.take_noise:.1%} per period)"
+    return CAUSES[c]
+
 # %% ../nbs/41a_sim_faults.ipynb #11d81f7c
 @implements('ASM-SIM-FAULTS', 'ASM-GGC-FORMULA', 'ASM-SCALING-WEIGHTS')
 def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, dict]:
@@ -215,29 +241,3 @@ def explain_factors(res: dict, cfg: SimConfig, band: float = 0.03) -> dict[str, 
             'text': text,
         }
     return out
-
-# %% ../nbs/41a_sim_faults.ipynb #0c7c9583
-def _cause_words(c: str, cfg: SimConfig) -> str:
-    "A cause in plain words, with the fault's settings where it is one."
-    if c == 'fault':
-        if not cfg.ds_fault or cfg.ds_fault_share <= 0:
-            return 'no data service fault injected'
-        how = (
-            'never submitted them, so the MDS defaulted them'
-            if cfg.ds_fault_mode == 'missing'
-            else 'submitted zeros for them as if read, so their volume was lost to the suppliers'
-        )
-        return (
-            f"the injected fault: data service {_mpid(cfg.ds_fault)} (DIP id {cfg.ds_fault}) dropped "
-            f"{cfg.ds_fault_share:.0%} of its MPAN-days "
-            f"and {how}"
-        )
-    if c == 'GSP meter error':
-        return (
-            f"the injected fault: the GSP group import metering read {cfg.gsp_meter_error:+.1%} of what flowed"
-            if cfg.gsp_meter_error
-            else 'no GSP meter error injected'
-        )
-    if c == 'take noise':
-        return f"{CAUSES[c]} ({cfg.take_noise:.1%} per period)"
-    return CAUSES[c]

@@ -619,35 +619,6 @@ async def publish_scope(self: _Api, scope, body: bytes) -> tuple[int, dict]:
     submit thread."""
     return await self.off(self._publish_scope, scope, body)
 
-# %% ../../nbs/12_dip_http.ipynb #2aa4ade6
-@implements('DIP-P008', 'DIP-P009')
-def create_app(
-    hub: Hub,
-    api_keys: dict[str, Credentials],
-    verifier: SignatureVerifier | None,
-    limits: Limits | None = None,
-    base_url: str | None = None,
-    fast_path: bool = True,
-):
-    "The DIP API as a FastAPI app over `hub`. `verifier=None` turns signature checks off (local notebooks only)."
-    api = _Api(hub, api_keys, verifier, limits or Limits(), base_url)
-    src = spec_catalogue()['source']
-    app = FastAPI(
-        title='mhhs_ref DIP',
-        version=f"{src['version']}+mhhs-ref",
-        description=f"The DIP API {src['version']} on the mhhs_ref hub.",
-    )
-    app.openapi = lambda: openapi_document()  # the specification's operations, not FastAPI's reading of our handlers
-    app.router.redirect_slashes = False
-    _error_handlers(app, api)
-
-    _channel_routes(app, api)
-    _status_routes(app, api)
-    _extension_routes(app, api)
-    if fast_path:
-        app.add_middleware(_PublishFastPath, handler=api.publish_scope, max_body_bytes=api.limits.max_body_bytes)
-    return app
-
 # %% ../../nbs/12_dip_http.ipynb #1489dfd3
 def _error_handlers(app: FastAPI, api: _Api):
     "Refusals, faults and unknown routes answered as a StandardResponse naming the code."
@@ -920,6 +891,35 @@ def _monitoring_routes(app: FastAPI, api: _Api):
         decides."""
         h = {'status': 'ok'} if hub.storage_fault is None else await api.off(hub.health)
         return JSONResponse(h, status_code=200 if h['status'] == 'ok' else 503)
+
+# %% ../../nbs/12_dip_http.ipynb #2aa4ade6
+@implements('DIP-P008', 'DIP-P009')
+def create_app(
+    hub: Hub,
+    api_keys: dict[str, Credentials],
+    verifier: SignatureVerifier | None,
+    limits: Limits | None = None,
+    base_url: str | None = None,
+    fast_path: bool = True,
+):
+    "The DIP API as a FastAPI app over `hub`. `verifier=None` turns signature checks off (local notebooks only)."
+    api = _Api(hub, api_keys, verifier, limits or Limits(), base_url)
+    src = spec_catalogue()['source']
+    app = FastAPI(
+        title='mhhs_ref DIP',
+        version=f"{src['version']}+mhhs-ref",
+        description=f"The DIP API {src['version']} on the mhhs_ref hub.",
+    )
+    app.openapi = lambda: openapi_document()  # the specification's operations, not FastAPI's reading of our handlers
+    app.router.redirect_slashes = False
+    _error_handlers(app, api)
+
+    _channel_routes(app, api)
+    _status_routes(app, api)
+    _extension_routes(app, api)
+    if fast_path:
+        app.add_middleware(_PublishFastPath, handler=api.publish_scope, max_body_bytes=api.limits.max_body_bytes)
+    return app
 
 # %% ../../nbs/12_dip_http.ipynb #b8b6732c
 class WebhookDeliverer:

@@ -234,7 +234,7 @@ def map_on(meter: dict, day) -> dict | None:
         for m in hist
         if str(aware_utc(m['meterAssetProviderEffectiveFromDate']).astimezone(SETTLEMENT_TZ).date()) <= str(day)
     ]
-    return (due or hist or [None])[-1]
+    return due[-1] if due else hist[0] if hist else None  # before any is in force: the first to come
 
 @patch
 def _meters_on(self: RegistrationService, mpan: str, on, known_at=None, cur=None) -> list[dict]:
