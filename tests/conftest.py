@@ -34,9 +34,11 @@ def pytest_collection_modifyitems(session, config, items):
     for i in items:
         if i.path.stem in FAST_MODULES and not i.get_closest_marker('slow'):
             i.add_marker(pytest.mark.fast)
-    # a run that collects notebook tests starts the results afresh, and the gate runs after everything else
+    # a full run starts the results afresh, and the gate runs after everything else; a run narrowed by `-m` (the fast
+    # tier) or `-k` adds to the results the last full run recorded instead of wiping them
     nb_items = {i.nodeid for i in items if 'test_notebooks' in i.nodeid}
-    if nb_items and len(nb_items) == len(list((ROOT / 'nbs').glob('*.ipynb'))):  # a full run only, not a -k subset
+    narrowed = bool(config.option.markexpr or config.option.keyword)
+    if not narrowed and nb_items and len(nb_items) == len(list((ROOT / 'nbs').glob('*.ipynb'))):
         config._mhhs_results.unlink(missing_ok=True)
     # order: notebooks (they feed the results), other tests, the conformance of every message built and the
     # browser test of the site (whose matrix page shows those results), and the traceability gate last
