@@ -411,6 +411,7 @@ def build_site(root: str | Path | None = None, out: str | Path | None = None, re
     root = project_root(root)
     out = Path(out or root/'_site').resolve()
     _check_out(out)
+    _check_out(out.with_name(out.name + '.part'))  # the staging folder beside it is replaced too
     if results is None and (root/'_trace'/'results.jsonl').exists(): results = root/'_trace'/'results.jsonl'
     import pandas as pd
     from mhhs_ref.design import read_results, RESULT_COLUMNS

@@ -1043,7 +1043,7 @@ def _ds_day(sb: Sandbox) -> None:
     gaps = {mpans[0]: [], mpans[1]: [10, 11, 12, 13], mpans[2]: list(range(48))}
     _ds_day_brief(sb, S, mpans, day, mdr)
     t0 = time.time()
-    mk.submit(mdr, _mdr_consumption(sb, mdr, mpans, day, ends, sent_wh, gaps))
+    mk.submit(mdr, _mdr_consumption(sb, mdr, mpans, day, sent_wh, gaps))
     for m in mpans:
         step = f"IF-021 for {m}" + (
             ' (4 half-hours missing)' if gaps[m] and len(gaps[m]) < 48 else ' (meter silent)' if gaps[m] else ''
@@ -1087,37 +1087,24 @@ def _ds_day_brief(sb: Sandbox, S: str, mpans: list[str], day: dt.date, mdr: str)
         "day: 48 half-hours, gaps estimated with a reason",
     )
 
+# %% ../nbs/42_sandbox.ipynb #af35b545
+def _if064(sb: Sandbox, mdr: str, mpan: str, day: dt.date, wh, skip=()) -> dict:
+    "The MDR `mdr`'s IF-064 to the participant: `mpan`'s half-hours of UTC `day` (Wh `wh`), all but the periods `skip`."
+    periods = [
+        {'sp': wire_datetime(e), 'v': kwh(int(v)), 'q': 'A'}
+        for k, (e, v) in enumerate(zip(utc_period_ends(day), wh))
+        if k not in skip
+    ]
+    day_block = {'settlementDay': {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30},
+                 'MDRConsumptionPeriods': periods}
+    return sb.market.actors[mdr].message('IF-064', 'MDRConsumption', mpan,
+                                         {'B045': {'measurementQuantityID': 'AI'}, 'B941List': [day_block]},
+                                         primary=[sb.dip_id])
+
 # %% ../nbs/42_sandbox.ipynb #0b3a42c6
-def _mdr_consumption(sb: Sandbox, mdr: str, mpans: list[str], day: dt.date, ends, sent_wh: dict,
-                     gaps: dict) -> list:
+def _mdr_consumption(sb: Sandbox, mdr: str, mpans: list[str], day: dt.date, sent_wh: dict, gaps: dict) -> list:
     "The MDR's IF-064 for the first two MPANs: the half-hours it retrieved (all but the `gaps`), to the participant."
-    mk = sb.market
-    a = mk.actors[mdr]
-    pubs = []
-    for m in mpans[:2]:
-        periods = [
-            {'sp': wire_datetime(e), 'v': kwh(int(v)), 'q': 'A'}
-            for k, (e, v) in enumerate(zip(ends, sent_wh[m]))
-            if k not in gaps[m]
-        ]
-        pubs.append(
-            a.message(
-                'IF-064',
-                'MDRConsumption',
-                m,
-                {
-                    'B045': {'measurementQuantityID': 'AI'},
-                    'B941List': [
-                        {
-                            'settlementDay': {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30},
-                            'MDRConsumptionPeriods': periods,
-                        }
-                    ],
-                },
-                primary=[sb.dip_id],
-            )
-        )
-    return pubs
+    return [_if064(sb, mdr, m, day, sent_wh[m], gaps[m]) for m in mpans[:2]]
 
 # %% ../nbs/42_sandbox.ipynb #e0ad2003
 def _ds_day_periods(sb: Sandbox, S: str, step: str, got: list[Sent], day: dt.date, ends) -> list:
@@ -1252,13 +1239,7 @@ def _ds_deenergised(sb: Sandbox) -> None:
                     "accepts them with an IF-014 warning, ECS1008: take it); the silent meter's estimated as zero, "
                     "with a reason (a non-zero estimate on a de-energised MPAN is refused, ECS1008)")
     t0 = time.time()
-    periods = [{'sp': wire_datetime(e), 'v': kwh(int(v)), 'q': 'A'}
-               for e, v in zip(utc_period_ends(day), standin_consumption(read, day))]
-    b941 = [{'settlementDay': {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30},
-             'MDRConsumptionPeriods': periods}]
-    mk.submit(mdr, [mk.actors[mdr].message('IF-064', 'MDRConsumption', read,
-                                           {'B045': {'measurementQuantityID': 'AI'}, 'B941List': b941},
-                                           primary=[sb.dip_id])])
+    mk.submit(mdr, [_if064(sb, mdr, read, day, standin_consumption(read, day))])
     for m in (read, silent):
         step = f"IF-021 for {m} ({'read' if m == read else 'meter silent'})"
         got = sb.expect_sent(S, step, t0, 'IF-021', 'ActivePower', m, trigger=('IF-064', None))
@@ -1352,13 +1333,7 @@ def _amendment_day_submitted(sb: Sandbox, S: str, mpan: str, day: dt.date, mdr: 
     "The MDR's reads of `day` sent to the participant (IF-064), and its IF-021 for the day waited for and checked."
     mk = sb.market
     t0 = time.time()
-    periods = [{'sp': wire_datetime(e), 'v': kwh(int(v)), 'q': 'A'}
-               for e, v in zip(utc_period_ends(day), standin_consumption(mpan, day))]
-    b941 = [{'settlementDay': {'settlementDayDate': wire_midnight_utc(day), 'periodDuration': 30},
-             'MDRConsumptionPeriods': periods}]
-    mk.submit(mdr, [mk.actors[mdr].message('IF-064', 'MDRConsumption', mpan,
-                                           {'B045': {'measurementQuantityID': 'AI'}, 'B941List': b941},
-                                           primary=[sb.dip_id])])
+    mk.submit(mdr, [_if064(sb, mdr, mpan, day, standin_consumption(mpan, day))])
     sb.expect_sent(S, 'IF-021 for the day', t0, 'IF-021', 'ActivePower', mpan, trigger=('IF-064', None))
     sb.settle()
 

@@ -1019,8 +1019,8 @@ def app(self: WebhookReceiver):
                     coded('RCP9999', e.detail), sent=ts, sender=self.participant_id or DIP_PARTICIPANT_ID
                 )
                 return JSONResponse(standard_response([entry], ts), status_code=401)
-        if self.delay:
-            time.sleep(self.delay)
+        if self.delay:  # a slow participant, without stalling the receiver's event loop
+            await asyncio.sleep(self.delay)
         self.calls.append((time.time(), self.mode))
         try:
             msgs = json.loads(body)

@@ -270,11 +270,7 @@ def _proposal_blocks(self: RegistrationService, r: dict) -> dict:
 def _refuse_request(reg: RegistrationService, body: dict, e: MhhsError, event, mpan, sender, resp_event, corr) -> list:
     "Record the refusal of an IF-031 and answer the supplier with an IF-032 carrying its code."
     cb = body['payload']['CommonBlock']
-    with reg.lock:
-        reg.con.execute(
-            'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-            (reg._now(), mpan, 'IF-031', e.code, e.detail),
-        )
+    reg._record_rejection(mpan, 'IF-031', e.code, e.detail)
     cu = body['payload'].get('CustomBlock') or {}
     return [
         reg._message(
@@ -407,11 +403,7 @@ def _answered_request(reg: RegistrationService, mpan: str, sp: str, svc, cu: dic
     "The open request an IF-034 answers; None, with RCP1062 or RCP1063 recorded, when the answer is not taken."
     pending = reg._q_requests("mpan=? AND service=? AND sp=? AND state='sp_requested'", (mpan, svc, sp))
     if not pending:
-        with reg.lock:
-            reg.con.execute(
-                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (reg._now(), mpan, 'IF-034', 'RCP1062', f"{sp} answered no pending request"),
-            )
+        reg._record_rejection(mpan, 'IF-034', 'RCP1062', f"{sp} answered no pending request")
         return None
     r = pending[-1]
     b12 = cu.get('B012') or {}
@@ -419,17 +411,8 @@ def _answered_request(reg: RegistrationService, mpan: str, sp: str, svc, cu: dic
         'serviceProviderAppointmentRequestingSupplierMPID'
     ):
         # an answer naming the supplier wrongly is not taken; the request waits for a correct one
-        with reg.lock:
-            reg.con.execute(
-                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (
-                    reg._now(),
-                    mpan,
-                    'IF-034',
-                    'RCP1063',
-                    f"B012 MPID {b12.get('serviceProviderAppointmentRequestingSupplierMPID')} is not the supplier's",
-                ),
-            )
+        reg._record_rejection(mpan, 'IF-034', 'RCP1063', f"B012 MPID "
+                              f"{b12.get('serviceProviderAppointmentRequestingSupplierMPID')} is not the supplier's")
         return None
     return r
 

@@ -46,11 +46,7 @@ def _check_energisation(reg: RegistrationService, mpan: str, ms: str, event, b25
 # %% ../../nbs/20g_registration_changes.ipynb #e9638503
 def _refuse_energisation(reg: RegistrationService, cb: dict, mpan: str, ms: str, b25: dict, e: MhhsError) -> list:
     "Record the refusal `e` of an IF-007 and answer the metering service with IF-008."
-    with reg.lock:
-        reg.con.execute(
-            'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-            (reg._now(), mpan, 'IF-007', e.code, e.detail),
-        )
+    reg._record_rejection(mpan, 'IF-007', e.code, e.detail)
     r0 = refusal_r0(e.code, e.detail)
     return [
         reg._message(

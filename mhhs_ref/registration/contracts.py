@@ -95,11 +95,7 @@ def _on_direct_contract(self: RegistrationService, body: dict) -> list[Publicati
             _cdc_remove(self, event, mpan, sender, current, today)
         r0 = {'responseCode': 'A', 'responseMessages': []}
     except MhhsError as e:
-        with self.lock:
-            self.con.execute(
-                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (self._now(), mpan, 'IF-038', e.code, e.detail),
-            )
+        self._record_rejection(mpan, 'IF-038', e.code, e.detail)
         r0 = refusal_r0(e.code, e.detail)
     blocks = {key: cu[key]} if key in cu else {}
     return [

@@ -104,11 +104,7 @@ def _refuse_mdr_update(reg: RegistrationService, body: dict, e: MhhsError, today
     mpan, sds = cb['M0']['MPANCore'], cb['S1']['senderDIPID']
     b18 = cu.get('B018') or {}
     mdr = b18.get('SDSNominatedMDRDIPID')
-    with reg.lock:
-        reg.con.execute(
-            'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-            (reg._now(), mpan, 'IF-034', e.code, e.detail),
-        )
+    reg._record_rejection(mpan, 'IF-034', e.code, e.detail)
     # refused: B092 names the MDR that stays assigned (the nominated one as sent when there is none), B099 the code
     kept = reg._value_on(mpan, 'MDR', today)
     b092 = (

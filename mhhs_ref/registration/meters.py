@@ -211,11 +211,7 @@ def _refuse_mtd(reg: RegistrationService, body: dict, echo: dict, e: MhhsError) 
     "Record the refusal `e` of the IF-005 `body` and answer the sender with IF-006 `R`, echoing its meter blocks."
     cb = body['payload']['CommonBlock']
     event, mpan, sender = Message(body).event, cb['M0']['MPANCore'], cb['S1']['senderDIPID']
-    with reg.lock:
-        reg.con.execute(
-            'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-            (reg._now(), mpan, 'IF-005', e.code, e.detail),
-        )
+    reg._record_rejection(mpan, 'IF-005', e.code, e.detail)
     r0 = refusal_r0(e.code, e.detail)
     return [
         reg._message(

@@ -189,11 +189,7 @@ def _on_relationship(self: RegistrationService, body: dict) -> list[Publication]
         _write_relationship(self, event, principal, subs, kind, op, current, today)
         r0 = {'responseCode': 'A', 'responseMessages': []}
     except MhhsError as e:
-        with self.lock:
-            self.con.execute(
-                'INSERT INTO rejections (at, mpan, source, code, detail) VALUES (?,?,?,?,?)',
-                (self._now(), principal, 'IF-019', e.code, e.detail),
-            )
+        self._record_rejection(principal, 'IF-019', e.code, e.detail)
         r0 = refusal_r0(e.code, e.detail)
     return [_if020(self, body, r0)]
 

@@ -23,12 +23,17 @@ __all__ = ['B074_KEYS', 'check_meter', 'meter_day', 'map_on']
 RegistrationService.ids = None   # or a seeded random.Random: its messages' sender references repeat (Market.use_ids)
 
 @patch
-def _reject(
-    self: RegistrationService, code: str, detail: str, path: str = '', mpan: str | None = None, source: str = 'api'):
-    "Record a rejection (every one carries its code) and raise it."
+def _record_rejection(self: RegistrationService, mpan: str | None, source: str, code: str, detail: str) -> None:
+    "Keep a refusal in `rejections` (when, which MPAN, what it answered: api, IF-031, …, its code and why)."
     with self.lock:
         self.con.execute('INSERT INTO rejections (at, mpan, source, code, detail) VALUES '
                          '(?,?,?,?,?)', (self._now(), mpan, source, code, detail))
+
+@patch
+def _reject(
+    self: RegistrationService, code: str, detail: str, path: str = '', mpan: str | None = None, source: str = 'api'):
+    "Record a rejection (every one carries its code) and raise it."
+    self._record_rejection(mpan, source, code, detail)
     raise MhhsError(code, detail, path=path)
 
 @patch
